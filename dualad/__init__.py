@@ -1,0 +1,37 @@
+"""dualad: automatic differentiation of NumPy code in forward and reverse mode.
+
+Forward mode pushes vectorised dual tensors (a primal plus k tangent lanes); reverse mode records
+a Wengert list and sweeps it backwards.  Both draw every elementwise derivative from one rule
+table (:mod:`dualad.rules`) that Numba compiles into fused kernels.
+
+Examples
+--------
+>>> import numpy as np
+>>> import dualad as ad
+>>> ad.jacfwd(lambda x: np.sin(x) * x)(np.array([0.0, 1.0]))
+array([[0.        , 0.        ],
+       [0.        , 1.38177329]])
+"""
+
+from . import rules as rules
+from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
+from .forward.dual import Dual
+from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus
+from .transforms.forward import derivative, jacfwd, jvp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Dual",
+    "derivative",
+    "jacfwd",
+    "jvp",
+    "log_softmax",
+    "logsumexp",
+    "primal",
+    "relu",
+    "rules",
+    "sigmoid",
+    "softmax",
+    "softplus",
+]

@@ -1,0 +1,263 @@
+"""The NumPy face shared by Dual and Variable: operators, protocols, methods, escapes.
+
+Operators go straight to the rule table (no detour through NumPy's ufunc machinery); NumPy
+functions arrive through ``__array_ufunc__``/``__array_function__``.  Every way of turning an
+active value into a plain number raises, naming :func:`dualad.primal` as the explicit way out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules import UFUNC_RULES
+from . import numpy_api as api
+from .dispatch import Active, apply_elementwise, strip
+
+__all__ = ["ArrayBehaviour", "escape_error"]
+
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS = (
+    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute)
+)
+
+
+def escape_error(what: str, kind: str) -> TypeError:
+    return TypeError(
+        f"{what} of an active {kind} would drop its derivative. Take the value explicitly with "
+        f"dualad.primal(x) if that is intended; to build an array that carries derivatives, start "
+        f"from an active value (e.g. y = np.zeros(3) * x[0], then y[i] = ...)."
+    )
+
+
+def _operand(x):
+    if isinstance(x, (Active, float, int, np.ndarray, np.generic)):
+        return x
+    return api._arr(x)
+
+
+class ArrayBehaviour(Active):
+    """Operators, NumPy protocols and array methods for active values."""
+
+    __slots__ = ()
+    __array_priority__ = 1000.0
+
+    # -- protocols ------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return api.handle_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return api.handle_function(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise escape_error("np.asarray()/np.array()", self._kind)
+
+    # -- escapes ----------------------------------------------------------------------------
+    def __float__(self):
+        raise escape_error("float()", self._kind)
+
+    def __int__(self):
+        raise escape_error("int()", self._kind)
+
+    def __index__(self):
+        raise escape_error("using as an index", self._kind)
+
+    def __complex__(self):
+        raise escape_error("complex()", self._kind)
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of an active {self._kind} is ambiguous and would drop its derivative: "
+            "compare it instead (`if x > 0:` works, comparisons return plain booleans), or test "
+            "dualad.primal(x)"
+        )
+
+    def item(self, *args):
+        raise escape_error(".item()", self._kind)
+
+    def tolist(self):
+        raise escape_error(".tolist()", self._kind)
+
+    # -- arithmetic -------------------------------------------------------------------------
+    def __add__(self, o):
+        return apply_elementwise(_ADD, (self, _operand(o)))
+
+    def __radd__(self, o):
+        return apply_elementwise(_ADD, (_operand(o), self))
+
+    def __sub__(self, o):
+        return apply_elementwise(_SUB, (self, _operand(o)))
+
+    def __rsub__(self, o):
+        return apply_elementwise(_SUB, (_operand(o), self))
+
+    def __mul__(self, o):
+        return apply_elementwise(_MUL, (self, _operand(o)))
+
+    def __rmul__(self, o):
+        return apply_elementwise(_MUL, (_operand(o), self))
+
+    def __truediv__(self, o):
+        return apply_elementwise(_DIV, (self, _operand(o)))
+
+    def __rtruediv__(self, o):
+        return apply_elementwise(_DIV, (_operand(o), self))
+
+    def __pow__(self, o):
+        if isinstance(o, (int, float)) and o == 2:
+            return apply_elementwise(_MUL, (self, self))
+        return apply_elementwise(_POW, (self, _operand(o)))
+
+    def __rpow__(self, o):
+        return apply_elementwise(_POW, (_operand(o), self))
+
+    def __matmul__(self, o):
+        return api.matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return api.matmul(o, self)
+
+    def __neg__(self):
+        return apply_elementwise(_NEG, (self,))
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply_elementwise(_ABS, (self,))
+
+    # comparisons give plain booleans, so Python control flow works on active values
+    def __lt__(self, o):
+        return strip(self) < strip(o)
+
+    def __le__(self, o):
+        return strip(self) <= strip(o)
+
+    def __gt__(self, o):
+        return strip(self) > strip(o)
+
+    def __ge__(self, o):
+        return strip(self) >= strip(o)
+
+    def __eq__(self, o):
+        return strip(self) == strip(o)
+
+    def __ne__(self, o):
+        return strip(self) != strip(o)
+
+    __hash__ = None
+
+    # -- shape ------------------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    def __getitem__(self, index):
+        return api.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        self._assign(api.setitem_value(self, index, value))
+
+    @property
+    def T(self):
+        return api.transpose(self)
+
+    @property
+    def mT(self):
+        return api.swapaxes(self, -1, -2)
+
+    # -- methods (NumPy's array methods, routed through the same handlers) ------------------
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return api.reshape(self, shape, order=order)
+
+    def ravel(self, order="C"):
+        return api.ravel(self, order)
+
+    def flatten(self, order="C"):
+        return api.ravel(self, order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return api.transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return api.swapaxes(self, a, b)
+
+    def squeeze(self, axis=None):
+        return api.squeeze(self, axis)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return api.sum_(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return api.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return api.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return api.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        return api.prod(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+    def max(self, axis=None, out=None, keepdims=False):
+        return api.amax(self, axis=axis, out=out, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False):
+        return api.amin(self, axis=axis, out=out, keepdims=keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return api.cumsum(self, axis=axis, dtype=dtype, out=out)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return api.cumprod(self, axis=axis, dtype=dtype, out=out)
+
+    def dot(self, b):
+        return api.dot(self, b)
+
+    def clip(self, min=None, max=None):
+        return api.clip(self, min, max)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return api.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return api.trace(self, offset, axis1, axis2)
+
+    def take(self, indices, axis=None):
+        return api.take(self, indices, axis)
+
+    def sort(self, axis=-1):
+        raise TypeError("in-place sort of an active value is not supported; use y = np.sort(x)")
+
+    def argmax(self, axis=None):
+        return np.argmax(strip(self), axis)
+
+    def argmin(self, axis=None):
+        return np.argmin(strip(self), axis)
+
+    def argsort(self, axis=-1):
+        return np.argsort(strip(self), axis)
+
+    def astype(self, dtype, copy=True):
+        return api.astype(self, dtype)
+
+    def copy(self):
+        return self._copy()

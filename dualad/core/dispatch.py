@@ -1,0 +1,93 @@
+"""Routing ops to value types: the one place that decides who differentiates an op.
+
+Every active value (a :class:`~dualad.Dual` or :class:`~dualad.Variable`) carries a *tag*, an
+integer that grows with each transform application.  An op whose operands carry several tags is
+processed by the operand with the newest tag; older active values are constants to it (their
+own level differentiates them when the op's rule is evaluated on them).  This is what keeps
+nested derivatives free of perturbation confusion.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import kernels
+from ..rules import base as _rules_base
+
+__all__ = ["Active", "bind", "apply_elementwise", "strip", "new_tag", "is_active", "float_dtype"]
+
+_TAGS = itertools.count(1)
+
+
+def new_tag() -> int:
+    """A fresh tag, newer than every tag handed out before (thread-safe under the GIL)."""
+    return next(_TAGS)
+
+
+class Active:
+    """Base of every value dualad differentiates.  ``_p`` holds the primal (or value)."""
+
+    __slots__ = ()
+
+
+def is_active(x) -> bool:
+    return isinstance(x, Active)
+
+
+def strip(x):
+    """The innermost plain value of ``x``, through every nesting level."""
+    while isinstance(x, Active):
+        x = x._p
+    return x
+
+
+def _owner(args):
+    best = None
+    for a in args:
+        if isinstance(a, Active) and (best is None or a._tag > best._tag):
+            best = a
+    return best
+
+
+def float_dtype(values) -> np.dtype:
+    """Result dtype of an op on ``values``: NumPy promotion, integers and bools to float64."""
+    dt = np.result_type(*values)
+    if dt.kind == "f":
+        return dt
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    if dt.kind == "c":
+        raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
+    raise TypeError(f"cannot differentiate values of dtype {dt}; pass float arrays")
+
+
+def bind(prim, args, params):
+    """Apply a structural primitive: plain arrays to its ``impl``, active values to their type."""
+    owner = _owner(args)
+    if owner is None:
+        return prim.impl(*args, **params)
+    return owner._process(prim, args, params)
+
+
+def apply_elementwise(rule, args):
+    """Apply an elementwise rule to any mix of plain and active values."""
+    owner = _owner(args)
+    if owner is None:
+        if rule.ufunc is not None:
+            with np.errstate(all="ignore"):
+                return rule.ufunc(*args)
+        return kernels.value(rule, list(args), float_dtype(args))
+    return owner._elementwise(rule, args)
+
+
+class _Dispatcher:
+    """What the rules layer calls to apply ops (installed there to keep imports one-way)."""
+
+    bind = staticmethod(bind)
+    apply_elementwise = staticmethod(apply_elementwise)
+    strip = staticmethod(strip)
+
+
+_rules_base.install_dispatcher(_Dispatcher())

@@ -1,0 +1,860 @@
+"""NumPy's interface onto dualad: which NumPy call becomes which rule or primitive.
+
+This module holds no derivative.  It translates ``np.sum(x, axis=0)``, ``x[idx]``, ``a @ b``,
+``np.linalg.solve`` ... into the primitives of :mod:`dualad.rules.structural` (normalising
+axes, expanding subscripts) or into compositions of them (``var``, ``norm``, ``sort``), and
+returns plain arrays for functions whose outputs carry no derivative (``argmax``, comparisons).
+Anything NumPy offers that is not listed raises ``TypeError`` naming the function.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Callable
+
+import numpy as np
+
+from ..rules import RULES, UFUNC_RULES
+from ..rules import structural as S
+from .dispatch import Active, apply_elementwise, strip
+
+__all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
+
+FUNCTIONS: dict[Callable, Callable] = {}
+
+
+def implements(*funcs):
+    def deco(handler):
+        for f in funcs:
+            FUNCTIONS[f] = handler
+        return handler
+
+    return deco
+
+
+def _arr(x):
+    """Active values as they are; anything else as a NumPy array of a differentiable dtype."""
+    if isinstance(x, Active):
+        return x
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiub":
+        if a.dtype.kind == "c":
+            raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
+        raise TypeError(f"cannot differentiate through a value of dtype {a.dtype}: {x!r:.60}")
+    return a
+
+
+def _axes(axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple) as a sorted tuple of negative axes."""
+    if axis is None:
+        return tuple(range(-ndim, 0))
+    if not isinstance(axis, (tuple, list)):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(a, ndim)
+        out.append(a - ndim if a >= 0 else a)
+    return tuple(sorted(out))
+
+
+def _axis1(axis, ndim: int) -> int:
+    return _axes(axis, ndim)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# ufuncs
+
+_PLAIN_UFUNCS = {
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
+    np.isnan, np.isinf, np.isfinite, np.signbit, np.floor_divide,
+}
+
+
+def handle_ufunc(ufunc, method, inputs, kwargs):
+    if kwargs.get("out") is not None:
+        raise TypeError(
+            f"np.{ufunc.__name__}(..., out=...) cannot write derivatives into an existing array; "
+            "drop out= and use the returned value"
+        )
+    kwargs.pop("out", None)
+    if method == "__call__":
+        if ufunc is np.matmul:
+            return matmul(*inputs)
+        rule = UFUNC_RULES.get(ufunc)
+        if rule is not None:
+            if kwargs.pop("where", True) is not True or kwargs:
+                raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
+            return apply_elementwise(rule, [_arr(x) for x in inputs])
+        if ufunc in _PLAIN_UFUNCS:
+            return ufunc(*[strip(x) for x in inputs], **kwargs)
+        raise TypeError(
+            f"dualad has no derivative rule for np.{ufunc.__name__}; declare one with "
+            "dualad.rules.elementwise, or apply it to dualad.primal(x) if no derivative is wanted"
+        )
+    if method == "reduce":
+        (x,) = inputs
+        axis = kwargs.get("axis", 0)
+        keepdims = kwargs.get("keepdims", False)
+        reducers = {np.add: sum_, np.multiply: prod, np.maximum: amax, np.minimum: amin}
+        if ufunc in reducers:
+            return reducers[ufunc](x, axis=axis, keepdims=keepdims)
+    if method == "accumulate":
+        (x,) = inputs
+        axis = kwargs.get("axis", 0)
+        if ufunc is np.add:
+            return cumsum(x, axis=axis)
+        if ufunc is np.multiply:
+            return cumprod(x, axis=axis)
+    raise TypeError(f"np.{ufunc.__name__}.{method} is not supported on active values")
+
+
+def handle_function(func, args, kwargs):
+    handler = FUNCTIONS.get(func)
+    if handler is None:
+        name = getattr(func, "__qualname__", repr(func))
+        mod = getattr(func, "__module__", "numpy") or "numpy"
+        raise TypeError(
+            f"dualad has no derivative rule for {mod}.{name}; it cannot be applied to an active "
+            "value (apply it to dualad.primal(x) if no derivative is wanted)"
+        )
+    return handler(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Reductions
+
+
+@implements(np.sum)
+def sum_(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _no_out(out, "sum")
+    if initial is not None or where is not None:
+        raise TypeError("np.sum: initial= and where= are not supported on active values")
+    a = _arr(a)
+    y = S.sum_.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims), batch=0)
+    return _astype_opt(y, dtype)
+
+
+@implements(np.mean)
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    _no_out(out, "mean")
+    a = _arr(a)
+    axes = _axes(axis, a.ndim)
+    n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
+    s = S.sum_.bind(a, axis=axes, keepdims=bool(keepdims), batch=0)
+    return _astype_opt(s / n, dtype)
+
+
+@implements(np.var)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
+    _no_out(out, "var")
+    a = _arr(a)
+    if correction is not None:
+        ddof = correction
+    axes = _axes(axis, a.ndim)
+    n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
+    m = S.sum_.bind(a, axis=axes, keepdims=True, batch=0) / n
+    d = a - m
+    return S.sum_.bind(d * d, axis=axes, keepdims=bool(keepdims), batch=0) / (n - ddof)
+
+
+@implements(np.std)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
+    return np.sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims, correction=correction))
+
+
+@implements(np.max, np.amax)
+def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+    _no_out(out, "max")
+    a = _arr(a)
+    return S.reduce_max.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+
+
+@implements(np.min, np.amin)
+def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+    _no_out(out, "min")
+    a = _arr(a)
+    return S.reduce_min.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+
+
+@implements(np.prod)
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _no_out(out, "prod")
+    a = _arr(a)
+    axes = _axes(axis, a.ndim)
+    y = a
+    for ax in axes:
+        y = S.prod.bind(y, axis=(ax,), keepdims=True)
+    if not keepdims:
+        y = squeeze(y, axis=axes) if axes else y
+    return _astype_opt(y, dtype)
+
+
+@implements(np.cumsum)
+def cumsum(a, axis=None, dtype=None, out=None):
+    _no_out(out, "cumsum")
+    a = _arr(a)
+    if axis is None:
+        a, axis = reshape(a, (-1,)), 0
+    return _astype_opt(S.cumsum.bind(a, axis=_axis1(axis, a.ndim), batch=0), dtype)
+
+
+@implements(np.cumprod)
+def cumprod(a, axis=None, dtype=None, out=None):
+    _no_out(out, "cumprod")
+    a = _arr(a)
+    if axis is None:
+        a, axis = reshape(a, (-1,)), 0
+    ax = _axis1(axis, a.ndim)
+    if not isinstance(a, Active):
+        return np.cumprod(a, axis=ax)
+    # A Hillis-Steele scan of products: differentiable through its parts, exact with zeros.
+    n = a.shape[ax]
+    y, s = a, 1
+    while s < n:
+        head = _slice_along(y, ax, 0, s)
+        tail = _slice_along(y, ax, s, n) * _slice_along(y, ax, 0, n - s)
+        y = concatenate([head, tail], axis=ax)
+        s *= 2
+    return _astype_opt(y, dtype)
+
+
+def _slice_along(a, axis: int, start: int, stop: int):
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, stop)
+    return getitem(a, tuple(index))
+
+
+@implements(np.diff)
+def diff(a, n=1, axis=-1, prepend=None, append=None):
+    a = _arr(a)
+    ax = _axis1(axis, a.ndim)
+    if prepend is not None or append is not None:
+        parts = ([np.broadcast_to(prepend, _with(a.shape, ax, 1)) if np.ndim(prepend) == 0 else prepend] if prepend is not None else [])
+        parts += [a] + ([np.broadcast_to(append, _with(a.shape, ax, 1)) if np.ndim(append) == 0 else append] if append is not None else [])
+        a = concatenate(parts, axis=ax)
+    for _ in range(n):
+        m = a.shape[ax]
+        a = _slice_along(a, ax, 1, m) - _slice_along(a, ax, 0, m - 1)
+    return a
+
+
+def _with(shape, axis, value):
+    s = list(shape)
+    s[axis] = value
+    return tuple(s)
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.{name}(..., out=...) cannot write derivatives into an existing array; drop out=")
+
+
+def _astype_opt(y, dtype):
+    if dtype is None:
+        return y
+    return astype(y, dtype)
+
+
+def astype(x, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(
+            f"casting an active value to {dtype} would drop its derivative; cast dualad.primal(x) instead"
+        )
+    if dtype == x.dtype:
+        return x
+    return S.astype.bind(x, dtype=dtype, in_dtype=np.dtype(x.dtype), batch=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes
+
+
+def _resolve_shape(size: int, shape) -> tuple:
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if int(np.prod(shape, dtype=np.int64)) != size:
+        raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+    return shape
+
+
+@implements(np.reshape)
+def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    if shape is None:
+        shape = newshape
+    if order != "C":
+        raise NotImplementedError("only order='C' reshapes are supported on active values")
+    a = _arr(a)
+    shape = _resolve_shape(a.size, shape)
+    if shape == tuple(a.shape):
+        return a
+    return S.reshape.bind(a, shape=shape, batch=0)
+
+
+@implements(np.ravel)
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order=order)
+
+
+@implements(np.transpose)
+def transpose(a, axes=None):
+    a = _arr(a)
+    nd = a.ndim
+    axes = tuple(range(nd))[::-1] if axes is None else tuple(int(x) % nd for x in axes)
+    if axes == tuple(range(nd)):
+        return a
+    return S.transpose.bind(a, axes=axes, batch=0)
+
+
+@implements(np.swapaxes)
+def swapaxes(a, axis1, axis2):
+    a = _arr(a)
+    perm = list(range(a.ndim))
+    i, j = int(axis1) % a.ndim, int(axis2) % a.ndim
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
+
+
+@implements(np.moveaxis)
+def moveaxis(a, source, destination):
+    a = _arr(a)
+    src = [int(s) % a.ndim for s in np.atleast_1d(source)]
+    dst = [int(d) % a.ndim for d in np.atleast_1d(destination)]
+    order = [n for n in range(a.ndim) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
+
+
+@implements(np.squeeze)
+def squeeze(a, axis=None):
+    a = _arr(a)
+    if axis is None:
+        shape = tuple(d for d in a.shape if d != 1)
+    else:
+        axes = {ax % a.ndim for ax in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        for ax in axes:
+            if a.shape[ax] != 1:
+                raise ValueError("cannot select an axis to squeeze out which has size not equal to one")
+        shape = tuple(d for n, d in enumerate(a.shape) if n not in axes)
+    return reshape(a, shape)
+
+
+@implements(np.expand_dims)
+def expand_dims(a, axis):
+    a = _arr(a)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    nd = a.ndim + len(axes)
+    axes = sorted(ax % nd for ax in axes)
+    shape = list(a.shape)
+    for ax in axes:
+        shape.insert(ax, 1)
+    return reshape(a, tuple(shape))
+
+
+@implements(np.atleast_1d)
+def atleast_1d(*arys):
+    out = [reshape(a, (1,)) if np.ndim(strip(a)) == 0 else a for a in arys]
+    return out[0] if len(out) == 1 else out
+
+
+@implements(np.atleast_2d)
+def atleast_2d(*arys):
+    out = []
+    for a in arys:
+        nd = np.ndim(strip(a))
+        out.append(reshape(a, (1, 1)) if nd == 0 else reshape(a, (1,) + tuple(np.shape(strip(a)))) if nd == 1 else a)
+    return out[0] if len(out) == 1 else out
+
+
+@implements(np.broadcast_to)
+def broadcast_to(array, shape, subok=False):
+    a = _arr(array)
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+    if tuple(a.shape) == shape:
+        return a
+    np.broadcast_shapes(tuple(a.shape), shape)  # raises NumPy's own error when incompatible
+    return S.broadcast_to.bind(a, shape=shape, batch=0)
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args, subok=False):
+    shape = np.broadcast_shapes(*(np.shape(strip(a)) for a in args))
+    return tuple(broadcast_to(a, shape) for a in args)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    return a._copy() if isinstance(a, Active) else np.copy(a)
+
+
+@implements(np.shape)
+def shape(a):
+    return tuple(np.shape(strip(a)))
+
+
+@implements(np.ndim)
+def ndim(a):
+    return np.ndim(strip(a))
+
+
+@implements(np.size)
+def size(a, axis=None):
+    return np.size(strip(a), axis)
+
+
+def _plain(func):
+    """A NumPy function whose result carries no derivative: applied to the primal values."""
+
+    def handler(*args, **kwargs):
+        return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
+
+    handler.__name__ = func.__name__
+    FUNCTIONS[func] = handler
+    return handler
+
+
+for _f in (
+    np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero, np.count_nonzero,
+    np.isclose, np.allclose, np.array_equal, np.zeros_like, np.ones_like, np.empty_like,
+    np.full_like, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
+    np.searchsorted, np.argwhere, np.any, np.all, np.unique,
+):
+    _plain(_f)
+
+
+# --------------------------------------------------------------------------------------------
+# Joining and splitting
+
+
+@implements(np.concatenate)
+def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    _no_out(out, "concatenate")
+    arrays = [_arr(a) for a in arrays]
+    if axis is None:
+        arrays, axis = [reshape(a, (-1,)) for a in arrays], 0
+    nd = arrays[0].ndim
+    if nd == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    dt = np.result_type(*[strip(a) for a in arrays])
+    arrays = [a if np.dtype(a.dtype) == dt or not isinstance(a, Active) else astype(a, dt) for a in arrays]
+    y = S.concatenate.bind(*arrays, axis=_axis1(axis, nd), batch=0)
+    return _astype_opt(y, dtype)
+
+
+@implements(np.stack)
+def stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    arrays = [_arr(a) for a in arrays]
+    nd = arrays[0].ndim + 1
+    ax = int(axis) % nd
+    return concatenate([expand_dims(a, ax) for a in arrays], axis=ax, out=out, dtype=dtype)
+
+
+@implements(np.hstack)
+def hstack(tup, dtype=None, casting="same_kind"):
+    arrs = [atleast_1d(a) for a in tup]
+    return concatenate(arrs, axis=0 if arrs[0].ndim == 1 else 1, dtype=dtype)
+
+
+@implements(np.vstack, np.row_stack) if hasattr(np, "row_stack") else implements(np.vstack)
+def vstack(tup, dtype=None, casting="same_kind"):
+    return concatenate([atleast_2d(a) for a in tup], axis=0, dtype=dtype)
+
+
+@implements(np.column_stack)
+def column_stack(tup):
+    arrs = [reshape(a, (-1, 1)) if np.ndim(strip(a)) < 2 else a for a in tup]
+    return concatenate(arrs, axis=1)
+
+
+@implements(np.split, np.array_split)
+def split(ary, indices_or_sections, axis=0):
+    a = _arr(ary)
+    ax = _axis1(axis, a.ndim)
+    n = a.shape[ax]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        base, extra = divmod(n, k)
+        sizes = [base + (1 if i < extra else 0) for i in range(k)]
+        bounds = np.cumsum([0] + sizes).tolist()
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    return [_slice_along(a, ax, max(0, min(lo, n)), max(0, min(hi, n))) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+@implements(np.where)
+def where(condition, x=None, y=None):
+    if x is None and y is None:
+        return np.where(strip(condition))
+    cond = np.asarray(strip(condition), dtype=bool)
+    x, y = _arr(x), _arr(y)
+    dt = np.result_type(strip(x), strip(y))
+    if dt.kind != "f":
+        dt = np.dtype(np.float64)
+    x = x if not isinstance(x, Active) or x.dtype == dt else astype(x, dt)
+    y = y if not isinstance(y, Active) or y.dtype == dt else astype(y, dt)
+    return S.where.bind(x, y, cond=cond, batch=0)
+
+
+@implements(np.clip)
+def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):
+    _no_out(out, "clip")
+    lo = a_min if a_min is not np._NoValue else min
+    hi = a_max if a_max is not np._NoValue else max
+    lo = -np.inf if lo is np._NoValue or lo is None else lo
+    hi = np.inf if hi is np._NoValue or hi is None else hi
+    return apply_elementwise(RULES["clip"], [_arr(a), _arr(lo), _arr(hi)])
+
+
+@implements(np.flip)
+def flip(m, axis=None):
+    a = _arr(m)
+    return S.flip.bind(a, axes=_axes(axis, a.ndim), batch=0)
+
+
+@implements(np.fliplr)
+def fliplr(m):
+    return flip(m, 1)
+
+
+@implements(np.flipud)
+def flipud(m):
+    return flip(m, 0)
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    a = _arr(a)
+    if axis is None:
+        return reshape(roll(reshape(a, (-1,)), shift, 0), tuple(a.shape))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,) * len(axes)
+    axes = tuple(_axis1(ax, a.ndim) for ax in axes)
+    return S.roll.bind(a, shift=tuple(int(s) for s in shifts), axes=axes, batch=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Indexing
+
+
+def _is_basic(index) -> bool:
+    for ix in index:
+        if ix is None or ix is Ellipsis or isinstance(ix, slice):
+            continue
+        if isinstance(ix, (int, np.integer)) and not isinstance(ix, (bool, np.bool_)):
+            continue
+        return False
+    return True
+
+
+def _norm_index(index):
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for ix in index:
+        if isinstance(ix, Active):
+            raise TypeError("cannot index with an active value; index with dualad.primal(i) (indices carry no derivative)")
+        if isinstance(ix, list):
+            ix = np.asarray(ix)
+        out.append(ix)
+    return tuple(out)
+
+
+def _flat_positions(shape, index):
+    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp).reshape(shape)[index]
+
+
+def getitem(a, index):
+    index = _norm_index(index)
+    if _is_basic(index):
+        return S.getitem.bind(a, index=index, batch=0)
+    return S.gather.bind(a, flat=_flat_positions(tuple(a.shape), index), batch=0)
+
+
+def setitem_value(a, index, value):
+    """The value of ``a`` after ``a[index] = value``: a new value (copy-on-write)."""
+    index = _norm_index(index)
+    value = _arr(value)
+    if _is_basic(index):
+        return S.setitem.bind(a, value, index=index, batch=0)
+    return S.setitem_flat.bind(a, value, flat=_flat_positions(tuple(a.shape), index), batch=0)
+
+
+@implements(np.take)
+def take(a, indices, axis=None, out=None, mode="raise"):
+    _no_out(out, "take")
+    a = _arr(a)
+    flat = np.take(np.arange(a.size, dtype=np.intp).reshape(a.shape), strip(indices), axis=axis, mode=mode)
+    return S.gather.bind(a, flat=flat, batch=0)
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis=-1):
+    a = _arr(arr)
+    if axis is None:
+        a, axis = reshape(a, (-1,)), 0
+    pos = np.arange(a.size, dtype=np.intp).reshape(a.shape)
+    return S.gather.bind(a, flat=np.take_along_axis(pos, strip(indices), axis=axis), batch=0)
+
+
+@implements(np.sort)
+def sort(a, axis=-1, kind=None, order=None, stable=None):
+    a = _arr(a)
+    if axis is None:
+        a, axis = reshape(a, (-1,)), 0
+    perm = np.argsort(strip(a), axis=axis, kind="stable")
+    return take_along_axis(a, perm, axis=axis)
+
+
+@implements(np.diagonal)
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    a = _arr(a)
+    pos = np.arange(a.size, dtype=np.intp).reshape(a.shape)
+    return S.gather.bind(a, flat=np.diagonal(pos, offset, axis1, axis2).copy(), batch=0)
+
+
+@implements(np.trace)
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_out(out, "trace")
+    return sum_(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+@implements(np.diag)
+def diag(v, k=0):
+    v = _arr(v)
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n = v.shape[0] + abs(k)
+    pos = np.diagonal(np.arange(n * n, dtype=np.intp).reshape(n, n), k).copy()
+    return S.scatter_add.bind(v, flat=pos, shape=(n, n), batch=0)
+
+
+def _tri(m, k, upper: bool):
+    m = _arr(m)
+    r, c = m.shape[-2:]
+    mask = np.triu(np.ones((r, c), bool), k) if upper else np.tril(np.ones((r, c), bool), k)
+    return S.where.bind(m, np.zeros((), m.dtype), cond=mask, batch=0)
+
+
+@implements(np.triu)
+def triu(m, k=0):
+    return _tri(m, k, True)
+
+
+@implements(np.tril)
+def tril(m, k=0):
+    return _tri(m, k, False)
+
+
+# --------------------------------------------------------------------------------------------
+# Products: everything multilinear is an einsum with explicit subscripts
+
+
+def _letters(n: int, skip: str = "") -> str:
+    return "".join([c for c in string.ascii_letters if c not in skip][:n])
+
+
+def _einsum(subscripts: str, *operands):
+    ops = [_arr(o) for o in operands]
+    dt = np.result_type(*[strip(o) for o in ops])
+    if dt.kind != "f":
+        dt = np.dtype(np.float64)
+    ops = [o if not isinstance(o, Active) or o.dtype == dt else astype(o, dt) for o in ops]
+    return S.einsum.bind(*ops, subscripts=subscripts)
+
+
+@implements(np.einsum)
+def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    _no_out(out, "einsum")
+    if not isinstance(subscripts, str):
+        raise TypeError("dualad supports the string form of np.einsum only")
+    subs = subscripts.replace(" ", "")
+    ins_s, _, out_s = subs.partition("->")
+    ins = ins_s.split(",")
+    ops = [_arr(o) for o in operands]
+    if not _:
+        # implicit output: indices appearing once, in alphabetical order
+        counts = {}
+        for s in ins:
+            for ch in s.replace("...", ""):
+                counts[ch] = counts.get(ch, 0) + 1
+        out_s = ("..." if any("..." in s for s in ins) else "") + "".join(sorted(c for c, n in counts.items() if n == 1))
+    if "..." in subs:
+        used = set(subs.replace(".", "").replace(",", "").replace("-", "").replace(">", ""))
+        ell_shapes = []
+        for s, o in zip(ins, ops):
+            nfixed = len(s.replace("...", ""))
+            ell_shapes.append(tuple(o.shape[: o.ndim - nfixed]) if "..." in s else ())
+        ell = np.broadcast_shapes(*ell_shapes)
+        letters = _letters(len(ell), "".join(used))
+        new_ops = []
+        for s, o, es in zip(ins, ops, ell_shapes):
+            if "..." in s and es != ell:
+                nfixed = len(s.replace("...", ""))
+                o = broadcast_to(o, ell + tuple(o.shape[o.ndim - nfixed:]))
+            new_ops.append(o)
+        ops = new_ops
+        ins = [s.replace("...", letters) for s in ins]
+        out_s = out_s.replace("...", letters)
+    return _einsum(",".join(ins) + "->" + out_s, *ops)
+
+
+@implements(np.dot)
+def dot(a, b, out=None):
+    _no_out(out, "dot")
+    a, b = _arr(a), _arr(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    la = _letters(a.ndim)
+    lb = _letters(b.ndim, la)
+    k = la[-1]
+    kb = -2 if b.ndim >= 2 else -1
+    lb = lb[:kb] + k + (lb[kb + 1:] if kb == -2 else "")
+    out_s = la[:-1] + lb.replace(k, "")
+    return _einsum(f"{la},{lb}->{out_s}", a, b)
+
+
+@implements(np.vdot)
+def vdot(a, b):
+    return dot(ravel(a), ravel(b))
+
+
+@implements(np.inner)
+def inner(a, b):
+    a, b = _arr(a), _arr(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    la = _letters(a.ndim)
+    lb = _letters(b.ndim - 1, la) + la[-1]
+    return _einsum(f"{la},{lb}->{la[:-1] + lb[:-1]}", a, b)
+
+
+@implements(np.outer)
+def outer(a, b, out=None):
+    _no_out(out, "outer")
+    return _einsum("i,j->ij", ravel(_arr(a)), ravel(_arr(b)))
+
+
+@implements(np.tensordot)
+def tensordot(a, b, axes=2):
+    a, b = _arr(a), _arr(b)
+    if isinstance(axes, (int, np.integer)):
+        ax_a = list(range(a.ndim - int(axes), a.ndim))
+        ax_b = list(range(int(axes)))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [int(x) % a.ndim for x in np.atleast_1d(ax_a)]
+        ax_b = [int(x) % b.ndim for x in np.atleast_1d(ax_b)]
+    la = list(_letters(a.ndim))
+    lb = list(_letters(b.ndim, "".join(la)))
+    for i, j in zip(ax_a, ax_b):
+        lb[j] = la[i]
+    out_s = "".join(c for n, c in enumerate(la) if n not in ax_a) + "".join(c for n, c in enumerate(lb) if n not in ax_b)
+    return _einsum(f"{''.join(la)},{''.join(lb)}->{out_s}", a, b)
+
+
+def matmul(a, b):
+    a, b = _arr(a), _arr(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    a_vec, b_vec = a.ndim == 1, b.ndim == 1
+    if a_vec:
+        a = reshape(a, (1,) + tuple(a.shape))
+    if b_vec:
+        b = reshape(b, tuple(b.shape) + (1,))
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if tuple(a.shape[:-2]) != batch:
+        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: mismatch in core dimension: {tuple(a.shape)} @ {tuple(b.shape)}")
+    lb = _letters(len(batch), "ijk")
+    y = _einsum(f"{lb}ij,{lb}jk->{lb}ik", a, b)
+    if a_vec and b_vec:
+        return reshape(y, batch)
+    if a_vec:
+        return reshape(y, batch + (y.shape[-1],))
+    if b_vec:
+        return reshape(y, batch + (y.shape[-2],))
+    return y
+
+
+FUNCTIONS[np.matmul] = matmul
+
+
+# --------------------------------------------------------------------------------------------
+# Linear algebra
+
+
+@implements(np.linalg.solve)
+def solve(a, b):
+    a, b = _arr(a), _arr(b)
+    vec = b.ndim == 1
+    if vec:
+        b = reshape(b, tuple(b.shape) + (1,))
+    x = S.solve.bind(a, b)
+    return reshape(x, tuple(x.shape[:-1])) if vec else x
+
+
+@implements(np.linalg.inv)
+def inv(a):
+    a = _arr(a)
+    n = a.shape[-1]
+    return S.solve.bind(a, np.broadcast_to(np.eye(n, dtype=np.result_type(strip(a), np.float64) if a.dtype.kind != "f" else a.dtype), tuple(a.shape)))
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a):
+    a = _arr(a)
+    sign = np.linalg.slogdet(strip(a))[0]
+    return sign, S.logabsdet.bind(a, axis=(-2, -1), keepdims=False)
+
+
+@implements(np.linalg.det)
+def det(a):
+    sign, logabs = slogdet(a)
+    return sign * np.exp(logabs)
+
+
+@implements(np.linalg.norm)
+def norm(x, ord=None, axis=None, keepdims=False):
+    x = _arr(x)
+    if axis is None:
+        if ord is not None and x.ndim > 2:
+            raise ValueError("Improper number of dimensions to norm.")
+        axes = tuple(range(-x.ndim, 0))
+    else:
+        axes = tuple(int(a) - x.ndim if int(a) >= 0 else int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    if ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1):
+        return np.sqrt(sum_(x * x, axis=axes, keepdims=keepdims))
+    ax = np.abs(x)
+    if len(axes) == 1:
+        if ord == np.inf:
+            return amax(ax, axis=axes, keepdims=keepdims)
+        if ord == -np.inf:
+            return amin(ax, axis=axes, keepdims=keepdims)
+        if ord == 1:
+            return sum_(ax, axis=axes, keepdims=keepdims)
+        if ord == 0:
+            return np.sum(strip(x) != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
+        return sum_(ax**ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
+    if len(axes) == 2 and ord in (1, -1, np.inf, -np.inf):
+        inner_axis, outer_axis = (axes[0], axes[1]) if ord in (1, -1) else (axes[1], axes[0])
+        red = amax if ord > 0 else amin
+        y = red(sum_(ax, axis=inner_axis, keepdims=True), axis=outer_axis, keepdims=True)
+        return y if keepdims else squeeze(y, axis=axes)
+    raise NotImplementedError(f"np.linalg.norm with ord={ord!r} over {len(axes)} axes is not supported yet")

@@ -1,0 +1,186 @@
+"""Forward mode: vectorised dual tensors.
+
+A :class:`Dual` is a primal array plus k tangent *lanes* stored on a leading axis, so one pass
+pushes k directions.  Plain-array operands take the fused Numba kernels; when the primal is
+itself active (nesting), the rule's value and partials are evaluated through NumPy dispatch and
+combined with strong-zero products, so the older level differentiates them in turn.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .. import kernels
+from ..core.array import ArrayBehaviour
+from ..core.dispatch import Active, apply_elementwise, float_dtype, new_tag
+from ..rules.structural import strong_multiply
+
+__all__ = ["Dual", "default_tag"]
+
+_local = threading.local()
+
+
+def default_tag() -> int:
+    """The tag of Duals made by hand with ``Dual(p, t)`` in this thread (one per thread)."""
+    tag = getattr(_local, "tag", None)
+    if tag is None:
+        tag = _local.tag = new_tag()
+    return tag
+
+
+def _as_primal(x) -> np.ndarray:
+    if isinstance(x, Active):
+        raise TypeError("Dual(primal, tangent) takes plain arrays; nest derivatives with dualad.jvp / jacfwd instead")
+    a = np.asarray(x)
+    if a.dtype.kind == "f":
+        return a
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype.kind == "c":
+        raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
+    raise TypeError(f"Dual needs a numeric primal, got dtype {a.dtype}")
+
+
+class Dual(ArrayBehaviour):
+    """A primal array with one or k tangent directions.
+
+    Parameters
+    ----------
+    primal : array_like
+        The value.  Integers and bools become float64; float32 stays float32.
+    tangent : array_like
+        Of the primal's shape (one direction) or of shape ``(k,) + primal.shape`` (k lanes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> x = ad.Dual(np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    >>> y = np.sin(x) * 2.0
+    >>> y.tangent
+    array([2.        , 1.08060461])
+    >>> lanes = ad.Dual(np.array([1.0, 2.0]), np.eye(2))   # two directions at once
+    >>> (lanes * lanes).tangent
+    array([[2., 0.],
+           [0., 4.]])
+    """
+
+    __slots__ = ("_p", "_t", "_tag", "_single", "shape", "dtype")
+    _kind = "Dual"
+
+    def __init__(self, primal, tangent):
+        p = _as_primal(primal)
+        if isinstance(tangent, Active):
+            raise TypeError("a Dual's tangent must be a plain array")
+        t = np.asarray(tangent)
+        if t.dtype.kind == "f" and np.ndim(tangent) > 0 and t.dtype != p.dtype:
+            raise TypeError(
+                f"tangent dtype {t.dtype} does not match primal dtype {p.dtype}; "
+                f"pass tangent.astype({p.dtype.name!r})"
+            )
+        if t.dtype.kind not in "fiub":
+            raise TypeError(f"tangent must be a real numeric array, got dtype {t.dtype}")
+        t = t.astype(p.dtype, copy=False)
+        if t.shape == p.shape:
+            t, single = t[None], True
+        elif t.ndim == p.ndim + 1 and t.shape[1:] == p.shape:
+            single = False
+        else:
+            raise ValueError(
+                f"tangent shape {t.shape} does not fit primal shape {p.shape}: give the primal's shape "
+                f"(one direction) or (k,) + {p.shape} (k directions)"
+            )
+        self._p, self._t, self._tag, self._single = p, t, default_tag(), single
+        self.shape, self.dtype = p.shape, p.dtype
+
+    @staticmethod
+    def _new(p, t, tag: int, single: bool) -> "Dual":
+        d = object.__new__(Dual)
+        d._p, d._t, d._tag, d._single = p, t, tag, single
+        d.shape, d.dtype = tuple(p.shape), p.dtype
+        return d
+
+    @property
+    def primal(self):
+        """The primal value (an array, or an active value of an outer level when nested)."""
+        return self._p
+
+    @property
+    def tangent(self):
+        """The tangent: primal-shaped for one direction, ``(k,) + shape`` for k lanes."""
+        return self._t[0] if self._single else self._t
+
+    @property
+    def lanes(self) -> int:
+        """Number of tangent directions carried."""
+        return self._t.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Dual(primal={self._p!r}, tangent={self.tangent!r})"
+
+    def _copy(self) -> "Dual":
+        return Dual._new(self._p, self._t, self._tag, self._single)
+
+    def _assign(self, new) -> None:
+        if not isinstance(new, Dual):
+            raise TypeError(
+                "cannot assign a value of another kind of transform into a Dual in place; build "
+                "the result with np.where / np.concatenate instead"
+            )
+        self._p, self._t, self._tag, self._single = new._p, new._t, new._tag, new._single
+        self.shape, self.dtype = new.shape, new.dtype
+
+    # -- differentiation --------------------------------------------------------------------
+    def _split(self, args):
+        tag = self._tag
+        ps, ts = [], []
+        single, k = True, None
+        for a in args:
+            if type(a) is Dual and a._tag == tag:
+                ps.append(a._p)
+                ts.append(a._t)
+                single = single and a._single
+                lk = a._t.shape[0]
+                if k is None:
+                    k = lk
+                elif lk != k:
+                    raise ValueError(f"operands carry different numbers of tangent lanes ({k} and {lk})")
+            else:
+                ps.append(a)
+                ts.append(None)
+        return ps, ts, single
+
+    def _elementwise(self, rule, args):
+        ps, ts, single = self._split(args)
+        if not any(isinstance(p, Active) for p in ps):
+            y, ty = kernels.jvp(rule, ps, ts, float_dtype(ps))
+            return Dual._new(y, ty, self._tag, single)
+        # Nested: the primals are active at an older level, which differentiates the
+        # rule's NumPy expressions in turn.
+        outs = rule.evaluate(*ps)
+        # A non-ufunc rule's value expression may have other conventions at kinks (relu via
+        # maximum), so the older level takes the value from the rule itself.
+        y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
+        out_nd = len(y.shape)
+        k = next(t.shape[0] for t in ts if t is not None)
+        ty = None
+        for partial, t in zip(outs[1:], ts):
+            if t is None or (isinstance(partial, float) and partial == 0.0):
+                continue
+            if len(t.shape) - 1 < out_nd:
+                t = np.reshape(t, (k,) + (1,) * (out_nd - len(t.shape) + 1) + tuple(t.shape[1:]))
+            term = strong_multiply(partial, t)
+            ty = term if ty is None else ty + term
+        full = (k,) + tuple(y.shape)
+        if ty is None:
+            ty = np.zeros(full, dtype=y.dtype)
+        elif tuple(ty.shape) != full:
+            ty = np.broadcast_to(ty, full)
+        return Dual._new(y, ty, self._tag, single)
+
+    def _process(self, prim, args, params):
+        ps, ts, single = self._split(args)
+        y, ydot = prim.jvp(ps, ts, params)
+        return Dual._new(y, ydot, self._tag, single)

@@ -1,0 +1,124 @@
+"""Stable machine-learning helpers: rules from the table and compositions of NumPy calls.
+
+``relu``, ``sigmoid`` and ``softplus`` are elementwise rules (declared in the rule table);
+``logsumexp``, ``softmax`` and ``log_softmax`` are written with NumPy calls around a constant
+shift, so both modes and every nesting order differentiate them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core.dispatch import strip
+from .core.numpy_api import _arr
+from .rules import RULES
+
+__all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "primal"]
+
+_RELU, _SIGMOID, _SOFTPLUS = RULES["relu"], RULES["sigmoid"], RULES["softplus"]
+
+
+def primal(x):
+    """The plain value inside ``x``, through every nesting level: the explicit way out.
+
+    Parameters
+    ----------
+    x : Dual, Variable, array or pytree leaf
+        Plain inputs are returned unchanged.
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> float(ad.primal(ad.Dual(3.0, 1.0)))
+    3.0
+    """
+    return strip(x)
+
+
+def relu(x):
+    """max(x, 0), with relu'(0) = 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.relu(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    >>> float(ad.grad(lambda x: ad.relu(x))(0.0))
+    0.0
+    """
+    return _RELU(_arr(x))
+
+
+def sigmoid(x):
+    """The logistic function 1 / (1 + e^-x), without overflow for any x.
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> float(ad.sigmoid(0.0)), float(ad.sigmoid(-1000.0))
+    (0.5, 0.0)
+    """
+    return _SIGMOID(_arr(x))
+
+
+def softplus(x):
+    """log(1 + e^x) computed stably (``logaddexp(0, x)``); its derivative is the sigmoid.
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> float(ad.softplus(1000.0))
+    1000.0
+    """
+    return _SOFTPLUS(_arr(x))
+
+
+def _shift(x, axis):
+    m = np.max(strip(x), axis=axis, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False):
+    """log(sum(exp(x))) over ``axis``, shifted by the maximum so it never overflows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> float(ad.logsumexp(np.array([1000.0, 1000.0])))
+    1000.6931471805599
+    """
+    x = _arr(x)
+    m = _shift(x, axis)
+    y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return y if keepdims else np.squeeze(y, axis=axis)
+
+
+def softmax(x, axis: int = -1):
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.softmax(np.array([0.0, 0.0]))
+    array([0.5, 0.5])
+    """
+    x = _arr(x)
+    e = np.exp(x - _shift(x, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis: int = -1):
+    """x - logsumexp(x) along ``axis``: log-probabilities without overflow or log(0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.log_softmax(np.array([0.0, 0.0]))
+    array([-0.69314718, -0.69314718])
+    """
+    x = _arr(x)
+    return x - logsumexp(x, axis=axis, keepdims=True)

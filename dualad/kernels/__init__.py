@@ -1,0 +1,96 @@
+"""Kernels compiled from the rule table, and the array plumbing around them.
+
+:func:`jvp` and :func:`vjp` take whole NumPy arrays of any (broadcastable) shapes, flatten them
+into the layout the generated loops expect, call the compiled kernel and shape the results.
+They know nothing about derivatives beyond "value, partials, multiply, add".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules.base import ElementwiseRule
+from .cpu import cache_dir, get_kernel
+
+__all__ = ["jvp", "vjp", "value", "cache_dir", "get_kernel"]
+
+
+def _flat(a: np.ndarray, shape: tuple, size: int) -> tuple[np.ndarray, bool]:
+    """``a`` as a 1-D array of the broadcast size, or of size 1 (a broadcast scalar)."""
+    if a.size == 1:
+        return a.reshape(1), True
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return np.ascontiguousarray(a).reshape(size), False
+
+
+def _flat_lanes(t: np.ndarray, k: int, shape: tuple, size: int, scalar: bool) -> np.ndarray:
+    """Lane array ``(k,) + shape_i`` as ``(k, size)`` (or ``(k, 1)`` for a scalar input)."""
+    if scalar:
+        return np.ascontiguousarray(t).reshape(k, 1)
+    if t.shape[1:] != shape:
+        t = np.broadcast_to(t.reshape((k,) + (1,) * (len(shape) - t.ndim + 1) + t.shape[1:]), (k,) + shape)
+    return np.ascontiguousarray(t).reshape(k, size)
+
+
+def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Fused value and tangent lanes: ``xs`` arrays, ``ts`` lane arrays ``(k,)+x.shape`` or None."""
+    xs = [np.asarray(x, dtype=dtype) for x in xs]
+    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
+    size = int(np.prod(shape, dtype=np.int64))
+    k = next(t.shape[0] for t in ts if t is not None)
+    flat, pattern, lanes = [], [], []
+    for x, t in zip(xs, ts):
+        f, scalar = _flat(x, shape, size)
+        flat.append(f)
+        pattern.append((scalar, t is not None))
+        if t is not None:
+            lanes.append(_flat_lanes(t.astype(dtype, copy=False), k, shape, size, scalar))
+    y = np.empty(size, dtype=dtype)
+    ty = np.empty((k, size), dtype=dtype)
+    get_kernel(rule, "jvp", tuple(pattern))(*flat, *lanes, y, ty)
+    return y.reshape(shape), ty.reshape((k,) + shape)
+
+
+def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype) -> list:
+    """Adjoint contributions ``ȳ · ∂_i`` of shape ``(m,) + out_shape`` for each needed input.
+
+    Returns a list with None for inputs not needed; unbroadcasting is the caller's job.
+    """
+    xs = [np.asarray(x, dtype=dtype) for x in xs]
+    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
+    size = int(np.prod(shape, dtype=np.int64))
+    m = g.shape[0]
+    flat, per_input = [], []
+    for x, need in zip(xs, needed):
+        f, scalar = _flat(x, shape, size)
+        flat.append(f)
+        per_input.append((scalar, "w" if need else "n"))
+    g = np.asarray(g, dtype=dtype)
+    if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
+        # one cotangent value per lane, possibly a broadcast view: pass it as a column
+        g = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
+        gflat, g_scalar = np.ascontiguousarray(g).reshape(m, 1), True
+    else:
+        if g.shape[1:] != shape:
+            g = np.broadcast_to(g, (m,) + shape)
+        gflat, g_scalar = np.ascontiguousarray(g).reshape(m, size), False
+    outs = [np.empty((m, size), dtype=dtype) if need else None for need in needed]
+    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar))
+    kern(*flat, gflat, *(o for o in outs if o is not None))
+    return [None if o is None else o.reshape((m,) + shape) for o in outs]
+
+
+def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:
+    """The rule's value alone, for rules that are not NumPy ufuncs."""
+    xs = [np.asarray(x, dtype=dtype) for x in xs]
+    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
+    size = int(np.prod(shape, dtype=np.int64))
+    flat, pattern = [], []
+    for x in xs:
+        f, scalar = _flat(x, shape, size)
+        flat.append(f)
+        pattern.append(scalar)
+    y = np.empty(size, dtype=dtype)
+    get_kernel(rule, "value", tuple(pattern))(*flat, y)
+    return y.reshape(shape)

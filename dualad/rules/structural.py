@@ -1,0 +1,617 @@
+"""Structural and linear-algebra primitives, each declared once with its transpose.
+
+Four kinds cover every non-elementwise op dualad differentiates:
+
+:class:`LinearOp`
+    Linear in all its array inputs (sum, reshape, indexing, concatenate, where, ...).  The
+    tangent rule *is* the op applied to tangents; the adjoint rule is the declared transpose.
+:class:`EinsumOp`
+    Multilinear (matmul, dot, tensordot, einsum, ...).  Tangent: the product rule; adjoint:
+    einsum with the cotangent in the operand's place.
+:class:`ReduceOp`
+    A reduction with an elementwise partial ``G`` of its input's shape (max, prod, logabsdet):
+    ``ẏ = Σ G·ẋ`` over the reduced axes, ``x̄ = ȳ·G``.
+:class:`SolveOp`
+    ``x = A⁻¹ b``: linear in ``b`` for fixed ``A``, with ``ẋ = A⁻¹(ḃ − Ȧx)``.
+
+Every op takes a ``batch`` parameter (where it has one): the number of leading *lane* axes the
+array inputs carry beyond their logical shape.  Forward mode applies a LinearOp to tangents with
+``batch + 1``; reverse mode applies the transpose to cotangents with ``batch + 1``.  Nested
+levels add one each.  Axes are stored negative (counted from the end) so that lane axes in front
+never shift them.
+
+Ops applied inside ``fn``/transposes to values that may be active (older nesting levels) go
+through ``bind`` or NumPy functions, so they are differentiated again when nested.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from .base import Primitive
+
+__all__ = [
+    "LinearOp",
+    "EinsumOp",
+    "ReduceOp",
+    "SolveOp",
+    "strong_multiply",
+    "unbroadcast",
+    "sum_",
+    "broadcast_to",
+    "reshape",
+    "transpose",
+    "getitem",
+    "embed",
+    "gather",
+    "scatter_add",
+    "concatenate",
+    "where",
+    "setitem",
+    "cumsum",
+    "flip",
+    "roll",
+    "astype",
+    "einsum",
+    "reduce_max",
+    "reduce_min",
+    "prod",
+    "logabsdet",
+    "solve",
+]
+
+
+def _is_active(x) -> bool:
+    return not isinstance(x, (np.ndarray, np.generic, float, int, bool))
+
+
+def strong_multiply(p, t):
+    """``p * t`` where an exact zero on either side gives 0, even against inf or NaN."""
+    if not _is_active(p) and not _is_active(t):
+        with np.errstate(all="ignore"):
+            out = np.multiply(p, t)
+            bad = np.isnan(out)
+            if bad.any():
+                out = np.where((np.asarray(p) == 0) | (np.asarray(t) == 0), 0.0, out).astype(out.dtype, copy=False)
+        return out
+    from .base import _DISPATCH
+
+    prod_ = p * t
+    # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
+    # factor may still carry derivatives of older levels, which must survive.
+    with np.errstate(all="ignore"):
+        bad = np.isnan(_DISPATCH.strip(prod_))
+    if not bad.any():
+        return prod_
+    sp, st = _DISPATCH.strip(p), _DISPATCH.strip(t)
+    zero = bad & ((np.asarray(sp) == 0) | (np.asarray(st) == 0))
+    if not zero.any():
+        return prod_
+    return where.bind(prod_, np.zeros((), prod_.dtype), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
+
+
+def _lead(x, batch: int) -> tuple:
+    return tuple(x.shape[:batch])
+
+
+def unbroadcast(ct, shape: tuple, batch: int):
+    """Sum ``ct`` (lanes ``batch``, logical shape broadcast from ``shape``) back to ``shape``."""
+    out_shape = tuple(ct.shape[batch:])
+    if out_shape == tuple(shape):
+        return ct
+    extra = len(out_shape) - len(shape)
+    if extra > 0:
+        ct = sum_.bind(ct, axis=tuple(range(-len(out_shape), -len(shape))), keepdims=False, batch=batch)
+    ones = tuple(-(len(shape) - j) for j, d in enumerate(shape) if d == 1 and ct.shape[batch + j] != 1)
+    if ones:
+        ct = sum_.bind(ct, axis=ones, keepdims=True, batch=batch)
+    return ct
+
+
+# --------------------------------------------------------------------------------------------
+# Linear ops
+
+
+class LinearOp(Primitive):
+    """An op linear in every array input, declared by ``fn`` and its ``transpose``.
+
+    ``fn(*xs, batch, **params)`` evaluates on plain arrays with ``batch`` leading lane axes.
+    ``transpose(ct, shapes, batch, **params)`` returns one cotangent per input (logical
+    ``shapes`` given), built from ``bind`` calls so it nests.
+    """
+
+    def __init__(self, name: str, fn, nin: int = 1):
+        super().__init__(name)
+        self.fn = fn
+        self.nin = nin
+        self._transpose = None
+
+    def def_transpose(self, fn):
+        self._transpose = fn
+        return fn
+
+    def impl(self, *xs, **params):
+        return self.fn(*xs, **params)
+
+    def jvp(self, primals, tangents, params):
+        y = self.bind(*primals, **params)
+        k, dtype = next((t.shape[0], t.dtype) for t in tangents if t is not None)
+        ts = [
+            t if t is not None else np.zeros((k,) + tuple(np.shape(p) if not _is_active(p) else p.shape), dtype=dtype)
+            for p, t in zip(primals, tangents)
+        ]
+        return y, self.bind(*ts, **{**params, "batch": params["batch"] + 1})
+
+    def forward(self, primals, params):
+        return self.bind(*primals, **params), tuple(tuple(p.shape) for p in primals)
+
+    def backward(self, shapes, ct, params, needed):
+        return self._transpose(ct, shapes=shapes, **{**params, "batch": params["batch"] + 1})
+
+
+def _linear(name: str, nin: int = 1):
+    def deco(fn):
+        return LinearOp(name, fn, nin)
+
+    return deco
+
+
+@_linear("sum")
+def sum_(x, *, axis, keepdims, batch):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+@sum_.def_transpose
+def _sum_t(ct, *, shapes, axis, keepdims, batch):
+    (shape,) = shapes
+    if not keepdims:
+        kd = list(shape)
+        for a in axis:
+            kd[a] = 1
+        ct = reshape.bind(ct, shape=tuple(kd), batch=batch)
+    return (broadcast_to.bind(ct, shape=tuple(shape), batch=batch),)
+
+
+@_linear("broadcast_to")
+def broadcast_to(x, *, shape, batch):
+    lead = x.shape[:batch]
+    logical = x.shape[batch:]
+    if len(logical) < len(shape):
+        x = x.reshape(lead + (1,) * (len(shape) - len(logical)) + logical)
+    return np.broadcast_to(x, lead + tuple(shape))
+
+
+@broadcast_to.def_transpose
+def _broadcast_to_t(ct, *, shapes, shape, batch):
+    return (unbroadcast(ct, shapes[0], batch),)
+
+
+@_linear("reshape")
+def reshape(x, *, shape, batch):
+    return np.reshape(x, x.shape[:batch] + tuple(shape))
+
+
+@reshape.def_transpose
+def _reshape_t(ct, *, shapes, shape, batch):
+    return (reshape.bind(ct, shape=shapes[0], batch=batch),)
+
+
+@_linear("transpose")
+def transpose(x, *, axes, batch):
+    return np.transpose(x, tuple(range(batch)) + tuple(batch + a for a in axes))
+
+
+@transpose.def_transpose
+def _transpose_t(ct, *, shapes, axes, batch):
+    return (transpose.bind(ct, axes=tuple(np.argsort(axes).tolist()), batch=batch),)
+
+
+@_linear("getitem")
+def getitem(x, *, index, batch):
+    """Basic indexing (ints, slices, None) on the logical axes; ``index`` is fully expanded."""
+    return x[(slice(None),) * batch + index]
+
+
+@getitem.def_transpose
+def _getitem_t(ct, *, shapes, index, batch):
+    return (embed.bind(ct, index=index, shape=shapes[0], batch=batch),)
+
+
+@_linear("embed")
+def embed(x, *, index, shape, batch):
+    """Zeros of ``shape`` with ``x`` written at the basic ``index``: getitem's transpose."""
+    out = np.zeros(x.shape[:batch] + tuple(shape), dtype=x.dtype)
+    out[(slice(None),) * batch + index] = x
+    return out
+
+
+@embed.def_transpose
+def _embed_t(ct, *, shapes, index, shape, batch):
+    return (getitem.bind(ct, index=index, batch=batch),)
+
+
+@_linear("gather")
+def gather(x, *, flat, batch):
+    """``x.ravel()[flat]`` on the logical axes: advanced indexing, take, diagonal, sort."""
+    lead = x.shape[:batch]
+    return np.reshape(x, lead + (-1,))[(slice(None),) * batch + (flat,)]
+
+
+@gather.def_transpose
+def _gather_t(ct, *, shapes, flat, batch):
+    return (scatter_add.bind(ct, flat=flat, shape=shapes[0], batch=batch),)
+
+
+@_linear("scatter_add")
+def scatter_add(x, *, flat, shape, batch):
+    """Zeros of ``shape`` with ``x`` added at ``flat`` positions (repeats accumulate)."""
+    lead = x.shape[:batch]
+    rows = int(np.prod(lead, dtype=np.int64))
+    size = int(np.prod(shape, dtype=np.int64))
+    idx = flat.reshape(-1)
+    if rows > 1:
+        idx = (np.arange(rows)[:, None] * size + idx[None, :]).reshape(-1)
+    out = np.bincount(idx, weights=np.reshape(x, -1).astype(np.float64, copy=False), minlength=rows * size)
+    return out.astype(x.dtype, copy=False).reshape(lead + tuple(shape))
+
+
+@scatter_add.def_transpose
+def _scatter_add_t(ct, *, shapes, flat, shape, batch):
+    return (gather.bind(ct, flat=flat, batch=batch),)
+
+
+class _Concatenate(LinearOp):
+    def __init__(self):
+        super().__init__("concatenate", None, nin=-1)
+
+    def impl(self, *xs, axis, batch):
+        return np.concatenate(xs, axis=axis)
+
+
+concatenate = _Concatenate()
+
+
+@concatenate.def_transpose
+def _concatenate_t(ct, *, shapes, axis, batch):
+    outs, start = [], 0
+    nd = len(shapes[0])
+    for shape in shapes:
+        stop = start + shape[axis]
+        index = [slice(None)] * nd
+        index[axis] = slice(start, stop)
+        outs.append(getitem.bind(ct, index=tuple(index), batch=batch))
+        start = stop
+    return tuple(outs)
+
+
+def _align(a, batch: int, nd: int):
+    """Lane-carrying ``a`` with size-1 axes inserted after its lanes up to logical ``nd``
+    dims, so broadcasting pairs logical axes, not lanes with data.  0-d values broadcast as
+    they are."""
+    if a.ndim == 0 or a.ndim - batch >= nd:
+        return a
+    shape = tuple(a.shape)
+    return np.reshape(a, shape[:batch] + (1,) * (nd - (a.ndim - batch)) + shape[batch:])
+
+
+def _region_ndim(shape: tuple, index) -> int:
+    return np.broadcast_to(np.empty((), dtype=np.int8), shape)[index].ndim
+
+
+@_linear("where", nin=2)
+def where(x, y, *, cond, batch):
+    """``np.where(cond, x, y)`` for a fixed boolean ``cond``: linear in ``x`` and ``y``."""
+    nd = max(np.ndim(cond), x.ndim - batch if x.ndim else 0, y.ndim - batch if y.ndim else 0)
+    return np.where(cond, _align(x, batch, nd), _align(y, batch, nd))
+
+
+@where.def_transpose
+def _where_t(ct, *, shapes, cond, batch):
+    zero = np.zeros((), dtype=ct.dtype)
+    return (
+        unbroadcast(where.bind(ct, zero, cond=cond, batch=batch), shapes[0], batch),
+        unbroadcast(where.bind(zero, ct, cond=cond, batch=batch), shapes[1], batch),
+    )
+
+
+@_linear("setitem", nin=2)
+def setitem(x, v, *, index, batch):
+    """A copy of ``x`` with ``v`` written at a basic ``index`` (copy-on-write assignment)."""
+    out = np.array(x, copy=True)
+    out[(slice(None),) * batch + index] = _align(v, batch, _region_ndim(x.shape[batch:], index))
+    return out
+
+
+@setitem.def_transpose
+def _setitem_t(ct, *, shapes, index, batch):
+    x_shape, v_shape = shapes
+    cleared = setitem.bind(ct, np.zeros((), dtype=ct.dtype), index=index, batch=batch)
+    picked = getitem.bind(ct, index=index, batch=batch)
+    return cleared, unbroadcast(picked, v_shape, batch)
+
+
+@_linear("setitem_flat", nin=2)
+def setitem_flat(x, v, *, flat, batch):
+    """A copy of ``x`` with ``v`` written at flat positions (advanced-index assignment)."""
+    out = np.array(x, copy=True)
+    view = out.reshape(x.shape[:batch] + (-1,))
+    view[(slice(None),) * batch + (flat,)] = _align(v, batch, flat.ndim)
+    return out
+
+
+@setitem_flat.def_transpose
+def _setitem_flat_t(ct, *, shapes, flat, batch):
+    x_shape, v_shape = shapes
+    cleared = setitem_flat.bind(ct, np.zeros((), dtype=ct.dtype), flat=flat, batch=batch)
+    picked = gather.bind(ct, flat=flat, batch=batch)
+    return cleared, unbroadcast(picked, v_shape, batch)
+
+
+@_linear("cumsum")
+def cumsum(x, *, axis, batch):
+    return np.cumsum(x, axis=axis)
+
+
+@cumsum.def_transpose
+def _cumsum_t(ct, *, shapes, axis, batch):
+    rev = flip.bind(ct, axes=(axis,), batch=batch)
+    return (flip.bind(cumsum.bind(rev, axis=axis, batch=batch), axes=(axis,), batch=batch),)
+
+
+@_linear("flip")
+def flip(x, *, axes, batch):
+    return np.flip(x, axis=axes)
+
+
+@flip.def_transpose
+def _flip_t(ct, *, shapes, axes, batch):
+    return (flip.bind(ct, axes=axes, batch=batch),)
+
+
+@_linear("roll")
+def roll(x, *, shift, axes, batch):
+    return np.roll(x, shift, axis=axes)
+
+
+@roll.def_transpose
+def _roll_t(ct, *, shapes, shift, axes, batch):
+    return (roll.bind(ct, shift=tuple(-s for s in shift), axes=axes, batch=batch),)
+
+
+@_linear("astype")
+def astype(x, *, dtype, in_dtype, batch):
+    """Conversion between floating dtypes: linear; its transpose converts back."""
+    return x.astype(dtype)
+
+
+@astype.def_transpose
+def _astype_t(ct, *, shapes, dtype, in_dtype, batch):
+    return (astype.bind(ct, dtype=in_dtype, in_dtype=dtype, batch=batch),)
+
+
+# --------------------------------------------------------------------------------------------
+# Multilinear: einsum
+
+
+def _fresh_letter(used: str) -> str:
+    for ch in string.ascii_letters:
+        if ch not in used:
+            return ch
+    raise ValueError("einsum: more than 52 distinct indices are not supported")
+
+
+class EinsumOp(Primitive):
+    """``np.einsum`` with explicit subscripts (``'ij,jk->ik'``): multilinear in its operands."""
+
+    def __init__(self):
+        super().__init__("einsum")
+
+    def impl(self, *ops, subscripts):
+        if len(ops) == 1:
+            return np.einsum(subscripts, ops[0])
+        return _einsum_plan(subscripts, ops)
+
+    def jvp(self, primals, tangents, params):
+        subs = params["subscripts"]
+        ins, out = subs.split("->")
+        ins = ins.split(",")
+        lane = _fresh_letter(subs)
+        y = self.bind(*primals, subscripts=subs)
+        ydot = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            new_ins = list(ins)
+            new_ins[i] = lane + ins[i]
+            ops = list(primals)
+            ops[i] = t
+            term = self.bind(*ops, subscripts=",".join(new_ins) + "->" + lane + out)
+            ydot = term if ydot is None else ydot + term
+        return y, ydot
+
+    def forward(self, primals, params):
+        return self.bind(*primals, **params), tuple(primals)
+
+    def backward(self, primals, ct, params, needed):
+        subs = params["subscripts"]
+        ins, out = subs.split("->")
+        ins = ins.split(",")
+        lane = _fresh_letter(subs)
+        cts = []
+        for i, need in enumerate(needed):
+            if not need:
+                cts.append(None)
+                continue
+            target = ins[i]
+            if len(set(target)) != len(target):
+                raise NotImplementedError(
+                    f"reverse mode of einsum {subs!r}: an index repeated within one operand "
+                    "(a diagonal) has no transpose yet; use forward mode or np.diagonal"
+                )
+            others = [ins[j] for j in range(len(ins)) if j != i]
+            avail = set(out).union(*others) if others else set(out)
+            present = "".join(ch for ch in target if ch in avail)
+            ops = [ct] + [primals[j] for j in range(len(ins)) if j != i]
+            r = self.bind(*ops, subscripts=",".join([lane + out] + others) + "->" + lane + present)
+            if present != target:
+                shape = tuple(primals[i].shape)
+                kd = tuple(d if ch in avail else 1 for ch, d in zip(target, shape))
+                r = reshape.bind(r, shape=kd, batch=1)
+                r = broadcast_to.bind(r, shape=shape, batch=1)
+            cts.append(r)
+        return tuple(cts)
+
+
+_PLANS: dict = {}
+
+
+def _einsum_plan(subscripts: str, ops):
+    """Two-operand einsum through BLAS (matmul) when the pattern allows, else np.einsum."""
+    if len(ops) != 2:
+        return np.einsum(subscripts, *ops, optimize=True)
+    key = (subscripts, ops[0].shape, ops[1].shape)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = np.einsum_path(subscripts, *ops, optimize="greedy")[0]
+        if len(_PLANS) > 4096:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return np.einsum(subscripts, *ops, optimize=plan)
+
+
+einsum = EinsumOp()
+
+
+# --------------------------------------------------------------------------------------------
+# Reductions with an elementwise partial
+
+
+class ReduceOp(Primitive):
+    """A reduction ``y = f(x)`` over ``axis`` with partial ``G = ∂y/∂x`` of ``x``'s shape.
+
+    ``fn(x, axis, keepdims, **params) -> (y, G)`` is written with NumPy calls, so at nested
+    levels both ``y`` and ``G`` are differentiated again.
+    """
+
+    def __init__(self, name: str, fn):
+        super().__init__(name)
+        self.fn = fn
+
+    def impl(self, x, **params):
+        return self.fn(x, **params)[0]
+
+    def jvp(self, primals, tangents, params):
+        (x,), (t,) = primals, tangents
+        y, g = self.fn(x, **params)
+        ydot = sum_.bind(strong_multiply(g, t), axis=params["axis"], keepdims=params["keepdims"], batch=1)
+        return y, ydot
+
+    def forward(self, primals, params):
+        (x,) = primals
+        y, g = self.fn(x, **params)
+        return y, (g, tuple(x.shape))
+
+    def backward(self, res, ct, params, needed):
+        g, shape = res
+        if not params["keepdims"]:
+            kd = list(shape)
+            for a in params["axis"]:
+                kd[a] = 1
+            ct = reshape.bind(ct, shape=tuple(kd), batch=1)
+        return (strong_multiply(g, ct),)
+
+
+def _tie_weights(x, y_kd, axis):
+    mask = _strip_eq(x, y_kd)
+    return mask / np.sum(mask, axis=axis, keepdims=True)
+
+
+def _strip_eq(a, b):
+    # Comparisons of active values are plain boolean arrays.
+    return np.asarray(a == b)
+
+
+def _max_fn(x, *, axis, keepdims):
+    y = np.max(x, axis=axis, keepdims=True)
+    g = _tie_weights(x, y, axis)
+    return (y if keepdims else np.squeeze(y, axis=axis)), g
+
+
+def _min_fn(x, *, axis, keepdims):
+    y = np.min(x, axis=axis, keepdims=True)
+    g = _tie_weights(x, y, axis)
+    return (y if keepdims else np.squeeze(y, axis=axis)), g
+
+
+reduce_max = ReduceOp("max", _max_fn)
+reduce_min = ReduceOp("min", _min_fn)
+
+
+def _prod_fn(x, *, axis, keepdims):
+    """Product over one axis; ``G`` is the product of the others (exact with zeros)."""
+    (a,) = axis
+    n = x.shape[a]
+    y = np.prod(x, axis=a, keepdims=keepdims)
+    ones_shape = list(x.shape)
+    ones_shape[a] = 1
+    ones = np.ones(ones_shape, dtype=x.dtype)
+    head = [slice(None)] * len(x.shape)
+    head[a] = slice(0, n - 1)
+    tail = [slice(None)] * len(x.shape)
+    tail[a] = slice(1, n)
+    left = np.cumprod(np.concatenate([ones, x[tuple(head)]], axis=a), axis=a)
+    right = np.flip(np.cumprod(np.flip(np.concatenate([x[tuple(tail)], ones], axis=a), axis=a), axis=a), axis=a)
+    return y, left * right
+
+
+prod = ReduceOp("prod", _prod_fn)
+
+
+def _logabsdet_fn(x, *, axis, keepdims):
+    y = np.linalg.slogdet(x)[1]
+    return y, np.swapaxes(np.linalg.inv(x), -1, -2)
+
+
+logabsdet = ReduceOp("logabsdet", _logabsdet_fn)
+
+
+# --------------------------------------------------------------------------------------------
+# Linear solve
+
+
+class SolveOp(Primitive):
+    """``x = solve(A, b)`` with ``b`` of shape ``(..., n, k)``: linear in b for fixed A."""
+
+    def __init__(self):
+        super().__init__("solve")
+
+    def impl(self, a, b):
+        return np.linalg.solve(a, b)
+
+    def jvp(self, primals, tangents, params):
+        a, b = primals
+        ta, tb = tangents
+        x = self.bind(a, b)
+        rhs = tb if tb is not None else None
+        if ta is not None:
+            ax = np.matmul(ta, x)
+            rhs = -ax if rhs is None else rhs - ax
+        return x, self.bind(a, rhs)
+
+    def forward(self, primals, params):
+        a, b = primals
+        x = self.bind(a, b)
+        return x, (a, x, tuple(a.shape), tuple(b.shape))
+
+    def backward(self, res, ct, params, needed):
+        a, x, a_shape, b_shape = res
+        bbar = self.bind(np.swapaxes(a, -1, -2), ct)
+        abar = None
+        if needed[0]:
+            abar = unbroadcast(-np.matmul(bbar, np.swapaxes(x, -1, -2)), a_shape, 1)
+        return abar, (unbroadcast(bbar, b_shape, 1) if needed[1] else None)
+
+
+solve = SolveOp()

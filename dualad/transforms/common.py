@@ -1,0 +1,65 @@
+"""What every transform shares: argument checks, argnums, Jacobian assembly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .pytree import as_input, tree_flatten, tree_unflatten
+
+__all__ = ["check_callable", "norm_argnums", "prepare_args", "assemble_jacobian"]
+
+
+def check_callable(f, name: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{name}(f, ...) needs a callable f, got {type(f).__name__} {f!r:.60}")
+
+
+def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
+    single = isinstance(argnums, (int, np.integer))
+    nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
+    if not nums:
+        raise ValueError(f"{name}: argnums is empty; give at least one argument index")
+    for a in nums:
+        if not -nargs <= a < nargs:
+            raise ValueError(
+                f"{name}: argnums={argnums!r} is out of range for a call with {nargs} positional "
+                f"argument(s); use an index between 0 and {nargs - 1}"
+            )
+    return tuple(a % nargs for a in nums)
+
+
+def prepare_args(args: tuple, argnums: tuple[int, ...]):
+    """Flatten the differentiated arguments: (leaves, rebuild), rebuild(new_leaves) -> args."""
+    trees = [args[i] for i in argnums]
+    leaves, treedef = tree_flatten(trees)
+    leaves = [as_input(x, f"argument {argnums[0] if len(argnums) == 1 else argnums}") for x in leaves]
+
+    def rebuild(new_leaves):
+        new = list(args)
+        for i, t in zip(argnums, tree_unflatten(treedef, new_leaves)):
+            new[i] = t
+        return tuple(new)
+
+    return leaves, treedef, rebuild
+
+
+def assemble_jacobian(out_treedef, out_blocks: list[np.ndarray], in_leaves: list, in_treedef, single: bool) -> Any:
+    """Split each output's ``S_out + (n,)`` block into per-input ``S_out + S_in`` blocks.
+
+    The result mirrors the output structure, each leaf mirroring the input structure (a tuple
+    over argnums when several were asked for).
+    """
+    sizes = [int(np.size(x)) for x in in_leaves]
+    offsets = np.cumsum([0] + sizes)
+    per_out = []
+    for block in out_blocks:
+        s_out = block.shape[:-1]
+        parts = [
+            block[..., offsets[j]: offsets[j + 1]].reshape(s_out + tuple(np.shape(x)))
+            for j, x in enumerate(in_leaves)
+        ]
+        tree = tree_unflatten(in_treedef, parts)
+        per_out.append(tree[0] if single else tuple(tree))
+    return tree_unflatten(out_treedef, per_out)
