@@ -17,12 +17,22 @@ from . import rules as rules
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
 from .forward.dual import Dual
 from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus
+from .reverse.tape import Tape, no_grad
+from .reverse.variable import Variable
 from .transforms.forward import derivative, jacfwd, jvp
+from .transforms.reverse import grad, jacrev, value_and_grad, vjp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Dual",
+    "Tape",
+    "Variable",
+    "grad",
+    "jacrev",
+    "no_grad",
+    "value_and_grad",
+    "vjp",
     "derivative",
     "jacfwd",
     "jvp",

@@ -145,7 +145,8 @@ class LinearOp(Primitive):
         return y, self.bind(*ts, **{**params, "batch": params["batch"] + 1})
 
     def forward(self, primals, params):
-        return self.bind(*primals, **params), tuple(tuple(p.shape) for p in primals)
+        b = params["batch"]
+        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not _is_active(p) else p.shape)[b:] for p in primals)
 
     def backward(self, shapes, ct, params, needed):
         return self._transpose(ct, shapes=shapes, **{**params, "batch": params["batch"] + 1})

@@ -1,0 +1,231 @@
+"""Reverse mode: the Wengert list and its backward sweep.
+
+A :class:`Tape` is an ordered list of assignments ``v_i = op(v_j, v_k, ...)``, each with what
+its adjoint needs: the input values for an elementwise rule (the fused adjoint kernel
+recomputes the partials from them in the same pass that applies them), the residuals a
+structural primitive asked for (often just shapes).  ``backward`` sweeps the list once, in
+reverse order, accumulating adjoints that carry a leading lane axis, so m cotangent rows come
+back from one sweep.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+from .. import kernels
+from ..core.dispatch import Active, new_tag
+from ..rules.base import ElementwiseRule
+from ..rules.structural import strong_multiply, unbroadcast
+
+__all__ = ["Tape", "default_tape", "recording_enabled", "no_grad"]
+
+# Below this many elements the per-call cost of a compiled kernel outweighs its speed, and the
+# rule is evaluated through NumPy instead (same formulas, same strong zeros).
+SMALL = 256
+
+_local = threading.local()
+
+
+def _unlock(arrays: list) -> None:
+    for a in arrays:
+        try:
+            a.flags.writeable = True
+        except ValueError:
+            pass
+
+
+class Tape:
+    """The Wengert list of one reverse-mode level.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> tape = ad.Tape()
+    >>> x = tape.variable(np.array([0.5, 2.0]))
+    >>> y = np.sum(np.sin(x) * x)
+    >>> print(tape)
+    v0 = input                 (2,)
+    v1 = sin(v0)               (2,)
+    v2 = multiply(v1, v0)      (2,)
+    v3 = sum(v2)               ()
+    >>> y.backward()
+    >>> x.grad
+    array([1.35700810, 0.07700375])
+    """
+
+    __slots__ = ("tag", "entries", "leaves", "_next", "generation", "_locked", "_finalizer", "__weakref__")
+
+    def __init__(self, tag: int | None = None):
+        self.tag = new_tag() if tag is None else tag
+        self.entries: list[tuple] = []  # (op, in_nodes, residual, params, out_node, out_shape)
+        self.leaves: list[tuple] = []  # (node, shape, weakref to the leaf Variable)
+        self._next = 0
+        self.generation = 0
+        self._locked: list = []
+        self._finalizer = weakref.finalize(self, _unlock, self._locked)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def new_node(self) -> int:
+        n = self._next
+        self._next = n + 1
+        return n
+
+    def variable(self, value):
+        """A new leaf Variable on this tape (its ``.grad`` is filled by ``backward``)."""
+        from .variable import Variable
+
+        return Variable._leaf(value, self)
+
+    def lock(self, a) -> None:
+        """Make a plain array the tape saved read-only while the tape lives, so that writing
+        into it raises instead of silently changing a gradient."""
+        base = a
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if base.flags.writeable:
+            base.flags.writeable = False
+            self._locked.append(base)
+
+    def record(self, op, in_nodes, residual, params, out_shape) -> int:
+        node = self._next
+        self._next = node + 1
+        self.entries.append((op, in_nodes, residual, params, node, out_shape))
+        return node
+
+    def clear(self) -> None:
+        """Drop every entry (leaves stay usable); values computed before become stale."""
+        self.entries = []
+        self.leaves = [leaf for leaf in self.leaves if leaf[2]() is not None]
+        self.generation += 1
+        _unlock(self._locked)
+        self._locked.clear()
+
+    # -- the backward sweep -----------------------------------------------------------------
+    def backward(self, seeds: dict, wanted=None) -> dict:
+        """Sweep the list once in reverse from ``seeds`` {node: cotangent with lane axis}.
+
+        Returns the adjoints of the ``wanted`` nodes (all nodes reached if None).
+        """
+        adj = dict(seeds)
+        top = max(seeds) if seeds else -1
+        for op, in_nodes, residual, params, out_node, out_shape in reversed(self.entries):
+            if out_node > top:
+                continue
+            g = adj.pop(out_node, None)
+            if g is None:
+                continue
+            needed = [n is not None for n in in_nodes]
+            if isinstance(op, ElementwiseRule):
+                contribs = _elementwise_adjoints(op, residual, g, needed, out_shape)
+            else:
+                contribs = op.backward(residual, g, params, needed)
+            for n, c in zip(in_nodes, contribs):
+                if n is None or c is None:
+                    continue
+                prev = adj.get(n)
+                adj[n] = c if prev is None else prev + c
+        if wanted is None:
+            return adj
+        return {n: adj[n] for n in wanted if n in adj}
+
+    def __repr__(self) -> str:
+        lines = []
+        for node, shape, _ in self.leaves:
+            lines.append((node, f"v{node} = input", shape))
+        for op, in_nodes, residual, params, out_node, out_shape in self.entries:
+            args = []
+            for i, n in enumerate(in_nodes):
+                if n is not None:
+                    args.append(f"v{n}")
+                elif isinstance(op, ElementwiseRule):
+                    args.append(_const(residual[i]))
+                else:
+                    args.append("const")
+            name = op.name
+            lines.append((out_node, f"v{out_node} = {name}({', '.join(args)})", out_shape))
+        lines.sort(key=lambda t: t[0])
+        width = max([len(s) for _, s, _ in lines] + [24])
+        return "\n".join(f"{s:<{width + 2}} {tuple(shape)}" for _, s, shape in lines)
+
+    __str__ = __repr__
+
+
+def _const(x) -> str:
+    if isinstance(x, Active):
+        return "outer"
+    a = np.asarray(x)
+    return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
+
+
+def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, out_shape) -> list:
+    """x̄_i contributions ``ȳ·∂_i`` for each needed input, unbroadcast to its shape."""
+    plain = not isinstance(g, Active) and not any(isinstance(v, Active) for v in values)
+    if plain and g.size // g.shape[0] >= SMALL:
+        dtype = g.dtype
+        contribs = kernels.vjp(rule, values, g, needed, dtype)
+    else:
+        partials = rule.evaluate(*values)[1:]
+        contribs = []
+        for p, need in zip(partials, needed):
+            if not need or (isinstance(p, float) and p == 0.0):
+                contribs.append(None)
+            else:
+                contribs.append(strong_multiply(p, g))
+    out = []
+    for v, c in zip(values, contribs):
+        if c is None:
+            out.append(None)
+            continue
+        shape = tuple(np.shape(v)) if not isinstance(v, Active) else tuple(v.shape)
+        if tuple(c.shape[1:]) != tuple(out_shape):
+            c = np.broadcast_to(c, (c.shape[0],) + tuple(out_shape))
+        out.append(unbroadcast(c, shape, 1))
+    return out
+
+
+def default_tape() -> Tape:
+    """This thread's tape for Variables made by hand (``Variable(x)``, PyTorch style)."""
+    tape = getattr(_local, "tape", None)
+    if tape is None:
+        tape = _local.tape = Tape()
+    return tape
+
+
+def current_default_tape() -> Tape | None:
+    return getattr(_local, "tape", None)
+
+
+def recording_enabled() -> bool:
+    return getattr(_local, "no_grad", 0) == 0
+
+
+class no_grad:
+    """Context manager: operations on hand-made Variables are not recorded inside it.
+
+    Values computed inside are plain arrays (constants).  Transforms such as ``grad`` keep
+    working inside it: they own their tapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> w = ad.Variable(np.array([1.0, 2.0]))
+    >>> with ad.no_grad():
+    ...     y = w * 2.0
+    >>> type(y).__name__
+    'ndarray'
+    """
+
+    def __enter__(self):
+        _local.no_grad = getattr(_local, "no_grad", 0) + 1
+        return self
+
+    def __exit__(self, *exc):
+        _local.no_grad -= 1
+        return False

@@ -1,0 +1,206 @@
+"""Reverse mode: the Variable value type, recorded on a Tape.
+
+Operations on Variables compute their value at once (through NumPy, or the older level when
+nested) and append one entry to the Wengert list.  ``y.backward()`` sweeps it and leaves the
+gradient in each leaf's ``.grad``, PyTorch style; the transforms (``grad``, ``vjp``,
+``jacrev``) use the same machinery on a tape of their own.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..core.array import ArrayBehaviour
+from ..core.dispatch import Active, apply_elementwise
+from .tape import Tape, current_default_tape, default_tape, recording_enabled
+
+__all__ = ["Variable"]
+
+
+def _as_value(x) -> np.ndarray:
+    if isinstance(x, Active):
+        return x
+    a = np.asarray(x)
+    if a.dtype.kind == "f":
+        return np.array(a, copy=True)
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype.kind == "c":
+        raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
+    raise TypeError(f"Variable needs a numeric value, got dtype {a.dtype}")
+
+
+class Variable(ArrayBehaviour):
+    """A value recorded on a tape: reverse mode, PyTorch style.
+
+    Parameters
+    ----------
+    value : array_like
+        The leaf's value (copied; integers become float64).
+
+    Attributes
+    ----------
+    value : ndarray
+        The value.
+    grad : ndarray or None
+        For a leaf, the gradient accumulated by ``backward()`` (None before).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> x1, x2 = ad.Variable(2.0), ad.Variable(5.0)
+    >>> y = np.log(x1) + x1 * x2 - np.sin(x2)
+    >>> y.backward()
+    >>> float(x1.grad), round(float(x2.grad), 3)
+    (5.5, 1.716)
+    """
+
+    __slots__ = ("_p", "_tape", "_node", "_tag", "_gen", "_is_leaf", "grad", "shape", "dtype", "__weakref__")
+    _kind = "Variable"
+
+    def __init__(self, value):
+        v = _as_value(value)
+        tape = default_tape()
+        self._init(v, tape, tape.new_node(), True)
+        tape.leaves.append((self._node, self.shape, weakref.ref(self)))
+
+    @staticmethod
+    def _leaf(value, tape: Tape) -> "Variable":
+        v = object.__new__(Variable)
+        v._init(value if isinstance(value, Active) else _as_value(value), tape, tape.new_node(), True)
+        tape.leaves.append((v._node, v.shape, weakref.ref(v)))
+        return v
+
+    def _init(self, value, tape, node, is_leaf):
+        self._p, self._tape, self._node, self._tag = value, tape, node, tape.tag
+        self._gen, self._is_leaf, self.grad = tape.generation, is_leaf, None
+        self.shape, self.dtype = tuple(value.shape), value.dtype
+
+    @staticmethod
+    def _new(value, tape: Tape, node: int) -> "Variable":
+        v = object.__new__(Variable)
+        v._p, v._tape, v._node, v._tag = value, tape, node, tape.tag
+        v._gen, v._is_leaf, v.grad = tape.generation, False, None
+        v.shape, v.dtype = tuple(value.shape), value.dtype
+        return v
+
+    @property
+    def value(self):
+        """The value (an array, or an active value of an outer level when nested)."""
+        return self._p
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._is_leaf
+
+    @property
+    def tape(self) -> Tape:
+        """The tape this Variable is recorded on."""
+        return self._tape
+
+    def __repr__(self) -> str:
+        return f"Variable({self._p!r}, v{self._node})"
+
+    def _copy(self) -> "Variable":
+        return Variable._new(self._p, self._tape, self._node)
+
+    def _assign(self, new) -> None:
+        if self._is_leaf:
+            raise RuntimeError(
+                "item assignment into a leaf Variable would lose its gradient; assign into a copy "
+                "instead: y = x.copy(); y[i] = ..."
+            )
+        if not isinstance(new, Variable) or new._tape is not self._tape:
+            raise TypeError("cannot assign a value of another transform into this Variable in place")
+        self._p, self._node, self._gen = new._p, new._node, new._gen
+        self.shape, self.dtype = new.shape, new.dtype
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
+        self.grad = None
+
+    # -- recording ----------------------------------------------------------------------------
+    def _split(self, args):
+        tag, tape = self._tag, self._tape
+        vals, nodes = [], []
+        for a in args:
+            if type(a) is Variable and a._tag == tag:
+                if a._gen != tape.generation and not a._is_leaf:
+                    raise RuntimeError(
+                        "this value's graph was freed by an earlier backward(); recompute it, or "
+                        "call backward(retain_graph=True) to keep the graph"
+                    )
+                vals.append(a._p)
+                nodes.append(a._node)
+            else:
+                if isinstance(a, np.ndarray):
+                    tape.lock(a)
+                vals.append(a)
+                nodes.append(None)
+        return vals, nodes
+
+    def _recording(self) -> bool:
+        # no_grad() pauses the hand-made (PyTorch-style) tape only; transforms own theirs.
+        return recording_enabled() or self._tape is not current_default_tape()
+
+    def _elementwise(self, rule, args):
+        vals, nodes = self._split(args)
+        y = apply_elementwise(rule, vals)
+        if not isinstance(y, (np.ndarray, Active)):
+            y = np.asarray(y)
+        if not self._recording():
+            return y
+        node = self._tape.record(rule, nodes, vals, None, y.shape)
+        return Variable._new(y, self._tape, node)
+
+    def _process(self, prim, args, params):
+        vals, nodes = self._split(args)
+        y, residual = prim.forward(vals, params)
+        if not isinstance(y, (np.ndarray, Active)):
+            y = np.asarray(y)
+        if not self._recording():
+            return y
+        node = self._tape.record(prim, nodes, residual, params, y.shape)
+        return Variable._new(y, self._tape, node)
+
+    # -- backward ---------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` by one backward sweep.
+
+        Parameters
+        ----------
+        gradient : array_like, optional
+            The cotangent to pull back; required unless ``self`` has a single element.
+        retain_graph : bool
+            Keep the tape for another backward (by default it is freed, so training loops
+            do not grow memory).
+        """
+        tape = self._tape
+        if self._gen != tape.generation and not self._is_leaf:
+            raise RuntimeError(
+                "backward() through a graph that was already freed: call the first "
+                "backward(retain_graph=True) to sweep the same graph twice"
+            )
+        if gradient is None:
+            if self.size != 1:
+                raise ValueError(
+                    f"backward() without a gradient needs a single-element output, got shape {self.shape}; "
+                    "pass gradient= of that shape, or reduce the output (e.g. .sum())"
+                )
+            ct = np.ones((1,) + self.shape, dtype=self.dtype)
+        else:
+            g = gradient if isinstance(gradient, Active) else np.asarray(gradient, dtype=self.dtype)
+            if tuple(g.shape) != self.shape:
+                raise ValueError(f"backward(gradient): shape {tuple(g.shape)} does not match the output's {self.shape}")
+            ct = g[None]
+        adj = tape.backward({self._node: ct}, wanted={n for n, _, _ in tape.leaves})
+        for node, _, ref in tape.leaves:
+            leaf = ref()
+            if leaf is not None and node in adj:
+                g = adj[node][0]
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+        if not retain_graph:
+            tape.clear()

@@ -1,0 +1,259 @@
+"""Reverse-mode transforms: vjp, grad, value_and_grad, jacrev."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core.dispatch import Active
+from ..reverse.tape import Tape
+from ..reverse.variable import Variable
+from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args
+from .pytree import tree_flatten, tree_unflatten
+
+__all__ = ["vjp", "grad", "value_and_grad", "jacrev"]
+
+
+def _record(f, args, nums):
+    """Run ``f`` once on fresh leaf Variables: (tape, leaves, leaf treedef, output)."""
+    leaves, treedef, rebuild = prepare_args(args, nums)
+    tape = Tape()
+    vars_ = [Variable._leaf(x, tape) for x in leaves]
+    out = f(*rebuild(vars_))
+    return tape, leaves, vars_, treedef, out
+
+
+def _value(o, tag: int):
+    if isinstance(o, Variable) and o._tag == tag:
+        return o._p
+    if isinstance(o, Active):
+        return o
+    a = np.asarray(o)
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"the function returned a value of dtype {a.dtype}; return float arrays")
+    return a
+
+
+def _pull(tape: Tape, outs: list, cts: list, vars_: list, k: int) -> list:
+    """One backward sweep from cotangent lanes ``cts`` on ``outs``; lanes for every leaf."""
+    seeds: dict = {}
+    for o, ct in zip(outs, cts):
+        if isinstance(o, Variable) and o._tag == tape.tag:
+            prev = seeds.get(o._node)
+            seeds[o._node] = ct if prev is None else prev + ct
+    adj = tape.backward(seeds, wanted={v._node for v in vars_}) if seeds else {}
+    res = []
+    for v in vars_:
+        a = adj.get(v._node)
+        if a is None:
+            a = np.zeros((k,) + v.shape, dtype=v.dtype)
+        res.append(a)
+    return res
+
+
+def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
+    """Value of ``f`` and its pullback (vector-Jacobian product), in reverse mode.
+
+    ``f`` runs once, recorded on a tape; each call of the pullback sweeps it once.
+
+    Parameters
+    ----------
+    f : callable
+        Function of NumPy arrays (pytrees allowed).
+    *primals
+        Its arguments.
+
+    Returns
+    -------
+    (y, pullback)
+        ``pullback(ct)`` takes a cotangent shaped like ``y`` and returns a tuple with one
+        cotangent per primal (``ctᵀ J``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> y, pullback = ad.vjp(lambda x: x * 3.0, np.ones(2))
+    >>> pullback(np.array([1.0, 2.0]))
+    (array([3., 6.]),)
+    """
+    check_callable(f, "vjp")
+    nums = tuple(range(len(primals)))
+    if not nums:
+        raise TypeError("vjp(f, *primals) needs at least one primal")
+    tape, leaves, vars_, treedef, out = _record(f, primals, nums)
+    o_leaves, o_def = tree_flatten(out)
+    y = tree_unflatten(o_def, [_value(o, tape.tag) for o in o_leaves])
+
+    def pullback(ct):
+        c_leaves, c_def = tree_flatten(ct)
+        if c_def != o_def:
+            raise ValueError("pullback: the cotangent must have the same structure as the output")
+        lanes = []
+        for o, c in zip(o_leaves, c_leaves):
+            shape = tuple(o.shape) if isinstance(o, Active) else np.shape(o)
+            c = c if isinstance(c, Active) else np.asarray(c)
+            if tuple(c.shape) != tuple(shape):
+                raise ValueError(f"pullback: cotangent shape {tuple(c.shape)} does not match output shape {tuple(shape)}")
+            dt = o.dtype if np.dtype(o.dtype).kind == "f" else np.float64
+            lanes.append(c[None] if isinstance(c, Active) else c.astype(dt, copy=False)[None])
+        res = _pull(tape, o_leaves, lanes, vars_, 1)
+        return tuple(tree_unflatten(treedef, [r[0] for r in res]))
+
+    return y, pullback
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """A function returning ``f``'s value and its gradient, by one reverse sweep.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar-valued function (returns shape ``()``; or ``(value, aux)`` with ``has_aux``).
+    argnums : int or tuple of int
+        Which positional arguments to differentiate; the gradient mirrors them.
+    has_aux : bool
+        ``f`` returns ``(value, aux)``; ``aux`` is passed through undifferentiated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> f = lambda x1, x2: np.log(x1) + x1 * x2 - np.sin(x2)
+    >>> value, (g1, g2) = ad.value_and_grad(f, argnums=(0, 1))(2.0, 5.0)
+    >>> round(float(value), 3), float(g1), round(float(g2), 3)
+    (11.652, 5.5, 1.716)
+    """
+    check_callable(f, "value_and_grad")
+    single = isinstance(argnums, (int, np.integer))
+
+    def vg(*args):
+        nums = norm_argnums(argnums, len(args), "grad")
+        tape, leaves, vars_, treedef, out = _record(f, args, nums)
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError("has_aux=True: f must return a pair (value, aux)")
+            out, aux = out
+            a_leaves, a_def = tree_flatten(aux)
+            aux = tree_unflatten(a_def, [_value(a, tape.tag) for a in a_leaves])
+        elif isinstance(out, (tuple, list, dict)):
+            raise TypeError(
+                "grad: f returned a tuple/list/dict; grad needs a scalar. If the extra outputs are "
+                "auxiliary data, pass has_aux=True and return (value, aux)"
+            )
+        shape = tuple(out.shape) if isinstance(out, Active) else np.shape(out)
+        if shape != ():
+            raise ValueError(
+                f"grad needs a scalar output, but f returned shape {shape}; reduce it (e.g. np.sum) "
+                "or use jacrev / vjp for non-scalar outputs"
+            )
+        value = _value(out, tape.tag)
+        dt = np.dtype(value.dtype) if np.dtype(value.dtype).kind == "f" else np.dtype(np.float64)
+        res = _pull(tape, [out], [np.ones((1,), dtype=dt)], vars_, 1)
+        grads = tree_unflatten(treedef, [r[0] for r in res])
+        g = grads[0] if single else tuple(grads)
+        return ((value, aux), g) if has_aux else (value, g)
+
+    vg.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return vg
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The gradient of a scalar function, by reverse mode (one sweep of a Wengert list).
+
+    Parameters
+    ----------
+    f : callable
+        Scalar-valued function of NumPy arrays (shape ``()`` output).
+    argnums : int or tuple of int
+        Which positional arguments to differentiate.
+    has_aux : bool
+        ``f`` returns ``(value, aux)``; the result is then ``(grad, aux)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.grad(lambda x: np.sum(x**2))(np.array([0.5, 1.0, 2.0]))
+    array([1., 2., 4.])
+    """
+    check_callable(f, "grad")
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def g(*args):
+        value, gr = vg(*args)
+        return (gr, value[1]) if has_aux else gr
+
+    g.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return g
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+    """The Jacobian of ``f`` by reverse mode: one recording, one sweep per chunk of output rows.
+
+    Parameters
+    ----------
+    f : callable
+        Function of NumPy arrays (pytrees allowed).
+    argnums : int or tuple of int
+        Which positional arguments to differentiate.
+    chunk_size : int, optional
+        Output rows pulled per sweep (default: all at once, as cotangent lanes).
+
+    Returns
+    -------
+    callable
+        ``jac(*args)`` with shape ``S_out + S_in`` (pytrees mirror as in :func:`jacfwd`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.jacrev(lambda x: x * 2.0)(np.array([0.5, 1.0]))
+    array([[2., 0.],
+           [0., 2.]])
+    """
+    check_callable(f, "jacrev")
+    if chunk_size is not None and int(chunk_size) < 1:
+        raise ValueError(f"jacrev: chunk_size must be a positive integer, got {chunk_size!r}")
+    single = isinstance(argnums, (int, np.integer))
+
+    def jac(*args):
+        nums = norm_argnums(argnums, len(args), "jacrev")
+        tape, leaves, vars_, treedef, out = _record(f, args, nums)
+        o_leaves, o_def = tree_flatten(out)
+        shapes = [tuple(o.shape) if isinstance(o, Active) else np.shape(o) for o in o_leaves]
+        sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+        m = sum(sizes)
+        chunk = max(1, m if chunk_size is None else min(int(chunk_size), max(m, 1)))
+        dt = np.result_type(*[np.dtype(v.dtype) for v in vars_]) if vars_ else np.float64
+        rows: list[list] = [[] for _ in vars_]
+        for start in range(0, m, chunk):
+            k = min(chunk, m - start)
+            cts, offset = [], 0
+            for s, size in zip(shapes, sizes):
+                seed = np.zeros((k, size), dtype=dt)
+                r = np.arange(k)
+                cols = start + r - offset
+                ok = (cols >= 0) & (cols < size)
+                seed[r[ok], cols[ok]] = 1.0
+                cts.append(seed.reshape((k,) + tuple(s)))
+                offset += size
+            for i, a in enumerate(_pull(tape, o_leaves, cts, vars_, k)):
+                rows[i].append(np.reshape(a, (k, -1)))
+        # rows[i]: (m, size_i) blocks -> per output leaf: S_out + (n,)
+        if m == 0:
+            full = [np.zeros((0, int(np.prod(v.shape, dtype=np.int64))), dtype=dt) for v in vars_]
+        else:
+            full = [r[0] if len(r) == 1 else np.concatenate(r, axis=0) for r in rows]
+        mat = full[0] if len(full) == 1 else np.concatenate(full, axis=1)
+        blocks, offset = [], 0
+        for s, size in zip(shapes, sizes):
+            blocks.append(np.reshape(mat[offset: offset + size], tuple(s) + (mat.shape[1],)))
+            offset += size
+        return assemble_jacobian(o_def, blocks, leaves, treedef, single)
+
+    jac.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
+    return jac

@@ -1,0 +1,31 @@
+"""dualad: forward- and reverse-mode automatic differentiation of NumPy code."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = {}
+for line in (here / "dualad" / "__init__.py").read_text().splitlines():
+    if line.startswith("__version__"):
+        exec(line, version)
+
+setup(
+    name="dualad",
+    version=version["__version__"],
+    description="Automatic differentiation of NumPy code: vectorised dual tensors, Wengert tapes, "
+    "one rule table compiled by Numba",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["dualad", "dualad.*"]),
+    package_data={"dualad": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=["numpy>=1.26", "numba>=0.59"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Mathematics",
+    ],
+)

@@ -1,0 +1,75 @@
+"""Shared test helpers: central finite differences and a generic jacfwd checker."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import dualad as ad
+
+FD_EPS = 1e-6
+
+
+def fd_jacobian(f, args, argnum, eps=FD_EPS):
+    """Central-difference Jacobian of ``f(*args)`` w.r.t. ``args[argnum]``, in float64.
+
+    ``f`` must return an array (or a list/tuple of arrays, giving a list of Jacobians).
+    Each Jacobian has shape ``S_out + S_in``.
+    """
+    args = [np.array(a, dtype=np.float64) for a in args]
+    x = args[argnum]
+    y0 = f(*args)
+    multi = isinstance(y0, (list, tuple))
+    outs0 = list(y0) if multi else [y0]
+    cols = [[] for _ in outs0]
+    for j in range(x.size):
+        xp, xm = x.copy(), x.copy()
+        xp.flat[j] += eps
+        xm.flat[j] -= eps
+        ap, am = list(args), list(args)
+        ap[argnum], am[argnum] = xp, xm
+        yp, ym = f(*ap), f(*am)
+        yp = list(yp) if multi else [yp]
+        ym = list(ym) if multi else [ym]
+        for o, (p, m) in enumerate(zip(yp, ym)):
+            cols[o].append((np.asarray(p, dtype=np.float64) - np.asarray(m, dtype=np.float64)) / (2 * eps))
+    jacs = []
+    for o, y in enumerate(outs0):
+        s_out = np.shape(y)
+        J = np.stack(cols[o], axis=-1) if cols[o] else np.zeros(s_out + (0,))
+        jacs.append(J.reshape(s_out + x.shape))
+    return jacs if multi else jacs[0]
+
+
+def check_jacfwd(f, *args, argnums=0, rtol=1e-5, atol=1e-6, eps=FD_EPS):
+    """Compare ``dualad.jacfwd(f, argnums)(*args)`` with central differences.
+
+    Works for array outputs and for list/tuple-of-array outputs, single or tuple ``argnums``.
+    Returns the dualad Jacobian.
+    """
+    jac = ad.jacfwd(f, argnums=argnums)(*args)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for pos, n in enumerate(nums):
+        expected = fd_jacobian(f, args, n, eps)
+        got = jac if isinstance(argnums, int) else _pick_arg(jac, pos)
+        if isinstance(expected, list):
+            assert isinstance(got, (list, tuple)) and len(got) == len(expected)
+            for g, e in zip(got, expected):
+                _assert_close(g, e, rtol, atol)
+        else:
+            _assert_close(got, expected, rtol, atol)
+    return jac
+
+
+def _pick_arg(jac, pos):
+    """For tuple argnums: each output leaf is a tuple over argnums."""
+    if isinstance(jac, list):  # list output: each element a tuple over argnums
+        return [j[pos] for j in jac]
+    if isinstance(jac, tuple) and jac and isinstance(jac[0], tuple):
+        return tuple(j[pos] for j in jac)
+    return jac[pos]
+
+
+def _assert_close(got, expected, rtol, atol):
+    got = np.asarray(got)
+    assert got.shape == expected.shape, f"Jacobian shape {got.shape}, expected {expected.shape}"
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
