@@ -12,7 +12,10 @@ import numpy as np
 from ..rules.base import ElementwiseRule
 from .cpu import cache_dir, get_kernel
 
-__all__ = ["jvp", "vjp", "value", "cache_dir", "get_kernel"]
+__all__ = ["jvp", "vjp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
+
+#: Arrays at least this large (elements × lanes) take the multi-threaded kernel variants.
+PARALLEL_MIN = 1 << 16
 
 
 def _flat(a: np.ndarray, shape: tuple, size: int) -> tuple[np.ndarray, bool]:
@@ -48,7 +51,7 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
             lanes.append(_flat_lanes(t.astype(dtype, copy=False), k, shape, size, scalar))
     y = np.empty(size, dtype=dtype)
     ty = np.empty((k, size), dtype=dtype)
-    get_kernel(rule, "jvp", tuple(pattern))(*flat, *lanes, y, ty)
+    get_kernel(rule, "jvp", (tuple(pattern), k == 1), size * k >= PARALLEL_MIN)(*flat, *lanes, y, ty)
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
@@ -76,7 +79,7 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype) -> 
             g = np.broadcast_to(g, (m,) + shape)
         gflat, g_scalar = np.ascontiguousarray(g).reshape(m, size), False
     outs = [np.empty((m, size), dtype=dtype) if need else None for need in needed]
-    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar))
+    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, m == 1), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     return [None if o is None else o.reshape((m,) + shape) for o in outs]
 
@@ -92,5 +95,5 @@ def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:
         flat.append(f)
         pattern.append(scalar)
     y = np.empty(size, dtype=dtype)
-    get_kernel(rule, "value", tuple(pattern))(*flat, y)
+    get_kernel(rule, "value", tuple(pattern), size >= PARALLEL_MIN)(*flat, y)
     return y.reshape(shape)

@@ -11,40 +11,40 @@ from ..core.dispatch import Active
 __all__ = ["tree_flatten", "tree_unflatten", "tree_map", "as_input"]
 
 
+def _flatten(t, leaves: list):
+    if isinstance(t, (tuple, list)):
+        return (type(t), None, tuple(_flatten(c, leaves) for c in t))
+    if isinstance(t, dict):
+        keys = tuple(t.keys())
+        return (dict, keys, tuple(_flatten(t[k], leaves) for k in keys))
+    leaves.append(t)
+    return None
+
+
 def tree_flatten(tree) -> tuple[list, Any]:
     """Leaves in a fixed order and a description to rebuild the structure."""
+    # Module-level recursion, not a recursive closure: a closure that refers to itself forms a
+    # reference cycle that would keep the leaves (and a whole tape) alive until the next GC.
     leaves: list = []
+    return leaves, _flatten(tree, leaves)
 
-    def walk(t):
-        if isinstance(t, (tuple, list)):
-            kids = tuple(walk(c) for c in t)
-            return (type(t), None, kids)
-        if isinstance(t, dict):
-            keys = tuple(t.keys())
-            return (dict, keys, tuple(walk(t[k]) for k in keys))
-        leaves.append(t)
-        return None
 
-    return leaves, walk(tree)
+def _build(d, it):
+    if d is None:
+        return next(it)
+    kind, keys, kids = d
+    children = [_build(k, it) for k in kids]
+    if kind is dict:
+        return dict(zip(keys, children))
+    if kind is list:
+        return children
+    if kind is tuple:
+        return tuple(children)
+    return kind(*children)  # namedtuple
 
 
 def tree_unflatten(treedef, leaves) -> Any:
-    it = iter(leaves)
-
-    def build(d):
-        if d is None:
-            return next(it)
-        kind, keys, kids = d
-        children = [build(k) for k in kids]
-        if kind is dict:
-            return dict(zip(keys, children))
-        if kind is list:
-            return children
-        if kind is tuple:
-            return tuple(children)
-        return kind(*children)  # namedtuple
-
-    return build(treedef)
+    return _build(treedef, iter(leaves))
 
 
 def tree_map(fn, tree):
