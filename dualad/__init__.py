@@ -20,6 +20,7 @@ from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, s
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.forward import derivative, jacfwd, jvp
+from .transforms.nested import check_grads, hessian, hvp
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
 
 __version__ = "0.1.0"
@@ -28,6 +29,9 @@ __all__ = [
     "Dual",
     "Tape",
     "Variable",
+    "check_grads",
+    "hessian",
+    "hvp",
     "grad",
     "jacrev",
     "no_grad",

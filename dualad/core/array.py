@@ -13,7 +13,7 @@ from ..rules import UFUNC_RULES
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, strip
 
-__all__ = ["ArrayBehaviour", "escape_error"]
+__all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]
 
 _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS = (
     UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute)
@@ -28,10 +28,46 @@ def escape_error(what: str, kind: str) -> TypeError:
     )
 
 
+def not_a_sequence(cls: type) -> type:
+    """Stop NumPy from treating instances of ``cls`` as sequences (they still index and iterate).
+
+    ``plain[i] = active`` makes NumPy try ``float(active)``; for a "sequence" it then replaces
+    the escape error with "setting an array element with a sequence".  CPython counts any class
+    with ``__getitem__`` as a sequence, so the sequence slot of the type (not the mapping slot
+    that serves ``x[i]``) is cleared.  On interpreters where this cannot be done safely the class
+    is left as it is and the escape error is still reported, as the ValueError's cause.
+    """
+    import ctypes
+    import platform
+
+    if platform.python_implementation() != "CPython":
+        return cls
+    try:
+        check = ctypes.pythonapi.PySequence_Check
+        check.argtypes, check.restype = [ctypes.py_object], ctypes.c_int
+        probe = object.__new__(cls)
+        if not check(probe):
+            return cls
+        # PyTypeObject: 3 header words, then tp_name ... tp_as_number, tp_as_sequence (13th word);
+        # PySequenceMethods: sq_length, sq_concat, sq_repeat, sq_item (4th word).
+        word = ctypes.sizeof(ctypes.c_void_p)
+        seq = ctypes.c_void_p.from_address(id(cls) + 13 * word).value
+        if not seq:
+            return cls
+        sq_item = ctypes.c_void_p.from_address(seq + 3 * word)
+        saved = sq_item.value
+        sq_item.value = None
+        if check(probe):  # layout not as expected: put it back
+            sq_item.value = saved
+    except Exception:  # noqa: BLE001  (best effort; behaviour is still correct without it)
+        pass
+    return cls
+
+
 def _operand(x):
     if isinstance(x, (Active, float, int, np.ndarray, np.generic)):
         return x
-    return api._arr(x)
+    return api._operand(x)
 
 
 class ArrayBehaviour(Active):

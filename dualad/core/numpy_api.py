@@ -32,6 +32,14 @@ def implements(*funcs):
     return deco
 
 
+def _operand(x):
+    """An elementwise operand: Python numbers stay as they are (weakly typed, so a float32
+    array times 2.0 stays float32); anything else goes through :func:`_arr`."""
+    if isinstance(x, (float, int)) and not isinstance(x, bool):
+        return x
+    return _arr(x)
+
+
 def _arr(x):
     """Active values as they are; anything else as a NumPy array of a differentiable dtype."""
     if isinstance(x, Active):
@@ -87,7 +95,7 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
         if rule is not None:
             if kwargs.pop("where", True) is not True or kwargs:
                 raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
-            return apply_elementwise(rule, [_arr(x) for x in inputs])
+            return apply_elementwise(rule, [_operand(x) for x in inputs])
         if ufunc in _PLAIN_UFUNCS:
             return ufunc(*[strip(x) for x in inputs], **kwargs)
         raise TypeError(
@@ -498,12 +506,12 @@ def where(condition, x=None, y=None):
     if x is None and y is None:
         return np.where(strip(condition))
     cond = np.asarray(strip(condition), dtype=bool)
-    x, y = _arr(x), _arr(y)
+    x, y = _operand(x), _operand(y)
     dt = np.result_type(strip(x), strip(y))
     if dt.kind != "f":
         dt = np.dtype(np.float64)
-    x = x if not isinstance(x, Active) or x.dtype == dt else astype(x, dt)
-    y = y if not isinstance(y, Active) or y.dtype == dt else astype(y, dt)
+    x = astype(x, dt) if isinstance(x, Active) else np.asarray(x, dtype=dt)
+    y = astype(y, dt) if isinstance(y, Active) else np.asarray(y, dtype=dt)
     return S.where.bind(x, y, cond=cond, batch=0)
 
 
@@ -514,7 +522,7 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, 
     hi = a_max if a_max is not np._NoValue else max
     lo = -np.inf if lo is np._NoValue or lo is None else lo
     hi = np.inf if hi is np._NoValue or hi is None else hi
-    return apply_elementwise(RULES["clip"], [_arr(a), _arr(lo), _arr(hi)])
+    return apply_elementwise(RULES["clip"], [_arr(a), _operand(lo), _operand(hi)])
 
 
 @implements(np.flip)
@@ -806,6 +814,11 @@ def solve(a, b):
     vec = b.ndim == 1
     if vec:
         b = reshape(b, tuple(b.shape) + (1,))
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if tuple(a.shape[:-2]) != batch:
+        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
     x = S.solve.bind(a, b)
     return reshape(x, tuple(x.shape[:-1])) if vec else x
 
@@ -826,8 +839,7 @@ def slogdet(a):
 
 @implements(np.linalg.det)
 def det(a):
-    sign, logabs = slogdet(a)
-    return sign * np.exp(logabs)
+    return S.det.bind(_arr(a), axis=(-2, -1), keepdims=False)
 
 
 @implements(np.linalg.norm)

@@ -13,9 +13,12 @@ import threading
 import numpy as np
 
 from .. import kernels
-from ..core.array import ArrayBehaviour
+from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, float_dtype, new_tag
 from ..rules.structural import strong_multiply
+
+# Below this many tangent entries a NumPy evaluation of the rule is cheaper than a kernel call.
+SMALL = 256
 
 __all__ = ["Dual", "default_tag"]
 
@@ -43,6 +46,7 @@ def _as_primal(x) -> np.ndarray:
     raise TypeError(f"Dual needs a numeric primal, got dtype {a.dtype}")
 
 
+@not_a_sequence
 class Dual(ArrayBehaviour):
     """A primal array with one or k tangent directions.
 
@@ -155,7 +159,10 @@ class Dual(ArrayBehaviour):
     def _elementwise(self, rule, args):
         ps, ts, single = self._split(args)
         if not any(isinstance(p, Active) for p in ps):
-            y, ty = kernels.jvp(rule, ps, ts, float_dtype(ps))
+            dtype = float_dtype(ps)
+            if self._t.size < SMALL:
+                return self._small(rule, ps, ts, dtype, single)
+            y, ty = kernels.jvp(rule, ps, ts, dtype)
             return Dual._new(y, ty, self._tag, single)
         # Nested: the primals are active at an older level, which differentiates the
         # rule's NumPy expressions in turn.
@@ -176,8 +183,31 @@ class Dual(ArrayBehaviour):
         full = (k,) + tuple(y.shape)
         if ty is None:
             ty = np.zeros(full, dtype=y.dtype)
-        elif tuple(ty.shape) != full:
-            ty = np.broadcast_to(ty, full)
+        else:
+            if ty.dtype != y.dtype:
+                ty = ty.astype(y.dtype)
+            if tuple(ty.shape) != full:
+                ty = np.broadcast_to(ty, full)
+        return Dual._new(y, ty, self._tag, single)
+
+    def _small(self, rule, ps, ts, dtype, single):
+        # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
+        outs = rule.evaluate(*ps)
+        y = np.asarray(outs[0], dtype=dtype)
+        ty = None
+        nd = y.ndim
+        for partial, t in zip(outs[1:], ts):
+            if t is None or (isinstance(partial, float) and partial == 0.0):
+                continue
+            if t.ndim - 1 < nd:
+                t = t.reshape((t.shape[0],) + (1,) * (nd - t.ndim + 1) + t.shape[1:])
+            term = strong_multiply(partial, t)
+            ty = term if ty is None else ty + term
+        full = (self._t.shape[0],) + y.shape
+        if ty is None:
+            ty = np.zeros(full, dtype=dtype)
+        elif ty.shape != full or ty.dtype != dtype:
+            ty = np.broadcast_to(ty, full).astype(dtype)
         return Dual._new(y, ty, self._tag, single)
 
     def _process(self, prim, args, params):

@@ -183,6 +183,8 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
             out.append(None)
             continue
         shape = tuple(np.shape(v)) if not isinstance(v, Active) else tuple(v.shape)
+        if c.dtype != g.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
+            c = c.astype(g.dtype)
         if tuple(c.shape[1:]) != tuple(out_shape):
             c = np.broadcast_to(c, (c.shape[0],) + tuple(out_shape))
         out.append(unbroadcast(c, shape, 1))

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from ..core.array import ArrayBehaviour
+from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise
 from .tape import Tape, current_default_tape, default_tape, recording_enabled
 
@@ -32,6 +32,7 @@ def _as_value(x) -> np.ndarray:
     raise TypeError(f"Variable needs a numeric value, got dtype {a.dtype}")
 
 
+@not_a_sequence
 class Variable(ArrayBehaviour):
     """A value recorded on a tape: reverse mode, PyTorch style.
 

@@ -26,6 +26,7 @@ through ``bind`` or NumPy functions, so they are differentiated again when neste
 
 from __future__ import annotations
 
+import math
 import string
 
 import numpy as np
@@ -59,6 +60,7 @@ __all__ = [
     "reduce_min",
     "prod",
     "logabsdet",
+    "det",
     "solve",
 ]
 
@@ -67,8 +69,19 @@ def _is_active(x) -> bool:
     return not isinstance(x, (np.ndarray, np.generic, float, int, bool))
 
 
+_SCALARS = (float, np.float64, np.float32, int)
+
+
 def strong_multiply(p, t):
     """``p * t`` where an exact zero on either side gives 0, even against inf or NaN."""
+    if type(p) is np.ndarray and p.ndim == 0:
+        p = p[()]
+    if type(p) in _SCALARS and type(t) is np.ndarray:
+        # A finite, nonzero scalar factor cannot turn anything into 0·inf: multiply directly.
+        if p == 0.0:
+            return np.zeros(t.shape, dtype=np.result_type(p, t))
+        if math.isfinite(p):
+            return p * t
     if not _is_active(p) and not _is_active(t):
         with np.errstate(all="ignore"):
             out = np.multiply(p, t)
@@ -446,21 +459,22 @@ class EinsumOp(Primitive):
                 cts.append(None)
                 continue
             target = ins[i]
-            if len(set(target)) != len(target):
-                raise NotImplementedError(
-                    f"reverse mode of einsum {subs!r}: an index repeated within one operand "
-                    "(a diagonal) has no transpose yet; use forward mode or np.diagonal"
-                )
+            shape = tuple(primals[i].shape)
+            dims = dict(zip(target, shape))
+            uniq = "".join(dict.fromkeys(target))  # a repeated index is a diagonal
             others = [ins[j] for j in range(len(ins)) if j != i]
             avail = set(out).union(*others) if others else set(out)
-            present = "".join(ch for ch in target if ch in avail)
+            present = "".join(ch for ch in uniq if ch in avail)
             ops = [ct] + [primals[j] for j in range(len(ins)) if j != i]
             r = self.bind(*ops, subscripts=",".join([lane + out] + others) + "->" + lane + present)
-            if present != target:
-                shape = tuple(primals[i].shape)
-                kd = tuple(d if ch in avail else 1 for ch, d in zip(target, shape))
-                r = reshape.bind(r, shape=kd, batch=1)
-                r = broadcast_to.bind(r, shape=shape, batch=1)
+            if present != uniq:  # indices summed inside this operand alone: broadcast back
+                u_shape = tuple(dims[ch] for ch in uniq)
+                r = reshape.bind(r, shape=tuple(d if ch in avail else 1 for ch, d in zip(uniq, u_shape)), batch=1)
+                r = broadcast_to.bind(r, shape=u_shape, batch=1)
+            if uniq != target:  # write the diagonal back into a zero operand
+                grid = np.indices(tuple(dims[ch] for ch in uniq))
+                flat = np.ravel_multi_index(tuple(grid[uniq.index(ch)] for ch in target), shape)
+                r = scatter_add.bind(r, flat=flat, shape=shape, batch=1)
             cts.append(r)
         return tuple(cts)
 
@@ -526,7 +540,7 @@ class ReduceOp(Primitive):
 
 def _tie_weights(x, y_kd, axis):
     mask = _strip_eq(x, y_kd)
-    return mask / np.sum(mask, axis=axis, keepdims=True)
+    return (mask / np.sum(mask, axis=axis, keepdims=True)).astype(x.dtype, copy=False)
 
 
 def _strip_eq(a, b):
@@ -578,6 +592,28 @@ def _logabsdet_fn(x, *, axis, keepdims):
 logabsdet = ReduceOp("logabsdet", _logabsdet_fn)
 
 
+def _adjugate_t(x):
+    """Transposed adjugate (cofactor matrix) of plain square matrices, singular ones included:
+    from the SVD, adj(A) = det(U) det(V) · V diag(prod_{j≠i} s_j) Uᵀ."""
+    u, s, vt = np.linalg.svd(x)
+    n = s.shape[-1]
+    others = np.stack([np.prod(np.delete(s, i, axis=-1), axis=-1) for i in range(n)], axis=-1)
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    adj = sign[..., None, None] * np.matmul(np.swapaxes(vt, -1, -2) * others[..., None, :], np.swapaxes(u, -1, -2))
+    return np.swapaxes(adj, -1, -2)
+
+
+def _det_fn(x, *, axis, keepdims):
+    y = np.linalg.det(x)
+    if not _is_active(x):
+        return y, _adjugate_t(x).astype(x.dtype, copy=False)
+    # nested: det(x) · x⁻ᵀ, differentiable in x again (x must be non-singular here)
+    return y, np.expand_dims(np.expand_dims(y, -1), -1) * np.swapaxes(np.linalg.inv(x), -1, -2)
+
+
+det = ReduceOp("det", _det_fn)
+
+
 # --------------------------------------------------------------------------------------------
 # Linear solve
 
@@ -595,9 +631,11 @@ class SolveOp(Primitive):
         a, b = primals
         ta, tb = tangents
         x = self.bind(a, b)
-        rhs = tb if tb is not None else None
+        nd = len(x.shape)
+        # Lanes lead; insert axes after them so each tangent's batch dims line up with x's.
+        rhs = None if tb is None else _align(tb, 1, nd)
         if ta is not None:
-            ax = np.matmul(ta, x)
+            ax = np.matmul(_align(ta, 1, nd), x)
             rhs = -ax if rhs is None else rhs - ax
         return x, self.bind(a, rhs)
 

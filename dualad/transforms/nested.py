@@ -1,0 +1,213 @@
+"""Higher order by nesting: hessian (all four orders), hvp, check_grads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..core.dispatch import Active, new_tag
+from ..forward.dual import Dual
+from .common import check_callable
+from .forward import jacfwd, jvp, unwrap_dual
+from .pytree import as_input, tree_flatten, tree_unflatten
+from .reverse import grad, jacrev, vjp
+
+__all__ = ["hessian", "hvp", "check_grads", "HESSIAN_MODES"]
+
+HESSIAN_MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward")
+
+
+def hessian(
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    mode: str = "forward-over-reverse",
+    chunk_size: int | None = None,
+    sparsity=None,
+) -> Callable:
+    """The Hessian of a scalar function, by nesting two AD modes.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar-valued function of NumPy arrays (pytrees allowed).
+    argnums : int or tuple of int
+        Which positional arguments to differentiate; the result has one block per pair.
+    mode : str
+        ``"forward-over-reverse"`` (default: one reverse sweep carries ``chunk_size`` tangent
+        lanes, giving that many columns at once), ``"reverse-over-reverse"``,
+        ``"forward-over-forward"`` or ``"reverse-over-forward"``.
+    chunk_size : int, optional
+        Lanes per pass of the outer level (default: all n at once).
+    sparsity : None
+        Reserved for sparse Hessians by colouring; only ``None`` is accepted for now.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> f = lambda x: np.sum(x**3)
+    >>> ad.hessian(f)(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    >>> ad.hessian(f, mode="reverse-over-forward")(np.array([1.0, 2.0]))[1, 1]
+    np.float64(12.0)
+    """
+    check_callable(f, "hessian")
+    if mode not in HESSIAN_MODES:
+        raise ValueError(f"hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
+    if sparsity is not None:
+        raise NotImplementedError("hessian(sparsity=...) is not available yet; use sparsity=None")
+    outer, inner = mode.split("-over-")
+    if inner == "reverse":
+        first = grad(f, argnums)
+    else:
+        first = jacfwd(f, argnums)
+    if outer == "forward":
+        h = jacfwd(first, argnums, chunk_size=chunk_size)
+    else:
+        h = jacrev(first, argnums, chunk_size=chunk_size)
+    h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
+    return h
+
+
+def hvp(f: Callable, x, v):
+    """Hessian-vector product ``H(x) @ v`` in one forward-over-reverse pass, never forming H.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar-valued function of one array argument (or a pytree of arrays).
+    x : array or pytree
+        The point.
+    v : array or pytree
+        A direction shaped like ``x``, or (for an array ``x``) a batch ``(k,) + x.shape`` of
+        k directions, all pushed through the same pass: the result is then ``(k,) + x.shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> f = lambda x: np.sum(x**3)
+    >>> ad.hvp(f, np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    array([ 6., 12.])
+    >>> ad.hvp(f, np.array([1.0, 2.0]), np.eye(2))   # two directions: the Hessian's rows
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    check_callable(f, "hvp")
+    g = grad(f)
+    if isinstance(x, (tuple, list, dict)):
+        return jvp(g, (x,), (v,))[1]
+    x = as_input(x, "x")
+    vv = v if isinstance(v, Active) else np.asarray(v)
+    xshape = tuple(x.shape)
+    if tuple(vv.shape) == xshape:
+        return jvp(g, (x,), (vv,))[1]
+    if tuple(vv.shape[1:]) != xshape:
+        raise ValueError(f"hvp: v must have shape {xshape} or (k,) + {xshape}, got {tuple(vv.shape)}")
+    if not isinstance(vv, Active):
+        vv = vv.astype(x.dtype, copy=False)
+    tag = new_tag()
+    out = g(Dual._new(x, vv, tag, False))
+    return unwrap_dual(out, tag, vv.shape[0])[1]
+
+
+def _default_tols(dtype) -> tuple[float, float, float]:
+    if np.dtype(dtype) == np.float32:
+        return 1e-2, 2e-2, 2e-2  # eps, atol, rtol
+    return 1e-5, 1e-6, 1e-5
+
+
+def _vdot(a_leaves, b_leaves) -> float:
+    total = 0.0
+    for a, b in zip(a_leaves, b_leaves):
+        total += float(np.sum(np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)))
+    return total
+
+
+def check_grads(
+    f: Callable,
+    args: Sequence,
+    order: int = 2,
+    modes: Sequence[str] = ("forward", "reverse"),
+    eps: float | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+) -> None:
+    """Check f's derivatives against finite differences and each other, up to ``order``.
+
+    Forward mode: the directional derivative ``J v`` equals central differences
+    ``(f(x + εv) − f(x − εv)) / 2ε`` for a random direction v.  Reverse mode: the
+    inner-product identity ``<u, J v> = <Jᵀu, v>`` for random u, v.  For ``order > 1`` the same
+    checks run on the functions ``x ↦ J(x) v`` and ``x ↦ J(x)ᵀ u``, recursively.
+
+    Raises
+    ------
+    AssertionError
+        With a report naming the order, the mode and both numbers, if a check fails.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.check_grads(lambda x: np.sum(np.sin(x)), (np.array([0.5, 1.0]),), order=2)
+    """
+    check_callable(f, "check_grads")
+    if not isinstance(args, (tuple, list)):
+        raise TypeError("check_grads(f, args, ...): args must be a tuple of arguments")
+    for m in modes:
+        if m not in ("forward", "reverse"):
+            raise ValueError(f"check_grads: unknown mode {m!r}; use 'forward' and/or 'reverse'")
+    rng = np.random.default_rng(seed)
+    leaves, treedef = tree_flatten(tuple(args))
+    leaves = [as_input(x) for x in leaves]
+    args = tree_unflatten(treedef, leaves)
+    dtype = np.result_type(*[x.dtype for x in leaves]) if leaves else np.float64
+    d_eps, d_atol, d_rtol = _default_tols(dtype)
+    eps, atol, rtol = eps or d_eps, atol or d_atol, rtol or d_rtol
+    _check_level(f, tuple(args), order, tuple(modes), eps, atol, rtol, rng, level=1)
+
+
+def _random_like(leaves, rng):
+    return [rng.standard_normal(np.shape(x)).astype(x.dtype if np.dtype(x.dtype).kind == "f" else np.float64) for x in leaves]
+
+
+def _fail(level, what, a, b, atol, rtol):
+    raise AssertionError(
+        f"check_grads: order {level}, {what}: {a!r} vs {b!r} (|difference| = {abs(a - b):.3g}, "
+        f"allowed {atol + rtol * max(abs(a), abs(b)):.3g})"
+    )
+
+
+def _check_level(f, args, order, modes, eps, atol, rtol, rng, level):
+    leaves, treedef = tree_flatten(args)
+    v = _random_like(leaves, rng)
+    tangents = tree_unflatten(treedef, v)
+    y, y_dot = jvp(f, args, tangents)
+    y_leaves, y_def = tree_flatten(y)
+    u = _random_like([np.asarray(t) for t in y_leaves], rng)
+    if "forward" in modes:
+        plus = tree_unflatten(treedef, [x + eps * d for x, d in zip(leaves, v)])
+        minus = tree_unflatten(treedef, [x - eps * d for x, d in zip(leaves, v)])
+        fp, _ = tree_flatten(f(*plus))
+        fm, _ = tree_flatten(f(*minus))
+        fd = [(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) / (2 * eps) for a, b in zip(fp, fm)]
+        ad_dir = _vdot(u, tree_flatten(y_dot)[0])
+        fd_dir = _vdot(u, fd)
+        if not abs(ad_dir - fd_dir) <= atol + rtol * max(abs(ad_dir), abs(fd_dir)):
+            _fail(level, "forward mode <u, J v> vs central differences", ad_dir, fd_dir, atol, rtol)
+    if "reverse" in modes:
+        _, pullback = vjp(f, *args)
+        ct = pullback(tree_unflatten(y_def, u))
+        lhs = _vdot(u, tree_flatten(y_dot)[0])
+        rhs = _vdot(tree_flatten(ct)[0], v)
+        if not abs(lhs - rhs) <= atol + rtol * max(abs(lhs), abs(rhs)):
+            _fail(level, "reverse mode <u, J v> (forward) vs <J^T u, v> (reverse)", lhs, rhs, atol, rtol)
+    if order > 1:
+        if "forward" in modes:
+            _check_level(lambda *a: jvp(f, a, tangents)[1], args, order - 1, modes, eps, atol, rtol, rng, level + 1)
+        if "reverse" in modes:
+            cot = tree_unflatten(y_def, u)
+            _check_level(lambda *a: vjp(f, *a)[1](cot), args, order - 1, modes, eps, atol, rtol, rng, level + 1)
