@@ -10,7 +10,7 @@ Anything NumPy offers that is not listed raises ``TypeError`` naming the functio
 from __future__ import annotations
 
 import string
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -100,7 +100,7 @@ class Dual(ArrayBehaviour):
         self.shape, self.dtype = p.shape, p.dtype
 
     @staticmethod
-    def _new(p, t, tag: int, single: bool) -> "Dual":
+    def _new(p, t, tag: int, single: bool) -> Dual:
         d = object.__new__(Dual)
         d._p, d._t, d._tag, d._single = p, t, tag, single
         d.shape, d.dtype = tuple(p.shape), p.dtype
@@ -124,7 +124,7 @@ class Dual(ArrayBehaviour):
     def __repr__(self) -> str:
         return f"Dual(primal={self._p!r}, tangent={self.tangent!r})"
 
-    def _copy(self) -> "Dual":
+    def _copy(self) -> Dual:
         return Dual._new(self._p, self._t, self._tag, self._single)
 
     def _assign(self, new) -> None:

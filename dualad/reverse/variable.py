@@ -69,7 +69,7 @@ class Variable(ArrayBehaviour):
         tape.leaves.append((self._node, self.shape, weakref.ref(self)))
 
     @staticmethod
-    def _leaf(value, tape: Tape) -> "Variable":
+    def _leaf(value, tape: Tape) -> Variable:
         v = object.__new__(Variable)
         v._init(value if isinstance(value, Active) else _as_value(value), tape, tape.new_node(), True)
         tape.leaves.append((v._node, v.shape, weakref.ref(v)))
@@ -81,7 +81,7 @@ class Variable(ArrayBehaviour):
         self.shape, self.dtype = tuple(value.shape), value.dtype
 
     @staticmethod
-    def _new(value, tape: Tape, node: int) -> "Variable":
+    def _new(value, tape: Tape, node: int) -> Variable:
         v = object.__new__(Variable)
         v._p, v._tape, v._node, v._tag = value, tape, node, tape.tag
         v._gen, v._is_leaf, v.grad = tape.generation, False, None
@@ -105,7 +105,7 @@ class Variable(ArrayBehaviour):
     def __repr__(self) -> str:
         return f"Variable({self._p!r}, v{self._node})"
 
-    def _copy(self) -> "Variable":
+    def _copy(self) -> Variable:
         return Variable._new(self._p, self._tape, self._node)
 
     def _assign(self, new) -> None:

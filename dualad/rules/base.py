@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 __all__ = ["ElementwiseRule", "elementwise", "RULES", "UFUNC_RULES", "Primitive", "PRIMITIVES", "install_dispatcher"]
 
 #: Every elementwise rule, by name, in declaration order.
-RULES: dict[str, "ElementwiseRule"] = {}
+RULES: dict[str, ElementwiseRule] = {}
 #: The rules that implement a NumPy ufunc, by ufunc.
-UFUNC_RULES: dict[np.ufunc, "ElementwiseRule"] = {}
+UFUNC_RULES: dict[np.ufunc, ElementwiseRule] = {}
 
 
 @dataclass(eq=False)
@@ -120,7 +120,7 @@ def elementwise(ufunc_or_name, *, domain=None, nondiff: str = ""):
 
 
 #: Every structural primitive, by name.
-PRIMITIVES: dict[str, "Primitive"] = {}
+PRIMITIVES: dict[str, Primitive] = {}
 
 
 class _Unset:
