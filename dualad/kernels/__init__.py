@@ -55,20 +55,23 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
-def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype) -> list:
+def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, into: list | None = None) -> list:
     """Adjoint contributions ``ȳ · ∂_i`` of shape ``(m,) + out_shape`` for each needed input.
 
-    Returns a list with None for inputs not needed; unbroadcasting is the caller's job.
+    ``into[i]`` (optional, C-contiguous, of that full shape) is added into instead of
+    allocating: the result for that input is then ``into[i]`` itself.  Returns a list with None
+    for inputs not needed; unbroadcasting is the caller's job.
     """
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
     size = int(np.prod(shape, dtype=np.int64))
     m = g.shape[0]
+    into = into or [None] * len(xs)
     flat, per_input = [], []
-    for x, need in zip(xs, needed):
+    for x, need, buf in zip(xs, needed, into):
         f, scalar = _flat(x, shape, size)
         flat.append(f)
-        per_input.append((scalar, "w" if need else "n"))
+        per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
     g = np.asarray(g, dtype=dtype)
     if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
         # one cotangent value per lane, possibly a broadcast view: pass it as a column
@@ -78,10 +81,17 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype) -> 
         if g.shape[1:] != shape:
             g = np.broadcast_to(g, (m,) + shape)
         gflat, g_scalar = np.ascontiguousarray(g).reshape(m, size), False
-    outs = [np.empty((m, size), dtype=dtype) if need else None for need in needed]
+    outs = []
+    for need, buf in zip(needed, into):
+        if not need:
+            outs.append(None)
+        elif buf is not None:
+            outs.append(buf.reshape(m, size))
+        else:
+            outs.append(np.empty((m, size), dtype=dtype))
     kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, m == 1), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
-    return [None if o is None else o.reshape((m,) + shape) for o in outs]
+    return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
 
 
 def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:

@@ -113,23 +113,39 @@ class Tape:
         Returns the adjoints of the ``wanted`` nodes (all nodes reached if None).
         """
         adj = dict(seeds)
+        owned: dict = {}  # adjoint buffers this sweep allocated: safe to accumulate into
         top = max(seeds) if seeds else -1
-        for op, in_nodes, residual, params, out_node, out_shape in reversed(self.entries):
-            if out_node > top:
-                continue
-            g = adj.pop(out_node, None)
-            if g is None:
-                continue
-            needed = [n is not None for n in in_nodes]
-            if isinstance(op, ElementwiseRule):
-                contribs = _elementwise_adjoints(op, residual, g, needed, out_shape)
-            else:
-                contribs = op.backward(residual, g, params, needed)
-            for n, c in zip(in_nodes, contribs):
-                if n is None or c is None:
+        # The sweep runs only dualad's own arithmetic: 0·inf and 1/0 in partials are expected
+        # (strong zeros resolve them), so floating-point warnings are silenced once, here.
+        with np.errstate(all="ignore"):
+            for op, in_nodes, residual, params, out_node, out_shape in reversed(self.entries):
+                if out_node > top:
                     continue
-                prev = adj.get(n)
-                adj[n] = c if prev is None else prev + c
+                g = adj.pop(out_node, None)
+                if g is None:
+                    continue
+                owned.pop(id(g), None)
+                needed = [n is not None for n in in_nodes]
+                if isinstance(op, ElementwiseRule):
+                    into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
+                    contribs = _elementwise_adjoints(op, residual, g, needed, out_shape, into)
+                else:
+                    contribs = op.backward(residual, g, params, needed)
+                for n, c in zip(in_nodes, contribs):
+                    if n is None or c is None:
+                        continue
+                    prev = adj.get(n)
+                    if prev is None:
+                        adj[n] = c
+                    elif prev is c:  # accumulated in place by the kernel
+                        continue
+                    elif id(prev) in owned and type(c) is np.ndarray and c.shape == prev.shape:
+                        np.add(prev, c, out=prev)
+                    else:
+                        s = prev + c
+                        adj[n] = s
+                        if type(s) is np.ndarray:
+                            owned[id(s)] = s
         if wanted is None:
             return adj
         return {n: adj[n] for n in wanted if n in adj}
@@ -163,17 +179,23 @@ def _const(x) -> str:
     return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
 
 
-def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, out_shape) -> list:
-    """x̄_i contributions ``ȳ·∂_i`` for each needed input, unbroadcast to its shape."""
-    plain = not isinstance(g, Active) and not any(isinstance(v, Active) for v in values)
-    if plain and g.size // g.shape[0] >= SMALL:
-        dtype = g.dtype
-        contribs = kernels.vjp(rule, values, g, needed, dtype)
+def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, out_shape, into: list) -> list:
+    """x̄_i contributions ``ȳ·∂_i`` for each needed input, unbroadcast to its shape.
+
+    ``into[i]``, when given, is an adjoint buffer of this sweep that the kernel may add into.
+    """
+    plain = type(g) is np.ndarray and not any(isinstance(v, Active) for v in values)
+    out_shape = tuple(out_shape)
+    m = g.shape[0]
+    if plain and g.size // m >= SMALL:
+        full = (m,) + out_shape
+        into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into]
+        contribs = kernels.vjp(rule, values, g, needed, g.dtype, into)
     else:
-        partials = rule.evaluate(*values)[1:]
+        partials = rule.fn(*values)[1:]
         contribs = []
         for p, need in zip(partials, needed):
-            if not need or (isinstance(p, float) and p == 0.0):
+            if not need or (type(p) is float and p == 0.0):
                 contribs.append(None)
             else:
                 contribs.append(strong_multiply(p, g))
@@ -182,12 +204,12 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
         if c is None:
             out.append(None)
             continue
-        shape = tuple(np.shape(v)) if not isinstance(v, Active) else tuple(v.shape)
+        shape = tuple(v.shape) if isinstance(v, (np.ndarray, Active)) else ()
         if c.dtype != g.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
             c = c.astype(g.dtype)
-        if tuple(c.shape[1:]) != tuple(out_shape):
-            c = np.broadcast_to(c, (c.shape[0],) + tuple(out_shape))
-        out.append(unbroadcast(c, shape, 1))
+        if tuple(c.shape[1:]) != out_shape:
+            c = np.broadcast_to(c, (m,) + out_shape)
+        out.append(c if shape == out_shape else unbroadcast(c, shape, 1))
     return out
 
 

@@ -149,7 +149,11 @@ class Variable(ArrayBehaviour):
 
     def _elementwise(self, rule, args):
         vals, nodes = self._split(args)
-        y = apply_elementwise(rule, vals)
+        # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would.
+        if rule.ufunc is not None and not any(isinstance(a, Active) for a in vals):
+            y = rule.ufunc(*vals)
+        else:
+            y = apply_elementwise(rule, vals)
         if not isinstance(y, (np.ndarray, Active)):
             y = np.asarray(y)
         if not self._recording():
