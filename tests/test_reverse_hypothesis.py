@@ -70,22 +70,29 @@ inputs = st.lists(st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False), m
 )
 
 
-def _fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for j in range(x.size):
-        e = np.zeros_like(x)
-        e[j] = eps
-        g[j] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
-    return g
-
-
-def _fd_jac(f, x, eps=1e-6):
+def _central(f, x, eps):
     cols = []
     for j in range(x.size):
         e = np.zeros_like(x)
         e[j] = eps
-        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * eps))
+        cols.append((np.asarray(f(x + e), dtype=np.float64) - np.asarray(f(x - e), dtype=np.float64)) / (2 * eps))
     return np.stack(cols, axis=-1)
+
+
+def _fd(f, x, eps=1e-6):
+    """Central differences and an estimate of their own error: the truncation error of the
+    step-eps result is about a third of its distance to the step-2eps result (steep programs,
+    e.g. rad2deg twice, have large third derivatives)."""
+    with np.errstate(all="ignore"):
+        d1 = _central(f, x, eps)
+        d2 = _central(f, x, 2 * eps)
+    return d1, np.abs(d2 - d1)
+
+
+def _assert_close_fd(got, fd, err, scale, msg):
+    tol = 1e-5 * np.abs(fd) + 1e-6 * scale + err
+    bad = np.abs(got - fd) > tol
+    assert not np.any(bad), f"{msg}\ngot {got}\nFD  {fd}\ntol {tol}"
 
 
 @settings(max_examples=30, deadline=None)
@@ -97,13 +104,13 @@ def test_random_program_gradient(program, reduction, x):
     g_fwd = ad.jacfwd(F)(x)
     with np.errstate(all="ignore"):
         ref_value = F(x)
-        g_fd = _fd_grad(F, x)
+    g_fd, g_err = _fd(F, x)
     assert np.all(np.isfinite(g_rev)), (program, reduction, x, g_rev)
     assert g_rev.shape == x.shape and g_rev.dtype == np.float64
     np.testing.assert_allclose(value, ref_value, rtol=1e-12, atol=1e-12)
     scale = max(1.0, float(np.max(np.abs(g_fd))))
     np.testing.assert_allclose(g_rev, g_fwd, rtol=1e-9, atol=1e-11 * scale, err_msg=f"{program} {reduction}: rev vs fwd")
-    np.testing.assert_allclose(g_rev, g_fd, rtol=1e-5, atol=1e-6 * scale, err_msg=f"{program} {reduction}: rev vs FD")
+    _assert_close_fd(g_rev, g_fd, g_err, scale, f"{program} {reduction} at {x!r}: rev vs FD")
 
 
 @settings(max_examples=30, deadline=None)
@@ -112,12 +119,11 @@ def test_random_program_jacobian(program, x):
     F = lambda v: run(program, v)  # noqa: E731
     J_rev = ad.jacrev(F)(x)
     J_fwd = ad.jacfwd(F)(x)
-    with np.errstate(all="ignore"):
-        J_fd = _fd_jac(F, x)
+    J_fd, J_err = _fd(F, x)
     assert J_rev.shape == (x.size, x.size)
     scale = max(1.0, float(np.max(np.abs(J_fd))))
     np.testing.assert_allclose(J_rev, J_fwd, rtol=1e-9, atol=1e-11 * scale, err_msg=f"{program}: jacrev vs jacfwd")
-    np.testing.assert_allclose(J_rev, J_fd, rtol=1e-5, atol=1e-6 * scale, err_msg=f"{program}: jacrev vs FD")
+    _assert_close_fd(J_rev, J_fd, J_err, scale, f"{program} at {x!r}: jacrev vs FD")
     # a vjp with a random cotangent is a row combination of the Jacobian
     u = np.linspace(-1.0, 1.0, x.size)
     _, pullback = ad.vjp(F, x)
@@ -133,8 +139,7 @@ def test_random_program_second_derivative(program, x):
     d2_rr = float(ad.grad(ad.grad(F))(x))
     d2_ff = float(ad.derivative(F, 2)(x))
     d1 = ad.grad(F)
-    eps = 1e-5
-    fd = (float(d1(x + eps)) - float(d1(x - eps))) / (2 * eps)
+    fd, err = _fd(lambda v: d1(v[0]), np.array([x]), eps=1e-5)
     scale = max(1.0, abs(d2_ff))
     assert abs(d2_rr - d2_ff) <= 1e-9 * scale, (program, x, d2_rr, d2_ff)
-    assert abs(d2_rr - fd) <= 1e-4 * scale, (program, x, d2_rr, fd)
+    _assert_close_fd(np.array([d2_rr]), fd[0], err[0] * 3, scale * 10, f"{program} at {x!r}: grad(grad) vs FD")

@@ -12,6 +12,7 @@ import numpy as np
 from ..rules import UFUNC_RULES
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, strip
+from .namespace import namespace
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]
 
@@ -85,6 +86,9 @@ class ArrayBehaviour(Active):
 
     def __array__(self, dtype=None, copy=None):
         raise escape_error("np.asarray()/np.array()", self._kind)
+
+    def __array_namespace__(self, api_version=None):
+        return namespace
 
     # -- escapes ----------------------------------------------------------------------------
     def __float__(self):
