@@ -54,7 +54,7 @@ class Tape:
     v3 = sum(v2)               ()
     >>> y.backward()
     >>> x.grad
-    array([1.35700810, 0.07700375])
+    array([0.91821682, 0.07700375])
     """
 
     __slots__ = ("tag", "entries", "leaves", "_next", "generation", "_locked", "_finalizer", "__weakref__")

@@ -52,8 +52,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     >>> y, y_dot = ad.jvp(np.sin, (0.0,), (1.0,))
     >>> float(y), float(y_dot)
     (0.0, 1.0)
-    >>> ad.jvp(lambda x, w: np.sum(w * x**2), (np.ones(3), 2.0), (np.arange(3.0), 0.0))[1]
-    array(6.)
+    >>> float(ad.jvp(lambda x, w: np.sum(w * x**2), (np.ones(3), 2.0), (np.arange(3.0), 0.0))[1])
+    12.0
     """
     check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
