@@ -673,3 +673,28 @@ def test_tapes_are_per_thread():
         np.testing.assert_allclose(serial[k], serial_var[k], rtol=1e-12)
         for r in results[k]:
             np.testing.assert_allclose(r, serial[k], rtol=1e-12, atol=1e-12)
+
+
+def test_reusing_intermediate_of_freed_graph_raises():
+    x = ad.Variable(np.array([1.0, 2.0]))
+    h = np.sin(x)
+    np.sum(h).backward()
+    with pytest.raises(RuntimeError):
+        np.sum(h * 2.0)
+    # leaves stay usable
+    np.sum(x * 2.0).backward()
+    np.testing.assert_allclose(x.grad, np.cos([1.0, 2.0]) + 2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_jacrev_dtype_and_vjp_dtype(dtype):
+    x = np.array([0.5, 1.0, 2.0], dtype=dtype)
+    f = lambda x: np.tanh(x) * x[::-1] + 1.0  # noqa: E731
+    J = ad.jacrev(f)(x)
+    assert J.dtype == np.dtype(dtype) and J.shape == (3, 3)
+    np.testing.assert_allclose(J, ad.jacfwd(f)(x), rtol=1e-6)
+    y, pullback = ad.vjp(f, x)
+    assert np.asarray(y).dtype == np.dtype(dtype)
+    assert pullback(np.ones(3, dtype=dtype))[0].dtype == np.dtype(dtype)
+    g = ad.grad(lambda x: np.sum(f(x)))(x)
+    assert g.dtype == np.dtype(dtype)

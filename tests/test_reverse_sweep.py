@@ -101,6 +101,76 @@ def test_rule_value_and_grad_value(rule, dtype):
     np.testing.assert_allclose(value, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
+# Arrays of at least dualad.reverse.tape.SMALL elements take the compiled (Numba) adjoint kernel
+# instead of the NumPy evaluation of the rule; sweep that path too.  Each output element depends
+# on one element of each input, so perturbing a whole input at once gives every partial at once.
+LARGE_SHAPES = {
+    "large_vector": lambda nin: [(300,)] * nin,
+    "large_broadcast": lambda nin: [(20, 1)] + [(16,)] * (nin - 1),
+    "large_with_scalar": lambda nin: [(300,)] + [()] * (nin - 1),
+}
+
+
+def _unbroadcast_sum(a, shape):
+    while a.ndim > len(shape):
+        a = a.sum(axis=0)
+    for ax, n in enumerate(shape):
+        if n == 1 and a.shape[ax] != 1:
+            a = a.sum(axis=ax, keepdims=True)
+    return a
+
+
+@pytest.mark.parametrize("shape_kind", list(LARGE_SHAPES))
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("rule", list(RULES.values()), ids=list(RULES))
+def test_rule_reverse_gradient_kernel_path(rule, dtype, shape_kind):
+    rng = _rng("rev-large", rule.name, shape_kind)
+    shapes = LARGE_SHAPES[shape_kind](rule.nin)
+    xs = [x.astype(dtype) for x in _points(rule, shapes, np.float64, rng)]
+    xs64 = [x.astype(np.float64) for x in xs]
+    out_shape = np.broadcast_shapes(*shapes)
+    w = np.asarray(rng.normal(size=out_shape), dtype=dtype)
+    w64 = w.astype(np.float64)
+    grads = ad.grad(lambda *a: np.sum(w * rule(*a)), argnums=tuple(range(rule.nin)))(*xs)
+    for i, (g, x) in enumerate(zip(grads, xs)):
+        g = np.asarray(g)
+        assert g.dtype == np.dtype(dtype), f"{rule.name}: grad {i} dtype {g.dtype}"
+        assert g.shape == x.shape, f"{rule.name}: grad {i} shape {g.shape}, input {x.shape}"
+        plus = list(xs64)
+        minus = list(xs64)
+        plus[i] = xs64[i] + FD_STEP
+        minus[i] = xs64[i] - FD_STEP
+        with np.errstate(all="ignore"):
+            d = w64 * (np.asarray(rule(*plus)) - np.asarray(rule(*minus))) / (2 * FD_STEP)
+        expected = _unbroadcast_sum(np.broadcast_to(d, out_shape), x.shape)
+        tol = dict(FD_TOL[dtype])
+        if x.size == 1 and dtype == np.float32:  # a sum of 300 float32 terms
+            tol = dict(rtol=1e-3, atol=1e-2)
+        np.testing.assert_allclose(g.astype(np.float64), expected, **tol, err_msg=f"{rule.name}: d/dx{i} ({shape_kind})")
+    # the kernel path and the small (NumPy) path agree on the first elements
+    if shape_kind == "large_vector":
+        small = ad.grad(lambda *a: np.sum(w[:5] * rule(*a)), argnums=tuple(range(rule.nin)))(*[x[:5] for x in xs])
+        for gl, gs in zip(grads, small):
+            np.testing.assert_allclose(np.asarray(gl)[:5], gs, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_strong_zeros_kernel_path():
+    x = np.linspace(-1.0, 1.0, 1001)  # includes 0.0 exactly
+    with np.errstate(all="ignore"):
+        g = ad.grad(lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0)))(x)
+        h = ad.grad(lambda x: np.sum(x * np.sqrt(np.abs(x))))(x)
+    assert not np.any(np.isnan(g)) and not np.any(np.isnan(h))
+    np.testing.assert_array_equal(g[x <= 0], 0.0)
+    np.testing.assert_allclose(g[x > 0], 0.5 / np.sqrt(x[x > 0]))
+    assert h[500] == 0.0 and x[500] == 0.0
+    for dtype in DTYPES:
+        xs = np.zeros(400, dtype=dtype)
+        xs[::2] = 4.0
+        gx = ad.grad(lambda x: np.sum(x * np.sqrt(x)))(xs)
+        assert gx.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(gx, np.where(xs > 0, 3.0, 0.0))
+
+
 # --------------------------------------------------------------------------------------------
 # 2. forward vs reverse: <u, J v> both ways
 # --------------------------------------------------------------------------------------------

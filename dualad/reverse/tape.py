@@ -92,10 +92,12 @@ class Tape:
             base.flags.writeable = False
             self._locked.append(base)
 
-    def record(self, op, in_nodes, residual, params, out_shape) -> int:
+    def record(self, op, in_nodes, residual, params, value) -> int:
+        """Append ``v_new = op(inputs)``; returns the new node.  Subclasses (e.g. a tracing
+        tape) may keep ``value``; this one keeps only its shape."""
         node = self._next
         self._next = node + 1
-        self.entries.append((op, in_nodes, residual, params, node, out_shape))
+        self.entries.append((op, in_nodes, residual, params, node, tuple(value.shape)))
         return node
 
     def clear(self) -> None:
@@ -107,10 +109,11 @@ class Tape:
         self._locked.clear()
 
     # -- the backward sweep -----------------------------------------------------------------
-    def backward(self, seeds: dict, wanted=None) -> dict:
+    def backward(self, seeds: dict, wanted=None, keep: dict | None = None) -> dict:
         """Sweep the list once in reverse from ``seeds`` {node: cotangent with lane axis}.
 
-        Returns the adjoints of the ``wanted`` nodes (all nodes reached if None).
+        Returns the adjoints of the ``wanted`` nodes (all nodes reached if None).  If ``keep``
+        is a dict, every intermediate node's complete adjoint is also stored in it (for traces).
         """
         adj = dict(seeds)
         owned: dict = {}  # adjoint buffers this sweep allocated: safe to accumulate into
@@ -125,6 +128,8 @@ class Tape:
                 if g is None:
                     continue
                 owned.pop(id(g), None)
+                if keep is not None:
+                    keep[out_node] = g
                 needed = [n is not None for n in in_nodes]
                 if isinstance(op, ElementwiseRule):
                     into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]

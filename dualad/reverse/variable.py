@@ -158,7 +158,7 @@ class Variable(ArrayBehaviour):
             y = np.asarray(y)
         if not self._recording():
             return y
-        node = self._tape.record(rule, nodes, vals, None, y.shape)
+        node = self._tape.record(rule, nodes, vals, None, y)
         return Variable._new(y, self._tape, node)
 
     def _process(self, prim, args, params):
@@ -168,7 +168,7 @@ class Variable(ArrayBehaviour):
             y = np.asarray(y)
         if not self._recording():
             return y
-        node = self._tape.record(prim, nodes, residual, params, y.shape)
+        node = self._tape.record(prim, nodes, residual, params, y)
         return Variable._new(y, self._tape, node)
 
     # -- backward ---------------------------------------------------------------------------
