@@ -46,6 +46,27 @@ def _as_primal(x) -> np.ndarray:
     raise TypeError(f"Dual needs a numeric primal, got dtype {a.dtype}")
 
 
+def _push(partials, ts, y, k: int):
+    """Tangent lanes of ``y``: Σ_i ∂_i · ẋ_i with strong-zero products, NumPy dispatch."""
+    nd = len(y.shape)
+    ty = None
+    for partial, t in zip(partials, ts):
+        if t is None or (type(partial) is float and partial == 0.0):
+            continue
+        if len(t.shape) - 1 < nd:  # lanes lead: align the input's axes with the output's
+            t = np.reshape(t, (k,) + (1,) * (nd - len(t.shape) + 1) + tuple(t.shape[1:]))
+        term = strong_multiply(partial, t)
+        ty = term if ty is None else ty + term
+    full = (k,) + tuple(y.shape)
+    if ty is None:
+        return np.zeros(full, dtype=y.dtype)
+    if ty.dtype != y.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
+        ty = ty.astype(y.dtype)
+    if tuple(ty.shape) != full:
+        ty = np.broadcast_to(ty, full)
+    return ty
+
+
 @not_a_sequence
 class Dual(ArrayBehaviour):
     """A primal array with one or k tangent directions.
@@ -158,57 +179,23 @@ class Dual(ArrayBehaviour):
 
     def _elementwise(self, rule, args):
         ps, ts, single = self._split(args)
+        k = self._t.shape[0]
         if not any(isinstance(p, Active) for p in ps):
             dtype = float_dtype(ps)
-            if self._t.size < SMALL:
-                return self._small(rule, ps, ts, dtype, single)
-            y, ty = kernels.jvp(rule, ps, ts, dtype)
-            return Dual._new(y, ty, self._tag, single)
-        # Nested: the primals are active at an older level, which differentiates the
-        # rule's NumPy expressions in turn.
-        outs = rule.evaluate(*ps)
-        # A non-ufunc rule's value expression may have other conventions at kinks (relu via
-        # maximum), so the older level takes the value from the rule itself.
-        y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
-        out_nd = len(y.shape)
-        k = next(t.shape[0] for t in ts if t is not None)
-        ty = None
-        for partial, t in zip(outs[1:], ts):
-            if t is None or (isinstance(partial, float) and partial == 0.0):
-                continue
-            if len(t.shape) - 1 < out_nd:
-                t = np.reshape(t, (k,) + (1,) * (out_nd - len(t.shape) + 1) + tuple(t.shape[1:]))
-            term = strong_multiply(partial, t)
-            ty = term if ty is None else ty + term
-        full = (k,) + tuple(y.shape)
-        if ty is None:
-            ty = np.zeros(full, dtype=y.dtype)
+            if self._t.size >= SMALL:
+                y, ty = kernels.jvp(rule, ps, ts, dtype)
+                return Dual._new(y, ty, self._tag, single)
+            # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
+            outs = rule.evaluate(*ps)
+            y = np.asarray(outs[0], dtype=dtype)
         else:
-            if ty.dtype != y.dtype:
-                ty = ty.astype(y.dtype)
-            if tuple(ty.shape) != full:
-                ty = np.broadcast_to(ty, full)
-        return Dual._new(y, ty, self._tag, single)
-
-    def _small(self, rule, ps, ts, dtype, single):
-        # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
-        outs = rule.evaluate(*ps)
-        y = np.asarray(outs[0], dtype=dtype)
-        ty = None
-        nd = y.ndim
-        for partial, t in zip(outs[1:], ts):
-            if t is None or (isinstance(partial, float) and partial == 0.0):
-                continue
-            if t.ndim - 1 < nd:
-                t = t.reshape((t.shape[0],) + (1,) * (nd - t.ndim + 1) + t.shape[1:])
-            term = strong_multiply(partial, t)
-            ty = term if ty is None else ty + term
-        full = (self._t.shape[0],) + y.shape
-        if ty is None:
-            ty = np.zeros(full, dtype=dtype)
-        elif ty.shape != full or ty.dtype != dtype:
-            ty = np.broadcast_to(ty, full).astype(dtype)
-        return Dual._new(y, ty, self._tag, single)
+            # Nested: the primals are active at an older level, which differentiates the
+            # rule's NumPy expressions in turn.
+            outs = rule.evaluate(*ps)
+            # A non-ufunc rule's value expression may have other conventions at kinks (relu
+            # via maximum), so the older level takes the value from the rule itself.
+            y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
+        return Dual._new(y, _push(outs[1:], ts, y, k), self._tag, single)
 
     def _process(self, prim, args, params):
         ps, ts, single = self._split(args)
