@@ -21,6 +21,7 @@ from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.forward import derivative, jacfwd, jvp
 from .transforms.nested import check_grads, hessian, hvp
+from .transforms.record import Recording, record
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
 
 __version__ = "0.1.0"
@@ -29,6 +30,8 @@ __all__ = [
     "Dual",
     "Tape",
     "Variable",
+    "Recording",
+    "record",
     "check_grads",
     "hessian",
     "hvp",

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..rules import UFUNC_RULES
 from . import numpy_api as api
-from .dispatch import Active, apply_elementwise, strip
+from .dispatch import Active, apply_elementwise, observe, strip
 from .namespace import namespace
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]
@@ -166,22 +166,22 @@ class ArrayBehaviour(Active):
 
     # comparisons give plain booleans, so Python control flow works on active values
     def __lt__(self, o):
-        return strip(self) < strip(o)
+        return observe(np.less, self, o)
 
     def __le__(self, o):
-        return strip(self) <= strip(o)
+        return observe(np.less_equal, self, o)
 
     def __gt__(self, o):
-        return strip(self) > strip(o)
+        return observe(np.greater, self, o)
 
     def __ge__(self, o):
-        return strip(self) >= strip(o)
+        return observe(np.greater_equal, self, o)
 
     def __eq__(self, o):
-        return strip(self) == strip(o)
+        return observe(np.equal, self, o)
 
     def __ne__(self, o):
-        return strip(self) != strip(o)
+        return observe(np.not_equal, self, o)
 
     __hash__ = None
 
@@ -288,13 +288,13 @@ class ArrayBehaviour(Active):
         raise TypeError("in-place sort of an active value is not supported; use y = np.sort(x)")
 
     def argmax(self, axis=None):
-        return np.argmax(strip(self), axis)
+        return observe(np.argmax, self, axis=axis)
 
     def argmin(self, axis=None):
-        return np.argmin(strip(self), axis)
+        return observe(np.argmin, self, axis=axis)
 
     def argsort(self, axis=-1):
-        return np.argsort(strip(self), axis)
+        return observe(np.argsort, self, axis=axis)
 
     def astype(self, dtype, copy=True):
         return api.astype(self, dtype)

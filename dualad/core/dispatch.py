@@ -16,7 +16,7 @@ import numpy as np
 from .. import kernels
 from ..rules import base as _rules_base
 
-__all__ = ["Active", "bind", "apply_elementwise", "strip", "new_tag", "is_active", "float_dtype"]
+__all__ = ["Active", "bind", "apply_elementwise", "strip", "observe", "new_tag", "is_active", "float_dtype"]
 
 _TAGS = itertools.count(1)
 
@@ -31,6 +31,10 @@ class Active:
 
     __slots__ = ()
 
+    def _guard_ref(self):
+        """(guard list, node) when this value sits on a tape that records guards, else None."""
+        return None
+
 
 def is_active(x) -> bool:
     return isinstance(x, Active)
@@ -41,6 +45,28 @@ def strip(x):
     while isinstance(x, Active):
         x = x._p
     return x
+
+
+def observe(fn, *args, **kwargs):
+    """``fn`` applied to the plain values of ``args``: a result that carries no derivative
+    (a comparison, an argsort) but may steer the computation.  Tapes that will be replayed
+    (:func:`dualad.record`) keep it as a *guard* — ``(fn, refs, kwargs, result)`` with each
+    argument referred to as ``("n", node)`` or ``("c", value)`` — re-checked at each replay."""
+    plain = [strip(a) for a in args]
+    kw = {k: strip(v) for k, v in kwargs.items()}
+    result = fn(*plain, **kw)
+    found: dict = {}
+    for i, a in enumerate(args):
+        x = a
+        while isinstance(x, Active):
+            ref = x._guard_ref()
+            if ref is not None:
+                found.setdefault(id(ref[0]), (ref[0], {}))[1][i] = ref[1]
+            x = x._p
+    for guards, nodes in found.values():
+        refs = tuple(("n", nodes[i]) if i in nodes else ("c", plain[i]) for i in range(len(args)))
+        guards.append((fn, refs, kw, result))
+    return result
 
 
 def _owner(args):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..rules import RULES, UFUNC_RULES
 from ..rules import structural as S
-from .dispatch import Active, apply_elementwise, strip
+from .dispatch import Active, apply_elementwise, observe, strip
 
 __all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
 
@@ -97,7 +97,7 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
                 raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
             return apply_elementwise(rule, [_operand(x) for x in inputs])
         if ufunc in _PLAIN_UFUNCS:
-            return ufunc(*[strip(x) for x in inputs], **kwargs)
+            return observe(ufunc, *inputs, **kwargs)
         raise TypeError(
             f"dualad has no derivative rule for np.{ufunc.__name__}; declare one with "
             "dualad.rules.elementwise, or apply it to dualad.primal(x) if no derivative is wanted"
@@ -426,7 +426,7 @@ def _plain(func):
     """A NumPy function whose result carries no derivative: applied to the primal values."""
 
     def handler(*args, **kwargs):
-        return func(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
+        return observe(func, *args, **kwargs)
 
     handler.__name__ = func.__name__
     FUNCTIONS[func] = handler
@@ -504,7 +504,7 @@ def split(ary, indices_or_sections, axis=0):
 @implements(np.where)
 def where(condition, x=None, y=None):
     if x is None and y is None:
-        return np.where(strip(condition))
+        return observe(np.where, condition)
     cond = np.asarray(strip(condition), dtype=bool)
     x, y = _operand(x), _operand(y)
     dt = np.result_type(strip(x), strip(y))
@@ -621,7 +621,7 @@ def sort(a, axis=-1, kind=None, order=None, stable=None):
     a = _arr(a)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    perm = np.argsort(strip(a), axis=axis, kind="stable")
+    perm = observe(np.argsort, a, axis=axis, kind="stable")
     return take_along_axis(a, perm, axis=axis)
 
 

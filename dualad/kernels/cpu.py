@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..rules.base import ElementwiseRule
 
-__all__ = ["get_kernel", "cache_dir"]
+__all__ = ["get_kernel", "cache_dir", "load_generated"]
 
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
@@ -228,13 +228,23 @@ def _build(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool):
     safe = "".join(ch if ch.isalnum() else "_" for ch in rule.name)
     par = "_par" if parallel else ""
     modname = f"dualad_kern_{safe}_{kind}{par}_{_pattern_tag(pattern)}_{rule.source_hash}"
+    return load_generated(modname, src).kernel
+
+
+def load_generated(modname: str, src: str):
+    """Write generated source to the cache directory (atomically) and import it as a module,
+    so that Numba can cache what it compiles from it."""
     path = cache_dir() / f"{modname}.py"
     if not path.exists() or path.read_text() != src:
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(src)
         os.replace(tmp, path)
+    module = sys.modules.get(modname)
+    if module is not None and getattr(module, "__dualad_source__", None) == src:
+        return module
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
+    module.__dualad_source__ = src
     sys.modules[modname] = module
     spec.loader.exec_module(module)
-    return module.kernel
+    return module

@@ -57,7 +57,7 @@ class Tape:
     array([0.91821682, 0.07700375])
     """
 
-    __slots__ = ("tag", "entries", "leaves", "_next", "generation", "_locked", "_finalizer", "__weakref__")
+    __slots__ = ("tag", "entries", "leaves", "_next", "generation", "_locked", "_finalizer", "guards", "consts", "__weakref__")
 
     def __init__(self, tag: int | None = None):
         self.tag = new_tag() if tag is None else tag
@@ -67,6 +67,9 @@ class Tape:
         self.generation = 0
         self._locked: list = []
         self._finalizer = weakref.finalize(self, _unlock, self._locked)
+        # Set by dualad.record on tapes meant for replay: branch guards, constant operands.
+        self.guards: list | None = None
+        self.consts: dict | None = None
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -119,6 +119,10 @@ class Variable(ArrayBehaviour):
         self._p, self._node, self._gen = new._p, new._node, new._gen
         self.shape, self.dtype = new.shape, new.dtype
 
+    def _guard_ref(self):
+        guards = self._tape.guards
+        return None if guards is None else (guards, self._node)
+
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad = None``)."""
         self.grad = None
@@ -169,6 +173,8 @@ class Variable(ArrayBehaviour):
         if not self._recording():
             return y
         node = self._tape.record(prim, nodes, residual, params, y)
+        if self._tape.consts is not None:  # a tape for replay keeps the constant operands
+            self._tape.consts[node] = [v if n is None else None for v, n in zip(vals, nodes)]
         return Variable._new(y, self._tape, node)
 
     # -- backward ---------------------------------------------------------------------------

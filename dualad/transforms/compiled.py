@@ -1,0 +1,183 @@
+"""Compiled tapes: a recorded Wengert list turned into one Numba function.
+
+For a recording whose entries are all elementwise rules on one common shape (scalars
+included), optionally ending in a full ``sum``, the forward sweep and the reverse sweep are
+written out as straight-line code inside a single loop over elements: each element's values and
+partials live in registers, its adjoints are accumulated right after, and nothing is allocated
+per op.  The rules are inlined from the rule table as they are; the generated source holds no
+derivative formula, only products of partials and adjoints (with strong zeros).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..core.dispatch import Active, strip
+from ..kernels import PARALLEL_MIN
+from ..kernels.cpu import load_generated
+from ..rules import structural as S
+from ..rules.base import ElementwiseRule
+
+__all__ = ["compile_recording", "CompiledRecording", "NotCompilable"]
+
+
+class NotCompilable(NotImplementedError):
+    """The recording uses something the tape compiler does not handle (yet)."""
+
+
+def _plan(rec):
+    """Check the recording fits and lay out its program: (lines, leaves, consts, out node)."""
+    tape = rec.tape
+    shapes = {s for s, _ in rec._in_sig}
+    if len(shapes) != 1:
+        raise NotCompilable("compile(): all differentiated inputs must have one common shape")
+    (shape,) = shapes
+    if len(rec._outs) != 1 or rec._outs[0][0] != "n":
+        raise NotCompilable("compile(): the function must have one output that depends on its inputs")
+    out_node = rec._outs[0][1]
+    entries = list(tape.entries)
+    final_sum = False
+    if entries and entries[-1][0] is S.sum_ and entries[-1][4] == out_node:
+        op, in_nodes, residual, params, node, oshape = entries[-1]
+        if oshape != () or params["batch"] != 0 or len(params["axis"]) != len(shape):
+            raise NotCompilable("compile(): only a full sum may end the program")
+        final_sum = True
+        entries = entries[:-1]
+        out_node = in_nodes[0]  # each element's output; the sum's adjoint broadcasts the seed
+    for op, in_nodes, residual, params, node, oshape in entries:
+        if not isinstance(op, ElementwiseRule):
+            raise NotCompilable(f"compile(): {op.name} is not elementwise; only elementwise programs compile so far")
+        if oshape != shape:
+            raise NotCompilable("compile(): every intermediate must have the inputs' shape")
+        for n, r in zip(in_nodes, residual):
+            if n is None and (isinstance(r, Active) or np.size(r) != 1):
+                raise NotCompilable("compile(): constant operands must be scalars")
+    if not final_sum and shape != ():
+        raise NotCompilable("compile(): a vector output needs a final np.sum to give a scalar")
+    for fn, refs, kw, result in tape.guards:
+        if any(kind == "n" for kind, _ in refs) and shape != ():
+            raise NotCompilable("compile(): comparisons on array values (guards) cannot be checked in compiled code")
+    return entries, shape, final_sum, out_node
+
+
+def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> tuple[str, list, list]:
+    rules, consts, lines = [], [], []
+    rule_ix = {}
+    var = {n: f"v{n}" for n in leaf_nodes}
+    lines += [f"        v{n} = xs[{j}, i]" for j, n in enumerate(leaf_nodes)]
+    partials = []  # (node, [(input var or None, partial name)])
+    for op, in_nodes, residual, params, node, oshape in entries:
+        if op.name not in rule_ix:
+            rule_ix[op.name] = len(rules)
+            rules.append(op.name)
+        args = []
+        for n, r in zip(in_nodes, residual):
+            if n is None:
+                consts.append(float(np.asarray(strip(r))))
+                args.append(f"cs[{len(consts) - 1}]")
+            else:
+                args.append(var[n])
+        lines.append(f"        r{node} = _r{rule_ix[op.name]}({', '.join(args)})")
+        lines.append(f"        v{node} = r{node}[0]")
+        var[node] = f"v{node}"
+        ps = []
+        for j, n in enumerate(in_nodes):
+            if n is not None:
+                lines.append(f"        p{node}_{j} = r{node}[{j + 1}]")
+                ps.append((n, f"p{node}_{j}"))
+        partials.append((node, ps))
+    # reverse sweep for this element
+    adj_nodes = list(leaf_nodes) + [node for node, _ in partials]
+    lines += [f"        g{n} = 0.0" for n in adj_nodes if n != out_node]
+    lines.append(f"        g{out_node} = seed")
+    for node, ps in reversed(partials):
+        for n, p in ps:
+            lines.append(f"        t = g{node} * {p}")
+            lines.append(f"        g{n} += 0.0 if (g{node} == 0.0) | ({p} == 0.0) else t")
+    lines += [f"        grads[{j}, i] = g{n}" for j, n in enumerate(leaf_nodes)]
+    lines += [f"        gv[{j}, i] = v{n}" for j, n in enumerate(guard_nodes)]
+    lines.append(f"        total += v{out_node}")
+    head = [
+        "# Generated by dualad.transforms.compiled from a recorded tape; do not edit.",
+        "import numba",
+        "import numpy as np",
+        "from dualad.rules.base import RULES",
+        "",
+    ]
+    head += [f'_r{i} = numba.njit(RULES["{name}"].fn, inline="always", error_model="numpy")' for i, name in enumerate(rules)]
+    head += [
+        "",
+        "",
+        f'@numba.njit(cache=True, error_model="numpy", parallel={parallel})',
+        "def run(xs, cs, seed, ng):",
+        "    n = xs.shape[1]",
+        "    grads = np.empty_like(xs)",
+        "    gv = np.empty((ng, n), dtype=xs.dtype)",
+        "    total = 0.0",
+        f"    for i in {'numba.prange' if parallel else 'range'}(n):",
+    ]
+    return "\n".join(head + lines + ["    return total, grads, gv", ""]), rules, consts
+
+
+class CompiledRecording:
+    """``value_and_grad`` of a recording as one compiled loop (see :func:`compile_recording`)."""
+
+    def __init__(self, rec):
+        entries, shape, final_sum, out_node = _plan(rec)
+        self._rec = rec
+        self._shape = shape
+        self._size = int(np.prod(shape, dtype=np.int64))
+        self._guards = list(rec.tape.guards)
+        self._guard_nodes = sorted({v for _, refs, _, _ in self._guards for kind, v in refs if kind == "n"})
+        parallel = self._size >= PARALLEL_MIN
+        src, rules, consts = _source(entries, rec._leaf_nodes, out_node, final_sum, self._guard_nodes, parallel)
+        digest = hashlib.sha1(src.encode()).hexdigest()[:16]
+        self._run = load_generated(f"dualad_tape_{digest}", src).run
+        self._consts = np.asarray(consts, dtype=np.float64)
+        self._dtype = np.result_type(*[d for _, d in rec._in_sig])
+        self._nleaves = len(rec._leaf_nodes)
+
+    def value_and_grad(self, *args):
+        """``(f(args), ∇f(args))`` from the compiled sweeps; falls back to the recording (and
+        re-records) when shapes, dtypes or a guard change."""
+        rec = self._rec
+        nums, leaves, treedef, rest = rec._split_args(args)
+        if not rec._compatible(nums, leaves, treedef, rest):
+            return rec.value_and_grad(*args)
+        xs = np.empty((self._nleaves, self._size), dtype=self._dtype)
+        for j, x in enumerate(leaves):
+            xs[j] = np.reshape(x, -1)
+        total, grads, gv = self._run(xs, self._consts.astype(self._dtype, copy=False), self._dtype.type(1.0), len(self._guard_nodes))
+        if self._guards:
+            where = {n: gv[j].reshape(self._shape) for j, n in enumerate(self._guard_nodes)}
+            leaf_vals = dict(zip(rec._leaf_nodes, leaves))
+            for fn, refs, kw, result in self._guards:
+                vals = [(leaf_vals[v] if v in leaf_vals else where[v]) if kind == "n" else v for kind, v in refs]
+                now = fn(*vals, **kw)
+                if not (np.shape(now) == np.shape(result) and np.all(now == result)):
+                    return rec.value_and_grad(*args)
+        g = [grads[j].reshape(self._shape) for j in range(self._nleaves)]
+        from .pytree import tree_unflatten
+
+        grads_tree = tree_unflatten(rec._in_def, g)
+        value = self._dtype.type(total)
+        return value, rec._shape_grads(grads_tree)
+
+    def grad(self, *args):
+        return self.value_and_grad(*args)[1]
+
+    def __call__(self, *args):
+        return self.value_and_grad(*args)[0]
+
+
+def compile_recording(rec) -> CompiledRecording:
+    """Compile a :class:`~dualad.Recording` of a scalar elementwise program into one loop.
+
+    Raises
+    ------
+    NotCompilable
+        Naming what the recording uses that the compiler does not handle.
+    """
+    return CompiledRecording(rec)
