@@ -11,7 +11,7 @@ import numpy as np
 
 from ..rules import UFUNC_RULES
 from . import numpy_api as api
-from .dispatch import Active, apply_elementwise, observe, strip
+from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]

@@ -11,7 +11,6 @@ other way), or shapes, dtypes or non-differentiated arguments changed, ``f`` is 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -227,11 +226,9 @@ class Recording:
             g = r[0]
             t = g._t if isinstance(g, Dual) and g._tag == tag else np.zeros((n,) + tuple(np.shape(g)), dtype=dt)
             blocks.append(np.moveaxis(t, 0, -1))
-        grads_tree = tree_unflatten(self._in_def, blocks)
-        per = [assemble_jacobian(self._in_def, [b], leaves, treedef, len(self._nums) == 1) for b in blocks]
-        out = per[0] if len(per) == 1 else tuple(per)
-        del grads_tree
-        return out
+        single = len(self._nums) == 1
+        rows = [assemble_jacobian(None, [b], leaves, treedef, single) for b in blocks]
+        return self._shape_grads(tree_unflatten(self._in_def, rows))
 
 
 def _compile(self):
