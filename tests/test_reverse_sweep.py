@@ -151,7 +151,8 @@ def test_rule_reverse_gradient_kernel_path(rule, dtype, shape_kind):
     if shape_kind == "large_vector":
         small = ad.grad(lambda *a: np.sum(w[:5] * rule(*a)), argnums=tuple(range(rule.nin)))(*[x[:5] for x in xs])
         for gl, gs in zip(grads, small):
-            np.testing.assert_allclose(np.asarray(gl)[:5], gs, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6 if dtype == np.float32 else 1e-14)
+            tol = 1e-6 if dtype == np.float32 else 1e-14
+            np.testing.assert_allclose(np.asarray(gl)[:5], gs, rtol=tol, atol=tol)
 
 
 def test_strong_zeros_kernel_path():
