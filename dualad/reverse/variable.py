@@ -70,8 +70,16 @@ class Variable(ArrayBehaviour):
 
     @staticmethod
     def _leaf(value, tape: Tape) -> Variable:
+        """A leaf on ``tape`` for a transform's input: not copied, but made read-only while the
+        tape lives, so that writing into it raises instead of changing a gradient."""
         v = object.__new__(Variable)
-        v._init(value if isinstance(value, Active) else _as_value(value), tape, tape.new_node(), True)
+        if not isinstance(value, Active):
+            value = np.asarray(value)
+            if value.dtype.kind != "f":
+                value = _as_value(value)
+            elif value.ndim:
+                tape.lock(value)
+        v._init(value, tape, tape.new_node(), True)
         tape.leaves.append((v._node, v.shape, weakref.ref(v)))
         return v
 
