@@ -66,7 +66,7 @@ class Tape:
         self._next = 0
         self.generation = 0
         self._locked: list = []
-        self._finalizer = weakref.finalize(self, _unlock, self._locked)
+        self._finalizer = None  # made on the first lock: most tapes never lock anything
         # Set by dualad.record on tapes meant for replay: branch guards, constant operands.
         self.guards: list | None = None
         self.consts: dict | None = None
@@ -94,6 +94,8 @@ class Tape:
         if base.flags.writeable:
             base.flags.writeable = False
             self._locked.append(base)
+            if self._finalizer is None:
+                self._finalizer = weakref.finalize(self, _unlock, self._locked)
 
     def record(self, op, in_nodes, residual, params, value) -> int:
         """Append ``v_new = op(inputs)``; returns the new node.  Subclasses (e.g. a tracing

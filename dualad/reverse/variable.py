@@ -137,8 +137,11 @@ class Variable(ArrayBehaviour):
 
     # -- recording ----------------------------------------------------------------------------
     def _split(self, args):
+        """(values, nodes, nested): the operands' values, their nodes on this tape (None for
+        constants), and whether any value is active at an older level."""
         tag, tape = self._tag, self._tape
         vals, nodes = [], []
+        nested = False
         for a in args:
             if type(a) is Variable and a._tag == tag:
                 if a._gen != tape.generation and not a._is_leaf:
@@ -146,27 +149,31 @@ class Variable(ArrayBehaviour):
                         "this value's graph was freed by an earlier backward(); recompute it, or "
                         "call backward(retain_graph=True) to keep the graph"
                     )
-                vals.append(a._p)
+                p = a._p
+                nested = nested or isinstance(p, Active)
+                vals.append(p)
                 nodes.append(a._node)
             else:
-                if isinstance(a, np.ndarray):
+                if type(a) is np.ndarray:
                     tape.lock(a)
+                else:
+                    nested = nested or isinstance(a, Active)
                 vals.append(a)
                 nodes.append(None)
-        return vals, nodes
+        return vals, nodes, nested
 
     def _recording(self) -> bool:
         # no_grad() pauses the hand-made (PyTorch-style) tape only; transforms own theirs.
         return recording_enabled() or self._tape is not current_default_tape()
 
     def _elementwise(self, rule, args):
-        vals, nodes = self._split(args)
+        vals, nodes, nested = self._split(args)
         # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would.
-        if rule.ufunc is not None and not any(isinstance(a, Active) for a in vals):
+        if rule.ufunc is not None and not nested:
             y = rule.ufunc(*vals)
         else:
             y = apply_elementwise(rule, vals)
-        if not isinstance(y, (np.ndarray, Active)):
+        if not isinstance(y, (np.ndarray, np.generic, Active)):
             y = np.asarray(y)
         if not self._recording():
             return y
@@ -174,9 +181,9 @@ class Variable(ArrayBehaviour):
         return Variable._new(y, self._tape, node)
 
     def _process(self, prim, args, params):
-        vals, nodes = self._split(args)
+        vals, nodes, _ = self._split(args)
         y, residual = prim.forward(vals, params)
-        if not isinstance(y, (np.ndarray, Active)):
+        if not isinstance(y, (np.ndarray, np.generic, Active)):
             y = np.asarray(y)
         if not self._recording():
             return y
