@@ -10,6 +10,7 @@ back from one sweep.
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 
@@ -137,7 +138,9 @@ class Tape:
                     keep[out_node] = g
                 needed = [n is not None for n in in_nodes]
                 if isinstance(op, ElementwiseRule):
-                    into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
+                    into = None
+                    if owned and math.prod(out_shape) >= SMALL:
+                        into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
                     contribs = _elementwise_adjoints(op, residual, g, needed, out_shape, into)
                 else:
                     contribs = op.backward(residual, g, params, needed)
@@ -197,9 +200,21 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
     plain = type(g) is np.ndarray and not any(isinstance(v, Active) for v in values)
     out_shape = tuple(out_shape)
     m = g.shape[0]
+    if plain and out_shape == () and m == 1:
+        # One scalar adjoint: plain Python arithmetic on NumPy scalars, strong zeros included.
+        gv = g[0]
+        out = []
+        for p, need in zip(rule.fn(*values)[1:], needed):
+            if not need or (type(p) is float and p == 0.0):
+                out.append(None)
+            elif gv == 0 or p == 0:
+                out.append(np.zeros(1, dtype=g.dtype))
+            else:
+                out.append(np.array([gv * p], dtype=g.dtype))
+        return out
     if plain and g.size // m >= SMALL:
         full = (m,) + out_shape
-        into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into]
+        into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]
         contribs = kernels.vjp(rule, values, g, needed, g.dtype, into)
     else:
         partials = rule.fn(*values)[1:]
