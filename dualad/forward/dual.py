@@ -55,7 +55,7 @@ def _push(partials, ts, y, k: int):
             continue
         if len(t.shape) - 1 < nd:  # lanes lead: align the input's axes with the output's
             t = np.reshape(t, (k,) + (1,) * (nd - len(t.shape) + 1) + tuple(t.shape[1:]))
-        term = strong_multiply(partial, t)
+        term = t if (type(partial) is float and partial == 1.0) else strong_multiply(partial, t)
         ty = term if ty is None else ty + term
     full = (k,) + tuple(y.shape)
     if ty is None:
@@ -182,6 +182,12 @@ class Dual(ArrayBehaviour):
         k = self._t.shape[0]
         if not any(isinstance(p, Active) for p in ps):
             dtype = float_dtype(ps)
+            consts = rule.constant_partials
+            if None not in consts and rule.ufunc is not None:
+                # Constant partials (add, subtract, ...): the ufunc for the value, scaled sums
+                # of lanes for the tangent; nothing to fuse.
+                y = np.asarray(rule.ufunc(*ps), dtype=dtype)
+                return Dual._new(y, _push(consts, ts, y, k), self._tag, single)
             if self._t.size >= SMALL:
                 y, ty = kernels.jvp(rule, ps, ts, dtype)
                 return Dual._new(y, ty, self._tag, single)

@@ -143,6 +143,7 @@ class Tape:
                         into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
                     contribs = _elementwise_adjoints(op, residual, g, needed, out_shape, into)
                 else:
+                    into = None
                     contribs = op.backward(residual, g, params, needed)
                 for n, c in zip(in_nodes, contribs):
                     if n is None or c is None:
@@ -150,8 +151,8 @@ class Tape:
                     prev = adj.get(n)
                     if prev is None:
                         adj[n] = c
-                    elif prev is c:  # accumulated in place by the kernel
-                        continue
+                    elif prev is c and into is not None and any(c is b for b in into):
+                        continue  # the kernel added into this buffer already
                     elif id(prev) in owned and type(c) is np.ndarray and c.shape == prev.shape:
                         np.add(prev, c, out=prev)
                     else:
@@ -197,9 +198,14 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
 
     ``into[i]``, when given, is an adjoint buffer of this sweep that the kernel may add into.
     """
-    plain = type(g) is np.ndarray and not any(isinstance(v, Active) for v in values)
     out_shape = tuple(out_shape)
     m = g.shape[0]
+    consts = rule.constant_partials
+    if None not in consts:
+        # Declared constant partials (add, subtract, negative, ...): scale, or pass ȳ through.
+        contribs = [None if not need or c == 0.0 else (g if c == 1.0 else c * g) for c, need in zip(consts, needed)]
+        return _shape_contributions(values, contribs, g, m, out_shape)
+    plain = type(g) is np.ndarray and not any(isinstance(v, Active) for v in values)
     if plain and out_shape == () and m == 1:
         # One scalar adjoint: plain Python arithmetic on NumPy scalars, strong zeros included.
         gv = g[0]
@@ -224,12 +230,17 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
                 contribs.append(None)
             else:
                 contribs.append(strong_multiply(p, g))
+    return _shape_contributions(values, contribs, g, m, out_shape)
+
+
+def _shape_contributions(values, contribs, g, m, out_shape) -> list:
+    """Each contribution in ``g``'s dtype, unbroadcast to its input's shape."""
     out = []
     for v, c in zip(values, contribs):
         if c is None:
             out.append(None)
             continue
-        shape = tuple(v.shape) if isinstance(v, (np.ndarray, Active)) else ()
+        shape = tuple(v.shape) if isinstance(v, (np.ndarray, np.generic, Active)) else ()
         if c.dtype != g.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
             c = c.astype(g.dtype)
         if tuple(c.shape[1:]) != out_shape:

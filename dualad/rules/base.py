@@ -58,6 +58,19 @@ class ElementwiseRule:
             raise TypeError(f"{self.name} takes {self.nin} argument(s), got {len(args)}")
         return _DISPATCH.apply_elementwise(self, args)
 
+    @property
+    def constant_partials(self) -> tuple:
+        """Per input, the partial if the rule declares it as a number literal (``add`` → 1.0,
+        ``floor`` → 0.0), else None: such inputs need no multiply, only a scale."""
+        cached = self.__dict__.get("_constant_partials")
+        if cached is None:
+            probe = [np.float64(0.5 * (lo + hi)) for lo, hi in self.domain]
+            with np.errstate(all="ignore"):
+                partials = self.fn(*probe)[1:]
+            cached = tuple(float(p) if isinstance(p, (float, int)) and not isinstance(p, np.generic) else None for p in partials)
+            self.__dict__["_constant_partials"] = cached
+        return cached
+
     def evaluate(self, *xs):
         """Value and partials on whole arrays (or active values), NumPy dispatch."""
         with np.errstate(all="ignore"):
