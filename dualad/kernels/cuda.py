@@ -1,0 +1,777 @@
+"""Numba CUDA kernels generated from the rule table: the GPU twin of :mod:`dualad.kernels.cpu`.
+
+No derivative formula lives here either.  For a rule ``fn(*xs) -> (value, *partials)`` this
+module compiles ``fn`` itself as a CUDA *device function* and generates ``@cuda.jit``
+grid-stride kernels around it, one per rule, kind and layout *pattern*:
+
+``jvp``
+    One thread per element (grid-stride): evaluates the rule once, writes ``y`` and, for each of
+    the k lanes, ``ẏ[l] = Σ_i ∂_i · ẋ_i[l]``; the partials stay in registers across lanes.
+``vjp``
+    Evaluates the rule once per element and writes (or adds into) ``x̄_i[l] = ȳ[l] · ∂_i``.
+``value``
+    The value alone.
+
+Layouts are those of the CPU kernels: lanes on a leading axis, ``(k, n)`` C-contiguous; an input
+(or its lanes, or the cotangent) may be a size-1 *broadcast scalar*.  Products follow the same
+*strong zero* policy: an exact zero on either side contributes 0, even against inf or NaN.
+
+**Rules as device functions.**  Numba's CUDA target does not implement every NumPy ufunc that
+the rule table uses on scalars (``np.sqrt``, ``np.exp``, ``np.cbrt``, ``np.sign``,
+``np.logaddexp``, ``np.floor``, ``np.isnan``... are missing from its ufunc database, and which
+ones are missing differs between the built-in ``numba.cuda`` and the ``numba-cuda`` package).
+So the rule is not rewritten; a *copy of the rule function* is made whose globals see a NumPy
+look-alike module: every ufunc the CUDA target may lack is replaced there by a device
+equivalent (:data:`MATH_EQUIVALENTS`: the ``math`` function with the same IEEE meaning, or a
+libdevice function; :data:`COMPOSITES`: small NumPy-written device functions that follow
+NumPy's own algorithm, e.g. ``logaddexp``), everything else is NumPy itself.  The copy shares
+the rule's code object, so the derivative formulas exist once, in :mod:`dualad.rules`.
+
+Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) device code runs as Python: there the
+ufuncs with a ``math`` twin are left as NumPy (Python's ``math`` raises on ``sqrt(-1)`` or
+``exp(1000)`` where the GPU returns nan or inf) while the composites still replace theirs, so
+the simulator exercises them.
+
+``numba.cuda`` is imported lazily, when a CUDA kernel or device function is first requested:
+``import dualad`` (and importing this module) never imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import types
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..rules.base import ElementwiseRule
+from .cpu import load_generated
+
+__all__ = [
+    "jvp",
+    "vjp",
+    "value",
+    "get_kernel",
+    "device_rule",
+    "device_function",
+    "launch_config",
+    "is_simulator",
+    "is_device_array",
+    "MATH_EQUIVALENTS",
+    "LIBDEVICE_EQUIVALENTS",
+    "COMPOSITES",
+    "DEFAULT_THREADS",
+    "BLOCKS_PER_SM",
+    "SIMULATOR_LAUNCH",
+]
+
+_FORMAT = 1  # bump when the generated source changes shape
+_LOCK = threading.RLock()
+_KERNELS: dict[tuple, object] = {}
+_DEVICE_FNS: dict[tuple, object] = {}
+_CUDA = None
+_SHIM: types.ModuleType | None = None
+
+#: Threads per block of the default launch configuration.
+DEFAULT_THREADS = 256
+#: The default grid has at most this many blocks per multiprocessor (grid-stride loops cover
+#: the rest of the elements).
+BLOCKS_PER_SM = 32
+#: The default ``(blocks, threads)`` under the simulator, which runs one Python thread per CUDA
+#: thread: small, so that it stays fast.
+SIMULATOR_LAUNCH = (1, 32)
+
+#: NumPy ufuncs that the CUDA device functions compute with the ``math`` function of the same
+#: name and IEEE meaning (numba's CUDA target types these per argument: float32 stays float32).
+MATH_EQUIVALENTS: dict[np.ufunc, str] = {
+    np.sqrt: "sqrt",
+    np.exp: "exp",
+    np.expm1: "expm1",
+    np.log: "log",
+    np.log2: "log2",
+    np.log10: "log10",
+    np.log1p: "log1p",
+    np.sin: "sin",
+    np.cos: "cos",
+    np.tan: "tan",
+    np.arcsin: "asin",
+    np.arccos: "acos",
+    np.arctan: "atan",
+    np.arctan2: "atan2",
+    np.hypot: "hypot",
+    np.sinh: "sinh",
+    np.cosh: "cosh",
+    np.tanh: "tanh",
+    np.arcsinh: "asinh",
+    np.arccosh: "acosh",
+    np.arctanh: "atanh",
+    np.deg2rad: "radians",
+    np.rad2deg: "degrees",
+    np.absolute: "fabs",
+    np.fabs: "fabs",
+    np.floor: "floor",  # float -> float on the CUDA target (not int as in Python)
+    np.ceil: "ceil",
+    np.trunc: "trunc",
+    np.isnan: "isnan",
+    np.isinf: "isinf",
+    np.isfinite: "isfinite",
+}
+
+#: NumPy ufuncs with no ``math`` twin on the CUDA target, computed by the double-precision
+#: libdevice function (a float32 argument is widened; the result is exact or correctly rounded
+#: before it is narrowed on store).
+LIBDEVICE_EQUIVALENTS: dict[np.ufunc, str] = {
+    np.cbrt: "cbrt",
+    np.exp2: "exp2",
+    np.rint: "rint",  # round half to even, as NumPy
+}
+
+
+# NumPy-written device functions for ufuncs without a device twin.  They follow NumPy's own
+# scalar algorithms (npymath) so that the GPU agrees with the CPU at infinities, ties and NaN.
+# Their ``np.*`` calls are retargeted like a rule's.  No derivative formula here.
+
+_LN2 = 0.6931471805599453
+_LOG2E = 1.4426950408889634
+
+
+def _positive(x):
+    return +x
+
+
+def _sign(x):
+    return 1.0 if x > 0 else (-1.0 if x < 0 else (0.0 if x == 0 else x))
+
+
+def _logaddexp(x, y):
+    if x == y:  # equal infinities without inf - inf
+        return x + _LN2
+    d = x - y
+    if d > 0:
+        return x + np.log1p(np.exp(-d))
+    if d <= 0:
+        return y + np.log1p(np.exp(d))
+    return d  # NaN
+
+
+def _logaddexp2(x, y):
+    if x == y:
+        return x + 1.0
+    d = x - y
+    if d > 0:
+        return x + _LOG2E * np.log1p(np.exp2(-d))
+    if d <= 0:
+        return y + _LOG2E * np.log1p(np.exp2(d))
+    return d
+
+
+#: NumPy ufuncs computed on the device by a small NumPy-written device function of this module.
+COMPOSITES: dict[np.ufunc, object] = {
+    np.positive: _positive,
+    np.sign: _sign,
+    np.logaddexp: _logaddexp,
+    np.logaddexp2: _logaddexp2,
+}
+
+
+# --- lazy numba.cuda ----------------------------------------------------------------------------
+
+
+def _cuda():
+    """``numba.cuda``, imported on first use."""
+    global _CUDA
+    if _CUDA is None:
+        from numba import cuda
+
+        _CUDA = cuda
+    return _CUDA
+
+
+def is_simulator() -> bool:
+    """Whether ``numba.cuda`` is the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``).
+
+    Imports ``numba.cuda`` if it was not imported yet.
+
+    Returns
+    -------
+    bool
+        True under the simulator, where device code runs as Python.
+    """
+    return _cuda().jit.__module__.startswith("numba.cuda.simulator")
+
+
+def _substitute(value, shim, table):
+    if value is np:
+        return shim
+    if isinstance(value, np.ufunc):
+        return table.get(value, value)
+    return value
+
+
+def _retarget(fn, shim: types.ModuleType, table: dict):
+    """A copy of ``fn`` (same code object) whose globals and closure see ``shim`` for NumPy and
+    ``table``'s replacements for ufuncs bound to names directly."""
+    glb = {name: _substitute(val, shim, table) for name, val in fn.__globals__.items()}
+    closure = fn.__closure__
+    if closure is not None:
+        closure = tuple(types.CellType(_substitute(c.cell_contents, shim, table)) for c in closure)
+    copy = types.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, closure)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__qualname__ = fn.__qualname__
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
+def _shim() -> types.ModuleType:
+    """The NumPy look-alike module that retargeted functions see as ``np`` (built once)."""
+    global _SHIM
+    with _LOCK:
+        if _SHIM is not None:
+            return _SHIM
+        cuda = _cuda()
+        shim = types.ModuleType("dualad_cuda_numpy", "NumPy as seen by dualad's CUDA device functions.")
+        shim.__dict__.update({k: v for k, v in vars(np).items() if not k.startswith("__")})
+        table: dict = {}
+        if not is_simulator():
+            from numba.cuda import libdevice
+
+            table.update({uf: getattr(math, name) for uf, name in MATH_EQUIVALENTS.items()})
+            table.update({uf: getattr(libdevice, name) for uf, name in LIBDEVICE_EQUIVALENTS.items()})
+        for uf, impl in table.items():
+            setattr(shim, uf.__name__, impl)
+        # composites see the shim too (their np.exp is math.exp on the GPU); compiled lazily
+        for uf, fn in COMPOSITES.items():
+            table[uf] = cuda.jit(device=True)(_retarget(fn, shim, table))
+            setattr(shim, uf.__name__, table[uf])
+        if np.absolute in table:
+            shim.abs = table[np.absolute]
+        shim.__dualad_table__ = table
+        _SHIM = shim
+        return shim
+
+
+def device_function(fn):
+    """``fn``, written with NumPy ufuncs on scalars, compiled as a CUDA device function.
+
+    A copy of ``fn`` sharing its code object is compiled, whose globals see NumPy through a
+    look-alike module in which each ufunc the CUDA target may lack is replaced by its device
+    equivalent (:data:`MATH_EQUIVALENTS`, :data:`LIBDEVICE_EQUIVALENTS`, :data:`COMPOSITES`).
+
+    Parameters
+    ----------
+    fn : callable
+        A function of scalars that Numba can compile (no Python objects, no array creation).
+
+    Returns
+    -------
+    numba.cuda dispatcher
+        A device function (``cuda.jit(device=True)``); it can be called only from device code.
+    """
+    key = ("fn", fn)
+    dev = _DEVICE_FNS.get(key)
+    if dev is None:
+        with _LOCK:
+            dev = _DEVICE_FNS.get(key)
+            if dev is None:
+                shim = _shim()
+                dev = _cuda().jit(device=True)(_retarget(fn, shim, shim.__dualad_table__))
+                _DEVICE_FNS[key] = dev
+    return dev
+
+
+def device_rule(rule: ElementwiseRule):
+    """The rule's function ``fn(*xs) -> (value, *partials)`` as a CUDA device function.
+
+    Parameters
+    ----------
+    rule : ElementwiseRule
+        A rule of :data:`dualad.rules.RULES`.
+
+    Returns
+    -------
+    numba.cuda dispatcher
+        See :func:`device_function`; cached per rule and rule source.
+    """
+    key = ("rule", rule.name, rule.source_hash)
+    dev = _DEVICE_FNS.get(key)
+    if dev is None:
+        with _LOCK:
+            dev = _DEVICE_FNS.get(key)
+            if dev is None:
+                dev = device_function(rule.fn)
+                _DEVICE_FNS[key] = dev
+    return dev
+
+
+# --- kernel source ------------------------------------------------------------------------------
+
+_HEADER = """\
+# Generated by dualad.kernels.cuda from the rule {name!r}; do not edit.
+from numba import cuda
+
+from dualad.kernels.cuda import device_rule
+from dualad.rules.base import RULES
+
+_rule = device_rule(RULES[{name!r}])
+
+"""
+
+_LOOP = [
+    "    start = cuda.grid(1)",
+    "    stride = cuda.gridsize(1)",
+    "    for i in range(start, n, stride):",
+]
+
+
+def _sz(dst: str, a: str, b: str) -> list[str]:
+    """Strong-zero product: 0 when either factor is exactly 0 (even against inf/nan)."""
+    return [f"{dst} = {a} * {b}", f"{dst} = 0.0 if ({a} == 0.0) | ({b} == 0.0) else {dst}"]
+
+
+def _x(i: int, scalar: bool) -> str:
+    return f"x{i}[0]" if scalar else f"x{i}[i]"
+
+
+def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
+    """pattern: per input (is_scalar, has_tangent); lanes t_i are (k, n) or (k, 1)."""
+    nin = rule.nin
+    with_t = [i for i in range(nin) if pattern[i][1]]
+    args = [f"x{i}" for i in range(nin)] + [f"t{i}" for i in with_t] + ["y", "ty"]
+    body = [f"def kernel({', '.join(args)}):", "    n = y.shape[0]", "    k = ty.shape[0]"] + _LOOP
+    body += [f"        r = _rule({', '.join(_x(i, pattern[i][0]) for i in range(nin))})", "        y[i] = r[0]"]
+    body += [f"        q{i} = r[{i + 1}]" for i in with_t]
+    body += ["        for l in range(k):"]
+    terms = []
+    for i in with_t:
+        body.append(f"            s{i} = t{i}[l, {'0' if pattern[i][0] else 'i'}]")
+        body += ["            " + line for line in _sz(f"a{i}", f"q{i}", f"s{i}")]
+        terms.append(f"a{i}")
+    body.append(f"            ty[l, i] = {' + '.join(terms)}")
+    return "\n".join(body) + "\n"
+
+
+def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
+    """pattern: (per input (is_scalar, action), g_is_scalar); action 'n', 'w' or 'a'."""
+    per_input, g_scalar = pattern
+    nin = rule.nin
+    out = [i for i in range(nin) if per_input[i][1] != "n"]
+    args = [f"x{i}" for i in range(nin)] + ["g"] + [f"c{i}" for i in out]
+    body = [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"] + _LOOP
+    body.append(f"        r = _rule({', '.join(_x(i, per_input[i][0]) for i in range(nin))})")
+    body += [f"        q{i} = r[{i + 1}]" for i in out]
+    body += ["        for l in range(m):", f"            gv = g[l, {'0' if g_scalar else 'i'}]"]
+    for i in out:
+        op = "=" if per_input[i][1] == "w" else "+="
+        body += ["            " + line for line in _sz(f"a{i}", "gv", f"q{i}")]
+        body.append(f"            c{i}[l, i] {op} a{i}")
+    return "\n".join(body) + "\n"
+
+
+def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
+    nin = rule.nin
+    args = [f"x{i}" for i in range(nin)] + ["y"]
+    body = [f"def kernel({', '.join(args)}):", "    n = y.shape[0]"] + _LOOP
+    body.append(f"        y[i] = _rule({', '.join(_x(i, pattern[i]) for i in range(nin))})[0]")
+    return "\n".join(body) + "\n"
+
+
+_SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source}
+
+
+def _pattern_tag(pattern) -> str:
+    return "".join(ch for ch in repr(pattern) if ch.isalnum())
+
+
+def kernel_source(rule: ElementwiseRule, kind: str, pattern: tuple) -> str:
+    """The generated Python source of a CUDA kernel (for inspection and tests)."""
+    return _HEADER.format(name=rule.name) + _SOURCES[kind](rule, pattern) + "\nkernel = cuda.jit(kernel)\n"
+
+
+def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple):
+    """The CUDA kernel for ``rule`` of ``kind`` ('jvp', 'vjp' or 'value') and ``pattern``.
+
+    Parameters
+    ----------
+    rule : ElementwiseRule
+        The rule.
+    kind : {'jvp', 'vjp', 'value'}
+        Which kernel.
+    pattern : tuple
+        ``jvp``: per input ``(is_scalar, has_tangent)``; ``vjp``: ``(per input (is_scalar,
+        action), g_is_scalar)`` with action ``'n'`` (skip), ``'w'`` (write) or ``'a'`` (add);
+        ``value``: per input ``is_scalar``.
+
+    Returns
+    -------
+    numba.cuda dispatcher
+        A ``@cuda.jit`` kernel, compiled per argument types on its first launch; launch it as
+        ``kernel[blocks, threads](*arrays)``.
+    """
+    if kind not in _SOURCES:
+        raise ValueError(f"unknown kernel kind {kind!r}; expected one of {sorted(_SOURCES)}")
+    key = (rule.name, rule.source_hash, kind, pattern)
+    kern = _KERNELS.get(key)
+    if kern is not None:
+        return kern
+    with _LOCK:
+        kern = _KERNELS.get(key)
+        if kern is None:
+            safe = "".join(ch if ch.isalnum() else "_" for ch in rule.name)
+            modname = f"dualad_cuda{_FORMAT}_{safe}_{kind}_{_pattern_tag(pattern)}_{rule.source_hash}"
+            kern = load_generated(modname, kernel_source(rule, kind, pattern)).kernel
+            _KERNELS[key] = kern
+    return kern
+
+
+# --- gather: broadcast, cast and compact any device array into the kernels' layouts -------------
+
+
+def _gather_source(amap: tuple, ndst: int) -> str:
+    """Kernel copying ``src`` into the flat C-ordered ``dst`` of shape ``(d0, ..., d{ndst-1})``.
+
+    ``amap[a]`` is the destination axis that source axis ``a`` follows, or None for a source
+    axis of length 1 (read at index 0).
+    """
+    dims = [f"d{j}" for j in range(ndst)]
+    body = [f"def kernel({', '.join(['src', 'dst'] + dims)}):", "    n = dst.shape[0]"] + _LOOP
+    body.append("        r = i")
+    for j in reversed(range(ndst)):
+        if j:
+            body += [f"        j{j} = r % d{j}", f"        r = r // d{j}"]
+        else:
+            body.append("        j0 = r")
+    idx = ", ".join("0" if a is None else f"j{a}" for a in amap)
+    body.append(f"        dst[i] = src[{idx}]")
+    return "from numba import cuda\n\n\n" + "\n".join(body) + "\n\nkernel = cuda.jit(kernel)\n"
+
+
+def _gather_kernel(amap: tuple, ndst: int):
+    key = ("gather", amap, ndst)
+    kern = _KERNELS.get(key)
+    if kern is None:
+        with _LOCK:
+            kern = _KERNELS.get(key)
+            if kern is None:
+                tag = "".join("n" if a is None else str(a) for a in amap)
+                kern = load_generated(f"dualad_cuda{_FORMAT}_gather_{tag}_{ndst}", _gather_source(amap, ndst)).kernel
+                _KERNELS[key] = kern
+    return kern
+
+
+def _c_contiguous(a) -> bool:
+    return a.size <= 1 or a.is_c_contiguous()
+
+
+def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
+    """``a`` broadcast to ``shape`` (lanes: leading axis kept, the rest right-aligned), cast to
+    ``dtype`` and laid out C-contiguously: ``a`` itself reshaped when it already is, else a
+    gathered copy.  Returns a device array of ``shape``."""
+    if tuple(a.shape) == shape and a.dtype == dtype and _c_contiguous(a):
+        return a
+    nsrc, ndst = a.ndim, len(shape)
+    if a.ndim == 0:
+        a, nsrc = a.reshape(1), 1
+        amap: tuple = (None,)
+    else:
+        off = ndst - nsrc
+        amap = tuple(
+            None if a.shape[ax] == 1 else (0 if (lanes and ax == 0) else ax + off) for ax in range(nsrc)
+        )
+    size = int(np.prod(shape, dtype=np.int64))
+    dst = _cuda().device_array(max(size, 1) if size else 0, dtype=dtype)
+    if size:
+        dims = shape if ndst else (1,)
+        blocks, threads = launch_config(size, launch)
+        _gather_kernel(amap, len(dims))[blocks, threads](a, dst, *dims)
+    return dst.reshape(shape) if shape else dst.reshape(())
+
+
+# --- host-side plumbing -------------------------------------------------------------------------
+
+
+def is_device_array(a) -> bool:
+    """Whether ``a`` is a CUDA array the kernels accept.
+
+    Parameters
+    ----------
+    a : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for Numba device arrays (simulated ones included) and for any object exposing
+        ``__cuda_array_interface__`` (CuPy, PyTorch...).  Imports ``numba.cuda``.
+    """
+    cuda = _cuda()
+    if getattr(a, "__cuda_ndarray__", False):
+        return True
+    return hasattr(a, "__cuda_array_interface__") and hasattr(cuda, "as_cuda_array")
+
+
+def _as_device(a, dtype: np.dtype):
+    """A Numba device array for ``a``: device arrays as zero-copy views, host scalars copied."""
+    cuda = _cuda()
+    if getattr(a, "__cuda_ndarray__", False):
+        return a
+    if hasattr(a, "__cuda_array_interface__"):
+        if not hasattr(cuda, "as_cuda_array"):
+            raise TypeError(
+                "the CUDA simulator cannot use __cuda_array_interface__ arrays; pass numba.cuda device arrays"
+            )
+        return cuda.as_cuda_array(a)
+    if isinstance(a, (int, float, np.number, np.bool_)) or (isinstance(a, np.ndarray) and a.ndim == 0):
+        return cuda.to_device(np.asarray(a, dtype=dtype).reshape(1))
+    raise TypeError(
+        f"CUDA kernels take device arrays (numba.cuda, CuPy or any __cuda_array_interface__ array) "
+        f"and host scalars; got {type(a).__name__}. Mixing host and device arrays is not supported: "
+        "move the array to the device first."
+    )
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"CUDA kernels are compiled for float32 and float64, not {dt}")
+    return dt
+
+
+def _broadcast(xs: list) -> tuple[tuple, int]:
+    shape = tuple(xs[0].shape) if len(xs) == 1 else np.broadcast_shapes(*(tuple(x.shape) for x in xs))
+    return shape, int(np.prod(shape, dtype=np.int64))
+
+
+def _flat(x, shape: tuple, size: int, dtype, launch):
+    """``x`` as a 1-D device array of the broadcast size, or of size 1 (a broadcast scalar)."""
+    if x.size == 1:
+        return _compact(x, tuple(x.shape), dtype, False, launch).reshape(1), True
+    return _compact(x, shape, dtype, False, launch).reshape(size), False
+
+
+def _flat_lanes(t, k: int, shape: tuple, size: int, scalar: bool, dtype, launch):
+    """Lane array ``(k,) + shape_i`` as ``(k, size)`` (or ``(k, 1)`` for a scalar input)."""
+    if t.shape[0] != k:
+        raise ValueError(f"tangent lanes disagree: {t.shape[0]} and {k}")
+    if scalar:
+        return _compact(t, tuple(t.shape), dtype, True, launch).reshape(k, 1)
+    return _compact(t, (k,) + shape, dtype, True, launch).reshape(k, size)
+
+
+def launch_config(n: int, launch=None) -> tuple[int, int]:
+    """The ``(blocks, threads_per_block)`` of a grid-stride launch over ``n`` elements.
+
+    Parameters
+    ----------
+    n : int
+        Number of elements (the kernels loop over lanes inside a thread).
+    launch : None or (blocks, threads)
+        ``None``: :data:`DEFAULT_THREADS` threads per block and enough blocks to cover ``n``, at
+        most :data:`BLOCKS_PER_SM` per multiprocessor of the current device (under the
+        simulator, :data:`SIMULATOR_LAUNCH`).  ``blocks`` may be None: enough to cover ``n``
+        (capped likewise).  Any positive grid is correct: the loops stride over the grid.
+
+    Returns
+    -------
+    (int, int)
+        Blocks and threads per block.
+    """
+    if launch is None:
+        if is_simulator():
+            return SIMULATOR_LAUNCH
+        blocks, threads = None, DEFAULT_THREADS
+    else:
+        try:
+            blocks, threads = launch
+        except (TypeError, ValueError):
+            raise ValueError(f"launch must be None or a (blocks, threads_per_block) pair, got {launch!r}") from None
+    if not isinstance(threads, (int, np.integer)) or not 1 <= threads <= 1024:
+        raise ValueError(f"threads per block must be an integer in [1, 1024], got {threads!r}")
+    threads = int(threads)
+    if blocks is None:
+        blocks = max(1, min(-(-int(n) // threads), _max_blocks()))
+    elif not isinstance(blocks, (int, np.integer)) or blocks < 1:
+        raise ValueError(f"blocks must be a positive integer or None, got {blocks!r}")
+    return int(blocks), threads
+
+
+_SM_COUNT: dict = {}
+
+
+def _max_blocks() -> int:
+    cuda = _cuda()
+    if is_simulator():
+        return SIMULATOR_LAUNCH[0]
+    dev = cuda.get_current_device()
+    sms = _SM_COUNT.get(dev.id)
+    if sms is None:
+        sms = _SM_COUNT[dev.id] = int(dev.MULTIPROCESSOR_COUNT)
+    return sms * BLOCKS_PER_SM
+
+
+def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -> tuple:
+    """Fused value and tangent lanes of ``rule`` on the GPU.
+
+    The CUDA twin of :func:`dualad.kernels.jvp`: ``y = v``, ``ẏ[l] = Σ_i ∂_i · ẋ_i[l]`` with
+    strong-zero products, one pass over the data.
+
+    Parameters
+    ----------
+    rule : ElementwiseRule
+        The rule.
+    xs : sequence of device arrays or host scalars
+        The inputs, of broadcastable shapes; size-1 inputs are broadcast scalars.  Any
+        ``__cuda_array_interface__`` array works (views are not copied unless they must be
+        broadcast, cast or compacted); host arrays raise ``TypeError``.
+    ts : sequence of device arrays or None
+        Per input, its tangent lanes of shape ``(k,) + x.shape`` (broadcastable), or None for an
+        input that carries no tangent.  At least one must be given.
+    dtype : {numpy.float32, numpy.float64}
+        The computation and output dtype.
+    launch : None or (blocks, threads), optional
+        See :func:`launch_config`.
+
+    Returns
+    -------
+    y : numba.cuda device array
+        The value, of the broadcast shape.
+    ty : numba.cuda device array
+        The tangent lanes, ``(k,) + y.shape``.
+    """
+    dtype = _float_dtype(dtype)
+    if len(xs) != rule.nin or len(ts) != rule.nin:
+        raise TypeError(f"{rule.name} takes {rule.nin} input(s), got {len(xs)} values and {len(ts)} tangents")
+    xs = [_as_device(x, dtype) for x in xs]
+    ts = [None if t is None else _as_device(t, dtype) for t in ts]
+    ks = [t.shape[0] for t in ts if t is not None]
+    if not ks:
+        raise ValueError("jvp needs a tangent for at least one input")
+    k = ks[0]
+    shape, size = _broadcast(xs)
+    cuda = _cuda()
+    y = cuda.device_array(size, dtype=dtype)
+    ty = cuda.device_array((k, size), dtype=dtype)
+    if size and k:
+        flat, pattern, lanes = [], [], []
+        for x, t in zip(xs, ts):
+            f, scalar = _flat(x, shape, size, dtype, launch)
+            flat.append(f)
+            pattern.append((scalar, t is not None))
+            if t is not None:
+                lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch))
+        blocks, threads = launch_config(size, launch)
+        get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, y, ty)
+    return y.reshape(shape), ty.reshape((k,) + shape)
+
+
+def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: Sequence | None = None, launch=None) -> list:
+    """Adjoint contributions ``ȳ · ∂_i`` of ``rule`` on the GPU, for each needed input.
+
+    The CUDA twin of :func:`dualad.kernels.vjp`.
+
+    Parameters
+    ----------
+    rule : ElementwiseRule
+        The rule.
+    xs : sequence of device arrays or host scalars
+        The inputs, of broadcastable shapes (see :func:`jvp`).
+    g : device array
+        The cotangent lanes, ``(m,) + out_shape`` (broadcastable; one value per lane, or a
+        broadcast view of one, is passed to the kernel as a column).
+    needed : sequence of bool
+        Per input, whether its contribution is wanted.
+    dtype : {numpy.float32, numpy.float64}
+        The computation and output dtype.
+    into : sequence of device arrays or None, optional
+        Per input, a C-contiguous device array of shape ``(m,) + out_shape`` and ``dtype`` to
+        add the contribution into (returned as the result for that input), or None to allocate.
+    launch : None or (blocks, threads), optional
+        See :func:`launch_config`.
+
+    Returns
+    -------
+    list
+        Per input: None if not needed, else a device array of shape ``(m,) + out_shape`` (the
+        ``into`` array itself where one was given).  Unbroadcasting is the caller's job.
+    """
+    dtype = _float_dtype(dtype)
+    if len(xs) != rule.nin or len(needed) != rule.nin:
+        raise TypeError(f"{rule.name} takes {rule.nin} input(s), got {len(xs)} values and {len(needed)} flags")
+    into = list(into) if into is not None else [None] * rule.nin
+    xs = [_as_device(x, dtype) for x in xs]
+    g = _as_device(g, dtype)
+    shape, size = _broadcast(xs)
+    m = g.shape[0] if g.ndim else 1
+    cuda = _cuda()
+    bufs = []
+    for i, (need, buf) in enumerate(zip(needed, into)):
+        if not need or buf is None:
+            bufs.append(None)
+            continue
+        dev = _as_device(buf, dtype)
+        if tuple(dev.shape) != (m,) + shape or dev.dtype != dtype or not _c_contiguous(dev):
+            raise ValueError(
+                f"into[{i}] must be a C-contiguous {dtype} device array of shape {(m,) + shape}, "
+                f"got {dev.dtype} {tuple(dev.shape)}"
+            )
+        bufs.append(dev.reshape(m, size))
+    outs = []
+    for need, dev in zip(needed, bufs):
+        outs.append(None if not need else (dev if dev is not None else cuda.device_array((m, size), dtype=dtype)))
+    if any(needed) and size and m:
+        flat, per_input = [], []
+        for x, need, buf in zip(xs, needed, into):
+            f, scalar = _flat(x, shape, size, dtype, launch)
+            flat.append(f)
+            per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
+        if g.ndim == 0:
+            gflat, g_scalar = _compact(g, (), dtype, False, launch).reshape(1, 1), True
+        elif g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
+            # one cotangent value per lane, possibly a broadcast view: pass it as a column
+            col = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
+            gflat, g_scalar = _compact(col, (m,), dtype, True, launch).reshape(m, 1), True
+        else:
+            gflat, g_scalar = _compact(g, (m,) + shape, dtype, True, launch).reshape(m, size), False
+        blocks, threads = launch_config(size, launch)
+        kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar))
+        kern[blocks, threads](*flat, gflat, *(o for o in outs if o is not None))
+    return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
+
+
+def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
+    """The value of ``rule`` alone, on the GPU.
+
+    The CUDA twin of :func:`dualad.kernels.value`.
+
+    Parameters
+    ----------
+    rule : ElementwiseRule
+        The rule.
+    xs : sequence of device arrays or host scalars
+        The inputs, of broadcastable shapes (see :func:`jvp`).
+    dtype : {numpy.float32, numpy.float64}
+        The computation and output dtype.
+    launch : None or (blocks, threads), optional
+        See :func:`launch_config`.
+
+    Returns
+    -------
+    numba.cuda device array
+        The value, of the broadcast shape.
+    """
+    dtype = _float_dtype(dtype)
+    if len(xs) != rule.nin:
+        raise TypeError(f"{rule.name} takes {rule.nin} argument(s), got {len(xs)}")
+    xs = [_as_device(x, dtype) for x in xs]
+    shape, size = _broadcast(xs)
+    y = _cuda().device_array(size, dtype=dtype)
+    if size:
+        flat, pattern = [], []
+        for x in xs:
+            f, scalar = _flat(x, shape, size, dtype, launch)
+            flat.append(f)
+            pattern.append(scalar)
+        blocks, threads = launch_config(size, launch)
+        get_kernel(rule, "value", tuple(pattern))[blocks, threads](*flat, y)
+    return y.reshape(shape)
