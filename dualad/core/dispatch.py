@@ -16,7 +16,7 @@ import numpy as np
 from .. import kernels
 from ..rules import base as _rules_base
 
-__all__ = ["Active", "bind", "apply_elementwise", "strip", "observe", "new_tag", "is_active", "float_dtype"]
+__all__ = ["Active", "bind", "apply_elementwise", "strip", "observe", "new_tag", "is_active", "float_dtype", "float_array"]
 
 _TAGS = itertools.count(1)
 
@@ -87,6 +87,21 @@ def float_dtype(values) -> np.dtype:
     if dt.kind == "c":
         raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
     raise TypeError(f"cannot differentiate values of dtype {dt}; pass float arrays")
+
+
+def float_array(x, what: str = "input") -> np.ndarray:
+    """``x`` as a float array to differentiate: float32/float64 kept, integers and bools
+    promoted to float64; complex, strings and objects rejected with the reason."""
+    if x is None or isinstance(x, str):
+        raise TypeError(f"cannot differentiate with respect to {what} {x!r}: pass a float array or number")
+    a = np.asarray(x)
+    if a.dtype.kind == "f":
+        return a
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype.kind == "c":
+        raise NotImplementedError(f"complex {what} is not supported yet; split it into real and imaginary float arrays")
+    raise TypeError(f"cannot differentiate with respect to {what} of dtype {a.dtype}: pass a float array")
 
 
 def bind(prim, args, params):

@@ -774,6 +774,17 @@ def tensordot(a, b, axes=2):
     return _einsum(f"{''.join(la)},{''.join(lb)}->{out_s}", a, b)
 
 
+def _broadcast_stacks(a, b):
+    """Two stacks of matrices broadcast to one batch shape (explicit, so that einsum letters
+    and solve see equal batch dims; the broadcast is linear and transposes to a sum)."""
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if tuple(a.shape[:-2]) != batch:
+        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    return a, b, batch
+
+
 def matmul(a, b):
     a, b = _arr(a), _arr(b)
     if a.ndim == 0 or b.ndim == 0:
@@ -783,11 +794,7 @@ def matmul(a, b):
         a = reshape(a, (1,) + tuple(a.shape))
     if b_vec:
         b = reshape(b, tuple(b.shape) + (1,))
-    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
-    if tuple(a.shape[:-2]) != batch:
-        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
-    if tuple(b.shape[:-2]) != batch:
-        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    a, b, batch = _broadcast_stacks(a, b)
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: mismatch in core dimension: {tuple(a.shape)} @ {tuple(b.shape)}")
     lb = _letters(len(batch), "ijk")
@@ -814,11 +821,7 @@ def solve(a, b):
     vec = b.ndim == 1
     if vec:
         b = reshape(b, tuple(b.shape) + (1,))
-    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
-    if tuple(a.shape[:-2]) != batch:
-        a = broadcast_to(a, batch + tuple(a.shape[-2:]))
-    if tuple(b.shape[:-2]) != batch:
-        b = broadcast_to(b, batch + tuple(b.shape[-2:]))
+    a, b, _ = _broadcast_stacks(a, b)
     x = S.solve.bind(a, b)
     return reshape(x, tuple(x.shape[:-1])) if vec else x
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import kernels
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise, float_dtype, new_tag
+from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag
 from ..rules.structural import strong_multiply
 
 # Below this many tangent entries a NumPy evaluation of the rule is cheaper than a kernel call.
@@ -36,14 +36,7 @@ def default_tag() -> int:
 def _as_primal(x) -> np.ndarray:
     if isinstance(x, Active):
         raise TypeError("Dual(primal, tangent) takes plain arrays; nest derivatives with dualad.jvp / jacfwd instead")
-    a = np.asarray(x)
-    if a.dtype.kind == "f":
-        return a
-    if a.dtype.kind in "biu":
-        return a.astype(np.float64)
-    if a.dtype.kind == "c":
-        raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
-    raise TypeError(f"Dual needs a numeric primal, got dtype {a.dtype}")
+    return float_array(x, "a Dual's primal")
 
 
 def _push(partials, ts, y, k: int):

@@ -13,23 +13,19 @@ import weakref
 import numpy as np
 
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise
+from ..core.dispatch import Active, apply_elementwise, float_array
 from .tape import Tape, current_default_tape, default_tape, recording_enabled
 
 __all__ = ["Variable"]
 
 
 def _as_value(x) -> np.ndarray:
+    """A leaf's value: a float array of its own (copied, so later writes to ``x`` do not
+    change the recorded computation)."""
     if isinstance(x, Active):
         return x
-    a = np.asarray(x)
-    if a.dtype.kind == "f":
-        return np.array(a, copy=True)
-    if a.dtype.kind in "biu":
-        return a.astype(np.float64)
-    if a.dtype.kind == "c":
-        raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
-    raise TypeError(f"Variable needs a numeric value, got dtype {a.dtype}")
+    a = float_array(x, "a Variable's value")
+    return np.array(a, copy=True) if a is x or a.base is not None or not a.flags.owndata else a
 
 
 @not_a_sequence
@@ -74,10 +70,8 @@ class Variable(ArrayBehaviour):
         tape lives, so that writing into it raises instead of changing a gradient."""
         v = object.__new__(Variable)
         if not isinstance(value, Active):
-            value = np.asarray(value)
-            if value.dtype.kind != "f":
-                value = _as_value(value)
-            elif value.ndim:
+            value = float_array(value, "an input")
+            if value.ndim:
                 tape.lock(value)
         v._init(value, tape, tape.new_node(), True)
         tape.leaves.append((v._node, v.shape, weakref.ref(v)))

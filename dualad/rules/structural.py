@@ -105,10 +105,6 @@ def strong_multiply(p, t):
     return where.bind(prod_, np.zeros((), prod_.dtype), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
 
 
-def _lead(x, batch: int) -> tuple:
-    return tuple(x.shape[:batch])
-
-
 def unbroadcast(ct, shape: tuple, batch: int):
     """Sum ``ct`` (lanes ``batch``, logical shape broadcast from ``shape``) back to ``shape``."""
     out_shape = tuple(ct.shape[batch:])

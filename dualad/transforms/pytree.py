@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.dispatch import Active
+from ..core.dispatch import Active, float_array
 
 __all__ = ["tree_flatten", "tree_unflatten", "tree_map", "as_input"]
 
@@ -53,18 +53,5 @@ def tree_map(fn, tree):
 
 
 def as_input(x, what: str = "input") -> np.ndarray | Active:
-    """A transform input as a float array: ints/bools promote to float64, float32 stays."""
-    if isinstance(x, Active):
-        return x
-    if x is None or isinstance(x, str):
-        raise TypeError(f"cannot differentiate with respect to {what} {x!r}: pass a float array or number")
-    a = np.asarray(x)
-    if a.dtype.kind == "f":
-        return a
-    if a.dtype.kind in "biu":
-        return a.astype(np.float64)
-    if a.dtype.kind == "c":
-        raise NotImplementedError(
-            f"complex {what} is not supported yet; split it into real and imaginary float arrays"
-        )
-    raise TypeError(f"cannot differentiate with respect to {what} of dtype {a.dtype}: pass a float array")
+    """A transform input: active values as they are, anything else via :func:`float_array`."""
+    return x if isinstance(x, Active) else float_array(x, what)
