@@ -42,6 +42,25 @@ def _as_primal(x) -> np.ndarray:
 def _push(partials, ts, y, k: int):
     """Tangent lanes of ``y``: Σ_i ∂_i · ẋ_i with strong-zero products, NumPy dispatch."""
     nd = len(y.shape)
+    if nd == 0 and k == 1 and not isinstance(y, Active):
+        # One scalar lane: NumPy-scalar arithmetic, a fraction of the cost of array calls.
+        acc = y.dtype.type(0.0)
+        for partial, t in zip(partials, ts):
+            if t is None:
+                continue
+            if type(t) is not np.ndarray or isinstance(partial, Active):
+                return _push_arrays(partials, ts, y, k, nd)
+            s = t[0]
+            if type(partial) is np.ndarray:
+                partial = partial[()]
+            if s == 0 or partial == 0:
+                continue
+            acc += partial * s
+        return np.array([acc], dtype=y.dtype)
+    return _push_arrays(partials, ts, y, k, nd)
+
+
+def _push_arrays(partials, ts, y, k: int, nd: int):
     ty = None
     for partial, t in zip(partials, ts):
         if t is None or (type(partial) is float and partial == 0.0):
@@ -186,7 +205,9 @@ class Dual(ArrayBehaviour):
                 return Dual._new(y, ty, self._tag, single)
             # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
             outs = rule.evaluate(*ps)
-            y = np.asarray(outs[0], dtype=dtype)
+            y = outs[0]
+            if not (isinstance(y, (np.ndarray, np.generic)) and y.dtype == dtype):
+                y = np.asarray(y, dtype=dtype)
         else:
             # Nested: the primals are active at an older level, which differentiates the
             # rule's NumPy expressions in turn.
