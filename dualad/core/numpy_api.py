@@ -616,6 +616,56 @@ def take_along_axis(arr, indices, axis=-1):
     return S.gather.bind(a, flat=np.take_along_axis(pos, strip(indices), axis=axis), batch=0)
 
 
+def _positions(a):
+    return np.arange(a.size, dtype=np.intp).reshape(tuple(a.shape))
+
+
+@implements(np.tile)
+def tile(A, reps):
+    a = _arr(A)
+    return S.gather.bind(a, flat=np.tile(_positions(a), reps), batch=0)
+
+
+@implements(np.repeat)
+def repeat(a, repeats, axis=None):
+    a = _arr(a)
+    return S.gather.bind(a, flat=np.repeat(_positions(a), strip(repeats), axis=axis), batch=0)
+
+
+@implements(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    a = _arr(array)
+    if mode != "constant":
+        raise NotImplementedError(f"np.pad(mode={mode!r}) on active values: only mode='constant' is supported yet")
+    value = kwargs.pop("constant_values", 0)
+    if kwargs:
+        raise TypeError(f"np.pad: unsupported arguments {sorted(kwargs)}")
+    where_from = np.pad(_positions(a), pad_width, mode="constant", constant_values=-1)
+    inside = where_from >= 0
+    out_pos = np.flatnonzero(inside)[np.argsort(where_from[inside], kind="stable")]
+    y = S.scatter_add.bind(a, flat=out_pos.reshape(tuple(a.shape)), shape=where_from.shape, batch=0)
+    if np.any(np.asarray(value) != 0):
+        y = y + np.pad(np.zeros(tuple(a.shape)), pad_width, mode="constant", constant_values=value)
+    return y
+
+
+@implements(np.average)
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    a = _arr(a)
+    if weights is None:
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        n = a.size if axis is None else int(np.prod([a.shape[ax] for ax in _axes(axis, a.ndim)]))
+        return (avg, np.full(np.shape(strip(avg)), float(n))) if returned else avg
+    w = _arr(weights)
+    if w.ndim != a.ndim:  # 1-D weights along one axis, as NumPy allows
+        shape = [1] * a.ndim
+        shape[_axis1(axis, a.ndim)] = w.shape[0]
+        w = reshape(w, tuple(shape))
+    total = sum_(a * w, axis=axis, keepdims=keepdims)
+    wsum = sum_(broadcast_to(w, tuple(a.shape)) if tuple(w.shape) != tuple(a.shape) else w, axis=axis, keepdims=keepdims)
+    return (total / wsum, wsum) if returned else total / wsum
+
+
 @implements(np.sort)
 def sort(a, axis=-1, kind=None, order=None, stable=None):
     a = _arr(a)

@@ -1,0 +1,34 @@
+"""NumPy functions beyond the issue's list: tile, repeat, pad, average — both modes vs FD."""
+
+import numpy as np
+import pytest
+
+import dualad as ad
+from tests.helpers import check_jacfwd
+
+X = np.random.default_rng(3).standard_normal((2, 3))
+
+CASES = {
+    "tile": lambda x: np.tile(x, (2, 1)),
+    "repeat_axis": lambda x: np.repeat(x, 2, axis=1),
+    "repeat_counts": lambda x: np.repeat(x, [1, 2], axis=0),
+    "repeat_flat": lambda x: np.repeat(x, 3),
+    "pad_zero": lambda x: np.pad(x, ((1, 0), (2, 1))),
+    "pad_value": lambda x: np.pad(x, 1, constant_values=3.0),
+    "average_weights": lambda x: np.average(x, axis=1, weights=np.array([1.0, 2.0, 3.0])),
+    "average_all": lambda x: np.average(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_extra_functions_forward_reverse_fd(name):
+    f = CASES[name]
+    check_jacfwd(f, X)
+    np.testing.assert_allclose(ad.jacrev(f)(X), ad.jacfwd(f)(X), rtol=1e-12, atol=1e-14)
+    y, _ = ad.jvp(f, (X,), (np.ones_like(X),))
+    np.testing.assert_allclose(y, f(X))
+
+
+def test_pad_other_modes_say_so():
+    with pytest.raises(NotImplementedError, match="mode='constant'"):
+        ad.jacfwd(lambda x: np.pad(x, 1, mode="edge"))(X)
