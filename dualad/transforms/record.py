@@ -48,6 +48,16 @@ class Recording:
         The current recording (``print(rec.tape)`` lists it).
     records : int
         How many times ``f`` was traced.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> rec = ad.record(lambda x: np.sum(np.sin(x) * x), np.zeros(2))
+    >>> rec.value_and_grad(np.array([0.0, np.pi]))[1]
+    array([ 0.        , -3.14159265])
+    >>> rec.records
+    1
     """
 
     def __init__(self, f: Callable, args: tuple, argnums: Sequence[int] | None):
