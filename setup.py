@@ -22,7 +22,10 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy>=1.26", "numba>=0.59"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5"],
+        "test": ["pytest>=7", "hypothesis>=6", "scipy>=1.11", "ruff>=0.5", "scikit-learn>=1.2"],
+        "docs": ["sphinx>=7.2", "furo>=2024.1", "myst-parser>=2.0", "numpydoc>=1.6"],
+        "graphviz": ["graphviz>=0.20"],
+        "plot": ["matplotlib>=3.7"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -13,8 +13,10 @@ array([[0.        , 0.        ],
        [0.        , 1.38177329]])
 """
 
+from . import optim as optim
 from . import rules as rules
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
+from .explain import Trace, trace
 from .forward.dual import Dual
 from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus
 from .reverse.tape import Tape, no_grad
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Dual",
     "Tape",
+    "Trace",
     "Variable",
     "Recording",
     "record",
@@ -38,6 +41,7 @@ __all__ = [
     "grad",
     "jacrev",
     "no_grad",
+    "optim",
     "value_and_grad",
     "vjp",
     "derivative",
@@ -51,4 +55,5 @@ __all__ = [
     "sigmoid",
     "softmax",
     "softplus",
+    "trace",
 ]

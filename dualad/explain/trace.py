@@ -11,7 +11,6 @@ Walther and Baydin et al.: inputs are ``v_{1-n} .. v_0``, intermediates ``v_1, v
 from __future__ import annotations
 
 import shutil
-import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from ..reverse.tape import Tape, _elementwise_adjoints
+from ..reverse.tape import Tape, _elementwise_adjoints, _unlock
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from ..rules.structural import EinsumOp, LinearOp
@@ -38,14 +37,18 @@ def _sub(i) -> str:
     return str(i).translate(_SUBSCRIPT)
 
 
+def _nfc(s: str) -> str:
+    return unicodedata.normalize("NFC", s)
+
+
 def _dot(sym: str) -> str:
-    """``v₁`` -> ``v̇₁`` (combining dot above the first letter)."""
-    return sym[0] + "\u0307" + sym[1:]
+    """``v₁`` -> ``v̇₁`` (a dot above the first letter; precomposed where Unicode has one, ẋ)."""
+    return _nfc(sym[0] + "\u0307" + sym[1:])
 
 
 def _bar(sym: str) -> str:
-    """``v₁`` -> ``v̄₁`` (combining macron over the first letter)."""
-    return sym[0] + "\u0304" + sym[1:]
+    """``v₁`` -> ``v̄₁`` (a macron over the first letter; precomposed where Unicode has one, ȳ)."""
+    return _nfc(sym[0] + "\u0304" + sym[1:])
 
 
 def _width(s: str) -> int:
@@ -219,7 +222,7 @@ def _fmt_index(index) -> str:
     return ", ".join(parts)
 
 
-def _struct_primal(op, params: dict, args: list, in_shapes: list, out_shape: tuple) -> str:
+def _struct_primal(op, params: dict, args: list, out_shape: tuple) -> str:
     name = op.name
     if name == "getitem":
         return f"{args[0]}[{_fmt_index(params.get('index', ()))}]"
@@ -327,7 +330,21 @@ class Trace:
         The tables' rows: ``(lhs, expression, substituted, value)``, empty strings where a
         column does not apply.
     tape : Tape
-        The recorded Wengert list (it keeps every value).
+        The recorded Wengert list (it keeps every value), for inspection: arrays ``f`` closed
+        over are not locked against writes once the trace is made, so do not sweep it again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.explain.trace import trace
+    >>> t = trace(lambda x: np.sum(np.exp(x)), np.array([0.0, 1.0]))
+    >>> t.grad[0]
+    array([1.        , 2.71828183])
+    >>> print(t.primal_table())
+      v₀ = x      = (2,) [0, 1]
+      v₁ = exp v₀ = (2,) [1, 2.718]
+      v₂ = sum v₁ = 3.718
+      y  = v₂     = 3.718
     """
 
     def __init__(self, name, xs, direction, tape, leaves, out, y_node, ct, keep, adj, tag):
@@ -364,9 +381,9 @@ class Trace:
         self.grad = tuple(grads)
         self.hvp = tuple(hvps)
         self._ops = [self._operands(e) for e in tape.entries]
-        self.primal_rows = self._primal_rows()
-        self.tangent_rows = self._tangent_rows()
-        self.adjoint_rows = self._adjoint_rows()
+        self.primal_rows = [tuple(_nfc(c) for c in r) for r in self._primal_rows()]
+        self.tangent_rows = [tuple(_nfc(c) for c in r) for r in self._tangent_rows()]
+        self.adjoint_rows = [tuple(_nfc(c) for c in r) for r in self._adjoint_rows()]
 
     # -- values ------------------------------------------------------------------------------------
     def _tangent_of(self, v, shape) -> np.ndarray:
@@ -407,8 +424,7 @@ class Trace:
                 sign = 1 if op.name == "add" else -1
                 return _signed_sum([(1, args[0]), (sign, args[1])], MINUS)
             return _rule_primal(op, args)
-        shapes = [() if o.value is None else o.value.shape for o in ops]
-        return _struct_primal(op, params or {}, args, shapes, tuple(entry[5]))
+        return _struct_primal(op, params or {}, args, tuple(entry[5]))
 
     def _primal_rows(self) -> list:
         rows = []
@@ -575,6 +591,9 @@ class Trace:
         return f"Trace of {self.name}({', '.join(self._x_names)}) at {at}"
 
     def __str__(self) -> str:
+        return _nfc(self._text())
+
+    def _text(self) -> str:
         dirs = ", ".join(f"{_dot(x)} = {summarize(d)}" for x, d in zip(self._x_names, self.direction))
         return "\n".join(
             [
@@ -630,7 +649,6 @@ class Trace:
             '  edge [fontname="DejaVu Sans", fontsize=9, color="#555555"];',
         ]
         grad_of = dict(zip(self._leaf_nodes, self.grad))
-        adjoint_rows_value = {}
         for k, node in enumerate(self._leaf_nodes):
             label = f"{self._x_names[k]} = {self._sym(node)}"
             if values:
@@ -644,7 +662,6 @@ class Trace:
                 tan = self._tangent_of(self._values[out], tuple(entry[5]))
                 bar = self._keep.get(out)
                 bar_s = summarize(np.asarray(strip(bar))[0]) if bar is not None else "0"
-                adjoint_rows_value[out] = bar_s
                 label += f"\n{summarize(self._values[out])}\nv̇ {summarize(tan)}   v̄ {bar_s}"
             lines.append(f'  n{out} [label={q(label)}, shape=box, style="rounded,filled", fillcolor="#f7f7f7"];')
             partials = None
@@ -654,7 +671,7 @@ class Trace:
             for p, o in enumerate(ops):
                 if o.const:
                     cid = f"c{out}_{p}"
-                    lines.append(f'  {cid} [label={q(o.sym)}, shape=plaintext];')
+                    lines.append(f"  {cid} [label={q(o.sym)}, shape=plaintext];")
                     lines.append(f"  {cid} -> n{out} [style=dashed];")
                     continue
                 attrs = ""
@@ -668,7 +685,7 @@ class Trace:
         if self._y_node is not None:
             lines.append(f"  n{self._y_node} -> y;")
         lines.append("}")
-        return "\n".join(lines) + "\n"
+        return _nfc("\n".join(lines) + "\n")
 
     def render(self, path, format: str | None = None, values: bool = True) -> Path:
         """Draw the computation graph into an SVG, PNG or PDF file with Graphviz.
@@ -719,7 +736,7 @@ class Trace:
 
 
 _NO_GRAPHVIZ = (
-    "Trace.render needs Graphviz: install the optional extra (pip install \"dualad[graphviz]\") and "
+    'Trace.render needs Graphviz: install the optional extra (pip install "dualad[graphviz]") and '
     "Graphviz's `dot` program (apt-get install graphviz / brew install graphviz / conda install graphviz). "
     "Trace.to_dot() gives the DOT text without it."
 )
@@ -738,6 +755,8 @@ def _run_graphviz(dot_text: str, fmt: str) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
         raise RuntimeError(_NO_GRAPHVIZ)
+    import subprocess
+
     proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"Graphviz dot failed: {proc.stderr.decode(errors='replace').strip()}")
@@ -795,8 +814,8 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
       v₅  = v₄ − v₃  = 10.693 + 0.959 = 11.652
       y   = v₅                        = 11.652
     >>> print(t.tangent_table())
-      v̇₋₁ = ẋ₁                                  = 1
-      v̇₀  = ẋ₂                                  = 0
+      v̇₋₁ = ẋ₁                                  = 1
+      v̇₀  = ẋ₂                                  = 0
       v̇₁  = v̇₋₁ / v₋₁           = 1 / 2         = 0.5
       v̇₂  = v̇₋₁ × v₀ + v̇₀ × v₋₁ = 1 × 5 + 0 × 2 = 5
       v̇₃  = v̇₀ × cos v₀         = 0 × cos 5     = 0
@@ -856,4 +875,9 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
     name = getattr(f, "__name__", "f")
     if not name.isidentifier():  # lambdas
         name = "f"
-    return Trace(name, xs, dirs, tape, leaves, out, y_node, ct, keep, adj, tag)
+    result = Trace(name, xs, dirs, tape, leaves, out, y_node, ct, keep, adj, tag)
+    # The tape made the arrays f closed over read-only while it might still be swept; the
+    # trace has swept it, so they are the caller's to write into again.
+    _unlock(tape._locked)
+    tape._locked.clear()
+    return result

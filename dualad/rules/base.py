@@ -113,7 +113,11 @@ def elementwise(ufunc_or_name, *, domain=None, nondiff: str = ""):
         dom = tuple(domain) if domain is not None else ((-2.0, 2.0),) * nin
         if len(dom) != nin:
             raise ValueError(f"rule {name!r}: domain needs one interval per input")
-        src = inspect.getsource(fn)
+        try:
+            src = inspect.getsource(fn)
+        except (OSError, TypeError):  # defined at a prompt or by exec: hash the bytecode
+            code = fn.__code__
+            src = repr((code.co_code, code.co_consts, code.co_names))
         rule = ElementwiseRule(
             name=name,
             fn=fn,
