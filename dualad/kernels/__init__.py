@@ -16,6 +16,12 @@ __all__ = ["jvp", "vjp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
 
 #: Arrays at least this large (elements × lanes) take the multi-threaded kernel variants.
 PARALLEL_MIN = 1 << 16
+#: With several lanes over fewer elements than this, lanes (not elements) are the outer loop.
+WIDE_MAX = 1 << 13
+
+
+def _layout(k: int, size: int) -> str:
+    return "one" if k == 1 else ("wide" if size < WIDE_MAX else "block")
 
 
 def _flat(a: np.ndarray, shape: tuple, size: int) -> tuple[np.ndarray, bool]:
@@ -51,7 +57,7 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
             lanes.append(_flat_lanes(t.astype(dtype, copy=False), k, shape, size, scalar))
     y = np.empty(size, dtype=dtype)
     ty = np.empty((k, size), dtype=dtype)
-    get_kernel(rule, "jvp", (tuple(pattern), k == 1), size * k >= PARALLEL_MIN)(*flat, *lanes, y, ty)
+    get_kernel(rule, "jvp", (tuple(pattern), _layout(k, size)), size * k >= PARALLEL_MIN)(*flat, *lanes, y, ty)
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
@@ -89,7 +95,7 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
             outs.append(buf.reshape(m, size))
         else:
             outs.append(np.empty((m, size), dtype=dtype))
-    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, m == 1), size * m >= PARALLEL_MIN)
+    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size)), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
 

@@ -36,7 +36,7 @@ __all__ = ["get_kernel", "cache_dir", "load_generated"]
 
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
-_FORMAT = 4  # bump when the generated source changes shape
+_FORMAT = 5  # bump when the generated source changes shape
 
 
 def cache_dir() -> Path:
@@ -105,14 +105,30 @@ def _chunks(signature: str, n_expr: str, parallel_chunks: bool = True) -> list[s
 
 
 def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
-    """pattern: (per input (is_scalar, has_tangent), one_lane)."""
-    per_input, one_lane = pattern
+    """pattern: (per input (is_scalar, has_tangent), layout); layout 'one', 'block' or 'wide'."""
+    per_input, layout = pattern
     nin = rule.nin
     with_t = [i for i in range(nin) if per_input[i][1]]
     args = [f"x{i}" for i in range(nin)] + [f"t{i}" for i in with_t] + ["y", "ty"]
     call = f"_rule({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"
+    if layout == "wide":
+        # Many lanes over few elements: partials once for all elements, then lanes in parallel.
+        body = [f"def kernel({', '.join(args)}):", "    n = y.shape[0]", "    k = ty.shape[0]"]
+        body += [f"    p{i} = np.empty(n)" for i in with_t]
+        body += ["    for i in range(n):", f"        r = {call}", "        y[i] = r[0]"]
+        body += [f"        p{i}[i] = r[{i + 1}]" for i in with_t]
+        body += ["    for l in _range(k):"] + [f"        tl{i} = t{i}[l]" for i in with_t]
+        body += ["        tyl = ty[l]", "        for i in range(n):"]
+        terms = []
+        for i in with_t:
+            col = "0" if per_input[i][0] else "i"
+            body += [f"            s{i} = tl{i}[{col}]", f"            q{i} = p{i}[i]"]
+            body += ["            " + line for line in _sz(f"a{i}", f"q{i}", f"s{i}")]
+            terms.append(f"a{i}")
+        body.append(f"            tyl[i] = {' + '.join(terms)}")
+        return "\n".join(body) + "\n"
     body = _chunks(", ".join(args), "y.shape[0]")
-    if one_lane:
+    if layout == "one":
         body += [f"        t{i}r = t{i}[0]" for i in with_t] + ["        tyr = ty[0]"]
         body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
         terms = []
@@ -148,21 +164,30 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
 
 
 def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
-    """pattern: (per input (is_scalar, action), g_is_scalar, one_lane); action 'n', 'w' or 'a'."""
-    per_input, g_scalar, one_lane = pattern
+    """pattern: (per input (is_scalar, action), g_is_scalar, layout); action 'n', 'w' or 'a'."""
+    per_input, g_scalar, layout = pattern
     nin = rule.nin
     out = [i for i in range(nin) if per_input[i][1] != "n"]
     args = [f"x{i}" for i in range(nin)] + ["g"] + [f"c{i}" for i in out]
-    gcol = "0" if g_scalar else "i"  # one-lane variant indexes the full row
+    gcol = "0" if g_scalar else "i"  # the one-lane and wide variants index full rows
     call = f"_rule({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"
-    body = _chunks(", ".join(args), f"c{out[0]}.shape[1]")
 
     def store(i: int, indent: str, row: str) -> list[str]:
         op = "=" if per_input[i][1] == "w" else "+="
-        idx = "i" if row == "cr" else "j"
+        idx = "j" if row == "cl" and layout == "block" else "i"
         return [indent + line for line in _sz(f"a{i}", "gv", f"q{i}")] + [f"{indent}{row}{i}[{idx}] {op} a{i}"]
 
-    if one_lane:
+    if layout == "wide":
+        body = [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"]
+        body += [f"    p{i} = np.empty(n)" for i in out]
+        body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{i}[i] = r[{i + 1}]" for i in out]
+        body += ["    for l in _range(m):", "        gl = g[l]"] + [f"        cl{i} = c{i}[l]" for i in out]
+        body += ["        for i in range(n):", f"            gv = gl[{gcol}]"]
+        for i in out:
+            body += [f"            q{i} = p{i}[i]"] + store(i, "            ", "cl")
+        return "\n".join(body) + "\n"
+    body = _chunks(", ".join(args), f"c{out[0]}.shape[1]")
+    if layout == "one":
         body += ["        gr = g[0]"] + [f"        cr{i} = c{i}[0]" for i in out]
         body += ["        for i in range(lo, hi):", f"            r = {call}", f"            gv = gr[{gcol}]"]
         for i in out:
