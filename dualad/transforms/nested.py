@@ -15,6 +15,9 @@ from .reverse import grad, jacrev, vjp
 
 __all__ = ["hessian", "hvp", "check_grads", "HESSIAN_MODES"]
 
+# Elements of tangent lanes a nested forward level may hold at once (2^26 doubles = 512 MiB).
+_NESTED_LANE_BUDGET = 1 << 26
+
 HESSIAN_MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward")
 
 
@@ -59,14 +62,19 @@ def hessian(
     if sparsity is not None:
         raise NotImplementedError("hessian(sparsity=...) is not available yet; use sparsity=None")
     outer, inner = mode.split("-over-")
-    if inner == "reverse":
-        first = grad(f, argnums)
-    else:
-        first = jacfwd(f, argnums)
-    if outer == "forward":
-        h = jacfwd(first, argnums, chunk_size=chunk_size)
-    else:
-        h = jacrev(first, argnums, chunk_size=chunk_size)
+    first = grad(f, argnums) if inner == "reverse" else jacfwd(f, argnums)
+    outer_jac = jacfwd if outer == "forward" else jacrev
+
+    def h(*args):
+        chunk = chunk_size
+        if chunk is None and inner == "forward":
+            # The inner level carries n lanes on every value, the outer one k more: k·n² per
+            # value.  Bound that block instead of letting n³ grow unchecked.
+            nums = (argnums,) if isinstance(argnums, (int, np.integer)) else tuple(argnums)
+            n = sum(int(np.size(leaf)) for i in nums for leaf in tree_flatten(args[i])[0])
+            chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
+        return outer_jac(first, argnums, chunk_size=chunk)(*args)
+
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
     return h
 
