@@ -26,6 +26,7 @@ setup(
         "docs": ["sphinx>=7.2", "furo>=2024.1", "myst-parser>=2.0", "numpydoc>=1.6"],
         "graphviz": ["graphviz>=0.20"],
         "plot": ["matplotlib>=3.7"],
+        "cuda": ["numba-cuda[cu12]>=0.30", "cupy-cuda12x>=13"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

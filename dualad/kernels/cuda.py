@@ -56,11 +56,13 @@ __all__ = [
     "device_rule",
     "device_function",
     "launch_config",
+    "kernel_source",
     "is_simulator",
     "is_device_array",
     "MATH_EQUIVALENTS",
     "LIBDEVICE_EQUIVALENTS",
     "COMPOSITES",
+    "NATIVE_UFUNCS",
     "DEFAULT_THREADS",
     "BLOCKS_PER_SM",
     "SIMULATOR_LAUNCH",
@@ -174,6 +176,11 @@ COMPOSITES: dict[np.ufunc, object] = {
     np.logaddexp2: _logaddexp2,
 }
 
+#: NumPy ufuncs left as they are: both the built-in ``numba.cuda`` and ``numba-cuda`` implement
+#: them on scalars (with NumPy's NaN semantics, which ``max``/``min`` would not have).  A rule
+#: that uses a ufunc in none of these tables fails to compile for the GPU: add it to a table.
+NATIVE_UFUNCS: frozenset = frozenset({np.maximum, np.minimum, np.fmax, np.fmin})
+
 
 # --- lazy numba.cuda ----------------------------------------------------------------------------
 
@@ -239,14 +246,13 @@ def _shim() -> types.ModuleType:
 
             table.update({uf: getattr(math, name) for uf, name in MATH_EQUIVALENTS.items()})
             table.update({uf: getattr(libdevice, name) for uf, name in LIBDEVICE_EQUIVALENTS.items()})
-        for uf, impl in table.items():
-            setattr(shim, uf.__name__, impl)
-        # composites see the shim too (their np.exp is math.exp on the GPU); compiled lazily
+        # composites see the shim too (their np.exp is math.exp on the GPU); compiled lazily,
+        # after the loop below has put every replacement in place
         for uf, fn in COMPOSITES.items():
             table[uf] = cuda.jit(device=True)(_retarget(fn, shim, table))
-            setattr(shim, uf.__name__, table[uf])
-        if np.absolute in table:
-            shim.abs = table[np.absolute]
+        for name, val in vars(np).items():  # every alias too (np.abs is np.absolute)
+            if isinstance(val, np.ufunc) and val in table:
+                setattr(shim, name, table[val])
         shim.__dualad_table__ = table
         _SHIM = shim
         return shim
@@ -385,7 +391,37 @@ def _pattern_tag(pattern) -> str:
 
 
 def kernel_source(rule: ElementwiseRule, kind: str, pattern: tuple) -> str:
-    """The generated Python source of a CUDA kernel (for inspection and tests)."""
+    """The generated Python source of a CUDA kernel, as :func:`get_kernel` compiles it.
+
+    Parameters
+    ----------
+    rule : ElementwiseRule
+        The rule.
+    kind : {'jvp', 'vjp', 'value'}
+        Which kernel.
+    pattern : tuple
+        The layout pattern (see :func:`get_kernel`).
+
+    Returns
+    -------
+    str
+        A module's source: the rule's device function and one ``@cuda.jit`` grid-stride kernel.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> src = kernel_source(RULES["sin"], "value", (False,))
+    >>> print(src[src.index("def kernel"):])
+    def kernel(x0, y):
+        n = y.shape[0]
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        for i in range(start, n, stride):
+            y[i] = _rule(x0[i])[0]
+    <BLANKLINE>
+    kernel = cuda.jit(kernel)
+    <BLANKLINE>
+    """
     return _HEADER.format(name=rule.name) + _SOURCES[kind](rule, pattern) + "\nkernel = cuda.jit(kernel)\n"
 
 
@@ -461,7 +497,8 @@ def _gather_kernel(amap: tuple, ndst: int):
 
 
 def _c_contiguous(a) -> bool:
-    return a.size <= 1 or a.is_c_contiguous()
+    # not "size <= 1 or ...": a zero-stride (broadcast) size-1 view cannot be reshaped in place
+    return a.is_c_contiguous()
 
 
 def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
@@ -480,7 +517,7 @@ def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
             None if a.shape[ax] == 1 else (0 if (lanes and ax == 0) else ax + off) for ax in range(nsrc)
         )
     size = int(np.prod(shape, dtype=np.int64))
-    dst = _cuda().device_array(max(size, 1) if size else 0, dtype=dtype)
+    dst = _cuda().device_array(size, dtype=dtype)
     if size:
         dims = shape if ndst else (1,)
         blocks, threads = launch_config(size, launch)
@@ -505,10 +542,9 @@ def is_device_array(a) -> bool:
         True for Numba device arrays (simulated ones included) and for any object exposing
         ``__cuda_array_interface__`` (CuPy, PyTorch...).  Imports ``numba.cuda``.
     """
-    cuda = _cuda()
     if getattr(a, "__cuda_ndarray__", False):
         return True
-    return hasattr(a, "__cuda_array_interface__") and hasattr(cuda, "as_cuda_array")
+    return hasattr(a, "__cuda_array_interface__") and hasattr(_cuda(), "as_cuda_array")
 
 
 def _as_device(a, dtype: np.dtype):
@@ -702,7 +738,9 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
     xs = [_as_device(x, dtype) for x in xs]
     g = _as_device(g, dtype)
     shape, size = _broadcast(xs)
-    m = g.shape[0] if g.ndim else 1
+    if g.ndim == 0:
+        raise ValueError("the cotangent needs a leading lane axis: shape (m,) + out_shape")
+    m = g.shape[0]
     cuda = _cuda()
     bufs = []
     for i, (need, buf) in enumerate(zip(needed, into)):
@@ -725,9 +763,7 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
             f, scalar = _flat(x, shape, size, dtype, launch)
             flat.append(f)
             per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
-        if g.ndim == 0:
-            gflat, g_scalar = _compact(g, (), dtype, False, launch).reshape(1, 1), True
-        elif g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
+        if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
             # one cotangent value per lane, possibly a broadcast view: pass it as a column
             col = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
             gflat, g_scalar = _compact(col, (m,), dtype, True, launch).reshape(m, 1), True
