@@ -27,6 +27,8 @@ setup(
         "graphviz": ["graphviz>=0.20"],
         "plot": ["matplotlib>=3.7"],
         "cuda": ["numba-cuda[cu12]>=0.30", "cupy-cuda12x>=13"],
+        # the peers for benchmarks/compare.py; torch 2.13.0 is the CPU build this project pins
+        "bench": ["torch==2.13.0", "jax>=0.4.30", "jaxlib>=0.4.30", "autograd>=1.7", "asv>=0.6"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -7,6 +7,9 @@ They know nothing about derivatives beyond "value, partials, multiply, add".
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from ..rules.base import ElementwiseRule
@@ -14,8 +17,19 @@ from .cpu import cache_dir, get_kernel
 
 __all__ = ["jvp", "vjp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
 
+def _parallel_min() -> int:
+    # Threads pay on a quiet machine with cores to spare; on two shared cores, measured, they
+    # made kernels 10-20x slower whenever another process was busy (threads spin-waiting for a
+    # core).  So multi-threaded kernels are on by default only with more than two cores;
+    # DUALAD_PARALLEL_MIN sets the threshold (elements × lanes) explicitly.
+    env = os.environ.get("DUALAD_PARALLEL_MIN")
+    if env:
+        return int(env)
+    return 1 << 16 if (os.cpu_count() or 1) > 2 else sys.maxsize
+
+
 #: Arrays at least this large (elements × lanes) take the multi-threaded kernel variants.
-PARALLEL_MIN = 1 << 16
+PARALLEL_MIN = _parallel_min()
 #: With several lanes over fewer elements than this, lanes (not elements) are the outer loop.
 WIDE_MAX = 1 << 13
 

@@ -14,8 +14,8 @@ import hashlib
 
 import numpy as np
 
+from .. import kernels
 from ..core.dispatch import Active, strip
-from ..kernels import PARALLEL_MIN
 from ..kernels.cpu import load_generated
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
@@ -131,7 +131,7 @@ class CompiledRecording:
         self._size = int(np.prod(shape, dtype=np.int64))
         self._guards = list(rec.tape.guards)
         self._guard_nodes = sorted({v for _, refs, _, _ in self._guards for kind, v in refs if kind == "n"})
-        parallel = self._size >= PARALLEL_MIN
+        parallel = self._size >= kernels.PARALLEL_MIN
         src, rules, consts = _source(entries, rec._leaf_nodes, out_node, final_sum, self._guard_nodes, parallel)
         digest = hashlib.sha1(src.encode()).hexdigest()[:16]
         self._run = load_generated(f"dualad_tape_{digest}", src).run
