@@ -23,13 +23,16 @@ from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, s
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.forward import derivative, jacfwd, jvp
+from .transforms.jacobian import Decision, jacobian
 from .transforms.nested import check_grads, hessian, hvp
 from .transforms.record import Recording, record
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
+from .transforms.sparsity import hessian_sparsity, jacobian_sparsity, sparse_hessian
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Decision",
     "Dual",
     "Tape",
     "Trace",
@@ -38,8 +41,11 @@ __all__ = [
     "record",
     "check_grads",
     "hessian",
+    "hessian_sparsity",
     "hvp",
     "grad",
+    "jacobian",
+    "jacobian_sparsity",
     "jacrev",
     "no_grad",
     "optim",
@@ -56,5 +62,6 @@ __all__ = [
     "sigmoid",
     "softmax",
     "softplus",
+    "sparse_hessian",
     "trace",
 ]

@@ -42,8 +42,10 @@ def hessian(
         ``"forward-over-forward"`` or ``"reverse-over-forward"``.
     chunk_size : int, optional
         Lanes per pass of the outer level (default: all n at once).
-    sparsity : None
-        Reserved for sparse Hessians by colouring; only ``None`` is accepted for now.
+    sparsity : None, "auto" or scipy.sparse matrix
+        ``"auto"`` detects the pattern, colours it symmetrically and returns a
+        ``scipy.sparse`` matrix from forward-over-reverse lanes, one lane per colour (see
+        :func:`dualad.sparse_hessian`); a given pattern is used as it is.
 
     Examples
     --------
@@ -60,7 +62,9 @@ def hessian(
     if mode not in HESSIAN_MODES:
         raise ValueError(f"hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
     if sparsity is not None:
-        raise NotImplementedError("hessian(sparsity=...) is not available yet; use sparsity=None")
+        from .sparsity import sparse_hessian
+
+        return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size)
     outer, inner = mode.split("-over-")
     first = grad(f, argnums) if inner == "reverse" else jacfwd(f, argnums)
     outer_jac = jacfwd if outer == "forward" else jacrev
