@@ -42,7 +42,7 @@ def example(prefix: str) -> Path:
 
 def test_examples_are_found():
     names = [p.name[:2] for p in EXAMPLES]
-    assert names[:6] == ["01", "02", "03", "04", "05", "06"]
+    assert names[:7] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -102,3 +102,11 @@ def test_01_runs_as_a_script(tmp_path):
     proc = subprocess.run([sys.executable, str(example("01")), str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "Reverse adjoint trace" in proc.stdout
+
+
+def test_07_jacobians_auto_and_sparse(tmp_path):
+    r = run(example("07"), tmp_path)
+    assert r["tall"]["mode"] == "forward" and r["wide"]["mode"] == "reverse"
+    assert r["sparse"]["colours"] == 3
+    n = r["sparse"]["shape"][0]
+    assert r["sparse"]["nnz"] == 3 * n - 4
