@@ -92,6 +92,18 @@ def _sz(dst: str, a: str, b: str) -> list[str]:
     return [f"{dst} = {a} * {b}", f"{dst} = 0.0 if ({a} == 0.0) | ({b} == 0.0) else {dst}"]
 
 
+def _lane_sum(with_t, per_input, indent: str, row, partial, idx: str, out: str) -> list[str]:
+    """Lines for ``out = Σ_i sz(∂_i · ẋ_i[idx])`` over the inputs that carry tangents; ``row(i)``
+    names input i's lane row, ``partial(i)`` its partial (a broadcast scalar reads column 0)."""
+    lines, terms = [], []
+    for i in with_t:
+        col = "0" if per_input[i][0] else idx
+        lines += [f"{indent}s{i} = {row(i)}[{col}]", f"{indent}q{i} = {partial(i)}"]
+        lines += [indent + line for line in _sz(f"a{i}", f"q{i}", f"s{i}")]
+        terms.append(f"a{i}")
+    return lines + [f"{indent}{out} = {' + '.join(terms)}"]
+
+
 def _chunks(signature: str, n_expr: str, parallel_chunks: bool = True) -> list[str]:
     return [
         f"def kernel({signature}):",
@@ -119,25 +131,13 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         body += [f"        p{i}[i] = r[{i + 1}]" for i in with_t]
         body += ["    for l in _range(k):"] + [f"        tl{i} = t{i}[l]" for i in with_t]
         body += ["        tyl = ty[l]", "        for i in range(n):"]
-        terms = []
-        for i in with_t:
-            col = "0" if per_input[i][0] else "i"
-            body += [f"            s{i} = tl{i}[{col}]", f"            q{i} = p{i}[i]"]
-            body += ["            " + line for line in _sz(f"a{i}", f"q{i}", f"s{i}")]
-            terms.append(f"a{i}")
-        body.append(f"            tyl[i] = {' + '.join(terms)}")
+        body += _lane_sum(with_t, per_input, " " * 12, lambda i: f"tl{i}", lambda i: f"p{i}[i]", "i", "tyl[i]")
         return "\n".join(body) + "\n"
     body = _chunks(", ".join(args), "y.shape[0]")
     if layout == "one":
         body += [f"        t{i}r = t{i}[0]" for i in with_t] + ["        tyr = ty[0]"]
         body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
-        terms = []
-        for i in with_t:
-            col = "0" if per_input[i][0] else "i"
-            body += [f"            s{i} = t{i}r[{col}]", f"            q{i} = r[{i + 1}]"]
-            body += ["            " + line for line in _sz(f"a{i}", f"q{i}", f"s{i}")]
-            terms.append(f"a{i}")
-        body.append(f"            tyr[i] = {' + '.join(terms)}")
+        body += _lane_sum(with_t, per_input, " " * 12, lambda i: f"t{i}r", lambda i: f"r[{i + 1}]", "i", "tyr[i]")
         return "\n".join(body) + "\n"
     body += ["        k = ty.shape[0]"]
     body += [f"        p{i} = np.empty({_BLOCK})" for i in with_t]
@@ -153,13 +153,7 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     # row slices of the block: contiguous 1-D loops the compiler vectorises
     body += [f"                tl{i} = t{i}[l, 0:1]" if per_input[i][0] else f"                tl{i} = t{i}[l, start:stop]" for i in with_t]
     body += ["                tyl = ty[l, start:stop]", "                for j in range(stop - start):"]
-    terms = []
-    for i in with_t:
-        col = "0" if per_input[i][0] else "j"
-        body += [f"                    s{i} = tl{i}[{col}]", f"                    q{i} = p{i}[j]"]
-        body += ["                    " + line for line in _sz(f"a{i}", f"q{i}", f"s{i}")]
-        terms.append(f"a{i}")
-    body.append(f"                    tyl[j] = {' + '.join(terms)}")
+    body += _lane_sum(with_t, per_input, " " * 20, lambda i: f"tl{i}", lambda i: f"p{i}[j]", "j", "tyl[j]")
     return "\n".join(body) + "\n"
 
 
