@@ -58,12 +58,15 @@ class Tape:
     array([0.91821682, 0.07700375])
     """
 
-    __slots__ = ("tag", "entries", "leaves", "_next", "generation", "_locked", "_finalizer", "guards", "consts", "__weakref__")
+    __slots__ = ("tag", "entries", "leaves", "dtypes", "_next", "generation", "_locked", "_finalizer", "guards", "consts", "__weakref__")
 
     def __init__(self, tag: int | None = None):
         self.tag = new_tag() if tag is None else tag
         self.entries: list[tuple] = []  # (op, in_nodes, residual, params, out_node, out_shape)
         self.leaves: list[tuple] = []  # (node, shape, weakref to the leaf Variable)
+        # Each node's dtype: adjoints take their node's dtype (a float32 input mixed with a
+        # float64 constant gets a float32 gradient, as its value is float32).
+        self.dtypes: dict = {}
         self._next = 0
         self.generation = 0
         self._locked: list = []
@@ -104,11 +107,13 @@ class Tape:
         node = self._next
         self._next = node + 1
         self.entries.append((op, in_nodes, residual, params, node, tuple(value.shape)))
+        self.dtypes[node] = value.dtype
         return node
 
     def clear(self) -> None:
         """Drop every entry (leaves stay usable); values computed before become stale."""
         self.entries = []
+        self.dtypes = {n: self.dtypes[n] for n, _, ref in self.leaves if ref() is not None and n in self.dtypes}
         self.leaves = [leaf for leaf in self.leaves if leaf[2]() is not None]
         self.generation += 1
         _unlock(self._locked)
@@ -122,6 +127,7 @@ class Tape:
         is a dict, every intermediate node's complete adjoint is also stored in it (for traces).
         """
         adj = dict(seeds)
+        dtypes = self.dtypes
         owned: dict = {}  # adjoint buffers this sweep allocated: safe to accumulate into
         top = max(seeds) if seeds else -1
         # The sweep runs only dualad's own arithmetic: 0·inf and 1/0 in partials are expected
@@ -148,6 +154,9 @@ class Tape:
                 for n, c in zip(in_nodes, contribs):
                     if n is None or c is None:
                         continue
+                    dt = dtypes.get(n)
+                    if dt is not None and c.dtype != dt:
+                        c = c.astype(dt)
                     prev = adj.get(n)
                     if prev is None:
                         adj[n] = c

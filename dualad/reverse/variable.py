@@ -78,6 +78,7 @@ class Variable(ArrayBehaviour):
         return v
 
     def _init(self, value, tape, node, is_leaf):
+        tape.dtypes[node] = value.dtype
         self._p, self._tape, self._node, self._tag = value, tape, node, tape.tag
         self._gen, self._is_leaf, self.grad = tape.generation, is_leaf, None
         self.shape, self.dtype = tuple(value.shape), value.dtype
