@@ -218,10 +218,21 @@ class Variable(ArrayBehaviour):
                 raise ValueError(f"backward(gradient): shape {tuple(g.shape)} does not match the output's {self.shape}")
             ct = g[None]
         adj = tape.backward({self._node: ct}, wanted={n for n, _, _ in tape.leaves})
+        used = None
         for node, _, ref in tape.leaves:
             leaf = ref()
-            if leaf is not None and node in adj:
+            if leaf is None:
+                continue
+            if node in adj:
                 g = adj[node][0]
-                leaf.grad = g if leaf.grad is None else leaf.grad + g
+            else:
+                # A leaf the graph used but whose every partial was zero (floor, sign) gets a
+                # zero gradient, as in PyTorch; a leaf the graph never touched keeps None.
+                if used is None:
+                    used = {n for entry in tape.entries for n in entry[1] if n is not None}
+                if node not in used:
+                    continue
+                g = np.zeros(leaf.shape, dtype=leaf.dtype)
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
         if not retain_graph:
             tape.clear()
