@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..rules.base import ElementwiseRule
 
-__all__ = ["get_kernel", "cache_dir", "load_generated"]
+__all__ = ["get_kernel", "cache_dir", "load_generated", "memo", "pattern_tag"]
 
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
@@ -218,8 +218,20 @@ def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
 _SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source}
 
 
-def _pattern_tag(pattern) -> str:
+def pattern_tag(pattern) -> str:
+    """A pattern as a fragment of a module name."""
     return "".join(ch for ch in repr(pattern) if ch.isalnum())
+
+
+def memo(store: dict, lock, key, build):
+    """``store[key]``, built once under ``lock`` (double-checked, so hits take no lock)."""
+    value = store.get(key)
+    if value is None:
+        with lock:
+            value = store.get(key)
+            if value is None:
+                value = store[key] = build()
+    return value
 
 
 def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool = False):
@@ -229,15 +241,7 @@ def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool 
     processes Numba's on-disk cache makes the first call cheap.
     """
     key = (rule.name, rule.source_hash, kind, pattern, parallel)
-    kern = _KERNELS.get(key)
-    if kern is not None:
-        return kern
-    with _LOCK:
-        kern = _KERNELS.get(key)
-        if kern is None:
-            kern = _build(rule, kind, pattern, parallel)
-            _KERNELS[key] = kern
-    return kern
+    return memo(_KERNELS, _LOCK, key, lambda: _build(rule, kind, pattern, parallel))
 
 
 def _build(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool):
@@ -246,7 +250,7 @@ def _build(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool):
     src += f'\nkernel = numba.njit(kernel, cache=True, nogil=True, error_model="numpy", parallel={parallel})\n'
     safe = "".join(ch if ch.isalnum() else "_" for ch in rule.name)
     par = "_par" if parallel else ""
-    modname = f"dualad_kern_{safe}_{kind}{par}_{_pattern_tag(pattern)}_{rule.source_hash}"
+    modname = f"dualad_kern_{safe}_{kind}{par}_{pattern_tag(pattern)}_{rule.source_hash}"
     return load_generated(modname, src).kernel
 
 

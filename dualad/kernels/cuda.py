@@ -46,7 +46,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..rules.base import ElementwiseRule
-from .cpu import load_generated
+from .cpu import load_generated, memo, pattern_tag
 
 __all__ = [
     "jvp",
@@ -275,16 +275,11 @@ def device_function(fn):
     numba.cuda dispatcher
         A device function (``cuda.jit(device=True)``); it can be called only from device code.
     """
-    key = ("fn", fn)
-    dev = _DEVICE_FNS.get(key)
-    if dev is None:
-        with _LOCK:
-            dev = _DEVICE_FNS.get(key)
-            if dev is None:
-                shim = _shim()
-                dev = _cuda().jit(device=True)(_retarget(fn, shim, shim.__dualad_table__))
-                _DEVICE_FNS[key] = dev
-    return dev
+    def build():
+        shim = _shim()
+        return _cuda().jit(device=True)(_retarget(fn, shim, shim.__dualad_table__))
+
+    return memo(_DEVICE_FNS, _LOCK, ("fn", fn), build)
 
 
 def device_rule(rule: ElementwiseRule):
@@ -300,15 +295,7 @@ def device_rule(rule: ElementwiseRule):
     numba.cuda dispatcher
         See :func:`device_function`; cached per rule and rule source.
     """
-    key = ("rule", rule.name, rule.source_hash)
-    dev = _DEVICE_FNS.get(key)
-    if dev is None:
-        with _LOCK:
-            dev = _DEVICE_FNS.get(key)
-            if dev is None:
-                dev = device_function(rule.fn)
-                _DEVICE_FNS[key] = dev
-    return dev
+    return memo(_DEVICE_FNS, _LOCK, ("rule", rule.name, rule.source_hash), lambda: device_function(rule.fn))
 
 
 # --- kernel source ------------------------------------------------------------------------------
@@ -386,10 +373,6 @@ def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
 _SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source}
 
 
-def _pattern_tag(pattern) -> str:
-    return "".join(ch for ch in repr(pattern) if ch.isalnum())
-
-
 def kernel_source(rule: ElementwiseRule, kind: str, pattern: tuple) -> str:
     """The generated Python source of a CUDA kernel, as :func:`get_kernel` compiles it.
 
@@ -447,18 +430,12 @@ def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple):
     """
     if kind not in _SOURCES:
         raise ValueError(f"unknown kernel kind {kind!r}; expected one of {sorted(_SOURCES)}")
-    key = (rule.name, rule.source_hash, kind, pattern)
-    kern = _KERNELS.get(key)
-    if kern is not None:
-        return kern
-    with _LOCK:
-        kern = _KERNELS.get(key)
-        if kern is None:
-            safe = "".join(ch if ch.isalnum() else "_" for ch in rule.name)
-            modname = f"dualad_cuda{_FORMAT}_{safe}_{kind}_{_pattern_tag(pattern)}_{rule.source_hash}"
-            kern = load_generated(modname, kernel_source(rule, kind, pattern)).kernel
-            _KERNELS[key] = kern
-    return kern
+    def build():
+        safe = "".join(ch if ch.isalnum() else "_" for ch in rule.name)
+        modname = f"dualad_cuda{_FORMAT}_{safe}_{kind}_{pattern_tag(pattern)}_{rule.source_hash}"
+        return load_generated(modname, kernel_source(rule, kind, pattern)).kernel
+
+    return memo(_KERNELS, _LOCK, (rule.name, rule.source_hash, kind, pattern), build)
 
 
 # --- gather: broadcast, cast and compact any device array into the kernels' layouts -------------
@@ -484,16 +461,11 @@ def _gather_source(amap: tuple, ndst: int) -> str:
 
 
 def _gather_kernel(amap: tuple, ndst: int):
-    key = ("gather", amap, ndst)
-    kern = _KERNELS.get(key)
-    if kern is None:
-        with _LOCK:
-            kern = _KERNELS.get(key)
-            if kern is None:
-                tag = "".join("n" if a is None else str(a) for a in amap)
-                kern = load_generated(f"dualad_cuda{_FORMAT}_gather_{tag}_{ndst}", _gather_source(amap, ndst)).kernel
-                _KERNELS[key] = kern
-    return kern
+    def build():
+        tag = "".join("n" if a is None else str(a) for a in amap)
+        return load_generated(f"dualad_cuda{_FORMAT}_gather_{tag}_{ndst}", _gather_source(amap, ndst)).kernel
+
+    return memo(_KERNELS, _LOCK, ("gather", amap, ndst), build)
 
 
 def _c_contiguous(a) -> bool:
