@@ -217,6 +217,45 @@ class Dual(ArrayBehaviour):
             y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
         return Dual._new(y, _push(outs[1:], ts, y, k), self._tag, single)
 
+    def _fused_adjoints(self, rule, values, g, needed):
+        """``ḡ · ∂_i`` of ``rule`` at ``values`` (Duals of this tag, or constants) for a cotangent
+        ``ḡ`` of one reverse lane, ``(1,) + shape``, plain or a Dual of this tag: one fused
+        forward-over-reverse kernel.  None where it does not apply (deeper nesting, several
+        reverse lanes, small arrays); the caller then evaluates the rule on the Duals."""
+        tag = self._tag
+        if type(g) is Dual:
+            if g._tag != tag:
+                return None
+            gp, gt = g._p, g._t
+            if type(gp) is not np.ndarray or type(gt) is not np.ndarray:
+                return None
+        elif type(g) is np.ndarray:
+            gp, gt = g, None
+        else:
+            return None
+        if gp.shape[0] != 1 or gp.size < SMALL:
+            return None
+        xs, ts, k = [], [], None if gt is None else gt.shape[0]
+        for v in values:
+            if type(v) is Dual:
+                if v._tag != tag or type(v._p) is not np.ndarray or type(v._t) is not np.ndarray:
+                    return None
+                if k is None:
+                    k = v._t.shape[0]
+                elif v._t.shape[0] != k:
+                    return None
+                xs.append(v._p)
+                ts.append(v._t)
+            elif isinstance(v, Active):
+                return None
+            else:
+                xs.append(v)
+                ts.append(None)
+        if k is None:
+            return None
+        outs = kernels.hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, float_dtype(xs + [gp]))
+        return [None if o is None else Dual._new(o[0][None], o[1][:, None], tag, self._single) for o in outs]
+
     def _process(self, prim, args, params):
         ps, ts, single = self._split(args)
         y, ydot = prim.jvp(ps, ts, params)

@@ -15,7 +15,7 @@ import numpy as np
 from ..rules.base import ElementwiseRule
 from .cpu import cache_dir, get_kernel
 
-__all__ = ["jvp", "vjp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
+__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
 
 def _parallel_min() -> int:
     # Threads pay on a quiet machine with cores to spare; on two shared cores, measured, they
@@ -112,6 +112,42 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
     kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size)), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
+
+
+def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarray, needed: list, dtype) -> list:
+    """Forward-over-reverse adjoints of ``rule`` in one pass: dual inputs, a dual cotangent.
+
+    ``xs`` are the inputs' primals, ``ts`` their tangent lanes ``(k,) + x.shape`` (or None for a
+    constant input; at least one is given), ``gp`` the cotangent's primal (the output's shape)
+    and ``gt`` its lanes ``(k,) + out_shape``, or None for a constant cotangent.  Returns, per input, None if not needed, else ``(cp, ct)``: the
+    primal ``ȳ·∂_i`` (output shape) and its k tangent lanes, not yet unbroadcast.
+    """
+    xs = [np.asarray(x, dtype=dtype) for x in xs]
+    shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
+    size = int(np.prod(shape, dtype=np.int64))
+    k = next(t.shape[0] for t in ts if t is not None)
+    flat, pattern, lanes = [], [], []
+    for x, t, need in zip(xs, ts, needed):
+        f, scalar = _flat(x, shape, size)
+        flat.append(f)
+        pattern.append((scalar, t is not None, bool(need)))
+        if t is not None:
+            lanes.append(_flat_lanes(t.astype(dtype, copy=False), k, shape, size, scalar))
+    gpf = np.ascontiguousarray(np.broadcast_to(np.asarray(gp, dtype=dtype), shape)).reshape(size)
+    gts = [] if gt is None else [_flat_lanes(np.asarray(gt, dtype=dtype), k, shape, size, False)]
+    cps = [np.empty(size, dtype=dtype) for n in needed if n]
+    cts = [np.empty((k, size), dtype=dtype) for n in needed if n]
+    kern = get_kernel(rule, "hvp", (tuple(pattern), gt is not None, "one" if k == 1 else "lanes"), size * k >= PARALLEL_MIN)
+    kern(*flat, *lanes, gpf, *gts, *cps, *cts)
+    made = iter(zip(cps, cts))
+    out = []
+    for need in needed:
+        if need:
+            cp, ct = next(made)
+            out.append((cp.reshape(shape), ct.reshape((k,) + shape)))
+        else:
+            out.append(None)
+    return out
 
 
 def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:

@@ -31,6 +31,7 @@ import threading
 from pathlib import Path
 
 from ..rules.base import ElementwiseRule
+from ..rules.derive import tangent_source
 
 __all__ = ["get_kernel", "cache_dir", "load_generated", "memo", "pattern_tag"]
 
@@ -215,7 +216,74 @@ def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
     return "\n".join(body) + "\n"
 
 
-_SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source}
+def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
+    """Forward-over-reverse adjoint: ``x̄_i = ḡ · ∂_i`` on dual numbers in one pass.
+
+    pattern: (per input (is_scalar, has_tangent, needed), g_has_tangent, layout 'one' or
+    'lanes').  Reads the inputs ``x_i``, their
+    tangent lanes ``t_i`` (k, n), the cotangent's primal ``gp`` (n) and tangent lanes ``gt``
+    (k, n); writes ``cp_i = sz(gp, ∂_i)`` and ``ct_i[l] = sz(gt[l], ∂_i) + sz(gp, Σ_j
+    sz(∂²_ij, t_j[l]))``, the second partials ``∂²_ij = ∂(∂_i)/∂x_j`` coming from the rule's
+    tangent (:mod:`dualad.rules.derive`): what the rule evaluated on Duals followed by a Dual
+    product computes, without the intermediate arrays.
+    """
+    per_input, g_tangent, layout = pattern
+    nin = rule.nin
+    with_t = [j for j in range(nin) if per_input[j][1]]
+    out = [i for i in range(nin) if per_input[i][2]]
+    gargs = ["gp", "gt"] if g_tangent else ["gp"]
+    args = [f"x{i}" for i in range(nin)] + [f"t{j}" for j in with_t] + gargs + [f"cp{i}" for i in out] + [f"ct{i}" for i in out]
+    body = _chunks(", ".join(args), "gp.shape[0]")
+    one = layout == "one"
+    if one:  # one lane: rows hoisted, straight-line code per element
+        body += [f"        t{j}r = t{j}[0]" for j in with_t] + [f"        ct{i}r = ct{i}[0]" for i in out]
+        body += ["        gtr = gt[0]"] if g_tangent else []
+        ind, lane = "            ", lambda name, col: f"{name}r[{col}]"
+    else:
+        body += [f"        k = ct{out[0]}.shape[0]"]
+        ind, lane = "                ", lambda name, col: f"{name}[l, {col}]"
+    body += ["        for i in range(lo, hi):"]
+    body += [f"            xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
+    body += [f"            r = _rule({', '.join(f'xv{i}' for i in range(nin))})", "            gv = gp[i]"]
+    for j in with_t:
+        seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
+        body += [f"            h{j} = _tangent({', '.join(f'xv{i}' for i in range(nin))}, {seeds})"]
+    for i in out:
+        body += [f"            q{i} = r[{i + 1}]"] + ["            " + line for line in _sz(f"cp{i}[i]", "gv", f"q{i}")]
+    if not one:
+        body += ["            for l in range(k):"]
+    body += [f"{ind}gtl = {lane('gt', 'i')}"] if g_tangent else []
+    for i in out:
+        terms = []
+        for j in with_t:
+            body += [f"{ind}s{j} = {lane(f't{j}', '0' if per_input[j][0] else 'i')}"]
+            body += [ind + line for line in _sz(f"a{j}", f"h{j}[{nin + 1 + i}]", f"s{j}")]
+            terms.append(f"a{j}")
+        body += [f"{ind}acc = {' + '.join(terms)}"]
+        body += [ind + line for line in _sz("u", "gv", "acc")]
+        if g_tangent:
+            body += [ind + line for line in _sz("w", "gtl", f"q{i}")] + [f"{ind}{lane(f'ct{i}', 'i')} = u + w"]
+        else:
+            body += [f"{ind}{lane(f'ct{i}', 'i')} = u"]
+    tsrc, used = tangent_source(rule, "_tangent_py")
+    head = [f'_R_{name} = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)' for name in used]
+    head += [
+        "",
+        "",
+        '@numba.njit(inline="always", error_model="numpy", cache=False)',
+        "def _sz(a, b):",
+        "    return 0.0 if (a == 0.0) | (b == 0.0) else a * b",
+        "",
+        "",
+        tsrc,
+        '_tangent = numba.njit(_tangent_py, inline="always", error_model="numpy", cache=False)',
+        "",
+        "",
+    ]
+    return "\n".join(head + body) + "\n"
+
+
+_SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source, "hvp": _hvp_source}
 
 
 def pattern_tag(pattern) -> str:

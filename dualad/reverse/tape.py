@@ -227,6 +227,12 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
             else:
                 out.append(np.array([gv * p], dtype=g.dtype))
         return out
+    if not plain:
+        # Dual values or a dual cotangent (forward over reverse): one fused kernel per entry.
+        owner = next((v for v in (g, *values) if hasattr(v, "_fused_adjoints")), None)
+        contribs = None if owner is None else owner._fused_adjoints(rule, values, g, needed)
+        if contribs is not None:
+            return _shape_contributions(values, contribs, g, m, out_shape)
     if plain and g.size // m >= SMALL:
         full = (m,) + out_shape
         into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]

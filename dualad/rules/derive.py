@@ -1,0 +1,194 @@
+"""Second derivatives of a rule, derived from the rule table by forward mode on its source.
+
+A rule ``fn(*xs) -> (value, *partials)`` is straight-line NumPy code.  :func:`tangent_source`
+rewrites it into ``tangent(*xs, *ds) -> (value, *partials, *dpartials)`` where ``dpartials[i]``
+is the directional derivative of ``partials[i]`` along ``ds``: every ufunc call and operator of
+the rule is replaced by a call of *that op's own rule* (``x * y`` → the ``multiply`` rule), whose
+partials multiply the operands' tangents.  So no second derivative is written anywhere: it is
+the rule table applied to the rule table, exactly what evaluating the rule on dual numbers does
+at a nested level, but as scalar code that Numba compiles into one fused kernel.
+
+Products of a partial and a tangent are *strong zeros* (an exact zero on either side gives 0,
+even against inf or nan), as everywhere else in dualad.  Comparisons and boolean predicates
+(``x > 0``, ``np.isnan``) have no tangent.  A rule using anything else (a loop, a call of an
+unknown function) is reported with :class:`NotDerivable`; callers then fall back to evaluating
+the rule on dual values.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+
+import numpy as np
+
+from .base import RULES, UFUNC_RULES, ElementwiseRule
+
+__all__ = ["NotDerivable", "tangent_source"]
+
+_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
+_COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+
+
+class NotDerivable(NotImplementedError):
+    """The rule's source uses a construct the tangent transform does not handle."""
+
+
+class _Writer:
+    def __init__(self, rule: ElementwiseRule):
+        self.rule = rule
+        self.lines: list[str] = []
+        self.rules_used: list[str] = []
+        self.count = 0
+        self.env: dict[str, tuple[str, str | None]] = {}
+
+    def temp(self, prefix: str) -> str:
+        self.count += 1
+        return f"_{prefix}{self.count}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " + line)
+
+    def call_rule(self, rule: ElementwiseRule, args: list[tuple[str, str | None]]) -> tuple[str, str | None]:
+        """``rule(*args)`` with its tangent Σ ∂_i · t_i from the rule's own partials."""
+        if rule.name not in self.rules_used:
+            self.rules_used.append(rule.name)
+        r = self.temp("r")
+        self.emit(f"{r} = _R_{rule.name}({', '.join(v for v, _ in args)})")
+        v = self.temp("v")
+        self.emit(f"{v} = {r}[0]")
+        terms = [f"_sz({r}[{i + 1}], {t})" for i, (_, t) in enumerate(args) if t is not None]
+        if not terms:
+            return v, None
+        t = self.temp("t")
+        self.emit(f"{t} = {' + '.join(terms)}")
+        return v, t
+
+    def expr(self, node: ast.expr) -> tuple[str, str | None]:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise NotDerivable(f"constant {node.value!r}")
+            return repr(float(node.value)), None
+        if isinstance(node, ast.Name):
+            if node.id in self.env:
+                return self.env[node.id]
+            value = self.rule.fn.__globals__.get(node.id)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return repr(float(value)), None
+            raise NotDerivable(f"name {node.id!r}")
+        if isinstance(node, ast.BinOp):
+            a, b = self.expr(node.left), self.expr(node.right)
+            op = type(node.op)
+            if a[1] is None and b[1] is None:
+                if op not in _SYMBOLS:
+                    raise NotDerivable(f"operator {op.__name__}")
+                return self.bind(f"({a[0]} {_SYMBOLS[op]} {b[0]})"), None
+            if op not in _BINOPS:
+                raise NotDerivable(f"operator {op.__name__} on differentiated values")
+            return self.call_rule(UFUNC_RULES[_BINOPS[op]], [a, b])
+        if isinstance(node, ast.UnaryOp):
+            a = self.expr(node.operand)
+            if isinstance(node.op, ast.UAdd):
+                return a
+            if isinstance(node.op, ast.USub):
+                if a[1] is None:
+                    return self.bind(f"(-{a[0]})"), None
+                return self.call_rule(UFUNC_RULES[np.negative], [a])
+            raise NotDerivable(f"unary {type(node.op).__name__}")
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
+                raise NotDerivable("chained or unknown comparison")
+            a, b = self.expr(node.left), self.expr(node.comparators[0])
+            return self.bind(f"({a[0]} {_COMPARE[type(node.ops[0])]} {b[0]})"), None
+        if isinstance(node, ast.IfExp):
+            c, a, b = self.expr(node.test), self.expr(node.body), self.expr(node.orelse)
+            v = self.bind(f"({a[0]} if {c[0]} else {b[0]})")
+            if a[1] is None and b[1] is None:
+                return v, None
+            return v, self.bind(f"({a[1] or '0.0'} if {c[0]} else {b[1] or '0.0'})")
+        if isinstance(node, ast.Call):
+            f = node.func
+            if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np") or node.keywords:
+                raise NotDerivable(f"call of {ast.unparse(f)}")
+            ufunc = getattr(np, f.attr, None)
+            args = [self.expr(a) for a in node.args]
+            if not isinstance(ufunc, np.ufunc):
+                raise NotDerivable(f"np.{f.attr} is not a ufunc")
+            if all(t is None for _, t in args):
+                return self.bind(f"np.{f.attr}({', '.join(v for v, _ in args)})"), None
+            if ufunc in UFUNC_RULES:
+                return self.call_rule(UFUNC_RULES[ufunc], args)
+            if all(sig.endswith("?") for sig in ufunc.types):  # a predicate (isnan...): no tangent
+                return self.bind(f"np.{f.attr}({', '.join(v for v, _ in args)})"), None
+            raise NotDerivable(f"np.{f.attr} has no rule")
+        raise NotDerivable(f"expression {type(node).__name__}")
+
+    def bind(self, code: str) -> str:
+        v = self.temp("v")
+        self.emit(f"{v} = {code}")
+        return v
+
+
+def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, list[str]]:
+    """Source of ``name(x0.., d0..) -> (value, *partials, *dpartials)`` for ``rule``.
+
+    Returns the function's source (it calls ``_R_<rule>`` for each rule it uses and ``_sz``
+    for strong-zero products, which the caller provides) and the names of the rules used.
+
+    Raises
+    ------
+    NotDerivable
+        When the rule's source is not straight-line code over ufuncs, operators, comparisons
+        and conditional expressions.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> src, used = tangent_source(RULES["sin"])
+    >>> used
+    ['cos']
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(rule.fn)))
+    except (OSError, TypeError, SyntaxError) as exc:
+        raise NotDerivable(f"the source of rule {rule.name!r} is not available") from exc
+    fdef = tree.body[0]
+    if not isinstance(fdef, ast.FunctionDef):
+        raise NotDerivable(f"rule {rule.name!r} is not a plain function")
+    params = [a.arg for a in fdef.args.args]
+    w = _Writer(rule)
+    for i, p in enumerate(params):
+        w.env[p] = (f"x{i}", f"d{i}")
+    result = None
+    for stmt in fdef.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue  # docstring
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            w.env[stmt.targets[0].id] = w.expr(stmt.value)
+        elif isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Tuple) and result is None:
+            outs = stmt.value.elts
+            if len(outs) != rule.nin + 1:
+                raise NotDerivable(f"rule {rule.name!r} returns {len(outs)} values")
+            value = w.expr(outs[0])[0]
+            partials = [w.expr(o) for o in outs[1:]]
+            result = [value] + [v for v, _ in partials] + [t or "0.0" for _, t in partials]
+        else:
+            raise NotDerivable(f"statement {type(stmt).__name__} in rule {rule.name!r}")
+    if result is None:
+        raise NotDerivable(f"rule {rule.name!r} has no return of a tuple")
+    args = [f"x{i}" for i in range(rule.nin)] + [f"d{i}" for i in range(rule.nin)]
+    src = f"def {name}({', '.join(args)}):\n" + "\n".join(w.lines) + f"\n    return ({', '.join(result)},)\n"
+    return src, w.rules_used
+
+
+def check_all() -> dict[str, str]:
+    """Every rule the transform cannot handle, with the reason (for tests and the docs)."""
+    out = {}
+    for rule in RULES.values():
+        try:
+            tangent_source(rule)
+        except NotDerivable as exc:
+            out[rule.name] = str(exc)
+    return out
