@@ -233,38 +233,77 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     out = [i for i in range(nin) if per_input[i][2]]
     gargs = ["gp", "gt"] if g_tangent else ["gp"]
     args = [f"x{i}" for i in range(nin)] + [f"t{j}" for j in with_t] + gargs + [f"cp{i}" for i in out] + [f"ct{i}" for i in out]
+    xv = ", ".join(f"xv{i}" for i in range(nin))
+
+    def element(ind: str, save: str | None) -> list[str]:
+        """Partials and second partials of element i; cp written; kept in block buffers
+        (index ``save``) when lanes follow in a loop of their own."""
+        lines = [f"xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
+        lines += [f"r = _rule({xv})", "gv = gp[i]"]
+        for j in with_t:
+            seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
+            lines += [f"h{j} = _tangent({xv}, {seeds})"]
+        for i in out:
+            lines += [f"q{i} = r[{i + 1}]"] + _sz(f"cp{i}[i]", "gv", f"q{i}")
+            lines += [f"h{j}_{i} = h{j}[{nin + 1 + i}]" for j in with_t]
+            if save:
+                lines += [f"qb{i}[{save}] = q{i}"] + [f"hb{j}_{i}[{save}] = h{j}_{i}" for j in with_t]
+        lines += [f"gvb[{save}] = gv"] if save else []
+        return [ind + line for line in lines]
+
+    def lanes(ind: str, t, g, c, h, q, gv) -> list[str]:
+        """ct_i = sz(gp, Σ_j sz(∂²_ij, t_j)) + sz(gt, ∂_i) for one lane of one element."""
+        lines = []
+        for i in out:
+            terms = []
+            for j in with_t:
+                lines += _sz(f"a{j}", h(j, i), t(j))
+                terms.append(f"a{j}")
+            lines += [f"acc = {' + '.join(terms)}"] + _sz("u", gv, "acc")
+            if g_tangent:
+                lines += _sz("w", g, q(i)) + [f"{c(i)} = u + w"]
+            else:
+                lines += [f"{c(i)} = u"]
+        return [ind + line for line in lines]
+
     body = _chunks(", ".join(args), "gp.shape[0]")
-    one = layout == "one"
-    if one:  # one lane: rows hoisted, straight-line code per element
+    if layout == "one":  # one lane: rows hoisted, straight-line code per element
         body += [f"        t{j}r = t{j}[0]" for j in with_t] + [f"        ct{i}r = ct{i}[0]" for i in out]
         body += ["        gtr = gt[0]"] if g_tangent else []
-        ind, lane = "            ", lambda name, col: f"{name}r[{col}]"
-    else:
-        body += [f"        k = ct{out[0]}.shape[0]"]
-        ind, lane = "                ", lambda name, col: f"{name}[l, {col}]"
-    body += ["        for i in range(lo, hi):"]
-    body += [f"            xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
-    body += [f"            r = _rule({', '.join(f'xv{i}' for i in range(nin))})", "            gv = gp[i]"]
-    for j in with_t:
-        seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
-        body += [f"            h{j} = _tangent({', '.join(f'xv{i}' for i in range(nin))}, {seeds})"]
-    for i in out:
-        body += [f"            q{i} = r[{i + 1}]"] + ["            " + line for line in _sz(f"cp{i}[i]", "gv", f"q{i}")]
-    if not one:
+        body += ["        for i in range(lo, hi):"] + element(" " * 12, None)
+        body += lanes(
+            " " * 12,
+            lambda j: f"t{j}r[{'0' if per_input[j][0] else 'i'}]",
+            "gtr[i]",
+            lambda i: f"ct{i}r[i]",
+            lambda j, i: f"h{j}_{i}",
+            lambda i: f"q{i}",
+            "gv",
+        )
+    else:  # k lanes: a block of partials first, then each lane a contiguous loop over the block
+        body += [f"        k = ct{out[0]}.shape[0]", f"        gvb = np.empty({_BLOCK})"]
+        body += [f"        qb{i} = np.empty({_BLOCK})" for i in out]
+        body += [f"        hb{j}_{i} = np.empty({_BLOCK})" for i in out for j in with_t]
+        body += [
+            f"        for start in range(lo, hi, {_BLOCK}):",
+            f"            stop = min(start + {_BLOCK}, hi)",
+            "            for i in range(start, stop):",
+        ]
+        body += element(" " * 16, "i - start")
         body += ["            for l in range(k):"]
-    body += [f"{ind}gtl = {lane('gt', 'i')}"] if g_tangent else []
-    for i in out:
-        terms = []
-        for j in with_t:
-            body += [f"{ind}s{j} = {lane(f't{j}', '0' if per_input[j][0] else 'i')}"]
-            body += [ind + line for line in _sz(f"a{j}", f"h{j}[{nin + 1 + i}]", f"s{j}")]
-            terms.append(f"a{j}")
-        body += [f"{ind}acc = {' + '.join(terms)}"]
-        body += [ind + line for line in _sz("u", "gv", "acc")]
-        if g_tangent:
-            body += [ind + line for line in _sz("w", "gtl", f"q{i}")] + [f"{ind}{lane(f'ct{i}', 'i')} = u + w"]
-        else:
-            body += [f"{ind}{lane(f'ct{i}', 'i')} = u"]
+        body += [f"                tl{j} = t{j}[l, 0:1]" if per_input[j][0] else f"                tl{j} = t{j}[l, start:stop]" for j in with_t]
+        body += ["                gtl = gt[l, start:stop]"] if g_tangent else []
+        body += [f"                ctl{i} = ct{i}[l, start:stop]" for i in out]
+        body += ["                for jj in range(stop - start):"]
+        body += lanes(
+            " " * 20,
+            lambda j: f"tl{j}[{'0' if per_input[j][0] else 'jj'}]",
+            "gtl[jj]",
+            lambda i: f"ctl{i}[jj]",
+            lambda j, i: f"hb{j}_{i}[jj]",
+            lambda i: f"qb{i}[jj]",
+            "gvb[jj]",
+        )
     tsrc, used = tangent_source(rule, "_tangent_py")
     head = [f'_R_{name} = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)' for name in used]
     head += [

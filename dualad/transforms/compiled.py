@@ -143,10 +143,41 @@ class CompiledRecording:
         self._consts = np.asarray(consts, dtype=np.float64)
         self._dtype = np.result_type(*[d for _, d in rec._in_sig])
         self._nleaves = len(rec._leaf_nodes)
+        self._consts_t = self._consts.astype(self._dtype)
+        self._one = self._dtype.type(1.0)
+        self._nguards = len(self._guard_nodes)
+        # Every argument a leaf of the recorded dtype (no pytrees, no fixed arguments): the
+        # fast path of value_and_grad applies.
+        from .pytree import tree_flatten
+
+        self._single = len(rec._nums) == 1
+        self._flat = (
+            not rec._rest
+            and rec._nums == tuple(range(self._nleaves))
+            and rec._in_def == tree_flatten([0.0] * self._nleaves)[1]
+            and all(d == self._dtype for _, d in rec._in_sig)
+        )
 
     def value_and_grad(self, *args):
         """``(f(args), ∇f(args))`` from the compiled sweeps; falls back to the recording (and
         re-records) when shapes, dtypes or a guard change."""
+        if self._flat and len(args) == self._nleaves:
+            # Arguments that are the recording's leaves as they are (floats, or arrays of the
+            # recorded shape and dtype): no pytree or signature work, a few µs per call.
+            xs = np.empty((self._nleaves, self._size), dtype=self._dtype)
+            for j, a in enumerate(args):
+                if type(a) is float and self._size == 1:
+                    xs[j, 0] = a
+                elif type(a) is np.ndarray and a.shape == self._shape and a.dtype == self._dtype:
+                    xs[j] = a.reshape(-1)
+                else:
+                    break
+            else:
+                total, grads, gv = self._run(xs, self._consts_t, self._one, self._nguards)
+                if self._guards and not self._guards_hold(list(args), gv):
+                    return self._rec.value_and_grad(*args)
+                g = [grads[j].reshape(self._shape) for j in range(self._nleaves)]
+                return self._dtype.type(total), (g[0] if self._nleaves == 1 and self._single else tuple(g))
         rec = self._rec
         nums, leaves, treedef, rest = rec._split_args(args)
         if not rec._compatible(nums, leaves, treedef, rest):
@@ -154,21 +185,26 @@ class CompiledRecording:
         xs = np.empty((self._nleaves, self._size), dtype=self._dtype)
         for j, x in enumerate(leaves):
             xs[j] = np.reshape(x, -1)
-        total, grads, gv = self._run(xs, self._consts.astype(self._dtype, copy=False), self._dtype.type(1.0), len(self._guard_nodes))
-        if self._guards:
-            where = {n: gv[j].reshape(self._shape) for j, n in enumerate(self._guard_nodes)}
-            leaf_vals = dict(zip(rec._leaf_nodes, leaves))
-            for fn, refs, kw, result in self._guards:
-                vals = [(leaf_vals[v] if v in leaf_vals else where[v]) if kind == "n" else v for kind, v in refs]
-                now = fn(*vals, **kw)
-                if not (np.shape(now) == np.shape(result) and np.all(now == result)):
-                    return rec.value_and_grad(*args)
+        total, grads, gv = self._run(xs, self._consts_t, self._one, self._nguards)
+        if self._guards and not self._guards_hold(leaves, gv):
+            return rec.value_and_grad(*args)
         g = [grads[j].reshape(self._shape) for j in range(self._nleaves)]
         from .pytree import tree_unflatten
 
         grads_tree = tree_unflatten(rec._in_def, g)
         value = self._dtype.type(total)
         return value, rec._shape_grads(grads_tree)
+
+    def _guards_hold(self, leaves, gv) -> bool:
+        """Whether every comparison recorded as a guard still comes out the same."""
+        where = {n: gv[j].reshape(self._shape) for j, n in enumerate(self._guard_nodes)}
+        leaf_vals = dict(zip(self._rec._leaf_nodes, leaves))
+        for fn, refs, kw, result in self._guards:
+            vals = [(leaf_vals[v] if v in leaf_vals else where[v]) if kind == "n" else v for kind, v in refs]
+            now = fn(*vals, **kw)
+            if not (np.shape(now) == np.shape(result) and np.all(now == result)):
+                return False
+        return True
 
     def grad(self, *args):
         return self.value_and_grad(*args)[1]
