@@ -119,3 +119,22 @@ def test_strong_zeros_at_second_order_in_the_fused_kernels():
     small = np.concatenate([ad.hvp(f, x[i:i + 10], np.ones(10)) for i in range(0, N, 10)])
     assert not np.isnan(big).any()
     np.testing.assert_allclose(big, small, rtol=1e-12, atol=0)
+
+
+def test_a_rule_the_transform_cannot_read_falls_back_to_dual_evaluation():
+    from dualad.rules import elementwise
+    from dualad.rules.derive import derivable
+
+    @elementwise("unpacking_example", domain=((0.5, 1.5),))
+    def unpacking(x):
+        v, d = x * x * x, 3.0 * x * x  # tuple assignment: outside the transform's reach
+        d += 0.0
+        return v, d
+
+    try:
+        assert not derivable(unpacking)
+        x = np.linspace(0.5, 1.5, N)
+        hv = ad.hvp(lambda x: np.sum(unpacking(x)), x, np.ones(N))
+        np.testing.assert_allclose(hv, 6.0 * x, rtol=1e-12)
+    finally:
+        RULES.pop("unpacking_example")

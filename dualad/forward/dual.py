@@ -15,6 +15,7 @@ import numpy as np
 from .. import kernels
 from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag
+from ..rules.derive import derivable
 from ..rules.structural import strong_multiply
 
 # Below this many tangent entries a NumPy evaluation of the rule is cheaper than a kernel call.
@@ -222,6 +223,8 @@ class Dual(ArrayBehaviour):
         ``ḡ`` of one reverse lane, ``(1,) + shape``, plain or a Dual of this tag: one fused
         forward-over-reverse kernel.  None where it does not apply (deeper nesting, several
         reverse lanes, small arrays); the caller then evaluates the rule on the Duals."""
+        if not derivable(rule):
+            return None
         tag = self._tag
         if type(g) is Dual:
             if g._tag != tag:

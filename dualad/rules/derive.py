@@ -25,7 +25,7 @@ import numpy as np
 
 from .base import RULES, UFUNC_RULES, ElementwiseRule
 
-__all__ = ["NotDerivable", "tangent_source"]
+__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all"]
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -167,6 +167,8 @@ def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, l
             continue  # docstring
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             w.env[stmt.targets[0].id] = w.expr(stmt.value)
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+            w.env[stmt.target.id] = w.expr(ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value))
         elif isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Tuple) and result is None:
             outs = stmt.value.elts
             if len(outs) != rule.nin + 1:
@@ -181,6 +183,26 @@ def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, l
     args = [f"x{i}" for i in range(rule.nin)] + [f"d{i}" for i in range(rule.nin)]
     src = f"def {name}({', '.join(args)}):\n" + "\n".join(w.lines) + f"\n    return ({', '.join(result)},)\n"
     return src, w.rules_used
+
+
+def derivable(rule: ElementwiseRule) -> bool:
+    """Whether :func:`tangent_source` handles ``rule`` (cached on the rule).
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> derivable(RULES["tanh"])
+    True
+    """
+    known = rule.__dict__.get("_derivable")
+    if known is None:
+        try:
+            tangent_source(rule)
+            known = True
+        except NotDerivable:
+            known = False
+        rule.__dict__["_derivable"] = known
+    return known
 
 
 def check_all() -> dict[str, str]:
