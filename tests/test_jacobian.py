@@ -438,3 +438,18 @@ def test_dask_local_cluster_identical_to_serial():
         # Dask's cloudpickle sends lambdas
         J = jacobian(lambda v: mixed(v) * 2.0, mode="forward", chunk_size=4, executor=ex)(x)
         assert_same(J, 2.0 * serial_f)
+
+
+def test_cost_fit_clips_what_noise_did_to_the_probes():
+    """A probe slowed by load elsewhere cannot make more lanes look dearer than repeating a
+    smaller pass, nor fewer lanes dearer than more (seen here: a 2-lane sweep timed at 28 ms
+    beside 0.1 ms for 1 lane made auto pick 1000 forward lanes over 2 reverse ones)."""
+    from dualad.transforms.jacobian import _Fit
+
+    fit = _Fit({1: 1e-4, 2: 28e-3})
+    assert fit.clipped() == ([1, 2], [1e-4, 2e-4])
+    assert fit.estimate(2, 2) == 2e-4
+    a, b = fit.ab()
+    assert a == 0.0 and b == pytest.approx(1e-4)
+    fit = _Fit({1: 5e-3, 16: 1e-3, 128: 2e-3})  # a first run that loaded kernels
+    assert fit.clipped()[1] == [1e-3, 1e-3, 2e-3]

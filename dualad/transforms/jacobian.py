@@ -694,13 +694,21 @@ class _Fit:
 
     points: dict = field(default_factory=dict)
 
-    def ab(self) -> tuple[float, float]:
+    def clipped(self) -> tuple[list, list]:
+        """Lane counts and their times, with what noise did to them clipped by two bounds:
+        a pass of fewer lanes cannot cost more, and a pass of k lanes cannot cost more than
+        k/j passes of j lanes (it does the same work in one go).  A time beyond either is a
+        burst of load elsewhere or a first run that loaded kernels."""
         ks = sorted(self.points)
         ts = [self.points[k] for k in ks]
-        # A pass of fewer lanes cannot cost more: a larger time for fewer lanes is noise (or a
-        # first run that compiled kernels), clipped by the later points.
         for i in range(len(ts) - 2, -1, -1):
             ts[i] = min(ts[i], ts[i + 1])
+        for i in range(1, len(ts)):
+            ts[i] = min(ts[i], min(ts[j] * ks[i] / ks[j] for j in range(i)))
+        return ks, ts
+
+    def ab(self) -> tuple[float, float]:
+        ks, ts = self.clipped()
         if len(ks) == 1:
             return ts[0], 0.0
         (k1, k2), (t1, t2) = ks[-2:], ts[-2:]
@@ -712,7 +720,8 @@ class _Fit:
     def estimate(self, N: int, chunk: int) -> float:
         a, b = self.ab()
         if N in self.points and chunk >= N:
-            return self.points[N]
+            ks, ts = self.clipped()
+            return ts[ks.index(N)]
         return math.ceil(N / max(chunk, 1)) * a + b * N
 
 
