@@ -147,8 +147,10 @@ def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, l
     --------
     >>> from dualad.rules import RULES
     >>> src, used = tangent_source(RULES["sin"])
-    >>> used
-    ['cos']
+    >>> used                       # d/dx cos(x) comes from the cos rule
+    ['sin', 'cos']
+    >>> print(src.splitlines()[-1])
+        return (_v2, _v5, _t6,)
     """
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(rule.fn)))
