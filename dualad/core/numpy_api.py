@@ -16,6 +16,7 @@ import numpy as np
 
 from ..rules import RULES, UFUNC_RULES
 from ..rules import structural as S
+from . import device
 from .dispatch import Active, apply_elementwise, observe, strip
 
 __all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
@@ -44,7 +45,7 @@ def _arr(x):
     """Active values as they are; anything else as a NumPy array of a differentiable dtype."""
     if isinstance(x, Active):
         return x
-    a = np.asarray(x)
+    a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
     if a.dtype.kind not in "fiub":
         if a.dtype.kind == "c":
             raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
@@ -455,7 +456,7 @@ def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     nd = arrays[0].ndim
     if nd == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
-    dt = np.result_type(*[strip(a) for a in arrays])
+    dt = device.result_type([strip(a) for a in arrays], "np.concatenate")
     arrays = [a if np.dtype(a.dtype) == dt or not isinstance(a, Active) else astype(a, dt) for a in arrays]
     y = S.concatenate.bind(*arrays, axis=_axis1(axis, nd), batch=0)
     return _astype_opt(y, dtype)
@@ -505,13 +506,16 @@ def split(ary, indices_or_sections, axis=0):
 def where(condition, x=None, y=None):
     if x is None and y is None:
         return observe(np.where, condition)
-    cond = np.asarray(strip(condition), dtype=bool)
+    cond = device.asarray(strip(condition), dtype=bool)
     x, y = _operand(x), _operand(y)
-    dt = np.result_type(strip(x), strip(y))
+    dt = device.result_type([strip(x), strip(y)], "np.where")
     if dt.kind != "f":
         dt = np.dtype(np.float64)
-    x = astype(x, dt) if isinstance(x, Active) else np.asarray(x, dtype=dt)
-    y = astype(y, dt) if isinstance(y, Active) else np.asarray(y, dtype=dt)
+    x = astype(x, dt) if isinstance(x, Active) else device.asarray(x, dtype=dt)
+    y = astype(y, dt) if isinstance(y, Active) else device.asarray(y, dtype=dt)
+    like = device.locate([cond, strip(x), strip(y)], "np.where")
+    if like is not None:  # scalar branches go to the device with the rest
+        x, y = (device.namespace(like).asarray(v) if type(v) is np.ndarray else v for v in (x, y))
     return S.where.bind(x, y, cond=cond, batch=0)
 
 
@@ -727,7 +731,7 @@ def _letters(n: int, skip: str = "") -> str:
 
 def _einsum(subscripts: str, *operands):
     ops = [_arr(o) for o in operands]
-    dt = np.result_type(*[strip(o) for o in ops])
+    dt = device.result_type([strip(o) for o in ops], "einsum/matmul")
     if dt.kind != "f":
         dt = np.dtype(np.float64)
     ops = [o if not isinstance(o, Active) or o.dtype == dt else astype(o, dt) for o in ops]

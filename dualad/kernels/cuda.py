@@ -59,6 +59,7 @@ __all__ = [
     "kernel_source",
     "is_simulator",
     "is_device_array",
+    "interface",
     "MATH_EQUIVALENTS",
     "LIBDEVICE_EQUIVALENTS",
     "COMPOSITES",
@@ -512,11 +513,97 @@ def is_device_array(a) -> bool:
     -------
     bool
         True for Numba device arrays (simulated ones included) and for any object exposing
-        ``__cuda_array_interface__`` (CuPy, PyTorch...).  Imports ``numba.cuda``.
+        ``__cuda_array_interface__`` (CuPy, PyTorch...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.kernels.cuda import is_device_array
+    >>> is_device_array(np.ones(3))
+    False
     """
-    if getattr(a, "__cuda_ndarray__", False):
-        return True
-    return hasattr(a, "__cuda_array_interface__") and hasattr(_cuda(), "as_cuda_array")
+    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
+
+
+class _HostView:
+    """Under the simulator device memory is host memory: NumPy reads a
+    ``__cuda_array_interface__`` buffer through this ``__array_interface__`` (zero-copy; the
+    view keeps ``owner`` alive)."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+    def __init__(self, cai: dict, owner):
+        self.__array_interface__ = {
+            "shape": tuple(cai["shape"]),
+            "typestr": cai["typestr"],
+            "data": tuple(cai["data"]),
+            "strides": cai.get("strides"),
+            "version": 3,
+        }
+        self.owner = owner
+
+
+def _simulated_view(a):
+    """A simulator device array viewing the buffer of a ``__cuda_array_interface__`` object."""
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    cai = a.__cuda_array_interface__
+    if cai.get("mask") is not None:
+        raise TypeError("masked __cuda_array_interface__ arrays are not supported")
+    shape = tuple(cai["shape"])
+    if not cai["data"][0]:  # empty arrays may have a NULL pointer
+        return FakeCUDAArray(np.empty(shape, dtype=np.dtype(cai["typestr"])))
+    return FakeCUDAArray(np.asarray(_HostView(cai, a)))
+
+
+class _Interface:
+    """A simulator device array exposed through ``__cuda_array_interface__`` (its buffer is
+    host memory, as all simulated device memory is)."""
+
+    __slots__ = ("__cuda_array_interface__", "owner")
+
+    def __init__(self, d):
+        ai = d._ary.__array_interface__
+        self.__cuda_array_interface__ = {
+            "shape": tuple(ai["shape"]),
+            "typestr": ai["typestr"],
+            "data": tuple(ai["data"]),
+            "strides": ai.get("strides"),
+            "version": 3,
+            "stream": None,
+        }
+        self.owner = d
+
+
+def interface(d):
+    """An object exposing ``__cuda_array_interface__`` for the device array ``d``, for array
+    libraries to adopt without a copy (``cupy.asarray(interface(d))``).
+
+    Parameters
+    ----------
+    d : numba device array or __cuda_array_interface__ array
+        What the kernels returned.
+
+    Returns
+    -------
+    object
+        ``d`` itself when it exposes the interface (real Numba device arrays do); under the
+        simulator, whose device arrays do not, a small object describing its host buffer that
+        keeps ``d`` alive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.kernels.cuda import interface
+    >>> class Dev:
+    ...     __cuda_array_interface__ = {"shape": (1,), "typestr": "<f8", "data": (0, False), "version": 3}
+    >>> d = Dev()
+    >>> interface(d) is d
+    True
+    """
+    if hasattr(d, "__cuda_array_interface__"):
+        return d
+    return _Interface(d)
 
 
 def _as_device(a, dtype: np.dtype):
@@ -525,17 +612,15 @@ def _as_device(a, dtype: np.dtype):
     if getattr(a, "__cuda_ndarray__", False):
         return a
     if hasattr(a, "__cuda_array_interface__"):
-        if not hasattr(cuda, "as_cuda_array"):
-            raise TypeError(
-                "the CUDA simulator cannot use __cuda_array_interface__ arrays; pass numba.cuda device arrays"
-            )
+        if is_simulator():
+            return _simulated_view(a)
         return cuda.as_cuda_array(a)
     if isinstance(a, (int, float, np.number, np.bool_)) or (isinstance(a, np.ndarray) and a.ndim == 0):
         return cuda.to_device(np.asarray(a, dtype=dtype).reshape(1))
     raise TypeError(
         f"CUDA kernels take device arrays (numba.cuda, CuPy or any __cuda_array_interface__ array) "
         f"and host scalars; got {type(a).__name__}. Mixing host and device arrays is not supported: "
-        "move the array to the device first."
+        "move the array to the device first (cupy.asarray(a))."
     )
 
 
@@ -547,7 +632,9 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 def _broadcast(xs: list) -> tuple[tuple, int]:
-    shape = tuple(xs[0].shape) if len(xs) == 1 else np.broadcast_shapes(*(tuple(x.shape) for x in xs))
+    """The broadcast shape and size of the inputs (host scalars count as 0-d)."""
+    shapes = [tuple(getattr(x, "shape", ())) for x in xs]
+    shape = shapes[0] if len(shapes) == 1 else np.broadcast_shapes(*shapes)
     return shape, int(np.prod(shape, dtype=np.int64))
 
 
@@ -650,13 +737,13 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -
     dtype = _float_dtype(dtype)
     if len(xs) != rule.nin or len(ts) != rule.nin:
         raise TypeError(f"{rule.name} takes {rule.nin} input(s), got {len(xs)} values and {len(ts)} tangents")
+    shape, size = _broadcast(xs)
     xs = [_as_device(x, dtype) for x in xs]
     ts = [None if t is None else _as_device(t, dtype) for t in ts]
     ks = [t.shape[0] for t in ts if t is not None]
     if not ks:
         raise ValueError("jvp needs a tangent for at least one input")
     k = ks[0]
-    shape, size = _broadcast(xs)
     cuda = _cuda()
     y = cuda.device_array(size, dtype=dtype)
     ty = cuda.device_array((k, size), dtype=dtype)
@@ -707,9 +794,9 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
     if len(xs) != rule.nin or len(needed) != rule.nin:
         raise TypeError(f"{rule.name} takes {rule.nin} input(s), got {len(xs)} values and {len(needed)} flags")
     into = list(into) if into is not None else [None] * rule.nin
+    shape, size = _broadcast(xs)
     xs = [_as_device(x, dtype) for x in xs]
     g = _as_device(g, dtype)
-    shape, size = _broadcast(xs)
     if g.ndim == 0:
         raise ValueError("the cotangent needs a leading lane axis: shape (m,) + out_shape")
     m = g.shape[0]
@@ -771,8 +858,8 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
     dtype = _float_dtype(dtype)
     if len(xs) != rule.nin:
         raise TypeError(f"{rule.name} takes {rule.nin} argument(s), got {len(xs)}")
-    xs = [_as_device(x, dtype) for x in xs]
     shape, size = _broadcast(xs)
+    xs = [_as_device(x, dtype) for x in xs]
     y = _cuda().device_array(size, dtype=dtype)
     if size:
         flat, pattern = [], []

@@ -31,6 +31,7 @@ import string
 
 import numpy as np
 
+from . import base as _base
 from .base import Primitive
 
 __all__ = [
@@ -66,7 +67,14 @@ __all__ = [
 
 
 def _is_active(x) -> bool:
-    return not isinstance(x, (np.ndarray, np.generic, float, int, bool))
+    return not isinstance(x, (np.ndarray, np.generic, float, int, bool)) and _base._DISPATCH.is_active(x)
+
+
+def _zeros(shape, dtype, like):
+    """Zeros where ``like``'s innermost value lives: NumPy, or the device array's library."""
+    if type(like) is np.ndarray:
+        return np.zeros(shape, dtype=dtype)
+    return _base._DISPATCH.zeros(shape, dtype, like)
 
 
 _SCALARS = (float, np.float64, np.float32, int)
@@ -86,23 +94,26 @@ def strong_multiply(p, t):
         with np.errstate(all="ignore"):
             out = np.multiply(p, t)
             bad = np.isnan(out)
-            if bad.any():
-                out = np.where((np.asarray(p) == 0) | (np.asarray(t) == 0), 0.0, out).astype(out.dtype, copy=False)
+            # On a device, testing bad.any() would wait for the device: always select instead.
+            if type(out) is not np.ndarray and _base._DISPATCH.is_device(out) or bad.any():
+                out = np.where(np.equal(p, 0) | np.equal(t, 0), 0.0, out).astype(out.dtype, copy=False)
         return out
     from .base import _DISPATCH
 
     prod_ = p * t
     # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
     # factor may still carry derivatives of older levels, which must survive.
+    plain = _DISPATCH.strip(prod_)
+    on_device = type(plain) is not np.ndarray and _DISPATCH.is_device(plain)
     with np.errstate(all="ignore"):
-        bad = np.isnan(_DISPATCH.strip(prod_))
-    if not bad.any():
+        bad = np.isnan(plain)
+    if not on_device and not bad.any():
         return prod_
     sp, st = _DISPATCH.strip(p), _DISPATCH.strip(t)
-    zero = bad & ((np.asarray(sp) == 0) | (np.asarray(st) == 0))
-    if not zero.any():
+    zero = bad & (np.equal(sp, 0) | np.equal(st, 0))
+    if not on_device and not zero.any():
         return prod_
-    return where.bind(prod_, np.zeros((), prod_.dtype), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
+    return where.bind(prod_, _zeros((), prod_.dtype, prod_), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
 
 
 def unbroadcast(ct, shape: tuple, batch: int):
@@ -146,16 +157,14 @@ class LinearOp(Primitive):
 
     def jvp(self, primals, tangents, params):
         y = self.bind(*primals, **params)
-        k, dtype = next((t.shape[0], t.dtype) for t in tangents if t is not None)
-        ts = [
-            t if t is not None else np.zeros((k,) + tuple(np.shape(p) if not _is_active(p) else p.shape), dtype=dtype)
-            for p, t in zip(primals, tangents)
-        ]
+        k, dtype, like = next((t.shape[0], t.dtype, t) for t in tangents if t is not None)
+        ts = [t if t is not None else _zeros((k,) + tuple(np.shape(p) if not hasattr(p, "shape") else p.shape), dtype, like)
+              for p, t in zip(primals, tangents)]
         return y, self.bind(*ts, **{**params, "batch": params["batch"] + 1})
 
     def forward(self, primals, params):
         b = params["batch"]
-        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not _is_active(p) else p.shape)[b:] for p in primals)
+        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals)
 
     def backward(self, shapes, ct, params, needed):
         return self._transpose(ct, shapes=shapes, **{**params, "batch": params["batch"] + 1})
@@ -232,7 +241,7 @@ def _getitem_t(ct, *, shapes, index, batch):
 @_linear("embed")
 def embed(x, *, index, shape, batch):
     """Zeros of ``shape`` with ``x`` written at the basic ``index``: getitem's transpose."""
-    out = np.zeros(x.shape[:batch] + tuple(shape), dtype=x.dtype)
+    out = _zeros(x.shape[:batch] + tuple(shape), x.dtype, x)
     out[(slice(None),) * batch + index] = x
     return out
 
@@ -319,7 +328,7 @@ def where(x, y, *, cond, batch):
 
 @where.def_transpose
 def _where_t(ct, *, shapes, cond, batch):
-    zero = np.zeros((), dtype=ct.dtype)
+    zero = _zeros((), ct.dtype, ct)
     return (
         unbroadcast(where.bind(ct, zero, cond=cond, batch=batch), shapes[0], batch),
         unbroadcast(where.bind(zero, ct, cond=cond, batch=batch), shapes[1], batch),
@@ -329,7 +338,7 @@ def _where_t(ct, *, shapes, cond, batch):
 @_linear("setitem", nin=2)
 def setitem(x, v, *, index, batch):
     """A copy of ``x`` with ``v`` written at a basic ``index`` (copy-on-write assignment)."""
-    out = np.array(x, copy=True)
+    out = np.array(x, copy=True) if isinstance(x, (np.ndarray, np.generic)) else x.copy()
     out[(slice(None),) * batch + index] = _align(v, batch, _region_ndim(x.shape[batch:], index))
     return out
 
@@ -337,7 +346,7 @@ def setitem(x, v, *, index, batch):
 @setitem.def_transpose
 def _setitem_t(ct, *, shapes, index, batch):
     x_shape, v_shape = shapes
-    cleared = setitem.bind(ct, np.zeros((), dtype=ct.dtype), index=index, batch=batch)
+    cleared = setitem.bind(ct, _zeros((), ct.dtype, ct), index=index, batch=batch)
     picked = getitem.bind(ct, index=index, batch=batch)
     return cleared, unbroadcast(picked, v_shape, batch)
 
@@ -345,7 +354,7 @@ def _setitem_t(ct, *, shapes, index, batch):
 @_linear("setitem_flat", nin=2)
 def setitem_flat(x, v, *, flat, batch):
     """A copy of ``x`` with ``v`` written at flat positions (advanced-index assignment)."""
-    out = np.array(x, copy=True)
+    out = np.array(x, copy=True) if isinstance(x, (np.ndarray, np.generic)) else x.copy()
     view = out.reshape(x.shape[:batch] + (-1,))
     view[(slice(None),) * batch + (flat,)] = _align(v, batch, flat.ndim)
     return out
@@ -354,7 +363,7 @@ def setitem_flat(x, v, *, flat, batch):
 @setitem_flat.def_transpose
 def _setitem_flat_t(ct, *, shapes, flat, batch):
     x_shape, v_shape = shapes
-    cleared = setitem_flat.bind(ct, np.zeros((), dtype=ct.dtype), flat=flat, batch=batch)
+    cleared = setitem_flat.bind(ct, _zeros((), ct.dtype, ct), flat=flat, batch=batch)
     picked = gather.bind(ct, flat=flat, batch=batch)
     return cleared, unbroadcast(picked, v_shape, batch)
 
@@ -544,7 +553,7 @@ def _strip_eq(a, b):
     # every evaluation, so it is no guard for replays.
     from .base import _DISPATCH
 
-    return np.asarray(_DISPATCH.strip(a) == _DISPATCH.strip(b))
+    return np.equal(_DISPATCH.strip(a), _DISPATCH.strip(b))
 
 
 def _max_fn(x, *, axis, keepdims):

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..core.dispatch import Active, new_tag
+from ..core import device
+from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from .common import check_callable
 from .forward import jacfwd, jvp, unwrap_dual
@@ -75,7 +76,7 @@ def hessian(
             # The inner level carries n lanes on every value, the outer one k more: k·n² per
             # value.  Bound that block instead of letting n³ grow unchecked.
             nums = (argnums,) if isinstance(argnums, (int, np.integer)) else tuple(argnums)
-            n = sum(int(np.size(leaf)) for i in nums for leaf in tree_flatten(args[i])[0])
+            n = sum(int(np.prod(np.shape(leaf) if not hasattr(leaf, "shape") else leaf.shape)) for i in nums for leaf in tree_flatten(args[i])[0])
             chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
         return outer_jac(first, argnums, chunk_size=chunk)(*args)
 
@@ -112,7 +113,8 @@ def hvp(f: Callable, x, v):
     if isinstance(x, (tuple, list, dict)):
         return jvp(g, (x,), (v,))[1]
     x = as_input(x, "x")
-    vv = v if isinstance(v, Active) else np.asarray(v)
+    vv = v if isinstance(v, Active) else device.asarray(v)
+    device.locate([strip(x), strip(vv)], "hvp(f, x, v)")
     xshape = tuple(x.shape)
     if tuple(vv.shape) == xshape:
         return jvp(g, (x,), (vv,))[1]

@@ -1,0 +1,261 @@
+"""Where plain values live: on the host (NumPy) or on a GPU (CuPy).
+
+A *device array* is any array whose type exposes ``__cuda_array_interface__`` and NumPy's
+protocols (``__array_ufunc__``, ``__array_function__``), as CuPy's ``ndarray`` does.  Structural
+ops on device values run through those protocols (``np.sum(x)`` runs ``cupy.sum``); elementwise
+rules run through the CUDA kernels of :mod:`dualad.kernels.cuda`, whose results come back in the
+operands' array type.  This module decides "host or device", "which namespace", and reports
+host/device mixing; it never imports CuPy or ``numba.cuda`` itself (the kernels are imported
+when a device array is first differentiated).
+
+Plain NumPy values take one ``type(x) is np.ndarray`` test and nothing more.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = [
+    "is_device",
+    "namespace",
+    "locate",
+    "mixing_error",
+    "zeros",
+    "ones",
+    "eye",
+    "asarray",
+    "result_type",
+    "result_dtype",
+    "jvp",
+    "vjp",
+    "value",
+]
+
+# Types that are never device arrays: checked before anything else.
+_HOST = frozenset({np.ndarray, float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_, type(None)})
+_NAMESPACES: dict = {}
+
+
+def is_device(x) -> bool:
+    """Whether ``x`` is a device array (its type exposes ``__cuda_array_interface__``).
+
+    Parameters
+    ----------
+    x : object
+        Anything; active values (Duals, Variables) are not device arrays themselves.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import is_device
+    >>> is_device(np.ones(3)), is_device(2.0)
+    (False, False)
+    """
+    t = type(x)
+    return t not in _HOST and hasattr(t, "__cuda_array_interface__")
+
+
+def namespace(x):
+    """The array module of a device array: ``x.__array_namespace__()`` where the type has it,
+    else the top-level module of its type (``cupy`` for ``cupy.ndarray``); NumPy for anything
+    else.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import namespace
+    >>> namespace(np.ones(2)).__name__
+    'numpy'
+    """
+    t = type(x)
+    if t in _HOST or not hasattr(t, "__cuda_array_interface__"):
+        return np
+    xp = _NAMESPACES.get(t)
+    if xp is None:
+        get = getattr(x, "__array_namespace__", None)
+        xp = get() if get is not None else sys.modules[t.__module__.partition(".")[0]]
+        _NAMESPACES[t] = xp
+    return xp
+
+
+def mixing_error(host, dev, what: str = "this operation") -> TypeError:
+    """The error for host and device arrays used together, naming both ways to fix it."""
+    xp = namespace(dev).__name__
+    return TypeError(
+        f"{what}: mixing a host (NumPy) array of shape {tuple(np.shape(host))} with a device array "
+        f"({type(dev).__module__}.{type(dev).__name__}). dualad does not move data implicitly: move the "
+        f"NumPy array to the device with {xp}.asarray(a), or the device array to the host with a.get()"
+    )
+
+
+def locate(values, what: str = "this operation"):
+    """The first device array among plain ``values``, or None if all are on the host.
+
+    NumPy arrays of one or more dimensions are host arrays; Python and NumPy scalars and 0-d
+    arrays have no place and go with either.  Active values are skipped (their own level
+    checks their values).
+
+    Raises
+    ------
+    TypeError
+        If host arrays and device arrays are mixed (see :func:`mixing_error`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import locate
+    >>> locate([np.ones(3), 2.0]) is None
+    True
+    """
+    dev = host = None
+    for v in values:
+        t = type(v)
+        if t is np.ndarray:
+            if v.ndim:
+                host = v
+        elif t not in _HOST and hasattr(t, "__cuda_array_interface__"):
+            if dev is None:
+                dev = v
+    if dev is not None and host is not None:
+        raise mixing_error(host, dev, what)
+    return dev
+
+
+def zeros(shape, dtype, like):
+    """Zeros of ``shape`` and ``dtype`` where the plain value ``like`` lives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import zeros
+    >>> zeros((2,), np.float32, np.ones(3))
+    array([0., 0.], dtype=float32)
+    """
+    if type(like) is np.ndarray or not is_device(like):
+        return np.zeros(shape, dtype=dtype)
+    return namespace(like).zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype, like):
+    """Ones of ``shape`` and ``dtype`` where the plain value ``like`` lives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import ones
+    >>> ones((2,), np.float64, 1.0)
+    array([1., 1.])
+    """
+    if type(like) is np.ndarray or not is_device(like):
+        return np.ones(shape, dtype=dtype)
+    return namespace(like).ones(shape, dtype=dtype)
+
+
+def eye(n: int, m: int, k: int, dtype, like):
+    """The ``n × m`` matrix with ones on diagonal ``k`` (``np.eye(n, m, k)``), where ``like``
+    lives: the seeds of Jacobian lanes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import eye
+    >>> eye(2, 3, 1, np.float64, np.ones(3))
+    array([[0., 1., 0.],
+           [0., 0., 1.]])
+    """
+    if type(like) is np.ndarray or not is_device(like):
+        return np.eye(n, m, k, dtype=dtype)
+    return namespace(like).eye(n, m, k, dtype=dtype)
+
+
+def asarray(x, dtype=None):
+    """``np.asarray(x, dtype)`` for host values; device arrays stay on the device (cast with
+    ``astype`` when ``dtype`` differs).
+
+    Examples
+    --------
+    >>> from dualad.core.device import asarray
+    >>> asarray([1, 2], dtype=float)
+    array([1., 2.])
+    """
+    if type(x) is not np.ndarray and is_device(x):
+        return x if dtype is None or x.dtype == np.dtype(dtype) else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
+def result_type(values, what: str = "this operation") -> np.dtype:
+    """``np.result_type(*values)`` of plain values, host or device (device arrays by their
+    dtype, without dispatching to their library); host and device arrays mixed raise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import result_type
+    >>> result_type([np.ones(2, np.float32), np.ones(2)])
+    dtype('float64')
+    """
+    if locate(values, what) is None:
+        return np.result_type(*values)
+    return np.result_type(*[v if isinstance(v, (int, float)) else v.dtype for v in values])
+
+
+def result_dtype(values) -> np.dtype:
+    """The float dtype of an elementwise op on ``values`` that include device arrays: NumPy's
+    promotion on their dtypes (integers and bools to float64), without dispatching to the
+    device library.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import result_dtype
+    >>> result_dtype([np.ones(2, np.float32), 2.0])
+    dtype('float32')
+    """
+    dt = np.result_type(*[v if isinstance(v, (int, float)) else v.dtype for v in values])
+    if dt.kind == "f":
+        return dt
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    raise TypeError(f"cannot differentiate device values of dtype {dt}; pass float arrays")
+
+
+# --- the CUDA kernels, results in the operands' array type -------------------------------------
+
+
+def _wrap(d, like):
+    """A numba device array from the kernels as an array of ``like``'s namespace, zero-copy
+    through ``__cuda_array_interface__`` (``cupy.asarray`` keeps the numba array alive)."""
+    from ..kernels import cuda as kc
+
+    return namespace(like).asarray(kc.interface(d))
+
+
+def jvp(rule, xs, ts, dtype, like):
+    """:func:`dualad.kernels.cuda.jvp` with results in ``like``'s array type: (y, lanes)."""
+    from ..kernels import cuda as kc
+
+    y, ty = kc.jvp(rule, xs, ts, dtype)
+    return _wrap(y, like), _wrap(ty, like)
+
+
+def vjp(rule, xs, g, needed, dtype, into, like) -> list:
+    """:func:`dualad.kernels.cuda.vjp` with results in ``like``'s array type (``into``
+    buffers, device arrays themselves, are returned as they are)."""
+    from ..kernels import cuda as kc
+
+    outs = kc.vjp(rule, xs, g, needed, dtype, into)
+    into = into or [None] * len(outs)
+    return [o if (o is None or o is b) else _wrap(o, like) for o, b in zip(outs, into)]
+
+
+def value(rule, xs, dtype, like):
+    """:func:`dualad.kernels.cuda.value` with the result in ``like``'s array type."""
+    from ..kernels import cuda as kc
+
+    return _wrap(kc.value(rule, xs, dtype), like)
