@@ -26,6 +26,8 @@ __all__ = [
     "ones",
     "eye",
     "asarray",
+    "to_place",
+    "arange",
     "result_type",
     "result_dtype",
     "jvp",
@@ -172,6 +174,38 @@ def eye(n: int, m: int, k: int, dtype, like):
     if type(like) is np.ndarray or not is_device(like):
         return np.eye(n, m, k, dtype=dtype)
     return namespace(like).eye(n, m, k, dtype=dtype)
+
+
+def to_place(a, like):
+    """Host data ``a`` (index arrays, masks that dualad computes with NumPy) where the plain
+    value ``like`` lives: ``a`` itself on the host, a device copy for device arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import to_place
+    >>> idx = np.array([0, 2])
+    >>> to_place(idx, np.ones(3)) is idx
+    True
+    """
+    if type(like) is np.ndarray or type(a) is not np.ndarray or not is_device(like):
+        return a
+    return namespace(like).asarray(a)
+
+
+def arange(n: int, like):
+    """``np.arange(n)`` of integer positions where the plain value ``like`` lives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import arange
+    >>> arange(3, np.ones(2))
+    array([0, 1, 2])
+    """
+    if type(like) is np.ndarray or not is_device(like):
+        return np.arange(n, dtype=np.intp)
+    return namespace(like).arange(n, dtype=np.intp)
 
 
 def asarray(x, dtype=None):

@@ -142,5 +142,15 @@ class _Dispatcher:
         """Zeros where the innermost value of ``like`` lives (host or device)."""
         return device.zeros(shape, dtype, strip(like))
 
+    @staticmethod
+    def ones(shape, dtype, like):
+        """Ones where the innermost value of ``like`` lives (host or device)."""
+        return device.ones(shape, dtype, strip(like))
+
+    @staticmethod
+    def to_place(a, like):
+        """Host index or mask data ``a`` where the innermost value of ``like`` lives."""
+        return device.to_place(a, strip(like))
+
 
 _rules_base.install_dispatcher(_Dispatcher())

@@ -583,15 +583,22 @@ def _norm_index(index):
     return tuple(out)
 
 
-def _flat_positions(shape, index):
-    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp).reshape(shape)[index]
+def _flat_positions(shape, index, a=None):
+    """Flat positions picked by an advanced ``index``, computed where the index arrays live.
+
+    Host index arrays may index device values (the positions are copied over when used);
+    device index arrays must index device values."""
+    like = device.locate([ix for ix in index if not isinstance(ix, (slice, type(None), type(Ellipsis)))], "indexing")
+    if like is not None and a is not None:
+        device.locate([like, strip(a)], "indexing a host array with a device index")
+    return device.arange(int(np.prod(shape, dtype=np.int64)), like).reshape(shape)[index]
 
 
 def getitem(a, index):
     index = _norm_index(index)
     if _is_basic(index):
         return S.getitem.bind(a, index=index, batch=0)
-    return S.gather.bind(a, flat=_flat_positions(tuple(a.shape), index), batch=0)
+    return S.gather.bind(a, flat=_flat_positions(tuple(a.shape), index, a), batch=0)
 
 
 def setitem_value(a, index, value):
@@ -600,14 +607,14 @@ def setitem_value(a, index, value):
     value = _arr(value)
     if _is_basic(index):
         return S.setitem.bind(a, value, index=index, batch=0)
-    return S.setitem_flat.bind(a, value, flat=_flat_positions(tuple(a.shape), index), batch=0)
+    return S.setitem_flat.bind(a, value, flat=_flat_positions(tuple(a.shape), index, a), batch=0)
 
 
 @implements(np.take)
 def take(a, indices, axis=None, out=None, mode="raise"):
     _no_out(out, "take")
     a = _arr(a)
-    flat = np.take(np.arange(a.size, dtype=np.intp).reshape(a.shape), strip(indices), axis=axis, mode=mode)
+    flat = np.take(_positions(a, strip(indices)), strip(indices), axis=axis, mode=mode)
     return S.gather.bind(a, flat=flat, batch=0)
 
 
@@ -616,12 +623,15 @@ def take_along_axis(arr, indices, axis=-1):
     a = _arr(arr)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    pos = np.arange(a.size, dtype=np.intp).reshape(a.shape)
-    return S.gather.bind(a, flat=np.take_along_axis(pos, strip(indices), axis=axis), batch=0)
+    return S.gather.bind(a, flat=np.take_along_axis(_positions(a, strip(indices)), strip(indices), axis=axis), batch=0)
 
 
-def _positions(a):
-    return np.arange(a.size, dtype=np.intp).reshape(tuple(a.shape))
+def _positions(a, indices=None):
+    """The flat positions of ``a``'s elements, where ``indices`` live (host by default)."""
+    like = device.locate([indices], "indexing") if indices is not None else None
+    if like is not None:
+        device.locate([like, strip(a)], "indexing a host array with a device index")
+    return device.arange(a.size, like).reshape(tuple(a.shape))
 
 
 @implements(np.tile)
@@ -649,7 +659,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
     out_pos = np.flatnonzero(inside)[np.argsort(where_from[inside], kind="stable")]
     y = S.scatter_add.bind(a, flat=out_pos.reshape(tuple(a.shape)), shape=where_from.shape, batch=0)
     if np.any(np.asarray(value) != 0):
-        y = y + np.pad(np.zeros(tuple(a.shape)), pad_width, mode="constant", constant_values=value)
+        y = y + np.pad(device.zeros(tuple(a.shape), np.float64, strip(a)), pad_width, mode="constant", constant_values=value)
     return y
 
 
@@ -708,7 +718,7 @@ def _tri(m, k, upper: bool):
     m = _arr(m)
     r, c = m.shape[-2:]
     mask = np.triu(np.ones((r, c), bool), k) if upper else np.tril(np.ones((r, c), bool), k)
-    return S.where.bind(m, np.zeros((), m.dtype), cond=mask, batch=0)
+    return S.where.bind(m, device.zeros((), m.dtype, strip(m)), cond=mask, batch=0)
 
 
 @implements(np.triu)

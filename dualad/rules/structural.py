@@ -67,7 +67,17 @@ __all__ = [
 
 
 def _is_active(x) -> bool:
-    return not isinstance(x, (np.ndarray, np.generic, float, int, bool)) and _base._DISPATCH.is_active(x)
+    """Not a plain host value: an active value, or a device array (the paths for active values
+    take device arrays too)."""
+    return not isinstance(x, (np.ndarray, np.generic, float, int, bool))
+
+
+def _on(a, like):
+    """Host index or mask data ``a`` (computed by dualad with NumPy) where ``like`` lives: a
+    device copy when ``like`` is (or wraps) a device array, else ``a`` itself."""
+    if type(like) is np.ndarray or type(a) is not np.ndarray:
+        return a
+    return _base._DISPATCH.to_place(a, like)
 
 
 def _zeros(shape, dtype, like):
@@ -94,15 +104,15 @@ def strong_multiply(p, t):
         with np.errstate(all="ignore"):
             out = np.multiply(p, t)
             bad = np.isnan(out)
-            # On a device, testing bad.any() would wait for the device: always select instead.
-            if type(out) is not np.ndarray and _base._DISPATCH.is_device(out) or bad.any():
+            if bad.any():
                 out = np.where(np.equal(p, 0) | np.equal(t, 0), 0.0, out).astype(out.dtype, copy=False)
         return out
     from .base import _DISPATCH
 
     prod_ = p * t
     # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
-    # factor may still carry derivatives of older levels, which must survive.
+    # factor may still carry derivatives of older levels, which must survive.  On a device,
+    # testing bad.any() would wait for the device: the selection is made unconditionally.
     plain = _DISPATCH.strip(prod_)
     on_device = type(plain) is not np.ndarray and _DISPATCH.is_device(plain)
     with np.errstate(all="ignore"):
@@ -255,7 +265,7 @@ def _embed_t(ct, *, shapes, index, shape, batch):
 def gather(x, *, flat, batch):
     """``x.ravel()[flat]`` on the logical axes: advanced indexing, take, diagonal, sort."""
     lead = x.shape[:batch]
-    return np.reshape(x, lead + (-1,))[(slice(None),) * batch + (flat,)]
+    return np.reshape(x, lead + (-1,))[(slice(None),) * batch + (_on(flat, x),)]
 
 
 @gather.def_transpose
@@ -269,9 +279,9 @@ def scatter_add(x, *, flat, shape, batch):
     lead = x.shape[:batch]
     rows = int(np.prod(lead, dtype=np.int64))
     size = int(np.prod(shape, dtype=np.int64))
-    idx = flat.reshape(-1)
+    idx = _on(flat, x).reshape(-1)
     if rows > 1:
-        idx = (np.arange(rows)[:, None] * size + idx[None, :]).reshape(-1)
+        idx = (_on(np.arange(rows), idx)[:, None] * size + idx[None, :]).reshape(-1)
     out = np.bincount(idx, weights=np.reshape(x, -1).astype(np.float64, copy=False), minlength=rows * size)
     return out.astype(x.dtype, copy=False).reshape(lead + tuple(shape))
 
@@ -323,6 +333,7 @@ def _region_ndim(shape: tuple, index) -> int:
 def where(x, y, *, cond, batch):
     """``np.where(cond, x, y)`` for a fixed boolean ``cond``: linear in ``x`` and ``y``."""
     nd = max(np.ndim(cond), x.ndim - batch if x.ndim else 0, y.ndim - batch if y.ndim else 0)
+    cond = _on(_on(cond, x), y)
     return np.where(cond, _align(x, batch, nd), _align(y, batch, nd))
 
 
@@ -356,7 +367,7 @@ def setitem_flat(x, v, *, flat, batch):
     """A copy of ``x`` with ``v`` written at flat positions (advanced-index assignment)."""
     out = np.array(x, copy=True) if isinstance(x, (np.ndarray, np.generic)) else x.copy()
     view = out.reshape(x.shape[:batch] + (-1,))
-    view[(slice(None),) * batch + (flat,)] = _align(v, batch, flat.ndim)
+    view[(slice(None),) * batch + (_on(flat, out),)] = _align(v, batch, flat.ndim)
     return out
 
 
@@ -579,7 +590,7 @@ def _prod_fn(x, *, axis, keepdims):
     y = np.prod(x, axis=a, keepdims=keepdims)
     ones_shape = list(x.shape)
     ones_shape[a] = 1
-    ones = np.ones(ones_shape, dtype=x.dtype)
+    ones = np.ones(ones_shape, dtype=x.dtype) if type(x) is np.ndarray else _base._DISPATCH.ones(ones_shape, x.dtype, x)
     head = [slice(None)] * len(x.shape)
     head[a] = slice(0, n - 1)
     tail = [slice(None)] * len(x.shape)

@@ -136,7 +136,7 @@ def _default_tols(dtype) -> tuple[float, float, float]:
 def _vdot(a_leaves, b_leaves) -> float:
     total = 0.0
     for a, b in zip(a_leaves, b_leaves):
-        total += float(np.sum(np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)))
+        total += float(np.sum(device.asarray(a, dtype=np.float64) * device.asarray(b, dtype=np.float64)))
     return total
 
 
@@ -185,7 +185,12 @@ def check_grads(
 
 
 def _random_like(leaves, rng):
-    return [rng.standard_normal(np.shape(x)).astype(x.dtype if np.dtype(x.dtype).kind == "f" else np.float64) for x in leaves]
+    """Random directions shaped like ``leaves``, drawn on the host and placed with each leaf."""
+    out = []
+    for x in leaves:
+        r = rng.standard_normal(tuple(x.shape)).astype(x.dtype if np.dtype(x.dtype).kind == "f" else np.float64)
+        out.append(device.to_place(r, strip(x)))
+    return out
 
 
 def _fail(level, what, a, b, atol, rtol):
@@ -201,13 +206,13 @@ def _check_level(f, args, order, modes, eps, atol, rtol, rng, level):
     tangents = tree_unflatten(treedef, v)
     y, y_dot = jvp(f, args, tangents)
     y_leaves, y_def = tree_flatten(y)
-    u = _random_like([np.asarray(t) for t in y_leaves], rng)
+    u = _random_like([device.asarray(t) for t in y_leaves], rng)
     if "forward" in modes:
         plus = tree_unflatten(treedef, [x + eps * d for x, d in zip(leaves, v)])
         minus = tree_unflatten(treedef, [x - eps * d for x, d in zip(leaves, v)])
         fp, _ = tree_flatten(f(*plus))
         fm, _ = tree_flatten(f(*minus))
-        fd = [(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) / (2 * eps) for a, b in zip(fp, fm)]
+        fd = [(device.asarray(a, dtype=np.float64) - device.asarray(b, dtype=np.float64)) / (2 * eps) for a, b in zip(fp, fm)]
         ad_dir = _vdot(u, tree_flatten(y_dot)[0])
         fd_dir = _vdot(u, fd)
         if not abs(ad_dir - fd_dir) <= atol + rtol * max(abs(ad_dir), abs(fd_dir)):

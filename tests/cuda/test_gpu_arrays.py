@@ -113,8 +113,10 @@ class OnDevice:
         self.mp = monkeypatch
         self.launches: Counter = Counter()
 
-    def __call__(self, to_device: int = 0):
-        self.to_device = to_device  # host-to-device copies expected (scalar arguments moved over)
+    def __call__(self, to_device: int | None = 0):
+        # host-to-device copies expected (scalar arguments, index arrays moved over); None:
+        # not counted
+        self.to_device = to_device
         return self
 
     def __enter__(self):
@@ -141,7 +143,7 @@ class OnDevice:
         self.mp.undo()
         copies = {k: cp.STATS[k] - self.before[k] for k in ("to_device", "get", "sync")}
         if exc[0] is None:
-            want = {"to_device": self.to_device, "get": 0, "sync": 0}
+            want = {"to_device": self.to_device if self.to_device is not None else copies["to_device"], "get": 0, "sync": 0}
             assert copies == want, f"host<->device copies or waits while differentiating: {copies}"
         return False
 
@@ -175,6 +177,17 @@ def test_jacfwd_and_jacobian_forward(case, gpu):
     same(got[1], want, dtype, "jacfwd, chunks of 4 lanes")
     same(got[2], want, dtype, "jacobian(mode='forward')")
     assert gpu.launches["jvp"] > 0 and gpu.launches["vjp"] == 0
+
+
+def test_jacobian_auto_mode(case, gpu):
+    """mode='auto' measures both modes on the device values and returns a device Jacobian."""
+    dtype, x, A, _ = case
+    g = make_vector(dev(A))
+    jac = ad.jacobian(g)
+    with gpu():
+        got = jac(dev(x))
+    same(got, ad.jacfwd(make_vector(A))(x), dtype, "jacobian(mode='auto')")
+    assert jac.decision.mode in ("forward", "reverse")
 
 
 def test_derivative_orders(gpu):
@@ -244,6 +257,51 @@ def test_several_arguments_and_pytrees(gpu):
     for i, m in enumerate(("forward", "reverse")):
         same(got[3 + i], want, np.float64, f"jacobian(mode={m!r}) of a dict and an array, chunks of 7 lanes")
     same(got[5], want, np.float64, "jacrev of a dict and an array, one row per sweep")
+
+
+# --- structural ops one by one -------------------------------------------------------------------
+
+M3 = np.array([[4.0, 1.0, 0.5], [0.2, 3.0, -1.0], [0.0, 0.7, 5.0]])
+
+# name -> (program, host index arrays or masks it copies to the device: expected to_device)
+STRUCTURAL = {
+    "max_min": lambda x, xp: np.max(x) + np.min(x[::2]),
+    "prod": lambda x, xp: np.prod(x),
+    "cumsum": lambda x, xp: np.sum(np.cumsum(x) ** 2),
+    "setitem": lambda x, xp: _setitem(x),
+    "index_host_array": lambda x, xp: np.sum(x[np.array([0, 2, 2])] ** 2),
+    "index_device_array": lambda x, xp: np.sum(x[xp.asarray(np.array([0, 2, 2]))] ** 2),
+    "solve": lambda x, xp: np.sum(np.linalg.solve(xp.asarray(M3), x[:3])),
+    "norm_var_std": lambda x, xp: np.linalg.norm(x) + np.var(x) + np.std(x),
+    "stack": lambda x, xp: np.sum(np.stack([x, x**2]) ** 2),
+    "sort": lambda x, xp: np.sum(np.sort(x) * x[::-1]),
+    "clip_abs": lambda x, xp: np.sum(np.clip(x, 0.3, 0.6) ** 2) + np.sum(np.abs(x - 0.5)),
+    "dot_outer_trace": lambda x, xp: np.dot(x, x) + np.trace(np.outer(x, x[::-1])),
+    "ml_helpers": lambda x, xp: ad.logsumexp(x) + np.sum(ad.softmax(x) * x) + np.sum(ad.relu(x - 0.5)),
+    "diag_triu": lambda x, xp: np.sum(np.diag(np.outer(x, x))) + np.sum(np.triu(np.outer(x, x[::-1]))),
+    "mean_axis": lambda x, xp: np.sum(np.mean(x.reshape(2, 3), axis=0) ** 2),
+    "pad_tile": lambda x, xp: np.sum(np.pad(x, 1, constant_values=0.5) ** 2) + np.sum(np.tile(x, 2) ** 3),
+    "flip_roll": lambda x, xp: np.sum(np.flip(x) * np.roll(x, 1)),
+}
+
+
+def _setitem(x):
+    y = x.copy()
+    y[0:2] = x[2:4] * 3.0
+    y[np.array([4, 5])] = x[0:2] ** 2
+    return np.sum(y**2)
+
+
+@pytest.mark.parametrize("name", list(STRUCTURAL))
+def test_structural_ops(name, gpu):
+    f = STRUCTURAL[name]
+    x = np.array([0.35, 0.8, 0.15, 0.6, 0.45, 0.7])
+    host_f, dev_f = (lambda x: f(x, np)), (lambda x: f(x, cp))
+    xd = dev(x)
+    with gpu(to_device=None):  # index arrays and masks computed by NumPy are copied over
+        got = [ad.grad(dev_f)(xd), ad.hessian(dev_f)(xd)]
+    same(got[0], ad.grad(host_f)(x), np.float64, f"{name}: grad")
+    same(got[1], ad.hessian(host_f)(x), np.float64, f"{name}: hessian")
 
 
 # --- nested: Hessians in all four orders, hvp --------------------------------------------------
@@ -327,6 +385,24 @@ def test_scalars_go_with_device_arrays(gpu):
     same(got[1], ad.grad(f, argnums=(0, 1))(x, 2.0), np.float64, "grad of a scalar argument")
 
 
+def test_check_grads_on_device():
+    """Random directions are placed on the device; finite differences are taken there."""
+    x = dev(np.linspace(0.1, 0.9, N))
+    ad.check_grads(make_scalar(dev(np.eye(N) * 0.3)), (x,), order=2)
+    # the value of sum(sin) with the derivative of 2 sum(sin): the check must fail
+    wrong = lambda x: np.sum(2.0 * np.sin(x) - ad.primal(np.sin(x)))  # noqa: E731
+    with pytest.raises(AssertionError, match="order 1, forward mode"):
+        ad.check_grads(wrong, (x,), order=1)
+
+
+def test_record_and_trace_say_they_take_host_arrays():
+    xd = dev(np.linspace(0.1, 0.9, 4))
+    with pytest.raises(NotImplementedError, match=r"record replays on host .*x\.get\(\)"):
+        ad.record(lambda x: np.sum(np.sin(x)), xd)
+    with pytest.raises(TypeError, match=r"host \(NumPy\) arrays: pass x\.get\(\)"):
+        ad.trace(lambda x: np.sum(np.sin(x)), xd)
+
+
 # --- mixing host and device arrays: a clear error, and the next call works -----------------------
 
 
@@ -355,6 +431,10 @@ def test_mixing_host_and_device_is_a_clear_error():
         ad.vjp(np.sin, xd)[1](x)
     with pytest.raises(TypeError, match=MIX):
         np.where(ad.Variable(xd) > 0.5, ad.Variable(xd), x)
+    with pytest.raises(TypeError, match=MIX):
+        ad.grad(lambda x: np.sum(x[cp.asarray(np.array([0, 1]))]))(x)  # a host array, a device index
+    with pytest.raises(NotImplementedError, match="sparsity=None for device arrays"):
+        ad.jacobian(np.sin, sparsity="auto")(xd)
     # nothing is left in a bad state
     same(ad.grad(make_scalar(dev(A)))(xd), ad.grad(make_scalar(A))(x), np.float64, "grad after the errors")
 
