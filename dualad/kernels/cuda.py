@@ -614,7 +614,11 @@ def _as_device(a, dtype: np.dtype):
     if hasattr(a, "__cuda_array_interface__"):
         if is_simulator():
             return _simulated_view(a)
-        return cuda.as_cuda_array(a)
+        # The kernels launch on the legacy default stream, which is ordered after the work of
+        # the exporter on that stream (and on blocking streams): Numba's synchronisation of the
+        # exporter's stream would only make the host wait.  Other streams are synchronised.
+        stream = a.__cuda_array_interface__.get("stream")
+        return cuda.as_cuda_array(a, sync=stream not in (None, 1))
     if isinstance(a, (int, float, np.number, np.bool_)) or (isinstance(a, np.ndarray) and a.ndim == 0):
         return cuda.to_device(np.asarray(a, dtype=dtype).reshape(1))
     raise TypeError(
