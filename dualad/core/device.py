@@ -81,13 +81,28 @@ def namespace(x):
     xp = _NAMESPACES.get(t)
     if xp is None:
         get = getattr(x, "__array_namespace__", None)
-        xp = get() if get is not None else sys.modules[t.__module__.partition(".")[0]]
+        if get is not None:
+            xp = get()
+        else:
+            xp = sys.modules.get(t.__module__.partition(".")[0])
+            if xp is None:
+                raise TypeError(f"cannot tell the array library of {t.__name__}: it has no __array_namespace__ and its module is not imported")
         _NAMESPACES[t] = xp
     return xp
 
 
 def mixing_error(host, dev, what: str = "this operation") -> TypeError:
-    """The error for host and device arrays used together, naming both ways to fix it."""
+    """The error for host and device arrays used together, naming both ways to fix it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.device import mixing_error
+    >>> class Dev:  # a stand-in device array type
+    ...     __cuda_array_interface__ = {}
+    >>> print(mixing_error(np.ones(2), Dev(), "add"))  # doctest: +ELLIPSIS
+    add: mixing a host (NumPy) array of shape (2,) with a device array (...Dev)...
+    """
     xp = namespace(dev).__name__
     return TypeError(
         f"{what}: mixing a host (NumPy) array of shape {tuple(np.shape(host))} with a device array "
@@ -173,7 +188,7 @@ def eye(n: int, m: int, k: int, dtype, like):
     """
     if type(like) is np.ndarray or not is_device(like):
         return np.eye(n, m, k, dtype=dtype)
-    return namespace(like).eye(n, m, k, dtype=dtype)
+    return namespace(like).eye(n, m, k=k, dtype=dtype)
 
 
 def to_place(a, like):

@@ -1,12 +1,14 @@
 """Device arrays through every transform: CuPy-like inputs give the CPU's numbers, on the device.
 
-The device arrays are :mod:`fakecupy`'s (a CuPy test double: no implicit host conversion,
-NumPy's protocols, ``__cuda_array_interface__``); under the CUDA simulator device memory is
-host memory, so the CUDA kernels generated from the rule table run on their buffers in place.
+Under the CUDA simulator the device arrays are :mod:`fakecupy`'s (a CuPy test double: no
+implicit host conversion, NumPy's protocols, ``__cuda_array_interface__``); device memory is
+host memory there, so the CUDA kernels generated from the rule table run on their buffers in
+place.  On a real GPU the same tests run on CuPy's arrays (skipped when CuPy is missing).
 Each transform is computed on the host copy too and the numbers must agree; results must be
 device arrays of the input's dtype; no host-to-device or device-to-host copy may happen while
-differentiating; the elementwise work must go through the CUDA kernels (CPU kernels are made
-to fail); host and device arrays mixed must raise a ``TypeError`` that names the fix.
+differentiating (counted by the test double); the elementwise work must go through the CUDA
+kernels (CPU kernels are made to fail); host and device arrays mixed must raise a
+``TypeError`` that names the fix.
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest -q tests/cuda
 """
@@ -20,7 +22,6 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-import fakecupy as cp
 import numpy as np
 import pytest
 
@@ -29,12 +30,24 @@ from dualad import kernels as cpu_kernels
 from dualad.core import device
 from dualad.kernels import cuda as kc
 
+if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+    import fakecupy as cp  # simulated device memory is host memory: the double's buffers work
+else:  # a real GPU: the double's host buffers cannot reach the kernels, CuPy's can
+    try:
+        import cupy as cp
+    except ImportError:
+        cp = None
+FAKE = cp is not None and cp.__name__ == "fakecupy"
+
 ROOT = Path(__file__).resolve().parents[2]
 DTYPES = [np.float64, np.float32]
 TOL = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=2e-4, atol=2e-5)}
 N = 6
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+    pytest.mark.skipif(cp is None, reason="GPU-array tests on a real GPU need CuPy: pip install -e '.[cuda]'"),
+]
 
 
 # --- the programs: elementwise rules, reductions, matmul, indexing, where, reshape, concat -------
@@ -78,12 +91,12 @@ def case(request):
 
 def dev(a):
     """A device copy of ``a``, made by the test (not counted as a copy by dualad)."""
-    return cp.ndarray(np.array(a))
+    return cp.ndarray(np.array(a)) if FAKE else cp.asarray(a)
 
 
 def peek(a):
     """The host values of a device array, read by the test (not counted as a copy)."""
-    return a._a.copy()
+    return a._a.copy() if FAKE else cp.asnumpy(a)
 
 
 def leaves(tree):
@@ -136,13 +149,13 @@ class OnDevice:
                 return self.kern[config]
 
         self.mp.setattr(kc, "get_kernel", lambda rule, kind, pattern: Spy(kind, real(rule, kind, pattern)))
-        self.before = Counter(cp.STATS)
+        self.before = Counter(cp.STATS) if FAKE else None
         return self
 
     def __exit__(self, *exc):
         self.mp.undo()
-        copies = {k: cp.STATS[k] - self.before[k] for k in ("to_device", "get", "sync")}
-        if exc[0] is None:
+        if exc[0] is None and FAKE:  # only the test double counts copies
+            copies = {k: cp.STATS[k] - self.before[k] for k in ("to_device", "get", "sync")}
             want = {"to_device": self.to_device if self.to_device is not None else copies["to_device"], "get": 0, "sync": 0}
             assert copies == want, f"host<->device copies or waits while differentiating: {copies}"
         return False
@@ -263,7 +276,7 @@ def test_several_arguments_and_pytrees(gpu):
 
 M3 = np.array([[4.0, 1.0, 0.5], [0.2, 3.0, -1.0], [0.0, 0.7, 5.0]])
 
-# name -> (program, host index arrays or masks it copies to the device: expected to_device)
+# name -> program(x, xp): xp is NumPy for the host reference, the device library for the device run
 STRUCTURAL = {
     "max_min": lambda x, xp: np.max(x) + np.min(x[::2]),
     "prod": lambda x, xp: np.prod(x),
@@ -406,10 +419,14 @@ def test_record_and_trace_say_they_take_host_arrays():
 # --- mixing host and device arrays: a clear error, and the next call works -----------------------
 
 
-MIX = r"mixing a host \(NumPy\) array .* with a device array \(fakecupy\.ndarray\).*fakecupy\.asarray\(a\).*\.get\(\)"
+def mix_message() -> str:
+    """The mixing error, as a regex: names both arrays and both fixes."""
+    xp = device.namespace(dev(np.ones(1))).__name__
+    return rf"mixing a host \(NumPy\) array .* with a device array \({cp.ndarray.__module__}\.ndarray\).*{xp}\.asarray\(a\).*\.get\(\)"
 
 
 def test_mixing_host_and_device_is_a_clear_error():
+    MIX = mix_message()
     rng = np.random.default_rng(1)
     x, A = rng.uniform(0.1, 0.9, N), rng.normal(size=(N, N))
     xd = dev(x)
@@ -445,7 +462,8 @@ def test_mixing_host_and_device_is_a_clear_error():
 def test_device_helpers():
     xd = cp.asarray(np.ones(3, np.float32))
     assert device.is_device(xd) and not device.is_device(np.ones(3)) and not device.is_device(1.0)
-    assert device.namespace(xd) is cp and device.namespace(np.ones(2)) is np
+    xp = xd.__array_namespace__() if hasattr(xd, "__array_namespace__") else cp
+    assert device.namespace(xd) is xp and device.namespace(np.ones(2)) is np
     assert isinstance(device.zeros((2,), np.float32, xd), cp.ndarray)
     assert device.eye(2, 3, 1, np.float32, xd).get().tolist() == [[0, 1, 0], [0, 0, 1]]
     assert device.result_dtype([xd, 2.0]) == np.float32
