@@ -3,8 +3,8 @@
 A *device array* is any array whose type exposes ``__cuda_array_interface__`` and NumPy's
 protocols (``__array_ufunc__``, ``__array_function__``), as CuPy's ``ndarray`` does.  Structural
 ops on device values run through those protocols (``np.sum(x)`` runs ``cupy.sum``); elementwise
-rules run through the CUDA kernels of :mod:`dualad.kernels.cuda`, whose results come back in the
-operands' array type.  This module decides "host or device", "which namespace", and reports
+rules run through the CUDA kernels of :mod:`dualad.kernels.cuda`, whose outputs are allocated by
+the operands' array library (CuPy's memory pool) and written in place.  This module decides "host or device", "which namespace", and reports
 host/device mixing; it never imports CuPy or ``numba.cuda`` itself (the kernels are imported
 when a device array is first differentiated).
 
@@ -274,37 +274,31 @@ def result_dtype(values) -> np.dtype:
     raise TypeError(f"cannot differentiate device values of dtype {dt}; pass float arrays")
 
 
-# --- the CUDA kernels, results in the operands' array type -------------------------------------
+# --- the CUDA kernels, outputs allocated in the operands' array library -------------------------
 
 
-def _wrap(d, like):
-    """A numba device array from the kernels as an array of ``like``'s namespace, zero-copy
-    through ``__cuda_array_interface__`` (``cupy.asarray`` keeps the numba array alive)."""
-    from ..kernels import cuda as kc
-
-    return namespace(like).asarray(kc.interface(d))
+def _empty(like):
+    """Allocation of kernel outputs in ``like``'s array library (its memory pool, its type)."""
+    xp = namespace(like)
+    return lambda shape, dtype: xp.empty(shape, dtype=dtype)
 
 
 def jvp(rule, xs, ts, dtype, like):
-    """:func:`dualad.kernels.cuda.jvp` with results in ``like``'s array type: (y, lanes)."""
+    """:func:`dualad.kernels.cuda.jvp` with its outputs in ``like``'s array type: (y, lanes)."""
     from ..kernels import cuda as kc
 
-    y, ty = kc.jvp(rule, xs, ts, dtype)
-    return _wrap(y, like), _wrap(ty, like)
+    return kc.jvp(rule, xs, ts, dtype, empty=_empty(like))
 
 
 def vjp(rule, xs, g, needed, dtype, into, like) -> list:
-    """:func:`dualad.kernels.cuda.vjp` with results in ``like``'s array type (``into``
-    buffers, device arrays themselves, are returned as they are)."""
+    """:func:`dualad.kernels.cuda.vjp` with its outputs in ``like``'s array type."""
     from ..kernels import cuda as kc
 
-    outs = kc.vjp(rule, xs, g, needed, dtype, into)
-    into = into or [None] * len(outs)
-    return [o if (o is None or o is b) else _wrap(o, like) for o, b in zip(outs, into)]
+    return kc.vjp(rule, xs, g, needed, dtype, into, empty=_empty(like))
 
 
 def value(rule, xs, dtype, like):
-    """:func:`dualad.kernels.cuda.value` with the result in ``like``'s array type."""
+    """:func:`dualad.kernels.cuda.value` with its output in ``like``'s array type."""
     from ..kernels import cuda as kc
 
-    return _wrap(kc.value(rule, xs, dtype), like)
+    return kc.value(rule, xs, dtype, empty=_empty(like))

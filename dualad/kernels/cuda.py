@@ -59,7 +59,6 @@ __all__ = [
     "kernel_source",
     "is_simulator",
     "is_device_array",
-    "interface",
     "MATH_EQUIVALENTS",
     "LIBDEVICE_EQUIVALENTS",
     "COMPOSITES",
@@ -556,54 +555,16 @@ def _simulated_view(a):
     return FakeCUDAArray(np.asarray(_HostView(cai, a)))
 
 
-class _Interface:
-    """A simulator device array exposed through ``__cuda_array_interface__`` (its buffer is
-    host memory, as all simulated device memory is)."""
+def _alloc(empty, shape: tuple, dtype: np.dtype):
+    """A new C-contiguous device array: (the result to return, the kernels' view of it).
 
-    __slots__ = ("__cuda_array_interface__", "owner")
-
-    def __init__(self, d):
-        ai = d._ary.__array_interface__
-        self.__cuda_array_interface__ = {
-            "shape": tuple(ai["shape"]),
-            "typestr": ai["typestr"],
-            "data": tuple(ai["data"]),
-            "strides": ai.get("strides"),
-            "version": 3,
-            "stream": None,
-        }
-        self.owner = d
-
-
-def interface(d):
-    """An object exposing ``__cuda_array_interface__`` for the device array ``d``, for array
-    libraries to adopt without a copy (``cupy.asarray(interface(d))``).
-
-    Parameters
-    ----------
-    d : numba device array or __cuda_array_interface__ array
-        What the kernels returned.
-
-    Returns
-    -------
-    object
-        ``d`` itself when it exposes the interface (real Numba device arrays do); under the
-        simulator, whose device arrays do not, a small object describing its host buffer that
-        keeps ``d`` alive.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.kernels.cuda import interface
-    >>> class Dev:
-    ...     __cuda_array_interface__ = {"shape": (1,), "typestr": "<f8", "data": (0, False), "version": 3}
-    >>> d = Dev()
-    >>> interface(d) is d
-    True
-    """
-    if hasattr(d, "__cuda_array_interface__"):
-        return d
-    return _Interface(d)
+    ``empty(shape, dtype)`` allocates it in the caller's array library (``cupy.empty``: its
+    memory pool, its array type); None: a Numba device array."""
+    if empty is None:
+        d = _cuda().device_array(shape, dtype=dtype)
+        return d, d
+    a = empty(shape, dtype)
+    return a, _as_device(a, dtype)
 
 
 def _as_device(a, dtype: np.dtype):
@@ -709,7 +670,7 @@ def _max_blocks() -> int:
     return sms * BLOCKS_PER_SM
 
 
-def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -> tuple:
+def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None, empty=None) -> tuple:
     """Fused value and tangent lanes of ``rule`` on the GPU.
 
     The CUDA twin of :func:`dualad.kernels.jvp`: ``y = v``, ``ẏ[l] = Σ_i ∂_i · ẋ_i[l]`` with
@@ -730,12 +691,15 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -
         The computation and output dtype.
     launch : None or (blocks, threads), optional
         See :func:`launch_config`.
+    empty : callable, optional
+        ``empty(shape, dtype)`` allocates the outputs in another array library (e.g.
+        ``lambda s, d: cupy.empty(s, dtype=d)``); by default they are Numba device arrays.
 
     Returns
     -------
-    y : numba.cuda device array
+    y : device array
         The value, of the broadcast shape.
-    ty : numba.cuda device array
+    ty : device array
         The tangent lanes, ``(k,) + y.shape``.
     """
     dtype = _float_dtype(dtype)
@@ -748,9 +712,8 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -
     if not ks:
         raise ValueError("jvp needs a tangent for at least one input")
     k = ks[0]
-    cuda = _cuda()
-    y = cuda.device_array(size, dtype=dtype)
-    ty = cuda.device_array((k, size), dtype=dtype)
+    y, yk = _alloc(empty, (size,), dtype)
+    ty, tyk = _alloc(empty, (k, size), dtype)
     if size and k:
         flat, pattern, lanes = [], [], []
         for x, t in zip(xs, ts):
@@ -760,11 +723,11 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -
             if t is not None:
                 lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch))
         blocks, threads = launch_config(size, launch)
-        get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, y, ty)
+        get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, yk, tyk)
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
-def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: Sequence | None = None, launch=None) -> list:
+def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: Sequence | None = None, launch=None, empty=None) -> list:
     """Adjoint contributions ``ȳ · ∂_i`` of ``rule`` on the GPU, for each needed input.
 
     The CUDA twin of :func:`dualad.kernels.vjp`.
@@ -787,6 +750,8 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
         add the contribution into (returned as the result for that input), or None to allocate.
     launch : None or (blocks, threads), optional
         See :func:`launch_config`.
+    empty : callable, optional
+        Allocates the outputs (see :func:`jvp`).
 
     Returns
     -------
@@ -804,7 +769,6 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
     if g.ndim == 0:
         raise ValueError("the cotangent needs a leading lane axis: shape (m,) + out_shape")
     m = g.shape[0]
-    cuda = _cuda()
     bufs = []
     for i, (need, buf) in enumerate(zip(needed, into)):
         if not need or buf is None:
@@ -817,9 +781,11 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
                 f"got {dev.dtype} {tuple(dev.shape)}"
             )
         bufs.append(dev.reshape(m, size))
-    outs = []
+    outs, results = [], []  # the kernels' views; what is returned
     for need, dev in zip(needed, bufs):
-        outs.append(None if not need else (dev if dev is not None else cuda.device_array((m, size), dtype=dtype)))
+        res, view = (None, None) if not need else ((None, dev) if dev is not None else _alloc(empty, (m, size), dtype))
+        outs.append(view)
+        results.append(res)
     if any(needed) and size and m:
         flat, per_input = [], []
         for x, need, buf in zip(xs, needed, into):
@@ -835,10 +801,10 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
         blocks, threads = launch_config(size, launch)
         kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar))
         kern[blocks, threads](*flat, gflat, *(o for o in outs if o is not None))
-    return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
+    return [None if o is None else (buf if buf is not None else r.reshape((m,) + shape)) for o, r, buf in zip(outs, results, into)]
 
 
-def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
+def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None, empty=None):
     """The value of ``rule`` alone, on the GPU.
 
     The CUDA twin of :func:`dualad.kernels.value`.
@@ -853,10 +819,12 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
         The computation and output dtype.
     launch : None or (blocks, threads), optional
         See :func:`launch_config`.
+    empty : callable, optional
+        Allocates the output (see :func:`jvp`).
 
     Returns
     -------
-    numba.cuda device array
+    device array
         The value, of the broadcast shape.
     """
     dtype = _float_dtype(dtype)
@@ -864,7 +832,7 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
         raise TypeError(f"{rule.name} takes {rule.nin} argument(s), got {len(xs)}")
     shape, size = _broadcast(xs)
     xs = [_as_device(x, dtype) for x in xs]
-    y = _cuda().device_array(size, dtype=dtype)
+    y, yk = _alloc(empty, (size,), dtype)
     if size:
         flat, pattern = [], []
         for x in xs:
@@ -872,5 +840,5 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
             flat.append(f)
             pattern.append(scalar)
         blocks, threads = launch_config(size, launch)
-        get_kernel(rule, "value", tuple(pattern))[blocks, threads](*flat, y)
+        get_kernel(rule, "value", tuple(pattern))[blocks, threads](*flat, yk)
     return y.reshape(shape)

@@ -489,8 +489,13 @@ def test_kernels_read_and_write_device_buffers_in_place():
     out = kc.vjp(RULES["sin"], [x], cp.asarray(np.ones((1, 40))), [True], np.float64, into=[into])
     assert out[0] is into
     np.testing.assert_allclose(into.get(), 1.0 + np.cos(np.linspace(0.1, 1.0, 40))[None])
-    y = cp.asarray(kc.interface(kc.value(RULES["exp"], [x], np.float64)))
+    # outputs allocated by the array library (its type, its memory pool), written in place
+    y = kc.value(RULES["exp"], [x], np.float64, empty=lambda shape, dtype: cp.empty(shape, dtype=dtype))
+    assert isinstance(y, cp.ndarray)
     np.testing.assert_allclose(y.get(), np.exp(np.linspace(0.1, 1.0, 40)))
+    y, ty = kc.jvp(RULES["sin"], [x[::2]], [x[None, ::2]], np.float32, empty=lambda shape, dtype: cp.empty(shape, dtype=dtype))
+    assert isinstance(ty, cp.ndarray) and ty.dtype == np.float32 and ty.shape == (1, 20)
+    np.testing.assert_allclose(ty.get()[0], np.cos(x.get()[::2]) * x.get()[::2], rtol=1e-6)
 
 
 def test_import_dualad_imports_neither_cupy_nor_numba_cuda():
