@@ -283,22 +283,35 @@ def _empty(like):
     return lambda shape, dtype: xp.empty(shape, dtype=dtype)
 
 
+def _scalars_on_device(xs, dtype, like) -> list:
+    """Host scalar operands as 0-d device arrays made by ``like``'s library (``cupy.full``
+    passes the number to a fill kernel: no host-to-device copy that would wait)."""
+    xp = None
+    out = []
+    for x in xs:
+        if x is not None and not is_device(x):
+            xp = xp or namespace(like)
+            x = xp.full((), x[()] if type(x) is np.ndarray else x, dtype=dtype)
+        out.append(x)
+    return out
+
+
 def jvp(rule, xs, ts, dtype, like):
     """:func:`dualad.kernels.cuda.jvp` with its outputs in ``like``'s array type: (y, lanes)."""
     from ..kernels import cuda as kc
 
-    return kc.jvp(rule, xs, ts, dtype, empty=_empty(like))
+    return kc.jvp(rule, _scalars_on_device(xs, dtype, like), ts, dtype, empty=_empty(like))
 
 
 def vjp(rule, xs, g, needed, dtype, into, like) -> list:
     """:func:`dualad.kernels.cuda.vjp` with its outputs in ``like``'s array type."""
     from ..kernels import cuda as kc
 
-    return kc.vjp(rule, xs, g, needed, dtype, into, empty=_empty(like))
+    return kc.vjp(rule, _scalars_on_device(xs, dtype, like), g, needed, dtype, into, empty=_empty(like))
 
 
 def value(rule, xs, dtype, like):
     """:func:`dualad.kernels.cuda.value` with its output in ``like``'s array type."""
     from ..kernels import cuda as kc
 
-    return kc.value(rule, xs, dtype, empty=_empty(like))
+    return kc.value(rule, _scalars_on_device(xs, dtype, like), dtype, empty=_empty(like))

@@ -473,7 +473,7 @@ def _c_contiguous(a) -> bool:
     return a.is_c_contiguous()
 
 
-def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
+def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch, empty=None):
     """``a`` broadcast to ``shape`` (lanes: leading axis kept, the rest right-aligned), cast to
     ``dtype`` and laid out C-contiguously: ``a`` itself reshaped when it already is, else a
     gathered copy.  Returns a device array of ``shape``."""
@@ -489,7 +489,7 @@ def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
             None if a.shape[ax] == 1 else (0 if (lanes and ax == 0) else ax + off) for ax in range(nsrc)
         )
     size = int(np.prod(shape, dtype=np.int64))
-    dst = _cuda().device_array(size, dtype=dtype)
+    dst = _alloc(empty, (size,), dtype)[1]  # the view keeps its owner alive
     if size:
         dims = shape if ndst else (1,)
         blocks, threads = launch_config(size, launch)
@@ -603,20 +603,20 @@ def _broadcast(xs: list) -> tuple[tuple, int]:
     return shape, int(np.prod(shape, dtype=np.int64))
 
 
-def _flat(x, shape: tuple, size: int, dtype, launch):
+def _flat(x, shape: tuple, size: int, dtype, launch, empty=None):
     """``x`` as a 1-D device array of the broadcast size, or of size 1 (a broadcast scalar)."""
     if x.size == 1:
-        return _compact(x, tuple(x.shape), dtype, False, launch).reshape(1), True
-    return _compact(x, shape, dtype, False, launch).reshape(size), False
+        return _compact(x, tuple(x.shape), dtype, False, launch, empty).reshape(1), True
+    return _compact(x, shape, dtype, False, launch, empty).reshape(size), False
 
 
-def _flat_lanes(t, k: int, shape: tuple, size: int, scalar: bool, dtype, launch):
+def _flat_lanes(t, k: int, shape: tuple, size: int, scalar: bool, dtype, launch, empty=None):
     """Lane array ``(k,) + shape_i`` as ``(k, size)`` (or ``(k, 1)`` for a scalar input)."""
     if t.shape[0] != k:
         raise ValueError(f"tangent lanes disagree: {t.shape[0]} and {k}")
     if scalar:
-        return _compact(t, tuple(t.shape), dtype, True, launch).reshape(k, 1)
-    return _compact(t, (k,) + shape, dtype, True, launch).reshape(k, size)
+        return _compact(t, tuple(t.shape), dtype, True, launch, empty).reshape(k, 1)
+    return _compact(t, (k,) + shape, dtype, True, launch, empty).reshape(k, size)
 
 
 def launch_config(n: int, launch=None) -> tuple[int, int]:
@@ -717,11 +717,11 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None, e
     if size and k:
         flat, pattern, lanes = [], [], []
         for x, t in zip(xs, ts):
-            f, scalar = _flat(x, shape, size, dtype, launch)
+            f, scalar = _flat(x, shape, size, dtype, launch, empty)
             flat.append(f)
             pattern.append((scalar, t is not None))
             if t is not None:
-                lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch))
+                lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch, empty))
         blocks, threads = launch_config(size, launch)
         get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, yk, tyk)
     return y.reshape(shape), ty.reshape((k,) + shape)
@@ -789,15 +789,15 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
     if any(needed) and size and m:
         flat, per_input = [], []
         for x, need, buf in zip(xs, needed, into):
-            f, scalar = _flat(x, shape, size, dtype, launch)
+            f, scalar = _flat(x, shape, size, dtype, launch, empty)
             flat.append(f)
             per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
         if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
             # one cotangent value per lane, possibly a broadcast view: pass it as a column
             col = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
-            gflat, g_scalar = _compact(col, (m,), dtype, True, launch).reshape(m, 1), True
+            gflat, g_scalar = _compact(col, (m,), dtype, True, launch, empty).reshape(m, 1), True
         else:
-            gflat, g_scalar = _compact(g, (m,) + shape, dtype, True, launch).reshape(m, size), False
+            gflat, g_scalar = _compact(g, (m,) + shape, dtype, True, launch, empty).reshape(m, size), False
         blocks, threads = launch_config(size, launch)
         kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar))
         kern[blocks, threads](*flat, gflat, *(o for o in outs if o is not None))
@@ -836,7 +836,7 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None, empty=None):
     if size:
         flat, pattern = [], []
         for x in xs:
-            f, scalar = _flat(x, shape, size, dtype, launch)
+            f, scalar = _flat(x, shape, size, dtype, launch, empty)
             flat.append(f)
             pattern.append(scalar)
         blocks, threads = launch_config(size, launch)

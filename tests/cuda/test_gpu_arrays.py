@@ -396,6 +396,12 @@ def test_scalars_go_with_device_arrays(gpu):
         got = [ad.jvp(f, (xd, 2.0), (td, 0.0)), ad.grad(f, argnums=(0, 1))(xd, 2.0)]
     same(got[0], ad.jvp(f, (x, 2.0), (t, 0.0)), np.float64, "jvp with a scalar argument")
     same(got[1], ad.grad(f, argnums=(0, 1))(x, 2.0), np.float64, "grad of a scalar argument")
+    # NumPy scalars and 0-d arrays inside f are constants of the kernels (filled on the device)
+    g = lambda x: np.sum(np.sin(x * np.array(2.0)) + np.float64(1.5) * x ** np.float64(3.0))  # noqa: E731
+    with gpu():
+        got = [ad.grad(g)(xd), ad.hessian(g, mode="reverse-over-reverse")(xd)]
+    same(got[0], ad.grad(g)(x), np.float64, "grad with NumPy scalar constants")
+    same(got[1], ad.hessian(g, mode="reverse-over-reverse")(x), np.float64, "hessian with NumPy scalar constants")
 
 
 def test_check_grads_on_device():
