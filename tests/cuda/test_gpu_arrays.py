@@ -404,6 +404,30 @@ def test_scalars_go_with_device_arrays(gpu):
     same(got[1], ad.hessian(g, mode="reverse-over-reverse")(x), np.float64, "hessian with NumPy scalar constants")
 
 
+@pytest.mark.parametrize("make", [lambda: ad.optim.SGD(0.1, momentum=0.9, nesterov=True), lambda: ad.optim.Adam(0.05)], ids=["SGD", "Adam"])
+def test_optimisers_on_device(make, gpu):
+    """Functional updates and PyTorch-style steps keep parameters and state on the device."""
+    rng = np.random.default_rng(5)
+    host = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
+    x = rng.normal(size=(4, 3))
+    loss = lambda p, x: np.mean(np.tanh(x @ p["w"] + p["b"]) ** 2)  # noqa: E731
+    params, xd = {k: dev(v) for k, v in host.items()}, dev(x)
+    opt_h, opt_d = make(), make()
+    state_h, state_d = opt_h.init(host), opt_d.init(params)
+    for _ in range(3):
+        host, state_h = opt_h.update(ad.grad(loss)(host, x), state_h, host)
+        with gpu():
+            params, state_d = opt_d.update(ad.grad(loss)(params, xd), state_d, params)
+    same(params, host, np.float64, f"{type(opt_d).__name__}.update")
+    w_h, w_d = ad.Variable(x[0]), ad.Variable(xd[0])
+    for w, opt in ((w_h, make()), (w_d, make())):
+        for _ in range(2):
+            np.sum(np.sin(w) ** 2).backward()
+            opt.step(w)
+            opt.zero_grad(w)
+    same(w_d.value, w_h.value, np.float64, f"{type(opt_d).__name__}.step")
+
+
 def test_check_grads_on_device():
     """Random directions are placed on the device; finite differences are taken there."""
     x = dev(np.linspace(0.1, 0.9, N))
