@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .core import device
 from .core.dispatch import Active, strip
 from .reverse.variable import Variable
 from .transforms.pytree import tree_flatten, tree_unflatten
@@ -77,8 +78,13 @@ def assign(variable: Variable, value) -> Variable:
         raise TypeError("assign: this Variable holds an active value of an outer transform; it cannot be replaced")
     if isinstance(value, Active):
         value = strip(value)
-    new = np.array(value, dtype=variable.dtype, copy=True)
-    if new.shape != variable.shape:
+    if device.is_device(value):
+        new = value.astype(variable.dtype, copy=True)
+        device.locate([strip(variable._p), new], "assign(variable, value)")
+    else:
+        new = np.array(value, dtype=variable.dtype, copy=True)
+        device.locate([new, strip(variable._p)], "assign(variable, value)")
+    if tuple(new.shape) != variable.shape:
         raise ValueError(f"assign: new value has shape {new.shape}, the Variable has {variable.shape}")
     variable._p = new
     return variable
@@ -117,13 +123,12 @@ def zero_grad(variables) -> None:
 
 
 def _as_leaf(x):
-    return x if isinstance(x, Active) else np.asarray(x)
+    return x if isinstance(x, Active) else device.asarray(x)
 
 
 def _zeros_like(p):
-    p = strip(p)
-    p = np.asarray(p)
-    return np.zeros(p.shape, dtype=p.dtype if p.dtype.kind == "f" else np.float64)
+    p = device.asarray(strip(p))
+    return device.zeros(p.shape, p.dtype if p.dtype.kind == "f" else np.float64, p)
 
 
 class Optimizer:
@@ -225,7 +230,7 @@ class Optimizer:
                 entry = [weakref.ref(v, lambda _, k=key: self._vars.pop(k, None)), self._init_leaf(v.value), 0]
                 self._vars[key] = entry
             entry[2] += 1
-            g = np.asarray(strip(v.grad))
+            g = device.asarray(strip(v.grad))
             q, entry[1] = self._update_leaf(g, v.value, entry[1], entry[2], self._rate(entry[2]))
             assign(v, q)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import kernels
 from ..rules import base as _rules_base
+from . import device
 
 __all__ = ["Active", "bind", "apply_elementwise", "strip", "observe", "new_tag", "is_active", "float_dtype", "float_array"]
 
@@ -94,7 +95,7 @@ def float_array(x, what: str = "input") -> np.ndarray:
     promoted to float64; complex, strings and objects rejected with the reason."""
     if x is None or isinstance(x, str):
         raise TypeError(f"cannot differentiate with respect to {what} {x!r}: pass a float array or number")
-    a = np.asarray(x)
+    a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
     if a.dtype.kind == "f":
         return a
     if a.dtype.kind in "biu":
@@ -108,6 +109,7 @@ def bind(prim, args, params):
     """Apply a structural primitive: plain arrays to its ``impl``, active values to their type."""
     owner = _owner(args)
     if owner is None:
+        device.locate(args, prim.name)
         return prim.impl(*args, **params)
     return owner._process(prim, args, params)
 
@@ -116,6 +118,9 @@ def apply_elementwise(rule, args):
     """Apply an elementwise rule to any mix of plain and active values."""
     owner = _owner(args)
     if owner is None:
+        like = device.locate(args, rule.name)
+        if like is not None:
+            return device.value(rule, list(args), device.result_dtype(args), like)
         if rule.ufunc is not None:
             with np.errstate(all="ignore"):
                 return rule.ufunc(*args)
@@ -129,6 +134,23 @@ class _Dispatcher:
     bind = staticmethod(bind)
     apply_elementwise = staticmethod(apply_elementwise)
     strip = staticmethod(strip)
+    is_active = staticmethod(is_active)
+    is_device = staticmethod(device.is_device)
+
+    @staticmethod
+    def zeros(shape, dtype, like):
+        """Zeros where the innermost value of ``like`` lives (host or device)."""
+        return device.zeros(shape, dtype, strip(like))
+
+    @staticmethod
+    def ones(shape, dtype, like):
+        """Ones where the innermost value of ``like`` lives (host or device)."""
+        return device.ones(shape, dtype, strip(like))
+
+    @staticmethod
+    def to_place(a, like):
+        """Host index or mask data ``a`` where the innermost value of ``like`` lives."""
+        return device.to_place(a, strip(like))
 
 
 _rules_base.install_dispatcher(_Dispatcher())

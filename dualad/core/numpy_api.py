@@ -16,6 +16,7 @@ import numpy as np
 
 from ..rules import RULES, UFUNC_RULES
 from ..rules import structural as S
+from . import device
 from .dispatch import Active, apply_elementwise, observe, strip
 
 __all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
@@ -44,7 +45,7 @@ def _arr(x):
     """Active values as they are; anything else as a NumPy array of a differentiable dtype."""
     if isinstance(x, Active):
         return x
-    a = np.asarray(x)
+    a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
     if a.dtype.kind not in "fiub":
         if a.dtype.kind == "c":
             raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
@@ -455,7 +456,7 @@ def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     nd = arrays[0].ndim
     if nd == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
-    dt = np.result_type(*[strip(a) for a in arrays])
+    dt = device.result_type([strip(a) for a in arrays], "np.concatenate")
     arrays = [a if np.dtype(a.dtype) == dt or not isinstance(a, Active) else astype(a, dt) for a in arrays]
     y = S.concatenate.bind(*arrays, axis=_axis1(axis, nd), batch=0)
     return _astype_opt(y, dtype)
@@ -505,13 +506,16 @@ def split(ary, indices_or_sections, axis=0):
 def where(condition, x=None, y=None):
     if x is None and y is None:
         return observe(np.where, condition)
-    cond = np.asarray(strip(condition), dtype=bool)
+    cond = device.asarray(strip(condition), dtype=bool)
     x, y = _operand(x), _operand(y)
-    dt = np.result_type(strip(x), strip(y))
+    dt = device.result_type([strip(x), strip(y)], "np.where")
     if dt.kind != "f":
         dt = np.dtype(np.float64)
-    x = astype(x, dt) if isinstance(x, Active) else np.asarray(x, dtype=dt)
-    y = astype(y, dt) if isinstance(y, Active) else np.asarray(y, dtype=dt)
+    x = astype(x, dt) if isinstance(x, Active) else device.asarray(x, dtype=dt)
+    y = astype(y, dt) if isinstance(y, Active) else device.asarray(y, dtype=dt)
+    like = device.locate([cond, strip(x), strip(y)], "np.where")
+    if like is not None:  # scalar branches go to the device with the rest
+        x, y = (device.namespace(like).asarray(v) if type(v) is np.ndarray else v for v in (x, y))
     return S.where.bind(x, y, cond=cond, batch=0)
 
 
@@ -579,15 +583,22 @@ def _norm_index(index):
     return tuple(out)
 
 
-def _flat_positions(shape, index):
-    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp).reshape(shape)[index]
+def _flat_positions(shape, index, a=None):
+    """Flat positions picked by an advanced ``index``, computed where the index arrays live.
+
+    Host index arrays may index device values (the positions are copied over when used);
+    device index arrays must index device values."""
+    like = device.locate([ix for ix in index if not isinstance(ix, (slice, type(None), type(Ellipsis)))], "indexing")
+    if like is not None and a is not None:
+        device.locate([like, strip(a)], "indexing a host array with a device index")
+    return device.arange(int(np.prod(shape, dtype=np.int64)), like).reshape(shape)[index]
 
 
 def getitem(a, index):
     index = _norm_index(index)
     if _is_basic(index):
         return S.getitem.bind(a, index=index, batch=0)
-    return S.gather.bind(a, flat=_flat_positions(tuple(a.shape), index), batch=0)
+    return S.gather.bind(a, flat=_flat_positions(tuple(a.shape), index, a), batch=0)
 
 
 def setitem_value(a, index, value):
@@ -596,14 +607,14 @@ def setitem_value(a, index, value):
     value = _arr(value)
     if _is_basic(index):
         return S.setitem.bind(a, value, index=index, batch=0)
-    return S.setitem_flat.bind(a, value, flat=_flat_positions(tuple(a.shape), index), batch=0)
+    return S.setitem_flat.bind(a, value, flat=_flat_positions(tuple(a.shape), index, a), batch=0)
 
 
 @implements(np.take)
 def take(a, indices, axis=None, out=None, mode="raise"):
     _no_out(out, "take")
     a = _arr(a)
-    flat = np.take(np.arange(a.size, dtype=np.intp).reshape(a.shape), strip(indices), axis=axis, mode=mode)
+    flat = np.take(_positions(a, strip(indices)), strip(indices), axis=axis, mode=mode)
     return S.gather.bind(a, flat=flat, batch=0)
 
 
@@ -612,12 +623,15 @@ def take_along_axis(arr, indices, axis=-1):
     a = _arr(arr)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    pos = np.arange(a.size, dtype=np.intp).reshape(a.shape)
-    return S.gather.bind(a, flat=np.take_along_axis(pos, strip(indices), axis=axis), batch=0)
+    return S.gather.bind(a, flat=np.take_along_axis(_positions(a, strip(indices)), strip(indices), axis=axis), batch=0)
 
 
-def _positions(a):
-    return np.arange(a.size, dtype=np.intp).reshape(tuple(a.shape))
+def _positions(a, indices=None):
+    """The flat positions of ``a``'s elements, where ``indices`` live (host by default)."""
+    like = device.locate([indices], "indexing") if indices is not None else None
+    if like is not None:
+        device.locate([like, strip(a)], "indexing a host array with a device index")
+    return device.arange(a.size, like).reshape(tuple(a.shape))
 
 
 @implements(np.tile)
@@ -645,7 +659,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
     out_pos = np.flatnonzero(inside)[np.argsort(where_from[inside], kind="stable")]
     y = S.scatter_add.bind(a, flat=out_pos.reshape(tuple(a.shape)), shape=where_from.shape, batch=0)
     if np.any(np.asarray(value) != 0):
-        y = y + np.pad(np.zeros(tuple(a.shape)), pad_width, mode="constant", constant_values=value)
+        y = y + np.pad(device.zeros(tuple(a.shape), np.float64, strip(a)), pad_width, mode="constant", constant_values=value)
     return y
 
 
@@ -704,7 +718,7 @@ def _tri(m, k, upper: bool):
     m = _arr(m)
     r, c = m.shape[-2:]
     mask = np.triu(np.ones((r, c), bool), k) if upper else np.tril(np.ones((r, c), bool), k)
-    return S.where.bind(m, np.zeros((), m.dtype), cond=mask, batch=0)
+    return S.where.bind(m, device.zeros((), m.dtype, strip(m)), cond=mask, batch=0)
 
 
 @implements(np.triu)
@@ -727,7 +741,7 @@ def _letters(n: int, skip: str = "") -> str:
 
 def _einsum(subscripts: str, *operands):
     ops = [_arr(o) for o in operands]
-    dt = np.result_type(*[strip(o) for o in ops])
+    dt = device.result_type([strip(o) for o in ops], "einsum/matmul")
     if dt.kind != "f":
         dt = np.dtype(np.float64)
     ops = [o if not isinstance(o, Active) or o.dtype == dt else astype(o, dt) for o in ops]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape, _elementwise_adjoints, _unlock
@@ -845,6 +846,8 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
     for k, a in enumerate(args):
         if isinstance(a, Active):
             raise TypeError("trace(f, *args) takes plain arrays; call dualad.primal(x) on active values first")
+        if device.is_device(a):
+            raise TypeError("trace(f, *args) prints values, so it takes host (NumPy) arrays: pass x.get() for a device array")
         xs.append(np.array(as_input(a, f"argument {k}"), copy=True))
     dirs = _directions(xs, direction)
     # Duals first, tape second: the tape's tag is newer, so each recorded value is a Dual

@@ -13,8 +13,9 @@ import threading
 import numpy as np
 
 from .. import kernels
+from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag
+from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag, strip
 from ..rules.derive import derivable
 from ..rules.structural import strong_multiply
 
@@ -72,7 +73,7 @@ def _push_arrays(partials, ts, y, k: int, nd: int):
         ty = term if ty is None else ty + term
     full = (k,) + tuple(y.shape)
     if ty is None:
-        return np.zeros(full, dtype=y.dtype)
+        return device.zeros(full, y.dtype, strip(y))
     if ty.dtype != y.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
         ty = ty.astype(y.dtype)
     if tuple(ty.shape) != full:
@@ -112,8 +113,10 @@ class Dual(ArrayBehaviour):
         p = _as_primal(primal)
         if isinstance(tangent, Active):
             raise TypeError("a Dual's tangent must be a plain array")
-        t = np.asarray(tangent)
-        if t.dtype.kind == "f" and np.ndim(tangent) > 0 and t.dtype != p.dtype:
+        t = device.asarray(tangent)
+        if device.locate([p, t], "Dual(primal, tangent)") is not None and type(t) is np.ndarray:
+            t = device.namespace(p).asarray(t)  # a scalar (0-d) tangent goes with the primal
+        if t.dtype.kind == "f" and t.ndim > 0 and t.dtype != p.dtype:
             raise TypeError(
                 f"tangent dtype {t.dtype} does not match primal dtype {p.dtype}; "
                 f"pass tangent.astype({p.dtype.name!r})"
@@ -194,6 +197,11 @@ class Dual(ArrayBehaviour):
         ps, ts, single = self._split(args)
         k = self._t.shape[0]
         if not any(isinstance(p, Active) for p in ps):
+            like = device.locate(ps, rule.name)
+            if like is not None:
+                # Device values: one fused CUDA kernel, results in the operands' array type.
+                y, ty = device.jvp(rule, ps, ts, device.result_dtype(ps), like)
+                return Dual._new(y, ty, self._tag, single)
             dtype = float_dtype(ps)
             consts = rule.constant_partials
             if None not in consts and rule.ufunc is not None:
@@ -261,5 +269,6 @@ class Dual(ArrayBehaviour):
 
     def _process(self, prim, args, params):
         ps, ts, single = self._split(args)
+        device.locate(ps, prim.name)
         y, ydot = prim.jvp(ps, ts, params)
         return Dual._new(y, ydot, self._tag, single)

@@ -473,7 +473,7 @@ def _c_contiguous(a) -> bool:
     return a.is_c_contiguous()
 
 
-def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
+def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch, empty=None):
     """``a`` broadcast to ``shape`` (lanes: leading axis kept, the rest right-aligned), cast to
     ``dtype`` and laid out C-contiguously: ``a`` itself reshaped when it already is, else a
     gathered copy.  Returns a device array of ``shape``."""
@@ -489,7 +489,7 @@ def _compact(a, shape: tuple, dtype: np.dtype, lanes: bool, launch):
             None if a.shape[ax] == 1 else (0 if (lanes and ax == 0) else ax + off) for ax in range(nsrc)
         )
     size = int(np.prod(shape, dtype=np.int64))
-    dst = _cuda().device_array(size, dtype=dtype)
+    dst = _alloc(empty, (size,), dtype)[1]  # the view keeps its owner alive
     if size:
         dims = shape if ndst else (1,)
         blocks, threads = launch_config(size, launch)
@@ -512,11 +512,59 @@ def is_device_array(a) -> bool:
     -------
     bool
         True for Numba device arrays (simulated ones included) and for any object exposing
-        ``__cuda_array_interface__`` (CuPy, PyTorch...).  Imports ``numba.cuda``.
+        ``__cuda_array_interface__`` (CuPy, PyTorch...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.kernels.cuda import is_device_array
+    >>> is_device_array(np.ones(3))
+    False
     """
-    if getattr(a, "__cuda_ndarray__", False):
-        return True
-    return hasattr(a, "__cuda_array_interface__") and hasattr(_cuda(), "as_cuda_array")
+    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
+
+
+class _HostView:
+    """Under the simulator device memory is host memory: NumPy reads a
+    ``__cuda_array_interface__`` buffer through this ``__array_interface__`` (zero-copy; the
+    view keeps ``owner`` alive)."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+    def __init__(self, cai: dict, owner):
+        self.__array_interface__ = {
+            "shape": tuple(cai["shape"]),
+            "typestr": cai["typestr"],
+            "data": tuple(cai["data"]),
+            "strides": cai.get("strides"),
+            "version": 3,
+        }
+        self.owner = owner
+
+
+def _simulated_view(a):
+    """A simulator device array viewing the buffer of a ``__cuda_array_interface__`` object."""
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    cai = a.__cuda_array_interface__
+    if cai.get("mask") is not None:
+        raise TypeError("masked __cuda_array_interface__ arrays are not supported")
+    shape = tuple(cai["shape"])
+    if not cai["data"][0]:  # empty arrays may have a NULL pointer
+        return FakeCUDAArray(np.empty(shape, dtype=np.dtype(cai["typestr"])))
+    return FakeCUDAArray(np.asarray(_HostView(cai, a)))
+
+
+def _alloc(empty, shape: tuple, dtype: np.dtype):
+    """A new C-contiguous device array: (the result to return, the kernels' view of it).
+
+    ``empty(shape, dtype)`` allocates it in the caller's array library (``cupy.empty``: its
+    memory pool, its array type); None: a Numba device array."""
+    if empty is None:
+        d = _cuda().device_array(shape, dtype=dtype)
+        return d, d
+    a = empty(shape, dtype)
+    return a, _as_device(a, dtype)
 
 
 def _as_device(a, dtype: np.dtype):
@@ -525,17 +573,19 @@ def _as_device(a, dtype: np.dtype):
     if getattr(a, "__cuda_ndarray__", False):
         return a
     if hasattr(a, "__cuda_array_interface__"):
-        if not hasattr(cuda, "as_cuda_array"):
-            raise TypeError(
-                "the CUDA simulator cannot use __cuda_array_interface__ arrays; pass numba.cuda device arrays"
-            )
-        return cuda.as_cuda_array(a)
+        if is_simulator():
+            return _simulated_view(a)
+        # The kernels launch on the legacy default stream, which is ordered after the work of
+        # the exporter on that stream (and on blocking streams): Numba's synchronisation of the
+        # exporter's stream would only make the host wait.  Other streams are synchronised.
+        stream = a.__cuda_array_interface__.get("stream")
+        return cuda.as_cuda_array(a, sync=stream not in (None, 1))
     if isinstance(a, (int, float, np.number, np.bool_)) or (isinstance(a, np.ndarray) and a.ndim == 0):
         return cuda.to_device(np.asarray(a, dtype=dtype).reshape(1))
     raise TypeError(
         f"CUDA kernels take device arrays (numba.cuda, CuPy or any __cuda_array_interface__ array) "
         f"and host scalars; got {type(a).__name__}. Mixing host and device arrays is not supported: "
-        "move the array to the device first."
+        "move the array to the device first (cupy.asarray(a))."
     )
 
 
@@ -547,24 +597,26 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 def _broadcast(xs: list) -> tuple[tuple, int]:
-    shape = tuple(xs[0].shape) if len(xs) == 1 else np.broadcast_shapes(*(tuple(x.shape) for x in xs))
+    """The broadcast shape and size of the inputs (host scalars count as 0-d)."""
+    shapes = [tuple(getattr(x, "shape", ())) for x in xs]
+    shape = shapes[0] if len(shapes) == 1 else np.broadcast_shapes(*shapes)
     return shape, int(np.prod(shape, dtype=np.int64))
 
 
-def _flat(x, shape: tuple, size: int, dtype, launch):
+def _flat(x, shape: tuple, size: int, dtype, launch, empty=None):
     """``x`` as a 1-D device array of the broadcast size, or of size 1 (a broadcast scalar)."""
     if x.size == 1:
-        return _compact(x, tuple(x.shape), dtype, False, launch).reshape(1), True
-    return _compact(x, shape, dtype, False, launch).reshape(size), False
+        return _compact(x, tuple(x.shape), dtype, False, launch, empty).reshape(1), True
+    return _compact(x, shape, dtype, False, launch, empty).reshape(size), False
 
 
-def _flat_lanes(t, k: int, shape: tuple, size: int, scalar: bool, dtype, launch):
+def _flat_lanes(t, k: int, shape: tuple, size: int, scalar: bool, dtype, launch, empty=None):
     """Lane array ``(k,) + shape_i`` as ``(k, size)`` (or ``(k, 1)`` for a scalar input)."""
     if t.shape[0] != k:
         raise ValueError(f"tangent lanes disagree: {t.shape[0]} and {k}")
     if scalar:
-        return _compact(t, tuple(t.shape), dtype, True, launch).reshape(k, 1)
-    return _compact(t, (k,) + shape, dtype, True, launch).reshape(k, size)
+        return _compact(t, tuple(t.shape), dtype, True, launch, empty).reshape(k, 1)
+    return _compact(t, (k,) + shape, dtype, True, launch, empty).reshape(k, size)
 
 
 def launch_config(n: int, launch=None) -> tuple[int, int]:
@@ -618,7 +670,7 @@ def _max_blocks() -> int:
     return sms * BLOCKS_PER_SM
 
 
-def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -> tuple:
+def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None, empty=None) -> tuple:
     """Fused value and tangent lanes of ``rule`` on the GPU.
 
     The CUDA twin of :func:`dualad.kernels.jvp`: ``y = v``, ``ẏ[l] = Σ_i ∂_i · ẋ_i[l]`` with
@@ -639,41 +691,43 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None) -
         The computation and output dtype.
     launch : None or (blocks, threads), optional
         See :func:`launch_config`.
+    empty : callable, optional
+        ``empty(shape, dtype)`` allocates the outputs in another array library (e.g.
+        ``lambda s, d: cupy.empty(s, dtype=d)``); by default they are Numba device arrays.
 
     Returns
     -------
-    y : numba.cuda device array
+    y : device array
         The value, of the broadcast shape.
-    ty : numba.cuda device array
+    ty : device array
         The tangent lanes, ``(k,) + y.shape``.
     """
     dtype = _float_dtype(dtype)
     if len(xs) != rule.nin or len(ts) != rule.nin:
         raise TypeError(f"{rule.name} takes {rule.nin} input(s), got {len(xs)} values and {len(ts)} tangents")
+    shape, size = _broadcast(xs)
     xs = [_as_device(x, dtype) for x in xs]
     ts = [None if t is None else _as_device(t, dtype) for t in ts]
     ks = [t.shape[0] for t in ts if t is not None]
     if not ks:
         raise ValueError("jvp needs a tangent for at least one input")
     k = ks[0]
-    shape, size = _broadcast(xs)
-    cuda = _cuda()
-    y = cuda.device_array(size, dtype=dtype)
-    ty = cuda.device_array((k, size), dtype=dtype)
+    y, yk = _alloc(empty, (size,), dtype)
+    ty, tyk = _alloc(empty, (k, size), dtype)
     if size and k:
         flat, pattern, lanes = [], [], []
         for x, t in zip(xs, ts):
-            f, scalar = _flat(x, shape, size, dtype, launch)
+            f, scalar = _flat(x, shape, size, dtype, launch, empty)
             flat.append(f)
             pattern.append((scalar, t is not None))
             if t is not None:
-                lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch))
+                lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch, empty))
         blocks, threads = launch_config(size, launch)
-        get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, y, ty)
+        get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, yk, tyk)
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
-def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: Sequence | None = None, launch=None) -> list:
+def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: Sequence | None = None, launch=None, empty=None) -> list:
     """Adjoint contributions ``ȳ · ∂_i`` of ``rule`` on the GPU, for each needed input.
 
     The CUDA twin of :func:`dualad.kernels.vjp`.
@@ -696,6 +750,8 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
         add the contribution into (returned as the result for that input), or None to allocate.
     launch : None or (blocks, threads), optional
         See :func:`launch_config`.
+    empty : callable, optional
+        Allocates the outputs (see :func:`jvp`).
 
     Returns
     -------
@@ -707,13 +763,12 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
     if len(xs) != rule.nin or len(needed) != rule.nin:
         raise TypeError(f"{rule.name} takes {rule.nin} input(s), got {len(xs)} values and {len(needed)} flags")
     into = list(into) if into is not None else [None] * rule.nin
+    shape, size = _broadcast(xs)
     xs = [_as_device(x, dtype) for x in xs]
     g = _as_device(g, dtype)
-    shape, size = _broadcast(xs)
     if g.ndim == 0:
         raise ValueError("the cotangent needs a leading lane axis: shape (m,) + out_shape")
     m = g.shape[0]
-    cuda = _cuda()
     bufs = []
     for i, (need, buf) in enumerate(zip(needed, into)):
         if not need or buf is None:
@@ -726,28 +781,30 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
                 f"got {dev.dtype} {tuple(dev.shape)}"
             )
         bufs.append(dev.reshape(m, size))
-    outs = []
+    outs, results = [], []  # the kernels' views; what is returned
     for need, dev in zip(needed, bufs):
-        outs.append(None if not need else (dev if dev is not None else cuda.device_array((m, size), dtype=dtype)))
+        res, view = (None, None) if not need else ((None, dev) if dev is not None else _alloc(empty, (m, size), dtype))
+        outs.append(view)
+        results.append(res)
     if any(needed) and size and m:
         flat, per_input = [], []
         for x, need, buf in zip(xs, needed, into):
-            f, scalar = _flat(x, shape, size, dtype, launch)
+            f, scalar = _flat(x, shape, size, dtype, launch, empty)
             flat.append(f)
             per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
         if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
             # one cotangent value per lane, possibly a broadcast view: pass it as a column
             col = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
-            gflat, g_scalar = _compact(col, (m,), dtype, True, launch).reshape(m, 1), True
+            gflat, g_scalar = _compact(col, (m,), dtype, True, launch, empty).reshape(m, 1), True
         else:
-            gflat, g_scalar = _compact(g, (m,) + shape, dtype, True, launch).reshape(m, size), False
+            gflat, g_scalar = _compact(g, (m,) + shape, dtype, True, launch, empty).reshape(m, size), False
         blocks, threads = launch_config(size, launch)
         kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar))
         kern[blocks, threads](*flat, gflat, *(o for o in outs if o is not None))
-    return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
+    return [None if o is None else (buf if buf is not None else r.reshape((m,) + shape)) for o, r, buf in zip(outs, results, into)]
 
 
-def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
+def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None, empty=None):
     """The value of ``rule`` alone, on the GPU.
 
     The CUDA twin of :func:`dualad.kernels.value`.
@@ -762,24 +819,26 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None):
         The computation and output dtype.
     launch : None or (blocks, threads), optional
         See :func:`launch_config`.
+    empty : callable, optional
+        Allocates the output (see :func:`jvp`).
 
     Returns
     -------
-    numba.cuda device array
+    device array
         The value, of the broadcast shape.
     """
     dtype = _float_dtype(dtype)
     if len(xs) != rule.nin:
         raise TypeError(f"{rule.name} takes {rule.nin} argument(s), got {len(xs)}")
-    xs = [_as_device(x, dtype) for x in xs]
     shape, size = _broadcast(xs)
-    y = _cuda().device_array(size, dtype=dtype)
+    xs = [_as_device(x, dtype) for x in xs]
+    y, yk = _alloc(empty, (size,), dtype)
     if size:
         flat, pattern = [], []
         for x in xs:
-            f, scalar = _flat(x, shape, size, dtype, launch)
+            f, scalar = _flat(x, shape, size, dtype, launch, empty)
             flat.append(f)
             pattern.append(scalar)
         blocks, threads = launch_config(size, launch)
-        get_kernel(rule, "value", tuple(pattern))[blocks, threads](*flat, y)
+        get_kernel(rule, "value", tuple(pattern))[blocks, threads](*flat, yk)
     return y.reshape(shape)

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from .. import kernels
+from ..core import device
 from ..core.dispatch import Active, new_tag
 from ..rules.base import ElementwiseRule
 from ..rules.structural import strong_multiply, unbroadcast
@@ -91,7 +92,10 @@ class Tape:
 
     def lock(self, a) -> None:
         """Make a plain array the tape saved read-only while the tape lives, so that writing
-        into it raises instead of silently changing a gradient."""
+        into it raises instead of silently changing a gradient.  (Device arrays have no
+        read-only flag: they are not locked.)"""
+        if not isinstance(a, np.ndarray):
+            return
         base = a
         while isinstance(base.base, np.ndarray):
             base = base.base
@@ -198,6 +202,8 @@ class Tape:
 def _const(x) -> str:
     if isinstance(x, Active):
         return "outer"
+    if device.is_device(x):
+        return f"const{tuple(x.shape)}"
     a = np.asarray(x)
     return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
 
@@ -215,6 +221,12 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
         contribs = [None if not need or c == 0.0 else (g if c == 1.0 else c * g) for c, need in zip(consts, needed)]
         return _shape_contributions(values, contribs, g, m, out_shape)
     plain = type(g) is np.ndarray and not any(isinstance(v, Active) for v in values)
+    if not plain and not isinstance(g, (np.ndarray, Active)) and not any(isinstance(v, Active) for v in values):
+        like = device.locate([g, *values], rule.name)
+        if like is not None:
+            # Device values: the rule's fused CUDA adjoint kernel (no buffers to add into).
+            contribs = device.vjp(rule, values, g, needed, g.dtype, None, like)
+            return _shape_contributions(values, contribs, g, m, out_shape)
     if plain and out_shape == () and m == 1:
         # One scalar adjoint: plain Python arithmetic on NumPy scalars, strong zeros included.
         gv = g[0]
@@ -255,7 +267,7 @@ def _shape_contributions(values, contribs, g, m, out_shape) -> list:
         if c is None:
             out.append(None)
             continue
-        shape = tuple(v.shape) if isinstance(v, (np.ndarray, np.generic, Active)) else ()
+        shape = tuple(v.shape) if hasattr(v, "shape") else ()
         if c.dtype != g.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
             c = c.astype(g.dtype)
         if tuple(c.shape[1:]) != out_shape:

@@ -12,8 +12,9 @@ import weakref
 
 import numpy as np
 
+from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise, float_array
+from ..core.dispatch import Active, apply_elementwise, float_array, strip
 from .tape import Tape, current_default_tape, default_tape, recording_enabled
 
 __all__ = ["Variable"]
@@ -25,7 +26,9 @@ def _as_value(x) -> np.ndarray:
     if isinstance(x, Active):
         return x
     a = float_array(x, "a Variable's value")
-    return np.array(a, copy=True) if a is x or a.base is not None or not a.flags.owndata else a
+    if a is x or a.base is not None or not a.flags.owndata:
+        return np.array(a, copy=True) if type(a) is np.ndarray else a.copy()
+    return a
 
 
 @not_a_sequence
@@ -163,23 +166,26 @@ class Variable(ArrayBehaviour):
 
     def _elementwise(self, rule, args):
         vals, nodes, nested = self._split(args)
-        # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would.
-        if rule.ufunc is not None and not nested:
+        # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would
+        # (device values: the rule's CUDA kernel, through apply_elementwise).
+        if rule.ufunc is not None and not nested and device.locate(vals, rule.name) is None:
             y = rule.ufunc(*vals)
         else:
             y = apply_elementwise(rule, vals)
         if not isinstance(y, (np.ndarray, np.generic, Active)):
-            y = np.asarray(y)
+            y = device.asarray(y)
         if not self._recording():
             return y
         node = self._tape.record(rule, nodes, vals, None, y)
         return Variable._new(y, self._tape, node)
 
     def _process(self, prim, args, params):
-        vals, nodes, _ = self._split(args)
+        vals, nodes, nested = self._split(args)
+        if not nested:
+            device.locate(vals, prim.name)
         y, residual = prim.forward(vals, params)
         if not isinstance(y, (np.ndarray, np.generic, Active)):
-            y = np.asarray(y)
+            y = device.asarray(y)
         if not self._recording():
             return y
         node = self._tape.record(prim, nodes, residual, params, y)
@@ -211,9 +217,10 @@ class Variable(ArrayBehaviour):
                     f"backward() without a gradient needs a single-element output, got shape {self.shape}; "
                     "pass gradient= of that shape, or reduce the output (e.g. .sum())"
                 )
-            ct = np.ones((1,) + self.shape, dtype=self.dtype)
+            ct = device.ones((1,) + self.shape, self.dtype, strip(self._p))
         else:
-            g = gradient if isinstance(gradient, Active) else np.asarray(gradient, dtype=self.dtype)
+            g = gradient if isinstance(gradient, Active) else device.asarray(gradient, dtype=self.dtype)
+            device.locate([strip(self._p), strip(g)], "backward(gradient)")
             if tuple(g.shape) != self.shape:
                 raise ValueError(f"backward(gradient): shape {tuple(g.shape)} does not match the output's {self.shape}")
             ct = g[None]
@@ -232,7 +239,7 @@ class Variable(ArrayBehaviour):
                     used = {n for entry in tape.entries for n in entry[1] if n is not None}
                 if node not in used:
                     continue
-                g = np.zeros(leaf.shape, dtype=leaf.dtype)
+                g = device.zeros(leaf.shape, leaf.dtype, strip(leaf._p))
             leaf.grad = g if leaf.grad is None else leaf.grad + g
         if not retain_graph:
             tape.clear()

@@ -31,6 +31,7 @@ import string
 
 import numpy as np
 
+from . import base as _base
 from .base import Primitive
 
 __all__ = [
@@ -66,7 +67,24 @@ __all__ = [
 
 
 def _is_active(x) -> bool:
+    """Not a plain host value: an active value, or a device array (the paths for active values
+    take device arrays too)."""
     return not isinstance(x, (np.ndarray, np.generic, float, int, bool))
+
+
+def _on(a, like):
+    """Host index or mask data ``a`` (computed by dualad with NumPy) where ``like`` lives: a
+    device copy when ``like`` is (or wraps) a device array, else ``a`` itself."""
+    if type(like) is np.ndarray or type(a) is not np.ndarray:
+        return a
+    return _base._DISPATCH.to_place(a, like)
+
+
+def _zeros(shape, dtype, like):
+    """Zeros where ``like``'s innermost value lives: NumPy, or the device array's library."""
+    if type(like) is np.ndarray:
+        return np.zeros(shape, dtype=dtype)
+    return _base._DISPATCH.zeros(shape, dtype, like)
 
 
 _SCALARS = (float, np.float64, np.float32, int)
@@ -87,22 +105,25 @@ def strong_multiply(p, t):
             out = np.multiply(p, t)
             bad = np.isnan(out)
             if bad.any():
-                out = np.where((np.asarray(p) == 0) | (np.asarray(t) == 0), 0.0, out).astype(out.dtype, copy=False)
+                out = np.where(np.equal(p, 0) | np.equal(t, 0), 0.0, out).astype(out.dtype, copy=False)
         return out
     from .base import _DISPATCH
 
     prod_ = p * t
     # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
-    # factor may still carry derivatives of older levels, which must survive.
+    # factor may still carry derivatives of older levels, which must survive.  On a device,
+    # testing bad.any() would wait for the device: the selection is made unconditionally.
+    plain = _DISPATCH.strip(prod_)
+    on_device = type(plain) is not np.ndarray and _DISPATCH.is_device(plain)
     with np.errstate(all="ignore"):
-        bad = np.isnan(_DISPATCH.strip(prod_))
-    if not bad.any():
+        bad = np.isnan(plain)
+    if not on_device and not bad.any():
         return prod_
     sp, st = _DISPATCH.strip(p), _DISPATCH.strip(t)
-    zero = bad & ((np.asarray(sp) == 0) | (np.asarray(st) == 0))
-    if not zero.any():
+    zero = bad & (np.equal(sp, 0) | np.equal(st, 0))
+    if not on_device and not zero.any():
         return prod_
-    return where.bind(prod_, np.zeros((), prod_.dtype), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
+    return where.bind(prod_, _zeros((), prod_.dtype, prod_), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
 
 
 def unbroadcast(ct, shape: tuple, batch: int):
@@ -146,16 +167,14 @@ class LinearOp(Primitive):
 
     def jvp(self, primals, tangents, params):
         y = self.bind(*primals, **params)
-        k, dtype = next((t.shape[0], t.dtype) for t in tangents if t is not None)
-        ts = [
-            t if t is not None else np.zeros((k,) + tuple(np.shape(p) if not _is_active(p) else p.shape), dtype=dtype)
-            for p, t in zip(primals, tangents)
-        ]
+        k, dtype, like = next((t.shape[0], t.dtype, t) for t in tangents if t is not None)
+        ts = [t if t is not None else _zeros((k,) + tuple(np.shape(p) if not hasattr(p, "shape") else p.shape), dtype, like)
+              for p, t in zip(primals, tangents)]
         return y, self.bind(*ts, **{**params, "batch": params["batch"] + 1})
 
     def forward(self, primals, params):
         b = params["batch"]
-        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not _is_active(p) else p.shape)[b:] for p in primals)
+        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals)
 
     def backward(self, shapes, ct, params, needed):
         return self._transpose(ct, shapes=shapes, **{**params, "batch": params["batch"] + 1})
@@ -232,7 +251,7 @@ def _getitem_t(ct, *, shapes, index, batch):
 @_linear("embed")
 def embed(x, *, index, shape, batch):
     """Zeros of ``shape`` with ``x`` written at the basic ``index``: getitem's transpose."""
-    out = np.zeros(x.shape[:batch] + tuple(shape), dtype=x.dtype)
+    out = _zeros(x.shape[:batch] + tuple(shape), x.dtype, x)
     out[(slice(None),) * batch + index] = x
     return out
 
@@ -246,7 +265,7 @@ def _embed_t(ct, *, shapes, index, shape, batch):
 def gather(x, *, flat, batch):
     """``x.ravel()[flat]`` on the logical axes: advanced indexing, take, diagonal, sort."""
     lead = x.shape[:batch]
-    return np.reshape(x, lead + (-1,))[(slice(None),) * batch + (flat,)]
+    return np.reshape(x, lead + (-1,))[(slice(None),) * batch + (_on(flat, x),)]
 
 
 @gather.def_transpose
@@ -260,9 +279,9 @@ def scatter_add(x, *, flat, shape, batch):
     lead = x.shape[:batch]
     rows = int(np.prod(lead, dtype=np.int64))
     size = int(np.prod(shape, dtype=np.int64))
-    idx = flat.reshape(-1)
+    idx = _on(flat, x).reshape(-1)
     if rows > 1:
-        idx = (np.arange(rows)[:, None] * size + idx[None, :]).reshape(-1)
+        idx = (_on(np.arange(rows), idx)[:, None] * size + idx[None, :]).reshape(-1)
     out = np.bincount(idx, weights=np.reshape(x, -1).astype(np.float64, copy=False), minlength=rows * size)
     return out.astype(x.dtype, copy=False).reshape(lead + tuple(shape))
 
@@ -314,12 +333,13 @@ def _region_ndim(shape: tuple, index) -> int:
 def where(x, y, *, cond, batch):
     """``np.where(cond, x, y)`` for a fixed boolean ``cond``: linear in ``x`` and ``y``."""
     nd = max(np.ndim(cond), x.ndim - batch if x.ndim else 0, y.ndim - batch if y.ndim else 0)
+    cond = _on(_on(cond, x), y)
     return np.where(cond, _align(x, batch, nd), _align(y, batch, nd))
 
 
 @where.def_transpose
 def _where_t(ct, *, shapes, cond, batch):
-    zero = np.zeros((), dtype=ct.dtype)
+    zero = _zeros((), ct.dtype, ct)
     return (
         unbroadcast(where.bind(ct, zero, cond=cond, batch=batch), shapes[0], batch),
         unbroadcast(where.bind(zero, ct, cond=cond, batch=batch), shapes[1], batch),
@@ -329,7 +349,7 @@ def _where_t(ct, *, shapes, cond, batch):
 @_linear("setitem", nin=2)
 def setitem(x, v, *, index, batch):
     """A copy of ``x`` with ``v`` written at a basic ``index`` (copy-on-write assignment)."""
-    out = np.array(x, copy=True)
+    out = np.array(x, copy=True) if isinstance(x, (np.ndarray, np.generic)) else x.copy()
     out[(slice(None),) * batch + index] = _align(v, batch, _region_ndim(x.shape[batch:], index))
     return out
 
@@ -337,7 +357,7 @@ def setitem(x, v, *, index, batch):
 @setitem.def_transpose
 def _setitem_t(ct, *, shapes, index, batch):
     x_shape, v_shape = shapes
-    cleared = setitem.bind(ct, np.zeros((), dtype=ct.dtype), index=index, batch=batch)
+    cleared = setitem.bind(ct, _zeros((), ct.dtype, ct), index=index, batch=batch)
     picked = getitem.bind(ct, index=index, batch=batch)
     return cleared, unbroadcast(picked, v_shape, batch)
 
@@ -345,16 +365,16 @@ def _setitem_t(ct, *, shapes, index, batch):
 @_linear("setitem_flat", nin=2)
 def setitem_flat(x, v, *, flat, batch):
     """A copy of ``x`` with ``v`` written at flat positions (advanced-index assignment)."""
-    out = np.array(x, copy=True)
+    out = np.array(x, copy=True) if isinstance(x, (np.ndarray, np.generic)) else x.copy()
     view = out.reshape(x.shape[:batch] + (-1,))
-    view[(slice(None),) * batch + (flat,)] = _align(v, batch, flat.ndim)
+    view[(slice(None),) * batch + (_on(flat, out),)] = _align(v, batch, flat.ndim)
     return out
 
 
 @setitem_flat.def_transpose
 def _setitem_flat_t(ct, *, shapes, flat, batch):
     x_shape, v_shape = shapes
-    cleared = setitem_flat.bind(ct, np.zeros((), dtype=ct.dtype), flat=flat, batch=batch)
+    cleared = setitem_flat.bind(ct, _zeros((), ct.dtype, ct), flat=flat, batch=batch)
     picked = gather.bind(ct, flat=flat, batch=batch)
     return cleared, unbroadcast(picked, v_shape, batch)
 
@@ -604,7 +624,7 @@ def _strip_eq(a, b):
     # every evaluation, so it is no guard for replays.
     from .base import _DISPATCH
 
-    return np.asarray(_DISPATCH.strip(a) == _DISPATCH.strip(b))
+    return np.equal(_DISPATCH.strip(a), _DISPATCH.strip(b))
 
 
 def _max_fn(x, *, axis, keepdims):
@@ -630,7 +650,7 @@ def _prod_fn(x, *, axis, keepdims):
     y = np.prod(x, axis=a, keepdims=keepdims)
     ones_shape = list(x.shape)
     ones_shape[a] = 1
-    ones = np.ones(ones_shape, dtype=x.dtype)
+    ones = np.ones(ones_shape, dtype=x.dtype) if type(x) is np.ndarray else _base._DISPATCH.ones(ones_shape, x.dtype, x)
     head = [slice(None)] * len(x.shape)
     head[a] = slice(0, n - 1)
     tail = [slice(None)] * len(x.shape)

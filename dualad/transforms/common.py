@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from ..core import device
+from ..core.dispatch import strip
 from .pytree import as_input, tree_flatten, tree_unflatten
 
-__all__ = ["check_callable", "norm_argnums", "prepare_args", "assemble_jacobian"]
+__all__ = ["check_callable", "norm_argnums", "prepare_args", "assemble_jacobian", "same_place"]
 
 
 def check_callable(f, name: str) -> None:
@@ -34,7 +37,7 @@ def prepare_args(args: tuple, argnums: tuple[int, ...]):
     """Flatten the differentiated arguments: (leaves, rebuild), rebuild(new_leaves) -> args."""
     trees = [args[i] for i in argnums]
     leaves, treedef = tree_flatten(trees)
-    leaves = [as_input(x, f"argument {argnums[0] if len(argnums) == 1 else argnums}") for x in leaves]
+    leaves = same_place([as_input(x, f"argument {argnums[0] if len(argnums) == 1 else argnums}") for x in leaves])
 
     def rebuild(new_leaves):
         new = list(args)
@@ -45,19 +48,30 @@ def prepare_args(args: tuple, argnums: tuple[int, ...]):
     return leaves, treedef, rebuild
 
 
+def same_place(leaves: list, what: str = "the differentiated arguments") -> list:
+    """Transform inputs all on the host or all on one device: host arrays next to device arrays
+    raise (naming the fix); scalars (0-d host arrays) next to device arrays are moved to the
+    device, so every input, seed and result of the transform lives there."""
+    like = device.locate([strip(x) for x in leaves], what)
+    if like is None:
+        return leaves
+    xp = device.namespace(like)
+    return [xp.asarray(x) if type(x) is np.ndarray else x for x in leaves]
+
+
 def assemble_jacobian(out_treedef, out_blocks: list[np.ndarray], in_leaves: list, in_treedef, single: bool) -> Any:
     """Split each output's ``S_out + (n,)`` block into per-input ``S_out + S_in`` blocks.
 
     The result mirrors the output structure, each leaf mirroring the input structure (a tuple
     over argnums when several were asked for).
     """
-    sizes = [int(np.size(x)) for x in in_leaves]
+    sizes = [int(math.prod(x.shape)) for x in in_leaves]
     offsets = np.cumsum([0] + sizes)
     per_out = []
     for block in out_blocks:
         s_out = block.shape[:-1]
         parts = [
-            block[..., offsets[j]: offsets[j + 1]].reshape(s_out + tuple(np.shape(x)))
+            block[..., offsets[j]: offsets[j + 1]].reshape(s_out + tuple(x.shape))
             for j, x in enumerate(in_leaves)
         ]
         tree = tree_unflatten(in_treedef, parts)

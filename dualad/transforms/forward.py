@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.dispatch import Active, new_tag
+from ..core import device
+from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args
+from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args, same_place
 from .pytree import as_input, tree_flatten, tree_unflatten
 
 __all__ = ["jvp", "jacfwd", "derivative", "seed_lanes", "unwrap_dual"]
@@ -21,11 +22,11 @@ def unwrap_dual(o, tag: int, k: int):
     if isinstance(o, Dual) and o._tag == tag:
         return o._p, o._t
     if not isinstance(o, Active):
-        o = np.asarray(o)
+        o = device.asarray(o)
         if o.dtype.kind not in "fiub":
             raise TypeError(f"the function returned a value of dtype {o.dtype}; return float arrays")
     dt = o.dtype if o.dtype.kind == "f" else np.float64
-    return o, np.zeros((k,) + tuple(o.shape), dtype=dt)
+    return o, device.zeros((k,) + tuple(o.shape), dt, strip(o))
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
@@ -64,13 +65,16 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         raise ValueError("jvp: tangents must have the same structure as primals (one tangent per array)")
     tag = new_tag()
     duals = []
+    p_leaves = same_place([as_input(p, "a primal") for p in p_leaves], "jvp's primals")
+    t_leaves = [t if isinstance(t, Active) else device.asarray(t) for t in t_leaves]
+    like = device.locate([strip(x) for x in p_leaves + t_leaves], "jvp's primals and tangents")
+    if like is not None:  # scalar tangents go with device primals
+        t_leaves = same_place(t_leaves, "jvp's tangents")
     for p, t in zip(p_leaves, t_leaves):
-        p = as_input(p, "a primal")
-        t = t if isinstance(t, Active) else np.asarray(t)
-        if tuple(np.shape(t) if not isinstance(t, Active) else t.shape) != tuple(p.shape):
+        if tuple(t.shape) != tuple(p.shape):
             raise ValueError(f"jvp: tangent shape {tuple(t.shape)} does not match primal shape {tuple(p.shape)}")
         if not isinstance(t, Active):
-            if t.dtype.kind == "f" and np.ndim(t) > 0 and t.dtype != p.dtype:
+            if t.dtype.kind == "f" and t.ndim > 0 and t.dtype != p.dtype:
                 raise TypeError(f"jvp: tangent dtype {t.dtype} does not match primal dtype {p.dtype}; cast the tangent")
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"jvp: tangent must be a real numeric array, got dtype {t.dtype}")
@@ -89,13 +93,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
 def seed_lanes(leaves: list, start: int, k: int, tag: int) -> list:
     """Duals carrying lanes ``start .. start+k`` of the identity over the flattened leaves."""
     duals, offset = [], 0
-    rows = np.arange(k)
     for x in leaves:
         size = int(np.prod(x.shape, dtype=np.int64))
-        seed = np.zeros((k, size), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-        cols = start + rows - offset
-        ok = (cols >= 0) & (cols < size)
-        seed[rows[ok], cols[ok]] = 1.0
+        # lane r seeds flat input index start + r: ones on diagonal start - offset of (k, size)
+        seed = device.eye(k, size, start - offset, x.dtype if x.dtype.kind == "f" else np.float64, strip(x))
         duals.append(Dual._new(x, seed.reshape((k,) + tuple(x.shape)), tag, False))
         offset += size
     return duals
@@ -190,7 +191,7 @@ def derivative(f: Callable, order: int = 1) -> Callable:
 def _first_derivative(g: Callable) -> Callable:
     def d(x, *rest):
         x = as_input(x)
-        one = np.ones(tuple(x.shape), dtype=x.dtype)
+        one = device.ones(tuple(x.shape), x.dtype, strip(x))
         return jvp(lambda x_: g(x_, *rest), (x,), (one,))[1]
 
     d.__name__ = f"d({getattr(g, '__name__', 'f')})"

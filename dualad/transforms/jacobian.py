@@ -79,7 +79,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.dispatch import Active, new_tag
+from ..core import device
+from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.variable import Variable
 from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args
@@ -225,8 +226,11 @@ def _chunk_cap(limit: int, mem: _MemModel | None, lane_bytes: str, N: int, name:
 # Passes (module level, so that executors can run them in worker processes)
 
 
-def _seed(size: int, offset: int, colors, c0: int, k: int, dtype) -> np.ndarray:
-    """(k, size) seed: lane c - c0 carries 1 at every position of colour c in [c0, c0 + k)."""
+def _seed(size: int, offset: int, colors, c0: int, k: int, dtype, like=None) -> np.ndarray:
+    """(k, size) seed: lane c - c0 carries 1 at every position of colour c in [c0, c0 + k),
+    made where the plain value ``like`` lives (dense seeds only: colourings are host data)."""
+    if colors is None:
+        return device.eye(k, size, c0 - offset, dtype, like)
     seed = np.zeros((k, size), dtype=dtype)
     idx = np.arange(size)
     lane = (idx + offset if colors is None else colors[offset: offset + size]) - c0
@@ -244,7 +248,8 @@ def _forward_lanes(f, args, nums, colors, c0: int, c1: int):
     for x in leaves:
         size = int(math.prod(x.shape))
         dt = x.dtype if np.dtype(x.dtype).kind == "f" else np.float64
-        duals.append(Dual._new(x, _seed(size, offset, colors, c0, k, dt).reshape((k,) + tuple(x.shape)), tag, False))
+        seed = _seed(size, offset, colors, c0, k, dt, strip(x))
+        duals.append(Dual._new(x, seed.reshape((k,) + tuple(x.shape)), tag, False))
         offset += size
     out = f(*rebuild(duals))
     o_leaves, o_def = tree_flatten(out)
@@ -284,8 +289,8 @@ def _reverse_lanes(rec: _Recording, colors, c0: int, c1: int):
     """One backward sweep with cotangent lanes c0..c1: the (k, n) block of Sᵀ·J."""
     k = c1 - c0
     cts, offset = [], 0
-    for s, size in zip(rec.shapes, rec.sizes):
-        cts.append(_seed(size, offset, colors, c0, k, rec.dtype).reshape((k,) + tuple(s)))
+    for o, s, size in zip(rec.o_leaves, rec.shapes, rec.sizes):
+        cts.append(_seed(size, offset, colors, c0, k, rec.dtype, strip(o)).reshape((k,) + tuple(s)))
         offset += size
     adj = _pull(rec.tape, rec.o_leaves, cts, rec.vars_, k)
     blocks = [np.reshape(a, (k, -1)) for a in adj]
@@ -402,10 +407,10 @@ class _Assembler:
         self.N = N
 
     def add(self, c0: int, c1: int, block):
-        if self.parts is None and isinstance(block, np.ndarray):
+        if self.parts is None and (isinstance(block, np.ndarray) or device.is_device(block)):
             if self.out is None:
                 shape = (block.shape[1], self.N) if self.last else (self.N, block.shape[1])
-                self.out = np.zeros(shape, dtype=block.dtype)
+                self.out = device.zeros(shape, block.dtype, block)
             if self.last:
                 self.out[:, c0:c1] = block.T
             else:
@@ -544,7 +549,7 @@ class _Engine:
 
 
 def _leaf_sig(x):
-    if isinstance(x, (np.ndarray, np.generic, Active)):
+    if isinstance(x, (np.ndarray, np.generic, Active)) or device.is_device(x):
         return (tuple(x.shape), np.dtype(x.dtype).str)
     if isinstance(x, (bool, int, float, complex)):
         # by type only: a time t passed to f(x, t) must not re-measure at every step
@@ -860,6 +865,11 @@ def jacobian(
         engine = _Engine(f, args, nums, "forward", executor=executor, progress=progress, rec=rec)
         n, m = plan.n, plan.m
         if sparse:
+            if any(device.is_device(x) for x in tree_flatten(list(args))[0]):
+                raise NotImplementedError(
+                    "jacobian(sparsity=...) works on host (NumPy) arrays: its patterns and colourings are "
+                    "host data. Use sparsity=None for device arrays, or pass host copies (x.get())"
+                )
             if any(isinstance(x, Active) for x in tree_flatten([args[i] for i in nums])[0]):
                 raise NotImplementedError(
                     "jacobian(sparsity=...) inside another transform (on active values) is not supported; "

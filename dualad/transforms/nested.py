@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..core.dispatch import Active, new_tag
+from ..core import device
+from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from .common import check_callable
 from .forward import jacfwd, jvp, unwrap_dual
@@ -75,7 +76,7 @@ def hessian(
             # The inner level carries n lanes on every value, the outer one k more: k·n² per
             # value.  Bound that block instead of letting n³ grow unchecked.
             nums = (argnums,) if isinstance(argnums, (int, np.integer)) else tuple(argnums)
-            n = sum(int(np.size(leaf)) for i in nums for leaf in tree_flatten(args[i])[0])
+            n = sum(int(np.prod(np.shape(leaf) if not hasattr(leaf, "shape") else leaf.shape)) for i in nums for leaf in tree_flatten(args[i])[0])
             chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
         return outer_jac(first, argnums, chunk_size=chunk)(*args)
 
@@ -112,7 +113,8 @@ def hvp(f: Callable, x, v):
     if isinstance(x, (tuple, list, dict)):
         return jvp(g, (x,), (v,))[1]
     x = as_input(x, "x")
-    vv = v if isinstance(v, Active) else np.asarray(v)
+    vv = v if isinstance(v, Active) else device.asarray(v)
+    device.locate([strip(x), strip(vv)], "hvp(f, x, v)")
     xshape = tuple(x.shape)
     if tuple(vv.shape) == xshape:
         return jvp(g, (x,), (vv,))[1]
@@ -134,7 +136,7 @@ def _default_tols(dtype) -> tuple[float, float, float]:
 def _vdot(a_leaves, b_leaves) -> float:
     total = 0.0
     for a, b in zip(a_leaves, b_leaves):
-        total += float(np.sum(np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)))
+        total += float(np.sum(device.asarray(a, dtype=np.float64) * device.asarray(b, dtype=np.float64)))
     return total
 
 
@@ -183,7 +185,12 @@ def check_grads(
 
 
 def _random_like(leaves, rng):
-    return [rng.standard_normal(np.shape(x)).astype(x.dtype if np.dtype(x.dtype).kind == "f" else np.float64) for x in leaves]
+    """Random directions shaped like ``leaves``, drawn on the host and placed with each leaf."""
+    out = []
+    for x in leaves:
+        r = rng.standard_normal(tuple(x.shape)).astype(x.dtype if np.dtype(x.dtype).kind == "f" else np.float64)
+        out.append(device.to_place(r, strip(x)))
+    return out
 
 
 def _fail(level, what, a, b, atol, rtol):
@@ -199,13 +206,13 @@ def _check_level(f, args, order, modes, eps, atol, rtol, rng, level):
     tangents = tree_unflatten(treedef, v)
     y, y_dot = jvp(f, args, tangents)
     y_leaves, y_def = tree_flatten(y)
-    u = _random_like([np.asarray(t) for t in y_leaves], rng)
+    u = _random_like([device.asarray(t) for t in y_leaves], rng)
     if "forward" in modes:
         plus = tree_unflatten(treedef, [x + eps * d for x, d in zip(leaves, v)])
         minus = tree_unflatten(treedef, [x - eps * d for x, d in zip(leaves, v)])
         fp, _ = tree_flatten(f(*plus))
         fm, _ = tree_flatten(f(*minus))
-        fd = [(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) / (2 * eps) for a, b in zip(fp, fm)]
+        fd = [(device.asarray(a, dtype=np.float64) - device.asarray(b, dtype=np.float64)) / (2 * eps) for a, b in zip(fp, fm)]
         ad_dir = _vdot(u, tree_flatten(y_dot)[0])
         fd_dir = _vdot(u, fd)
         if not abs(ad_dir - fd_dir) <= atol + rtol * max(abs(ad_dir), abs(fd_dir)):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..core import device
 from ..core.dispatch import Active, apply_elementwise, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape
@@ -72,6 +73,11 @@ class Recording:
         nums = tuple(int(i) % len(args) for i in nums)
         leaves, treedef = tree_flatten([args[i] for i in nums])
         leaves = [as_input(x, "argument") for x in leaves]
+        if any(device.is_device(strip(x)) for x in leaves + tree_flatten(list(args))[0]):
+            raise NotImplementedError(
+                "dualad.record replays on host (NumPy) arrays only; on device arrays call the transforms "
+                "directly (ad.grad, ad.jacobian, ...), or record with host copies (x.get())"
+            )
         rest = [a for i, a in enumerate(args) if i not in nums]
         return nums, leaves, treedef, rest
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.dispatch import Active
+from ..core import device
+from ..core.dispatch import Active, strip
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args
@@ -30,7 +31,7 @@ def _value(o, tag: int):
         return o._p
     if isinstance(o, Active):
         return o
-    a = np.asarray(o)
+    a = device.asarray(o)
     if a.dtype.kind not in "fiub":
         raise TypeError(f"the function returned a value of dtype {a.dtype}; return float arrays")
     return a
@@ -48,7 +49,7 @@ def _pull(tape: Tape, outs: list, cts: list, vars_: list, k: int) -> list:
     for v in vars_:
         a = adj.get(v._node)
         if a is None:
-            a = np.zeros((k,) + v.shape, dtype=v.dtype)
+            a = device.zeros((k,) + v.shape, v.dtype, strip(v._p))
         res.append(a)
     return res
 
@@ -94,7 +95,8 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
         lanes = []
         for o, c in zip(o_leaves, c_leaves):
             shape = tuple(o.shape) if isinstance(o, Active) else np.shape(o)
-            c = c if isinstance(c, Active) else np.asarray(c)
+            c = c if isinstance(c, Active) else device.asarray(c)
+            device.locate([strip(o), strip(c)], "pullback(cotangent)")
             if tuple(c.shape) != tuple(shape):
                 raise ValueError(f"pullback: cotangent shape {tuple(c.shape)} does not match output shape {tuple(shape)}")
             dt = o.dtype if np.dtype(o.dtype).kind == "f" else np.float64
@@ -151,7 +153,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             )
         value = _value(out, tape.tag)
         dt = np.dtype(value.dtype) if np.dtype(value.dtype).kind == "f" else np.dtype(np.float64)
-        res = _pull(tape, [out], [np.ones((1,), dtype=dt)], vars_, 1)
+        res = _pull(tape, [out], [device.ones((1,), dt, strip(value))], vars_, 1)
         grads = tree_unflatten(treedef, [r[0] for r in res])
         g = grads[0] if single else tuple(grads)
         return ((value, aux), g) if has_aux else (value, g)
@@ -233,19 +235,16 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         for start in range(0, m, chunk):
             k = min(chunk, m - start)
             cts, offset = [], 0
-            for s, size in zip(shapes, sizes):
-                seed = np.zeros((k, size), dtype=dt)
-                r = np.arange(k)
-                cols = start + r - offset
-                ok = (cols >= 0) & (cols < size)
-                seed[r[ok], cols[ok]] = 1.0
+            for o, s, size in zip(o_leaves, shapes, sizes):
+                # row r pulls flat output index start + r: ones on diagonal start - offset
+                seed = device.eye(k, size, start - offset, dt, strip(o))
                 cts.append(seed.reshape((k,) + tuple(s)))
                 offset += size
             for i, a in enumerate(_pull(tape, o_leaves, cts, vars_, k)):
                 rows[i].append(np.reshape(a, (k, -1)))
         # rows[i]: (m, size_i) blocks -> per output leaf: S_out + (n,)
         if m == 0:
-            full = [np.zeros((0, int(np.prod(v.shape, dtype=np.int64))), dtype=dt) for v in vars_]
+            full = [device.zeros((0, int(np.prod(v.shape, dtype=np.int64))), dt, strip(v._p)) for v in vars_]
         else:
             full = [r[0] if len(r) == 1 else np.concatenate(r, axis=0) for r in rows]
         mat = full[0] if len(full) == 1 else np.concatenate(full, axis=1)

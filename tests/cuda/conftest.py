@@ -1,4 +1,8 @@
-"""The CUDA kernel tests run under the CUDA simulator or on a real GPU, else they are skipped.
+"""The CUDA tests run under the CUDA simulator or on a real GPU, else they are skipped.
+
+``test_cuda_kernels.py`` checks every rule's kernels against the CPU kernels;
+``test_gpu_arrays.py`` runs every transform on device arrays (the CuPy test double
+``fakecupy.py`` under the simulator, CuPy on a real GPU).
 
 The simulator must be chosen before Numba is imported, so these tests run in a pytest process
 of their own::
