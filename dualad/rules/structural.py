@@ -345,7 +345,7 @@ def _setitem_t(ct, *, shapes, index, batch):
 @_linear("setitem_flat", nin=2)
 def setitem_flat(x, v, *, flat, batch):
     """A copy of ``x`` with ``v`` written at flat positions (advanced-index assignment)."""
-    out = np.array(x, copy=True)
+    out = np.array(x, copy=True, order="C")  # C order: the flat reshape below must be a view
     view = out.reshape(x.shape[:batch] + (-1,))
     view[(slice(None),) * batch + (flat,)] = _align(v, batch, flat.ndim)
     return out
