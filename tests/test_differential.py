@@ -100,6 +100,14 @@ def check_first_order(prog):
         _close(g[k], fd_jacobian(prog, args, n), prog, f"grad vs finite differences, x{n}",
                rtol=1e-5, atol=1e-6, scale=scale)
 
+    # 0-d arguments differentiated given as Python floats: the same gradients, 0-d.  (Only
+    # those: the others stay floats inside the program, where v.reshape(...) is no float method.)
+    if any(args[n].ndim == 0 for n in nums):
+        py_args = [float(a) if a.ndim == 0 and i in nums else a for i, a in enumerate(args)]
+        g_py = _tuple(ad.grad(prog, argnums=prog.argnums)(*py_args), prog.argnums)
+        for k, n in enumerate(nums):
+            _close(g_py[k], g[k], prog, f"grad with Python-float arguments, x{n}", rtol=1e-13, atol=1e-14, scale=scale)
+
     # jvp and vjp with every argument active: one directional derivative, one pullback
     g_all = ad.grad(prog, argnums=tuple(range(prog.nargs)))(*args)
     rng = np.random.default_rng(prog.seed % 1000)
