@@ -11,7 +11,7 @@ Profiles (``HYPOTHESIS_PROFILE``; examples per property are in ``EXAMPLES``):
     two cores.
 ``long``
     Thousands of examples per property, on demand (5000 / 2000 / 2000, and 100 per rule and
-    op; about 5 + 8 minutes on two cores)::
+    op; about 5 + 8 minutes, measured as two processes side by side on two cores)::
 
         HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_differential.py \\
             --hypothesis-show-statistics
