@@ -32,3 +32,15 @@ def test_extra_functions_forward_reverse_fd(name):
 def test_pad_other_modes_say_so():
     with pytest.raises(NotImplementedError, match="mode='constant'"):
         ad.jacfwd(lambda x: np.pad(x, 1, mode="edge"))(X)
+
+
+@pytest.mark.parametrize("value", [0.0, 3.0])
+def test_pad_keeps_float32(value):
+    """np.pad of float32 is float32 in NumPy; a nonzero constant_values once made it float64."""
+    x = X.astype(np.float32)
+    f = lambda x: np.pad(x, 1, constant_values=value)  # noqa: E731
+    assert f(x).dtype == np.float32
+    y, y_dot = ad.jvp(f, (x,), (np.ones_like(x),))
+    assert y.dtype == np.float32 and y_dot.dtype == np.float32
+    assert ad.jacfwd(f)(x).dtype == np.float32 and ad.jacrev(f)(x).dtype == np.float32
+    np.testing.assert_array_equal(ad.primal(y), f(x))

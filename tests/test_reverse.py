@@ -291,6 +291,48 @@ def test_item_assignment_on_variable_differentiated():
     np.testing.assert_array_equal(x0, [1.5, 2.0, 3.0, -1.0])  # the input is untouched
 
 
+def test_advanced_index_assignment_into_non_contiguous_values():
+    """``y[int arrays] = v`` where y (or its cotangent) is not C-contiguous: the write once went
+    into a reshaped copy and was lost -- a wrong value when y was a transpose, and a wrong
+    gradient when the cotangent arrived transposed (``y @ y.T``)."""
+    x = np.arange(6.0).reshape(2, 3) / 7.0
+    idx = (np.array([2, 0]), np.array([0, 1]))
+
+    def assign_t(x):
+        y = np.copy(x.T)  # F-ordered, as np.copy keeps the layout
+        y[idx] = 5.0 * x[1, 2]
+        return y
+
+    want = np.copy(x.T)
+    want[idx] = 5.0 * x[1, 2]
+    y, _ = ad.jvp(assign_t, (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(ad.primal(assign_t(ad.Variable(x))), want)
+    J = np.zeros((3, 2, 2, 3))
+    for i in range(3):
+        for j in range(2):
+            J[i, j, j, i] = 1.0
+    J[idx + (slice(None), slice(None))] = 0.0
+    J[idx + (1, 2)] = 5.0
+    np.testing.assert_array_equal(ad.jacfwd(assign_t)(x), J)
+    np.testing.assert_array_equal(ad.jacrev(assign_t)(x), J)
+
+    def gram(x):
+        y = np.copy(x)
+        y[np.array([1]), np.array([1])] = np.mean(x)
+        return np.sum(y @ y.T)
+
+    g = ad.grad(gram)(x)
+    np.testing.assert_allclose(g, ad.jacfwd(gram)(x), rtol=1e-13)
+    y = x.copy()
+    y[1, 1] = np.mean(x)
+    closed = 2.0 * np.sum(y, axis=0)[None, :].repeat(2, axis=0)  # d/dy sum(y y^T) = 2 (1 1^T) y
+    expected = closed.copy()
+    expected[1, 1] = 0.0
+    expected += np.sum(closed[1, 1]) / x.size  # through the mean
+    np.testing.assert_allclose(g, expected, rtol=1e-13)
+
+
 def test_item_assignment_slice_and_accumulate():
     def f(x):
         y = np.zeros(4) * x[0]

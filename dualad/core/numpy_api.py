@@ -659,7 +659,7 @@ def pad(array, pad_width, mode="constant", **kwargs):
     out_pos = np.flatnonzero(inside)[np.argsort(where_from[inside], kind="stable")]
     y = S.scatter_add.bind(a, flat=out_pos.reshape(tuple(a.shape)), shape=where_from.shape, batch=0)
     if np.any(np.asarray(value) != 0):
-        y = y + np.pad(device.zeros(tuple(a.shape), np.float64, strip(a)), pad_width, mode="constant", constant_values=value)
+        y = y + np.pad(device.zeros(tuple(a.shape), a.dtype, strip(a)), pad_width, mode="constant", constant_values=value)
     return y
 
 

@@ -365,7 +365,8 @@ def _setitem_t(ct, *, shapes, index, batch):
 @_linear("setitem_flat", nin=2)
 def setitem_flat(x, v, *, flat, batch):
     """A copy of ``x`` with ``v`` written at flat positions (advanced-index assignment)."""
-    out = np.array(x, copy=True) if isinstance(x, (np.ndarray, np.generic)) else x.copy()
+    # C order: the flat reshape below must be a view
+    out = np.array(x, copy=True, order="C") if isinstance(x, (np.ndarray, np.generic)) else x.copy(order="C")
     view = out.reshape(x.shape[:batch] + (-1,))
     view[(slice(None),) * batch + (_on(flat, out),)] = _align(v, batch, flat.ndim)
     return out
