@@ -647,7 +647,7 @@ def b_product(g: _Gen):
     if kind in ("matmul", "dot"):
         shape = (k,) if g.draw(st.booleans()) else (k, p)
         if kind == "matmul" and nd >= 2 and len(shape) == 2 and g.draw(st.booleans()):
-            batch = [1, 2] if nd == 2 else [1, va.shape[0]]
+            batch = [1, 2] if nd == 2 else [1, va.shape[-3]]
             shape = (g.draw(st.sampled_from(batch)),) + shape  # a batch of matrices, broadcast
         f, t = _regather(g, vb.size, shape)
         if kind == "matmul":
@@ -665,7 +665,7 @@ def b_product(g: _Gen):
         return Step("tensordot", (a, b), lambda u, w: np.tensordot(u, f(w), axes=1) / k,
                     f"np.tensordot(v{a}, {t.format(f'v{b}')}, axes=1) / {k}")
     # einsum: a few spellings, with and without an ellipsis
-    letters = "ijk"[:nd]
+    letters = "ijkl"[:nd]  # intermediate values have up to 4 axes
     form = g.draw(st.sampled_from(["contract", "ellipsis", "elementwise", "trace"]))
     if form == "trace":
         if nd < 2 or va.shape[-1] != va.shape[-2]:
