@@ -7,11 +7,11 @@ Profiles (``HYPOTHESIS_PROFILE``; examples per property are in ``EXAMPLES``):
 
 ``ci`` (default)
     What the test suite runs: 250 / 120 / 120 random programs for the first-order, float32
-    and Hessian properties and 12 short programs per rule and op; the module takes 60-80 s on
+    and Hessian properties and 12 short programs per rule and op; the module takes 45-80 s on
     two cores.
 ``long``
     Thousands of examples per property, on demand (5000 / 2000 / 2000, and 100 per rule and
-    op; about 5 + 8 minutes, measured as two processes side by side on two cores)::
+    op; about 2.5 + 5 minutes, measured as two processes side by side on two cores)::
 
         HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_differential.py \\
             --hypothesis-show-statistics
