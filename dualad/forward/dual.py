@@ -69,6 +69,9 @@ def _push_arrays(partials, ts, y, k: int, nd: int):
             continue
         if len(t.shape) - 1 < nd:  # lanes lead: align the input's axes with the output's
             t = np.reshape(t, (k,) + (1,) * (nd - len(t.shape) + 1) + tuple(t.shape[1:]))
+        if ty is not None and type(partial) is float and partial == -1.0:
+            ty = ty - t  # a difference in one pass, not a scaled copy and a sum
+            continue
         term = t if (type(partial) is float and partial == 1.0) else strong_multiply(partial, t)
         ty = term if ty is None else ty + term
     full = (k,) + tuple(y.shape)
