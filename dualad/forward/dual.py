@@ -234,7 +234,7 @@ class Dual(ArrayBehaviour):
         ``ḡ`` of one reverse lane, ``(1,) + shape``, plain or a Dual of this tag: one fused
         forward-over-reverse kernel.  None where it does not apply (deeper nesting, several
         reverse lanes, small arrays); the caller then evaluates the rule on the Duals."""
-        if not derivable(rule):
+        if not any(needed) or not derivable(rule):
             return None
         tag = self._tag
         if type(g) is Dual:

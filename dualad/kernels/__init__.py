@@ -119,8 +119,9 @@ def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarra
 
     ``xs`` are the inputs' primals, ``ts`` their tangent lanes ``(k,) + x.shape`` (or None for a
     constant input; at least one is given), ``gp`` the cotangent's primal (the output's shape)
-    and ``gt`` its lanes ``(k,) + out_shape``, or None for a constant cotangent.  Returns, per input, None if not needed, else ``(cp, ct)``: the
-    primal ``ȳ·∂_i`` (output shape) and its k tangent lanes, not yet unbroadcast.
+    and ``gt`` its lanes ``(k,) + out_shape``, or None for a constant cotangent.  Returns, per
+    input, None if not needed, else ``(cp, ct)``: the primal ``ȳ·∂_i`` (output shape) and its
+    k tangent lanes, not yet unbroadcast.  At least one input must be needed.
     """
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
