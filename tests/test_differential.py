@@ -48,11 +48,14 @@ MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward",
 
 def budget(prop: str):
     ci, long = EXAMPLES[prop]
-    return settings(
-        max_examples=ci if PROFILE == "ci" else long,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    suppress = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    if prop == "per_op":
+        # A forced op is often refused by the generator's magnitude bound (rad2deg multiplies by
+        # 57; seen: 50 of 59 draws refused), which trips hypothesis's efficiency check.  The
+        # examples that pass are still full checks; if none did, hypothesis fails as
+        # Unsatisfiable.
+        suppress.append(HealthCheck.filter_too_much)
+    return settings(max_examples=ci if PROFILE == "ci" else long, deadline=None, suppress_health_check=suppress)
 
 
 def _tuple(x, argnums):
