@@ -524,7 +524,10 @@ def _matmul_plan(subscripts: str, shape_a: tuple, shape_b: tuple):
     dims = dict(zip(a, shape_a)) | dict(zip(b, shape_b))
     # Size-1 indices may sit anywhere without changing the memory order: ignore them when
     # matching the product's order (batch, free of a, free of b, or b's before a's) to the output.
-    real = lambda idx: [c for c in idx if dims[c] != 1]  # noqa: E731
+
+    def real(idx):
+        return [c for c in idx if dims[c] != 1]
+
     order = real(out)
     if order == real(batch + fa + fb):
         swap, perm_out = False, None
@@ -533,7 +536,10 @@ def _matmul_plan(subscripts: str, shape_a: tuple, shape_b: tuple):
     else:  # any other order: the product transposed (a view)
         natural = batch + fa + fb
         swap, perm_out = False, tuple(natural.index(c) for c in out)
-    size = lambda idx: math.prod(dims[c] for c in idx)  # noqa: E731
+
+    def size(idx):
+        return math.prod(dims[c] for c in idx)
+
     perm_a = tuple(a.index(c) for c in batch + fa + con)
     perm_b = tuple(b.index(c) for c in batch + con + fb)
     bshape = tuple(dims[c] for c in batch)
