@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.dispatch import strip
+from .core.dispatch import escape, strip
 from .core.numpy_api import _arr
 from .rules import RULES
 
@@ -26,13 +26,21 @@ def primal(x):
     x : Dual, Variable, array or pytree leaf
         Plain inputs are returned unchanged.
 
+    Returns
+    -------
+    ndarray
+        The value, carrying no derivative.  A NumPy array comes back as a read-only view: the
+        tape or Dual it came from still uses it, so writing into it would change a derivative
+        silently; take ``.copy()`` to get an array to modify.  Inside :func:`dualad.record`
+        the value is a guard: a replay at inputs where it differs records ``f`` again.
+
     Examples
     --------
     >>> import dualad as ad
     >>> float(ad.primal(ad.Dual(3.0, 1.0)))
     3.0
     """
-    return strip(x)
+    return escape(x)
 
 
 def relu(x):

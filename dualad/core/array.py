@@ -110,6 +110,30 @@ class ArrayBehaviour(Active):
             "dualad.primal(x)"
         )
 
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return str(self)
+        raise TypeError(
+            f"formatting an active {self._kind} with {spec!r} would turn it into text and drop its "
+            "derivative; format dualad.primal(x) if that is intended (plain f'{x}' shows the value)"
+        )
+
+    def __reduce_ex__(self, protocol):
+        # A pickled active value would carry its tag (meaningless in another process, where it
+        # could collide with a live one) and, for a Variable, a tape it no longer belongs to.
+        raise TypeError(
+            f"an active {self._kind} cannot be pickled: it belongs to a running differentiation. "
+            "Pickle its value, dualad.primal(x), or pickle the inputs and differentiate there"
+        )
+
+    def __copy__(self):
+        return self._copy()
+
+    def __deepcopy__(self, memo):
+        # Values are never written in place (assignment is copy-on-write), so a copy may share
+        # them; a deep copy of the tape or tag would detach the copy from the derivative.
+        return self._copy()
+
     def item(self, *args):
         raise escape_error(".item()", self._kind)
 

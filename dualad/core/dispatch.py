@@ -17,7 +17,10 @@ from .. import kernels
 from ..rules import base as _rules_base
 from . import device
 
-__all__ = ["Active", "bind", "apply_elementwise", "strip", "observe", "new_tag", "is_active", "float_dtype", "float_array"]
+__all__ = [
+    "Active", "bind", "apply_elementwise", "strip", "observe", "escape", "same_result", "read_only", "new_tag", "is_active",
+    "float_dtype", "float_array",
+]
 
 _TAGS = itertools.count(1)
 
@@ -68,6 +71,55 @@ def observe(fn, *args, **kwargs):
         refs = tuple(("n", nodes[i]) if i in nodes else ("c", plain[i]) for i in range(len(args)))
         guards.append((fn, refs, kw, result))
     return result
+
+
+def same_result(a, b) -> bool:
+    """Whether a guard's result at replay equals the recorded one: same type and shape, equal
+    elements (NaN equal to NaN: the same NaN escaped steers Python the same way), tuples and
+    lists compared item by item (``np.nonzero``, ``np.unique``)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(same_result(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_result(a[k], b[k]) for k in a)
+    try:
+        if np.shape(a) != np.shape(b):
+            return False
+        nan = getattr(a, "dtype", np.asarray(a).dtype).kind in "fc"
+        return bool(np.array_equal(a, b, equal_nan=nan))
+    except Exception:  # noqa: BLE001  (incomparable values: treat as changed, record again)
+        return False
+
+
+def read_only(a):
+    """A read-only view of a NumPy array (other values as they are).
+
+    What leaves an active value through the explicit ways out (``primal``, ``.value``,
+    ``.tangent``) is still used by the tape or the Dual it came from: writing into it would
+    change a recorded value or put a primal out of step with its tangent, silently.
+    """
+    if type(a) is np.ndarray and a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+def primal_value(a):
+    """The guard function of :func:`escape` (named for what it does, shown in listings)."""
+    return read_only(a)
+
+
+def escape(x):
+    """The plain value of ``x``, taken out explicitly (``dualad.primal``).
+
+    On a tape that will be replayed (:func:`dualad.record`) the value is a *guard*: whatever
+    Python computes from it is baked into the recording, so a replay at inputs where it differs
+    records again instead of reusing a stale constant.
+    """
+    return observe(primal_value, x) if isinstance(x, Active) else x
 
 
 def _owner(args):

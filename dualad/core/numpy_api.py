@@ -438,9 +438,27 @@ for _f in (
     np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero, np.count_nonzero,
     np.isclose, np.allclose, np.array_equal, np.zeros_like, np.ones_like, np.empty_like,
     np.full_like, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
-    np.searchsorted, np.argwhere, np.any, np.all, np.unique,
+    np.searchsorted, np.argwhere, np.any, np.all,
 ):
     _plain(_f)
+
+
+def _unique_parts(a, axis, kwargs):
+    return np.unique(a, return_index=True, return_inverse=True, return_counts=True, axis=axis, **kwargs)
+
+
+@implements(np.unique)
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **kwargs):
+    """The unique values are a gather of the first occurrences (so they carry derivatives);
+    indices, inverse and counts are plain results that may steer the computation (guards)."""
+    a = _arr(ar)
+    values_plain, index, inverse, counts = observe(_unique_parts, a, axis, kwargs)
+    if axis is None:
+        values = S.gather.bind(reshape(a, (-1,)), flat=index, batch=0)
+    else:
+        values = take(a, index, axis=axis)
+    extra = [r for r, want in ((index, return_index), (inverse, return_inverse), (counts, return_counts)) if want]
+    return (values, *extra) if extra else values
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,11 +520,16 @@ def split(ary, indices_or_sections, axis=0):
     return [_slice_along(a, ax, max(0, min(lo, n)), max(0, min(hi, n))) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
+def _truth(c):
+    return c != 0
+
+
 @implements(np.where)
 def where(condition, x=None, y=None):
     if x is None and y is None:
         return observe(np.where, condition)
-    cond = device.asarray(strip(condition), dtype=bool)
+    # An active condition is tested for truth: a plain result that steers the values (a guard).
+    cond = device.asarray(observe(_truth, condition) if isinstance(condition, Active) else condition, dtype=bool)
     x, y = _operand(x), _operand(y)
     dt = device.result_type([strip(x), strip(y)], "np.where")
     if dt.kind != "f":
@@ -897,16 +920,24 @@ def inv(a):
     return S.solve.bind(a, np.broadcast_to(np.eye(n, dtype=np.result_type(strip(a), np.float64) if a.dtype.kind != "f" else a.dtype), tuple(a.shape)))
 
 
+def _slogdet_sign(a):
+    return np.linalg.slogdet(a)[0]
+
+
 @implements(np.linalg.slogdet)
 def slogdet(a):
     a = _arr(a)
-    sign = np.linalg.slogdet(strip(a))[0]
+    sign = observe(_slogdet_sign, a)  # plain, but it steers the value: a guard in recordings
     return sign, S.logabsdet.bind(a, axis=(-2, -1), keepdims=False)
 
 
 @implements(np.linalg.det)
 def det(a):
     return S.det.bind(_arr(a), axis=(-2, -1), keepdims=False)
+
+
+def _count_nonzero(x, axes, keepdims):
+    return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
 
 
 @implements(np.linalg.norm)
@@ -929,7 +960,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
         if ord == 1:
             return sum_(ax, axis=axes, keepdims=keepdims)
         if ord == 0:
-            return np.sum(strip(x) != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
+            return observe(_count_nonzero, x, axes, keepdims)  # piecewise constant: a guard
         return sum_(ax**ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
     if len(axes) == 2 and ord in (1, -1, np.inf, -np.inf):
         inner_axis, outer_axis = (axes[0], axes[1]) if ord in (1, -1) else (axes[1], axes[0])

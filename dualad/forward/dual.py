@@ -15,7 +15,7 @@ import numpy as np
 from .. import kernels
 from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag, strip
+from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag, read_only, strip
 from ..rules.derive import derivable
 from ..rules.structural import strong_multiply
 
@@ -148,13 +148,17 @@ class Dual(ArrayBehaviour):
 
     @property
     def primal(self):
-        """The primal value (an array, or an active value of an outer level when nested)."""
-        return self._p
+        """The primal value (an array, or an active value of an outer level when nested).
+
+        A NumPy array comes back read-only: writing into it would put the primal out of step
+        with its tangent."""
+        return read_only(self._p)
 
     @property
     def tangent(self):
-        """The tangent: primal-shaped for one direction, ``(k,) + shape`` for k lanes."""
-        return self._t[0] if self._single else self._t
+        """The tangent: primal-shaped for one direction, ``(k,) + shape`` for k lanes (a NumPy
+        array comes back read-only)."""
+        return read_only(self._t[0] if self._single else self._t)
 
     @property
     def lanes(self) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise, float_array, strip
+from ..core.dispatch import Active, apply_elementwise, escape, float_array, strip
 from .tape import Tape, current_default_tape, default_tape, recording_enabled
 
 __all__ = ["Variable"]
@@ -96,8 +96,19 @@ class Variable(ArrayBehaviour):
 
     @property
     def value(self):
-        """The value (an array, or an active value of an outer level when nested)."""
-        return self._p
+        """The value (an array, or an active value of an outer level when nested).
+
+        A leaf made by hand (``Variable(x)``) returns its own array, so that parameters can be
+        updated in place after ``backward()`` (while a graph still uses it, it is read-only).
+        Any other value comes back read-only, and inside :func:`dualad.record` it is a guard,
+        as with :func:`dualad.primal`.
+        """
+        p = self._p
+        if isinstance(p, Active):
+            return p
+        if self._is_leaf and self._tape.guards is None:
+            return p
+        return escape(self)
 
     @property
     def is_leaf(self) -> bool:
@@ -142,7 +153,12 @@ class Variable(ArrayBehaviour):
         nested = False
         for a in args:
             if type(a) is Variable and a._tag == tag:
-                if a._gen != tape.generation and not a._is_leaf:
+                if a._is_leaf:
+                    if type(a._p) is np.ndarray and a._p.flags.writeable and self._recording():
+                        # A leaf's own array (a parameter updated in place between steps) is
+                        # read-only while this graph uses it: a write would change the gradient.
+                        tape.lock(a._p)
+                elif a._gen != tape.generation:
                     raise RuntimeError(
                         "this value's graph was freed by an earlier backward(); recompute it, or "
                         "call backward(retain_graph=True) to keep the graph"

@@ -113,11 +113,7 @@ def elementwise(ufunc_or_name, *, domain=None, nondiff: str = ""):
         dom = tuple(domain) if domain is not None else ((-2.0, 2.0),) * nin
         if len(dom) != nin:
             raise ValueError(f"rule {name!r}: domain needs one interval per input")
-        try:
-            src = inspect.getsource(fn)
-        except (OSError, TypeError):  # defined at a prompt or by exec: hash the bytecode
-            code = fn.__code__
-            src = repr((code.co_code, code.co_consts, code.co_names))
+        src = _fingerprint_source(fn, set())
         rule = ElementwiseRule(
             name=name,
             fn=fn,
@@ -134,6 +130,46 @@ def elementwise(ufunc_or_name, *, domain=None, nondiff: str = ""):
         return rule
 
     return register
+
+
+def _code_names(code) -> list[str]:
+    names = list(code.co_names)
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            names += _code_names(c)
+    return names
+
+
+def _fingerprint_source(fn: Callable, seen: set) -> str:
+    """The text that identifies what a rule computes, for the kernels' on-disk cache: its own
+    source and that of the Python functions and the values of the constants it reads from its
+    module or closure.  (Numba caches a kernel by its file alone, so a helper changed between
+    two runs must change the key, or a stale compiled derivative would be loaded.)"""
+    if id(fn) in seen:
+        return ""
+    seen.add(id(fn))
+    try:
+        parts = [inspect.getsource(fn)]
+    except (OSError, TypeError):  # defined at a prompt or by exec: the bytecode
+        code = fn.__code__
+        parts = [repr((code.co_code, code.co_consts, code.co_names))]
+    cells = {n: c.cell_contents for n, c in zip(fn.__code__.co_freevars, fn.__closure__ or ()) if _filled(c)}
+    env = {**getattr(fn, "__globals__", {}), **cells}
+    for name in sorted(set(_code_names(fn.__code__)) | set(cells)):
+        value = env.get(name)
+        if inspect.isfunction(value):
+            parts.append(f"{name}:{_fingerprint_source(value, seen)}")
+        elif isinstance(value, (bool, int, float, complex, str, np.generic)):
+            parts.append(f"{name}={value!r}")
+    return "\n".join(parts)
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
 
 
 #: Every structural primitive, by name.

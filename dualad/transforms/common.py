@@ -8,15 +8,43 @@ from typing import Any
 import numpy as np
 
 from ..core import device
-from ..core.dispatch import strip
+from ..core.dispatch import Active, strip
 from .pytree import as_input, tree_flatten, tree_unflatten
 
-__all__ = ["check_callable", "norm_argnums", "prepare_args", "assemble_jacobian", "same_place"]
+__all__ = ["check_callable", "norm_argnums", "prepare_args", "assemble_jacobian", "same_place", "check_output"]
 
 
 def check_callable(f, name: str) -> None:
     if not callable(f):
         raise TypeError(f"{name}(f, ...) needs a callable f, got {type(f).__name__} {f!r:.60}")
+
+
+def check_output(o, name: str, index: int | None = None, count: int = 1) -> None:
+    """Raise unless the output leaf ``o`` can carry a derivative.
+
+    Active values and float arrays or numbers can (a plain float output that does not depend on
+    the inputs has derivative zero); a bool, integer, string, object or ``None`` output cannot,
+    and a zero derivative for it would be a silent wrong answer (``grad`` of ``np.allclose``).
+    """
+    if isinstance(o, Active):
+        return
+    if o is None:
+        dt = "None"
+    else:
+        try:
+            kind = np.dtype(o.dtype).kind if hasattr(o, "dtype") else np.asarray(o).dtype.kind
+            dt = str(o.dtype) if hasattr(o, "dtype") else type(o).__name__
+        except Exception:  # noqa: BLE001  (anything NumPy cannot make an array of)
+            kind, dt = "O", type(o).__name__
+        if kind == "f":
+            return
+    where = "f's output" if count == 1 or index is None else f"f's output leaf {index} (of {count}, in flattening order)"
+    raise TypeError(
+        f"{name}: {where} is {'None' if o is None else f'of dtype {dt}'}, which carries no derivative "
+        "(comparisons, counts and tests such as np.allclose return such values); return a float "
+        "array, e.g. y.astype(float) for a piecewise-constant value whose derivative is zero"
+        + (", or return it as auxiliary data with has_aux=True" if name in ("grad", "value_and_grad") else "")
+    )
 
 
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ import hashlib
 import numpy as np
 
 from .. import kernels
-from ..core.dispatch import Active, strip
+from ..core.dispatch import Active, same_result, strip
 from ..kernels.cpu import load_generated
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
@@ -202,7 +202,7 @@ class CompiledRecording:
         for fn, refs, kw, result in self._guards:
             vals = [(leaf_vals[v] if v in leaf_vals else where[v]) if kind == "n" else v for kind, v in refs]
             now = fn(*vals, **kw)
-            if not (np.shape(now) == np.shape(result) and np.all(now == result)):
+            if not same_result(now, result):
                 return False
         return True
 

@@ -10,23 +10,21 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args, same_place
+from .common import assemble_jacobian, check_callable, check_output, norm_argnums, prepare_args, same_place
 from .pytree import as_input, tree_flatten, tree_unflatten
 
 __all__ = ["jvp", "jacfwd", "derivative", "seed_lanes", "unwrap_dual"]
 
 
-def unwrap_dual(o, tag: int, k: int):
-    """(primal, tangent lanes) of an output at ``tag``; outputs that do not depend on the
-    inputs get zero lanes."""
+def unwrap_dual(o, tag: int, k: int, name: str = "jacfwd", index: int | None = None, count: int = 1):
+    """(primal, tangent lanes) of an output at ``tag``; float outputs that do not depend on the
+    inputs get zero lanes, outputs that cannot carry a derivative raise (naming ``name``)."""
     if isinstance(o, Dual) and o._tag == tag:
         return o._p, o._t
+    check_output(o, name, index, count)
     if not isinstance(o, Active):
         o = device.asarray(o)
-        if o.dtype.kind not in "fiub":
-            raise TypeError(f"the function returned a value of dtype {o.dtype}; return float arrays")
-    dt = o.dtype if o.dtype.kind == "f" else np.float64
-    return o, device.zeros((k,) + tuple(o.shape), dt, strip(o))
+    return o, device.zeros((k,) + tuple(o.shape), o.dtype, strip(o))
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
@@ -83,8 +81,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     out = f(*tree_unflatten(p_def, duals))
     o_leaves, o_def = tree_flatten(out)
     ys, ts = [], []
-    for o in o_leaves:
-        y, t = unwrap_dual(o, tag, 1)
+    for i, o in enumerate(o_leaves):
+        y, t = unwrap_dual(o, tag, 1, "jvp", i, len(o_leaves))
         ys.append(y)
         ts.append(t[0])
     return tree_unflatten(o_def, ys), tree_unflatten(o_def, ts)
@@ -152,7 +150,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
             if pieces is None:
                 pieces = [[] for _ in o_leaves]
             for i, o in enumerate(o_leaves):
-                pieces[i].append(_lanes_last(unwrap_dual(o, tag, k)[1]))
+                pieces[i].append(_lanes_last(unwrap_dual(o, tag, k, "jacfwd", i, len(o_leaves))[1]))
         blocks = [p[0] if len(p) == 1 else np.concatenate(p, axis=-1) for p in pieces]
         return assemble_jacobian(o_def, blocks, leaves, treedef, single)
 

@@ -83,7 +83,7 @@ from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args
+from .common import assemble_jacobian, check_callable, check_output, norm_argnums, prepare_args
 from .forward import unwrap_dual
 from .pytree import tree_flatten
 from .reverse import _pull, _record, grad
@@ -254,8 +254,8 @@ def _forward_lanes(f, args, nums, colors, c0: int, c1: int):
     out = f(*rebuild(duals))
     o_leaves, o_def = tree_flatten(out)
     blocks, shapes = [], []
-    for o in o_leaves:
-        t = unwrap_dual(o, tag, k)[1]
+    for i, o in enumerate(o_leaves):
+        t = unwrap_dual(o, tag, k, "jacobian", i, len(o_leaves))[1]
         shapes.append(tuple(t.shape[1:]))
         blocks.append(np.reshape(t, (k, -1)))
     if not blocks:
@@ -277,6 +277,8 @@ class _Recording:
 def _reverse_record(f, args, nums) -> _Recording:
     tape, leaves, vars_, treedef, out = _record(f, args, nums)
     o_leaves, o_def = tree_flatten(out)
+    for i, o in enumerate(o_leaves):
+        check_output(o, "jacobian", i, len(o_leaves))
     shapes = [tuple(o.shape) if isinstance(o, Active) else tuple(np.shape(o)) for o in o_leaves]
     sizes = [int(math.prod(s)) for s in shapes]
     dt = np.result_type(*[np.dtype(v.dtype) for v in vars_]) if vars_ else np.dtype(np.float64)
@@ -298,12 +300,13 @@ def _reverse_lanes(rec: _Recording, colors, c0: int, c1: int):
 
 
 def _task(f, args, nums, kind: str, colors, c0: int, c1: int):
-    """What a worker runs: one chunk of lanes, from scratch."""
+    """What a worker runs: one chunk of lanes, from scratch; the block and f's output structure
+    (the caller checks it against its plan: f's output may depend on more than input shapes)."""
     if kind == "reverse":
-        return _reverse_lanes(_reverse_record(f, args, nums), colors, c0, c1)
-    if kind == "hvp":
-        return _forward_lanes(grad(f, nums), args, nums, colors, c0, c1)[0]
-    return _forward_lanes(f, args, nums, colors, c0, c1)[0]
+        rec = _reverse_record(f, args, nums)
+        return _reverse_lanes(rec, colors, c0, c1), (rec.o_def, rec.shapes)
+    block, o_def, shapes = _forward_lanes(grad(f, nums) if kind == "hvp" else f, args, nums, colors, c0, c1)
+    return block, (o_def, shapes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,6 +455,7 @@ class _Engine:
     def reverse(self, colors, c0: int, c1: int):
         if self.rec is None:
             self.rec = _reverse_record(self.f, self.args, self.nums)
+        self.out_info = (self.rec.o_def, self.rec.shapes)
         self.passes += 1
         return _reverse_lanes(self.rec, colors, c0, c1)
 
@@ -519,9 +523,10 @@ class _Engine:
             for fut in cf.as_completed(list(futures)):
                 c0, c1 = futures[fut]
                 try:
-                    block = fut.result()
+                    block, out_info = fut.result()
                 except BaseException as e:  # noqa: BLE001  (classified and re-raised)
                     self._fail(futures, e, (c0, c1), len(ranges))
+                self.out_info = out_info
                 asm.add(c0, c1, block)
                 self.passes += 1
                 bar.update()
@@ -568,28 +573,42 @@ def _signature(args: tuple) -> tuple:
     return tuple(sig)
 
 
-def _fingerprint(args: tuple, nums: tuple) -> tuple:
-    """The values of the non-differentiated array arguments (hashed), which a sparsity pattern
-    may depend on (their zeros in products, branches on them)."""
+def _digest(a) -> str:
     import hashlib
 
+    data = np.ascontiguousarray(a)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{data.dtype.str}{data.shape}".encode())
+    h.update(data.view(np.uint8).data if data.size else b"")
+    return h.hexdigest()
+
+
+def pattern_key(P) -> tuple:
+    """A cache key fixed by a CSR pattern's content (not its identity: ids are reused)."""
+    return ("pattern", P.shape, _digest(P.indptr), _digest(P.indices))
+
+
+def _fingerprint(args: tuple, nums: tuple) -> tuple | None:
+    """What a sparsity pattern may depend on besides input shapes: the values of the
+    non-differentiated arguments (zeros in products, branches on them), hashed in full.
+    None when an argument cannot be keyed by value (an unhashable object): not cached then."""
     fp = []
     for i, a in enumerate(args):
         if i in nums:
             continue
         for x in tree_flatten(a)[0]:
-            if isinstance(x, np.ndarray):
-                data = np.ascontiguousarray(x)
-                if data.nbytes > (1 << 22):  # large: a sample, and the identity of the array
-                    data = np.ascontiguousarray(data.reshape(-1)[:: max(1, data.size // 65536)])
-                    fp.append(id(x))
-                fp.append(hashlib.blake2b(data.view(np.uint8).data, digest_size=12).hexdigest() if data.size else "")
-            elif isinstance(x, Active):
-                fp.append(id(x))
+            if isinstance(x, Active):
+                x = strip(x)
+            if isinstance(x, (np.ndarray, np.generic)):
+                fp.append(_digest(x))
             elif x is None or isinstance(x, (bool, int, float, complex, str, bytes)):
-                fp.append(x)  # Python branches may test them
+                fp.append((type(x).__name__, x))  # Python branches may test them
             else:
-                fp.append((type(x).__name__, id(x)))
+                try:
+                    hash(x)
+                except TypeError:
+                    return None
+                fp.append(x)  # by its own equality, kept alive by the key (no reused ids)
     return tuple(fp)
 
 
@@ -601,6 +620,11 @@ def _sparse_input(sparsity, name: str):
     if not (hasattr(sparsity, "shape") and len(getattr(sparsity, "shape", ())) == 2):
         raise TypeError(f"{name}: sparsity must be None, 'auto' or a 2-D scipy.sparse pattern, got {type(sparsity).__name__}")
     return sparsity
+
+
+def _same_structure(out_info, plan) -> bool:
+    o_def, shapes = out_info
+    return o_def == plan.out_def and [tuple(x) for x in shapes] == [tuple(x) for x in plan.out_shapes]
 
 
 class _Stale(Exception):
@@ -825,7 +849,11 @@ def jacobian(
     sparse = sparsity is not None
     _parse_executor(executor, "jacobian")
     single = isinstance(argnums, (int, np.integer))
-    options = (mode, chunk_size, limit_arg, None if given is None else id(given), sparse)
+    if given is not None:  # frozen and keyed by content: a pattern changed later is another key
+        from .sparsity import _as_csr
+
+        given = _as_csr(given)
+    options = (mode, chunk_size, limit_arg, None if given is None else pattern_key(given), sparse)
     local: dict = {}
 
     def plans() -> dict:
@@ -918,6 +946,8 @@ def jacobian(
             if engine.rec is not None and sum(engine.rec.sizes) != m:
                 raise _Stale()
             full = engine.run_reverse(colors_r, Nr, cap_r, pre)
+        if engine.out_info is not None and not _same_structure(engine.out_info, plan):
+            raise _Stale()  # same size, another shape or structure: the cached plan does not apply
         decision.passes = engine.passes + (1 if pre is not None else 0)
         if sparse:
             return info["decompress_f" if chosen == "forward" else "decompress_r"](full)
@@ -927,7 +957,7 @@ def jacobian(
         from .sparsity import Decompressor, _as_csr, _trace, color_columns, color_rows
 
         pkey = _fingerprint(args, nums)
-        info = plan.patterns.get(pkey)
+        info = None if pkey is None else plan.patterns.get(pkey)
         if info is not None:
             return info
         if given is not None:
@@ -947,7 +977,7 @@ def jacobian(
             info["decompress_f"] = Decompressor(P, colors_f, kf, "columns")
         if colors_r is not None:
             info["decompress_r"] = Decompressor(P, colors_r, kr, "rows")
-        if not dependent:
+        if not dependent and pkey is not None:
             plan.patterns[pkey] = info
         return info
 

@@ -15,25 +15,20 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..core import device
-from ..core.dispatch import Active, apply_elementwise, new_tag, strip
+from ..core.dispatch import Active, apply_elementwise, new_tag, same_result, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import assemble_jacobian, check_callable
+from .common import assemble_jacobian, check_callable, check_output
 from .forward import seed_lanes
-from .pytree import as_input, tree_flatten, tree_unflatten
+from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
 
 
-def _same(a, b) -> bool:
-    if a is b:
-        return True
-    try:
-        return type(a) is type(b) and np.shape(a) == np.shape(b) and bool(np.all(np.asarray(a) == np.asarray(b)))
-    except Exception:  # noqa: BLE001  (incomparable constants: treat as changed)
-        return False
+def _snapshot(x):
+    return x.copy() if isinstance(x, np.ndarray) else x
 
 
 class Recording:
@@ -99,7 +94,9 @@ class Recording:
         self._in_sig = [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves]
         self._in_def = treedef
         self._nums = nums
-        self._rest = rest
+        # A snapshot, not the caller's arrays: an argument changed in place since must not pass
+        # for the recorded one (Python code may have read constants out of it).
+        self._rest = tree_map(_snapshot, rest)
         self.records += 1
         return leaves
 
@@ -108,7 +105,7 @@ class Recording:
             return False
         if [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves] != self._in_sig:
             return False
-        return all(_same(a, b) for a, b in zip(rest, self._rest))
+        return all(same_result(a, b) for a, b in zip(rest, self._rest))
 
     # -- replay -------------------------------------------------------------------------------
     def _replay(self, args, leaf_values=None):
@@ -144,7 +141,7 @@ class Recording:
             entries.append((op, in_nodes, res, params, node, shape))
         for fn, refs, kw, result in old.guards:
             now = fn(*[strip(values[v]) if kind == "n" else v for kind, v in refs], **kw)
-            if not _same(now, result):
+            if not same_result(now, result):
                 return None
         tape.entries = entries
         tape._next = old._next
@@ -170,9 +167,16 @@ class Recording:
             res.append(np.zeros((k,) + shape, dtype=dt) if a is None else a)
         return res
 
+    def _check_outputs(self, name: str) -> None:
+        """Raise if an output cannot carry a derivative (a bool or integer constant output)."""
+        for i, (kind, v) in enumerate(self._outs):
+            if kind == "c":
+                check_output(v, name, i, len(self._outs))
+
     def value_and_grad(self, *args):
         """``(f(args), ∇f(args))`` by replay and one backward sweep; ``f`` must be scalar."""
         (tape, values), leaves = self._replay(args)
+        self._check_outputs("Recording.grad")
         (out,) = self._outputs(values) if len(self._outs) == 1 else (None,)
         if out is None or tuple(np.shape(out) if not isinstance(out, Active) else out.shape) != ():
             raise ValueError("Recording.grad needs a function with one scalar output; use jacobian() otherwise")
@@ -202,12 +206,14 @@ class Recording:
             tag = new_tag()
             duals = seed_lanes(leaves, 0, n, tag)
             (tape, values), leaves = self._replay(args, duals)
+            self._check_outputs("Recording.jacobian")
             blocks = []
             for o in self._outputs(values):
                 t = o._t if isinstance(o, Dual) and o._tag == tag else np.zeros((n,) + tuple(np.shape(o)))
                 blocks.append(np.moveaxis(t, 0, -1))
         else:
             (tape, values), leaves = self._replay(args)
+            self._check_outputs("Recording.jacobian")
             outs = self._outputs(values)
             shapes = [tuple(np.shape(o)) if not isinstance(o, Active) else tuple(o.shape) for o in outs]
             sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
@@ -234,6 +240,7 @@ class Recording:
         tag = new_tag()
         duals = seed_lanes(leaves, 0, n, tag)
         (tape, values), leaves = self._replay(args, duals)
+        self._check_outputs("Recording.hessian")
         (out,) = self._outputs(values)
         dt = np.result_type(*[d for _, d in self._in_sig])
         res = self._pull(tape, values, [np.ones((1,), dtype=dt)], 1)

@@ -11,7 +11,7 @@ from ..core import device
 from ..core.dispatch import Active, strip
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_callable, norm_argnums, prepare_args
+from .common import assemble_jacobian, check_callable, check_output, norm_argnums, prepare_args
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev"]
@@ -26,15 +26,17 @@ def _record(f, args, nums):
     return tape, leaves, vars_, treedef, out
 
 
-def _value(o, tag: int):
+def _value(o, tag: int, name: str, index: int | None = None, count: int = 1):
+    """The value of a differentiated output (raises for one that cannot carry a derivative)."""
     if isinstance(o, Variable) and o._tag == tag:
         return o._p
-    if isinstance(o, Active):
-        return o
-    a = device.asarray(o)
-    if a.dtype.kind not in "fiub":
-        raise TypeError(f"the function returned a value of dtype {a.dtype}; return float arrays")
-    return a
+    check_output(o, name, index, count)
+    return o if isinstance(o, Active) else device.asarray(o)
+
+
+def _aux_value(o, tag: int):
+    """An auxiliary output as it is (any type), its own level's Variables unwrapped."""
+    return o._p if isinstance(o, Variable) and o._tag == tag else o
 
 
 def _pull(tape: Tape, outs: list, cts: list, vars_: list, k: int) -> list:
@@ -86,7 +88,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
         raise TypeError("vjp(f, *primals) needs at least one primal")
     tape, leaves, vars_, treedef, out = _record(f, primals, nums)
     o_leaves, o_def = tree_flatten(out)
-    y = tree_unflatten(o_def, [_value(o, tape.tag) for o in o_leaves])
+    y = tree_unflatten(o_def, [_value(o, tape.tag, "vjp", i, len(o_leaves)) for i, o in enumerate(o_leaves)])
 
     def pullback(ct):
         c_leaves, c_def = tree_flatten(ct)
@@ -129,30 +131,34 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     (11.652, 5.5, 1.716)
     """
     check_callable(f, "value_and_grad")
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
+
+
+def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
     single = isinstance(argnums, (int, np.integer))
 
     def vg(*args):
-        nums = norm_argnums(argnums, len(args), "grad")
+        nums = norm_argnums(argnums, len(args), name)
         tape, leaves, vars_, treedef, out = _record(f, args, nums)
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError("has_aux=True: f must return a pair (value, aux)")
             out, aux = out
             a_leaves, a_def = tree_flatten(aux)
-            aux = tree_unflatten(a_def, [_value(a, tape.tag) for a in a_leaves])
+            aux = tree_unflatten(a_def, [_aux_value(a, tape.tag) for a in a_leaves])
         elif isinstance(out, (tuple, list, dict)):
             raise TypeError(
                 "grad: f returned a tuple/list/dict; grad needs a scalar. If the extra outputs are "
                 "auxiliary data, pass has_aux=True and return (value, aux)"
             )
-        shape = tuple(out.shape) if isinstance(out, Active) else np.shape(out)
+        value = _value(out, tape.tag, name)
+        shape = tuple(out.shape) if isinstance(out, Active) else np.shape(value)
         if shape != ():
             raise ValueError(
                 f"grad needs a scalar output, but f returned shape {shape}; reduce it (e.g. np.sum) "
                 "or use jacrev / vjp for non-scalar outputs"
             )
-        value = _value(out, tape.tag)
-        dt = np.dtype(value.dtype) if np.dtype(value.dtype).kind == "f" else np.dtype(np.float64)
+        dt = np.dtype(value.dtype)
         res = _pull(tape, [out], [device.ones((1,), dt, strip(value))], vars_, 1)
         grads = tree_unflatten(treedef, [r[0] for r in res])
         g = grads[0] if single else tuple(grads)
@@ -182,7 +188,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     array([1., 2., 4.])
     """
     check_callable(f, "grad")
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = _value_and_grad(f, argnums, has_aux, "grad")
 
     def g(*args):
         value, gr = vg(*args)
@@ -226,6 +232,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         nums = norm_argnums(argnums, len(args), "jacrev")
         tape, leaves, vars_, treedef, out = _record(f, args, nums)
         o_leaves, o_def = tree_flatten(out)
+        for i, o in enumerate(o_leaves):
+            check_output(o, "jacrev", i, len(o_leaves))
         shapes = [tuple(o.shape) if isinstance(o, Active) else np.shape(o) for o in o_leaves]
         sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
         m = sum(sizes)

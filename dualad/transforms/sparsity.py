@@ -695,7 +695,7 @@ def _as_csr(pattern, what: str = "pattern"):
         pattern = np.asarray(pattern)
         if pattern.ndim != 2:
             raise ValueError(f"a sparsity {what} must be a 2-D scipy.sparse matrix or array, got shape {pattern.shape}")
-    P = sp.csr_matrix(pattern, dtype=bool)
+    P = sp.csr_matrix(pattern, dtype=bool, copy=True)  # our own: the caller's matrix stays as it is
     P.eliminate_zeros()
     P.sum_duplicates()
     return P
@@ -946,10 +946,13 @@ def sparse_hessian(
     >>> sparse_hessian(rosen_np).decision is None   # filled by a call
     True
     """
-    from .jacobian import _Engine, _parse_executor, _sparse_input
+    from .jacobian import _Engine, _parse_executor, _sparse_input, pattern_key
 
     check_callable(f, "sparse_hessian")
     given = _sparse_input(sparsity, "sparse_hessian")
+    if given is not None:  # frozen and keyed by content: a pattern changed later is another key
+        given = _as_csr(given, "pattern")
+    given_key = None if given is None else pattern_key(given)
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"sparse_hessian: chunk_size must be a positive integer, got {chunk_size!r}")
     _parse_executor(executor, "sparse_hessian")
@@ -967,8 +970,9 @@ def sparse_hessian(
         nums = norm_argnums(argnums, len(args), "sparse_hessian")
         leaves, _, _ = prepare_args(args, nums)
         n = sum(_size(_shape(x)) for x in leaves)
-        key = ("hess", nums, _signature(args), _fingerprint(args, nums), None if given is None else id(given))
-        plan = cache().get(key)
+        fp = _fingerprint(args, nums)
+        key = None if fp is None else ("hess", nums, _signature(args), fp, given_key)
+        plan = None if key is None else cache().get(key)
         if plan is None:
             if given is not None:
                 P = _as_csr(given, "pattern")
@@ -981,7 +985,7 @@ def sparse_hessian(
                 P, dependent = tr.hessian, tr.value_dependent
             colors, k = star_color(P)
             plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
-            if not dependent:
+            if not dependent and key is not None:
                 cache()[key] = plan
         engine = _Engine(f, args, nums, "hvp", executor=executor, progress=progress)
         chunk = min(int(chunk_size), max(plan.k, 1)) if chunk_size is not None else max(plan.k, 1)
