@@ -336,3 +336,46 @@ def test_rule_cache_key_covers_helpers_and_constants():
     assert _fingerprint_source(namespace["rule"], set()) != first
     exec("def helper(x):\n    return x * K\n", namespace)
     assert _fingerprint_source(namespace["rule"], set()) == first
+
+
+SCALE = 2.0
+
+
+def _scaled(x):
+    return np.sum(x * SCALE)
+
+
+def test_record_sees_a_changed_global_and_closure():
+    global SCALE
+    rec = ad.record(_scaled, np.ones(2))
+    try:
+        SCALE = 3.0
+        np.testing.assert_array_equal(rec.grad(np.ones(2)), [3.0, 3.0])
+    finally:
+        SCALE = 2.0
+    weights = np.array([1.0, 1.0])
+    f = lambda x: np.sum(x * weights)  # noqa: E731  (an operand: the recording keeps it read-only)
+    rec = ad.record(f, np.ones(2))
+    with pytest.raises(ValueError, match="read-only"):
+        weights[0] = 5.0
+    box = np.array([2.0])
+    g = lambda x: x * float(box[0])  # noqa: E731  (read by Python: checked at each replay)
+    rec = ad.record(g, 1.0)
+    box[0] = 4.0
+    assert float(rec.grad(1.0)) == 4.0
+
+
+def test_compiled_recording_follows_the_recording_it_came_from():
+    c = [2.0]
+    f = lambda a: np.sum(a * a * c[0])  # noqa: E731  (c[0] read through a list: a constant of the recording)
+    rec = ad.record(f, 1.0)
+    fast = rec.compile()
+    assert fast.value_and_grad(3.0)[1] == 12.0
+    rec.grad(np.array([1.0, 2.0]))  # recorded again at another shape
+    np.testing.assert_array_equal(fast.grad(np.array([1.0, 2.0, 3.0])), ad.grad(f)(np.array([1.0, 2.0, 3.0])))
+    k = 2.0
+    g = lambda a: a * a * k  # noqa: E731
+    fast = ad.record(g, 1.0).compile()
+    assert fast.grad(3.0) == 12.0
+    k = 5.0
+    assert fast.grad(3.0) == 30.0

@@ -19,6 +19,7 @@ from ..core.dispatch import Active, same_result, strip
 from ..kernels.cpu import load_generated
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
+from .guards import constants_hold
 
 __all__ = ["compile_recording", "CompiledRecording", "NotCompilable", "COMPILED_PARALLEL_MIN"]
 
@@ -132,6 +133,8 @@ class CompiledRecording:
         self._rec = rec
         self._shape = shape
         self._size = int(np.prod(shape, dtype=np.int64))
+        self._tape = rec.tape
+        self._free = list(rec.free_constants)
         self._guards = list(rec.tape.guards)
         self._guard_nodes = sorted({v for _, refs, _, _ in self._guards for kind, v in refs if kind == "n"})
         # One parallel region per call (not one per op): measured here, never slower than the
@@ -173,6 +176,8 @@ class CompiledRecording:
                 else:
                     break
             else:
+                if self._free and not constants_hold(self._free):
+                    return self._rec.value_and_grad(*args)
                 total, grads, gv = self._run(xs, self._consts_t, self._one, self._nguards)
                 if self._guards and not self._guards_hold(list(args), gv):
                     return self._rec.value_and_grad(*args)
@@ -180,7 +185,9 @@ class CompiledRecording:
                 return self._dtype.type(total), (g[0] if self._nleaves == 1 and self._single else tuple(g))
         rec = self._rec
         nums, leaves, treedef, rest = rec._split_args(args)
-        if not rec._compatible(nums, leaves, treedef, rest):
+        # The recording may have been recorded again since (other shapes, a changed guard):
+        # this program then no longer describes it.
+        if rec.tape is not self._tape or not rec._compatible(nums, leaves, treedef, rest):
             return rec.value_and_grad(*args)
         xs = np.empty((self._nleaves, self._size), dtype=self._dtype)
         for j, x in enumerate(leaves):

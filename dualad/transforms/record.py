@@ -22,6 +22,7 @@ from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from .common import assemble_jacobian, check_callable, check_output
 from .forward import seed_lanes
+from .guards import constants_hold, free_constants
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -97,11 +98,14 @@ class Recording:
         # A snapshot, not the caller's arrays: an argument changed in place since must not pass
         # for the recorded one (Python code may have read constants out of it).
         self._rest = tree_map(_snapshot, rest)
+        self.free_constants = free_constants(self.f)
         self.records += 1
         return leaves
 
     def _compatible(self, nums, leaves, treedef, rest) -> bool:
         if nums != self._nums or treedef != self._in_def or len(rest) != len(self._rest):
+            return False
+        if self.free_constants and not constants_hold(self.free_constants):
             return False
         if [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves] != self._in_sig:
             return False
@@ -297,7 +301,11 @@ def record(f: Callable, *example_args, argnums: int | Sequence[int] | None = Non
     Recording
         Callable for the value, with ``grad``, ``value_and_grad``, ``jacobian``, ``hessian``.
         Comparisons made on active values while recording are guards: if one changes at new
-        inputs (a branch would go the other way), ``f`` is recorded anew, automatically.
+        inputs (a branch would go the other way), ``f`` is recorded anew, automatically; so
+        are values taken out with :func:`dualad.primal`.  Numbers and arrays that ``f``'s own
+        code reads from its module globals or closure are checked at each replay too (a
+        changed one records anew); values that functions called by ``f`` read from elsewhere
+        are constants of the recording: pass them as arguments.
 
     Examples
     --------
