@@ -16,7 +16,7 @@ import numpy as np
 
 from ..rules import RULES, UFUNC_RULES
 from ..rules import structural as S
-from . import device
+from . import device, einsum_spec
 from .dispatch import Active, apply_elementwise, observe, strip
 
 __all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
@@ -772,39 +772,23 @@ def _einsum(subscripts: str, *operands):
 
 
 @implements(np.einsum)
-def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+def einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="safe"):
+    """Every form NumPy accepts (see :mod:`dualad.core.einsum_spec`), as one multilinear op.
+
+    ``optimize`` and ``order`` change no value and are accepted; ``dtype`` casts the operands
+    first (under ``casting``, as NumPy does)."""
     _no_out(out, "einsum")
-    if not isinstance(subscripts, str):
-        raise TypeError("dualad supports the string form of np.einsum only")
-    subs = subscripts.replace(" ", "")
-    ins_s, _, out_s = subs.partition("->")
-    ins = ins_s.split(",")
-    ops = [_arr(o) for o in operands]
-    if not _:
-        # implicit output: indices appearing once, in alphabetical order
-        counts = {}
-        for s in ins:
-            for ch in s.replace("...", ""):
-                counts[ch] = counts.get(ch, 0) + 1
-        out_s = ("..." if any("..." in s for s in ins) else "") + "".join(sorted(c for c, n in counts.items() if n == 1))
-    if "..." in subs:
-        used = set(subs.replace(".", "").replace(",", "").replace("-", "").replace(">", ""))
-        ell_shapes = []
-        for s, o in zip(ins, ops):
-            nfixed = len(s.replace("...", ""))
-            ell_shapes.append(tuple(o.shape[: o.ndim - nfixed]) if "..." in s else ())
-        ell = np.broadcast_shapes(*ell_shapes)
-        letters = _letters(len(ell), "".join(used))
-        new_ops = []
-        for s, o, es in zip(ins, ops, ell_shapes):
-            if "..." in s and es != ell:
-                nfixed = len(s.replace("...", ""))
-                o = broadcast_to(o, ell + tuple(o.shape[o.ndim - nfixed:]))
-            new_ops.append(o)
-        ops = new_ops
-        ins = [s.replace("...", letters) for s in ins]
-        out_s = out_s.replace("...", letters)
-    return _einsum(",".join(ins) + "->" + out_s, *ops)
+    subscripts, ops = einsum_spec.split_arguments(operands)
+    ops = [_arr(o) for o in ops]
+    form = einsum_spec.canonical(subscripts, [tuple(o.shape) for o in ops])
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        for o in ops:
+            if not np.can_cast(o.dtype, dt, casting=casting):
+                raise TypeError(f"einsum: cannot cast operands of dtype {o.dtype} to dtype={dt} under casting={casting!r}")
+        ops = [astype(o, dt) if isinstance(o, Active) else device.asarray(o, dtype=dt) for o in ops]
+    ops = [o if shape is None else broadcast_to(o, shape) for o, shape in zip(ops, form.broadcast)]
+    return _einsum(form.subscripts, *ops)
 
 
 @implements(np.dot)
