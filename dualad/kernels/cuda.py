@@ -48,6 +48,12 @@ import numpy as np
 from ..rules.base import ElementwiseRule
 from .cpu import load_generated, memo, pattern_tag
 
+if not hasattr(np, "row_stack"):
+    # numba-cuda 0.30 registers an overload for np.row_stack when it first compiles a kernel;
+    # NumPy 2.5 removed that alias of np.vstack, and every compile then fails (seen on an H200
+    # with numba-cuda 0.30.4 and NumPy 2.5.2).  The alias restores what numba-cuda expects.
+    np.row_stack = np.vstack
+
 __all__ = [
     "jvp",
     "vjp",
