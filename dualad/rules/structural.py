@@ -557,11 +557,15 @@ def _einsum_plan(subscripts: str, ops):
     if len(ops) != 2:
         return np.einsum(subscripts, *ops, optimize=True)
     a, b = ops
-    key = (subscripts, a.shape, b.shape)
+    host = type(a) is np.ndarray and type(b) is np.ndarray
+    key = (subscripts, a.shape, b.shape, host)
     plan = _PLANS.get(key)
     if plan is None:
         mm = _matmul_plan(subscripts, a.shape, b.shape)
-        plan = ("mm", mm) if mm is not None else ("es", np.einsum_path(subscripts, a, b, optimize="greedy")[0])
+        if mm is not None:
+            plan = ("mm", mm)
+        else:  # device arrays: their library plans the contraction (CuPy has no einsum_path)
+            plan = ("es", np.einsum_path(subscripts, a, b, optimize="greedy")[0] if host else False)
         if len(_PLANS) > 4096:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -711,6 +715,11 @@ class SolveOp(Primitive):
         super().__init__("solve")
 
     def impl(self, a, b):
+        if type(a) is not np.ndarray or type(b) is not np.ndarray:
+            # CuPy's solve does not broadcast batch axes (NumPy's does): spell them out.
+            batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+            a = np.broadcast_to(a, batch + tuple(a.shape[-2:]))
+            b = np.broadcast_to(b, batch + tuple(b.shape[-2:]))
         return np.linalg.solve(a, b)
 
     def jvp(self, primals, tangents, params):

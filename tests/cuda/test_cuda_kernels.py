@@ -68,7 +68,8 @@ def strided(x):
     """A non-contiguous device view holding ``x`` (the kernels must gather it)."""
     wide = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), dtype=x.dtype)
     wide[..., ::2] = x
-    return dev(wide)[..., ::2]
+    # Explicit slices: Numba's device arrays (unlike the simulator's) take no Ellipsis.
+    return dev(wide)[(slice(None),) * (wide.ndim - 1) + (slice(None, None, 2),)]
 
 
 # Two input layouts per rule.  "bcast": shapes that broadcast against each other (a unary rule
