@@ -20,6 +20,8 @@ short still reports what it got.  In order:
    must read and write / time); the W2 gradient at n = 1e8 and the W6 HVP at n = 1e7 against
    JAX.  Every timed result is first checked.
 5. ``tests``: ``tests/cuda`` against real CuPy (no simulator); cold kernel compiles take time.
+6. ``profile``: W2 and W6 at full size and at n = 1000 (where the time is launch and Python
+   overhead), next to CuPy running the primal alone.
 
 Then ``summary.txt`` holds the targets and whether each was met.  Only dualad's public API is
 used.  This script is not part of the test suite (CI has no GPU).
@@ -38,8 +40,8 @@ import time
 from pathlib import Path
 
 _STARTED = time.monotonic()
-SECTIONS = ("versions", "jax", "correct", "timings", "tests")
-LIMITS = {"versions": 60, "jax": 180, "correct": 240, "timings": 300, "tests": 480}
+SECTIONS = ("versions", "jax", "correct", "timings", "tests", "profile")
+LIMITS = {"versions": 60, "jax": 180, "correct": 240, "timings": 300, "tests": 480, "profile": 120}
 
 
 # -- helpers used inside the section processes ---------------------------------------------------
@@ -227,6 +229,32 @@ def section_timings(out: Path, n: int, n6: int) -> dict:
     return res
 
 
+def section_profile(out: Path, n: int, n6: int) -> dict:
+    """Where the GPU time goes: the same call at the full size and at a tiny one (whose time is
+    launch and Python overhead), against CuPy running the primal alone."""
+    import cupy as cp
+
+    import dualad as ad
+
+    def sync():
+        cp.cuda.Device().synchronize()
+
+    res = {}
+    for label, size in (("n", n), ("tiny", 1000)):
+        x = _inputs(size, cp)
+        res[f"w2_primal_cupy_{label}_s"] = _timeit(lambda x=x: _w2(x), sync)
+        res[f"w2_grad_{label}_s"] = _timeit(lambda x=x: ad.grad(_w2)(x), sync)
+        x = None
+        cp.get_default_memory_pool().free_all_blocks()
+    for label, size in (("n6", n6), ("tiny", 1000)):
+        x, v = _inputs(size, cp), _direction(size, cp)
+        res[f"w6_primal_cupy_{label}_s"] = _timeit(lambda x=x: _rosen(x), sync)
+        res[f"w6_hvp_{label}_s"] = _timeit(lambda x=x, v=v: ad.hvp(_rosen, x, v), sync)
+        x = v = None
+        cp.get_default_memory_pool().free_all_blocks()
+    return res
+
+
 # -- the driver ----------------------------------------------------------------------------------
 def _child(args) -> int:
     out = Path(args.out)
@@ -235,6 +263,7 @@ def _child(args) -> int:
         "jax": lambda: section_jax(out, args.n_small, args.n, args.n6),
         "correct": lambda: section_correct(out, args.n_small),
         "timings": lambda: section_timings(out, args.n, args.n6),
+        "profile": lambda: section_profile(out, args.n, args.n6),
     }[args.section]
     result = fn()
     (out / f"{args.section}.json").write_text(json.dumps(result, indent=1, default=str))
