@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core.dispatch import escape, strip
-from .core.numpy_api import _arr
+from .core.numpy_api import as_array
 from .rules import RULES
 
 __all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "primal"]
@@ -55,7 +55,7 @@ def relu(x):
     >>> float(ad.grad(lambda x: ad.relu(x))(0.0))
     0.0
     """
-    return _RELU(_arr(x))
+    return _RELU(as_array(x))
 
 
 def sigmoid(x):
@@ -67,7 +67,7 @@ def sigmoid(x):
     >>> float(ad.sigmoid(0.0)), float(ad.sigmoid(-1000.0))
     (0.5, 0.0)
     """
-    return _SIGMOID(_arr(x))
+    return _SIGMOID(as_array(x))
 
 
 def softplus(x):
@@ -79,7 +79,7 @@ def softplus(x):
     >>> float(ad.softplus(1000.0))
     1000.0
     """
-    return _SOFTPLUS(_arr(x))
+    return _SOFTPLUS(as_array(x))
 
 
 def _shift(x, axis):
@@ -97,7 +97,7 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     >>> float(ad.logsumexp(np.array([1000.0, 1000.0])))
     1000.6931471805599
     """
-    x = _arr(x)
+    x = as_array(x)
     m = _shift(x, axis)
     y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return y if keepdims else np.squeeze(y, axis=axis)
@@ -113,7 +113,7 @@ def softmax(x, axis: int = -1):
     >>> ad.softmax(np.array([0.0, 0.0]))
     array([0.5, 0.5])
     """
-    x = _arr(x)
+    x = as_array(x)
     e = np.exp(x - _shift(x, axis))
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -128,5 +128,5 @@ def log_softmax(x, axis: int = -1):
     >>> ad.log_softmax(np.array([0.0, 0.0]))
     array([-0.69314718, -0.69314718])
     """
-    x = _arr(x)
+    x = as_array(x)
     return x - logsumexp(x, axis=axis, keepdims=True)

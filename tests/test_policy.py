@@ -1,4 +1,4 @@
-"""The non-differentiable-point table of DESIGN.md, in every mode and nesting order, and strong
+"""The non-differentiable-point table (docs/coverage.md), in every mode and nesting order, and strong
 zeros through every mode."""
 
 import numpy as np

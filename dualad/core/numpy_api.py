@@ -53,6 +53,12 @@ def _arr(x):
     return a
 
 
+def as_array(x):
+    """What every NumPy handler does to an operand: active values as they are, anything else a
+    NumPy (or device) array of a differentiable dtype (for helpers outside this module)."""
+    return _arr(x)
+
+
 def _axes(axis, ndim: int) -> tuple:
     """``axis`` (None, int or tuple) as a sorted tuple of negative axes."""
     if axis is None:

@@ -216,6 +216,106 @@ def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
     return "\n".join(body) + "\n"
 
 
+def _hvp_element(nin: int, per_input, with_t: list, out: list, ind: str, save: str | None) -> list[str]:
+    """Lines for element ``i`` of the forward-over-reverse kernel: partials and second partials,
+    ``cp`` written; kept in block buffers (index ``save``) when lanes follow in a loop of their
+    own."""
+    xv = ", ".join(f"xv{i}" for i in range(nin))
+    lines = [f"xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
+    lines += [f"r = _rule({xv})", "gv = gp[i]"]
+    for j in with_t:
+        seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
+        lines += [f"h{j} = _tangent({xv}, {seeds})"]
+    for i in out:
+        lines += [f"q{i} = r[{i + 1}]"] + _sz(f"cp{i}[i]", "gv", f"q{i}")
+        lines += [f"h{j}_{i} = h{j}[{nin + 1 + i}]" for j in with_t]
+        if save:
+            lines += [f"qb{i}[{save}] = q{i}"] + [f"hb{j}_{i}[{save}] = h{j}_{i}" for j in with_t]
+    lines += [f"gvb[{save}] = gv"] if save else []
+    return [ind + line for line in lines]
+
+
+def _hvp_lanes(with_t: list, out: list, g_tangent: bool, ind: str, t, g, c, h, q, gv) -> list[str]:
+    """ct_i = sz(gp, Σ_j sz(∂²_ij, t_j)) + sz(gt, ∂_i) for one lane of one element; ``t``, ``c``,
+    ``h`` and ``q`` name an input's tangent, an output lane, a second and a first partial."""
+    lines = []
+    for i in out:
+        terms = []
+        for j in with_t:
+            lines += _sz(f"a{j}", h(j, i), t(j))
+            terms.append(f"a{j}")
+        lines += [f"acc = {' + '.join(terms)}"] + _sz("u", gv, "acc")
+        if g_tangent:
+            lines += _sz("w", g, q(i)) + [f"{c(i)} = u + w"]
+        else:
+            lines += [f"{c(i)} = u"]
+    return [ind + line for line in lines]
+
+
+def _hvp_one_lane(nin: int, per_input, with_t: list, out: list, g_tangent: bool) -> list[str]:
+    """One lane: rows hoisted, straight-line code per element."""
+    body = [f"        t{j}r = t{j}[0]" for j in with_t] + [f"        ct{i}r = ct{i}[0]" for i in out]
+    body += ["        gtr = gt[0]"] if g_tangent else []
+    body += ["        for i in range(lo, hi):"] + _hvp_element(nin, per_input, with_t, out, " " * 12, None)
+    body += _hvp_lanes(
+        with_t, out, g_tangent, " " * 12,
+        lambda j: f"t{j}r[{'0' if per_input[j][0] else 'i'}]",
+        "gtr[i]",
+        lambda i: f"ct{i}r[i]",
+        lambda j, i: f"h{j}_{i}",
+        lambda i: f"q{i}",
+        "gv",
+    )
+    return body
+
+
+def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: bool) -> list[str]:
+    """k lanes: a block of partials first, then each lane a contiguous loop over the block."""
+    body = [f"        k = ct{out[0]}.shape[0]", f"        gvb = np.empty({_BLOCK})"]
+    body += [f"        qb{i} = np.empty({_BLOCK})" for i in out]
+    body += [f"        hb{j}_{i} = np.empty({_BLOCK})" for i in out for j in with_t]
+    body += [
+        f"        for start in range(lo, hi, {_BLOCK}):",
+        f"            stop = min(start + {_BLOCK}, hi)",
+        "            for i in range(start, stop):",
+    ]
+    body += _hvp_element(nin, per_input, with_t, out, " " * 16, "i - start")
+    body += ["            for l in range(k):"]
+    body += [f"                tl{j} = t{j}[l, 0:1]" if per_input[j][0] else f"                tl{j} = t{j}[l, start:stop]" for j in with_t]
+    body += ["                gtl = gt[l, start:stop]"] if g_tangent else []
+    body += [f"                ctl{i} = ct{i}[l, start:stop]" for i in out]
+    body += ["                for jj in range(stop - start):"]
+    body += _hvp_lanes(
+        with_t, out, g_tangent, " " * 20,
+        lambda j: f"tl{j}[{'0' if per_input[j][0] else 'jj'}]",
+        "gtl[jj]",
+        lambda i: f"ctl{i}[jj]",
+        lambda j, i: f"hb{j}_{i}[jj]",
+        lambda i: f"qb{i}[jj]",
+        "gvb[jj]",
+    )
+    return body
+
+
+def _hvp_head(rule: ElementwiseRule) -> list[str]:
+    """The rules the second partials call, the strong-zero product and the rule's tangent."""
+    tsrc, used = tangent_source(rule, "_tangent_py")
+    head = [f'_R_{name} = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)' for name in used]
+    return head + [
+        "",
+        "",
+        '@numba.njit(inline="always", error_model="numpy", cache=False)',
+        "def _sz(a, b):",
+        "    return 0.0 if (a == 0.0) | (b == 0.0) else a * b",
+        "",
+        "",
+        tsrc,
+        '_tangent = numba.njit(_tangent_py, inline="always", error_model="numpy", cache=False)',
+        "",
+        "",
+    ]
+
+
 def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     """Forward-over-reverse adjoint: ``x̄_i = ḡ · ∂_i`` on dual numbers in one pass.
 
@@ -233,93 +333,10 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     out = [i for i in range(nin) if per_input[i][2]]
     gargs = ["gp", "gt"] if g_tangent else ["gp"]
     args = [f"x{i}" for i in range(nin)] + [f"t{j}" for j in with_t] + gargs + [f"cp{i}" for i in out] + [f"ct{i}" for i in out]
-    xv = ", ".join(f"xv{i}" for i in range(nin))
-
-    def element(ind: str, save: str | None) -> list[str]:
-        """Partials and second partials of element i; cp written; kept in block buffers
-        (index ``save``) when lanes follow in a loop of their own."""
-        lines = [f"xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
-        lines += [f"r = _rule({xv})", "gv = gp[i]"]
-        for j in with_t:
-            seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
-            lines += [f"h{j} = _tangent({xv}, {seeds})"]
-        for i in out:
-            lines += [f"q{i} = r[{i + 1}]"] + _sz(f"cp{i}[i]", "gv", f"q{i}")
-            lines += [f"h{j}_{i} = h{j}[{nin + 1 + i}]" for j in with_t]
-            if save:
-                lines += [f"qb{i}[{save}] = q{i}"] + [f"hb{j}_{i}[{save}] = h{j}_{i}" for j in with_t]
-        lines += [f"gvb[{save}] = gv"] if save else []
-        return [ind + line for line in lines]
-
-    def lanes(ind: str, t, g, c, h, q, gv) -> list[str]:
-        """ct_i = sz(gp, Σ_j sz(∂²_ij, t_j)) + sz(gt, ∂_i) for one lane of one element."""
-        lines = []
-        for i in out:
-            terms = []
-            for j in with_t:
-                lines += _sz(f"a{j}", h(j, i), t(j))
-                terms.append(f"a{j}")
-            lines += [f"acc = {' + '.join(terms)}"] + _sz("u", gv, "acc")
-            if g_tangent:
-                lines += _sz("w", g, q(i)) + [f"{c(i)} = u + w"]
-            else:
-                lines += [f"{c(i)} = u"]
-        return [ind + line for line in lines]
-
     body = _chunks(", ".join(args), "gp.shape[0]")
-    if layout == "one":  # one lane: rows hoisted, straight-line code per element
-        body += [f"        t{j}r = t{j}[0]" for j in with_t] + [f"        ct{i}r = ct{i}[0]" for i in out]
-        body += ["        gtr = gt[0]"] if g_tangent else []
-        body += ["        for i in range(lo, hi):"] + element(" " * 12, None)
-        body += lanes(
-            " " * 12,
-            lambda j: f"t{j}r[{'0' if per_input[j][0] else 'i'}]",
-            "gtr[i]",
-            lambda i: f"ct{i}r[i]",
-            lambda j, i: f"h{j}_{i}",
-            lambda i: f"q{i}",
-            "gv",
-        )
-    else:  # k lanes: a block of partials first, then each lane a contiguous loop over the block
-        body += [f"        k = ct{out[0]}.shape[0]", f"        gvb = np.empty({_BLOCK})"]
-        body += [f"        qb{i} = np.empty({_BLOCK})" for i in out]
-        body += [f"        hb{j}_{i} = np.empty({_BLOCK})" for i in out for j in with_t]
-        body += [
-            f"        for start in range(lo, hi, {_BLOCK}):",
-            f"            stop = min(start + {_BLOCK}, hi)",
-            "            for i in range(start, stop):",
-        ]
-        body += element(" " * 16, "i - start")
-        body += ["            for l in range(k):"]
-        body += [f"                tl{j} = t{j}[l, 0:1]" if per_input[j][0] else f"                tl{j} = t{j}[l, start:stop]" for j in with_t]
-        body += ["                gtl = gt[l, start:stop]"] if g_tangent else []
-        body += [f"                ctl{i} = ct{i}[l, start:stop]" for i in out]
-        body += ["                for jj in range(stop - start):"]
-        body += lanes(
-            " " * 20,
-            lambda j: f"tl{j}[{'0' if per_input[j][0] else 'jj'}]",
-            "gtl[jj]",
-            lambda i: f"ctl{i}[jj]",
-            lambda j, i: f"hb{j}_{i}[jj]",
-            lambda i: f"qb{i}[jj]",
-            "gvb[jj]",
-        )
-    tsrc, used = tangent_source(rule, "_tangent_py")
-    head = [f'_R_{name} = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)' for name in used]
-    head += [
-        "",
-        "",
-        '@numba.njit(inline="always", error_model="numpy", cache=False)',
-        "def _sz(a, b):",
-        "    return 0.0 if (a == 0.0) | (b == 0.0) else a * b",
-        "",
-        "",
-        tsrc,
-        '_tangent = numba.njit(_tangent_py, inline="always", error_model="numpy", cache=False)',
-        "",
-        "",
-    ]
-    return "\n".join(head + body) + "\n"
+    layout_lines = _hvp_one_lane if layout == "one" else _hvp_many_lanes
+    body += layout_lines(nin, per_input, with_t, out, g_tangent)
+    return "\n".join(_hvp_head(rule) + body) + "\n"
 
 
 _SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source, "hvp": _hvp_source}
