@@ -33,6 +33,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -277,7 +278,9 @@ def _run_section(name: str, args, out: Path) -> str:
     if name == "jax":
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     if name == "tests":
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "tests/cuda"]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", "tests/cuda"]
+        if importlib.util.find_spec("pytest_timeout") is not None:
+            cmd += ["--timeout", str(args.test_timeout)]  # one hung test fails alone, the rest still report
         if args.test_workers > 1 and importlib.util.find_spec("xdist") is not None:
             cmd += ["-n", str(args.test_workers)]  # kernel compiles are CPU work: spread them
     else:
@@ -330,10 +333,20 @@ def summarise(out: Path) -> str:
         r = t.get("w6_vs_jax")
         verdict = f" = {r:.2f}x jax.jit (target <= 3x: {'met' if r <= 3 else 'missed'})" if r else ""
         lines.append(f"W6 HVP, n=1e7: {t['w6_hvp_s'] * 1e3:.1f} ms{verdict}")
+    p = load("profile")
+    if p:
+        lines.append("profile (full size / n=1000, ms): " + ", ".join(
+            f"{key[:-2]} {p[key] * 1e3:.2f}" for key in p if key.endswith("_s")))
     tests = out / "tests.txt"
     if tests.exists():
-        tail = [line for line in tests.read_text().splitlines() if " passed" in line or " failed" in line or "error" in line.lower()][-3:]
-        lines.append("tests/cuda on real CuPy: " + (" | ".join(tail) if tail else "no result line"))
+        text = tests.read_text().splitlines()
+        counts = [line for line in text if re.search(r"\d+ (passed|failed|errors?|skipped)\b.* in [\d.]+s", line)]
+        status = text[0].lstrip("# ") if text else ""
+        lines.append("tests/cuda on real CuPy: " + (counts[-1].strip("= ") if counts else f"no result line ({status})"))
+        listed = [line for line in text if line.startswith(("FAILED ", "ERROR ", "SKIPPED "))]
+        lines += ["  " + line for line in listed[:20]]
+        if len(listed) > 20:
+            lines.append(f"  ... {len(listed) - 20} more in tests.txt")
     return "\n".join(lines)
 
 
@@ -348,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, limit in LIMITS.items():
         parser.add_argument(f"--limit-{name}", type=int, default=limit, help=f"seconds for the {name} section")
     parser.add_argument("--deadline", type=float, help="seconds for the whole run: later sections get what is left")
+    parser.add_argument("--test-timeout", type=int, default=300, help="seconds per test (where pytest-timeout is installed)")
     parser.add_argument("--test-workers", type=int, default=8, help="pytest-xdist workers for tests/cuda (if installed)")
     parser.add_argument("--child", choices=SECTIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

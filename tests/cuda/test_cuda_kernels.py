@@ -326,6 +326,9 @@ from numba.core import types as nt
 if cuda.jit.__module__.startswith("numba.cuda.simulator"):
     print("SKIP: simulator"); sys.exit(3)
 try:
+    # dualad's CUDA module first: it mends what numba-cuda needs before any compile (np.row_stack,
+    # which NumPy 2.5 removed; without it this probe fails and the test is skipped on a real GPU)
+    from dualad.kernels import cuda as kc
     cuda.compile_ptx(lambda a: None, (nt.float64[::1],), cc=(9, 0))
 except Exception as exc:
     print(f"SKIP: cannot compile PTX here ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
@@ -335,9 +338,7 @@ if not cuda.is_available():
     import numba.cuda.dispatcher as disp
     disp.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
 
-import dualad
 from dualad.rules import RULES
-from dualad.kernels import cuda as kc
 
 bad = []
 count = 0
