@@ -7,14 +7,18 @@ size-1 labelled axes that broadcast against a longer one, and repeated labels (d
 :func:`canonical` turns all of that into explicit subscripts made of letters only — one letter
 per axis, each letter one size — plus, per operand, the shape to broadcast it to first, so the
 multilinear primitive underneath (``rules.structural.einsum``) only ever sees the simple form.
-Whatever NumPy refuses is refused here with a ValueError that names the problem.
+Whatever NumPy refuses is refused here with an error of the same kind (ValueError, or
+TypeError for a sublist label of the wrong type) whose message names the problem.
 """
 
 from __future__ import annotations
 
+import operator
 import string
 
-__all__ = ["canonical", "EinsumForm"]
+import numpy as np
+
+__all__ = ["canonical", "split_arguments", "EinsumForm"]
 
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase  # NumPy's implicit order: 'A' < 'a'
 
@@ -34,11 +38,46 @@ class EinsumForm:
 
 
 def split_arguments(args: tuple) -> tuple[str, tuple]:
-    """(subscripts string, operands) from either calling form of ``np.einsum``."""
+    """(subscripts string, operands) from either calling form of ``np.einsum``.
+
+    Parameters
+    ----------
+    args : tuple
+        What ``np.einsum`` received positionally: ``(subscripts, op0, op1, ...)`` or
+        ``(op0, sublist0, op1, sublist1, ..., [sublist_out])``.
+
+    Returns
+    -------
+    subscripts : str
+        The sublists spelled as a subscripts string (``0..25 -> 'A'..'Z'``,
+        ``26..51 -> 'a'..'z'``, ``Ellipsis -> '...'``), or the string as given.
+    operands : tuple
+        The operands, in order.
+
+    Raises
+    ------
+    ValueError
+        Nothing to work on, or a sublist label outside ``0..51``.
+    TypeError
+        A sublist that is a string or not iterable, or a label that is neither an integer
+        nor ``Ellipsis`` (NumPy raises TypeError for these too).
+
+    Examples
+    --------
+    >>> split_arguments(("ij,jk", 1.0, 2.0))
+    ('ij,jk', (1.0, 2.0))
+    >>> split_arguments((1.0, [0, Ellipsis], 2.0, [27, 0], [Ellipsis, 27]))
+    ('A...,bA->...b', (1.0, 2.0))
+    """
     if not args:
         raise ValueError("einsum: no subscripts and operands given")
-    if isinstance(args[0], str):
-        return args[0], tuple(args[1:])
+    if isinstance(args[0], (str, bytes)):  # NumPy takes bytes subscripts too
+        if len(args) < 2:
+            raise ValueError("einsum: the subscripts string must be followed by at least one operand")
+        subs = args[0] if isinstance(args[0], str) else args[0].decode("latin-1")
+        return str(subs), tuple(args[1:])
+    if len(args) < 2:
+        raise ValueError("einsum: in the sublist form each operand is followed by its list of axis labels")
     ops, subs = list(args[0::2]), [_sublist(s) for s in args[1::2]]
     out = None
     if len(ops) > len(subs):  # an odd count: the last item is the output sublist
@@ -48,29 +87,40 @@ def split_arguments(args: tuple) -> tuple[str, tuple]:
 
 
 def _sublist(sub) -> str:
-    if isinstance(sub, str) or not hasattr(sub, "__iter__"):
-        raise ValueError(f"einsum: in the sublist form each operand is followed by a list of axis labels, got {sub!r}")
+    """One sublist (integers 0..51 and Ellipsis) spelled with NumPy's letters."""
+    if isinstance(sub, (str, bytes)) or not hasattr(sub, "__iter__"):
+        raise TypeError(f"einsum: in the sublist form each operand is followed by a list of axis labels, got {sub!r:.60}")
     out = []
     for label in sub:
         if label is Ellipsis:
             out.append("...")
-        elif isinstance(label, int) and not isinstance(label, bool) and 0 <= label < 52:
-            out.append(_LETTERS[label])  # NumPy's mapping: 0..25 -> 'A'..'Z', 26..51 -> 'a'..'z'
-        else:
-            raise ValueError(f"einsum: sublist labels must be integers 0..51 or Ellipsis, got {label!r}")
+            continue
+        if isinstance(label, (bool, np.bool_)):  # NumPy refuses these although they are ints
+            raise TypeError(f"einsum: sublist labels must be integers 0..51 or Ellipsis, got {label!r}")
+        try:
+            k = operator.index(label)  # NumPy integers too, as NumPy takes them
+        except TypeError:
+            raise TypeError(f"einsum: sublist labels must be integers 0..51 or Ellipsis, got {label!r:.60}") from None
+        if not 0 <= k < 52:
+            raise ValueError(f"einsum: sublist label {k} is outside the valid range 0..51")
+        out.append(_LETTERS[k])  # NumPy's mapping: 0..25 -> 'A'..'Z', 26..51 -> 'a'..'z'
     return "".join(out)
 
 
 def _check_labels(term: str, where: str) -> None:
-    body = term.replace("...", "")
+    """Refuse anything in one term but letters and at most one '...'."""
     if term.count("...") > 1:
-        raise ValueError(f"einsum: {where} {term!r} has more than one ellipsis")
+        raise ValueError(f"einsum: {where} {term!r} have more than one ellipsis")
+    body = term.replace("...", "", 1)
+    if "." in body:
+        raise ValueError(f"einsum: {where} {term!r} have a '.' that is not part of an ellipsis ('...')")
     for ch in body:
         if ch not in _LETTERS:
-            raise ValueError(f"einsum: {where} {term!r} has the character {ch!r}; labels are letters a-z, A-Z (and one '...')")
+            raise ValueError(f"einsum: {where} {term!r} have the character {ch!r}; labels are letters a-z, A-Z (and one '...')")
 
 
 def _parse(subscripts: str, nops: int) -> tuple[list[str], str | None]:
+    """Input terms and the output term (None when implicit), spaces dropped, checked."""
     subs = subscripts.replace(" ", "")
     if subs.count("->") > 1:
         raise ValueError(f"einsum: subscripts {subscripts!r} have more than one '->'")
@@ -126,6 +176,7 @@ def _expand(ins: list[str], shapes: list[tuple]) -> tuple[list[list[str]], list[
 
 
 def _broadcast(shapes: list[tuple], width: int) -> tuple:
+    """The right-aligned broadcast of ``shapes`` padded to ``width`` (ValueError if none)."""
     out = [1] * width
     for s in shapes:
         for k, d in enumerate(s):
@@ -140,6 +191,31 @@ def _broadcast(shapes: list[tuple], width: int) -> tuple:
 def canonical(subscripts: str, shapes: list[tuple]) -> EinsumForm:
     """Explicit, ellipsis-free subscripts for ``np.einsum(subscripts, *ops)`` with ``ops`` of
     ``shapes``, and the shapes to broadcast the operands to first.
+
+    Parameters
+    ----------
+    subscripts : str
+        NumPy's subscripts: letters, at most one ``'...'`` per term, spaces, optional
+        ``'->'`` output (implicit output: the ``'...'`` axes, then the labels that occur
+        exactly once, upper case before lower case, as NumPy orders them).
+    shapes : list of tuple
+        The operands' shapes.
+
+    Returns
+    -------
+    EinsumForm
+        ``subscripts`` with one letter per axis and an explicit output (``'...'`` axes get
+        letters the user did not use; one letter always stays free), and ``broadcast``: per
+        operand the shape it must be broadcast to (size-1 axes, labelled or under ``'...'``,
+        against longer ones), or None.
+
+    Raises
+    ------
+    ValueError
+        Whatever NumPy refuses: a wrong operand count or label count for an operand's rank,
+        bad characters, a repeated or unknown output label, sizes that do not broadcast,
+        operands with ``'...'`` axes and an output without ``'...'``; also more than 51
+        distinct axes (the derivatives need one more letter).
 
     Examples
     --------
@@ -167,6 +243,7 @@ def canonical(subscripts: str, shapes: list[tuple]) -> EinsumForm:
 
 
 def _label_sizes(terms: list[list[str]], shapes: list[tuple]) -> dict:
+    """Each label's size after size-1 broadcasting; diagonals must match exactly, as in NumPy."""
     sizes: dict = {}
     for i, (t, shape) in enumerate(zip(terms, shapes)):
         own: dict = {}
@@ -183,6 +260,7 @@ def _label_sizes(terms: list[list[str]], shapes: list[tuple]) -> dict:
 
 
 def _output_labels(out: str, terms: list[list[str]], width: int, ell: tuple) -> list[str]:
+    """The explicit output term as labels ('...' spelled out), checked as NumPy checks it."""
     present = {lab for t in terms for lab in t}
     labels = []
     head, dots, tail = out.partition("...")

@@ -765,10 +765,12 @@ def tril(m, k=0):
 
 
 def _letters(n: int, skip: str = "") -> str:
+    """The first ``n`` letters not in ``skip`` (subscripts for the products below)."""
     return "".join([c for c in string.ascii_letters if c not in skip][:n])
 
 
 def _einsum(subscripts: str, *operands):
+    """Bind the einsum primitive on canonical subscripts, operands cast to one float dtype."""
     ops = [_arr(o) for o in operands]
     dt = device.result_type([strip(o) for o in ops], "einsum/matmul")
     if dt.kind != "f":
@@ -777,21 +779,42 @@ def _einsum(subscripts: str, *operands):
     return S.einsum.bind(*ops, subscripts=subscripts)
 
 
+_CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
+
+
+def _einsum_layout(order, casting) -> None:
+    """Refuse ``order=`` and ``casting=`` values that NumPy refuses (same error kinds)."""
+    if order is not None:
+        if not isinstance(order, str):
+            raise TypeError(f"einsum: order must be str, not {type(order).__name__}")
+        if order.upper() not in ("C", "F", "A", "K"):
+            raise ValueError(f"einsum: order must be one of 'C', 'F', 'A', or 'K' (got {order!r})")
+    if not isinstance(casting, str):
+        raise TypeError(f"einsum: casting must be str, not {type(casting).__name__}")
+    if casting not in _CASTINGS:
+        raise ValueError(f"einsum: casting must be one of {', '.join(map(repr, _CASTINGS))} (got {casting!r})")
+
+
 @implements(np.einsum)
 def einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="safe"):
     """Every form NumPy accepts (see :mod:`dualad.core.einsum_spec`), as one multilinear op.
 
-    ``optimize`` and ``order`` change no value and are accepted; ``dtype`` casts the operands
-    first (under ``casting``, as NumPy does)."""
+    ``optimize`` and ``order`` change no value and are accepted (``order`` checked as NumPy
+    checks it); ``dtype`` casts the operands first; ``casting`` is checked as NumPy checks
+    it, from each operand's dtype to ``dtype`` or, without one, to the operands' common
+    dtype. Any other keyword is a TypeError (Python's, naming it)."""
     _no_out(out, "einsum")
+    _einsum_layout(order, casting)
     subscripts, ops = einsum_spec.split_arguments(operands)
     ops = [_arr(o) for o in ops]
     form = einsum_spec.canonical(subscripts, [tuple(o.shape) for o in ops])
+    # NumPy casts every operand to one dtype under ``casting`` (even without dtype=, so
+    # casting='no' refuses float32 with float64).
+    dt = np.dtype(dtype) if dtype is not None else device.result_type([strip(o) for o in ops], "einsum")
+    for o in ops:
+        if not np.can_cast(o.dtype, dt, casting=casting):
+            raise TypeError(f"einsum: cannot cast an operand of dtype {o.dtype} to {dt} under casting={casting!r}")
     if dtype is not None:
-        dt = np.dtype(dtype)
-        for o in ops:
-            if not np.can_cast(o.dtype, dt, casting=casting):
-                raise TypeError(f"einsum: cannot cast operands of dtype {o.dtype} to dtype={dt} under casting={casting!r}")
         ops = [astype(o, dt) if isinstance(o, Active) else device.asarray(o, dtype=dt) for o in ops]
     ops = [o if shape is None else broadcast_to(o, shape) for o, shape in zip(ops, form.broadcast)]
     return _einsum(form.subscripts, *ops)
