@@ -21,7 +21,7 @@ from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from .common import assemble_jacobian, check_callable, check_output
-from .forward import seed_lanes
+from .lanes import seed_lanes
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
