@@ -180,6 +180,44 @@ def analyse(f, args, nums, mode):
     return plan, rec
 
 
+def _probe(plan: Plan, engine, runs: dict, N: dict, cap: dict, prefilled: dict, k: int, modes=("forward", "reverse")):
+    """Time passes of k lanes in the given modes, interleaved (so that a burst of load
+    elsewhere on the machine hits both), keeping the fastest of a few runs of each."""
+    todo = []
+    for which in modes:
+        kk = max(1, min(k, N[which], cap[which]))
+        if kk not in plan.fits[which].points:
+            todo.append((which, kk))
+    best: dict = {}
+    rounds, previous = 0, None
+    while todo:
+        for which, kk in todo:
+            if which == "reverse":  # re-record: the recording time is part of the model
+                t0 = time.perf_counter()
+                engine.rec = reverse_record(engine.f, engine.args, engine.nums)
+                plan.record_s = min(plan.record_s, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            block = runs[which](0, kk)
+            dt = time.perf_counter() - t0
+            if which not in best or dt < best[which]:
+                best[which] = dt
+            have = prefilled.get(which)
+            if have is None or have[1] < kk:
+                prefilled[which] = (0, kk, block)
+        rounds += 1
+        worst = max(best.values())
+        # Cheap passes: repeat for ~10 ms, so that being descheduled for a few ms (a loaded
+        # machine) cannot spoil every run; others at least twice; and on while the times
+        # still drop (the first runs load and compile kernels, warm caches).
+        target = min(15, max(3, int(0.01 / max(worst, 1e-6)))) if worst < 2e-3 else 2
+        warming = previous is not None and worst < 0.8 * previous and rounds < 8
+        if rounds >= target and not warming:
+            break
+        previous = worst
+    for which, kk in todo:
+        plan.fits[which].points[kk] = best[which]
+
+
 def choose(plan: Plan, engine, colors_f, colors_r, Nf: int, Nr: int, cap_f: int, cap_r: int, prefilled: dict):
     """Measure both modes on small lane counts (cached per plan) and pick the cheaper."""
     if Nr == 0 and Nf > 0:
@@ -197,47 +235,13 @@ def choose(plan: Plan, engine, colors_f, colors_r, Nf: int, Nr: int, cap_f: int,
     N = {"forward": Nf, "reverse": Nr}
     cap = {"forward": cap_f, "reverse": cap_r}
 
-    def probe(k: int, modes=("forward", "reverse")):
-        """Time passes of k lanes in the given modes, interleaved (so that a burst of load
-        elsewhere on the machine hits both), keeping the fastest of a few runs of each."""
-        todo = []
-        for which in modes:
-            kk = max(1, min(k, N[which], cap[which]))
-            if kk not in fits[which].points:
-                todo.append((which, kk))
-        best: dict = {}
-        rounds, previous = 0, None
-        while todo:
-            for which, kk in todo:
-                if which == "reverse":  # re-record: the recording time is part of the model
-                    t0 = time.perf_counter()
-                    engine.rec = reverse_record(engine.f, engine.args, engine.nums)
-                    plan.record_s = min(plan.record_s, time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                block = runs[which](0, kk)
-                dt = time.perf_counter() - t0
-                if which not in best or dt < best[which]:
-                    best[which] = dt
-                have = prefilled.get(which)
-                if have is None or have[1] < kk:
-                    prefilled[which] = (0, kk, block)
-            rounds += 1
-            worst = max(best.values())
-            # Cheap passes: repeat for ~10 ms, so that being descheduled for a few ms (a loaded
-            # machine) cannot spoil every run; others at least twice; and on while the times
-            # still drop (the first runs load and compile kernels, warm caches).
-            target = min(15, max(3, int(0.01 / max(worst, 1e-6)))) if worst < 2e-3 else 2
-            warming = previous is not None and worst < 0.8 * previous and rounds < 8
-            if rounds >= target and not warming:
-                break
-            previous = worst
-        for which, kk in todo:
-            fits[which].points[kk] = best[which]
-
     def estimates():
         ef = fits["forward"].estimate(Nf, cap_f)
         er = plan.record_s + fits["reverse"].estimate(Nr, cap_r)
         return ef, er
+
+    def probe(k: int, modes=("forward", "reverse")):
+        _probe(plan, engine, runs, N, cap, prefilled, k, modes)
 
     probe(PROBE_LANES[0])
     probe(PROBE_LANES[1])
