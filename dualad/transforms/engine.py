@@ -3,26 +3,42 @@ on a ``concurrent.futures.Executor``, with a progress bar, assembled into ``J S`
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..core import device
 from .common import prepare_args
 from .executors import Progress, is_pickle_error, pickle_error, pickler_for, worker_died
-from .lanes import ReverseRecording, forward_lanes, reverse_lanes, reverse_record
+from .forward import jacfwd
+from .lanes import ReverseRecording, forward_lanes, reverse_lanes, reverse_record, size_of
 from .reverse import grad
 
-__all__ = ["LaneEngine", "Assembler", "run_task"]
+__all__ = ["LaneEngine", "Assembler", "run_task", "lane_target"]
 
 
-def run_task(f, args, nums, kind: str, colors, c0: int, c1: int):
+def lane_target(f, nums, inner: str | None):
+    """The function whose Jacobian the lanes compute: ``f`` itself (``inner`` None), or its
+    gradient by reverse mode (``"reverse"``) or forward mode (``"forward"``), for Hessians.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.transforms.engine import lane_target
+    >>> lane_target(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))
+    array([2., 2.])
+    """
+    if inner is None:
+        return f
+    return grad(f, nums) if inner == "reverse" else jacfwd(f, nums)
+
+
+def run_task(f, args, nums, mode: str, inner: str | None, colors, c0: int, c1: int):
     """What a worker runs: one chunk of lanes, from scratch; the block and f's output structure
     (the caller checks it against its plan: f's output may depend on more than input shapes)."""
-    if kind == "reverse":
-        rec = reverse_record(f, args, nums)
+    g = lane_target(f, nums, inner)
+    if mode == "reverse":
+        rec = reverse_record(g, args, nums)
         return reverse_lanes(rec, colors, c0, c1), (rec.o_def, rec.shapes)
-    block, o_def, shapes = forward_lanes(grad(f, nums) if kind == "hvp" else f, args, nums, colors, c0, c1)
+    block, o_def, shapes = forward_lanes(g, args, nums, colors, c0, c1)
     return block, (o_def, shapes)
 
 
@@ -69,15 +85,16 @@ class Assembler:
 class LaneEngine:
     """Runs the lane passes of one call, serially or on an executor."""
 
-    def __init__(self, f, args, nums, kind: str, executor=None, progress: bool = False, rec: ReverseRecording | None = None, name: str = "jacobian"):
-        self.f, self.args, self.nums, self.kind = f, args, nums, kind
+    def __init__(self, f, args, nums, inner: str | None = None, executor=None, progress: bool = False,
+                 rec: ReverseRecording | None = None, name: str = "jacobian"):
+        self.f, self.args, self.nums, self.inner = f, args, nums, inner
         self.executor, self.progress, self.rec, self.name = executor, progress, rec, name
         self.passes = 0
         self.out_info = None
 
     # serial passes
     def forward(self, colors, c0: int, c1: int):
-        g = grad(self.f, self.nums) if self.kind == "hvp" else self.f
+        g = lane_target(self.f, self.nums, self.inner)
         block, o_def, shapes = forward_lanes(g, self.args, self.nums, colors, c0, c1)
         self.out_info = (o_def, shapes)
         self.passes += 1
@@ -85,7 +102,7 @@ class LaneEngine:
 
     def reverse(self, colors, c0: int, c1: int):
         if self.rec is None:
-            self.rec = reverse_record(self.f, self.args, self.nums)
+            self.rec = reverse_record(lane_target(self.f, self.nums, self.inner), self.args, self.nums)
         self.out_info = (self.rec.o_def, self.rec.shapes)
         self.passes += 1
         return reverse_lanes(self.rec, colors, c0, c1)
@@ -127,16 +144,15 @@ class LaneEngine:
             if self.rec is not None:
                 return sum(self.rec.sizes)
             if self.out_info is not None:
-                return sum(int(math.prod(s)) for s in self.out_info[1])
+                return sum(size_of(s) for s in self.out_info[1])
             return 0
         leaves, _, _ = prepare_args(self.args, self.nums)
-        return sum(int(math.prod(x.shape)) for x in leaves)
+        return sum(size_of(x.shape) for x in leaves)
 
     def _run_executor(self, mode: str, colors, ranges, asm: Assembler):
         import concurrent.futures as cf
 
         ex, name = self.executor, self.name
-        kind = "hvp" if self.kind == "hvp" else mode
         dumps = pickler_for(ex)
         if dumps is not None:
             try:
@@ -148,7 +164,7 @@ class LaneEngine:
         try:
             try:
                 for c0, c1 in ranges:
-                    futures[ex.submit(run_task, self.f, self.args, self.nums, kind, colors, c0, c1)] = (c0, c1)
+                    futures[ex.submit(run_task, self.f, self.args, self.nums, mode, self.inner, colors, c0, c1)] = (c0, c1)
             except Exception as e:  # noqa: BLE001
                 self._fail(futures, e, None, len(ranges))
             for fut in cf.as_completed(list(futures)):

@@ -16,7 +16,7 @@ from .common import check_callable, norm_argnums, prepare_args
 from .decision import Decision
 from .engine import LaneEngine
 from .forward import jacfwd, jvp
-from .lanes import size_of, unwrap_dual
+from .lanes import rows_to_jacobian, size_of, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 from .reverse import grad, jacrev, vjp
@@ -56,13 +56,14 @@ def hessian(
         Lanes per pass of the outer level (default: all n at once).
     sparsity : None, "auto" or scipy.sparse matrix
         ``"auto"`` detects the pattern, colours it symmetrically and returns a
-        ``scipy.sparse`` matrix from forward-over-reverse lanes, one lane per colour (see
-        :func:`dualad.sparse_hessian`); a given pattern is used as it is.  Sparse Hessians
-        are computed in ``mode="forward-over-reverse"`` only (another mode raises ``ValueError``).
+        ``scipy.sparse`` matrix from lanes of ``mode``, one lane per colour (see
+        :func:`dualad.sparse_hessian`); a given pattern is used as it is.  ``mode`` says
+        which level runs the colour lanes.
     executor : concurrent.futures.Executor, optional
-        With ``sparsity``: run the passes on it (see :func:`dualad.transforms.jacobian.jacobian`).
+        Run the outer level's passes on it (see :func:`dualad.transforms.jacobian.jacobian`);
+        for process pools f must be picklable.
     progress : bool
-        With ``sparsity``: show a tqdm progress bar over passes.
+        Show a tqdm progress bar over the outer level's passes.
 
     Examples
     --------
@@ -80,31 +81,41 @@ def hessian(
         raise ValueError(f"hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
     options = JacobianOptions.make("hessian", mode, chunk_size, None, sparsity, executor, progress)
     if sparsity is not None:
-        if mode != "forward-over-reverse":
-            raise ValueError(
-                f"hessian: sparsity={sparsity!r:.40} works with mode='forward-over-reverse' (one "
-                f"forward lane per colour pushed through a reverse gradient), not mode={mode!r}"
-            )
-        return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size, executor=executor, progress=progress)
-    if executor is not None or progress:
-        raise ValueError("hessian: executor= and progress= apply to sparse Hessians (sparsity='auto' or a pattern); "
-                         "for a dense Hessian use jacobian(grad(f), executor=..., progress=...)")
+        return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size, executor=executor,
+                              progress=progress, mode=mode)
     outer, inner = mode.split("-over-")
     first = grad(f, argnums) if inner == "reverse" else jacfwd(f, argnums)
     outer_jac = jacfwd if outer == "forward" else jacrev
+    single = isinstance(argnums, (int, np.integer))
 
     def h(*args):
         chunk = options.chunk_size
-        if chunk is None and inner == "forward":
-            # The inner level carries n lanes on every value, the outer one k more: k·n² per
-            # value.  Bound that block instead of letting n³ grow unchecked.
+        on_engine = options.executor is not None or options.progress
+        if chunk is None and inner == "forward" or on_engine:
             nums = norm_argnums(argnums, len(args), "hessian")
             n = sum(size_of(np.shape(leaf) if not hasattr(leaf, "shape") else leaf.shape) for i in nums for leaf in tree_flatten(args[i])[0])
-            chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
+            if chunk is None and inner == "forward":
+                # The inner level carries n lanes on every value, the outer one k more: k·n² per
+                # value.  Bound that block instead of letting n³ grow unchecked.
+                chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
+            if on_engine and n > 0:
+                return _engine_hessian(f, args, nums, outer, inner, options, chunk or n, single)
         return outer_jac(first, argnums, chunk_size=chunk)(*args)
 
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
     return h
+
+
+def _engine_hessian(f, args, nums, outer: str, inner: str, options: JacobianOptions, chunk: int, single: bool):
+    """A dense Hessian on the lane engine (identity lanes over the gradient), so that passes run
+    on ``options.executor`` and show progress."""
+    engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="hessian")
+    leaves, treedef, _ = prepare_args(args, nums)
+    n = sum(size_of(x.shape) for x in leaves)
+    full = engine.run_forward(None, n, chunk) if outer == "forward" else engine.run_reverse(None, n, chunk)
+    # the gradient mirrors the differentiated arguments (one of them, or a tuple over argnums)
+    o_def = tree_flatten(args[nums[0]] if single else tuple(args[i] for i in nums))[1]
+    return rows_to_jacobian(full, o_def, [tuple(x.shape) for x in leaves], leaves, treedef, single)
 
 
 @dataclass
@@ -126,6 +137,7 @@ def sparse_hessian(
     chunk_size: int | None = None,
     executor=None,
     progress: bool = False,
+    mode: str = "forward-over-reverse",
 ) -> Callable:
     """The Hessian of a scalar function as a ``scipy.sparse`` matrix, by colouring.
 
@@ -148,6 +160,10 @@ def sparse_hessian(
         Run the passes on it (see :func:`dualad.transforms.jacobian.jacobian`).
     progress : bool
         Show a tqdm progress bar over passes.
+    mode : str
+        The nesting, as in :func:`hessian`: the outer level runs the colour lanes (forward:
+        ``H S`` by columns; reverse: ``Sᵀ H`` by rows, the same for a symmetric H), the inner
+        one gives the gradient.
 
     Returns
     -------
@@ -171,7 +187,10 @@ def sparse_hessian(
     True
     """
     check_callable(f, "sparse_hessian")
-    options = JacobianOptions.make("sparse_hessian", "forward-over-reverse", chunk_size, None, sparsity, executor, progress)
+    if mode not in HESSIAN_MODES:
+        raise ValueError(f"sparse_hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
+    options = JacobianOptions.make("sparse_hessian", mode, chunk_size, None, sparsity, executor, progress)
+    outer, inner = mode.split("-over-")
     given = None if options.pattern is None else as_csr(options.pattern, "pattern")  # frozen, keyed by content
     given_key = None if given is None else pattern_key(given)
     local: dict = {}
@@ -203,15 +222,17 @@ def sparse_hessian(
             plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
             if not dependent and key is not None:
                 cache()[key] = plan
-        engine = LaneEngine(f, args, nums, "hvp", executor=options.executor, progress=options.progress, name="sparse_hessian")
+        engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="sparse_hessian")
         chunk = options.chunk(plan.k)
-        B = engine.run_forward(plan.colors, plan.k, chunk)  # (n, k) = H S
-        H = plan.decompress(B)
+        if outer == "forward":
+            H = plan.decompress(engine.run_forward(plan.colors, plan.k, chunk))  # (n, k) = H S
+        else:
+            H = plan.decompress(engine.run_reverse(plan.colors, plan.k, chunk).T)  # (k, n) = Sᵀ H = (H S)ᵀ
         hess.decision = Decision(
-            mode="forward-over-reverse", requested=options.mode, n=n, m=n, lanes=plan.k, chunk=chunk,
-            passes=engine.passes, sparse=True, colors_forward=plan.k, nnz=int(plan.pattern.nnz),
-            value_dependent=plan.value_dependent,
-            reason=f"star colouring: {plan.k} forward-over-reverse lane(s) for {n} columns",
+            mode=mode, requested=options.mode, n=n, m=n, lanes=plan.k, chunk=chunk,
+            passes=engine.passes, sparse=True, nnz=int(plan.pattern.nnz), value_dependent=plan.value_dependent,
+            colors_forward=plan.k if outer == "forward" else None, colors_reverse=plan.k if outer == "reverse" else None,
+            reason=f"star colouring: {plan.k} {mode} lane(s) for {n} columns",
         )
         return H
 
