@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..reverse.variable import Variable
-from .common import prepare_args
+from .common import prepare_args, size_of
 from .decision import Decision
 from .lanes import forward_lanes, reverse_record
 
@@ -153,7 +153,7 @@ class Plan:
 def analyse(f, args, nums, mode):
     """Record f once: output structure, tape size, memory model, recording time."""
     leaves, _, _ = prepare_args(args, nums)
-    n = sum(int(math.prod(x.shape)) for x in leaves)
+    n = sum(size_of(x.shape) for x in leaves)
     itemsize = max([np.dtype(x.dtype).itemsize for x in leaves] + [4])
     try:
         t0 = time.perf_counter()
@@ -164,7 +164,7 @@ def analyse(f, args, nums, mode):
             raise
         # f cannot be recorded (reverse mode lacks something it uses): forward only.
         _, o_def, shapes = forward_lanes(f, args, nums, None, 0, min(n, 1))
-        plan = Plan(n, sum(int(math.prod(s)) for s in shapes), o_def, shapes, None, None, None)
+        plan = Plan(n, sum(size_of(s) for s in shapes), o_def, shapes, None, None, None)
         plan.dense.update(mode="forward", reason="f could not be recorded for reverse mode")
         return plan, None
     if t_rec < 0.05:  # time a second recording: the first may include one-off costs

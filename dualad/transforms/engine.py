@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import device
-from .common import prepare_args
+from .common import prepare_args, size_of
 from .executors import Progress, is_pickle_error, pickle_error, pickler_for, worker_died
 from .forward import jacfwd
-from .lanes import ReverseRecording, forward_lanes, reverse_lanes, reverse_record, size_of
+from .lanes import ReverseRecording, forward_lanes, reverse_lanes, reverse_record
 from .reverse import grad
 
 __all__ = ["LaneEngine", "Assembler", "run_task", "lane_target"]
@@ -23,8 +23,8 @@ def lane_target(f, nums, inner: str | None):
     --------
     >>> import numpy as np
     >>> from dualad.transforms.engine import lane_target
-    >>> lane_target(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))
-    array([2., 2.])
+    >>> lane_target(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))   # one per argnum
+    (array([2., 2.]),)
     """
     if inner is None:
         return f

@@ -10,8 +10,8 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable, norm_argnums, prepare_args, same_place
-from .lanes import forward_pass, lane_ranges, rows_to_jacobian, seed_lanes, size_of, unwrap_dual
+from .common import check_callable, is_single, norm_argnums, prepare_args, same_place, size_of
+from .lanes import forward_pass, lane_ranges, rows_to_jacobian, seed_lanes, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 
@@ -107,7 +107,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
     """
     check_callable(f, "jacfwd")
     options = JacobianOptions.make("jacfwd", "forward", chunk_size)
-    single = isinstance(argnums, (int, np.integer))
+    single = is_single(argnums)
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacfwd")

@@ -75,7 +75,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active
 from .colouring import Decompressor, as_csr, color_columns, color_rows
-from .common import check_callable, norm_argnums, prepare_args
+from .common import check_callable, is_single, norm_argnums, prepare_args
 from .costmodel import Plan, analyse, choose, chunk_cap, make_decision
 from .decision import Decision
 from .engine import LaneEngine
@@ -163,7 +163,7 @@ def jacobian(
         options = dataclasses.replace(options, pattern=as_csr(options.pattern))
     key0 = (mode, options.chunk_size, options.memory_limit,
             None if options.pattern is None else pattern_key(options.pattern), options.sparse)
-    single = isinstance(argnums, (int, np.integer))
+    single = is_single(argnums)
     local: dict = {}
 
     def plans() -> dict:

@@ -21,7 +21,6 @@ array([[1., 0., 1.],
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,11 +30,10 @@ from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_output, prepare_args
+from .common import assemble_jacobian, check_output, prepare_args, size_of
 from .pytree import tree_flatten
 
 __all__ = [
-    "size_of",
     "seed",
     "seed_lanes",
     "unwrap_dual",
@@ -49,18 +47,6 @@ __all__ = [
     "lane_ranges",
     "rows_to_jacobian",
 ]
-
-
-def size_of(shape) -> int:
-    """Elements of an array of this shape (1 for ``()``).
-
-    Examples
-    --------
-    >>> from dualad.transforms.lanes import size_of
-    >>> size_of((2, 3)), size_of(())
-    (6, 1)
-    """
-    return math.prod(shape)
 
 
 def _float(dt):

@@ -12,11 +12,11 @@ from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from .colouring import Decompressor, as_csr, star_color
-from .common import check_callable, norm_argnums, prepare_args
+from .common import check_callable, is_single, norm_argnums, prepare_args, size_of
 from .decision import Decision
 from .engine import LaneEngine
 from .forward import jacfwd, jvp
-from .lanes import rows_to_jacobian, size_of, unwrap_dual
+from .lanes import rows_to_jacobian, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 from .reverse import grad, jacrev, vjp
@@ -86,7 +86,7 @@ def hessian(
     outer, inner = mode.split("-over-")
     first = grad(f, argnums) if inner == "reverse" else jacfwd(f, argnums)
     outer_jac = jacfwd if outer == "forward" else jacrev
-    single = isinstance(argnums, (int, np.integer))
+    single = is_single(argnums)
 
     def h(*args):
         chunk = options.chunk_size

@@ -20,8 +20,8 @@ from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import assemble_jacobian, check_callable, check_output
-from .lanes import rows_to_jacobian, seed, seed_lanes, size_of
+from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
+from .lanes import rows_to_jacobian, seed, seed_lanes
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -309,6 +309,6 @@ def record(f: Callable, *example_args, argnums: int | Sequence[int] | None = Non
     2
     """
     check_callable(f, "record")
-    if isinstance(argnums, (int, np.integer)):
+    if is_single(argnums):
         argnums = (int(argnums),)
     return Recording(f, tuple(example_args), argnums)

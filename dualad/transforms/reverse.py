@@ -10,8 +10,8 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, strip
 from ..reverse.variable import Variable
-from .common import check_callable, check_output, norm_argnums
-from .lanes import lane_ranges, pull, record_tape, reverse_lanes, reverse_record, rows_to_jacobian, size_of
+from .common import check_callable, check_output, is_single, norm_argnums, size_of
+from .lanes import lane_ranges, pull, record_tape, reverse_lanes, reverse_record, rows_to_jacobian
 from .options import JacobianOptions
 from .pytree import tree_flatten, tree_unflatten
 
@@ -110,7 +110,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
 
 def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
-    single = isinstance(argnums, (int, np.integer))
+    single = is_single(argnums)
 
     def vg(*args):
         nums = norm_argnums(argnums, len(args), name)
@@ -200,7 +200,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
     """
     check_callable(f, "jacrev")
     options = JacobianOptions.make("jacrev", "reverse", chunk_size)
-    single = isinstance(argnums, (int, np.integer))
+    single = is_single(argnums)
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacrev")

@@ -58,7 +58,6 @@ array([[1, 1, 0, 0, 0],
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +69,7 @@ from ..core.dispatch import Active, apply_elementwise, new_tag, strip
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .colouring import Decompressor, color_columns, color_rows, scipy_sparse, star_color
-from .common import check_callable, norm_argnums, prepare_args
+from .common import check_callable, norm_argnums, prepare_args, size_of
 from .pytree import tree_flatten
 
 __all__ = [
@@ -94,10 +93,6 @@ _SHAPE_ONLY = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.resu
 
 def _sparse():
     return scipy_sparse()
-
-
-def _size(shape) -> int:
-    return int(math.prod(shape))
 
 
 def _shape(x) -> tuple:
@@ -129,7 +124,7 @@ def _bcast_rows(P, in_shape: tuple, out_shape: tuple):
     """Rows of ``P`` (one per element of ``in_shape``) for each element of ``out_shape``."""
     if in_shape == out_shape:
         return P
-    idx = np.broadcast_to(np.arange(_size(in_shape)).reshape(in_shape), out_shape).ravel()
+    idx = np.broadcast_to(np.arange(size_of(in_shape)).reshape(in_shape), out_shape).ravel()
     return P[idx]
 
 
@@ -299,7 +294,7 @@ class _Tracer(ArrayBehaviour):
                 raise _Dense(prim.name)
         except _Dense as e:
             ctx.lossy.append(str(e))
-            P = _all_to_all(Ps, _size(out_shape), ctx.n)
+            P = _all_to_all(Ps, size_of(out_shape), ctx.n)
             if ctx.hess is not None and not isinstance(prim, S.LinearOp):
                 ctx.hess.append(P.T @ P)
         return self._wrap(y, P)
@@ -329,14 +324,14 @@ _SELECT = {"reshape", "transpose", "getitem", "gather", "flip", "roll", "broadca
 
 def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):
     name = prim.name
-    size_out = _size(out_shape)
+    size_out = size_of(out_shape)
     if name == "astype":
         return Ps[0]
     if name in _SELECT:
         # Apply the op to element ids: id k+1 is row k of the stacked patterns, 0 is "constant".
         ids, stack, offset = [], [], 0
         for P, shp in zip(Ps, shapes):
-            size = _size(shp)
+            size = size_of(shp)
             if P is None:
                 ids.append(np.zeros(shp, dtype=np.int64))
             else:
@@ -354,7 +349,7 @@ def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):
             return _group_pattern(Ps[0], shapes[0], params["axis"], n)
         if name == "cumsum":
             x_shape = shapes[0]
-            size, ax = _size(x_shape), params["axis"]
+            size, ax = size_of(x_shape), params["axis"]
             L = x_shape[ax]
             ids = np.moveaxis(np.arange(size).reshape(x_shape), ax, -1).reshape(-1, L)
             t, s = np.tril_indices(L)
@@ -363,7 +358,7 @@ def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):
             return _csr(ids[:, t].ravel(), ids[:, s].ravel(), (size, size)) @ Ps[0]
         if name == "scatter_add":
             flat = np.asarray(params["flat"]).ravel()
-            return _csr(flat, np.arange(flat.size), (size_out, _size(shapes[0]))) @ Ps[0]
+            return _csr(flat, np.arange(flat.size), (size_out, size_of(shapes[0]))) @ Ps[0]
     return _linear_dense(prim, Ps, shapes, size_out, params, n)
 
 
@@ -375,7 +370,7 @@ def _linear_dense(prim, Ps, shapes, size_out, params, n):
     for i, P in enumerate(Ps):
         if P is None:
             continue
-        size_i = _size(shapes[i])
+        size_i = size_of(shapes[i])
         if size_i * size_out > _ENUM_LIMIT // 4:
             raise _Dense(prim.name)
         lanes = [
@@ -394,9 +389,9 @@ def _group_pattern(P, x_shape: tuple, axis, n: int):
     kd = list(x_shape)
     for a in axis:
         kd[a] = 1
-    size_out = _size(kd)
+    size_out = size_of(kd)
     out_idx = np.broadcast_to(np.arange(size_out).reshape(kd), x_shape).ravel()
-    return _csr(out_idx, np.arange(out_idx.size), (size_out, _size(x_shape))) @ P
+    return _csr(out_idx, np.arange(out_idx.size), (size_out, size_of(x_shape))) @ P
 
 
 def _einsum_coords(T1: str, T2: str, constraints: list, dims: dict):
@@ -404,7 +399,7 @@ def _einsum_coords(T1: str, T2: str, constraints: list, dims: dict):
     the sum in which every constant factor (``constraints``: (letters, nonzero mask)) is nonzero."""
     V = "".join(dict.fromkeys(T1 + T2))
     shapeV = tuple(dims[ch] for ch in V)
-    if _size(shapeV) > _ENUM_LIMIT:
+    if size_of(shapeV) > _ENUM_LIMIT:
         raise _Dense("einsum")
     if constraints:
         present = "".join(ch for ch in V if any(ch in s for s, _ in constraints))
@@ -436,19 +431,19 @@ def _einsum_pattern(ps, Ps, shapes, out_shape, subscripts: str, ctx: _Ctx):
         for ch, d in zip(s, shp):
             dims[ch] = d
     consts = {i: np.asarray(strip(p)) != 0 for i, (p, P) in enumerate(zip(ps, Ps)) if P is None}
-    size_out = _size(out_shape)
+    size_out = size_of(out_shape)
     acc = None
     for a, P in enumerate(Ps):
         if P is None:
             continue
         r, c = _einsum_coords(out, ins[a], [(ins[i], m) for i, m in consts.items()], dims)
-        acc = _or(acc, _csr(r, c, (size_out, _size(shapes[a]))) @ P)
+        acc = _or(acc, _csr(r, c, (size_out, size_of(shapes[a]))) @ P)
     if ctx.hess is not None:
         active = [i for i, P in enumerate(Ps) if P is not None]
         for x, a in enumerate(active):
             for b in active[x + 1:]:
                 r, c = _einsum_coords(ins[a], ins[b], [(ins[i], m) for i, m in consts.items()], dims)
-                C = _csr(r, c, (_size(shapes[a]), _size(shapes[b])))
+                C = _csr(r, c, (size_of(shapes[a]), size_of(shapes[b])))
                 ctx.hess.append(Ps[a].T @ (C @ Ps[b]))
     return acc
 
@@ -460,14 +455,14 @@ def _solve_pattern(Ps, shapes, n: int):
     batch = "".join(ch for ch in "zyxwvutsrmlkhgfe"[:nb])
     dims = dict(zip(batch, a_shape[:nb]))
     dims.update(i=a_shape[-1], j=a_shape[-1], p=a_shape[-1], q=a_shape[-1], c=b_shape[-1])
-    size_out = _size(b_shape)
+    size_out = size_of(b_shape)
     acc = None
     if Ps[0] is not None:
         r, c = _einsum_coords(batch + "ic", batch + "pq", [], dims)
-        acc = _or(acc, _csr(r, c, (size_out, _size(a_shape))) @ Ps[0])
+        acc = _or(acc, _csr(r, c, (size_out, size_of(a_shape))) @ Ps[0])
     if Ps[1] is not None:
         r, c = _einsum_coords(batch + "ic", batch + "jc", [], dims)
-        acc = _or(acc, _csr(r, c, (size_out, _size(b_shape))) @ Ps[1])
+        acc = _or(acc, _csr(r, c, (size_out, size_of(b_shape))) @ Ps[1])
     return acc
 
 
@@ -503,7 +498,7 @@ class SparsityTrace:
 def trace_pattern(f: Callable, args: tuple, nums: tuple, hessian: bool = False) -> SparsityTrace:
     sp = _sparse()
     leaves, _, rebuild = prepare_args(args, nums)
-    sizes = [_size(_shape(x)) for x in leaves]
+    sizes = [size_of(_shape(x)) for x in leaves]
     n = sum(sizes)
     ctx = _Ctx(n, hessian)
     tag = new_tag()
@@ -518,12 +513,12 @@ def trace_pattern(f: Callable, args: tuple, nums: tuple, hessian: bool = False) 
     for o in o_leaves:
         shp = _shape(o)
         shapes.append(shp)
-        blocks.append(o._P if isinstance(o, _Tracer) and o._tag == tag else _empty(_size(shp), n))
+        blocks.append(o._P if isinstance(o, _Tracer) and o._tag == tag else _empty(size_of(shp), n))
     J = sp.vstack(blocks, format="csr") if blocks else _empty(0, n)
     J.sum_duplicates()
     H = None
     if hessian:
-        if len(shapes) != 1 or _size(shapes[0]) != 1:
+        if len(shapes) != 1 or size_of(shapes[0]) != 1:
             raise ValueError(f"a Hessian needs a scalar-valued function, but f returned shape(s) {shapes}")
         H = _empty(n, n)
         for term in ctx.hess:
