@@ -81,6 +81,15 @@ def memory_model(tape, vars_, o_leaves, n: int, m: int, itemsize: int) -> MemMod
 
 
 def chunk_cap(limit: int, mem: MemModel | None, lane_bytes: str, N: int, name: str) -> int:
+    """Lanes per pass that keep ``base + chunk · bytes_per_lane`` within ``limit`` (at least 1,
+    with a ``ResourceWarning`` when even one lane exceeds it; at most N).
+
+    Examples
+    --------
+    >>> from dualad.transforms.costmodel import MemModel, chunk_cap
+    >>> chunk_cap(1000, MemModel(forward_lane=100, reverse_lane=10, base=200), "forward_lane", 50, "jacobian")
+    8
+    """
     if mem is None:
         return max(N, 1)
     per = getattr(mem, lane_bytes)
@@ -276,6 +285,15 @@ def choose(plan: Plan, engine, colors_f, colors_r, Nf: int, Nr: int, cap_f: int,
 
 
 def make_decision(plan: Plan, chosen: str, requested: str, Nf: int, Nr: int, cap_f: int, cap_r: int, limit: int, reason: str) -> Decision:
+    """The frozen :class:`~.decision.Decision` for a chosen mode, from the plan's models.
+
+    Examples
+    --------
+    >>> from dualad.transforms.costmodel import Plan, make_decision
+    >>> d = make_decision(Plan(4, 2, None, [(2,)], None, None, None), "reverse", "reverse", 4, 2, 4, 1, 1 << 30, "asked")
+    >>> d.mode, d.lanes, d.chunk, d.passes
+    ('reverse', 2, 1, 2)
+    """
     lanes = Nf if chosen == "forward" else Nr
     chunk = max(1, min(cap_f if chosen == "forward" else cap_r, max(lanes, 1)))
     kw: dict = {}

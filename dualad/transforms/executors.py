@@ -7,6 +7,16 @@ __all__ = ["executor_workers", "pickler_for", "pickle_error", "is_pickle_error",
 
 
 def executor_workers(ex) -> int:
+    """Workers of an executor (``_max_workers``, a Dask client's threads), else 4.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> from dualad.transforms.executors import executor_workers
+    >>> with ThreadPoolExecutor(3) as ex:
+    ...     executor_workers(ex)
+    3
+    """
     n = getattr(ex, "_max_workers", None)
     if isinstance(n, int) and n > 0:
         return n
@@ -20,6 +30,17 @@ def executor_workers(ex) -> int:
 
 
 def pickler_for(ex):
+    """How f and the arguments are sent to the executor's workers: None for threads, cloudpickle
+    for Dask (when installed), else ``pickle.dumps``.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> from dualad.transforms.executors import pickler_for
+    >>> with ThreadPoolExecutor(1) as ex:
+    ...     pickler_for(ex) is None
+    True
+    """
     import concurrent.futures as cf
     import pickle
 
@@ -37,6 +58,15 @@ def pickler_for(ex):
 
 
 def pickle_error(name: str, f, ex, err) -> TypeError:
+    """The ``TypeError`` saying that f or its arguments cannot be sent to worker processes.
+
+    Examples
+    --------
+    >>> from concurrent.futures import ProcessPoolExecutor
+    >>> from dualad.transforms.executors import pickle_error
+    >>> "cannot be pickled" in str(pickle_error("jacobian", abs, ProcessPoolExecutor, ValueError("x")))
+    True
+    """
     fname = getattr(f, "__qualname__", None) or repr(f)
     return TypeError(
         f"{name}(executor={type(ex).__name__}): cannot send the function {fname!r} and its arguments to the "
@@ -47,6 +77,15 @@ def pickle_error(name: str, f, ex, err) -> TypeError:
 
 
 def is_pickle_error(e: BaseException) -> bool:
+    """Whether an exception from submitting or running a chunk is a pickling failure.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from dualad.transforms.executors import is_pickle_error
+    >>> is_pickle_error(pickle.PicklingError("no")), is_pickle_error(ValueError("no"))
+    (True, False)
+    """
     import pickle
 
     if isinstance(e, pickle.PicklingError):
@@ -56,12 +95,30 @@ def is_pickle_error(e: BaseException) -> bool:
 
 
 def worker_died(e: BaseException) -> bool:
+    """Whether an exception means that a worker of the executor died.
+
+    Examples
+    --------
+    >>> from concurrent.futures import BrokenExecutor
+    >>> from dualad.transforms.executors import worker_died
+    >>> worker_died(BrokenExecutor()), worker_died(ValueError())
+    (True, False)
+    """
     import concurrent.futures as cf
 
     return isinstance(e, cf.BrokenExecutor) or type(e).__name__ in ("KilledWorker", "BrokenProcessPool", "WorkerLostError")
 
 
 class Progress:
+    """A tqdm bar over passes when enabled (tqdm is then required), else nothing.
+
+    Examples
+    --------
+    >>> from dualad.transforms.executors import Progress
+    >>> bar = Progress(3, False, "jacobian")
+    >>> bar.update(); bar.close()
+    """
+
     def __init__(self, total: int, enabled: bool, desc: str):
         self.bar = None
         if enabled:

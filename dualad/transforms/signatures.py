@@ -77,6 +77,15 @@ def fingerprint(args: tuple, nums: tuple) -> tuple | None:
 
 
 def same_structure(out_info, plan) -> bool:
+    """Whether a run's output structure ``(treedef, shapes)`` is the one the plan was made for.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from dualad.transforms.signatures import same_structure
+    >>> same_structure((None, [(2,)]), SimpleNamespace(out_def=None, out_shapes=[[2]]))
+    True
+    """
     o_def, shapes = out_info
     return o_def == plan.out_def and [tuple(x) for x in shapes] == [tuple(x) for x in plan.out_shapes]
 
