@@ -4,7 +4,8 @@ sparse Rosenbrock Hessians."""
 import numpy as np
 
 from dualad.transforms.jacobian import jacobian
-from dualad.transforms.sparsity import hessian_sparsity, sparse_hessian
+from dualad.transforms.nested import sparse_hessian
+from dualad.transforms.sparsity import hessian_sparsity
 
 SHAPES = {"tall": (8, 2000), "wide": (2000, 8)}
 

@@ -24,10 +24,10 @@ from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.forward import derivative, jacfwd, jvp
 from .transforms.jacobian import Decision, jacobian
-from .transforms.nested import check_grads, hessian, hvp
+from .transforms.nested import check_grads, hessian, hvp, sparse_hessian
 from .transforms.record import Recording, record
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
-from .transforms.sparsity import hessian_sparsity, jacobian_sparsity, sparse_hessian
+from .transforms.sparsity import hessian_sparsity, jacobian_sparsity
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,8 @@ import pytest
 import scipy.sparse as sp
 
 import dualad as ad
-from dualad.transforms.jacobian import Decision, _parse_bytes, default_memory_limit, jacobian
+from dualad.transforms.jacobian import Decision, default_memory_limit, jacobian
+from dualad.transforms.options import parse_bytes as _parse_bytes
 
 RNG = np.random.default_rng(5)
 
@@ -444,7 +445,7 @@ def test_cost_fit_clips_what_noise_did_to_the_probes():
     """A probe slowed by load elsewhere cannot make more lanes look dearer than repeating a
     smaller pass, nor fewer lanes dearer than more (seen here: a 2-lane sweep timed at 28 ms
     beside 0.1 ms for 1 lane made auto pick 1000 forward lanes over 2 reverse ones)."""
-    from dualad.transforms.jacobian import _Fit
+    from dualad.transforms.costmodel import Fit as _Fit
 
     fit = _Fit({1: 1e-4, 2: 28e-3})
     assert fit.clipped() == ([1, 2], [1e-4, 2e-4])

@@ -11,7 +11,7 @@ from ..core import device
 from ..core.dispatch import Active, strip
 from .pytree import as_input, tree_flatten, tree_unflatten
 
-__all__ = ["check_callable", "norm_argnums", "prepare_args", "assemble_jacobian", "same_place", "check_output"]
+__all__ = ["check_callable", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place", "check_output"]
 
 
 def check_callable(f, name: str) -> None:
@@ -48,8 +48,7 @@ def check_output(o, name: str, index: int | None = None, count: int = 1) -> None
 
 
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
-    single = isinstance(argnums, (int, np.integer))
-    nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
+    nums = (int(argnums),) if is_single(argnums) else tuple(int(a) for a in argnums)
     if not nums:
         raise ValueError(f"{name}: argnums is empty; give at least one argument index")
     for a in nums:
@@ -59,6 +58,30 @@ def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
                 f"argument(s); use an index between 0 and {nargs - 1}"
             )
     return tuple(a % nargs for a in nums)
+
+
+def is_single(argnums) -> bool:
+    """One argument index (results unwrapped) rather than a sequence of them (results in a tuple).
+
+    Examples
+    --------
+    >>> from dualad.transforms.common import is_single
+    >>> is_single(0), is_single((0,))
+    (True, False)
+    """
+    return isinstance(argnums, (int, np.integer))
+
+
+def size_of(shape) -> int:
+    """Elements of an array of this shape (1 for ``()``).
+
+    Examples
+    --------
+    >>> from dualad.transforms.common import size_of
+    >>> size_of((2, 3)), size_of(())
+    (6, 1)
+    """
+    return int(math.prod(shape))
 
 
 def prepare_args(args: tuple, argnums: tuple[int, ...]):
@@ -93,7 +116,7 @@ def assemble_jacobian(out_treedef, out_blocks: list[np.ndarray], in_leaves: list
     The result mirrors the output structure, each leaf mirroring the input structure (a tuple
     over argnums when several were asked for).
     """
-    sizes = [int(math.prod(x.shape)) for x in in_leaves]
+    sizes = [size_of(x.shape) for x in in_leaves]
     offsets = np.cumsum([0] + sizes)
     per_out = []
     for block in out_blocks:

@@ -10,21 +10,12 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import assemble_jacobian, check_callable, check_output, norm_argnums, prepare_args, same_place
+from .common import check_callable, is_single, norm_argnums, prepare_args, same_place, size_of
+from .lanes import forward_pass, lane_ranges, rows_to_jacobian, seed_lanes, unwrap_dual
+from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 
 __all__ = ["jvp", "jacfwd", "derivative", "seed_lanes", "unwrap_dual"]
-
-
-def unwrap_dual(o, tag: int, k: int, name: str = "jacfwd", index: int | None = None, count: int = 1):
-    """(primal, tangent lanes) of an output at ``tag``; float outputs that do not depend on the
-    inputs get zero lanes, outputs that cannot carry a derivative raise (naming ``name``)."""
-    if isinstance(o, Dual) and o._tag == tag:
-        return o._p, o._t
-    check_output(o, name, index, count)
-    if not isinstance(o, Active):
-        o = device.asarray(o)
-    return o, device.zeros((k,) + tuple(o.shape), o.dtype, strip(o))
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
@@ -88,22 +79,6 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return tree_unflatten(o_def, ys), tree_unflatten(o_def, ts)
 
 
-def seed_lanes(leaves: list, start: int, k: int, tag: int) -> list:
-    """Duals carrying lanes ``start .. start+k`` of the identity over the flattened leaves."""
-    duals, offset = [], 0
-    for x in leaves:
-        size = int(np.prod(x.shape, dtype=np.int64))
-        # lane r seeds flat input index start + r: ones on diagonal start - offset of (k, size)
-        seed = device.eye(k, size, start - offset, x.dtype if x.dtype.kind == "f" else np.float64, strip(x))
-        duals.append(Dual._new(x, seed.reshape((k,) + tuple(x.shape)), tag, False))
-        offset += size
-    return duals
-
-
-def _lanes_last(t):
-    return np.moveaxis(t, 0, -1)
-
-
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
     """The Jacobian of ``f`` by forward mode: one pass per chunk of input lanes.
 
@@ -131,28 +106,19 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 4.]])
     """
     check_callable(f, "jacfwd")
-    if chunk_size is not None and int(chunk_size) < 1:
-        raise ValueError(f"jacfwd: chunk_size must be a positive integer, got {chunk_size!r}")
-    single = isinstance(argnums, (int, np.integer))
+    options = JacobianOptions.make("jacfwd", "forward", chunk_size)
+    single = is_single(argnums)
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacfwd")
         leaves, treedef, rebuild = prepare_args(args, nums)
-        n = sum(int(np.prod(x.shape, dtype=np.int64)) for x in leaves)
-        chunk = max(1, n if chunk_size is None else min(int(chunk_size), max(n, 1)))
-        pieces: list[list] | None = None
-        o_def = None
-        for start in range(0, max(n, 1), chunk):
-            k = min(chunk, n - start) if n else 0
-            tag = new_tag()
-            out = f(*rebuild(seed_lanes(leaves, start, k, tag)))
-            o_leaves, o_def = tree_flatten(out)
-            if pieces is None:
-                pieces = [[] for _ in o_leaves]
-            for i, o in enumerate(o_leaves):
-                pieces[i].append(_lanes_last(unwrap_dual(o, tag, k, "jacfwd", i, len(o_leaves))[1]))
-        blocks = [p[0] if len(p) == 1 else np.concatenate(p, axis=-1) for p in pieces]
-        return assemble_jacobian(o_def, blocks, leaves, treedef, single)
+        n = sum(size_of(x.shape) for x in leaves)
+        blocks, o_def, shapes = [], None, []
+        for c0, c1 in lane_ranges(n, options.chunk(n)) or [(0, 0)]:
+            block, o_def, shapes = forward_pass(f, leaves, rebuild, None, c0, c1, "jacfwd")
+            blocks.append(block)
+        full = np.transpose(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0))
+        return rows_to_jacobian(full, o_def, shapes, leaves, treedef, single)
 
     jac.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
     return jac

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable
-from .forward import jacfwd, jvp, unwrap_dual
+from .colouring import Decompressor, as_csr, star_color
+from .common import check_callable, is_single, norm_argnums, prepare_args, size_of
+from .decision import Decision
+from .engine import LaneEngine
+from .forward import jacfwd, jvp
+from .lanes import rows_to_jacobian, unwrap_dual
+from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 from .reverse import grad, jacrev, vjp
+from .signatures import fingerprint, pattern_key, signature
+from .sparsity import trace_pattern
 
-__all__ = ["hessian", "hvp", "check_grads", "HESSIAN_MODES"]
+__all__ = ["hessian", "sparse_hessian", "hvp", "check_grads", "HESSIAN_MODES"]
 
 # Elements of tangent lanes a nested forward level may hold at once (2^26 doubles = 512 MiB).
 _NESTED_LANE_BUDGET = 1 << 26
@@ -28,6 +37,8 @@ def hessian(
     mode: str = "forward-over-reverse",
     chunk_size: int | None = None,
     sparsity=None,
+    executor=None,
+    progress: bool = False,
 ) -> Callable:
     """The Hessian of a scalar function, by nesting two AD modes.
 
@@ -45,8 +56,14 @@ def hessian(
         Lanes per pass of the outer level (default: all n at once).
     sparsity : None, "auto" or scipy.sparse matrix
         ``"auto"`` detects the pattern, colours it symmetrically and returns a
-        ``scipy.sparse`` matrix from forward-over-reverse lanes, one lane per colour (see
-        :func:`dualad.sparse_hessian`); a given pattern is used as it is.
+        ``scipy.sparse`` matrix from lanes of ``mode``, one lane per colour (see
+        :func:`dualad.sparse_hessian`); a given pattern is used as it is.  ``mode`` says
+        which level runs the colour lanes.
+    executor : concurrent.futures.Executor, optional
+        Run the outer level's passes on it (see :func:`dualad.transforms.jacobian.jacobian`);
+        for process pools f must be picklable.
+    progress : bool
+        Show a tqdm progress bar over the outer level's passes.
 
     Examples
     --------
@@ -62,26 +79,167 @@ def hessian(
     check_callable(f, "hessian")
     if mode not in HESSIAN_MODES:
         raise ValueError(f"hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
+    options = JacobianOptions.make("hessian", mode, chunk_size, None, sparsity, executor, progress)
     if sparsity is not None:
-        from .sparsity import sparse_hessian
-
-        return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size)
+        return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size, executor=executor,
+                              progress=progress, mode=mode)
     outer, inner = mode.split("-over-")
     first = grad(f, argnums) if inner == "reverse" else jacfwd(f, argnums)
     outer_jac = jacfwd if outer == "forward" else jacrev
+    single = is_single(argnums)
 
     def h(*args):
-        chunk = chunk_size
-        if chunk is None and inner == "forward":
-            # The inner level carries n lanes on every value, the outer one k more: k·n² per
-            # value.  Bound that block instead of letting n³ grow unchecked.
-            nums = (argnums,) if isinstance(argnums, (int, np.integer)) else tuple(argnums)
-            n = sum(int(np.prod(np.shape(leaf) if not hasattr(leaf, "shape") else leaf.shape)) for i in nums for leaf in tree_flatten(args[i])[0])
-            chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
+        chunk = options.chunk_size
+        on_engine = options.executor is not None or options.progress
+        if chunk is None and inner == "forward" or on_engine:
+            nums = norm_argnums(argnums, len(args), "hessian")
+            n = sum(size_of(np.shape(leaf) if not hasattr(leaf, "shape") else leaf.shape) for i in nums for leaf in tree_flatten(args[i])[0])
+            if chunk is None and inner == "forward":
+                # The inner level carries n lanes on every value, the outer one k more: k·n² per
+                # value.  Bound that block instead of letting n³ grow unchecked.
+                chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
+            if on_engine and n > 0:
+                return _engine_hessian(f, args, nums, outer, inner, options, chunk or n, single)
         return outer_jac(first, argnums, chunk_size=chunk)(*args)
 
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
     return h
+
+
+def _engine_hessian(f, args, nums, outer: str, inner: str, options: JacobianOptions, chunk: int, single: bool):
+    """A dense Hessian on the lane engine (identity lanes over the gradient), so that passes run
+    on ``options.executor`` and show progress."""
+    engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="hessian")
+    leaves, treedef, _ = prepare_args(args, nums)
+    n = sum(size_of(x.shape) for x in leaves)
+    full = engine.run_forward(None, n, chunk) if outer == "forward" else engine.run_reverse(None, n, chunk)
+    # the gradient mirrors the differentiated arguments (one of them, or a tuple over argnums)
+    o_def = tree_flatten(args[nums[0]] if single else tuple(args[i] for i in nums))[1]
+    return rows_to_jacobian(full, o_def, [tuple(x.shape) for x in leaves], leaves, treedef, single)
+
+
+@dataclass
+class _HessPlan:
+    pattern: object
+    colors: np.ndarray
+    k: int
+    value_dependent: bool
+    decompress: Decompressor
+
+
+_HESS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sparse_hessian(
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    sparsity="auto",
+    chunk_size: int | None = None,
+    executor=None,
+    progress: bool = False,
+    mode: str = "forward-over-reverse",
+) -> Callable:
+    """The Hessian of a scalar function as a ``scipy.sparse`` matrix, by colouring.
+
+    The Hessian's pattern is detected once per argument signature (see the module docs), its
+    columns are star-coloured, and ``H @ S`` is computed with one forward-over-reverse lane per
+    colour (dual numbers pushed through a reverse-mode gradient), then decompressed.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar-valued function of NumPy arrays (pytrees allowed).
+    argnums : int or tuple of int
+        Which positional arguments to differentiate.
+    sparsity : "auto" or scipy.sparse matrix
+        ``"auto"`` detects the pattern; a given ``(n, n)`` pattern is used as it is (it must
+        contain every nonzero of the Hessian).
+    chunk_size : int, optional
+        Colours (lanes) per pass; default all at once.
+    executor : concurrent.futures.Executor, optional
+        Run the passes on it (see :func:`dualad.transforms.jacobian.jacobian`).
+    progress : bool
+        Show a tqdm progress bar over passes.
+    mode : str
+        The nesting, as in :func:`hessian`: the outer level runs the colour lanes (forward:
+        ``H S`` by columns; reverse: ``Sᵀ H`` by rows, the same for a symmetric H), the inner
+        one gives the gradient.
+
+    Returns
+    -------
+    callable
+        ``hess(*args)`` returning a ``(n, n)`` CSR matrix over the flattened differentiated
+        inputs, with the detected pattern as its structure.  ``hess.decision`` describes the
+        last call (a :class:`~dualad.transforms.decision.Decision`: pattern size, colours,
+        passes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_hess
+    >>> from dualad.transforms.nested import sparse_hessian
+    >>> rosen_np = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    >>> x = np.linspace(-1.0, 2.0, 8)
+    >>> H = sparse_hessian(rosen_np)(x)
+    >>> H.shape, H.nnz, bool(np.allclose(H.toarray(), rosen_hess(x)))
+    ((8, 8), 22, True)
+    >>> sparse_hessian(rosen_np).decision is None   # filled by a call
+    True
+    """
+    check_callable(f, "sparse_hessian")
+    if mode not in HESSIAN_MODES:
+        raise ValueError(f"sparse_hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
+    options = JacobianOptions.make("sparse_hessian", mode, chunk_size, None, sparsity, executor, progress)
+    outer, inner = mode.split("-over-")
+    given = None if options.pattern is None else as_csr(options.pattern, "pattern")  # frozen, keyed by content
+    given_key = None if given is None else pattern_key(given)
+    local: dict = {}
+
+    def cache() -> dict:
+        try:
+            return _HESS_CACHE.setdefault(f, {})
+        except TypeError:  # not weak-referenceable (a ufunc, a builtin): keep it with this function
+            return local
+
+    def hess(*args):
+        nums = norm_argnums(argnums, len(args), "sparse_hessian")
+        leaves, _, _ = prepare_args(args, nums)
+        n = sum(size_of(x.shape) for x in leaves)
+        fp = fingerprint(args, nums)
+        key = None if fp is None else ("hess", nums, signature(args), fp, given_key)
+        plan = None if key is None else cache().get(key)
+        if plan is None:
+            if given is not None:
+                P = as_csr(given, "pattern")
+                if P.shape != (n, n):
+                    raise ValueError(f"sparse_hessian: the given pattern has shape {P.shape}, expected {(n, n)}")
+                P = (P + P.T).tocsr()
+                dependent = False
+            else:
+                tr = trace_pattern(f, args, nums, hessian=True)
+                P, dependent = tr.hessian, tr.value_dependent
+            colors, k = star_color(P)
+            plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
+            if not dependent and key is not None:
+                cache()[key] = plan
+        engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="sparse_hessian")
+        chunk = options.chunk(plan.k)
+        if outer == "forward":
+            H = plan.decompress(engine.run_forward(plan.colors, plan.k, chunk))  # (n, k) = H S
+        else:
+            H = plan.decompress(engine.run_reverse(plan.colors, plan.k, chunk).T)  # (k, n) = Sᵀ H = (H S)ᵀ
+        hess.decision = Decision(
+            mode=mode, requested=options.mode, n=n, m=n, lanes=plan.k, chunk=chunk,
+            passes=engine.passes, sparse=True, nnz=int(plan.pattern.nnz), value_dependent=plan.value_dependent,
+            colors_forward=plan.k if outer == "forward" else None, colors_reverse=plan.k if outer == "reverse" else None,
+            reason=f"star colouring: {plan.k} {mode} lane(s) for {n} columns",
+        )
+        return H
+
+    hess.decision = None
+    hess.__name__ = f"sparse_hessian({getattr(f, '__name__', 'f')})"
+    return hess
+
 
 
 def hvp(f: Callable, x, v):

@@ -20,9 +20,9 @@ from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import assemble_jacobian, check_callable, check_output
-from .forward import seed_lanes
+from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
 from .guards import constants_hold, free_constants
+from .lanes import rows_to_jacobian, seed, seed_lanes
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -206,7 +206,7 @@ class Recording:
             raise ValueError(f"Recording.jacobian: mode must be 'forward' or 'reverse', got {mode!r}")
         nums, leaves, treedef, rest = self._split_args(args)
         if mode == "forward":
-            n = sum(int(np.prod(x.shape, dtype=np.int64)) for x in leaves)
+            n = sum(size_of(x.shape) for x in leaves)
             tag = new_tag()
             duals = seed_lanes(leaves, 0, n, tag)
             (tape, values), leaves = self._replay(args, duals)
@@ -220,27 +220,22 @@ class Recording:
             self._check_outputs("Recording.jacobian")
             outs = self._outputs(values)
             shapes = [tuple(np.shape(o)) if not isinstance(o, Active) else tuple(o.shape) for o in outs]
-            sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+            sizes = [size_of(s) for s in shapes]
             m = sum(sizes)
             dt = np.result_type(*[d for _, d in self._in_sig])
             seeds, off = [], 0
             for s, size in zip(shapes, sizes):
-                e = np.zeros((m, size), dtype=dt)
-                e[off + np.arange(size), np.arange(size)] = 1.0
-                seeds.append(e.reshape((m,) + s))
+                seeds.append(seed(size, off, None, 0, m, dt).reshape((m,) + s))  # row r: flat output r
                 off += size
             rows = [np.reshape(a, (m, -1)) for a in self._pull(tape, values, seeds, m)]
             mat = np.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
-            blocks, off = [], 0
-            for s, size in zip(shapes, sizes):
-                blocks.append(mat[off: off + size].reshape(s + (mat.shape[1],)))
-                off += size
+            return rows_to_jacobian(mat, self._out_def, shapes, leaves, treedef, len(self._nums) == 1)
         return assemble_jacobian(self._out_def, blocks, leaves, treedef, len(self._nums) == 1)
 
     def hessian(self, *args):
         """The Hessian at ``args``: forward-over-reverse replay (one sweep carrying n lanes)."""
         nums, leaves, treedef, rest = self._split_args(args)
-        n = sum(int(np.prod(x.shape, dtype=np.int64)) for x in leaves)
+        n = sum(size_of(x.shape) for x in leaves)
         tag = new_tag()
         duals = seed_lanes(leaves, 0, n, tag)
         (tape, values), leaves = self._replay(args, duals)
@@ -322,6 +317,6 @@ def record(f: Callable, *example_args, argnums: int | Sequence[int] | None = Non
     2
     """
     check_callable(f, "record")
-    if isinstance(argnums, (int, np.integer)):
+    if is_single(argnums):
         argnums = (int(argnums),)
     return Recording(f, tuple(example_args), argnums)

@@ -9,21 +9,13 @@ import numpy as np
 
 from ..core import device
 from ..core.dispatch import Active, strip
-from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_callable, check_output, norm_argnums, prepare_args
+from .common import check_callable, check_output, is_single, norm_argnums, size_of
+from .lanes import lane_ranges, pull, record_tape, reverse_lanes, reverse_record, rows_to_jacobian
+from .options import JacobianOptions
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev"]
-
-
-def _record(f, args, nums):
-    """Run ``f`` once on fresh leaf Variables: (tape, leaves, leaf treedef, output)."""
-    leaves, treedef, rebuild = prepare_args(args, nums)
-    tape = Tape()
-    vars_ = [Variable._leaf(x, tape) for x in leaves]
-    out = f(*rebuild(vars_))
-    return tape, leaves, vars_, treedef, out
 
 
 def _value(o, tag: int, name: str, index: int | None = None, count: int = 1):
@@ -37,23 +29,6 @@ def _value(o, tag: int, name: str, index: int | None = None, count: int = 1):
 def _aux_value(o, tag: int):
     """An auxiliary output as it is (any type), its own level's Variables unwrapped."""
     return o._p if isinstance(o, Variable) and o._tag == tag else o
-
-
-def _pull(tape: Tape, outs: list, cts: list, vars_: list, k: int) -> list:
-    """One backward sweep from cotangent lanes ``cts`` on ``outs``; lanes for every leaf."""
-    seeds: dict = {}
-    for o, ct in zip(outs, cts):
-        if isinstance(o, Variable) and o._tag == tape.tag:
-            prev = seeds.get(o._node)
-            seeds[o._node] = ct if prev is None else prev + ct
-    adj = tape.backward(seeds, wanted={v._node for v in vars_}) if seeds else {}
-    res = []
-    for v in vars_:
-        a = adj.get(v._node)
-        if a is None:
-            a = device.zeros((k,) + v.shape, v.dtype, strip(v._p))
-        res.append(a)
-    return res
 
 
 def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
@@ -86,7 +61,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     nums = tuple(range(len(primals)))
     if not nums:
         raise TypeError("vjp(f, *primals) needs at least one primal")
-    tape, leaves, vars_, treedef, out = _record(f, primals, nums)
+    tape, leaves, vars_, treedef, out = record_tape(f, primals, nums)
     o_leaves, o_def = tree_flatten(out)
     y = tree_unflatten(o_def, [_value(o, tape.tag, "vjp", i, len(o_leaves)) for i, o in enumerate(o_leaves)])
 
@@ -103,7 +78,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
                 raise ValueError(f"pullback: cotangent shape {tuple(c.shape)} does not match output shape {tuple(shape)}")
             dt = o.dtype if np.dtype(o.dtype).kind == "f" else np.float64
             lanes.append(c[None] if isinstance(c, Active) else c.astype(dt, copy=False)[None])
-        res = _pull(tape, o_leaves, lanes, vars_, 1)
+        res = pull(tape, o_leaves, lanes, vars_, 1)
         return tuple(tree_unflatten(treedef, [r[0] for r in res]))
 
     return y, pullback
@@ -135,11 +110,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
 
 def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
-    single = isinstance(argnums, (int, np.integer))
+    single = is_single(argnums)
 
     def vg(*args):
         nums = norm_argnums(argnums, len(args), name)
-        tape, leaves, vars_, treedef, out = _record(f, args, nums)
+        tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError("has_aux=True: f must return a pair (value, aux)")
@@ -159,7 +134,7 @@ def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
                 "or use jacrev / vjp for non-scalar outputs"
             )
         dt = np.dtype(value.dtype)
-        res = _pull(tape, [out], [device.ones((1,), dt, strip(value))], vars_, 1)
+        res = pull(tape, [out], [device.ones((1,), dt, strip(value))], vars_, 1)
         grads = tree_unflatten(treedef, [r[0] for r in res])
         g = grads[0] if single else tuple(grads)
         return ((value, aux), g) if has_aux else (value, g)
@@ -224,43 +199,20 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 2.]])
     """
     check_callable(f, "jacrev")
-    if chunk_size is not None and int(chunk_size) < 1:
-        raise ValueError(f"jacrev: chunk_size must be a positive integer, got {chunk_size!r}")
-    single = isinstance(argnums, (int, np.integer))
+    options = JacobianOptions.make("jacrev", "reverse", chunk_size)
+    single = is_single(argnums)
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacrev")
-        tape, leaves, vars_, treedef, out = _record(f, args, nums)
-        o_leaves, o_def = tree_flatten(out)
-        for i, o in enumerate(o_leaves):
-            check_output(o, "jacrev", i, len(o_leaves))
-        shapes = [tuple(o.shape) if isinstance(o, Active) else np.shape(o) for o in o_leaves]
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
-        m = sum(sizes)
-        chunk = max(1, m if chunk_size is None else min(int(chunk_size), max(m, 1)))
-        dt = np.result_type(*[np.dtype(v.dtype) for v in vars_]) if vars_ else np.float64
-        rows: list[list] = [[] for _ in vars_]
-        for start in range(0, m, chunk):
-            k = min(chunk, m - start)
-            cts, offset = [], 0
-            for o, s, size in zip(o_leaves, shapes, sizes):
-                # row r pulls flat output index start + r: ones on diagonal start - offset
-                seed = device.eye(k, size, start - offset, dt, strip(o))
-                cts.append(seed.reshape((k,) + tuple(s)))
-                offset += size
-            for i, a in enumerate(_pull(tape, o_leaves, cts, vars_, k)):
-                rows[i].append(np.reshape(a, (k, -1)))
-        # rows[i]: (m, size_i) blocks -> per output leaf: S_out + (n,)
-        if m == 0:
-            full = [device.zeros((0, int(np.prod(v.shape, dtype=np.int64))), dt, strip(v._p)) for v in vars_]
+        rec = reverse_record(f, args, nums, "jacrev")
+        m = sum(rec.sizes)
+        rows = [reverse_lanes(rec, None, c0, c1) for c0, c1 in lane_ranges(m, options.chunk(m))]
+        if not rows:
+            n = sum(size_of(x.shape) for x in rec.leaves)
+            full = device.zeros((0, n), rec.dtype, strip(rec.leaves[0]) if rec.leaves else None)
         else:
-            full = [r[0] if len(r) == 1 else np.concatenate(r, axis=0) for r in rows]
-        mat = full[0] if len(full) == 1 else np.concatenate(full, axis=1)
-        blocks, offset = [], 0
-        for s, size in zip(shapes, sizes):
-            blocks.append(np.reshape(mat[offset: offset + size], tuple(s) + (mat.shape[1],)))
-            offset += size
-        return assemble_jacobian(o_def, blocks, leaves, treedef, single)
+            full = rows[0] if len(rows) == 1 else np.concatenate(rows, axis=0)
+        return rows_to_jacobian(full, rec.o_def, rec.shapes, rec.leaves, rec.treedef, single)
 
     jac.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
     return jac

@@ -58,9 +58,7 @@ array([[1, 1, 0, 0, 0],
 
 from __future__ import annotations
 
-import math
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -70,7 +68,8 @@ from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, new_tag, strip
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
-from .common import check_callable, norm_argnums, prepare_args
+from .colouring import Decompressor, color_columns, color_rows, scipy_sparse, star_color
+from .common import check_callable, norm_argnums, prepare_args, size_of
 from .pytree import tree_flatten
 
 __all__ = [
@@ -79,7 +78,6 @@ __all__ = [
     "color_columns",
     "color_rows",
     "star_color",
-    "sparse_hessian",
     "SparsityTrace",
     "Decompressor",
 ]
@@ -94,15 +92,7 @@ _SHAPE_ONLY = {np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.resu
 
 
 def _sparse():
-    try:
-        import scipy.sparse as sp
-    except ImportError as e:  # pragma: no cover - scipy is installed wherever the tests run
-        raise ImportError("sparse Jacobians and Hessians need SciPy: pip install scipy (or dualad[sparse])") from e
-    return sp
-
-
-def _size(shape) -> int:
-    return int(math.prod(shape))
+    return scipy_sparse()
 
 
 def _shape(x) -> tuple:
@@ -134,7 +124,7 @@ def _bcast_rows(P, in_shape: tuple, out_shape: tuple):
     """Rows of ``P`` (one per element of ``in_shape``) for each element of ``out_shape``."""
     if in_shape == out_shape:
         return P
-    idx = np.broadcast_to(np.arange(_size(in_shape)).reshape(in_shape), out_shape).ravel()
+    idx = np.broadcast_to(np.arange(size_of(in_shape)).reshape(in_shape), out_shape).ravel()
     return P[idx]
 
 
@@ -304,7 +294,7 @@ class _Tracer(ArrayBehaviour):
                 raise _Dense(prim.name)
         except _Dense as e:
             ctx.lossy.append(str(e))
-            P = _all_to_all(Ps, _size(out_shape), ctx.n)
+            P = _all_to_all(Ps, size_of(out_shape), ctx.n)
             if ctx.hess is not None and not isinstance(prim, S.LinearOp):
                 ctx.hess.append(P.T @ P)
         return self._wrap(y, P)
@@ -334,14 +324,14 @@ _SELECT = {"reshape", "transpose", "getitem", "gather", "flip", "roll", "broadca
 
 def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):
     name = prim.name
-    size_out = _size(out_shape)
+    size_out = size_of(out_shape)
     if name == "astype":
         return Ps[0]
     if name in _SELECT:
         # Apply the op to element ids: id k+1 is row k of the stacked patterns, 0 is "constant".
         ids, stack, offset = [], [], 0
         for P, shp in zip(Ps, shapes):
-            size = _size(shp)
+            size = size_of(shp)
             if P is None:
                 ids.append(np.zeros(shp, dtype=np.int64))
             else:
@@ -359,7 +349,7 @@ def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):
             return _group_pattern(Ps[0], shapes[0], params["axis"], n)
         if name == "cumsum":
             x_shape = shapes[0]
-            size, ax = _size(x_shape), params["axis"]
+            size, ax = size_of(x_shape), params["axis"]
             L = x_shape[ax]
             ids = np.moveaxis(np.arange(size).reshape(x_shape), ax, -1).reshape(-1, L)
             t, s = np.tril_indices(L)
@@ -368,7 +358,7 @@ def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):
             return _csr(ids[:, t].ravel(), ids[:, s].ravel(), (size, size)) @ Ps[0]
         if name == "scatter_add":
             flat = np.asarray(params["flat"]).ravel()
-            return _csr(flat, np.arange(flat.size), (size_out, _size(shapes[0]))) @ Ps[0]
+            return _csr(flat, np.arange(flat.size), (size_out, size_of(shapes[0]))) @ Ps[0]
     return _linear_dense(prim, Ps, shapes, size_out, params, n)
 
 
@@ -380,7 +370,7 @@ def _linear_dense(prim, Ps, shapes, size_out, params, n):
     for i, P in enumerate(Ps):
         if P is None:
             continue
-        size_i = _size(shapes[i])
+        size_i = size_of(shapes[i])
         if size_i * size_out > _ENUM_LIMIT // 4:
             raise _Dense(prim.name)
         lanes = [
@@ -399,9 +389,9 @@ def _group_pattern(P, x_shape: tuple, axis, n: int):
     kd = list(x_shape)
     for a in axis:
         kd[a] = 1
-    size_out = _size(kd)
+    size_out = size_of(kd)
     out_idx = np.broadcast_to(np.arange(size_out).reshape(kd), x_shape).ravel()
-    return _csr(out_idx, np.arange(out_idx.size), (size_out, _size(x_shape))) @ P
+    return _csr(out_idx, np.arange(out_idx.size), (size_out, size_of(x_shape))) @ P
 
 
 def _einsum_coords(T1: str, T2: str, constraints: list, dims: dict):
@@ -409,7 +399,7 @@ def _einsum_coords(T1: str, T2: str, constraints: list, dims: dict):
     the sum in which every constant factor (``constraints``: (letters, nonzero mask)) is nonzero."""
     V = "".join(dict.fromkeys(T1 + T2))
     shapeV = tuple(dims[ch] for ch in V)
-    if _size(shapeV) > _ENUM_LIMIT:
+    if size_of(shapeV) > _ENUM_LIMIT:
         raise _Dense("einsum")
     if constraints:
         present = "".join(ch for ch in V if any(ch in s for s, _ in constraints))
@@ -441,19 +431,19 @@ def _einsum_pattern(ps, Ps, shapes, out_shape, subscripts: str, ctx: _Ctx):
         for ch, d in zip(s, shp):
             dims[ch] = d
     consts = {i: np.asarray(strip(p)) != 0 for i, (p, P) in enumerate(zip(ps, Ps)) if P is None}
-    size_out = _size(out_shape)
+    size_out = size_of(out_shape)
     acc = None
     for a, P in enumerate(Ps):
         if P is None:
             continue
         r, c = _einsum_coords(out, ins[a], [(ins[i], m) for i, m in consts.items()], dims)
-        acc = _or(acc, _csr(r, c, (size_out, _size(shapes[a]))) @ P)
+        acc = _or(acc, _csr(r, c, (size_out, size_of(shapes[a]))) @ P)
     if ctx.hess is not None:
         active = [i for i, P in enumerate(Ps) if P is not None]
         for x, a in enumerate(active):
             for b in active[x + 1:]:
                 r, c = _einsum_coords(ins[a], ins[b], [(ins[i], m) for i, m in consts.items()], dims)
-                C = _csr(r, c, (_size(shapes[a]), _size(shapes[b])))
+                C = _csr(r, c, (size_of(shapes[a]), size_of(shapes[b])))
                 ctx.hess.append(Ps[a].T @ (C @ Ps[b]))
     return acc
 
@@ -465,14 +455,14 @@ def _solve_pattern(Ps, shapes, n: int):
     batch = "".join(ch for ch in "zyxwvutsrmlkhgfe"[:nb])
     dims = dict(zip(batch, a_shape[:nb]))
     dims.update(i=a_shape[-1], j=a_shape[-1], p=a_shape[-1], q=a_shape[-1], c=b_shape[-1])
-    size_out = _size(b_shape)
+    size_out = size_of(b_shape)
     acc = None
     if Ps[0] is not None:
         r, c = _einsum_coords(batch + "ic", batch + "pq", [], dims)
-        acc = _or(acc, _csr(r, c, (size_out, _size(a_shape))) @ Ps[0])
+        acc = _or(acc, _csr(r, c, (size_out, size_of(a_shape))) @ Ps[0])
     if Ps[1] is not None:
         r, c = _einsum_coords(batch + "ic", batch + "jc", [], dims)
-        acc = _or(acc, _csr(r, c, (size_out, _size(b_shape))) @ Ps[1])
+        acc = _or(acc, _csr(r, c, (size_out, size_of(b_shape))) @ Ps[1])
     return acc
 
 
@@ -505,10 +495,10 @@ class SparsityTrace:
     out_shapes: list = field(default_factory=list)
 
 
-def _trace(f: Callable, args: tuple, nums: tuple, hessian: bool = False) -> SparsityTrace:
+def trace_pattern(f: Callable, args: tuple, nums: tuple, hessian: bool = False) -> SparsityTrace:
     sp = _sparse()
     leaves, _, rebuild = prepare_args(args, nums)
-    sizes = [_size(_shape(x)) for x in leaves]
+    sizes = [size_of(_shape(x)) for x in leaves]
     n = sum(sizes)
     ctx = _Ctx(n, hessian)
     tag = new_tag()
@@ -523,12 +513,12 @@ def _trace(f: Callable, args: tuple, nums: tuple, hessian: bool = False) -> Spar
     for o in o_leaves:
         shp = _shape(o)
         shapes.append(shp)
-        blocks.append(o._P if isinstance(o, _Tracer) and o._tag == tag else _empty(_size(shp), n))
+        blocks.append(o._P if isinstance(o, _Tracer) and o._tag == tag else _empty(size_of(shp), n))
     J = sp.vstack(blocks, format="csr") if blocks else _empty(0, n)
     J.sum_duplicates()
     H = None
     if hessian:
-        if len(shapes) != 1 or _size(shapes[0]) != 1:
+        if len(shapes) != 1 or size_of(shapes[0]) != 1:
             raise ValueError(f"a Hessian needs a scalar-valued function, but f returned shape(s) {shapes}")
         H = _empty(n, n)
         for term in ctx.hess:
@@ -577,7 +567,7 @@ def jacobian_sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0):
     """
     check_callable(f, "jacobian_sparsity")
     nums = norm_argnums(argnums, len(args), "jacobian_sparsity")
-    return _trace(f, args, nums).jacobian
+    return trace_pattern(f, args, nums).jacobian
 
 
 def hessian_sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0):
@@ -611,396 +601,6 @@ def hessian_sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0):
     """
     check_callable(f, "hessian_sparsity")
     nums = norm_argnums(argnums, len(args), "hessian_sparsity")
-    return _trace(f, args, nums, hessian=True).hessian
+    return trace_pattern(f, args, nums, hessian=True).hessian
 
 
-# --------------------------------------------------------------------------------------------
-# Colouring (Numba, compiled on first use and cached on disk)
-
-
-def _d2_color_impl(col_ptr, col_rows, row_ptr, row_cols, order, n):  # pragma: no cover - compiled
-    color = np.full(n, -1, np.int64)
-    mark = np.full(n + 1, -1, np.int64)
-    ncolors = 0
-    for t in range(order.shape[0]):
-        j = order[t]
-        for p in range(col_ptr[j], col_ptr[j + 1]):
-            i = col_rows[p]
-            for q in range(row_ptr[i], row_ptr[i + 1]):
-                c = color[row_cols[q]]
-                if c >= 0:
-                    mark[c] = j
-        c = 0
-        while mark[c] == j:
-            c += 1
-        color[j] = c
-        if c + 1 > ncolors:
-            ncolors = c + 1
-    return color, ncolors
-
-
-def _star_color_impl(ptr, adj, order, n):  # pragma: no cover - compiled
-    color = np.full(n, -1, np.int64)
-    mark = np.full(n + 1, -1, np.int64)
-    ncolors = 0
-    for t in range(order.shape[0]):
-        v = order[t]
-        for p in range(ptr[v], ptr[v + 1]):
-            w = adj[p]
-            if w == v:
-                continue
-            cw = color[w]
-            if cw >= 0:
-                mark[cw] = v
-            for q in range(ptr[w], ptr[w + 1]):
-                x = adj[q]
-                if x == v or x == w:
-                    continue
-                cx = color[x]
-                if cx < 0:
-                    continue
-                if cw < 0:
-                    mark[cx] = v
-                else:
-                    for r in range(ptr[x], ptr[x + 1]):
-                        y = adj[r]
-                        if y != w and y != x and color[y] == cw:
-                            mark[cx] = v
-                            break
-        c = 0
-        while mark[c] == v:
-            c += 1
-        color[v] = c
-        if c + 1 > ncolors:
-            ncolors = c + 1
-    return color, ncolors
-
-
-_COMPILED: dict = {}
-
-
-def _compiled(name: str):
-    fn = _COMPILED.get(name)
-    if fn is None:
-        import numba
-
-        py = {"d2": _d2_color_impl, "star": _star_color_impl}[name]
-        fn = _COMPILED[name] = numba.njit(cache=True, nogil=True)(py)
-    return fn
-
-
-def _as_csr(pattern, what: str = "pattern"):
-    sp = _sparse()
-    if not sp.issparse(pattern):
-        pattern = np.asarray(pattern)
-        if pattern.ndim != 2:
-            raise ValueError(f"a sparsity {what} must be a 2-D scipy.sparse matrix or array, got shape {pattern.shape}")
-    P = sp.csr_matrix(pattern, dtype=bool, copy=True)  # our own: the caller's matrix stays as it is
-    P.eliminate_zeros()
-    P.sum_duplicates()
-    return P
-
-
-def color_columns(pattern, order: str = "largest_first") -> tuple[np.ndarray, int]:
-    """Greedy distance-2 colouring of the columns of a sparsity pattern.
-
-    Columns with the same colour share no row, so one forward-mode lane seeded with the sum of
-    their unit vectors recovers all of them: ``J[i, j] = (J @ S)[i, color[j]]``.
-
-    Parameters
-    ----------
-    pattern : scipy.sparse matrix or 2-D array
-        The ``(m, n)`` pattern (nonzero = structurally nonzero).
-    order : {"largest_first", "natural"}
-        Visit columns by decreasing number of column neighbours (bounded by the sum of their rows'
-        lengths), or in index order.
-
-    Returns
-    -------
-    (colors, k)
-        ``colors[j]`` in ``0 .. k-1`` for each column.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.transforms.sparsity import color_columns
-    >>> tridiagonal = np.eye(6) + np.eye(6, k=1) + np.eye(6, k=-1)
-    >>> color_columns(tridiagonal)
-    (array([1, 2, 0, 1, 2, 0]), 3)
-    """
-    P = _as_csr(pattern)
-    m, n = P.shape
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    C = P.tocsc()
-    C.sort_indices()
-    if order == "largest_first":
-        row_len = np.diff(P.indptr)
-        col_of = np.repeat(np.arange(n), np.diff(C.indptr))
-        deg = np.bincount(col_of, weights=row_len[C.indices], minlength=n)
-        perm = np.argsort(-deg, kind="stable")
-    elif order == "natural":
-        perm = np.arange(n)
-    else:
-        raise ValueError(f"unknown colouring order {order!r}; use 'largest_first' or 'natural'")
-    colors, k = _compiled("d2")(
-        C.indptr.astype(np.int64), C.indices.astype(np.int64), P.indptr.astype(np.int64), P.indices.astype(np.int64),
-        perm.astype(np.int64), n,
-    )
-    return colors, int(k)
-
-
-def color_rows(pattern, order: str = "largest_first") -> tuple[np.ndarray, int]:
-    """Greedy distance-2 colouring of the rows (rows sharing a colour share no column): one
-    reverse-mode lane per colour, ``J[i, j] = (Sᵀ J)[color[i], j]``.
-
-    Parameters
-    ----------
-    pattern : scipy.sparse matrix or 2-D array
-        The ``(m, n)`` pattern.
-    order : {"largest_first", "natural"}
-        As in :func:`color_columns`.
-
-    Returns
-    -------
-    (colors, k)
-        ``colors[i]`` in ``0 .. k-1`` for each row.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.transforms.sparsity import color_rows
-    >>> color_rows(np.eye(4))[1]
-    1
-    """
-    return color_columns(_as_csr(pattern).T.tocsr(), order)
-
-
-def star_color(pattern, order: str = "largest_first") -> tuple[np.ndarray, int]:
-    """Greedy star colouring of a symmetric pattern (a Hessian's), for direct recovery.
-
-    Adjacent vertices get different colours and every path on four vertices uses at least three,
-    so each off-diagonal ``H[i, j]`` is the only entry of its colour class in row i or in row j.
-
-    Parameters
-    ----------
-    pattern : scipy.sparse matrix or 2-D array
-        A square pattern; it is symmetrised, and its diagonal is ignored.
-    order : {"largest_first", "natural"}
-        Visit vertices by decreasing degree, or in index order.
-
-    Returns
-    -------
-    (colors, k)
-        ``colors[i]`` in ``0 .. k-1`` for each row/column.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.transforms.sparsity import star_color
-    >>> arrow = np.eye(6); arrow[0, :] = arrow[:, 0] = 1
-    >>> star_color(arrow)[1]
-    2
-    """
-    P = _as_csr(pattern)
-    n = P.shape[0]
-    if P.shape != (n, n):
-        raise ValueError(f"star_color needs a square pattern, got shape {P.shape}")
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    A = (P + P.T).tocsr()
-    A.setdiag(False)
-    A.eliminate_zeros()
-    A.sort_indices()
-    if order == "largest_first":
-        perm = np.argsort(-np.diff(A.indptr), kind="stable")
-    elif order == "natural":
-        perm = np.arange(n)
-    else:
-        raise ValueError(f"unknown colouring order {order!r}; use 'largest_first' or 'natural'")
-    colors, k = _compiled("star")(A.indptr.astype(np.int64), A.indices.astype(np.int64), perm.astype(np.int64), n)
-    return colors, int(k)
-
-
-# --------------------------------------------------------------------------------------------
-# Decompression
-
-
-def _nnz_rows(P) -> np.ndarray:
-    return np.repeat(np.arange(P.shape[0], dtype=np.int64), np.diff(P.indptr))
-
-
-class Decompressor:
-    """Recovers a sparse matrix with pattern ``P`` from its compressed form, by one gather.
-
-    ``kind="columns"``: ``B = J S`` of shape ``(m, k)``, ``J[i, j] = B[i, color j]``.
-    ``kind="rows"``: ``C = Sᵀ J`` of shape ``(k, n)``, ``J[i, j] = C[color i, j]``.
-    ``kind="star"``: ``B = H S`` of shape ``(n, k)`` after a star colouring: ``H[i, j]`` is
-    ``B[i, color j]`` where j is alone in its colour class in row i, else ``B[j, color i]``.
-    The gather indices are computed once per pattern and colouring.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.transforms.sparsity import Decompressor, color_columns
-    >>> J = np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]])
-    >>> colors, k = color_columns(J != 0)
-    >>> S = np.eye(k)[colors]                     # (n, k): column j seeds lane colors[j]
-    >>> Decompressor(J != 0, colors, k, "columns")(J @ S).toarray()
-    array([[1., 0., 2.],
-           [0., 3., 0.]])
-    """
-
-    def __init__(self, P, colors: np.ndarray, k: int, kind: str):
-        P = _as_csr(P)
-        self.shape, self.indices, self.indptr = P.shape, P.indices, P.indptr
-        rows, cols = _nnz_rows(P), P.indices.astype(np.int64)
-        k = max(int(k), 1)
-        if kind == "columns":
-            self.index = rows * k + colors[cols]
-        elif kind == "rows":
-            self.index = colors[rows] * P.shape[1] + cols
-        elif kind == "star":
-            cc = colors[cols]
-            key = rows * k + cc
-            if P.shape[0] * k <= 4 * P.nnz + (1 << 20):
-                counts = np.bincount(key, minlength=P.shape[0] * k)[key]
-            else:
-                _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-                counts = cnt[inv]
-            self.index = np.where(counts == 1, key, cols * k + colors[rows])
-        else:
-            raise ValueError(f"unknown decompression {kind!r}")
-        self.kind = kind
-
-    def __call__(self, B):
-        sp = _sparse()
-        flat = np.ascontiguousarray(B).reshape(-1)
-        vals = flat[self.index] if flat.size else np.zeros(len(self.index))
-        return sp.csr_matrix((vals, self.indices, self.indptr), shape=self.shape, copy=False)
-
-
-# --------------------------------------------------------------------------------------------
-# Sparse Hessians
-
-
-@dataclass
-class _HessPlan:
-    pattern: object
-    colors: np.ndarray
-    k: int
-    value_dependent: bool
-    decompress: Decompressor
-
-
-_HESS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def sparse_hessian(
-    f: Callable,
-    argnums: int | Sequence[int] = 0,
-    sparsity="auto",
-    chunk_size: int | None = None,
-    executor=None,
-    progress: bool = False,
-) -> Callable:
-    """The Hessian of a scalar function as a ``scipy.sparse`` matrix, by colouring.
-
-    The Hessian's pattern is detected once per argument signature (see the module docs), its
-    columns are star-coloured, and ``H @ S`` is computed with one forward-over-reverse lane per
-    colour (dual numbers pushed through a reverse-mode gradient), then decompressed.
-
-    Parameters
-    ----------
-    f : callable
-        Scalar-valued function of NumPy arrays (pytrees allowed).
-    argnums : int or tuple of int
-        Which positional arguments to differentiate.
-    sparsity : "auto" or scipy.sparse matrix
-        ``"auto"`` detects the pattern; a given ``(n, n)`` pattern is used as it is (it must
-        contain every nonzero of the Hessian).
-    chunk_size : int, optional
-        Colours (lanes) per pass; default all at once.
-    executor : concurrent.futures.Executor, optional
-        Run the passes on it (see :func:`dualad.transforms.jacobian.jacobian`).
-    progress : bool
-        Show a tqdm progress bar over passes.
-
-    Returns
-    -------
-    callable
-        ``hess(*args)`` returning a ``(n, n)`` CSR matrix over the flattened differentiated
-        inputs, with the detected pattern as its structure.  ``hess.decision`` describes the
-        last call (pattern size, colours, passes).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy.optimize import rosen, rosen_hess
-    >>> from dualad.transforms.sparsity import sparse_hessian
-    >>> rosen_np = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-    >>> x = np.linspace(-1.0, 2.0, 8)
-    >>> H = sparse_hessian(rosen_np)(x)
-    >>> H.shape, H.nnz, bool(np.allclose(H.toarray(), rosen_hess(x)))
-    ((8, 8), 22, True)
-    >>> sparse_hessian(rosen_np).decision is None   # filled by a call
-    True
-    """
-    from .jacobian import _Engine, _parse_executor, _sparse_input, pattern_key
-
-    check_callable(f, "sparse_hessian")
-    given = _sparse_input(sparsity, "sparse_hessian")
-    if given is not None:  # frozen and keyed by content: a pattern changed later is another key
-        given = _as_csr(given, "pattern")
-    given_key = None if given is None else pattern_key(given)
-    if chunk_size is not None and int(chunk_size) < 1:
-        raise ValueError(f"sparse_hessian: chunk_size must be a positive integer, got {chunk_size!r}")
-    _parse_executor(executor, "sparse_hessian")
-    local: dict = {}
-
-    def cache() -> dict:
-        try:
-            return _HESS_CACHE.setdefault(f, {})
-        except TypeError:  # not weak-referenceable (a ufunc, a builtin): keep it with this function
-            return local
-
-    def hess(*args):
-        from .jacobian import _fingerprint, _signature
-
-        nums = norm_argnums(argnums, len(args), "sparse_hessian")
-        leaves, _, _ = prepare_args(args, nums)
-        n = sum(_size(_shape(x)) for x in leaves)
-        fp = _fingerprint(args, nums)
-        key = None if fp is None else ("hess", nums, _signature(args), fp, given_key)
-        plan = None if key is None else cache().get(key)
-        if plan is None:
-            if given is not None:
-                P = _as_csr(given, "pattern")
-                if P.shape != (n, n):
-                    raise ValueError(f"sparse_hessian: the given pattern has shape {P.shape}, expected {(n, n)}")
-                P = (P + P.T).tocsr()
-                dependent = False
-            else:
-                tr = _trace(f, args, nums, hessian=True)
-                P, dependent = tr.hessian, tr.value_dependent
-            colors, k = star_color(P)
-            plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
-            if not dependent and key is not None:
-                cache()[key] = plan
-        engine = _Engine(f, args, nums, "hvp", executor=executor, progress=progress)
-        chunk = min(int(chunk_size), max(plan.k, 1)) if chunk_size is not None else max(plan.k, 1)
-        B = engine.run_forward(plan.colors, plan.k, chunk)  # (n, k) = H S
-        H = plan.decompress(B)
-        hess.decision = {
-            "n": n,
-            "nnz": int(plan.pattern.nnz),
-            "colors": plan.k,
-            "chunk": chunk,
-            "passes": engine.passes,
-            "value_dependent": plan.value_dependent,
-        }
-        return H
-
-    hess.decision = None
-    hess.__name__ = f"sparse_hessian({getattr(f, '__name__', 'f')})"
-    return hess

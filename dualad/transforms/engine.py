@@ -1,0 +1,196 @@
+"""The lane engine: chunks of forward or reverse lane passes (:mod:`.lanes`), run serially or
+on a ``concurrent.futures.Executor``, with a progress bar, assembled into ``J S`` or ``Sᵀ J``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import device
+from .common import prepare_args, size_of
+from .executors import Progress, is_pickle_error, pickle_error, pickler_for, worker_died
+from .forward import jacfwd
+from .lanes import ReverseRecording, forward_lanes, reverse_lanes, reverse_record
+from .reverse import grad
+
+__all__ = ["LaneEngine", "Assembler", "run_task", "lane_target"]
+
+
+def lane_target(f, nums, inner: str | None):
+    """The function whose Jacobian the lanes compute: ``f`` itself (``inner`` None), or its
+    gradient by reverse mode (``"reverse"``) or forward mode (``"forward"``), for Hessians.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.transforms.engine import lane_target
+    >>> lane_target(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))   # one per argnum
+    (array([2., 2.]),)
+    """
+    if inner is None:
+        return f
+    return grad(f, nums) if inner == "reverse" else jacfwd(f, nums)
+
+
+def run_task(f, args, nums, mode: str, inner: str | None, colors, c0: int, c1: int):
+    """What a worker runs: one chunk of lanes, from scratch; the block and f's output structure
+    (the caller checks it against its plan: f's output may depend on more than input shapes)."""
+    g = lane_target(f, nums, inner)
+    if mode == "reverse":
+        rec = reverse_record(g, args, nums)
+        return reverse_lanes(rec, colors, c0, c1), (rec.o_def, rec.shapes)
+    block, o_def, shapes = forward_lanes(g, args, nums, colors, c0, c1)
+    return block, (o_def, shapes)
+
+
+
+class Assembler:
+    """The compressed result, filled chunk by chunk: forward blocks (k, rows) go to columns,
+    reverse blocks (k, cols) to rows.  Active blocks (nested transforms) are concatenated."""
+
+    def __init__(self, axis_lanes_last: bool):
+        self.last = axis_lanes_last
+        self.out = None
+        self.parts: list | None = None
+        self.N = 0
+
+    def begin(self, N: int):
+        self.N = N
+
+    def add(self, c0: int, c1: int, block):
+        if self.parts is None and (isinstance(block, np.ndarray) or device.is_device(block)):
+            if self.out is None:
+                shape = (block.shape[1], self.N) if self.last else (self.N, block.shape[1])
+                self.out = device.zeros(shape, block.dtype, block)
+            if self.last:
+                self.out[:, c0:c1] = block.T
+            else:
+                self.out[c0:c1, :] = block
+            return
+        if self.parts is None:  # switch to collecting (nested, active blocks)
+            self.parts = []
+            if self.out is not None:
+                raise NotImplementedError("mixing plain and active Jacobian chunks is not supported")
+        self.parts.append((c0, block))
+
+    def result(self, width: int, dtype):
+        if self.parts is not None:
+            blocks = [b for _, b in sorted(self.parts, key=lambda p: p[0])]
+            full = np.concatenate(blocks, axis=0)
+            return np.transpose(full) if self.last else full
+        if self.out is None:
+            return np.zeros((width, self.N) if self.last else (self.N, width), dtype=dtype)
+        return self.out
+
+
+class LaneEngine:
+    """Runs the lane passes of one call, serially or on an executor."""
+
+    def __init__(self, f, args, nums, inner: str | None = None, executor=None, progress: bool = False,
+                 rec: ReverseRecording | None = None, name: str = "jacobian"):
+        self.f, self.args, self.nums, self.inner = f, args, nums, inner
+        self.executor, self.progress, self.rec, self.name = executor, progress, rec, name
+        self.passes = 0
+        self.out_info = None
+
+    # serial passes
+    def forward(self, colors, c0: int, c1: int):
+        g = lane_target(self.f, self.nums, self.inner)
+        block, o_def, shapes = forward_lanes(g, self.args, self.nums, colors, c0, c1)
+        self.out_info = (o_def, shapes)
+        self.passes += 1
+        return block
+
+    def reverse(self, colors, c0: int, c1: int):
+        if self.rec is None:
+            self.rec = reverse_record(lane_target(self.f, self.nums, self.inner), self.args, self.nums)
+        self.out_info = (self.rec.o_def, self.rec.shapes)
+        self.passes += 1
+        return reverse_lanes(self.rec, colors, c0, c1)
+
+    def run_forward(self, colors, N: int, chunk: int, prefilled=None):
+        """``J S`` as an (m, N) array (``colors`` None: the identity, N = n)."""
+        return self._run("forward", colors, N, chunk, prefilled)
+
+    def run_reverse(self, colors, N: int, chunk: int, prefilled=None):
+        """``Sᵀ J`` as an (N, n) array."""
+        return self._run("reverse", colors, N, chunk, prefilled)
+
+    def _run(self, mode: str, colors, N: int, chunk: int, prefilled):
+        asm = Assembler(axis_lanes_last=(mode == "forward"))
+        asm.begin(N)
+        start = 0
+        if prefilled is not None:
+            lo, hi, block = prefilled
+            asm.add(lo, hi, block)
+            start = hi
+        chunk = max(1, int(chunk))
+        ranges = [(c, min(c + chunk, N)) for c in range(start, N, chunk)]
+        if self.executor is not None and ranges:
+            self._run_executor(mode, colors, ranges, asm)
+        else:
+            bar = Progress(len(ranges), self.progress, self.name)
+            try:
+                for c0, c1 in ranges:
+                    asm.add(c0, c1, self.forward(colors, c0, c1) if mode == "forward" else self.reverse(colors, c0, c1))
+                    bar.update()
+            finally:
+                bar.close()
+        width = self._width(mode)
+        dt = self.rec.dtype if self.rec is not None else np.float64
+        return asm.result(width, dt)
+
+    def _width(self, mode: str) -> int:
+        if mode == "forward":
+            if self.rec is not None:
+                return sum(self.rec.sizes)
+            if self.out_info is not None:
+                return sum(size_of(s) for s in self.out_info[1])
+            return 0
+        leaves, _, _ = prepare_args(self.args, self.nums)
+        return sum(size_of(x.shape) for x in leaves)
+
+    def _run_executor(self, mode: str, colors, ranges, asm: Assembler):
+        import concurrent.futures as cf
+
+        ex, name = self.executor, self.name
+        dumps = pickler_for(ex)
+        if dumps is not None:
+            try:
+                dumps((self.f, self.args))
+            except Exception as e:  # noqa: BLE001  (any pickling failure)
+                raise pickle_error(name, self.f, ex, e) from e
+        futures: dict = {}
+        bar = Progress(len(ranges), self.progress, name)
+        try:
+            try:
+                for c0, c1 in ranges:
+                    futures[ex.submit(run_task, self.f, self.args, self.nums, mode, self.inner, colors, c0, c1)] = (c0, c1)
+            except Exception as e:  # noqa: BLE001
+                self._fail(futures, e, None, len(ranges))
+            for fut in cf.as_completed(list(futures)):
+                c0, c1 = futures[fut]
+                try:
+                    block, out_info = fut.result()
+                except BaseException as e:  # noqa: BLE001  (classified and re-raised)
+                    self._fail(futures, e, (c0, c1), len(ranges))
+                self.out_info = out_info
+                asm.add(c0, c1, block)
+                self.passes += 1
+                bar.update()
+        finally:
+            bar.close()
+
+    def _fail(self, futures, e, where, nchunks):
+        for fut in futures:
+            fut.cancel()
+        where_s = f"lanes {where[0]}..{where[1] - 1}" if where else "submitting chunks"
+        if worker_died(e):
+            raise RuntimeError(
+                f"{self.name}: a worker of the executor died while computing {where_s} ({type(e).__name__}: {e}). "
+                f"No partial Jacobian is returned ({nchunks} chunks were submitted). A process pool is unusable after "
+                "this: create a new executor. Common causes: the worker ran out of memory (lower chunk_size or "
+                "memory_limit), or f called os._exit / crashed the interpreter."
+            ) from e
+        if is_pickle_error(e):
+            raise pickle_error(self.name, self.f, self.executor, e) from e
+        raise e
