@@ -13,8 +13,8 @@ import itertools
 
 import numpy as np
 
-from .. import kernels
-from ..rules import base as _rules_base
+from ..kernels import backend
+from ..rules import base as rules_base
 from . import device
 
 __all__ = [
@@ -172,11 +172,8 @@ def apply_elementwise(rule, args):
     if owner is None:
         like = device.locate(args, rule.name)
         if like is not None:
-            return device.value(rule, list(args), device.result_dtype(args), like)
-        if rule.ufunc is not None:
-            with np.errstate(all="ignore"):
-                return rule.ufunc(*args)
-        return kernels.value(rule, list(args), float_dtype(args))
+            return backend.value(rule, list(args), device.result_dtype(args), device.namespace(like))
+        return backend.value(rule, args, None if rule.ufunc is not None else float_dtype(args))
     return owner._elementwise(rule, args)
 
 
@@ -205,4 +202,4 @@ class _Dispatcher:
         return device.to_place(a, strip(like))
 
 
-_rules_base.install_dispatcher(_Dispatcher())
+rules_base.install_dispatcher(_Dispatcher())
