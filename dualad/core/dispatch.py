@@ -31,9 +31,19 @@ def new_tag() -> int:
 
 
 class Active:
-    """Base of every value dualad differentiates.  ``_p`` holds the primal (or value)."""
+    """Base of every value dualad differentiates.
 
-    __slots__ = ()
+    Every active value has ``_p``, its primal (or value), plain or active at an older level,
+    and ``_tag``, the tag of the transform application it belongs to; dispatch (this module)
+    reads them to route ops and to strip values, subclasses set them.
+    """
+
+    __slots__ = ("_p", "_tag")
+
+    @property
+    def tag(self) -> int:
+        """The tag of the transform application this value belongs to (newer is larger)."""
+        return self._tag
 
     def _guard_ref(self):
         """(guard list, node) when this value sits on a tape that records guards, else None."""

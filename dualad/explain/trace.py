@@ -357,22 +357,22 @@ class Trace:
         self._n = n
         self._tag = tag
         # Lecture numbering: inputs v_{1-n} .. v_0, then every recorded entry in order.
-        self._index: dict[int, int] = {leaf._node: k - n + 1 for k, leaf in enumerate(leaves)}
+        self._index: dict[int, int] = {leaf.node: k - n + 1 for k, leaf in enumerate(leaves)}
         for i, entry in enumerate(tape.entries, 1):
             self._index[entry.out_node] = i
         self._values: dict = dict(tape.values)
         for leaf in leaves:
-            self._values[leaf._node] = leaf._p
-        self._leaf_nodes = [leaf._node for leaf in leaves]
+            self._values[leaf.node] = leaf.value
+        self._leaf_nodes = [leaf.node for leaf in leaves]
         self._x_names = ["x"] if n == 1 else [f"x{_sub(k + 1)}" for k in range(n)]
         self._y_node = y_node
-        y = out._p if y_node is not None else out
+        y = out.value if y_node is not None else out
         self.value = np.asarray(strip(y))
         self.tangent = self._tangent_of(y, self.value.shape)
         self._keep = keep
         grads, hvps = [], []
         for leaf, x in zip(leaves, xs):
-            a = adj.get(leaf._node)
+            a = adj.get(leaf.node)
             if a is None:
                 grads.append(np.zeros(x.shape, dtype=x.dtype))
                 hvps.append(np.zeros(x.shape, dtype=x.dtype))
@@ -388,8 +388,8 @@ class Trace:
 
     # -- values ------------------------------------------------------------------------------------
     def _tangent_of(self, v, shape) -> np.ndarray:
-        if type(v) is Dual and v._tag == self._tag:
-            return np.asarray(strip(v._t[0]))
+        if type(v) is Dual and v.tag == self._tag:
+            return np.asarray(strip(v.lane_tangents[0]))
         return np.zeros(shape, dtype=np.asarray(strip(v)).dtype)
 
     def _sym(self, node: int) -> str:
@@ -860,7 +860,7 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
     out = f(*leaves)
     if isinstance(out, (tuple, list, dict)):
         raise TypeError("trace(f, *args) needs f to return one array; trace each output separately")
-    y_node = out._node if isinstance(out, Variable) and out._tape is tape else None
+    y_node = out.node if isinstance(out, Variable) and out.tape is tape else None
     y_val = np.asarray(strip(out))
     if y_val.dtype.kind != "f":
         y_val = y_val.astype(np.float64)

@@ -71,7 +71,7 @@ class Dual(ArrayBehaviour):
            [0., 4.]])
     """
 
-    __slots__ = ("_p", "_t", "_tag", "_single", "shape", "dtype")
+    __slots__ = ("_t", "_single", "shape", "dtype")  # and Active's _p, _tag
     _kind = "Dual"
 
     def __init__(self, primal, tangent):
@@ -128,6 +128,11 @@ class Dual(ArrayBehaviour):
         """The tangent: primal-shaped for one direction, ``(k,) + shape`` for k lanes (a NumPy
         array comes back read-only)."""
         return read_only(self._t[0] if self._single else self._t)
+
+    @property
+    def lane_tangents(self):
+        """The tangent lanes, ``(k,) + shape`` even for one direction (read-only for NumPy)."""
+        return read_only(self._t)
 
     @property
     def lanes(self) -> int:

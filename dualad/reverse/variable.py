@@ -58,7 +58,7 @@ class Variable(ArrayBehaviour):
     (5.5, 1.716)
     """
 
-    __slots__ = ("_p", "_tape", "_node", "_tag", "_gen", "_is_leaf", "grad", "shape", "dtype", "__weakref__")
+    __slots__ = ("_tape", "_node", "_gen", "_is_leaf", "grad", "shape", "dtype", "__weakref__")  # and Active's _p, _tag
     _kind = "Variable"
 
     def __init__(self, value):
