@@ -40,8 +40,6 @@ __all__ = [
     "EinsumOp",
     "ReduceOp",
     "SolveOp",
-    "strong_multiply",
-    "unbroadcast",
     "sum_",
     "broadcast_to",
     "reshape",
