@@ -47,7 +47,10 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
         # lanes for the tangent; nothing to fuse.
         y = np.asarray(rule.ufunc(*ps), dtype=dtype)
         return y, _lanes(consts, ts, y, k)
-    if next(t for t in ts if t is not None).size >= SMALL:
+    for t in ts:
+        if t is not None:
+            break
+    if t.size >= SMALL:
         return cpu_jvp(rule, ps, ts, dtype)
     # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
     outs = rule.evaluate(*ps)

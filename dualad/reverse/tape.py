@@ -10,6 +10,7 @@ back from one sweep.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -23,7 +24,7 @@ from ..kernels import backend
 from ..rules.arith import strong_multiply, unbroadcast
 from ..rules.base import ElementwiseRule
 
-__all__ = ["Tape", "TapeEntry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock"]
+__all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock"]
 
 _local = threading.local()
 
@@ -55,9 +56,10 @@ class TapeEntry(NamedTuple):
     out_shape: tuple
 
 
-# Entries are made once per recorded op: ``tuple.__new__`` skips the Python-level __new__ that
-# NamedTuple generates (a keyword-argument parse per call).
-_entry = tuple.__new__
+#: ``new_entry((op, in_nodes, residual, params, out_node, out_shape))``: a TapeEntry from a
+#: tuple without the Python-level ``__new__`` that NamedTuple generates (entries are made once
+#: per recorded op, and a Python call per op shows in scalar code).
+new_entry = functools.partial(tuple.__new__, TapeEntry)
 
 
 def unlock(arrays: list) -> None:
@@ -153,7 +155,7 @@ class Tape:
         tape) may keep ``value``; this one keeps only its shape."""
         node = self._next
         self._next = node + 1
-        self.entries.append(_entry(TapeEntry, (op, in_nodes, residual, params, node, tuple(value.shape))))
+        self.entries.append(new_entry((op, in_nodes, residual, params, node, tuple(value.shape))))
         self.dtypes[node] = value.dtype
         return node
 
@@ -269,12 +271,17 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
         # Declared constant partials (add, subtract, negative, ...): scale, or pass ȳ through.
         contribs = [None if not need or c == 0.0 else (g if c == 1.0 else c * g) for c, need in zip(consts, needed)]
         return _shape_contributions(values, contribs, g, m, out_shape)
-    if isinstance(g, Active) or any(isinstance(v, Active) for v in values):
+    if type(g) is np.ndarray:
+        for v in values:  # (a loop, not any(...): no generator per entry in scalar code)
+            if isinstance(v, Active):
+                contribs = _nested_adjoints(rule, values, g, needed)
+                break
+        else:
+            if out_shape == () and m == 1:
+                return backend.pull_scalar(rule, values, g, needed)
+            contribs = backend.pull(rule, values, g, needed, into)
+    elif isinstance(g, Active) or any(isinstance(v, Active) for v in values):
         contribs = _nested_adjoints(rule, values, g, needed)
-    elif type(g) is np.ndarray:
-        if out_shape == () and m == 1:
-            return backend.pull_scalar(rule, values, g, needed)
-        contribs = backend.pull(rule, values, g, needed, into)
     else:
         like = device.locate([g, *values], rule.name)
         if like is None:

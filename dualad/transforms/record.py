@@ -17,7 +17,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, apply_elementwise, new_tag, same_result, strip
 from ..forward.dual import Dual
-from ..reverse.tape import Tape, TapeEntry
+from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from .common import assemble_jacobian, check_callable, check_output
@@ -125,21 +125,22 @@ class Recording:
         values = dict(zip(self._leaf_nodes, leaf_values))
         tape = Tape()
         entries = []
-        for entry in old.entries:
-            op, in_nodes, node = entry.op, entry.in_nodes, entry.out_node
+        for op, in_nodes, residual, params, node, shape in old.entries:  # TapeEntry's fields
             if isinstance(op, ElementwiseRule):
-                vals = [values[n] if n is not None else r for n, r in zip(in_nodes, entry.residual)]
-                if op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
-                    y = op.ufunc(*vals)
-                else:
-                    y = apply_elementwise(op, vals)
+                vals = [values[n] if n is not None else r for n, r in zip(in_nodes, residual)]
+                ufunc = op.ufunc
+                for v in vals:  # (a loop, not any(...): no generator per op in scalar code)
+                    if isinstance(v, Active):
+                        ufunc = None
+                        break
+                y = apply_elementwise(op, vals) if ufunc is None else ufunc(*vals)
                 res = vals
             else:
                 consts = old.consts[node]
                 vals = [values[n] if n is not None else c for n, c in zip(in_nodes, consts)]
-                y, res = op.forward(vals, entry.params)
+                y, res = op.forward(vals, params)
             values[node] = y
-            entries.append(TapeEntry(op, in_nodes, res, entry.params, node, entry.out_shape))
+            entries.append(new_entry((op, in_nodes, res, params, node, shape)))
         for fn, refs, kw, result in old.guards:
             now = fn(*[strip(values[v]) if kind == "n" else v for kind, v in refs], **kw)
             if not same_result(now, result):
