@@ -208,7 +208,7 @@ class Tape:
                     if n is None or c is None:
                         continue
                     dt = dtypes.get(n)
-                    if dt is not None and c.dtype != dt:
+                    if dt is not None and c.dtype is not dt and c.dtype != dt:  # (identity first: cheap)
                         c = c.astype(dt)
                     prev = adj.get(n)
                     if prev is None:
