@@ -173,9 +173,8 @@ def _memory_model(tape, vars_, o_leaves, n: int, m: int, itemsize: int) -> _MemM
     total = 0
     trans_f = 0
     trans_r = np.zeros(max(E, 1), dtype=np.int64)
-    for t, entry in enumerate(entries):
-        in_nodes, out_node = entry.in_nodes, entry.out_node
-        s = int(math.prod(entry.out_shape))
+    for t, (op, in_nodes, residual, params, out_node, out_shape) in enumerate(entries):
+        s = int(math.prod(out_shape))
         size_of[out_node] = s
         producer[out_node] = t
         total += s
