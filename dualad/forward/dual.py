@@ -112,7 +112,7 @@ class Dual(ArrayBehaviour):
         return d
 
     # The old private name, still called by modules of other branches (transforms/forward.py,
-    # jacobian.py, nested.py): remove once they use make.
+    # jacobian.py or the engine's lanes.py, nested.py): remove once they call make.
     _new = make
 
     @property

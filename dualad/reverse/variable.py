@@ -96,10 +96,9 @@ class Variable(ArrayBehaviour):
         v.shape, v.dtype = tuple(value.shape), value.dtype
         return v
 
-    # The old private names, still called by modules of other branches (transforms/reverse.py,
-    # record.py's callers, nested.py): remove once they use leaf/make.
+    # The old private name, still called by modules of other branches (transforms/reverse.py,
+    # the engine's transforms/lanes.py): remove once they call leaf.
     _leaf = leaf
-    _new = make
 
     @property
     def value(self):
