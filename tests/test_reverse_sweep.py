@@ -101,7 +101,7 @@ def test_rule_value_and_grad_value(rule, dtype):
     np.testing.assert_allclose(value, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
-# Arrays of at least dualad.reverse.tape.SMALL elements take the compiled (Numba) adjoint kernel
+# Arrays of at least dualad.kernels.backend.SMALL elements take the compiled (Numba) adjoint kernel
 # instead of the NumPy evaluation of the rule; sweep that path too.  Each output element depends
 # on one element of each input, so perturbing a whole input at once gives every partial at once.
 LARGE_SHAPES = {

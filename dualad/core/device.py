@@ -3,10 +3,11 @@
 A *device array* is any array whose type exposes ``__cuda_array_interface__`` and NumPy's
 protocols (``__array_ufunc__``, ``__array_function__``), as CuPy's ``ndarray`` does.  Structural
 ops on device values run through those protocols (``np.sum(x)`` runs ``cupy.sum``); elementwise
-rules run through the CUDA kernels of :mod:`dualad.kernels.cuda`, whose outputs are allocated by
-the operands' array library (CuPy's memory pool) and written in place.  This module decides "host or device", "which namespace", and reports
-host/device mixing; it never imports CuPy or ``numba.cuda`` itself (the kernels are imported
-when a device array is first differentiated).
+rules run through the CUDA kernels of :mod:`dualad.kernels.cuda`, chosen by
+:mod:`dualad.kernels.backend`, whose outputs are allocated by the operands' array library
+(CuPy's memory pool, :func:`namespace`) and written in place.  This module decides "host or
+device", "which namespace", and reports host/device mixing; it never imports CuPy or
+``numba.cuda`` itself.
 
 Plain NumPy values take one ``type(x) is np.ndarray`` test and nothing more.
 """
@@ -30,9 +31,6 @@ __all__ = [
     "arange",
     "result_type",
     "result_dtype",
-    "jvp",
-    "vjp",
-    "value",
 ]
 
 # Types that are never device arrays: checked before anything else.
@@ -272,46 +270,3 @@ def result_dtype(values) -> np.dtype:
     if dt.kind in "biu":
         return np.dtype(np.float64)
     raise TypeError(f"cannot differentiate device values of dtype {dt}; pass float arrays")
-
-
-# --- the CUDA kernels, outputs allocated in the operands' array library -------------------------
-
-
-def _empty(like):
-    """Allocation of kernel outputs in ``like``'s array library (its memory pool, its type)."""
-    xp = namespace(like)
-    return lambda shape, dtype: xp.empty(shape, dtype=dtype)
-
-
-def _scalars_on_device(xs, dtype, like) -> list:
-    """Host scalar operands as 0-d device arrays made by ``like``'s library (``cupy.full``
-    passes the number to a fill kernel: no host-to-device copy that would wait)."""
-    xp = None
-    out = []
-    for x in xs:
-        if x is not None and not is_device(x):
-            xp = xp or namespace(like)
-            x = xp.full((), x[()] if type(x) is np.ndarray else x, dtype=dtype)
-        out.append(x)
-    return out
-
-
-def jvp(rule, xs, ts, dtype, like):
-    """:func:`dualad.kernels.cuda.jvp` with its outputs in ``like``'s array type: (y, lanes)."""
-    from ..kernels import cuda as kc
-
-    return kc.jvp(rule, _scalars_on_device(xs, dtype, like), ts, dtype, empty=_empty(like))
-
-
-def vjp(rule, xs, g, needed, dtype, into, like) -> list:
-    """:func:`dualad.kernels.cuda.vjp` with its outputs in ``like``'s array type."""
-    from ..kernels import cuda as kc
-
-    return kc.vjp(rule, _scalars_on_device(xs, dtype, like), g, needed, dtype, into, empty=_empty(like))
-
-
-def value(rule, xs, dtype, like):
-    """:func:`dualad.kernels.cuda.value` with its output in ``like``'s array type."""
-    from ..kernels import cuda as kc
-
-    return kc.value(rule, _scalars_on_device(xs, dtype, like), dtype, empty=_empty(like))

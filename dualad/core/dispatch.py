@@ -13,8 +13,8 @@ import itertools
 
 import numpy as np
 
-from .. import kernels
-from ..rules import base as _rules_base
+from ..kernels import backend
+from ..rules import base as rules_base
 from . import device
 
 __all__ = [
@@ -31,9 +31,19 @@ def new_tag() -> int:
 
 
 class Active:
-    """Base of every value dualad differentiates.  ``_p`` holds the primal (or value)."""
+    """Base of every value dualad differentiates.
 
-    __slots__ = ()
+    Every active value has ``_p``, its primal (or value), plain or active at an older level,
+    and ``_tag``, the tag of the transform application it belongs to; dispatch (this module)
+    reads them to route ops and to strip values, subclasses set them.
+    """
+
+    __slots__ = ("_p", "_tag")
+
+    @property
+    def tag(self) -> int:
+        """The tag of the transform application this value belongs to (newer is larger)."""
+        return self._tag
 
     def _guard_ref(self):
         """(guard list, node) when this value sits on a tape that records guards, else None."""
@@ -172,11 +182,8 @@ def apply_elementwise(rule, args):
     if owner is None:
         like = device.locate(args, rule.name)
         if like is not None:
-            return device.value(rule, list(args), device.result_dtype(args), like)
-        if rule.ufunc is not None:
-            with np.errstate(all="ignore"):
-                return rule.ufunc(*args)
-        return kernels.value(rule, list(args), float_dtype(args))
+            return backend.value(rule, list(args), device.result_dtype(args), device.namespace(like))
+        return backend.value(rule, args, None if rule.ufunc is not None else float_dtype(args))
     return owner._elementwise(rule, args)
 
 
@@ -205,4 +212,4 @@ class _Dispatcher:
         return device.to_place(a, strip(like))
 
 
-_rules_base.install_dispatcher(_Dispatcher())
+rules_base.install_dispatcher(_Dispatcher())

@@ -19,7 +19,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from ..reverse.tape import Tape, _elementwise_adjoints, _unlock
+from ..reverse.tape import Tape, elementwise_adjoints
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from ..rules.structural import EinsumOp, LinearOp
@@ -357,22 +357,22 @@ class Trace:
         self._n = n
         self._tag = tag
         # Lecture numbering: inputs v_{1-n} .. v_0, then every recorded entry in order.
-        self._index: dict[int, int] = {leaf._node: k - n + 1 for k, leaf in enumerate(leaves)}
+        self._index: dict[int, int] = {leaf.node: k - n + 1 for k, leaf in enumerate(leaves)}
         for i, entry in enumerate(tape.entries, 1):
-            self._index[entry[4]] = i
+            self._index[entry.out_node] = i
         self._values: dict = dict(tape.values)
         for leaf in leaves:
-            self._values[leaf._node] = leaf._p
-        self._leaf_nodes = [leaf._node for leaf in leaves]
+            self._values[leaf.node] = leaf.value
+        self._leaf_nodes = [leaf.node for leaf in leaves]
         self._x_names = ["x"] if n == 1 else [f"x{_sub(k + 1)}" for k in range(n)]
         self._y_node = y_node
-        y = out._p if y_node is not None else out
+        y = out.value if y_node is not None else out
         self.value = np.asarray(strip(y))
         self.tangent = self._tangent_of(y, self.value.shape)
         self._keep = keep
         grads, hvps = [], []
         for leaf, x in zip(leaves, xs):
-            a = adj.get(leaf._node)
+            a = adj.get(leaf.node)
             if a is None:
                 grads.append(np.zeros(x.shape, dtype=x.dtype))
                 hvps.append(np.zeros(x.shape, dtype=x.dtype))
@@ -388,8 +388,8 @@ class Trace:
 
     # -- values ------------------------------------------------------------------------------------
     def _tangent_of(self, v, shape) -> np.ndarray:
-        if type(v) is Dual and v._tag == self._tag:
-            return np.asarray(strip(v._t[0]))
+        if type(v) is Dual and v.tag == self._tag:
+            return np.asarray(strip(v.lane_tangents[0]))
         return np.zeros(shape, dtype=np.asarray(strip(v)).dtype)
 
     def _sym(self, node: int) -> str:
@@ -415,29 +415,29 @@ class Trace:
         return ops
 
     def _scalar(self, entry, ops) -> bool:
-        return tuple(entry[5]) == () and all(o.value is not None and o.value.ndim == 0 for o in ops)
+        return tuple(entry.out_shape) == () and all(o.value is not None and o.value.ndim == 0 for o in ops)
 
     # -- the three tables ------------------------------------------------------------------------
     def _expr(self, entry, ops, args: list) -> str:
-        op, params = entry[0], entry[3]
+        op, params = entry.op, entry.params
         if isinstance(op, ElementwiseRule):
             if op.name in ("add", "subtract"):
                 sign = 1 if op.name == "add" else -1
                 return _signed_sum([(1, args[0]), (sign, args[1])], MINUS)
             return _rule_primal(op, args)
-        return _struct_primal(op, params or {}, args, tuple(entry[5]))
+        return _struct_primal(op, params or {}, args, tuple(entry.out_shape))
 
     def _primal_rows(self) -> list:
         rows = []
         for k, node in enumerate(self._leaf_nodes):
             rows.append((self._sym(node), self._x_names[k], "", summarize(self._values[node])))
         for entry, ops in zip(self.tape.entries, self._ops):
-            out = entry[4]
+            out = entry.out_node
             expr = self._expr(entry, ops, [o.sym for o in ops])
             subst = ""
             if self._scalar(entry, ops):
-                if isinstance(entry[0], ElementwiseRule) and entry[0].name in ("add", "subtract"):
-                    sign = 1 if entry[0].name == "add" else -1
+                if isinstance(entry.op, ElementwiseRule) and entry.op.name in ("add", "subtract"):
+                    sign = 1 if entry.op.name == "add" else -1
                     subst = _signed_sum([(1, _num(ops[0].value)), _signed_number(sign, ops[1].value)], "-")
                 else:
                     subst = self._expr(entry, ops, [_wrap(_num(o.value)) for o in ops])
@@ -447,7 +447,7 @@ class Trace:
         return rows
 
     def _tangent_terms(self, entry, ops, numeric: bool) -> str:
-        op = entry[0]
+        op = entry.op
         if isinstance(op, ElementwiseRule):
             sym_args = [o.sym for o in ops]
             num_args = [_wrap(_num(o.value)) for o in ops] if numeric else sym_args
@@ -484,7 +484,7 @@ class Trace:
                 args[p] = _dot(o.sym)
                 terms.append((1, self._expr(entry, ops, args)))
             return _signed_sum(terms, MINUS)
-        out = self._sym(entry[4])
+        out = self._sym(entry.out_node)
         terms = [(1, f"∂{out}/∂{o.sym} · {_dot(o.sym)}") for o in ops if not o.const]
         return _signed_sum(terms, MINUS)
 
@@ -493,9 +493,9 @@ class Trace:
         for k, node in enumerate(self._leaf_nodes):
             rows.append((_dot(self._sym(node)), _dot(self._x_names[k]), "", summarize(self.direction[k])))
         for entry, ops in zip(self.tape.entries, self._ops):
-            out = entry[4]
+            out = entry.out_node
             subst = self._tangent_terms(entry, ops, True) if self._scalar(entry, ops) else ""
-            tan = self._tangent_of(self._values[out], tuple(entry[5]))
+            tan = self._tangent_of(self._values[out], tuple(entry.out_shape))
             rows.append((_dot(self._sym(out)), self._tangent_terms(entry, ops, False), subst, summarize(tan)))
         if self._y_node is None:
             rows.append(("ẏ", "0", "", ""))
@@ -510,7 +510,7 @@ class Trace:
             with np.errstate(all="ignore"):
                 if isinstance(op, ElementwiseRule):
                     vals = [strip(r) for r in residual]
-                    return list(_elementwise_adjoints(op, vals, g, needed, tuple(out_shape), [None] * len(vals)))
+                    return list(elementwise_adjoints(op, vals, g, needed, tuple(out_shape), [None] * len(vals)))
                 return list(op.backward(_strip_tree(residual), g, params, needed))
         except Exception:  # a display detail only: the final adjoints come from the sweep itself
             return [None] * len(in_nodes)
@@ -525,7 +525,7 @@ class Trace:
         rows.append((y_bar, "ȳ", "", summarize(self.cotangent)))
         running: dict = {}
         for entry, ops in zip(reversed(self.tape.entries), reversed(self._ops)):
-            op, out = entry[0], entry[4]
+            op, out = entry.op, entry.out_node
             if out not in self._keep:
                 continue
             g = np.asarray(strip(self._keep[out]))
@@ -656,11 +656,11 @@ class Trace:
                 label += f"\n{summarize(self._values[node])}\nv̇ {summarize(self.direction[k])}   v̄ {summarize(grad_of[node])}"
             lines.append(f'  n{node} [label={q(label)}, shape=ellipse, style=filled, fillcolor="#dbe9f6"];')
         for entry, ops in zip(self.tape.entries, self._ops):
-            op, out = entry[0], entry[4]
+            op, out = entry.op, entry.out_node
             sym = self._sym(out)
             label = f"{sym} = {self._expr(entry, ops, [o.sym for o in ops])}"
             if values:
-                tan = self._tangent_of(self._values[out], tuple(entry[5]))
+                tan = self._tangent_of(self._values[out], tuple(entry.out_shape))
                 bar = self._keep.get(out)
                 bar_s = summarize(np.asarray(strip(bar))[0]) if bar is not None else "0"
                 label += f"\n{summarize(self._values[out])}\nv̇ {summarize(tan)}   v̄ {bar_s}"
@@ -854,13 +854,13 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
     # (forward-over-reverse) and carries its tangent; a fresh tag keeps them apart from any
     # Duals the user made by hand.
     tag = new_tag()
-    duals = [Dual._new(x, d[None], tag, True) for x, d in zip(xs, dirs)]
+    duals = [Dual.make(x, d[None], tag, True) for x, d in zip(xs, dirs)]
     tape = _KeepingTape()
-    leaves = [Variable._leaf(d, tape) for d in duals]
+    leaves = [Variable.leaf(d, tape) for d in duals]
     out = f(*leaves)
     if isinstance(out, (tuple, list, dict)):
         raise TypeError("trace(f, *args) needs f to return one array; trace each output separately")
-    y_node = out._node if isinstance(out, Variable) and out._tape is tape else None
+    y_node = out.node if isinstance(out, Variable) and out.tape is tape else None
     y_val = np.asarray(strip(out))
     if y_val.dtype.kind != "f":
         y_val = y_val.astype(np.float64)
@@ -881,6 +881,5 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
     result = Trace(name, xs, dirs, tape, leaves, out, y_node, ct, keep, adj, tag)
     # The tape made the arrays f closed over read-only while it might still be swept; the
     # trace has swept it, so they are the caller's to write into again.
-    _unlock(tape._locked)
-    tape._locked.clear()
+    tape.release()
     return result

@@ -12,15 +12,12 @@ import threading
 
 import numpy as np
 
-from .. import kernels
 from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag, read_only, strip
+from ..kernels import backend
+from ..rules.arith import lane_sum
 from ..rules.derive import derivable
-from ..rules.structural import strong_multiply
-
-# Below this many tangent entries a NumPy evaluation of the rule is cheaper than a kernel call.
-SMALL = 256
 
 __all__ = ["Dual", "default_tag"]
 
@@ -42,46 +39,11 @@ def _as_primal(x) -> np.ndarray:
 
 
 def _push(partials, ts, y, k: int):
-    """Tangent lanes of ``y``: Σ_i ∂_i · ẋ_i with strong-zero products, NumPy dispatch."""
-    nd = len(y.shape)
-    if nd == 0 and k == 1 and not isinstance(y, Active):
-        # One scalar lane: NumPy-scalar arithmetic, a fraction of the cost of array calls.
-        acc = y.dtype.type(0.0)
-        for partial, t in zip(partials, ts):
-            if t is None:
-                continue
-            if type(t) is not np.ndarray or isinstance(partial, Active):
-                return _push_arrays(partials, ts, y, k, nd)
-            s = t[0]
-            if type(partial) is np.ndarray:
-                partial = partial[()]
-            if s == 0 or partial == 0:
-                continue
-            acc += partial * s
-        return np.array([acc], dtype=y.dtype)
-    return _push_arrays(partials, ts, y, k, nd)
-
-
-def _push_arrays(partials, ts, y, k: int, nd: int):
-    ty = None
-    for partial, t in zip(partials, ts):
-        if t is None or (type(partial) is float and partial == 0.0):
-            continue
-        if len(t.shape) - 1 < nd:  # lanes lead: align the input's axes with the output's
-            t = np.reshape(t, (k,) + (1,) * (nd - len(t.shape) + 1) + tuple(t.shape[1:]))
-        if ty is not None and type(partial) is float and partial == -1.0:
-            ty = ty - t  # a difference in one pass, not a scaled copy and a sum
-            continue
-        term = t if (type(partial) is float and partial == 1.0) else strong_multiply(partial, t)
-        ty = term if ty is None else ty + term
-    full = (k,) + tuple(y.shape)
-    if ty is None:
-        return device.zeros(full, y.dtype, strip(y))
-    if ty.dtype != y.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
-        ty = ty.astype(y.dtype)
-    if tuple(ty.shape) != full:
-        ty = np.broadcast_to(ty, full)
-    return ty
+    """Tangent lanes of ``y``: Σ_i ∂_i · ẋ_i with strong-zero products, NumPy dispatch (the
+    partials and ``y`` may be active at older levels); zeros where ``y`` lives if no input
+    contributes."""
+    ty = lane_sum(partials, ts, y, k)
+    return device.zeros((k,) + tuple(y.shape), y.dtype, strip(y)) if ty is None else ty
 
 
 @not_a_sequence
@@ -109,7 +71,7 @@ class Dual(ArrayBehaviour):
            [0., 4.]])
     """
 
-    __slots__ = ("_p", "_t", "_tag", "_single", "shape", "dtype")
+    __slots__ = ("_t", "_single", "shape", "dtype")  # and Active's _p, _tag
     _kind = "Dual"
 
     def __init__(self, primal, tangent):
@@ -140,11 +102,18 @@ class Dual(ArrayBehaviour):
         self.shape, self.dtype = p.shape, p.dtype
 
     @staticmethod
-    def _new(p, t, tag: int, single: bool) -> Dual:
+    def make(p, t, tag: int, single: bool) -> Dual:
+        """A Dual of tag ``tag`` from a primal and its lane array ``t`` of shape
+        ``(k,) + p.shape`` (``single``: one direction, shown without the lane axis); nothing
+        is checked or copied (package-internal)."""
         d = object.__new__(Dual)
         d._p, d._t, d._tag, d._single = p, t, tag, single
         d.shape, d.dtype = tuple(p.shape), p.dtype
         return d
+
+    # The old private name, still called by modules of other branches (transforms/forward.py,
+    # jacobian.py or the engine's lanes.py, nested.py): remove once they call make.
+    _new = make
 
     @property
     def primal(self):
@@ -161,6 +130,11 @@ class Dual(ArrayBehaviour):
         return read_only(self._t[0] if self._single else self._t)
 
     @property
+    def lane_tangents(self):
+        """The tangent lanes, ``(k,) + shape`` even for one direction (read-only for NumPy)."""
+        return read_only(self._t)
+
+    @property
     def lanes(self) -> int:
         """Number of tangent directions carried."""
         return self._t.shape[0]
@@ -169,7 +143,7 @@ class Dual(ArrayBehaviour):
         return f"Dual(primal={self._p!r}, tangent={self.tangent!r})"
 
     def _copy(self) -> Dual:
-        return Dual._new(self._p, self._t, self._tag, self._single)
+        return Dual.make(self._p, self._t, self._tag, self._single)
 
     def _assign(self, new) -> None:
         if not isinstance(new, Dual):
@@ -205,35 +179,20 @@ class Dual(ArrayBehaviour):
         k = self._t.shape[0]
         if not any(isinstance(p, Active) for p in ps):
             like = device.locate(ps, rule.name)
-            if like is not None:
-                # Device values: one fused CUDA kernel, results in the operands' array type.
-                y, ty = device.jvp(rule, ps, ts, device.result_dtype(ps), like)
-                return Dual._new(y, ty, self._tag, single)
-            dtype = float_dtype(ps)
-            consts = rule.constant_partials
-            if None not in consts and rule.ufunc is not None:
-                # Constant partials (add, subtract, ...): the ufunc for the value, scaled sums
-                # of lanes for the tangent; nothing to fuse.
-                y = np.asarray(rule.ufunc(*ps), dtype=dtype)
-                return Dual._new(y, _push(consts, ts, y, k), self._tag, single)
-            if self._t.size >= SMALL:
-                y, ty = kernels.jvp(rule, ps, ts, dtype)
-                return Dual._new(y, ty, self._tag, single)
-            # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
-            outs = rule.evaluate(*ps)
-            y = outs[0]
-            if not (isinstance(y, (np.ndarray, np.generic)) and y.dtype == dtype):
-                y = np.asarray(y, dtype=dtype)
-        else:
-            # Nested: the primals are active at an older level, which differentiates the
-            # rule's NumPy expressions in turn.
-            outs = rule.evaluate(*ps)
-            # A non-ufunc rule's value expression may have other conventions at kinks (relu
-            # via maximum), so the older level takes the value from the rule itself.
-            y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
-        return Dual._new(y, _push(outs[1:], ts, y, k), self._tag, single)
+            if like is None:
+                y, ty = backend.push(rule, ps, ts, k, float_dtype(ps))
+            else:
+                y, ty = backend.push(rule, ps, ts, k, device.result_dtype(ps), device.namespace(like))
+            return Dual.make(y, ty, self._tag, single)
+        # Nested: the primals are active at an older level, which differentiates the rule's
+        # NumPy expressions in turn.
+        outs = rule.evaluate(*ps)
+        # A non-ufunc rule's value expression may have other conventions at kinks (relu via
+        # maximum), so the older level takes the value from the rule itself.
+        y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
+        return Dual.make(y, _push(outs[1:], ts, y, k), self._tag, single)
 
-    def _fused_adjoints(self, rule, values, g, needed):
+    def fused_adjoints(self, rule, values, g, needed):
         """``ḡ · ∂_i`` of ``rule`` at ``values`` (Duals of this tag, or constants) for a cotangent
         ``ḡ`` of one reverse lane, ``(1,) + shape``, plain or a Dual of this tag: one fused
         forward-over-reverse kernel.  None where it does not apply (deeper nesting, several
@@ -251,7 +210,7 @@ class Dual(ArrayBehaviour):
             gp, gt = g, None
         else:
             return None
-        if gp.shape[0] != 1 or gp.size < SMALL:
+        if gp.shape[0] != 1 or gp.size < backend.SMALL:
             return None
         xs, ts, k = [], [], None if gt is None else gt.shape[0]
         for v in values:
@@ -271,11 +230,11 @@ class Dual(ArrayBehaviour):
                 ts.append(None)
         if k is None:
             return None
-        outs = kernels.hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, float_dtype(xs + [gp]))
-        return [None if o is None else Dual._new(o[0][None], o[1][:, None], tag, self._single) for o in outs]
+        outs = backend.fused_hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, float_dtype(xs + [gp]))
+        return [None if o is None else Dual.make(o[0][None], o[1][:, None], tag, self._single) for o in outs]
 
     def _process(self, prim, args, params):
         ps, ts, single = self._split(args)
         device.locate(ps, prim.name)
         y, ydot = prim.jvp(ps, ts, params)
-        return Dual._new(y, ydot, self._tag, single)
+        return Dual.make(y, ydot, self._tag, single)

@@ -2,7 +2,9 @@
 
 :func:`jvp` and :func:`vjp` take whole NumPy arrays of any (broadcastable) shapes, flatten them
 into the layout the generated loops expect, call the compiled kernel and shape the results.
-They know nothing about derivatives beyond "value, partials, multiply, add".
+They know nothing about derivatives beyond "value, partials, multiply, add".  Which of these,
+a CUDA kernel or plain NumPy evaluates a rule for the value types is decided in one place,
+:mod:`dualad.kernels.backend`.
 """
 
 from __future__ import annotations

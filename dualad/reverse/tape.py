@@ -10,28 +10,60 @@ back from one sweep.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import kernels
 from ..core import device
 from ..core.dispatch import Active, new_tag
+from ..kernels import backend
+from ..rules.arith import strong_multiply, unbroadcast
 from ..rules.base import ElementwiseRule
-from ..rules.structural import strong_multiply, unbroadcast
 
-__all__ = ["Tape", "default_tape", "recording_enabled", "no_grad"]
-
-# Below this many elements the per-call cost of a compiled kernel outweighs its speed, and the
-# rule is evaluated through NumPy instead (same formulas, same strong zeros).
-SMALL = 256
+__all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock"]
 
 _local = threading.local()
 
 
-def _unlock(arrays: list) -> None:
+class TapeEntry(NamedTuple):
+    """One assignment ``v_out = op(v_in...)`` of the Wengert list.
+
+    Attributes
+    ----------
+    op : ElementwiseRule or Primitive
+        What was applied.
+    in_nodes : list
+        Per operand, its node on this tape, or None for a constant.
+    residual : object
+        What the adjoint needs: an elementwise rule's operand values, a primitive's residual.
+    params : dict or None
+        A primitive's parameters (None for elementwise rules).
+    out_node : int
+        The node assigned.
+    out_shape : tuple
+        Its shape.
+    """
+
+    op: Any
+    in_nodes: list
+    residual: Any
+    params: dict | None
+    out_node: int
+    out_shape: tuple
+
+
+#: ``new_entry((op, in_nodes, residual, params, out_node, out_shape))``: a TapeEntry from a
+#: tuple without the Python-level ``__new__`` that NamedTuple generates (entries are made once
+#: per recorded op, and a Python call per op shows in scalar code).
+new_entry = functools.partial(tuple.__new__, TapeEntry)
+
+
+def unlock(arrays: list) -> None:
+    """Make arrays that :meth:`Tape.lock` made read-only writeable again."""
     for a in arrays:
         try:
             a.flags.writeable = True
@@ -63,7 +95,7 @@ class Tape:
 
     def __init__(self, tag: int | None = None):
         self.tag = new_tag() if tag is None else tag
-        self.entries: list[tuple] = []  # (op, in_nodes, residual, params, out_node, out_shape)
+        self.entries: list[TapeEntry] = []
         self.leaves: list[tuple] = []  # (node, shape, weakref to the leaf Variable)
         # Each node's dtype: adjoints take their node's dtype (a float32 input mixed with a
         # float64 constant gets a float32 gradient, as its value is float32).
@@ -79,16 +111,29 @@ class Tape:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def nodes(self) -> int:
+        """How many nodes this tape has numbered (leaves and entries): the next node's number."""
+        return self._next
+
+    def adopt(self, entries: list, nodes: int) -> None:
+        """Take ``entries`` (TapeEntry values whose nodes are numbered below ``nodes``) as this
+        tape's list: a replay's fresh residuals for a recorded program."""
+        self.entries = entries
+        self._next = nodes
+
     def new_node(self) -> int:
         n = self._next
         self._next = n + 1
         return n
 
+    #: The leaf value type, ``Variable``: set by :mod:`dualad.reverse.variable`, which builds
+    #: on this module (so this one need not import it back).
+    leaf_type: Any = None
+
     def variable(self, value):
         """A new leaf Variable on this tape (its ``.grad`` is filled by ``backward``)."""
-        from .variable import Variable
-
-        return Variable._leaf(value, self)
+        return self.leaf_type.leaf(value, self)
 
     def lock(self, a) -> None:
         """Make a plain array the tape saved read-only while the tape lives, so that writing
@@ -103,14 +148,14 @@ class Tape:
             base.flags.writeable = False
             self._locked.append(base)
             if self._finalizer is None:
-                self._finalizer = weakref.finalize(self, _unlock, self._locked)
+                self._finalizer = weakref.finalize(self, unlock, self._locked)
 
     def record(self, op, in_nodes, residual, params, value) -> int:
         """Append ``v_new = op(inputs)``; returns the new node.  Subclasses (e.g. a tracing
         tape) may keep ``value``; this one keeps only its shape."""
         node = self._next
         self._next = node + 1
-        self.entries.append((op, in_nodes, residual, params, node, tuple(value.shape)))
+        self.entries.append(new_entry((op, in_nodes, residual, params, node, tuple(value.shape))))
         self.dtypes[node] = value.dtype
         return node
 
@@ -120,7 +165,11 @@ class Tape:
         self.dtypes = {n: self.dtypes[n] for n, _, ref in self.leaves if ref() is not None and n in self.dtypes}
         self.leaves = [leaf for leaf in self.leaves if leaf[2]() is not None]
         self.generation += 1
-        _unlock(self._locked)
+        self.release()
+
+    def release(self) -> None:
+        """Hand back the arrays this tape made read-only (once nothing will sweep it again)."""
+        unlock(self._locked)
         self._locked.clear()
 
     # -- the backward sweep -----------------------------------------------------------------
@@ -149,9 +198,9 @@ class Tape:
                 needed = [n is not None for n in in_nodes]
                 if isinstance(op, ElementwiseRule):
                     into = None
-                    if owned and math.prod(out_shape) >= SMALL:
+                    if owned and math.prod(out_shape) >= backend.SMALL:
                         into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
-                    contribs = _elementwise_adjoints(op, residual, g, needed, out_shape, into)
+                    contribs = elementwise_adjoints(op, residual, g, needed, out_shape, into)
                 else:
                     into = None
                     contribs = op.backward(residual, g, params, needed)
@@ -159,7 +208,7 @@ class Tape:
                     if n is None or c is None:
                         continue
                     dt = dtypes.get(n)
-                    if dt is not None and c.dtype != dt:
+                    if dt is not None and c.dtype is not dt and c.dtype != dt:  # (identity first: cheap)
                         c = c.astype(dt)
                     prev = adj.get(n)
                     if prev is None:
@@ -208,10 +257,12 @@ def _const(x) -> str:
     return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
 
 
-def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, out_shape, into: list) -> list:
+def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, out_shape, into: list) -> list:
     """x̄_i contributions ``ȳ·∂_i`` for each needed input, unbroadcast to its shape.
 
     ``into[i]``, when given, is an adjoint buffer of this sweep that the kernel may add into.
+    Plain values go to the backend selector (:mod:`dualad.kernels.backend`); values active at
+    an older level (nesting) are differentiated by their own level.
     """
     out_shape = tuple(out_shape)
     m = g.shape[0]
@@ -220,44 +271,36 @@ def _elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, 
         # Declared constant partials (add, subtract, negative, ...): scale, or pass ȳ through.
         contribs = [None if not need or c == 0.0 else (g if c == 1.0 else c * g) for c, need in zip(consts, needed)]
         return _shape_contributions(values, contribs, g, m, out_shape)
-    plain = type(g) is np.ndarray and not any(isinstance(v, Active) for v in values)
-    if not plain and not isinstance(g, (np.ndarray, Active)) and not any(isinstance(v, Active) for v in values):
-        like = device.locate([g, *values], rule.name)
-        if like is not None:
-            # Device values: the rule's fused CUDA adjoint kernel (no buffers to add into).
-            contribs = device.vjp(rule, values, g, needed, g.dtype, None, like)
-            return _shape_contributions(values, contribs, g, m, out_shape)
-    if plain and out_shape == () and m == 1:
-        # One scalar adjoint: plain Python arithmetic on NumPy scalars, strong zeros included.
-        gv = g[0]
-        out = []
-        for p, need in zip(rule.fn(*values)[1:], needed):
-            if not need or (type(p) is float and p == 0.0):
-                out.append(None)
-            elif gv == 0 or p == 0:
-                out.append(np.zeros(1, dtype=g.dtype))
-            else:
-                out.append(np.array([gv * p], dtype=g.dtype))
-        return out
-    if not plain:
-        # Dual values or a dual cotangent (forward over reverse): one fused kernel per entry.
-        owner = next((v for v in (g, *values) if hasattr(v, "_fused_adjoints")), None)
-        contribs = None if owner is None else owner._fused_adjoints(rule, values, g, needed)
-        if contribs is not None:
-            return _shape_contributions(values, contribs, g, m, out_shape)
-    if plain and g.size // m >= SMALL:
-        full = (m,) + out_shape
-        into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]
-        contribs = kernels.vjp(rule, values, g, needed, g.dtype, into)
+    if type(g) is np.ndarray:
+        for v in values:  # (a loop, not any(...): no generator per entry in scalar code)
+            if isinstance(v, Active):
+                contribs = _nested_adjoints(rule, values, g, needed)
+                break
+        else:
+            if out_shape == () and m == 1:
+                return backend.pull_scalar(rule, values, g, needed)
+            contribs = backend.pull(rule, values, g, needed, into)
+    elif isinstance(g, Active) or any(isinstance(v, Active) for v in values):
+        contribs = _nested_adjoints(rule, values, g, needed)
     else:
-        partials = rule.fn(*values)[1:]
-        contribs = []
-        for p, need in zip(partials, needed):
-            if not need or (type(p) is float and p == 0.0):
-                contribs.append(None)
-            else:
-                contribs.append(strong_multiply(p, g))
+        like = device.locate([g, *values], rule.name)
+        if like is None:
+            contribs = _nested_adjoints(rule, values, g, needed)
+        else:
+            contribs = backend.pull(rule, values, g, needed, None, device.namespace(like))
     return _shape_contributions(values, contribs, g, m, out_shape)
+
+
+def _nested_adjoints(rule: ElementwiseRule, values: list, g, needed: list) -> list:
+    """Contributions when the values or the cotangent are active (forward over reverse, or
+    deeper): the values' own fused kernel if they offer one, else the rule's partials
+    evaluated on them (dispatched to their level), multiplied with strong zeros."""
+    owner = next((v for v in (g, *values) if hasattr(v, "fused_adjoints")), None)
+    contribs = None if owner is None else owner.fused_adjoints(rule, values, g, needed)
+    if contribs is not None:
+        return contribs
+    partials = rule.fn(*values)[1:]
+    return [None if not need or (type(p) is float and p == 0.0) else strong_multiply(p, g) for p, need in zip(partials, needed)]
 
 
 def _shape_contributions(values, contribs, g, m, out_shape) -> list:

@@ -58,7 +58,7 @@ class Variable(ArrayBehaviour):
     (5.5, 1.716)
     """
 
-    __slots__ = ("_p", "_tape", "_node", "_tag", "_gen", "_is_leaf", "grad", "shape", "dtype", "__weakref__")
+    __slots__ = ("_tape", "_node", "_gen", "_is_leaf", "grad", "shape", "dtype", "__weakref__")  # and Active's _p, _tag
     _kind = "Variable"
 
     def __init__(self, value):
@@ -68,7 +68,7 @@ class Variable(ArrayBehaviour):
         tape.leaves.append((self._node, self.shape, weakref.ref(self)))
 
     @staticmethod
-    def _leaf(value, tape: Tape) -> Variable:
+    def leaf(value, tape: Tape) -> Variable:
         """A leaf on ``tape`` for a transform's input: not copied, but made read-only while the
         tape lives, so that writing into it raises instead of changing a gradient."""
         v = object.__new__(Variable)
@@ -87,12 +87,18 @@ class Variable(ArrayBehaviour):
         self.shape, self.dtype = tuple(value.shape), value.dtype
 
     @staticmethod
-    def _new(value, tape: Tape, node: int) -> Variable:
+    def make(value, tape: Tape, node: int) -> Variable:
+        """The Variable of ``node`` on ``tape``, holding ``value`` (not a leaf): what a recorded
+        op returns (package-internal)."""
         v = object.__new__(Variable)
         v._p, v._tape, v._node, v._tag = value, tape, node, tape.tag
         v._gen, v._is_leaf, v.grad = tape.generation, False, None
         v.shape, v.dtype = tuple(value.shape), value.dtype
         return v
+
+    # The old private name, still called by modules of other branches (transforms/reverse.py,
+    # the engine's transforms/lanes.py): remove once they call leaf.
+    _leaf = leaf
 
     @property
     def value(self):
@@ -111,6 +117,11 @@ class Variable(ArrayBehaviour):
         return escape(self)
 
     @property
+    def node(self) -> int:
+        """This value's node on its tape (``v<node>`` in the listing)."""
+        return self._node
+
+    @property
     def is_leaf(self) -> bool:
         return self._is_leaf
 
@@ -123,7 +134,7 @@ class Variable(ArrayBehaviour):
         return f"Variable({self._p!r}, v{self._node})"
 
     def _copy(self) -> Variable:
-        return Variable._new(self._p, self._tape, self._node)
+        return Variable.make(self._p, self._tape, self._node)
 
     def _assign(self, new) -> None:
         if self._is_leaf:
@@ -193,7 +204,7 @@ class Variable(ArrayBehaviour):
         if not self._recording():
             return y
         node = self._tape.record(rule, nodes, vals, None, y)
-        return Variable._new(y, self._tape, node)
+        return Variable.make(y, self._tape, node)
 
     def _process(self, prim, args, params):
         vals, nodes, nested = self._split(args)
@@ -207,7 +218,7 @@ class Variable(ArrayBehaviour):
         node = self._tape.record(prim, nodes, residual, params, y)
         if self._tape.consts is not None:  # a tape for replay keeps the constant operands
             self._tape.consts[node] = [v if n is None else None for v, n in zip(vals, nodes)]
-        return Variable._new(y, self._tape, node)
+        return Variable.make(y, self._tape, node)
 
     # -- backward ---------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
@@ -252,10 +263,13 @@ class Variable(ArrayBehaviour):
                 # A leaf the graph used but whose every partial was zero (floor, sign) gets a
                 # zero gradient, as in PyTorch; a leaf the graph never touched keeps None.
                 if used is None:
-                    used = {n for entry in tape.entries for n in entry[1] if n is not None}
+                    used = {n for entry in tape.entries for n in entry.in_nodes if n is not None}
                 if node not in used:
                     continue
                 g = device.zeros(leaf.shape, leaf.dtype, strip(leaf._p))
             leaf.grad = g if leaf.grad is None else leaf.grad + g
         if not retain_graph:
             tape.clear()
+
+
+Tape.leaf_type = Variable

@@ -32,6 +32,7 @@ import string
 import numpy as np
 
 from . import base as _base
+from .arith import strong_multiply, unbroadcast
 from .base import Primitive
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "EinsumOp",
     "ReduceOp",
     "SolveOp",
-    "strong_multiply",
-    "unbroadcast",
     "sum_",
     "broadcast_to",
     "reshape",
@@ -85,59 +84,6 @@ def _zeros(shape, dtype, like):
     if type(like) is np.ndarray:
         return np.zeros(shape, dtype=dtype)
     return _base._DISPATCH.zeros(shape, dtype, like)
-
-
-_SCALARS = (float, np.float64, np.float32, int)
-
-
-def strong_multiply(p, t):
-    """``p * t`` where an exact zero on either side gives 0, even against inf or NaN."""
-    if type(p) is np.ndarray and p.ndim == 0:
-        p = p[()]
-    if type(p) in _SCALARS and type(t) is np.ndarray:
-        # A finite, nonzero scalar factor cannot turn anything into 0·inf: multiply directly.
-        if p == 0.0:
-            return np.zeros(t.shape, dtype=np.result_type(p, t))
-        if math.isfinite(p):
-            return p * t
-    if not _is_active(p) and not _is_active(t):
-        with np.errstate(all="ignore"):
-            out = np.multiply(p, t)
-            bad = np.isnan(out)
-            if bad.any():
-                out = np.where(np.equal(p, 0) | np.equal(t, 0), 0.0, out).astype(out.dtype, copy=False)
-        return out
-    from .base import _DISPATCH
-
-    prod_ = p * t
-    # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
-    # factor may still carry derivatives of older levels, which must survive.  On a device,
-    # testing bad.any() would wait for the device: the selection is made unconditionally.
-    plain = _DISPATCH.strip(prod_)
-    on_device = type(plain) is not np.ndarray and _DISPATCH.is_device(plain)
-    with np.errstate(all="ignore"):
-        bad = np.isnan(plain)
-    if not on_device and not bad.any():
-        return prod_
-    sp, st = _DISPATCH.strip(p), _DISPATCH.strip(t)
-    zero = bad & (np.equal(sp, 0) | np.equal(st, 0))
-    if not on_device and not zero.any():
-        return prod_
-    return where.bind(prod_, _zeros((), prod_.dtype, prod_), cond=np.broadcast_to(~zero, prod_.shape), batch=0)
-
-
-def unbroadcast(ct, shape: tuple, batch: int):
-    """Sum ``ct`` (lanes ``batch``, logical shape broadcast from ``shape``) back to ``shape``."""
-    out_shape = tuple(ct.shape[batch:])
-    if out_shape == tuple(shape):
-        return ct
-    extra = len(out_shape) - len(shape)
-    if extra > 0:
-        ct = sum_.bind(ct, axis=tuple(range(-len(out_shape), -len(shape))), keepdims=False, batch=batch)
-    ones = tuple(-(len(shape) - j) for j, d in enumerate(shape) if d == 1 and ct.shape[batch + j] != 1)
-    if ones:
-        ct = sum_.bind(ct, axis=ones, keepdims=True, batch=batch)
-    return ct
 
 
 # --------------------------------------------------------------------------------------------

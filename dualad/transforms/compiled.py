@@ -43,19 +43,19 @@ def _plan(rec):
     out_node = rec._outs[0][1]
     entries = list(tape.entries)
     final_sum = False
-    if entries and entries[-1][0] is S.sum_ and entries[-1][4] == out_node:
-        op, in_nodes, residual, params, node, oshape = entries[-1]
-        if oshape != () or params["batch"] != 0 or len(params["axis"]) != len(shape):
+    if entries and entries[-1].op is S.sum_ and entries[-1].out_node == out_node:
+        last = entries[-1]
+        if last.out_shape != () or last.params["batch"] != 0 or len(last.params["axis"]) != len(shape):
             raise NotCompilable("compile(): only a full sum may end the program")
         final_sum = True
         entries = entries[:-1]
-        out_node = in_nodes[0]  # each element's output; the sum's adjoint broadcasts the seed
-    for op, in_nodes, residual, params, node, oshape in entries:
-        if not isinstance(op, ElementwiseRule):
-            raise NotCompilable(f"compile(): {op.name} is not elementwise; only elementwise programs compile so far")
-        if oshape != shape:
+        out_node = last.in_nodes[0]  # each element's output; the sum's adjoint broadcasts the seed
+    for entry in entries:
+        if not isinstance(entry.op, ElementwiseRule):
+            raise NotCompilable(f"compile(): {entry.op.name} is not elementwise; only elementwise programs compile so far")
+        if entry.out_shape != shape:
             raise NotCompilable("compile(): every intermediate must have the inputs' shape")
-        for n, r in zip(in_nodes, residual):
+        for n, r in zip(entry.in_nodes, entry.residual):
             if n is None and (isinstance(r, Active) or np.size(r) != 1):
                 raise NotCompilable("compile(): constant operands must be scalars")
     if not final_sum and shape != ():
@@ -72,7 +72,8 @@ def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> 
     var = {n: f"v{n}" for n in leaf_nodes}
     lines += [f"        v{n} = xs[{j}, i]" for j, n in enumerate(leaf_nodes)]
     partials = []  # (node, [(input var or None, partial name)])
-    for op, in_nodes, residual, params, node, oshape in entries:
+    for entry in entries:
+        op, in_nodes, residual, node = entry.op, entry.in_nodes, entry.residual, entry.out_node
         if op.name not in rule_ix:
             rule_ix[op.name] = len(rules)
             rules.append(op.name)

@@ -17,7 +17,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, apply_elementwise, new_tag, same_result, strip
 from ..forward.dual import Dual
-from ..reverse.tape import Tape
+from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
@@ -81,17 +81,17 @@ class Recording:
         nums, leaves, treedef, rest = self._split_args(args)
         tape = Tape()
         tape.guards, tape.consts = [], {}
-        vars_ = [Variable._leaf(x, tape) for x in leaves]
+        vars_ = [Variable.leaf(x, tape) for x in leaves]
         new = list(args)
         for i, t in zip(nums, tree_unflatten(treedef, vars_)):
             new[i] = t
         out = self.f(*new)
         o_leaves, self._out_def = tree_flatten(out)
         self._outs = [
-            ("n", o._node) if isinstance(o, Variable) and o._tag == tape.tag else ("c", o) for o in o_leaves
+            ("n", o.node) if isinstance(o, Variable) and o.tape is tape else ("c", o) for o in o_leaves
         ]
         self.tape = tape
-        self._leaf_nodes = [v._node for v in vars_]
+        self._leaf_nodes = [v.node for v in vars_]
         self._in_sig = [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves]
         self._in_def = treedef
         self._nums = nums
@@ -129,26 +129,27 @@ class Recording:
         values = dict(zip(self._leaf_nodes, leaf_values))
         tape = Tape()
         entries = []
-        for op, in_nodes, residual, params, node, shape in old.entries:
+        for op, in_nodes, residual, params, node, shape in old.entries:  # TapeEntry's fields
             if isinstance(op, ElementwiseRule):
                 vals = [values[n] if n is not None else r for n, r in zip(in_nodes, residual)]
-                if op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
-                    y = op.ufunc(*vals)
-                else:
-                    y = apply_elementwise(op, vals)
+                ufunc = op.ufunc
+                for v in vals:  # (a loop, not any(...): no generator per op in scalar code)
+                    if isinstance(v, Active):
+                        ufunc = None
+                        break
+                y = apply_elementwise(op, vals) if ufunc is None else ufunc(*vals)
                 res = vals
             else:
                 consts = old.consts[node]
                 vals = [values[n] if n is not None else c for n, c in zip(in_nodes, consts)]
                 y, res = op.forward(vals, params)
             values[node] = y
-            entries.append((op, in_nodes, res, params, node, shape))
+            entries.append(new_entry((op, in_nodes, res, params, node, shape)))
         for fn, refs, kw, result in old.guards:
             now = fn(*[strip(values[v]) if kind == "n" else v for kind, v in refs], **kw)
             if not same_result(now, result):
                 return None
-        tape.entries = entries
-        tape._next = old._next
+        tape.adopt(entries, old.nodes)
         return tape, values
 
     def _outputs(self, values):

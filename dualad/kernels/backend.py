@@ -1,0 +1,151 @@
+"""The backend choice: where one elementwise rule is evaluated on plain values.
+
+The value types ask this module to *push* a rule (forward mode: the value and k tangent lanes)
+or to *pull* it (reverse mode: the adjoint contributions ``ȳ · ∂_i``), and it picks one of
+
+* NumPy on whole arrays (few elements: a kernel call's fixed cost would dominate; a scalar
+  fast path for one-element values),
+* the rule's fused CPU kernel (:mod:`dualad.kernels.cpu`, through :mod:`dualad.kernels`),
+* the rule's fused CUDA kernel (:mod:`dualad.kernels.cuda`) when the operands are device
+  arrays; ``xp`` is then their array library, which allocates the outputs.
+
+Only plain values come here (host or device arrays and numbers); values that are active at an
+older nesting level are the value types' business.  The size threshold lives here, once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules.arith import lane_sum, strong_multiply
+from ..rules.base import ElementwiseRule
+from . import hvp as cpu_hvp
+from . import jvp as cpu_jvp
+from . import value as cpu_value
+from . import vjp as cpu_vjp
+
+__all__ = ["SMALL", "push", "pull", "pull_scalar", "value", "fused_hvp"]
+
+#: Below this many elements × lanes a NumPy evaluation of the rule is cheaper than a kernel call.
+SMALL = 256
+
+
+def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> tuple:
+    """``(y, lanes)``: the rule's value at plain ``ps`` and its k tangent lanes.
+
+    ``ts[i]`` is input i's lane array ``(k,) + shape_i`` or None for a constant; the first
+    given one decides the size (the operand that owns the op).  ``xp``: the device arrays'
+    library, or None on the host.
+    """
+    if xp is not None:
+        # Device values: one fused CUDA kernel, results in the operands' array type.
+        cuda = _cuda()
+        return cuda.jvp(rule, _scalars_on_device(ps, dtype, xp), ts, dtype, empty=_allocator(xp))
+    consts = rule.constant_partials
+    if None not in consts and rule.ufunc is not None:
+        # Constant partials (add, subtract, ...): the ufunc for the value, scaled sums of
+        # lanes for the tangent; nothing to fuse.
+        y = np.asarray(rule.ufunc(*ps), dtype=dtype)
+        return y, _lanes(consts, ts, y, k)
+    for t in ts:
+        if t is not None:
+            break
+    if t.size >= SMALL:
+        return cpu_jvp(rule, ps, ts, dtype)
+    # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
+    outs = rule.evaluate(*ps)
+    y = outs[0]
+    if not (isinstance(y, (np.ndarray, np.generic)) and y.dtype == dtype):
+        y = np.asarray(y, dtype=dtype)
+    return y, _lanes(outs[1:], ts, y, k)
+
+
+def _lanes(partials, ts, y, k: int):
+    ty = lane_sum(partials, ts, y, k)
+    return np.zeros((k,) + tuple(y.shape), dtype=y.dtype) if ty is None else ty
+
+
+def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None, xp=None) -> list:
+    """Adjoint contributions ``ȳ · ∂_i`` (lanes first, not yet unbroadcast; None where not
+    needed) of the rule at plain ``values`` for a plain cotangent ``g`` of shape
+    ``(m,) + out_shape``.
+
+    ``into[i]``, when given, is an adjoint buffer the CPU kernel may add into (the result for
+    that input is then the buffer itself).
+    """
+    if xp is not None:
+        # Device values: the rule's fused CUDA adjoint kernel (no buffers to add into).
+        cuda = _cuda()
+        return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp))
+    m = g.shape[0]
+    if g.size // m >= SMALL:
+        full = g.shape
+        into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]
+        return cpu_vjp(rule, values, g, needed, g.dtype, into)
+    partials = rule.fn(*values)[1:]
+    contribs = []
+    for p, need in zip(partials, needed):
+        if not need or (type(p) is float and p == 0.0):
+            contribs.append(None)
+        else:
+            contribs.append(strong_multiply(p, g))
+    return contribs
+
+
+def pull_scalar(rule: ElementwiseRule, values: list, g: np.ndarray, needed: list) -> list:
+    """:func:`pull` for one scalar adjoint (``g`` of shape ``(1,)``, scalar host values):
+    plain Python arithmetic on NumPy scalars, strong zeros included; the contributions come
+    back shaped ``(1,)`` in ``g``'s dtype."""
+    gv = g[0]
+    out = []
+    for p, need in zip(rule.fn(*values)[1:], needed):
+        if not need or (type(p) is float and p == 0.0):
+            out.append(None)
+        elif gv == 0 or p == 0:
+            out.append(np.zeros(1, dtype=g.dtype))
+        else:
+            out.append(np.array([gv * p], dtype=g.dtype))
+    return out
+
+
+def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
+    """The rule's value alone at plain ``xs``: the NumPy ufunc where the rule has one, else
+    its compiled value kernel (``dtype`` is then required); on a device the CUDA kernel."""
+    if xp is not None:
+        return _cuda().value(rule, _scalars_on_device(xs, dtype, xp), dtype, empty=_allocator(xp))
+    if rule.ufunc is not None:
+        with np.errstate(all="ignore"):
+            return rule.ufunc(*xs)
+    return cpu_value(rule, list(xs), dtype)
+
+
+def fused_hvp(rule: ElementwiseRule, xs: list, ts: list, gp, gt, needed: list, dtype):
+    """Forward-over-reverse adjoints in one CPU kernel pass (see :func:`dualad.kernels.hvp`);
+    worth it from :data:`SMALL` elements of ``gp`` (the caller checks, before gathering)."""
+    return cpu_hvp(rule, xs, ts, gp, gt, needed, dtype)
+
+
+# --- CUDA: outputs allocated in the operands' array library -----------------------------------
+
+
+def _cuda():
+    # numba.cuda is imported only when a device array is first differentiated.
+    from . import cuda
+
+    return cuda
+
+
+def _allocator(xp):
+    """Allocation of kernel outputs in the array library ``xp`` (its memory pool, its type)."""
+    return lambda shape, dtype: xp.empty(shape, dtype=dtype)
+
+
+def _scalars_on_device(xs, dtype, xp) -> list:
+    """Host scalar operands as 0-d device arrays made by ``xp`` (``cupy.full`` passes the
+    number to a fill kernel: no host-to-device copy that would wait)."""
+    out = []
+    for x in xs:
+        if x is not None and not hasattr(type(x), "__cuda_array_interface__"):
+            x = xp.full((), x[()] if type(x) is np.ndarray else x, dtype=dtype)
+        out.append(x)
+    return out

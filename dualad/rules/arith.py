@@ -1,0 +1,156 @@
+"""Derivative arithmetic shared by every layer: strong-zero products, lane sums, unbroadcasting.
+
+These are the conventions of DESIGN.md, "Semantics": in derivative propagation an exact zero on
+either side of a product is a *strong zero* (0 · inf and 0 · nan contribute 0), and a
+contribution broadcast against a bigger operand is summed back to its input's shape.  Structural
+transposes, the kernels' NumPy fallback, forward mode's tangent lanes and reverse mode's adjoints
+all use them, so they live here, below all of them.
+
+On active values (older nesting levels) or device arrays the work goes through the structural
+primitives ``sum`` and ``where`` (looked up in :data:`~dualad.rules.base.PRIMITIVES`, so that
+this module does not import :mod:`dualad.rules.structural`, which imports it), and is
+differentiated again when nested.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import base
+
+__all__ = ["strong_multiply", "unbroadcast", "lane_sum"]
+
+_SCALARS = (float, np.float64, np.float32, int)
+_PLAIN = (np.ndarray, np.generic, float, int, bool)
+
+
+def strong_multiply(p, t):
+    """``p * t`` where an exact zero on either side gives 0, even against inf or NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.arith import strong_multiply
+    >>> strong_multiply(np.array([0.0, 2.0]), np.array([np.inf, 3.0]))
+    array([0., 6.])
+    """
+    if type(p) is np.ndarray and p.ndim == 0:
+        p = p[()]
+    if type(p) in _SCALARS and type(t) is np.ndarray:
+        # A finite, nonzero scalar factor cannot turn anything into 0·inf: multiply directly.
+        if p == 0.0:
+            return np.zeros(t.shape, dtype=np.result_type(p, t))
+        if math.isfinite(p):
+            return p * t
+    if isinstance(p, _PLAIN) and isinstance(t, _PLAIN):
+        with np.errstate(all="ignore"):
+            out = np.multiply(p, t)
+            bad = np.isnan(out)
+            if bad.any():
+                out = np.where(np.equal(p, 0) | np.equal(t, 0), 0.0, out).astype(out.dtype, copy=False)
+        return out
+    return _strong_multiply_active(p, t)
+
+
+def _strong_multiply_active(p, t):
+    dispatch = base._DISPATCH  # noqa: SLF001  (the rules layer's hook to the dispatcher above it)
+    prod_ = p * t
+    # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
+    # factor may still carry derivatives of older levels, which must survive.  On a device,
+    # testing bad.any() would wait for the device: the selection is made unconditionally.
+    plain = dispatch.strip(prod_)
+    on_device = type(plain) is not np.ndarray and dispatch.is_device(plain)
+    with np.errstate(all="ignore"):
+        bad = np.isnan(plain)
+    if not on_device and not bad.any():
+        return prod_
+    sp, st = dispatch.strip(p), dispatch.strip(t)
+    zero = bad & (np.equal(sp, 0) | np.equal(st, 0))
+    if not on_device and not zero.any():
+        return prod_
+    zeros = dispatch.zeros((), prod_.dtype, prod_)
+    return base.PRIMITIVES["where"].bind(prod_, zeros, cond=np.broadcast_to(~zero, prod_.shape), batch=0)
+
+
+def unbroadcast(ct, shape: tuple, batch: int):
+    """Sum ``ct`` (lanes ``batch``, logical shape broadcast from ``shape``) back to ``shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.arith import unbroadcast
+    >>> unbroadcast(np.ones((1, 2, 3)), (3,), 1)
+    array([[2., 2., 2.]])
+    """
+    out_shape = tuple(ct.shape[batch:])
+    if out_shape == tuple(shape):
+        return ct
+    sum_ = base.PRIMITIVES["sum"]
+    extra = len(out_shape) - len(shape)
+    if extra > 0:
+        ct = sum_.bind(ct, axis=tuple(range(-len(out_shape), -len(shape))), keepdims=False, batch=batch)
+    ones = tuple(-(len(shape) - j) for j, d in enumerate(shape) if d == 1 and ct.shape[batch + j] != 1)
+    if ones:
+        ct = sum_.bind(ct, axis=ones, keepdims=True, batch=batch)
+    return ct
+
+
+def lane_sum(partials, ts, y, k: int):
+    """Tangent lanes ``Σ_i ∂_i · ẋ_i`` of an output ``y`` with strong-zero products.
+
+    ``ts[i]`` are the inputs' lane arrays ``(k,) + shape_i`` (None for constants); the partials
+    may be numbers, arrays or active values.  Returns lanes of shape ``(k,) + y.shape`` in
+    ``y``'s dtype, or None when no input contributes (the caller makes zeros where ``y``
+    lives).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.arith import lane_sum
+    >>> lane_sum([2.0, -1.0], [np.ones((1, 2)), np.ones((1, 2))], np.zeros(2), 1)
+    array([[1., 1.]])
+    """
+    nd = len(y.shape)
+    if nd == 0 and k == 1 and isinstance(y, (np.ndarray, np.generic)):
+        acc = _scalar_lane(partials, ts, y)
+        if acc is not None:
+            return acc
+    ty = None
+    for partial, t in zip(partials, ts):
+        if t is None or (type(partial) is float and partial == 0.0):
+            continue
+        if len(t.shape) - 1 < nd:  # lanes lead: align the input's axes with the output's
+            t = np.reshape(t, (k,) + (1,) * (nd - len(t.shape) + 1) + tuple(t.shape[1:]))
+        if ty is not None and type(partial) is float and partial == -1.0:
+            ty = ty - t  # a difference in one pass, not a scaled copy and a sum
+            continue
+        term = t if (type(partial) is float and partial == 1.0) else strong_multiply(partial, t)
+        ty = term if ty is None else ty + term
+    if ty is None:
+        return None
+    if ty.dtype != y.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
+        ty = ty.astype(y.dtype)
+    full = (k,) + tuple(y.shape)
+    if tuple(ty.shape) != full:
+        ty = np.broadcast_to(ty, full)
+    return ty
+
+
+def _scalar_lane(partials, ts, y):
+    """One scalar lane: NumPy-scalar arithmetic, a fraction of the cost of array calls (None
+    when an operand is not a plain host array)."""
+    acc = y.dtype.type(0.0)
+    for partial, t in zip(partials, ts):
+        if t is None:
+            continue
+        if type(t) is not np.ndarray or not isinstance(partial, _PLAIN):
+            return None
+        s = t[0]
+        if type(partial) is np.ndarray:
+            partial = partial[()]
+        if s == 0 or partial == 0:
+            continue
+        acc += partial * s
+    return np.array([acc], dtype=y.dtype)
