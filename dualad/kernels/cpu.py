@@ -2,7 +2,9 @@
 
 No derivative formula lives here.  For a rule ``fn(*xs) -> (value, *partials)`` this module
 generates the loop around it, compiles it with Numba (lazily, on first use, ``cache=True``) and
-hands back a dispatcher.  Three kinds of kernel exist per rule:
+hands back a dispatcher.  The rule is compiled as :attr:`~dualad.rules.ElementwiseRule.kernel_fn`:
+its own function, or a copy whose globals see the ``scalar=`` implementations the declarations
+give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``).  Three kinds of kernel exist per rule:
 
 ``jvp``
     Reads each input and its k tangent lanes once; writes the value and the k output lanes once:
@@ -71,7 +73,7 @@ from dualad.rules.base import RULES
 PARALLEL = {parallel}
 _range = numba.prange if PARALLEL else range
 
-_rule = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)
+_rule = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)
 
 '''
 
@@ -305,7 +307,7 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
             "gvb[jj]",
         )
     tsrc, used = tangent_source(rule, "_tangent_py")
-    head = [f'_R_{name} = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)' for name in used]
+    head = [f'_R_{name} = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)' for name in used]
     head += [
         "",
         "",
