@@ -306,9 +306,15 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
             lambda i: f"qb{i}[jj]",
             "gvb[jj]",
         )
+    return "\n".join(_hvp_head(rule) + body) + "\n"
+
+
+def _hvp_head(rule: ElementwiseRule) -> list[str]:
+    """The hvp module's preamble: the rules the tangent calls, the strong-zero product and the
+    rule's tangent (:func:`dualad.rules.derive.tangent_source`), each compiled inline."""
     tsrc, used = tangent_source(rule, "_tangent_py")
     head = [f'_R_{name} = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)' for name in used]
-    head += [
+    return head + [
         "",
         "",
         '@numba.njit(inline="always", error_model="numpy", cache=False)',
@@ -321,7 +327,6 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         "",
         "",
     ]
-    return "\n".join(head + body) + "\n"
 
 
 _SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source, "hvp": _hvp_source}
