@@ -176,3 +176,30 @@ def test_numpy_function_rule_without_a_handler(declared):
     np.testing.assert_allclose(g, want, rtol=1e-12)
     assert float(ad.grad(lambda x: np.sinc(x))(0.0)) == 0.0  # the declared convention at 0
     _check_large(sinc, np.float64)
+
+
+# A ctypes pointer is a dynamic global: Numba compiles such a kernel per process, uncached.
+@pytest.mark.filterwarnings("ignore:Cannot cache compiled function")
+def test_native_binding_in_the_scalar_slot(declared):
+    """The ``scalar=`` slot takes a binding to a compiled native function: SciPy's own C
+    implementation of erfc (``scipy.special.cython_special``), called from the kernels."""
+    ctypes = pytest.importorskip("ctypes")
+    numba = pytest.importorskip("numba")
+    from numba.extending import get_cython_function_address
+
+    addr = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfc")
+    c_erfc = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)(addr)
+
+    @numba.njit
+    def native_erfc(x):
+        return c_erfc(x, 0)  # (double x, int skip_dispatch)
+
+    @declared(special.erfc, scalar=native_erfc)
+    def erfc(x):
+        return special.erfc(x), -_TWO_OVER_SQRT_PI * np.exp(-x * x)
+
+    x = np.linspace(-2.0, 2.0, 1000)
+    y, ydot = ad.jvp(lambda x: special.erfc(x), (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(y, special.erfc(x), rtol=1e-15)
+    np.testing.assert_allclose(ydot, -_TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
+    assert _kernel_built(erfc, "jvp")
