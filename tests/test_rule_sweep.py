@@ -1,17 +1,23 @@
 """Every elementwise rule in the table, every input, checked against finite differences.
 
-A rule is tested just by being declared: the parametrisation walks ``dualad.rules.RULES``.
+A rule is tested just by being declared: the parametrisation walks ``dualad.rules.RULES`` and
+reads each declaration (its domain, the inputs it is differentiable in, its dtypes).  The small
+sweep stays below the kernel threshold (NumPy evaluation of the rule); the large sweep runs
+every rule on arrays above it, so forward and reverse mode go through the compiled kernels.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
 import pytest
+from scipy import special
 
 import dualad as ad
-from dualad.rules import RULES
+from dualad.kernels import cpu
+from dualad.rules import FUNCTION_RULES, IMPLEMENTATIONS, RULES, UFUNC_RULES, elementwise
 
 SHAPES = {
     "scalar": lambda nin: [()] * nin,
@@ -20,6 +26,8 @@ SHAPES = {
 }
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-6), np.float32: dict(rtol=1e-3, atol=1e-3)}
 STEP = 1e-6
+CASES = [(rule, dt.type) for rule in RULES.values() for dt in rule.dtypes]
+IDS = [f"{np.dtype(dt).name}-{rule.name}" for rule, dt in CASES]
 
 
 def _points(rule, shapes, dtype, seed_extra: str):
@@ -30,9 +38,18 @@ def _points(rule, shapes, dtype, seed_extra: str):
     ]
 
 
+def test_declarations_are_complete():
+    """Every rule says what it differentiates, how traces print it and its opcode."""
+    for k, rule in enumerate(RULES.values()):
+        assert rule.opcode == k
+        assert set(rule.argnums) <= set(range(rule.nin)) and rule.argnums
+        assert rule.dtypes and all(np.dtype(d).kind == "f" for d in rule.dtypes)
+        assert rule.function is not None or rule.name in ("relu", "sigmoid", "softplus")
+        assert rule.text is not None or rule.name == "relu", f"{rule.name}: no trace text"
+
+
 @pytest.mark.parametrize("shape_kind", list(SHAPES))
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("rule", list(RULES.values()), ids=list(RULES))
+@pytest.mark.parametrize("rule,dtype", CASES, ids=IDS)
 def test_rule_forward_derivative(rule, dtype, shape_kind):
     nin = rule.nin
     assert len(rule.domain) == nin
@@ -46,7 +63,7 @@ def test_rule_forward_derivative(rule, dtype, shape_kind):
     with np.errstate(all="ignore"):
         ref = np.asarray(rule(*xs64), dtype=np.float64)
 
-    for i in range(nin):
+    for i in rule.argnums:
         tangents = tuple(np.full(x.shape, 1.0 if j == i else 0.0, dtype=dtype) for j, x in enumerate(xs))
         y, ydot = ad.jvp(f, tuple(xs), tangents)
         y, ydot = np.asarray(y), np.asarray(ydot)
@@ -65,3 +82,124 @@ def test_rule_forward_derivative(rule, dtype, shape_kind):
         np.testing.assert_allclose(
             ydot.astype(np.float64), fd, **TOL[dtype], err_msg=f"{rule.name}: d/dx{i} ({shape_kind}, {np.dtype(dtype)})"
         )
+
+
+# --- above the kernel threshold -------------------------------------------------------------------
+
+#: Larger than the size (256) from which value types call the compiled kernels.
+LARGE = 384
+# Every rule in float64, both modes; float32 compiles the same loops, so a few rules cover it
+# (each kernel compiles once per rule, pattern and dtype: the full product is slow on a cold cache).
+LARGE_CASES = [(name, np.float64) for name in RULES] + [(name, np.float32) for name in ("multiply", "tanh", "power", "clip")]
+
+
+def _kernel_built(rule, kind: str) -> bool:
+    return any(key[0] == rule.name and key[2] == kind for key in cpu._KERNELS)
+
+
+def _check_large(rule, dtype, n: int = LARGE):
+    """Forward mode against central differences along one random direction of all inputs, and
+    reverse mode against forward mode element by element (Σ_i x̄_i ⊙ ẋ_i = ȳ ⊙ ẏ)."""
+    rng = np.random.default_rng(zlib.crc32(f"{rule.name}/large".encode()))
+    xs = [rng.uniform(lo, hi, size=n).astype(dtype) for lo, hi in rule.domain]
+    ts = [rng.uniform(-1.0, 1.0, size=n).astype(dtype) if i in rule.argnums else np.zeros(n, dtype) for i in range(rule.nin)]
+    f = lambda *a: rule(*a)  # noqa: E731
+    y, ydot = (np.asarray(v) for v in ad.jvp(f, tuple(xs), tuple(ts)))
+    assert y.dtype == dtype and ydot.dtype == dtype and ydot.shape == (n,)
+    x64, t64 = [x.astype(np.float64) for x in xs], [t.astype(np.float64) for t in ts]
+    ref = np.asarray(rule.evaluate(*x64)[0], np.float64)
+    plus = rule.evaluate(*[x + STEP * t for x, t in zip(x64, t64)])[0]
+    minus = rule.evaluate(*[x - STEP * t for x, t in zip(x64, t64)])[0]
+    fd = (np.asarray(plus, np.float64) - np.asarray(minus, np.float64)) / (2 * STEP)
+    np.testing.assert_allclose(y, ref, **TOL[dtype], err_msg=f"{rule.name}: value ({n} elements)")
+    np.testing.assert_allclose(ydot.astype(np.float64), fd, **TOL[dtype], err_msg=f"{rule.name}: forward vs FD ({n} elements)")
+    _, pullback = ad.vjp(f, *xs)
+    g = rng.uniform(0.5, 1.5, size=n).astype(dtype)
+    bars = pullback(g)
+    lhs = sum(np.asarray(b, np.float64) * t for b, t in zip(bars, t64))
+    np.testing.assert_allclose(lhs, g * ydot.astype(np.float64), **TOL[dtype], err_msg=f"{rule.name}: reverse vs forward ({n} elements)")
+    if any(p is None for p in rule.constant_partials):  # constant partials only scale: no kernel
+        assert _kernel_built(rule, "jvp") and _kernel_built(rule, "vjp"), f"{rule.name}: the kernels were not used"
+
+
+@pytest.mark.parametrize("name,dtype", LARGE_CASES, ids=[f"{n}-{np.dtype(d).name}" for n, d in LARGE_CASES])
+def test_rule_through_kernels(name, dtype):
+    _check_large(RULES[name], dtype)
+
+
+# --- a declaration is all a function needs ----------------------------------------------------------
+
+
+@pytest.fixture
+def declared():
+    """Declare rules for the test only: removed from every table afterwards."""
+    before = (dict(RULES), dict(UFUNC_RULES), dict(FUNCTION_RULES), dict(IMPLEMENTATIONS))
+    yield elementwise
+    for table, saved in zip((RULES, UFUNC_RULES, FUNCTION_RULES, IMPLEMENTATIONS), before):
+        table.clear()
+        table.update(saved)
+
+
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+def test_scipy_ufunc_rule_with_a_scalar_implementation(declared):
+    """scipy.special.erf does not compile in Numba; ``scalar=math.erf`` is what the kernels call.
+    Dispatch finds the rule through ``__array_ufunc__``, no handler written."""
+
+    @declared(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) × exp(−{a}²))",)))
+    def erf(x):
+        return special.erf(x), _TWO_OVER_SQRT_PI * np.exp(-x * x)
+
+    assert erf.kernel_fn is not erf.fn and erf.kernel_fn.__code__ is erf.fn.__code__
+    x = np.linspace(-2.0, 2.0, 1000)
+    g = ad.grad(lambda x: np.sum(special.erf(x)))(x)
+    np.testing.assert_allclose(g, _TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
+    assert _kernel_built(erf, "vjp")
+    _check_large(erf, np.float64, n=1000)
+    small = ad.grad(lambda x: np.sum(special.erf(x)))(x[:2])  # the NumPy path agrees
+    np.testing.assert_allclose(small, g[:2], rtol=1e-15)
+    assert "erf" in ad.trace(lambda x: special.erf(x) * x, 0.5).primal_rows[1][1]
+
+
+def test_numpy_function_rule_without_a_handler(declared):
+    """np.sinc is no ufunc: its declaration routes it through ``__array_function__``."""
+
+    @declared(np.sinc, domain=((0.3, 2.0),), nondiff="smooth; sinc'(0) = 0", text=("sinc {a}", None))
+    def sinc(x):
+        d = x + (x == 0)
+        return np.sinc(x), (np.cos(np.pi * x) - np.sinc(x)) / d * (x != 0)
+
+    x = np.linspace(0.3, 2.0, 400)
+    g = ad.grad(lambda x: np.sum(np.sinc(x)))(x)
+    want = (np.cos(np.pi * x) - np.sinc(x)) / x
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+    assert float(ad.grad(lambda x: np.sinc(x))(0.0)) == 0.0  # the declared convention at 0
+    _check_large(sinc, np.float64)
+
+
+# A ctypes pointer is a dynamic global: Numba compiles such a kernel per process, uncached.
+@pytest.mark.filterwarnings("ignore:Cannot cache compiled function")
+def test_native_binding_in_the_scalar_slot(declared):
+    """The ``scalar=`` slot takes a binding to a compiled native function: SciPy's own C
+    implementation of erfc (``scipy.special.cython_special``), called from the kernels."""
+    ctypes = pytest.importorskip("ctypes")
+    numba = pytest.importorskip("numba")
+    from numba.extending import get_cython_function_address
+
+    addr = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfc")
+    c_erfc = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)(addr)
+
+    @numba.njit
+    def native_erfc(x):
+        return c_erfc(x, 0)  # (double x, int skip_dispatch)
+
+    @declared(special.erfc, scalar=native_erfc)
+    def erfc(x):
+        return special.erfc(x), -_TWO_OVER_SQRT_PI * np.exp(-x * x)
+
+    x = np.linspace(-2.0, 2.0, 1000)
+    y, ydot = ad.jvp(lambda x: special.erfc(x), (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(y, special.erfc(x), rtol=1e-15)
+    np.testing.assert_allclose(ydot, -_TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
+    assert _kernel_built(erfc, "jvp")

@@ -297,7 +297,7 @@ class ArrayBehaviour(Active):
         return api.dot(self, b)
 
     def clip(self, min=None, max=None):
-        return np.clip(self, min, max)  # NumPy's dispatch finds the declared handler or rule
+        return np.clip(self, min, max)  # the np.clip rule, through __array_function__
 
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return api.diagonal(self, offset, axis1, axis2)

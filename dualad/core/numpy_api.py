@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..rules import RULES, UFUNC_RULES
+from ..rules import FUNCTION_RULES, UFUNC_RULES
 from ..rules import structural as S
 from . import device, einsum_spec
 from .dispatch import Active, apply_elementwise, observe, strip
@@ -128,6 +128,8 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
 
 def handle_function(func, args, kwargs):
     handler = FUNCTIONS.get(func)
+    if handler is None and func in FUNCTION_RULES:  # a NumPy function declared as a rule
+        return _apply_function_rule(FUNCTION_RULES[func], args, kwargs)
     if handler is None:
         name = getattr(func, "__qualname__", repr(func))
         mod = getattr(func, "__module__", "numpy") or "numpy"
@@ -136,6 +138,18 @@ def handle_function(func, args, kwargs):
             "value (apply it to dualad.primal(x) if no derivative is wanted)"
         )
     return handler(*args, **kwargs)
+
+
+def _apply_function_rule(rule, args, kwargs):
+    if rule.parse is not None:
+        inputs = rule.parse(*args, **kwargs)
+    elif kwargs:
+        raise TypeError(f"np.{rule.name}: keyword arguments {sorted(kwargs)} are not supported on active values")
+    else:
+        inputs = args
+    if len(inputs) != rule.nin:
+        raise TypeError(f"np.{rule.name} takes {rule.nin} argument(s), got {len(inputs)}")
+    return apply_elementwise(rule, [_operand(x) for x in inputs])
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,16 +560,6 @@ def where(condition, x=None, y=None):
     if like is not None:  # scalar branches go to the device with the rest
         x, y = (device.namespace(like).asarray(v) if type(v) is np.ndarray else v for v in (x, y))
     return S.where.bind(x, y, cond=cond, batch=0)
-
-
-@implements(np.clip)
-def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):
-    _no_out(out, "clip")
-    lo = a_min if a_min is not np._NoValue else min
-    hi = a_max if a_max is not np._NoValue else max
-    lo = -np.inf if lo is np._NoValue or lo is None else lo
-    hi = np.inf if hi is np._NoValue or hi is None else hi
-    return apply_elementwise(RULES["clip"], [_arr(a), _operand(lo), _operand(hi)])
 
 
 @implements(np.flip)

@@ -131,44 +131,11 @@ def _signed_number(sign: int, value) -> tuple[int, str]:
 
 # -- how each op reads ---------------------------------------------------------------------------
 
-# Elementwise rules: the value as an expression of the operands {a}, {b}, {c}, and per operand
-# the partial derivative as a *factor*: "1", "-1", "/<expr>" (divide by it) or "<expr>"
-# (multiply by it).  add and subtract (template None) are written as signed sums.  A rule
-# missing here reads ``name a`` / ``name(a, b)`` with partials ``name′(a)`` / ``∂₁name(a, b)``.
-_RULE_TEXT: dict[str, tuple] = {
-    "add": (None, ["1", "1"]),
-    "subtract": (None, ["1", "-1"]),
-    "multiply": ("{a} × {b}", ["{b}", "{a}"]),
-    "divide": ("{a} / {b}", ["/{b}", "(" + MINUS + "{a} / {b}²)"]),
-    "negative": (MINUS + "{a}", ["-1"]),
-    "positive": ("+{a}", ["1"]),
-    "power": ("{a}^{b}", ["({b} × {a}^({b} " + MINUS + " 1))", "({a}^{b} × ln {a})"]),
-    "square": ("{a}²", ["(2 × {a})"]),
-    "sqrt": ("√{a}", ["/(2√{a})"]),
-    "cbrt": ("∛{a}", ["/(3∛{a}²)"]),
-    "reciprocal": ("1 / {a}", ["(" + MINUS + "1 / {a}²)"]),
-    "exp": ("exp {a}", ["exp {a}"]),
-    "exp2": ("2^{a}", ["(2^{a} × ln 2)"]),
-    "expm1": ("expm1 {a}", ["exp {a}"]),
-    "log": ("ln {a}", ["/{a}"]),
-    "log2": ("log₂ {a}", ["/({a} × ln 2)"]),
-    "log10": ("log₁₀ {a}", ["/({a} × ln 10)"]),
-    "log1p": ("ln(1 + {a})", ["/(1 + {a})"]),
-    "sin": ("sin {a}", ["cos {a}"]),
-    "cos": ("cos {a}", ["(" + MINUS + "sin {a})"]),
-    "tan": ("tan {a}", ["(1 + tan² {a})"]),
-    "arcsin": ("arcsin {a}", ["/√(1 " + MINUS + " {a}²)"]),
-    "arccos": ("arccos {a}", ["(" + MINUS + "1 / √(1 " + MINUS + " {a}²))"]),
-    "arctan": ("arctan {a}", ["/(1 + {a}²)"]),
-    "sinh": ("sinh {a}", ["cosh {a}"]),
-    "cosh": ("cosh {a}", ["sinh {a}"]),
-    "tanh": ("tanh {a}", ["(1 " + MINUS + " tanh² {a})"]),
-    "arcsinh": ("arsinh {a}", ["/√({a}² + 1)"]),
-    "absolute": ("|{a}|", ["sign {a}"]),
-    "maximum": ("max({a}, {b})", None),
-    "minimum": ("min({a}, {b})", None),
-    "sigmoid": ("σ({a})", ["σ′({a})"]),
-}
+# Elementwise rules read as their declaration's ``text`` says (ElementwiseRule.text): the value
+# as an expression of the operands {a}, {b}, {c}, and per operand the partial derivative as a
+# *factor*: "1", "-1", "/<expr>" (divide by it) or "<expr>" (multiply by it).  add and subtract
+# (value None) are written as signed sums.  A rule without text reads ``name a`` /
+# ``name(a, b)`` with partials ``name′(a)`` / ``∂₁name(a, b)``.
 
 _EINSUM_TEXT = {
     "ij,jk->ik": "{a} @ {b}",
@@ -185,7 +152,7 @@ def _fill(template: str, args: list) -> str:
 
 
 def _rule_primal(rule: ElementwiseRule, args: list) -> str:
-    text = _RULE_TEXT.get(rule.name)
+    text = rule.text
     if text is not None and text[0] is not None:
         return _fill(text[0], args)
     if rule.nin == 1:
@@ -195,7 +162,7 @@ def _rule_primal(rule: ElementwiseRule, args: list) -> str:
 
 def _rule_factor(rule: ElementwiseRule, p: int, args: list) -> tuple[str, bool]:
     """Operand ``p``'s partial as a factor, and whether it came from a template."""
-    text = _RULE_TEXT.get(rule.name)
+    text = rule.text
     if text is not None and text[1] is not None:
         return _fill(text[1][p], args), True
     if rule.nin == 1:

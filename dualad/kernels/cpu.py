@@ -2,7 +2,9 @@
 
 No derivative formula lives here.  For a rule ``fn(*xs) -> (value, *partials)`` this module
 generates the loop around it, compiles it with Numba (lazily, on first use, ``cache=True``) and
-hands back a dispatcher.  Three kinds of kernel exist per rule:
+hands back a dispatcher.  The rule is compiled as :attr:`~dualad.rules.ElementwiseRule.kernel_fn`:
+its own function, or a copy whose globals see the ``scalar=`` implementations the declarations
+give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``).  Three kinds of kernel exist per rule:
 
 ``jvp``
     Reads each input and its k tangent lanes once; writes the value and the k output lanes once:
@@ -71,7 +73,7 @@ from dualad.rules.base import RULES
 PARALLEL = {parallel}
 _range = numba.prange if PARALLEL else range
 
-_rule = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)
+_rule = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)
 
 '''
 
@@ -297,25 +299,6 @@ def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: boo
     return body
 
 
-def _hvp_head(rule: ElementwiseRule) -> list[str]:
-    """The rules the second partials call, the strong-zero product and the rule's tangent."""
-    tsrc, used = tangent_source(rule, "_tangent_py")
-    head = [f'_R_{name} = numba.njit(RULES[{name!r}].fn, inline="always", error_model="numpy", cache=False)' for name in used]
-    return head + [
-        "",
-        "",
-        '@numba.njit(inline="always", error_model="numpy", cache=False)',
-        "def _sz(a, b):",
-        "    return 0.0 if (a == 0.0) | (b == 0.0) else a * b",
-        "",
-        "",
-        tsrc,
-        '_tangent = numba.njit(_tangent_py, inline="always", error_model="numpy", cache=False)',
-        "",
-        "",
-    ]
-
-
 def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     """Forward-over-reverse adjoint: ``x̄_i = ḡ · ∂_i`` on dual numbers in one pass.
 
@@ -337,6 +320,26 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     layout_lines = _hvp_one_lane if layout == "one" else _hvp_many_lanes
     body += layout_lines(nin, per_input, with_t, out, g_tangent)
     return "\n".join(_hvp_head(rule) + body) + "\n"
+
+
+def _hvp_head(rule: ElementwiseRule) -> list[str]:
+    """The hvp module's preamble: the rules the tangent calls, the strong-zero product and the
+    rule's tangent (:func:`dualad.rules.derive.tangent_source`), each compiled inline."""
+    tsrc, used = tangent_source(rule, "_tangent_py")
+    head = [f'_R_{name} = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)' for name in used]
+    return head + [
+        "",
+        "",
+        '@numba.njit(inline="always", error_model="numpy", cache=False)',
+        "def _sz(a, b):",
+        "    return 0.0 if (a == 0.0) | (b == 0.0) else a * b",
+        "",
+        "",
+        tsrc,
+        '_tangent = numba.njit(_tangent_py, inline="always", error_model="numpy", cache=False)',
+        "",
+        "",
+    ]
 
 
 _SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source, "hvp": _hvp_source}

@@ -21,11 +21,13 @@ the rule table uses on scalars (``np.sqrt``, ``np.exp``, ``np.cbrt``, ``np.sign`
 ``np.logaddexp``, ``np.floor``, ``np.isnan``... are missing from its ufunc database, and which
 ones are missing differs between the built-in ``numba.cuda`` and the ``numba-cuda`` package).
 So the rule is not rewritten; a *copy of the rule function* is made whose globals see a NumPy
-look-alike module: every ufunc the CUDA target may lack is replaced there by a device
-equivalent (:data:`MATH_EQUIVALENTS`: the ``math`` function with the same IEEE meaning, or a
-libdevice function; :data:`COMPOSITES`: small NumPy-written device functions that follow
-NumPy's own algorithm, e.g. ``logaddexp``), everything else is NumPy itself.  The copy shares
-the rule's code object, so the derivative formulas exist once, in :mod:`dualad.rules`.
+look-alike module (:func:`dualad.rules.base.retarget`): every ufunc the CUDA target may lack is
+replaced there by the device twin its declaration names (``cuda=`` of the rule, or of
+:func:`dualad.rules.implementation`, listed by :func:`device_table`: the ``math`` function with
+the same IEEE meaning, a libdevice function, or a small NumPy-written device function that
+follows NumPy's own algorithm, e.g. ``logaddexp``), everything else is NumPy itself.  This
+module holds no table of its own.  The copy shares the rule's code object, so the derivative
+formulas exist once, in :mod:`dualad.rules`.
 
 Under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) device code runs as Python: there the
 ufuncs with a ``math`` twin are left as NumPy (Python's ``math`` raises on ``sqrt(-1)`` or
@@ -38,14 +40,13 @@ the simulator exercises them.
 
 from __future__ import annotations
 
-import math
+import inspect
 import threading
-import types
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..rules.base import ElementwiseRule
+from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, retarget
 from .cpu import load_generated, memo, pattern_tag
 
 if not hasattr(np, "row_stack"):
@@ -65,10 +66,7 @@ __all__ = [
     "kernel_source",
     "is_simulator",
     "is_device_array",
-    "MATH_EQUIVALENTS",
-    "LIBDEVICE_EQUIVALENTS",
-    "COMPOSITES",
-    "NATIVE_UFUNCS",
+    "device_table",
     "DEFAULT_THREADS",
     "BLOCKS_PER_SM",
     "SIMULATOR_LAUNCH",
@@ -79,7 +77,7 @@ _LOCK = threading.RLock()
 _KERNELS: dict[tuple, object] = {}
 _DEVICE_FNS: dict[tuple, object] = {}
 _CUDA = None
-_SHIM: types.ModuleType | None = None
+_TABLE: dict | None = None
 
 #: Threads per block of the default launch configuration.
 DEFAULT_THREADS = 256
@@ -89,104 +87,6 @@ BLOCKS_PER_SM = 32
 #: The default ``(blocks, threads)`` under the simulator, which runs one Python thread per CUDA
 #: thread: small, so that it stays fast.
 SIMULATOR_LAUNCH = (1, 32)
-
-#: NumPy ufuncs that the CUDA device functions compute with the ``math`` function of the same
-#: name and IEEE meaning (numba's CUDA target types these per argument: float32 stays float32).
-MATH_EQUIVALENTS: dict[np.ufunc, str] = {
-    np.sqrt: "sqrt",
-    np.exp: "exp",
-    np.expm1: "expm1",
-    np.log: "log",
-    np.log2: "log2",
-    np.log10: "log10",
-    np.log1p: "log1p",
-    np.sin: "sin",
-    np.cos: "cos",
-    np.tan: "tan",
-    np.arcsin: "asin",
-    np.arccos: "acos",
-    np.arctan: "atan",
-    np.arctan2: "atan2",
-    np.hypot: "hypot",
-    np.sinh: "sinh",
-    np.cosh: "cosh",
-    np.tanh: "tanh",
-    np.arcsinh: "asinh",
-    np.arccosh: "acosh",
-    np.arctanh: "atanh",
-    np.deg2rad: "radians",
-    np.rad2deg: "degrees",
-    np.absolute: "fabs",
-    np.fabs: "fabs",
-    np.floor: "floor",  # float -> float on the CUDA target (not int as in Python)
-    np.ceil: "ceil",
-    np.trunc: "trunc",
-    np.isnan: "isnan",
-    np.isinf: "isinf",
-    np.isfinite: "isfinite",
-}
-
-#: NumPy ufuncs with no ``math`` twin on the CUDA target, computed by the double-precision
-#: libdevice function (a float32 argument is widened; the result is exact or correctly rounded
-#: before it is narrowed on store).
-LIBDEVICE_EQUIVALENTS: dict[np.ufunc, str] = {
-    np.cbrt: "cbrt",
-    np.exp2: "exp2",
-    np.rint: "rint",  # round half to even, as NumPy
-}
-
-
-# NumPy-written device functions for ufuncs without a device twin.  They follow NumPy's own
-# scalar algorithms (npymath) so that the GPU agrees with the CPU at infinities, ties and NaN.
-# Their ``np.*`` calls are retargeted like a rule's.  No derivative formula here.
-
-_LN2 = 0.6931471805599453
-_LOG2E = 1.4426950408889634
-
-
-def _positive(x):
-    return +x
-
-
-def _sign(x):
-    return 1.0 if x > 0 else (-1.0 if x < 0 else (0.0 if x == 0 else x))
-
-
-def _logaddexp(x, y):
-    if x == y:  # equal infinities without inf - inf
-        return x + _LN2
-    d = x - y
-    if d > 0:
-        return x + np.log1p(np.exp(-d))
-    if d <= 0:
-        return y + np.log1p(np.exp(d))
-    return d  # NaN
-
-
-def _logaddexp2(x, y):
-    if x == y:
-        return x + 1.0
-    d = x - y
-    if d > 0:
-        return x + _LOG2E * np.log1p(np.exp2(-d))
-    if d <= 0:
-        return y + _LOG2E * np.log1p(np.exp2(d))
-    return d
-
-
-#: NumPy ufuncs computed on the device by a small NumPy-written device function of this module.
-COMPOSITES: dict[np.ufunc, object] = {
-    np.positive: _positive,
-    np.sign: _sign,
-    np.logaddexp: _logaddexp,
-    np.logaddexp2: _logaddexp2,
-}
-
-#: NumPy ufuncs left as they are: both the built-in ``numba.cuda`` and ``numba-cuda`` implement
-#: them on scalars (with NumPy's NaN semantics, which ``max``/``min`` would not have).  A rule
-#: that uses a ufunc in none of these tables fails to compile for the GPU: add it to a table.
-NATIVE_UFUNCS: frozenset = frozenset({np.maximum, np.minimum, np.fmax, np.fmin})
-
 
 # --- lazy numba.cuda ----------------------------------------------------------------------------
 
@@ -214,54 +114,61 @@ def is_simulator() -> bool:
     return _cuda().jit.__module__.startswith("numba.cuda.simulator")
 
 
-def _substitute(value, shim, table):
-    if value is np:
-        return shim
-    if isinstance(value, np.ufunc):
-        return table.get(value, value)
-    return value
+def device_table() -> dict:
+    """How device code computes each function the declarations give a twin for.
+
+    Reads :data:`dualad.rules.IMPLEMENTATIONS` (a rule's ``cuda=``/``scalar=``, or
+    :func:`dualad.rules.implementation`): ``{function: twin}`` with twin a ``math`` function,
+    ``"libdevice.<name>"``, a NumPy-written Python function or ``"native"``; a function with a
+    ``scalar`` and no ``cuda`` twin gets its scalar.  Nothing is compiled.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> device_table()[np.sqrt] is math.sqrt, device_table()[np.cbrt]
+    (True, 'libdevice.cbrt')
+    """
+    return {f: impl.cuda if impl.cuda is not None else impl.scalar for f, impl in IMPLEMENTATIONS.items()}
 
 
-def _retarget(fn, shim: types.ModuleType, table: dict):
-    """A copy of ``fn`` (same code object) whose globals and closure see ``shim`` for NumPy and
-    ``table``'s replacements for ufuncs bound to names directly."""
-    glb = {name: _substitute(val, shim, table) for name, val in fn.__globals__.items()}
-    closure = fn.__closure__
-    if closure is not None:
-        closure = tuple(types.CellType(_substitute(c.cell_contents, shim, table)) for c in closure)
-    copy = types.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, closure)
-    copy.__kwdefaults__ = fn.__kwdefaults__
-    copy.__qualname__ = fn.__qualname__
-    copy.__module__ = fn.__module__
-    copy.__doc__ = fn.__doc__
-    return copy
-
-
-def _shim() -> types.ModuleType:
-    """The NumPy look-alike module that retargeted functions see as ``np`` (built once)."""
-    global _SHIM
-    with _LOCK:
-        if _SHIM is not None:
-            return _SHIM
-        cuda = _cuda()
-        shim = types.ModuleType("dualad_cuda_numpy", "NumPy as seen by dualad's CUDA device functions.")
-        shim.__dict__.update({k: v for k, v in vars(np).items() if not k.startswith("__")})
-        table: dict = {}
-        if not is_simulator():
+def _replacements() -> dict:
+    """``{function: device callable}`` from :func:`device_table`: under the simulator only the
+    NumPy-written twins replace theirs (Python's ``math`` raises on ``sqrt(-1)`` or
+    ``exp(1000)`` where the GPU returns nan or inf); the composites are compiled lazily, after
+    every replacement is in place, and see the same replacements."""
+    cuda = _cuda()
+    sim = is_simulator()
+    table: dict = {}
+    composites = {}
+    for f, twin in device_table().items():
+        if twin == "native":
+            continue
+        if inspect.isfunction(twin):
+            composites[f] = twin
+        elif sim:
+            continue
+        elif isinstance(twin, str):
             from numba.cuda import libdevice
 
-            table.update({uf: getattr(math, name) for uf, name in MATH_EQUIVALENTS.items()})
-            table.update({uf: getattr(libdevice, name) for uf, name in LIBDEVICE_EQUIVALENTS.items()})
-        # composites see the shim too (their np.exp is math.exp on the GPU); compiled lazily,
-        # after the loop below has put every replacement in place
-        for uf, fn in COMPOSITES.items():
-            table[uf] = cuda.jit(device=True)(_retarget(fn, shim, table))
-        for name, val in vars(np).items():  # every alias too (np.abs is np.absolute)
-            if isinstance(val, np.ufunc) and val in table:
-                setattr(shim, name, table[val])
-        shim.__dualad_table__ = table
-        _SHIM = shim
-        return shim
+            table[f] = getattr(libdevice, twin.split(".", 1)[1])
+        else:
+            table[f] = twin
+    for f, twin in composites.items():
+        table[f] = cuda.jit(device=True)(retarget(twin, table, copy=True))
+    return table
+
+
+def _table() -> dict:
+    global _TABLE
+    with _LOCK:
+        if _TABLE is None:
+            _TABLE = _replacements()
+        return _TABLE
 
 
 def device_function(fn):
@@ -269,7 +176,7 @@ def device_function(fn):
 
     A copy of ``fn`` sharing its code object is compiled, whose globals see NumPy through a
     look-alike module in which each ufunc the CUDA target may lack is replaced by its device
-    equivalent (:data:`MATH_EQUIVALENTS`, :data:`LIBDEVICE_EQUIVALENTS`, :data:`COMPOSITES`).
+    equivalent (:func:`device_table`).
 
     Parameters
     ----------
@@ -282,8 +189,7 @@ def device_function(fn):
         A device function (``cuda.jit(device=True)``); it can be called only from device code.
     """
     def build():
-        shim = _shim()
-        return _cuda().jit(device=True)(_retarget(fn, shim, shim.__dualad_table__))
+        return _cuda().jit(device=True)(retarget(fn, _table(), copy=True))
 
     return memo(_DEVICE_FNS, _LOCK, ("fn", fn), build)
 

@@ -4,15 +4,46 @@ Everything that differentiates draws from here; nothing here imports the layers 
 (kernels, forward, reverse, transforms) at module level.
 """
 
-from . import elementwise as _elementwise  # noqa: F401  (declaring the rules registers them)
-from .base import RULES, UFUNC_RULES, ElementwiseRule, elementwise
+import sys
 
-__all__ = ["RULES", "UFUNC_RULES", "ElementwiseRule", "elementwise"]
+from . import elementwise as _elementwise  # noqa: F401  (declaring the rules registers them)
+from .base import FUNCTION_RULES, IMPLEMENTATIONS, RULES, UFUNC_RULES, ElementwiseRule, elementwise, implementation
+
+__all__ = [
+    "RULES",
+    "UFUNC_RULES",
+    "FUNCTION_RULES",
+    "IMPLEMENTATIONS",
+    "ElementwiseRule",
+    "elementwise",
+    "implementation",
+    "coverage_table",
+    "public_name",
+]
+
+
+def public_name(rule: ElementwiseRule) -> str:
+    """How a user reaches the rule: ``np.sin``, ``np.clip``, ``scipy.special.erf`` or ``dualad.relu``.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES, public_name
+    >>> public_name(RULES["clip"]), public_name(RULES["relu"])
+    ('np.clip', 'dualad.relu')
+    """
+    f = rule.function
+    if f is None:
+        return f"dualad.{rule.name}"
+    for prefix, module in (("np", "numpy"), ("scipy.special", "scipy.special")):
+        if getattr(sys.modules.get(module), f.__name__, None) is f:
+            return f"{prefix}.{f.__name__}"
+    return f"{getattr(f, '__module__', None) or '?'}.{f.__name__}"
 
 
 def coverage_table() -> str:
     """The rule table as a Markdown table: every rule, its inputs and its convention at
-    non-differentiable points.  ``docs/coverage.md`` is generated from it.
+    non-differentiable points, read from the declarations alone.  ``docs/coverage.md`` is
+    generated from it.
 
     Examples
     --------
@@ -22,7 +53,5 @@ def coverage_table() -> str:
     """
     lines = ["| rule | NumPy | inputs | at non-differentiable points |", "|---|---|---|---|"]
     for rule in RULES.values():
-        numpy_name = f"`np.{rule.ufunc.__name__}`" if rule.ufunc is not None else (
-            "`np.clip`" if rule.name == "clip" else f"`dualad.{rule.name}`")
-        lines.append(f"| {rule.name} | {numpy_name} | {rule.nin} | {rule.nondiff or 'smooth on its domain'} |")
+        lines.append(f"| {rule.name} | `{public_name(rule)}` | {rule.nin} | {rule.nondiff or 'smooth on its domain'} |")
     return "\n".join(lines)

@@ -5,23 +5,132 @@ ufuncs only.  The same source is (a) compiled by Numba, element by element, into
 kernels of :mod:`dualad.kernels`, and (b) evaluated on whole arrays, Duals or Variables at
 nested levels, where its NumPy calls dispatch back into dualad.  Branches are written as
 arithmetic on comparisons (``(x > 0) * 1.0``) so that both readings work.
+
+The declaration is all a function needs: besides the formulas it names the function it
+differentiates (a NumPy or SciPy ufunc, or a NumPy function such as ``np.clip``: dispatch
+routes it to the rule), how the kernels compute that function where Numba cannot compile it
+(``scalar=``, and ``cuda=`` on the GPU), how a trace prints it (``text=``), the inputs it is
+differentiable in, the dtypes it supports and an opcode.  Kernels, dispatch, traces, the
+coverage table and the rule sweep read these fields; no other table repeats them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ElementwiseRule", "elementwise", "RULES", "UFUNC_RULES", "Primitive", "PRIMITIVES", "install_dispatcher"]
+__all__ = [
+    "ElementwiseRule",
+    "elementwise",
+    "RULES",
+    "UFUNC_RULES",
+    "FUNCTION_RULES",
+    "Implementation",
+    "IMPLEMENTATIONS",
+    "implementation",
+    "scalar_table",
+    "retarget",
+    "Primitive",
+    "PRIMITIVES",
+    "install_dispatcher",
+    "dispatcher",
+]
 
-#: Every elementwise rule, by name, in declaration order.
+#: Every elementwise rule, by name, in declaration order (``rule.opcode`` is the position).
 RULES: dict[str, ElementwiseRule] = {}
-#: The rules that implement a NumPy ufunc, by ufunc.
+#: The rules that implement a ufunc (NumPy's or SciPy's), by ufunc: ``__array_ufunc__`` routes here.
 UFUNC_RULES: dict[np.ufunc, ElementwiseRule] = {}
+#: The rules that implement a NumPy function that is not a ufunc (``np.clip``), by function:
+#: ``__array_function__`` routes here when no structural handler claims the function.
+FUNCTION_RULES: dict[Callable, ElementwiseRule] = {}
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """How the kernels compute a function that rules call, where Numba cannot use it as it is.
+
+    Attributes
+    ----------
+    function : callable
+        The function as rules call it (``np.sqrt``, ``scipy.special.erf``).
+    scalar : callable or None
+        A scalar function Numba compiles in its place on the CPU (and on the GPU when ``cuda``
+        is None): a ``math`` function, an ``@numba.njit`` function, or a binding to a compiled
+        native function (a ``ctypes``/``cffi`` function object, e.g. built from
+        ``numba.extending.get_cython_function_address`` for ``scipy.special.cython_special``).
+    cuda : callable, str or None
+        Its twin in CUDA device code: a ``math`` function the CUDA target implements, a
+        NumPy-written Python function (compiled as a device function, its own ``np`` calls
+        retargeted too), ``"libdevice.<name>"`` (a double-precision libdevice function) or
+        ``"native"`` (the CUDA target implements the ufunc itself).
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> from dualad.rules.base import IMPLEMENTATIONS
+    >>> IMPLEMENTATIONS[np.isnan].cuda is math.isnan
+    True
+    """
+
+    function: Callable
+    scalar: Callable | None = None
+    cuda: Callable | str | None = None
+
+
+#: Every declared :class:`Implementation`, by function (from rules and :func:`implementation`).
+IMPLEMENTATIONS: dict[Callable, Implementation] = {}
+
+
+def implementation(function: Callable, *, scalar: Callable | None = None, cuda=None) -> Implementation:
+    """Declare how kernels compute ``function`` when it is not a rule of its own.
+
+    Rules declare the implementation of the function they differentiate with the same
+    ``scalar=`` and ``cuda=`` arguments of :func:`elementwise`; this is for the functions that
+    rules only call (``np.isnan``).
+
+    Parameters
+    ----------
+    function : callable
+        The function as rules call it.
+    scalar, cuda : optional
+        See :class:`Implementation`.
+
+    Returns
+    -------
+    Implementation
+        The declaration, also stored in :data:`IMPLEMENTATIONS`.
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> from dualad.rules.base import implementation
+    >>> implementation(np.isinf, cuda=math.isinf).cuda is math.isinf
+    True
+    """
+    impl = Implementation(function, scalar, cuda)
+    IMPLEMENTATIONS[function] = impl
+    return impl
+
+
+def scalar_table() -> dict:
+    """``{function: scalar}`` for every declared implementation with a ``scalar``.
+
+    Examples
+    --------
+    >>> from dualad.rules.base import scalar_table
+    >>> isinstance(scalar_table(), dict)
+    True
+    """
+    return {f: impl.scalar for f, impl in IMPLEMENTATIONS.items() if impl.scalar is not None}
 
 
 @dataclass(eq=False)
@@ -31,18 +140,49 @@ class ElementwiseRule:
     Attributes
     ----------
     name : str
-        The rule's name (the ufunc's name when it implements one).
+        The rule's name (the function's ``__name__`` when it implements one).
     fn : callable
         ``fn(*xs) -> (value, partial_0, ..., partial_{nin-1})``, NumPy ufuncs only.
     nin : int
         Number of inputs.
     ufunc : numpy.ufunc or None
-        The NumPy ufunc this rule differentiates, if any.
+        The ufunc this rule differentiates, if any (NumPy's or SciPy's).
     domain : tuple of (low, high)
         Per input, an interval where the function is smooth enough for finite differences;
         the rule sweep tests draw points from it.
     nondiff : str
         What the rule does at points where the function is not differentiable (for the docs).
+    function : callable or None
+        The function differentiated: the ufunc, or a NumPy function that is not a ufunc
+        (``np.clip``); None for a rule known by its name only (``relu``).
+    scalar, cuda : optional
+        How kernels compute ``function`` where Numba cannot compile it (see
+        :class:`Implementation`).
+    text : tuple or None
+        How a trace prints the rule: ``(value, partials)`` with ``{a}``, ``{b}``, ... for the
+        operands; ``value`` is None for a signed sum (add, subtract), ``partials`` is None for
+        the generic ``∂₁name(a, b)``, else one *factor* per input (``"1"``, ``"/{b}"`` divides,
+        anything else multiplies).  None: ``name a`` and ``name′(a)``.
+    argnums : tuple of int
+        The inputs the rule is differentiable in (the others are parameters; the rule sweep
+        checks only these).
+    dtypes : tuple of numpy.dtype
+        The dtypes the rule supports (float32 and float64 today).
+    opcode : int
+        The rule's position in :data:`RULES`, a dense small integer for a program compiler;
+        ``name`` is the identity that stays the same across versions.
+    parse : callable or None
+        For a NumPy function: ``parse(*args, **kwargs) -> inputs`` normalises its signature
+        (``np.clip(a, a_min=..., a_max=...)``); None takes the positional arguments as they are.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> rule = RULES["sin"]
+    >>> rule.name, rule.nin, rule.argnums, rule.text
+    ('sin', 1, (0,), ('sin {a}', ('cos {a}',)))
+    >>> [float(v) for v in rule.evaluate(0.0)]
+    [0.0, 1.0]
     """
 
     name: str
@@ -52,6 +192,14 @@ class ElementwiseRule:
     domain: tuple = ()
     nondiff: str = ""
     source_hash: str = field(default="", repr=False)
+    function: Callable | None = None
+    scalar: Callable | None = field(default=None, repr=False)
+    cuda: Callable | str | None = field(default=None, repr=False)
+    text: tuple | None = field(default=None, repr=False)
+    argnums: tuple = ()
+    dtypes: tuple = _FLOATS
+    opcode: int = -1
+    parse: Callable | None = field(default=None, repr=False)
 
     def __call__(self, *args):
         if len(args) != self.nin:
@@ -71,29 +219,75 @@ class ElementwiseRule:
             self.__dict__["_constant_partials"] = cached
         return cached
 
+    @property
+    def kernel_fn(self) -> Callable:
+        """``fn`` as the CPU kernels compile it: ``fn`` itself, or a copy sharing its code whose
+        globals see each declared ``scalar`` implementation in place of its function.
+
+        Examples
+        --------
+        >>> from dualad.rules import RULES
+        >>> RULES["sin"].kernel_fn is RULES["sin"].fn
+        True
+        """
+        table = scalar_table()
+        key = tuple(table.items())
+        cached = self.__dict__.get("_kernel_fn")
+        if cached is None or cached[0] != key:
+            cached = (key, retarget(self.fn, table) if table else self.fn)
+            self.__dict__["_kernel_fn"] = cached
+        return cached[1]
+
     def evaluate(self, *xs):
         """Value and partials on whole arrays (or active values), NumPy dispatch."""
         with np.errstate(all="ignore"):
             return self.fn(*xs)
 
 
-def elementwise(ufunc_or_name, *, domain=None, nondiff: str = ""):
+def elementwise(
+    function_or_name,
+    *,
+    domain=None,
+    nondiff: str = "",
+    scalar: Callable | None = None,
+    cuda=None,
+    text: tuple | None = None,
+    argnums=None,
+    dtypes=None,
+    parse: Callable | None = None,
+):
     """Declare an elementwise rule.
 
     Parameters
     ----------
-    ufunc_or_name : numpy.ufunc or str
-        The ufunc differentiated, or a name for a rule that is not a NumPy ufunc.
+    function_or_name : numpy.ufunc, callable or str
+        The function differentiated: a ufunc (NumPy's or SciPy's: ``np.sin(x)`` on dualad
+        values then uses the rule), a NumPy function that is not a ufunc (``np.clip``: routed
+        through ``__array_function__``), or a name for a rule exposed by itself (``"relu"``).
     domain : sequence of (low, high), optional
         Per input, where finite differences are meaningful (default ``(-2, 2)`` each).
     nondiff : str
         The convention at non-differentiable points, published in the coverage table.
+    scalar : callable, optional
+        A Numba-compilable scalar implementation of the function, used by the kernels when
+        Numba cannot compile the function itself (``math.erf`` for ``scipy.special.erf``); also
+        the slot for a binding to a compiled native function (see :class:`Implementation`).
+    cuda : callable or str, optional
+        The function's twin in CUDA device code (see :class:`Implementation`).
+    text : tuple, optional
+        How traces print the rule (see :class:`ElementwiseRule`).
+    argnums : sequence of int, optional
+        The inputs the rule is differentiable in (default: all).
+    dtypes : sequence of dtype, optional
+        Supported dtypes (default float32 and float64).
+    parse : callable, optional
+        For a NumPy function: maps its arguments to the rule's inputs.
 
     Examples
     --------
     >>> import numpy as np
     >>> from dualad.rules.base import elementwise
-    >>> @elementwise("my_cube_example")
+    >>> @elementwise("my_cube_example", text=("{a}³", ["(3 × {a}²)"]))
     ... def cube(x):
     ...     return x * x * x, 3.0 * x * x
     >>> float(cube.evaluate(2.0)[1])
@@ -104,32 +298,129 @@ def elementwise(ufunc_or_name, *, domain=None, nondiff: str = ""):
 
     def register(fn: Callable) -> ElementwiseRule:
         nin = len(inspect.signature(fn).parameters)
-        ufunc = ufunc_or_name if isinstance(ufunc_or_name, np.ufunc) else None
-        name = ufunc.__name__ if ufunc is not None else str(ufunc_or_name)
-        if name in RULES:
-            raise ValueError(f"elementwise rule {name!r} is declared twice")
-        if ufunc is not None and ufunc.nin != nin:
-            raise ValueError(f"rule {name!r} takes {nin} inputs but np.{name} takes {ufunc.nin}")
-        dom = tuple(domain) if domain is not None else ((-2.0, 2.0),) * nin
-        if len(dom) != nin:
-            raise ValueError(f"rule {name!r}: domain needs one interval per input")
-        src = _fingerprint_source(fn, set())
-        rule = ElementwiseRule(
-            name=name,
-            fn=fn,
-            nin=nin,
-            ufunc=ufunc,
-            domain=dom,
-            nondiff=nondiff,
-            source_hash=hashlib.sha1(src.encode()).hexdigest()[:12],
-        )
+        rule = _make_rule(function_or_name, fn, nin, domain, nondiff, scalar)
+        rule.scalar, rule.cuda, rule.parse = scalar, cuda, parse
+        rule.text = _check_text(rule.name, nin, text)
+        rule.argnums = tuple(range(nin)) if argnums is None else tuple(int(i) for i in argnums)
+        rule.dtypes = _FLOATS if dtypes is None else tuple(np.dtype(d) for d in dtypes)
+        rule.opcode = len(RULES)
         rule.__doc__ = fn.__doc__
-        RULES[name] = rule
-        if ufunc is not None:
-            UFUNC_RULES[ufunc] = rule
+        RULES[rule.name] = rule
+        if rule.ufunc is not None:
+            UFUNC_RULES[rule.ufunc] = rule
+        elif rule.function is not None:
+            FUNCTION_RULES[rule.function] = rule
+        if scalar is not None or cuda is not None:
+            implementation(rule.function, scalar=scalar, cuda=cuda)
         return rule
 
     return register
+
+
+def _make_rule(function_or_name, fn: Callable, nin: int, domain, nondiff: str, scalar) -> ElementwiseRule:
+    ufunc = function_or_name if isinstance(function_or_name, np.ufunc) else None
+    function = function_or_name if callable(function_or_name) else None
+    name = function.__name__ if function is not None else str(function_or_name)
+    if name in RULES:
+        raise ValueError(f"elementwise rule {name!r} is declared twice")
+    if ufunc is not None and ufunc.nin != nin:
+        raise ValueError(f"rule {name!r} takes {nin} inputs but {name} takes {ufunc.nin}")
+    dom = tuple(domain) if domain is not None else ((-2.0, 2.0),) * nin
+    if len(dom) != nin:
+        raise ValueError(f"rule {name!r}: domain needs one interval per input")
+    src = _fingerprint_source(fn, set())
+    if scalar is not None:  # the kernels compile it: a new one must not load a stale kernel
+        src += f"\nscalar={getattr(scalar, '__module__', '')}.{getattr(scalar, '__qualname__', repr(scalar))}"
+    return ElementwiseRule(
+        name=name,
+        fn=fn,
+        nin=nin,
+        ufunc=ufunc,
+        domain=dom,
+        nondiff=nondiff,
+        source_hash=hashlib.sha1(src.encode()).hexdigest()[:12],
+        function=function,
+    )
+
+
+def _check_text(name: str, nin: int, text):
+    if text is None:
+        return None
+    value, partials = text
+    if partials is not None:
+        partials = tuple(partials)
+        if len(partials) != nin:
+            raise ValueError(f"rule {name!r}: text needs one partial per input")
+    return (value, partials)
+
+
+def retarget(fn: Callable, table: dict, copy: bool = False) -> Callable:
+    """A copy of ``fn`` (same code object) whose globals and closure see ``table``'s
+    replacements: a function bound to a name directly is replaced, and a module whose
+    attributes include a replaced function (``np``, ``scipy.special``) is replaced by a copy
+    with those attributes replaced (aliases too: ``np.abs`` is ``np.absolute``).
+
+    Parameters
+    ----------
+    fn : callable
+        A Python function.
+    table : dict
+        ``{function: replacement}``.
+    copy : bool
+        Copy ``fn`` even when nothing it reads is replaced (by default ``fn`` itself returns).
+
+    Returns
+    -------
+    callable
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> def f(x):
+    ...     return np.sqrt(x)
+    >>> g = retarget(f, {np.sqrt: math.sqrt})
+    >>> g is not f and g.__code__ is f.__code__, g(4.0)
+    (True, 2.0)
+    """
+    shims: dict = {}
+    glb = {name: _substitute(val, table, shims) for name, val in fn.__globals__.items()}
+    closure = fn.__closure__
+    if closure is not None:
+        closure = tuple(types.CellType(_substitute(c.cell_contents, table, shims)) if _filled(c) else c for c in closure)
+    changed = any(glb[k] is not v for k, v in fn.__globals__.items()) or (
+        closure is not None and any(a.cell_contents is not b.cell_contents for a, b in zip(closure, fn.__closure__) if _filled(b)))
+    if not (changed or copy):
+        return fn
+    new = types.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, closure)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__qualname__ = fn.__qualname__
+    new.__module__ = fn.__module__
+    new.__doc__ = fn.__doc__
+    return new
+
+
+def _lookup(table: dict, value):
+    try:
+        return table.get(value, value)
+    except TypeError:  # unhashable
+        return value
+
+
+def _substitute(value, table: dict, shims: dict):
+    if isinstance(value, types.ModuleType):
+        if id(value) not in shims:
+            hits = {k: _lookup(table, v) for k, v in vars(value).items() if not k.startswith("__")}
+            hits = {k: v for k, v in hits.items() if v is not getattr(value, k)}
+            if hits:
+                shim = types.ModuleType(value.__name__, f"{value.__name__} as seen by dualad's kernels.")
+                shim.__dict__.update({k: v for k, v in vars(value).items() if not k.startswith("__")})
+                shim.__dict__.update(hits)
+                shims[id(value)] = shim
+            else:
+                shims[id(value)] = value
+        return shims[id(value)]
+    return _lookup(table, value)
 
 
 def _code_names(code) -> list[str]:
@@ -186,10 +477,23 @@ class _Unset:
 _DISPATCH = _Unset()
 
 
-def install_dispatcher(dispatcher) -> None:
+def install_dispatcher(obj) -> None:
     """Called once by :mod:`dualad.core.dispatch`: the object that routes ops to value types."""
     global _DISPATCH
-    _DISPATCH = dispatcher
+    _DISPATCH = obj
+
+
+def dispatcher():
+    """The object :mod:`dualad.core.dispatch` installed, which routes ops to value types.
+
+    Examples
+    --------
+    >>> import dualad
+    >>> from dualad.rules.base import dispatcher
+    >>> callable(dispatcher().apply_elementwise)
+    True
+    """
+    return _DISPATCH
 
 
 class Primitive:

@@ -12,47 +12,97 @@ derivative.  ``x + (x == 0)`` is the idiom that turns a 0/0 at the origin into 0
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .base import elementwise
+from .base import elementwise, implementation
 
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
 _DEG = 0.017453292519943295  # pi / 180
 
+_LOG2E = 1.4426950408889634
 _POS = ((0.2, 3.0),)
 _UNIT = ((-0.9, 0.9),)
+
+# --- CUDA twins ---------------------------------------------------------------------------------
+# A rule's ``cuda=`` names how GPU device code computes its ufunc when numba's CUDA target lacks
+# it (which ones are missing differs between the built-in ``numba.cuda`` and ``numba-cuda``): a
+# ``math`` function of the same IEEE meaning, a double-precision libdevice function
+# (``"libdevice.cbrt"``: a float32 argument is widened, the result narrowed on store), one of the
+# NumPy-written device functions below, or ``"native"``.  The device functions follow NumPy's own
+# scalar algorithms (npymath) so that the GPU agrees with the CPU at infinities, ties and NaN;
+# their ``np.*`` calls are retargeted like a rule's.  No derivative formula here.
+
+
+def _cuda_positive(x):
+    return +x
+
+
+def _cuda_sign(x):
+    return 1.0 if x > 0 else (-1.0 if x < 0 else (0.0 if x == 0 else x))
+
+
+def _cuda_logaddexp(x, y):
+    if x == y:  # equal infinities without inf - inf
+        return x + _LN2
+    d = x - y
+    if d > 0:
+        return x + np.log1p(np.exp(-d))
+    if d <= 0:
+        return y + np.log1p(np.exp(d))
+    return d  # NaN
+
+
+def _cuda_logaddexp2(x, y):
+    if x == y:
+        return x + 1.0
+    d = x - y
+    if d > 0:
+        return x + _LOG2E * np.log1p(np.exp2(-d))
+    if d <= 0:
+        return y + _LOG2E * np.log1p(np.exp2(d))
+    return d
+
+
+# Functions the rules call without differentiating them (predicates), and np.fabs for device
+# functions written by users (:func:`dualad.kernels.cuda.device_function`).
+implementation(np.isnan, cuda=math.isnan)
+implementation(np.isinf, cuda=math.isinf)
+implementation(np.isfinite, cuda=math.isfinite)
+implementation(np.fabs, cuda=math.fabs)
 
 # --- arithmetic -------------------------------------------------------------------------------
 
 
-@elementwise(np.add)
+@elementwise(np.add, text=(None, ("1", "1")))
 def add(x, y):
     return x + y, 1.0, 1.0
 
 
-@elementwise(np.subtract)
+@elementwise(np.subtract, text=(None, ("1", "-1")))
 def subtract(x, y):
     return x - y, 1.0, -1.0
 
 
-@elementwise(np.multiply)
+@elementwise(np.multiply, text=("{a} × {b}", ("{b}", "{a}")))
 def multiply(x, y):
     return x * y, y, x
 
 
-@elementwise(np.true_divide, domain=((-2.0, 2.0), (0.5, 2.0)))
+@elementwise(np.true_divide, domain=((-2.0, 2.0), (0.5, 2.0)), text=("{a} / {b}", ("/{b}", "(−{a} / {b}²)")))
 def true_divide(x, y):
     r = 1.0 / y
     return x * r, r, -x * r * r
 
 
-@elementwise(np.negative)
+@elementwise(np.negative, text=("−{a}", ("-1",)))
 def negative(x):
     return -x, -1.0
 
 
-@elementwise(np.positive)
+@elementwise(np.positive, text=("+{a}", ("1",)), cuda=_cuda_positive)
 def positive(x):
     return np.positive(x), 1.0
 
@@ -61,30 +111,31 @@ def positive(x):
     np.power,
     domain=((0.3, 2.0), (-2.0, 2.0)),
     nondiff="d/dy at x = 0 is 0 where the value is 0",
+    text=("{a}^{b}", ("({b} × {a}^({b} − 1))", "({a}^{b} × ln {a})")),
 )
 def power(x, y):
     v = x**y
     return v, y * x ** (y - 1.0), v * np.log(x + (x == 0))
 
 
-@elementwise(np.square)
+@elementwise(np.square, text=("{a}²", ("(2 × {a})",)))
 def square(x):
     return x * x, 2.0 * x
 
 
-@elementwise(np.sqrt, domain=_POS, nondiff="sqrt'(0) = +inf")
+@elementwise(np.sqrt, domain=_POS, nondiff="sqrt'(0) = +inf", text=("√{a}", ("/(2√{a})",)), cuda=math.sqrt)
 def sqrt(x):
     v = np.sqrt(x)
     return v, 0.5 / v
 
 
-@elementwise(np.cbrt, domain=_POS, nondiff="cbrt'(0) = +inf")
+@elementwise(np.cbrt, domain=_POS, nondiff="cbrt'(0) = +inf", text=("∛{a}", ("/(3∛{a}²)",)), cuda="libdevice.cbrt")
 def cbrt(x):
     v = np.cbrt(x)
     return v, 1.0 / (3.0 * v * v)
 
 
-@elementwise(np.reciprocal, domain=_POS)
+@elementwise(np.reciprocal, domain=_POS, text=("1 / {a}", ("(−1 / {a}²)",)))
 def reciprocal(x):
     v = 1.0 / x
     return v, -v * v
@@ -93,51 +144,59 @@ def reciprocal(x):
 # --- exponentials and logarithms --------------------------------------------------------------
 
 
-@elementwise(np.exp)
+@elementwise(np.exp, text=("exp {a}", ("exp {a}",)), cuda=math.exp)
 def exp(x):
     v = np.exp(x)
     return v, v
 
 
-@elementwise(np.exp2)
+@elementwise(np.exp2, text=("2^{a}", ("(2^{a} × ln 2)",)), cuda="libdevice.exp2")
 def exp2(x):
     v = np.exp2(x)
     return v, v * _LN2
 
 
-@elementwise(np.expm1)
+@elementwise(np.expm1, text=("expm1 {a}", ("exp {a}",)), cuda=math.expm1)
 def expm1(x):
     v = np.expm1(x)
     return v, v + 1.0
 
 
-@elementwise(np.log, domain=_POS)
+@elementwise(np.log, domain=_POS, text=("ln {a}", ("/{a}",)), cuda=math.log)
 def log(x):
     return np.log(x), 1.0 / x
 
 
-@elementwise(np.log2, domain=_POS)
+@elementwise(np.log2, domain=_POS, text=("log₂ {a}", ("/({a} × ln 2)",)), cuda=math.log2)
 def log2(x):
     return np.log2(x), 1.0 / (x * _LN2)
 
 
-@elementwise(np.log10, domain=_POS)
+@elementwise(np.log10, domain=_POS, text=("log₁₀ {a}", ("/({a} × ln 10)",)), cuda=math.log10)
 def log10(x):
     return np.log10(x), 1.0 / (x * _LN10)
 
 
-@elementwise(np.log1p, domain=((-0.8, 2.0),))
+@elementwise(np.log1p, domain=((-0.8, 2.0),), text=("ln(1 + {a})", ("/(1 + {a})",)), cuda=math.log1p)
 def log1p(x):
     return np.log1p(x), 1.0 / (1.0 + x)
 
 
-@elementwise(np.logaddexp, domain=((-3.0, 3.0), (-3.0, 3.0)))
+@elementwise(
+    np.logaddexp, domain=((-3.0, 3.0), (-3.0, 3.0)),
+    text=("ln(e^{a} + e^{b})", ("exp({a} − ln(e^{a} + e^{b}))", "exp({b} − ln(e^{a} + e^{b}))")),
+    cuda=_cuda_logaddexp,
+)
 def logaddexp(x, y):
     v = np.logaddexp(x, y)
     return v, np.exp(x - v), np.exp(y - v)
 
 
-@elementwise(np.logaddexp2, domain=((-3.0, 3.0), (-3.0, 3.0)))
+@elementwise(
+    np.logaddexp2, domain=((-3.0, 3.0), (-3.0, 3.0)),
+    text=("log₂(2^{a} + 2^{b})", ("2^({a} − log₂(2^{a} + 2^{b}))", "2^({b} − log₂(2^{a} + 2^{b}))")),
+    cuda=_cuda_logaddexp2,
+)
 def logaddexp2(x, y):
     v = np.logaddexp2(x, y)
     return v, np.exp2(x - v), np.exp2(y - v)
@@ -146,33 +205,33 @@ def logaddexp2(x, y):
 # --- trigonometric ----------------------------------------------------------------------------
 
 
-@elementwise(np.sin, domain=((-3.0, 3.0),))
+@elementwise(np.sin, domain=((-3.0, 3.0),), text=("sin {a}", ("cos {a}",)), cuda=math.sin)
 def sin(x):
     return np.sin(x), np.cos(x)
 
 
-@elementwise(np.cos, domain=((-3.0, 3.0),))
+@elementwise(np.cos, domain=((-3.0, 3.0),), text=("cos {a}", ("(−sin {a})",)), cuda=math.cos)
 def cos(x):
     return np.cos(x), -np.sin(x)
 
 
-@elementwise(np.tan, domain=((-1.2, 1.2),))
+@elementwise(np.tan, domain=((-1.2, 1.2),), text=("tan {a}", ("(1 + tan² {a})",)), cuda=math.tan)
 def tan(x):
     v = np.tan(x)
     return v, 1.0 + v * v
 
 
-@elementwise(np.arcsin, domain=_UNIT)
+@elementwise(np.arcsin, domain=_UNIT, text=("arcsin {a}", ("/√(1 − {a}²)",)), cuda=math.asin)
 def arcsin(x):
     return np.arcsin(x), 1.0 / np.sqrt(1.0 - x * x)
 
 
-@elementwise(np.arccos, domain=_UNIT)
+@elementwise(np.arccos, domain=_UNIT, text=("arccos {a}", ("(−1 / √(1 − {a}²))",)), cuda=math.acos)
 def arccos(x):
     return np.arccos(x), -1.0 / np.sqrt(1.0 - x * x)
 
 
-@elementwise(np.arctan)
+@elementwise(np.arctan, text=("arctan {a}", ("/(1 + {a}²)",)), cuda=math.atan)
 def arctan(x):
     return np.arctan(x), 1.0 / (1.0 + x * x)
 
@@ -181,6 +240,8 @@ def arctan(x):
     np.arctan2,
     domain=((0.2, 2.0), (0.2, 2.0)),
     nondiff="both partials are 0 at (0, 0)",
+    text=("arctan2({a}, {b})", ("({b} / ({a}² + {b}²))", "(−{a} / ({a}² + {b}²))")),
+    cuda=math.atan2,
 )
 def arctan2(x, y):
     r = x * x + y * y
@@ -188,19 +249,23 @@ def arctan2(x, y):
     return np.arctan2(x, y), y / r, -x / r
 
 
-@elementwise(np.hypot, nondiff="both partials are 0 at (0, 0)")
+@elementwise(
+    np.hypot, nondiff="both partials are 0 at (0, 0)",
+    text=("√({a}² + {b}²)", ("({a} / √({a}² + {b}²))", "({b} / √({a}² + {b}²))")),
+    cuda=math.hypot,
+)
 def hypot(x, y):
     v = np.hypot(x, y)
     d = v + (v == 0)
     return v, x / d, y / d
 
 
-@elementwise(np.deg2rad)
+@elementwise(np.deg2rad, text=("rad {a}", ("(π / 180)",)), cuda=math.radians)
 def deg2rad(x):
     return np.deg2rad(x), _DEG
 
 
-@elementwise(np.rad2deg)
+@elementwise(np.rad2deg, text=("deg {a}", ("(180 / π)",)), cuda=math.degrees)
 def rad2deg(x):
     return np.rad2deg(x), 1.0 / _DEG
 
@@ -208,33 +273,33 @@ def rad2deg(x):
 # --- hyperbolic -------------------------------------------------------------------------------
 
 
-@elementwise(np.sinh)
+@elementwise(np.sinh, text=("sinh {a}", ("cosh {a}",)), cuda=math.sinh)
 def sinh(x):
     return np.sinh(x), np.cosh(x)
 
 
-@elementwise(np.cosh)
+@elementwise(np.cosh, text=("cosh {a}", ("sinh {a}",)), cuda=math.cosh)
 def cosh(x):
     return np.cosh(x), np.sinh(x)
 
 
-@elementwise(np.tanh)
+@elementwise(np.tanh, text=("tanh {a}", ("(1 − tanh² {a})",)), cuda=math.tanh)
 def tanh(x):
     v = np.tanh(x)
     return v, 1.0 - v * v
 
 
-@elementwise(np.arcsinh)
+@elementwise(np.arcsinh, text=("arsinh {a}", ("/√({a}² + 1)",)), cuda=math.asinh)
 def arcsinh(x):
     return np.arcsinh(x), 1.0 / np.sqrt(x * x + 1.0)
 
 
-@elementwise(np.arccosh, domain=((1.2, 3.0),))
+@elementwise(np.arccosh, domain=((1.2, 3.0),), text=("arcosh {a}", ("/√({a}² − 1)",)), cuda=math.acosh)
 def arccosh(x):
     return np.arccosh(x), 1.0 / np.sqrt(x * x - 1.0)
 
 
-@elementwise(np.arctanh, domain=_UNIT)
+@elementwise(np.arctanh, domain=_UNIT, text=("artanh {a}", ("/(1 − {a}²)",)), cuda=math.atanh)
 def arctanh(x):
     return np.arctanh(x), 1.0 / (1.0 - x * x)
 
@@ -242,64 +307,87 @@ def arctanh(x):
 # --- piecewise --------------------------------------------------------------------------------
 
 
-@elementwise(np.absolute, nondiff="abs'(0) = 0")
+@elementwise(np.absolute, nondiff="abs'(0) = 0", text=("|{a}|", ("sign {a}",)), cuda=math.fabs)
 def absolute(x):
     return np.absolute(x), np.sign(x)
 
 
-@elementwise(np.sign, nondiff="derivative 0 everywhere (including 0)")
+@elementwise(np.sign, nondiff="derivative 0 everywhere (including 0)", text=("sign {a}", ("0",)), cuda=_cuda_sign)
 def sign(x):
     return np.sign(x), 0.0
 
 
-@elementwise(np.maximum, nondiff="ties split 0.5 / 0.5")
+@elementwise(np.maximum, nondiff="ties split 0.5 / 0.5", text=("max({a}, {b})", None), cuda="native")
 def maximum(x, y):
     tie = 0.5 * (x == y)
     return np.maximum(x, y), (x > y) + tie, (y > x) + tie
 
 
-@elementwise(np.minimum, nondiff="ties split 0.5 / 0.5")
+@elementwise(np.minimum, nondiff="ties split 0.5 / 0.5", text=("min({a}, {b})", None), cuda="native")
 def minimum(x, y):
     tie = 0.5 * (x == y)
     return np.minimum(x, y), (x < y) + tie, (y < x) + tie
 
 
-@elementwise(np.fmax, nondiff="ties split 0.5 / 0.5; a NaN operand gets 0, the other 1")
+@elementwise(
+    np.fmax, nondiff="ties split 0.5 / 0.5; a NaN operand gets 0, the other 1",
+    text=("fmax({a}, {b})", None),
+    cuda="native",
+)
 def fmax(x, y):
     tie = 0.5 * (x == y)
     return np.fmax(x, y), (x > y) + tie + np.isnan(y) * (x == x), (y > x) + tie + np.isnan(x) * (y == y)
 
 
-@elementwise(np.fmin, nondiff="ties split 0.5 / 0.5; a NaN operand gets 0, the other 1")
+@elementwise(
+    np.fmin, nondiff="ties split 0.5 / 0.5; a NaN operand gets 0, the other 1",
+    text=("fmin({a}, {b})", None),
+    cuda="native",
+)
 def fmin(x, y):
     tie = 0.5 * (x == y)
     return np.fmin(x, y), (x < y) + tie + np.isnan(y) * (x == x), (y < x) + tie + np.isnan(x) * (y == y)
 
 
-@elementwise(np.floor, nondiff="derivative 0 everywhere")
+@elementwise(np.floor, nondiff="derivative 0 everywhere", text=("⌊{a}⌋", ("0",)), cuda=math.floor)
 def floor(x):
     return np.floor(x), 0.0
 
 
-@elementwise(np.ceil, nondiff="derivative 0 everywhere")
+@elementwise(np.ceil, nondiff="derivative 0 everywhere", text=("⌈{a}⌉", ("0",)), cuda=math.ceil)
 def ceil(x):
     return np.ceil(x), 0.0
 
 
-@elementwise(np.rint, nondiff="derivative 0 everywhere")
+@elementwise(np.rint, nondiff="derivative 0 everywhere", text=("rint {a}", ("0",)), cuda="libdevice.rint")
 def rint(x):
     return np.rint(x), 0.0
 
 
-@elementwise(np.trunc, nondiff="derivative 0 everywhere")
+@elementwise(np.trunc, nondiff="derivative 0 everywhere", text=("trunc {a}", ("0",)), cuda=math.trunc)
 def trunc(x):
     return np.trunc(x), 0.0
 
 
+def _clip_inputs(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):  # noqa: A002
+    """``np.clip``'s arguments as the rule's three inputs; a missing bound is infinite."""
+    if out is not None:
+        raise TypeError("np.clip(..., out=...) cannot write derivatives into an existing array; drop out=")
+    lo = a_min if a_min is not np._NoValue else min
+    hi = a_max if a_max is not np._NoValue else max
+    lo = -np.inf if lo is np._NoValue or lo is None else lo
+    hi = np.inf if hi is np._NoValue or hi is None else hi
+    if isinstance(a, (bool, int, float)):  # the clipped value is an array, not a weak scalar
+        a = np.asarray(a)
+    return a, lo, hi
+
+
 @elementwise(
-    "clip",
+    np.clip,
     domain=((-2.0, 2.0), (-3.0, -2.5), (2.5, 3.0)),
     nondiff="clip(x, lo, hi) = minimum(maximum(x, lo), hi): ties at a bound split 0.5 / 0.5",
+    text=("clip({a}, {b}, {c})", None),
+    parse=_clip_inputs,
 )
 def clip(x, lo, hi):
     m = np.maximum(x, lo)
@@ -312,19 +400,21 @@ def clip(x, lo, hi):
 # --- machine-learning helpers (not ufuncs; exposed as dualad.relu etc.) -----------------------
 
 
+# relu keeps the generic reading ``relu v₀`` / ``relu′(v₀)`` (text=None): tests/test_trace.py
+# checks that path on it.
 @elementwise("relu", nondiff="relu'(0) = 0")
 def relu(x):
     return np.maximum(x, 0.0), (x > 0) * 1.0
 
 
-@elementwise("sigmoid", domain=((-4.0, 4.0),))
+@elementwise("sigmoid", domain=((-4.0, 4.0),), text=("σ({a})", ("σ′({a})",)))
 def sigmoid(x):
     # exp(-x) may overflow to inf for x << 0, giving exactly 0: accurate at both ends.
     v = 1.0 / (1.0 + np.exp(-x))
     return v, v * (1.0 - v)
 
 
-@elementwise("softplus", domain=((-4.0, 4.0),))
+@elementwise("softplus", domain=((-4.0, 4.0),), text=("softplus {a}", ("σ({a})",)))
 def softplus(x):
     # log(1 + e^x) without overflow; its derivative is the sigmoid.
     return np.logaddexp(0.0, x), 1.0 / (1.0 + np.exp(-x))
