@@ -111,10 +111,6 @@ class Dual(ArrayBehaviour):
         d.shape, d.dtype = tuple(p.shape), p.dtype
         return d
 
-    # The old private name, still called by modules of other branches (transforms/forward.py,
-    # jacobian.py or the engine's lanes.py, nested.py): remove once they call make.
-    _new = make
-
     @property
     def primal(self):
         """The primal value (an array, or an active value of an outer level when nested).

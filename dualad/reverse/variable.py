@@ -96,10 +96,6 @@ class Variable(ArrayBehaviour):
         v.shape, v.dtype = tuple(value.shape), value.dtype
         return v
 
-    # The old private name, still called by modules of other branches (transforms/reverse.py,
-    # the engine's transforms/lanes.py): remove once they call leaf.
-    _leaf = leaf
-
     @property
     def value(self):
         """The value (an array, or an active value of an outer level when nested).

@@ -55,7 +55,7 @@ def strong_multiply(p, t):
 
 
 def _strong_multiply_active(p, t):
-    dispatch = base._DISPATCH  # noqa: SLF001  (the rules layer's hook to the dispatcher above it)
+    dispatch = base.dispatcher()  # the rules layer's hook to the dispatcher above it
     prod_ = p * t
     # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
     # factor may still carry derivatives of older levels, which must survive.  On a device,

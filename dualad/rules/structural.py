@@ -76,14 +76,14 @@ def _on(a, like):
     device copy when ``like`` is (or wraps) a device array, else ``a`` itself."""
     if type(like) is np.ndarray or type(a) is not np.ndarray:
         return a
-    return _base._DISPATCH.to_place(a, like)
+    return _base.dispatcher().to_place(a, like)
 
 
 def _zeros(shape, dtype, like):
     """Zeros where ``like``'s innermost value lives: NumPy, or the device array's library."""
     if type(like) is np.ndarray:
         return np.zeros(shape, dtype=dtype)
-    return _base._DISPATCH.zeros(shape, dtype, like)
+    return _base.dispatcher().zeros(shape, dtype, like)
 
 
 # --------------------------------------------------------------------------------------------
@@ -579,9 +579,8 @@ def _tie_weights(x, y_kd, axis):
 def _strip_eq(a, b):
     # Plain comparison of the innermost values: internal to a primitive that recomputes it on
     # every evaluation, so it is no guard for replays.
-    from .base import _DISPATCH
-
-    return np.equal(_DISPATCH.strip(a), _DISPATCH.strip(b))
+    dispatch = _base.dispatcher()
+    return np.equal(dispatch.strip(a), dispatch.strip(b))
 
 
 def _max_fn(x, *, axis, keepdims):

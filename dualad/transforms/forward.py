@@ -68,7 +68,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"jvp: tangent must be a real numeric array, got dtype {t.dtype}")
             t = t.astype(p.dtype, copy=False)
-        duals.append(Dual._new(p, t[None], tag, True))
+        duals.append(Dual.make(p, t[None], tag, True))
     out = f(*tree_unflatten(p_def, duals))
     o_leaves, o_def = tree_flatten(out)
     ys, ts = [], []

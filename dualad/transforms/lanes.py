@@ -95,7 +95,7 @@ def seed_lanes(leaves: list, start: int, k: int, tag: int, colors=None) -> list:
     for x in leaves:
         size = size_of(x.shape)
         s = seed(size, offset, colors, start, k, _float(x.dtype), strip(x))
-        duals.append(Dual._new(x, s.reshape((k,) + tuple(x.shape)), tag, False))
+        duals.append(Dual.make(x, s.reshape((k,) + tuple(x.shape)), tag, False))
         offset += size
     return duals
 
@@ -132,7 +132,7 @@ def record_tape(f, args, nums):
     """
     leaves, treedef, rebuild = prepare_args(args, nums)
     tape = Tape()
-    vars_ = [Variable._leaf(x, tape) for x in leaves]
+    vars_ = [Variable.leaf(x, tape) for x in leaves]
     out = f(*rebuild(vars_))
     return tape, leaves, vars_, treedef, out
 

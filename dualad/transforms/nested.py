@@ -281,7 +281,7 @@ def hvp(f: Callable, x, v):
     if not isinstance(vv, Active):
         vv = vv.astype(x.dtype, copy=False)
     tag = new_tag()
-    out = g(Dual._new(x, vv, tag, False))
+    out = g(Dual.make(x, vv, tag, False))
     return unwrap_dual(out, tag, vv.shape[0])[1]
 
 
