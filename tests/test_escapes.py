@@ -379,3 +379,17 @@ def test_compiled_recording_follows_the_recording_it_came_from():
     assert fast.grad(3.0) == 12.0
     k = 5.0
     assert fast.grad(3.0) == 30.0
+
+
+@pytest.mark.parametrize("transform", ["jacfwd", "jacrev", "jacobian", "record-reverse", "record-forward"])
+def test_empty_inputs_and_outputs_give_empty_jacobians(transform):
+    x = np.zeros((0, 3))
+    run = {
+        "jacfwd": lambda f: ad.jacfwd(f)(x),
+        "jacrev": lambda f: ad.jacrev(f)(x),
+        "jacobian": lambda f: ad.jacobian(f)(x),
+        "record-reverse": lambda f: ad.record(f, x).jacobian(x),
+        "record-forward": lambda f: ad.record(f, x).jacobian(x, mode="forward"),
+    }[transform]
+    assert run(np.sin).shape == (0, 3, 0, 3)
+    np.testing.assert_array_equal(run(lambda x: np.sum(x, axis=0)), np.zeros((3, 0, 3)))

@@ -78,7 +78,7 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
         cuda = _cuda()
         return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp))
     m = g.shape[0]
-    if g.size // m >= SMALL:
+    if m and g.size // m >= SMALL:  # m = 0: no rows to pull (an empty output)
         full = g.shape
         into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]
         return cpu_vjp(rule, values, g, needed, g.dtype, into)

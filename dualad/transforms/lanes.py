@@ -189,7 +189,7 @@ def forward_pass(f, leaves: list, rebuild, colors, c0: int, c1: int, name: str =
     for i, o in enumerate(o_leaves):
         t = unwrap_dual(o, tag, k, name, i, len(o_leaves))[1]
         shapes.append(tuple(t.shape[1:]))
-        blocks.append(np.reshape(t, (k, -1)))
+        blocks.append(np.reshape(t, (k, size_of(t.shape[1:]))))  # explicit: k or the size may be 0
     if not blocks:
         return np.zeros((k, 0)), o_def, shapes
     return _join(blocks, 1), o_def, shapes
@@ -267,7 +267,7 @@ def reverse_lanes(rec: ReverseRecording, colors, c0: int, c1: int):
     adj = pull(rec.tape, rec.o_leaves, cts, rec.vars_, k)
     if not adj:
         return np.zeros((k, 0), dtype=rec.dtype)
-    return _join([np.reshape(a, (k, -1)) for a in adj], 1)
+    return _join([np.reshape(a, (k, size_of(a.shape[1:]))) for a in adj], 1)
 
 
 def lane_ranges(N: int, chunk: int, start: int = 0) -> list[tuple[int, int]]:

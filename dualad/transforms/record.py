@@ -228,7 +228,7 @@ class Recording:
             for s, size in zip(shapes, sizes):
                 seeds.append(seed(size, off, None, 0, m, dt).reshape((m,) + s))  # row r: flat output r
                 off += size
-            rows = [np.reshape(a, (m, -1)) for a in self._pull(tape, values, seeds, m)]
+            rows = [np.reshape(a, (m, size_of(a.shape[1:]))) for a in self._pull(tape, values, seeds, m)]
             mat = np.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
             return rows_to_jacobian(mat, self._out_def, shapes, leaves, treedef, len(self._nums) == 1)
         return assemble_jacobian(self._out_def, blocks, leaves, treedef, len(self._nums) == 1)
