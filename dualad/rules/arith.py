@@ -1,6 +1,6 @@
 """Derivative arithmetic shared by every layer: strong-zero products, lane sums, unbroadcasting.
 
-These are the conventions of DESIGN.md, "Semantics": in derivative propagation an exact zero on
+These are the semantics every mode shares (docs/coverage.md, docs/nesting.md): in derivative propagation an exact zero on
 either side of a product is a *strong zero* (0 · inf and 0 · nan contribute 0), and a
 contribution broadcast against a bigger operand is summed back to its input's shape.  Structural
 transposes, the kernels' NumPy fallback, forward mode's tangent lanes and reverse mode's adjoints

@@ -5,7 +5,7 @@ comparisons only, so Numba compiles it per element and NumPy evaluates it on who
 Duals/Variables of older nesting levels.  A constant partial is written as a float literal
 (``0.0``): dualad then knows the input contributes nothing.
 
-Non-differentiable points follow one table (DESIGN.md): relu'(0) = 0, abs'(0) = 0,
+Non-differentiable points follow one table (docs/coverage.md): relu'(0) = 0, abs'(0) = 0,
 maximum/minimum ties split 0.5/0.5, sqrt'(0) = +inf, floor/ceil/rint/trunc/sign have zero
 derivative.  ``x + (x == 0)`` is the idiom that turns a 0/0 at the origin into 0/1.
 """
