@@ -91,7 +91,7 @@ def section_versions(out: Path) -> dict:
             ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
             capture_output=True, text=True, timeout=30,
         ).stdout.strip()
-    except Exception as exc:  # noqa: BLE001  (reported, not fatal)
+    except (OSError, subprocess.SubprocessError) as exc:  # no nvidia-smi: reported, not fatal
         info["nvidia-smi"] = f"unavailable: {exc}"
     for dist in ("numpy", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "cupy", "jax", "jaxlib", "scipy", "dualad"):
         try:

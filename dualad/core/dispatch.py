@@ -117,11 +117,6 @@ def read_only(a):
     return a
 
 
-def primal_value(a):
-    """The guard function of :func:`escape` (named for what it does, shown in listings)."""
-    return read_only(a)
-
-
 def escape(x):
     """The plain value of ``x``, taken out explicitly (``dualad.primal``).
 
@@ -129,7 +124,7 @@ def escape(x):
     Python computes from it is baked into the recording, so a replay at inputs where it differs
     records again instead of reusing a stale constant.
     """
-    return observe(primal_value, x) if isinstance(x, Active) else x
+    return observe(read_only, x) if isinstance(x, Active) else x
 
 
 def _owner(args):

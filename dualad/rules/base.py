@@ -423,12 +423,42 @@ def _substitute(value, table: dict, shims: dict):
     return _lookup(table, value)
 
 
-def _code_names(code) -> list[str]:
-    names = list(code.co_names)
+def _code_names(code) -> set:
+    names = set(code.co_names)
     for c in code.co_consts:
         if inspect.iscode(c):
-            names += _code_names(c)
+            names |= _code_names(c)
     return names
+
+
+def outside_reads(fn: Callable) -> list[tuple]:
+    """What ``fn``'s code reads from outside its arguments: ``(globals, name, value)`` for each
+    name it uses that its module's globals hold, and ``(cell, name, value)`` for each filled
+    closure cell.  Both the kernels' cache key and the recordings' replay check read this.
+
+    Examples
+    --------
+    >>> from dualad.rules.base import outside_reads
+    >>> k = 3.0
+    >>> [(name, value) for _, name, value in outside_reads(lambda x: x * k)]
+    [('k', 3.0)]
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    g = getattr(fn, "__globals__", {})
+    found = [(g, name, g[name]) for name in sorted(_code_names(code)) if name in g]
+    cells = zip(code.co_freevars, getattr(fn, "__closure__", None) or ())
+    return found + [(cell, name, cell.cell_contents) for name, cell in cells if _filled(cell)]
+
+
+def _filled(cell) -> bool:
+    """Whether a closure cell holds a value yet (reading an empty one raises)."""
+    try:
+        _ = cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def _fingerprint_source(fn: Callable, seen: set) -> str:
@@ -444,23 +474,12 @@ def _fingerprint_source(fn: Callable, seen: set) -> str:
     except (OSError, TypeError):  # defined at a prompt or by exec: the bytecode
         code = fn.__code__
         parts = [repr((code.co_code, code.co_consts, code.co_names))]
-    cells = {n: c.cell_contents for n, c in zip(fn.__code__.co_freevars, fn.__closure__ or ()) if _filled(c)}
-    env = {**getattr(fn, "__globals__", {}), **cells}
-    for name in sorted(set(_code_names(fn.__code__)) | set(cells)):
-        value = env.get(name)
+    for _, name, value in outside_reads(fn):
         if inspect.isfunction(value):
             parts.append(f"{name}:{_fingerprint_source(value, seen)}")
         elif isinstance(value, (bool, int, float, complex, str, np.generic)):
             parts.append(f"{name}={value!r}")
     return "\n".join(parts)
-
-
-def _filled(cell) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018
-    except ValueError:
-        return False
-    return True
 
 
 #: Every structural primitive, by name.

@@ -34,7 +34,7 @@ def check_output(o, name: str, index: int | None = None, count: int = 1) -> None
         try:
             kind = np.dtype(o.dtype).kind if hasattr(o, "dtype") else np.asarray(o).dtype.kind
             dt = str(o.dtype) if hasattr(o, "dtype") else type(o).__name__
-        except Exception:  # noqa: BLE001  (anything NumPy cannot make an array of)
+        except (TypeError, ValueError):  # ragged or opaque objects NumPy cannot make an array of
             kind, dt = "O", type(o).__name__
         if kind == "f":
             return

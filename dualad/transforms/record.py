@@ -21,15 +21,11 @@ from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
-from .guards import constants_hold, free_constants
+from .guards import constants_hold, free_constants, snapshot
 from .lanes import rows_to_jacobian, seed, seed_lanes
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
-
-
-def _snapshot(x):
-    return x.copy() if isinstance(x, np.ndarray) else x
 
 
 class Recording:
@@ -97,7 +93,7 @@ class Recording:
         self._nums = nums
         # A snapshot, not the caller's arrays: an argument changed in place since must not pass
         # for the recorded one (Python code may have read constants out of it).
-        self._rest = tree_map(_snapshot, rest)
+        self._rest = tree_map(snapshot, rest)
         self.free_constants = free_constants(self.f)
         self.records += 1
         return leaves
