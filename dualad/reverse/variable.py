@@ -65,6 +65,7 @@ class Variable(ArrayBehaviour):
         v = _as_value(value)
         tape = default_tape()
         self._init(v, tape, tape.new_node(), True)
+        self._gen = -1  # its array is not locked yet: the first recorded use locks it
         tape.leaves.append((self._node, self.shape, weakref.ref(self)))
 
     @staticmethod
@@ -161,10 +162,13 @@ class Variable(ArrayBehaviour):
         for a in args:
             if type(a) is Variable and a._tag == tag:
                 if a._is_leaf:
-                    if type(a._p) is np.ndarray and a._p.flags.writeable and self._recording():
-                        # A leaf's own array (a parameter updated in place between steps) is
-                        # read-only while this graph uses it: a write would change the gradient.
+                    if a._gen != tape.generation and self._recording():
+                        # A hand-made leaf's array (a parameter updated in place between steps)
+                        # is read-only while this graph uses it: a write would change the
+                        # gradient.  Locked once per graph (clear() unlocks and moves on the
+                        # generation); a transform's leaves were locked when made.
                         tape.lock(a._p)
+                        a._gen = tape.generation
                 elif a._gen != tape.generation:
                     raise RuntimeError(
                         "this value's graph was freed by an earlier backward(); recompute it, or "
