@@ -237,38 +237,32 @@ def _hvp_element(nin: int, per_input, with_t: list, out: list, ind: str, save: s
     return [ind + line for line in lines]
 
 
-def _hvp_lanes(with_t: list, out: list, g_tangent: bool, ind: str, t, g, c, h, q, gv) -> list[str]:
-    """ct_i = sz(gp, Σ_j sz(∂²_ij, t_j)) + sz(gt, ∂_i) for one lane of one element; ``t``, ``c``,
-    ``h`` and ``q`` name an input's tangent, an output lane, a second and a first partial."""
+def _hvp_lanes(per_input, with_t: list, out: list, g_tangent: bool, ind: str, idx: str, buffered: bool) -> list[str]:
+    """ct_i = sz(gp, Σ_j sz(∂²_ij, t_j)) + sz(gt, ∂_i) for one lane of element ``idx``.
+
+    The lane's rows are ``tl{j}``, ``gtl``, ``ctl{i}``; the partials are registers of the
+    element loop (``h{j}_{i}``, ``q{i}``, ``gv``) or, ``buffered``, its block buffers."""
+    b, at = ("b", f"[{idx}]") if buffered else ("", "")
     lines = []
     for i in out:
         terms = []
         for j in with_t:
-            lines += _sz(f"a{j}", h(j, i), t(j))
+            lines += _sz(f"a{j}", f"h{b}{j}_{i}{at}", f"tl{j}[{'0' if per_input[j][0] else idx}]")
             terms.append(f"a{j}")
-        lines += [f"acc = {' + '.join(terms)}"] + _sz("u", gv, "acc")
+        lines += [f"acc = {' + '.join(terms)}"] + _sz("u", f"gv{b}{at}", "acc")
         if g_tangent:
-            lines += _sz("w", g, q(i)) + [f"{c(i)} = u + w"]
+            lines += _sz("w", f"gtl[{idx}]", f"q{b}{i}{at}") + [f"ctl{i}[{idx}] = u + w"]
         else:
-            lines += [f"{c(i)} = u"]
+            lines += [f"ctl{i}[{idx}] = u"]
     return [ind + line for line in lines]
 
 
 def _hvp_one_lane(nin: int, per_input, with_t: list, out: list, g_tangent: bool) -> list[str]:
     """One lane: rows hoisted, straight-line code per element."""
-    body = [f"        t{j}r = t{j}[0]" for j in with_t] + [f"        ct{i}r = ct{i}[0]" for i in out]
-    body += ["        gtr = gt[0]"] if g_tangent else []
+    body = [f"        tl{j} = t{j}[0]" for j in with_t] + [f"        ctl{i} = ct{i}[0]" for i in out]
+    body += ["        gtl = gt[0]"] if g_tangent else []
     body += ["        for i in range(lo, hi):"] + _hvp_element(nin, per_input, with_t, out, " " * 12, None)
-    body += _hvp_lanes(
-        with_t, out, g_tangent, " " * 12,
-        lambda j: f"t{j}r[{'0' if per_input[j][0] else 'i'}]",
-        "gtr[i]",
-        lambda i: f"ct{i}r[i]",
-        lambda j, i: f"h{j}_{i}",
-        lambda i: f"q{i}",
-        "gv",
-    )
-    return body
+    return body + _hvp_lanes(per_input, with_t, out, g_tangent, " " * 12, "i", False)
 
 
 def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: bool) -> list[str]:
@@ -287,16 +281,7 @@ def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: boo
     body += ["                gtl = gt[l, start:stop]"] if g_tangent else []
     body += [f"                ctl{i} = ct{i}[l, start:stop]" for i in out]
     body += ["                for jj in range(stop - start):"]
-    body += _hvp_lanes(
-        with_t, out, g_tangent, " " * 20,
-        lambda j: f"tl{j}[{'0' if per_input[j][0] else 'jj'}]",
-        "gtl[jj]",
-        lambda i: f"ctl{i}[jj]",
-        lambda j, i: f"hb{j}_{i}[jj]",
-        lambda i: f"qb{i}[jj]",
-        "gvb[jj]",
-    )
-    return body
+    return body + _hvp_lanes(per_input, with_t, out, g_tangent, " " * 20, "jj", True)
 
 
 def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
