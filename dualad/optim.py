@@ -21,6 +21,11 @@ Two ways to use each optimiser:
 
 ``step`` replaces each Variable's value with a new array through :func:`assign`; the Variable
 keeps its identity, so the same objects are used again in the next iteration.
+
+Complex parameters: a gradient in JAX's convention (what :func:`dualad.grad` returns for a
+real loss, ``∂L/∂x − i ∂L/∂y``) is the conjugate of the steepest-ascent direction, so every
+optimiser steps along ``conj(g)``; Adam's second moment is ``|g|²`` (real).  See the docs'
+complex numbers page.
 """
 
 from __future__ import annotations
@@ -126,9 +131,20 @@ def _as_leaf(x):
     return x if isinstance(x, Active) else device.asarray(x)
 
 
-def _zeros_like(p):
+def _zeros_like(p, real: bool = False):
     p = device.asarray(strip(p))
-    return device.zeros(p.shape, p.dtype if p.dtype.kind == "f" else np.float64, p)
+    dt = p.dtype if p.dtype.kind in "fc" else np.dtype(np.float64)
+    return device.zeros(p.shape, np.finfo(dt).dtype if real else dt, p)
+
+
+def _is_complex(x) -> bool:
+    return np.dtype(x.dtype).kind == "c"
+
+
+def _direction(g):
+    """The ascent direction of a gradient: ``g`` itself, ``conj(g)`` for a complex one (JAX's
+    convention: the gradient of a real loss is ``∂L/∂x − i ∂L/∂y``)."""
+    return np.conjugate(g) if _is_complex(g) else g
 
 
 class Optimizer:
@@ -203,7 +219,7 @@ class Optimizer:
             if g is None:
                 q = p
             else:
-                q, slots = self._update_leaf(_as_leaf(g), _as_leaf(p), slots, count, lr)
+                q, slots = self._update_leaf(_direction(_as_leaf(g)), _as_leaf(p), slots, count, lr)
             new_p.append(q)
             for k, s in enumerate(slots):
                 new_slots[k].append(s)
@@ -230,7 +246,7 @@ class Optimizer:
                 entry = [weakref.ref(v, lambda _, k=key: self._vars.pop(k, None)), self._init_leaf(v.value), 0]
                 self._vars[key] = entry
             entry[2] += 1
-            g = device.asarray(strip(v.grad))
+            g = _direction(device.asarray(strip(v.grad)))
             q, entry[1] = self._update_leaf(g, v.value, entry[1], entry[2], self._rate(entry[2]))
             assign(v, q)
 
@@ -319,7 +335,7 @@ class Adam(Optimizer):
     The update, with g the gradient and t the step number::
 
         m ← β₁ m + (1 − β₁) g          m̂ = m / (1 − β₁ᵗ)
-        v ← β₂ v + (1 − β₂) g²         v̂ = v / (1 − β₂ᵗ)
+        v ← β₂ v + (1 − β₂) g²         v̂ = v / (1 − β₂ᵗ)      (|g|² for complex g)
         p ← p − lr · m̂ / (√v̂ + ε)
 
     Parameters
@@ -362,11 +378,12 @@ class Adam(Optimizer):
         return f"Adam(lr={self.lr!r}, b1={self.b1!r}, b2={self.b2!r}, eps={self.eps!r})"
 
     def _init_leaf(self, p) -> tuple:
-        return (_zeros_like(p), _zeros_like(p))
+        return (_zeros_like(p), _zeros_like(p, real=True))
 
     def _update_leaf(self, g, p, slots, count, lr):
         m = self.b1 * slots[0] + (1.0 - self.b1) * g
-        v = self.b2 * slots[1] + (1.0 - self.b2) * (g * g)
+        gg = g * g if not _is_complex(g) else np.real(g) ** 2 + np.imag(g) ** 2   # |g|²
+        v = self.b2 * slots[1] + (1.0 - self.b2) * gg
         m_hat = m / (1.0 - self.b1**count)
         v_hat = v / (1.0 - self.b2**count)
         return p - lr * m_hat / (np.sqrt(v_hat) + self.eps), (m, v)

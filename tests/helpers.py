@@ -73,3 +73,24 @@ def _assert_close(got, expected, rtol, atol):
     got = np.asarray(got)
     assert got.shape == expected.shape, f"Jacobian shape {got.shape}, expected {expected.shape}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def fd_directional(f, z, v, eps=FD_EPS):
+    """Central difference of ``f`` at ``z`` along the direction ``v`` (complex values allowed):
+    what a jvp of ``f`` (a real-linear map for a non-holomorphic ``f``) must return."""
+    z = np.asarray(z)
+    return (np.asarray(f(z + eps * v)) - np.asarray(f(z - eps * v))) / (2 * eps)
+
+
+def fd_complex_grad(f, z, eps=FD_EPS):
+    """JAX's gradient of a real-valued ``f`` of a complex array, ``∂f/∂x − i ∂f/∂y``, by central
+    differences along each real and imaginary unit."""
+    z = np.asarray(z, dtype=np.complex128)
+    g = np.zeros(z.shape, dtype=np.complex128)
+    for j in range(z.size):
+        e = np.zeros(z.shape, dtype=np.complex128)
+        e.flat[j] = 1.0
+        dx = fd_directional(f, z, e, eps)
+        dy = fd_directional(f, z, 1j * e, eps)
+        g.flat[j] = dx - 1j * dy
+    return g

@@ -52,6 +52,7 @@ KINKS: dict[str, Callable] = {
     "absolute": lambda x: np.abs(x),
     "relu": lambda x: np.abs(x),
     "sign": lambda x: np.abs(x),
+    "angle": lambda x: np.abs(x),
     "floor": _dist_int,
     "ceil": _dist_int,
     "trunc": _dist_int,
@@ -79,8 +80,9 @@ def _rule_callable(rule):
     """The public spelling of a rule: the NumPy ufunc, ``np.clip``, or ``dualad.<name>``."""
     if rule.ufunc is not None:
         return rule.ufunc, f"np.{rule.ufunc.__name__}"
-    if rule.name == "clip":
-        return np.clip, "np.clip"
+    f = rule.function
+    if f is not None and getattr(np, f.__name__, None) is f:  # np.clip, np.real, np.angle, ...
+        return f, f"np.{f.__name__}"
     return getattr(ad, rule.name), f"ad.{rule.name}"
 
 

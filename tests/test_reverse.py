@@ -476,9 +476,10 @@ def test_unknown_numpy_function_raises_typeerror_naming_it():
         ad.grad(lambda x: np.sum(np.unwrap(x)))(np.ones(3))
 
 
-def test_complex_input_not_implemented():
-    with pytest.raises(NotImplementedError):
+def test_complex_output_needs_holomorphic():
+    with pytest.raises(TypeError, match="holomorphic=True"):
         ad.grad(lambda z: np.sum(z))(np.ones(2, dtype=complex))
+    assert ad.grad(lambda z: np.sum(z), holomorphic=True)(np.ones(2, dtype=complex)).dtype == np.complex128
 
 
 def test_int_input_promoted_to_float64():

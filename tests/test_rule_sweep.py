@@ -25,17 +25,25 @@ SHAPES = {
     "broadcast": lambda nin: [(3, 1)] + [(4,)] * (nin - 1),
 }
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-6), np.float32: dict(rtol=1e-3, atol=1e-3)}
+TOL[np.complex128], TOL[np.complex64] = TOL[np.float64], TOL[np.float32]
 STEP = 1e-6
-CASES = [(rule, dt.type) for rule in RULES.values() for dt in rule.dtypes]
+CASES = [(rule, dt.type) for rule in RULES.values() for dt in rule.dtypes if dt.kind == "f"]
 IDS = [f"{np.dtype(dt).name}-{rule.name}" for rule, dt in CASES]
+COMPLEX_CASES = [(rule, dt.type) for rule in RULES.values() for dt in rule.dtypes if dt.kind == "c"]
+COMPLEX_IDS = [f"{np.dtype(dt).name}-{rule.name}" for rule, dt in COMPLEX_CASES]
 
 
 def _points(rule, shapes, dtype, seed_extra: str):
+    """Points of the rule's domain; complex ones get an imaginary part of 0.2 to 0.7 either way
+    (off the real axis, where NumPy's branch cuts lie, and away from the kinks of |z|)."""
     rng = np.random.default_rng(zlib.crc32(f"{rule.name}/{seed_extra}".encode()))
-    return [
-        np.asarray(rng.uniform(lo, hi, size=shape), dtype=dtype)
-        for (lo, hi), shape in zip(rule.domain, shapes)
-    ]
+    out = []
+    for (lo, hi), shape in zip(rule.domain, shapes):
+        x = rng.uniform(lo, hi, size=shape)
+        if np.dtype(dtype).kind == "c":
+            x = x + 1j * rng.uniform(0.2, 0.7, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+        out.append(np.asarray(x, dtype=dtype))
+    return out
 
 
 def test_declarations_are_complete():
@@ -43,7 +51,8 @@ def test_declarations_are_complete():
     for k, rule in enumerate(RULES.values()):
         assert rule.opcode == k
         assert set(rule.argnums) <= set(range(rule.nin)) and rule.argnums
-        assert rule.dtypes and all(np.dtype(d).kind == "f" for d in rule.dtypes)
+        assert rule.dtypes and all(np.dtype(d).kind in "fc" for d in rule.dtypes)
+        assert rule.wirtinger is None or rule.takes_complex, f"{rule.name}: Wirtinger partials of a real-only rule"
         assert rule.function is not None or rule.name in ("relu", "sigmoid", "softplus")
         assert rule.text is not None or rule.name == "relu", f"{rule.name}: no trace text"
 
@@ -82,6 +91,61 @@ def test_rule_forward_derivative(rule, dtype, shape_kind):
         np.testing.assert_allclose(
             ydot.astype(np.float64), fd, **TOL[dtype], err_msg=f"{rule.name}: d/dx{i} ({shape_kind}, {np.dtype(dtype)})"
         )
+
+
+def _fd(rule, xs, i, d, step=STEP):
+    """Central difference of the rule's value along direction ``d`` of input i (complex128)."""
+    plus, minus = list(xs), list(xs)
+    plus[i], minus[i] = xs[i] + step * d, xs[i] - step * d
+    with np.errstate(all="ignore"):
+        return (np.asarray(rule(*plus), np.complex128) - np.asarray(rule(*minus), np.complex128)) / (2 * step)
+
+
+@pytest.mark.parametrize("shape_kind", ["vector", "broadcast"])
+@pytest.mark.parametrize("rule,dtype", COMPLEX_CASES, ids=COMPLEX_IDS)
+def test_rule_complex_derivative(rule, dtype, shape_kind):
+    """Complex inputs: forward mode along a real and an imaginary direction against central
+    differences (the real-linear derivative: ``f'(z)`` and ``i f'(z)`` when holomorphic),
+    reverse mode as its plain transpose (``Re Σ ȳ·ẏ = Re Σ x̄·ẋ``), and one nesting level
+    (the jvp of the pullback against differences of the pullback)."""
+    shapes = SHAPES[shape_kind](rule.nin)
+    xs = _points(rule, shapes, dtype, shape_kind)
+    x128 = [x.astype(np.complex128) for x in xs]
+    out_shape = np.broadcast_shapes(*shapes)
+    tol = TOL[dtype]
+    f = lambda *a: rule(*a)  # noqa: E731
+    y, pullback = ad.vjp(f, *xs)
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(rule(*x128)), **tol, err_msg=f"{rule.name}: value")
+    rng = np.random.default_rng(zlib.crc32(rule.name.encode()))
+    gbar = (rng.uniform(0.5, 1.5, out_shape) + 1j * rng.uniform(-1, 1, out_shape)).astype(dtype)
+    if np.asarray(y).dtype.kind != "c":
+        gbar = gbar.real  # a real output (abs, real, imag, angle) takes a real cotangent
+    bars = pullback(gbar)
+    for i in rule.argnums:
+        for d in (1.0, 1j):
+            tangents = tuple(np.full(x.shape, d if j == i else 0.0, dtype=dtype) for j, x in enumerate(xs))
+            _, ydot = ad.jvp(f, tuple(xs), tangents)
+            fd = np.broadcast_to(_fd(rule, x128, i, d), out_shape)
+            np.testing.assert_allclose(np.asarray(ydot), fd, **tol, err_msg=f"{rule.name}: d/dx{i} along {d} ({np.dtype(dtype)})")
+            lhs = np.real(np.sum(gbar * np.asarray(ydot)))
+            rhs = np.real(np.sum(np.asarray(bars[i]) * tangents[i]))
+            np.testing.assert_allclose(lhs, rhs, **tol, err_msg=f"{rule.name}: reverse is not the transpose of forward")
+    # nesting: forward over reverse, the pullback differentiated along v against differences
+    i = rule.argnums[0]
+    v = np.full(xs[i].shape, 0.6 - 0.8j, dtype=dtype)
+
+    def pulled(xi):
+        args = list(xs)
+        args[i] = xi
+        return ad.vjp(f, *args)[1](gbar)[i]
+
+    _, hv = ad.jvp(pulled, (xs[i],), (v,))
+    with np.errstate(all="ignore"):
+        h = 1e-5
+        fd2 = (np.asarray(pulled(x128[i] + h * v), np.complex128) - np.asarray(pulled(x128[i] - h * v), np.complex128)) / (2 * h)
+    np.testing.assert_allclose(np.asarray(hv), fd2, rtol=max(tol["rtol"], 1e-5), atol=max(tol["atol"], 1e-5),
+                               err_msg=f"{rule.name}: second order (forward over reverse)")
 
 
 # --- above the kernel threshold -------------------------------------------------------------------

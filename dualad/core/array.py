@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules import UFUNC_RULES
+from ..rules import RULES, UFUNC_RULES
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
@@ -242,6 +242,20 @@ class ArrayBehaviour(Active):
     @property
     def mT(self):
         return api.swapaxes(self, -1, -2)
+
+    # -- complex parts (rules of their own: not holomorphic, see docs/complex.md) -------------
+    @property
+    def real(self):
+        return apply_elementwise(RULES["real"], (self,))
+
+    @property
+    def imag(self):
+        return apply_elementwise(RULES["imag"], (self,))
+
+    def conj(self):
+        return apply_elementwise(RULES["conjugate"], (self,))
+
+    conjugate = conj
 
     # -- methods (NumPy's array methods, routed through the same handlers) ------------------
     def reshape(self, *shape, order="C"):

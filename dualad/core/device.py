@@ -265,7 +265,7 @@ def result_dtype(values) -> np.dtype:
     dtype('float32')
     """
     dt = np.result_type(*[v if isinstance(v, (int, float)) else v.dtype for v in values])
-    if dt.kind == "f":
+    if dt.kind in "fc":
         return dt
     if dt.kind in "biu":
         return np.dtype(np.float64)

@@ -19,7 +19,7 @@ from . import device
 
 __all__ = [
     "Active", "bind", "apply_elementwise", "strip", "observe", "escape", "same_result", "read_only", "new_tag", "is_active",
-    "float_dtype", "float_array",
+    "float_dtype", "float_array", "check_tangent_dtype",
 ]
 
 _TAGS = itertools.count(1)
@@ -136,30 +136,43 @@ def _owner(args):
 
 
 def float_dtype(values) -> np.dtype:
-    """Result dtype of an op on ``values``: NumPy promotion, integers and bools to float64."""
+    """Result dtype of an op on ``values``: NumPy promotion (float or complex), integers and
+    bools to float64."""
     dt = np.result_type(*values)
-    if dt.kind == "f":
+    if dt.kind in "fc":
         return dt
     if dt.kind in "biu":
         return np.dtype(np.float64)
-    if dt.kind == "c":
-        raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
     raise TypeError(f"cannot differentiate values of dtype {dt}; pass float arrays")
 
 
 def float_array(x, what: str = "input") -> np.ndarray:
-    """``x`` as a float array to differentiate: float32/float64 kept, integers and bools
-    promoted to float64; complex, strings and objects rejected with the reason."""
+    """``x`` as an array to differentiate: float32/float64 and complex64/complex128 kept,
+    integers and bools promoted to float64; strings and objects rejected with the reason."""
     if x is None or isinstance(x, str):
         raise TypeError(f"cannot differentiate with respect to {what} {x!r}: pass a float array or number")
     a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
-    if a.dtype.kind == "f":
+    if a.dtype.kind in "fc":
         return a
     if a.dtype.kind in "biu":
         return a.astype(np.float64)
-    if a.dtype.kind == "c":
-        raise NotImplementedError(f"complex {what} is not supported yet; split it into real and imaginary float arrays")
     raise TypeError(f"cannot differentiate with respect to {what} of dtype {a.dtype}: pass a float array")
+
+
+def check_tangent_dtype(p, t, where: str) -> None:
+    """Raise unless the plain tangent ``t`` fits the primal ``p``: the primal's own float or
+    complex dtype (a 0-d tangent or an integer one is cast to it), a real tangent for a complex
+    primal (a real direction), never a complex tangent for a real primal."""
+    pk, tk = p.dtype.kind, t.dtype.kind
+    if tk == "c" and pk != "c":
+        raise TypeError(
+            f"{where}: a complex tangent (dtype {t.dtype}) for a real primal ({p.dtype}); a real input "
+            "moves along real directions only: pass a real tangent"
+        )
+    if tk in "fc" and t.ndim > 0 and t.dtype != p.dtype and not (tk == "f" and pk == "c" and t.dtype.itemsize * 2 == p.dtype.itemsize):
+        raise TypeError(f"{where}: tangent dtype {t.dtype} does not match primal dtype {p.dtype}; pass tangent.astype({p.dtype.name!r})")
+    if tk not in "fciub":
+        raise TypeError(f"{where}: tangent must be a numeric array, got dtype {t.dtype}")
 
 
 def bind(prim, args, params):
@@ -179,6 +192,15 @@ def apply_elementwise(rule, args):
         if like is not None:
             return backend.value(rule, list(args), device.result_dtype(args), device.namespace(like))
         return backend.value(rule, args, None if rule.ufunc is not None else float_dtype(args))
+    if not rule.takes_complex:
+        for a in args:
+            dt = getattr(a, "dtype", None)
+            if (dt.kind == "c") if dt is not None else isinstance(a, complex):
+                raise TypeError(
+                    f"dualad's rule for {rule.name} takes real values only (dtypes "
+                    f"{', '.join(d.name for d in rule.dtypes)}), and NumPy's {rule.name} of a complex "
+                    "value has no complex derivative here; apply it to np.real(z) / np.abs(z) as meant"
+                )
     return owner._elementwise(rule, args)
 
 

@@ -46,9 +46,7 @@ def _arr(x):
     if isinstance(x, Active):
         return x
     a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
-    if a.dtype.kind not in "fiub":
-        if a.dtype.kind == "c":
-            raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
+    if a.dtype.kind not in "fciub":
         raise TypeError(f"cannot differentiate through a value of dtype {a.dtype}: {x!r:.60}")
     return a
 
@@ -289,9 +287,14 @@ def _astype_opt(y, dtype):
 
 def astype(x, dtype):
     dtype = np.dtype(dtype)
-    if dtype.kind != "f":
+    if dtype.kind not in "fc":
         raise TypeError(
             f"casting an active value to {dtype} would drop its derivative; cast dualad.primal(x) instead"
+        )
+    if dtype.kind == "f" and np.dtype(x.dtype).kind == "c":
+        raise TypeError(
+            f"casting a complex active value to {dtype} would discard its imaginary part; take "
+            "np.real(z) (or np.abs(z)) explicitly"
         )
     if dtype == x.dtype:
         return x
@@ -552,7 +555,7 @@ def where(condition, x=None, y=None):
     cond = device.asarray(observe(_truth, condition) if isinstance(condition, Active) else condition, dtype=bool)
     x, y = _operand(x), _operand(y)
     dt = device.result_type([strip(x), strip(y)], "np.where")
-    if dt.kind != "f":
+    if dt.kind not in "fc":
         dt = np.dtype(np.float64)
     x = astype(x, dt) if isinstance(x, Active) else device.asarray(x, dtype=dt)
     y = astype(y, dt) if isinstance(y, Active) else device.asarray(y, dtype=dt)
@@ -777,7 +780,7 @@ def _einsum(subscripts: str, *operands):
     """Bind the einsum primitive on canonical subscripts, operands cast to one float dtype."""
     ops = [_arr(o) for o in operands]
     dt = device.result_type([strip(o) for o in ops], "einsum/matmul")
-    if dt.kind != "f":
+    if dt.kind not in "fc":
         dt = np.dtype(np.float64)
     ops = [o if not isinstance(o, Active) or o.dtype == dt else astype(o, dt) for o in ops]
     return S.einsum.bind(*ops, subscripts=subscripts)
@@ -934,7 +937,8 @@ def solve(a, b):
 def inv(a):
     a = _arr(a)
     n = a.shape[-1]
-    return S.solve.bind(a, np.broadcast_to(np.eye(n, dtype=np.result_type(strip(a), np.float64) if a.dtype.kind != "f" else a.dtype), tuple(a.shape)))
+    dt = np.result_type(strip(a), np.float64) if a.dtype.kind not in "fc" else a.dtype
+    return S.solve.bind(a, np.broadcast_to(np.eye(n, dtype=dt), tuple(a.shape)))
 
 
 def _slogdet_sign(a):

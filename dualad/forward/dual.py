@@ -14,9 +14,9 @@ import numpy as np
 
 from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
-from ..core.dispatch import Active, apply_elementwise, float_array, float_dtype, new_tag, read_only, strip
+from ..core.dispatch import Active, apply_elementwise, check_tangent_dtype, float_array, float_dtype, new_tag, read_only, strip
 from ..kernels import backend
-from ..rules.arith import lane_sum
+from ..rules.arith import lane_sum, push_terms
 from ..rules.derive import derivable
 
 __all__ = ["Dual", "default_tag"]
@@ -81,13 +81,7 @@ class Dual(ArrayBehaviour):
         t = device.asarray(tangent)
         if device.locate([p, t], "Dual(primal, tangent)") is not None and type(t) is np.ndarray:
             t = device.namespace(p).asarray(t)  # a scalar (0-d) tangent goes with the primal
-        if t.dtype.kind == "f" and t.ndim > 0 and t.dtype != p.dtype:
-            raise TypeError(
-                f"tangent dtype {t.dtype} does not match primal dtype {p.dtype}; "
-                f"pass tangent.astype({p.dtype.name!r})"
-            )
-        if t.dtype.kind not in "fiub":
-            raise TypeError(f"tangent must be a real numeric array, got dtype {t.dtype}")
+        check_tangent_dtype(p, t, "Dual(primal, tangent)")
         t = t.astype(p.dtype, copy=False)
         if t.shape == p.shape:
             t, single = t[None], True
@@ -182,11 +176,12 @@ class Dual(ArrayBehaviour):
             return Dual.make(y, ty, self._tag, single)
         # Nested: the primals are active at an older level, which differentiates the rule's
         # NumPy expressions in turn.
-        outs = rule.evaluate(*ps)
+        y, partials, lanes = push_terms(rule, ps, ts)
         # A non-ufunc rule's value expression may have other conventions at kinks (relu via
         # maximum), so the older level takes the value from the rule itself.
-        y = outs[0] if rule.ufunc is not None else apply_elementwise(rule, ps)
-        return Dual.make(y, _push(outs[1:], ts, y, k), self._tag, single)
+        if rule.ufunc is None:
+            y = apply_elementwise(rule, ps)
+        return Dual.make(y, _push(partials, lanes, y, k), self._tag, single)
 
     def fused_adjoints(self, rule, values, g, needed):
         """``ḡ · ∂_i`` of ``rule`` at ``values`` (Duals of this tag, or constants) for a cotangent
@@ -224,9 +219,10 @@ class Dual(ArrayBehaviour):
             else:
                 xs.append(v)
                 ts.append(None)
-        if k is None:
+        dtype = float_dtype(xs + [gp])
+        if k is None or dtype.kind == "c":  # (the kernels are real-only)
             return None
-        outs = backend.fused_hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, float_dtype(xs + [gp]))
+        outs = backend.fused_hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, dtype)
         return [None if o is None else Dual.make(o[0][None], o[1][:, None], tag, self._single) for o in outs]
 
     def _process(self, prim, args, params):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.arith import lane_sum, strong_multiply
+from ..rules.arith import is_complex, lane_sum, push_terms, strong_multiply
 from ..rules.base import ElementwiseRule
 from . import hvp as cpu_hvp
 from . import jvp as cpu_jvp
@@ -37,6 +37,8 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
     given one decides the size (the operand that owns the op).  ``xp``: the device arrays'
     library, or None on the host.
     """
+    if np.dtype(dtype).kind == "c":
+        return _push_complex(rule, ps, ts, k, dtype, xp)
     if xp is not None:
         # Device values: one fused CUDA kernel, results in the operands' array type.
         cuda = _cuda()
@@ -60,6 +62,25 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
     return y, _lanes(outs[1:], ts, y, k)
 
 
+def _push_complex(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp):
+    """:func:`push` on complex operands: NumPy on whole arrays (the rule's partials, or its
+    Wirtinger partials where it is not holomorphic)."""
+    _no_device(xp)
+    y, partials, lanes = push_terms(rule, ps, ts)
+    y = np.asarray(y)
+    if y.dtype.kind == "c" and y.dtype != dtype:
+        y = y.astype(dtype)
+    return y, _lanes(partials, lanes, y, k)
+
+
+def _no_device(xp) -> None:
+    if xp is not None:
+        raise NotImplementedError(
+            "complex values on a GPU are not differentiated yet (the CUDA kernels are real-only); "
+            "differentiate complex code on host (NumPy) arrays"
+        )
+
+
 def _lanes(partials, ts, y, k: int):
     ty = lane_sum(partials, ts, y, k)
     return np.zeros((k,) + tuple(y.shape), dtype=y.dtype) if ty is None else ty
@@ -73,12 +94,15 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
     ``into[i]``, when given, is an adjoint buffer the CPU kernel may add into (the result for
     that input is then the buffer itself).
     """
+    complex_ = g.dtype.kind == "c" or any(is_complex(v) for v in values)
+    if complex_:
+        _no_device(xp)
     if xp is not None:
         # Device values: the rule's fused CUDA adjoint kernel (no buffers to add into).
         cuda = _cuda()
         return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp))
     m = g.shape[0]
-    if m and g.size // m >= SMALL:  # m = 0: no rows to pull (an empty output)
+    if m and g.size // m >= SMALL and not complex_:  # m = 0: no rows to pull (an empty output)
         full = g.shape
         into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]
         return cpu_vjp(rule, values, g, needed, g.dtype, into)
@@ -112,10 +136,14 @@ def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
     """The rule's value alone at plain ``xs``: the NumPy ufunc where the rule has one, else
     its compiled value kernel (``dtype`` is then required); on a device the CUDA kernel."""
     if xp is not None:
+        if dtype is not None and np.dtype(dtype).kind == "c":
+            _no_device(xp)
         return _cuda().value(rule, _scalars_on_device(xs, dtype, xp), dtype, empty=_allocator(xp))
     if rule.ufunc is not None:
         with np.errstate(all="ignore"):
             return rule.ufunc(*xs)
+    if np.dtype(dtype).kind == "c":
+        return rule.evaluate(*xs)[0]
     return cpu_value(rule, list(xs), dtype)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag
 from ..kernels import backend
-from ..rules.arith import strong_multiply, unbroadcast
+from ..rules.arith import is_complex, pull_terms, real_dtype, strong_multiply, to_dtype, unbroadcast
 from ..rules.base import ElementwiseRule
 
 __all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock"]
@@ -209,7 +209,7 @@ class Tape:
                         continue
                     dt = dtypes.get(n)
                     if dt is not None and c.dtype is not dt and c.dtype != dt:  # (identity first: cheap)
-                        c = c.astype(dt)
+                        c = to_dtype(c, dt)
                     prev = adj.get(n)
                     if prev is None:
                         adj[n] = c
@@ -266,6 +266,9 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
     """
     out_shape = tuple(out_shape)
     m = g.shape[0]
+    if rule.wirtinger is not None and any(is_complex(v) for v in values):
+        # Not holomorphic, complex inputs: ȳ ∂ + conj(ȳ ∂̄) (NumPy dispatch, any level).
+        return _shape_contributions(values, pull_terms(rule, values, g, needed), g, m, out_shape)
     consts = rule.constant_partials
     if None not in consts:
         # Declared constant partials (add, subtract, negative, ...): scale, or pass ȳ through.
@@ -304,15 +307,19 @@ def _nested_adjoints(rule: ElementwiseRule, values: list, g, needed: list) -> li
 
 
 def _shape_contributions(values, contribs, g, m, out_shape) -> list:
-    """Each contribution in ``g``'s dtype, unbroadcast to its input's shape."""
+    """Each contribution in ``g``'s precision (complex for a complex input, else real),
+    unbroadcast to its input's shape."""
     out = []
     for v, c in zip(values, contribs):
         if c is None:
             out.append(None)
             continue
         shape = tuple(v.shape) if hasattr(v, "shape") else ()
-        if c.dtype != g.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
-            c = c.astype(g.dtype)
+        dt = g.dtype
+        if dt.kind == "c" or c.dtype.kind == "c":
+            dt = np.result_type(real_dtype(dt), np.complex64) if is_complex(v) else real_dtype(dt)
+        if c.dtype != dt:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
+            c = to_dtype(c, dt)
         if tuple(c.shape[1:]) != out_shape:
             c = np.broadcast_to(c, (m,) + out_shape)
         out.append(c if shape == out_shape else unbroadcast(c, shape, 1))

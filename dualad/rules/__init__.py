@@ -41,17 +41,19 @@ def public_name(rule: ElementwiseRule) -> str:
 
 
 def coverage_table() -> str:
-    """The rule table as a Markdown table: every rule, its inputs and its convention at
-    non-differentiable points, read from the declarations alone.  ``docs/coverage.md`` is
-    generated from it.
+    """The rule table as a Markdown table: every rule, its inputs, its convention at
+    non-differentiable points and whether it takes complex values (holomorphic, or not
+    holomorphic with Wirtinger partials), read from the declarations alone.
+    ``docs/coverage.md`` is generated from it.
 
     Examples
     --------
     >>> from dualad.rules import coverage_table
     >>> print(coverage_table().splitlines()[0])
-    | rule | NumPy | inputs | at non-differentiable points |
+    | rule | NumPy | inputs | at non-differentiable points | complex |
     """
-    lines = ["| rule | NumPy | inputs | at non-differentiable points |", "|---|---|---|---|"]
+    lines = ["| rule | NumPy | inputs | at non-differentiable points | complex |", "|---|---|---|---|---|"]
     for rule in RULES.values():
-        lines.append(f"| {rule.name} | `{public_name(rule)}` | {rule.nin} | {rule.nondiff or 'smooth on its domain'} |")
+        cplx = "real only" if not rule.takes_complex else ("holomorphic" if rule.wirtinger is None else "not holomorphic (∂/∂z, ∂/∂z̄)")
+        lines.append(f"| {rule.name} | `{public_name(rule)}` | {rule.nin} | {rule.nondiff or 'smooth on its domain'} | {cplx} |")
     return "\n".join(lines)

@@ -20,10 +20,78 @@ import numpy as np
 
 from . import base
 
-__all__ = ["strong_multiply", "unbroadcast", "lane_sum"]
+__all__ = ["strong_multiply", "unbroadcast", "lane_sum", "is_complex", "to_dtype", "real_dtype", "push_terms", "pull_terms"]
 
 _SCALARS = (float, np.float64, np.float32, int)
-_PLAIN = (np.ndarray, np.generic, float, int, bool)
+_PLAIN = (np.ndarray, np.generic, float, int, bool, complex)
+
+
+def is_complex(x) -> bool:
+    """Whether ``x`` (an array, active value or number) has a complex dtype."""
+    dt = getattr(x, "dtype", None)
+    return isinstance(x, complex) if dt is None else dt.kind == "c"
+
+
+def real_dtype(dtype) -> np.dtype:
+    """The real dtype of the same precision (float64 for complex128; float dtypes as they are)."""
+    dtype = np.dtype(dtype)
+    return np.finfo(dtype).dtype if dtype.kind == "c" else dtype
+
+
+def to_dtype(x, dtype):
+    """``x`` in ``dtype``; a complex value cast to a real dtype keeps its real part, which is
+    what a real input's derivative is under JAX's convention (its imaginary part is the
+    derivative along a direction the input cannot move in).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.arith import to_dtype
+    >>> to_dtype(np.array([1.0 + 2.0j]), np.float32)
+    array([1.], dtype=float32)
+    """
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        x = np.real(x)
+        if x.dtype == dtype:
+            return x
+    return x.astype(dtype)
+
+
+def push_terms(rule, xs: list, ts: list):
+    """``(value, partials, lanes)`` for :func:`lane_sum` of the rule at ``xs`` with tangent lanes
+    ``ts``: the rule's own partials, or for a non-holomorphic rule on complex inputs the
+    Wirtinger pairs against the lanes and their conjugates (``ẏ = Σ ∂ż + ∂̄ conj(ż)``)."""
+    if rule.wirtinger is not None and any(is_complex(x) for x in xs):
+        y = rule.evaluate(*xs)[0]
+        with np.errstate(all="ignore"):
+            d = rule.wirtinger(*xs)
+        conj = [t if t is None or not is_complex(t) else np.conjugate(t) for t in ts]
+        return y, list(d[0::2]) + list(d[1::2]), list(ts) + conj
+    outs = rule.evaluate(*xs)
+    return outs[0], outs[1:], ts
+
+
+def pull_terms(rule, values: list, g, needed: list) -> list:
+    """Adjoint contributions of a non-holomorphic rule on complex inputs:
+    ``ȳ ∂_i + conj(ȳ ∂̄_i)`` per needed input (None elsewhere), lanes first, not unbroadcast."""
+    with np.errstate(all="ignore"):
+        d = rule.wirtinger(*values)
+    out = []
+    for i, need in enumerate(needed):
+        c = None
+        if need:
+            for j, p in enumerate(d[2 * i: 2 * i + 2]):
+                if type(p) is float and p == 0.0:
+                    continue
+                term = strong_multiply(p, g)
+                if j:
+                    term = np.conjugate(term)
+                c = term if c is None else c + term
+        out.append(c)
+    return out
 
 
 def strong_multiply(p, t):
@@ -131,7 +199,7 @@ def lane_sum(partials, ts, y, k: int):
     if ty is None:
         return None
     if ty.dtype != y.dtype:  # a float64 partial (e.g. ``(x > 0) * 1.0``) must not widen
-        ty = ty.astype(y.dtype)
+        ty = to_dtype(ty, y.dtype)
     full = (k,) + tuple(y.shape)
     if tuple(ty.shape) != full:
         ty = np.broadcast_to(ty, full)
@@ -153,4 +221,6 @@ def _scalar_lane(partials, ts, y):
         if s == 0 or partial == 0:
             continue
         acc += partial * s
+    if y.dtype.kind != "c":
+        acc = np.real(acc)  # (a complex partial of a real output: its real part, JAX's convention)
     return np.array([acc], dtype=y.dtype)

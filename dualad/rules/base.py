@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "ElementwiseRule",
     "elementwise",
+    "ALL_DTYPES",
     "RULES",
     "UFUNC_RULES",
     "FUNCTION_RULES",
@@ -50,6 +51,8 @@ UFUNC_RULES: dict[np.ufunc, ElementwiseRule] = {}
 FUNCTION_RULES: dict[Callable, ElementwiseRule] = {}
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+#: float32, float64, complex64 and complex128: the dtypes of a rule NumPy defines for complex numbers.
+ALL_DTYPES = _FLOATS + (np.dtype(np.complex64), np.dtype(np.complex128))
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,17 @@ class ElementwiseRule:
         The inputs the rule is differentiable in (the others are parameters; the rule sweep
         checks only these).
     dtypes : tuple of numpy.dtype
-        The dtypes the rule supports (float32 and float64 today).
+        The dtypes the rule supports (float32 and float64 by default; :data:`ALL_DTYPES` adds
+        complex64 and complex128 for a function NumPy defines on complex numbers).  On complex
+        inputs the partials are complex derivatives ``∂f/∂z``: forward mode pushes
+        ``ẏ = Σ ∂_i ż_i``, reverse mode pulls ``z̄_i = ȳ ∂_i`` (JAX's plain transpose, no
+        conjugate).
+    wirtinger : callable or None
+        For a function that is not holomorphic (``abs``, ``conj``, ``real``, ``imag``,
+        ``angle``): ``wirtinger(*zs) -> (∂f/∂z_0, ∂f/∂z̄_0, ∂f/∂z_1, ∂f/∂z̄_1, ...)``, used in
+        place of ``fn``'s partials when an input is complex: ``ẏ = Σ ∂_i ż_i + ∂̄_i conj(ż_i)``
+        and ``z̄_i = ȳ ∂_i + conj(ȳ ∂̄_i)`` (real part of both where the value is real).
+        Declared with :meth:`def_wirtinger`.
     opcode : int
         The rule's position in :data:`RULES`, a dense small integer for a program compiler;
         ``name`` is the identity that stays the same across versions.
@@ -200,11 +213,33 @@ class ElementwiseRule:
     dtypes: tuple = _FLOATS
     opcode: int = -1
     parse: Callable | None = field(default=None, repr=False)
+    wirtinger: Callable | None = field(default=None, repr=False)
 
     def __call__(self, *args):
         if len(args) != self.nin:
             raise TypeError(f"{self.name} takes {self.nin} argument(s), got {len(args)}")
         return _DISPATCH.apply_elementwise(self, args)
+
+    @property
+    def takes_complex(self) -> bool:
+        """Whether the rule accepts complex inputs (a complex dtype among :attr:`dtypes`)."""
+        return any(d.kind == "c" for d in self.dtypes)
+
+    def def_wirtinger(self, fn: Callable) -> Callable:
+        """Declare the rule's Wirtinger partials on complex inputs (a function that is not
+        holomorphic); see :attr:`wirtinger`.  Used as a decorator below the rule.
+
+        Examples
+        --------
+        >>> from dualad.rules import RULES
+        >>> [complex(d) for d in RULES["conjugate"].wirtinger(1j)]   # ∂conj/∂z, ∂conj/∂z̄
+        [0j, (1+0j)]
+        """
+        if len(inspect.signature(fn).parameters) != self.nin:
+            raise TypeError(f"rule {self.name!r}: its Wirtinger partials take {self.nin} argument(s)")
+        self.wirtinger = fn
+        self.source_hash = hashlib.sha1((self.source_hash + _fingerprint_source(fn, set())).encode()).hexdigest()[:12]
+        return fn
 
     @property
     def constant_partials(self) -> tuple:
@@ -279,7 +314,8 @@ def elementwise(
     argnums : sequence of int, optional
         The inputs the rule is differentiable in (default: all).
     dtypes : sequence of dtype, optional
-        Supported dtypes (default float32 and float64).
+        Supported dtypes (default float32 and float64; :data:`ALL_DTYPES` for a function NumPy
+        defines on complex numbers).
     parse : callable, optional
         For a NumPy function: maps its arguments to the rule's inputs.
 

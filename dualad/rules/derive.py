@@ -23,7 +23,7 @@ import textwrap
 
 import numpy as np
 
-from .base import RULES, UFUNC_RULES, ElementwiseRule
+from .base import FUNCTION_RULES, RULES, UFUNC_RULES, ElementwiseRule
 
 __all__ = ["NotDerivable", "tangent_source", "derivable", "check_all"]
 
@@ -114,6 +114,8 @@ class _Writer:
                 raise NotDerivable(f"call of {ast.unparse(f)}")
             ufunc = getattr(np, f.attr, None)
             args = [self.expr(a) for a in node.args]
+            if ufunc in FUNCTION_RULES and len(args) == FUNCTION_RULES[ufunc].nin:  # np.real, np.angle
+                return self.call_rule(FUNCTION_RULES[ufunc], args)
             if not isinstance(ufunc, np.ufunc):
                 raise NotDerivable(f"np.{f.attr} is not a ufunc")
             if all(t is None for _, t in args):

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .base import elementwise, implementation
+from .base import ALL_DTYPES, elementwise, implementation
 
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
@@ -38,6 +38,14 @@ _UNIT = ((-0.9, 0.9),)
 
 def _cuda_positive(x):
     return +x
+
+
+def _cuda_zero(x):
+    return 0.0 * x
+
+
+def _cuda_angle(x):
+    return math.atan2(0.0, x)
 
 
 def _cuda_sign(x):
@@ -76,33 +84,33 @@ implementation(np.fabs, cuda=math.fabs)
 # --- arithmetic -------------------------------------------------------------------------------
 
 
-@elementwise(np.add, text=(None, ("1", "1")))
+@elementwise(np.add, text=(None, ("1", "1")), dtypes=ALL_DTYPES)
 def add(x, y):
     return x + y, 1.0, 1.0
 
 
-@elementwise(np.subtract, text=(None, ("1", "-1")))
+@elementwise(np.subtract, text=(None, ("1", "-1")), dtypes=ALL_DTYPES)
 def subtract(x, y):
     return x - y, 1.0, -1.0
 
 
-@elementwise(np.multiply, text=("{a} × {b}", ("{b}", "{a}")))
+@elementwise(np.multiply, text=("{a} × {b}", ("{b}", "{a}")), dtypes=ALL_DTYPES)
 def multiply(x, y):
     return x * y, y, x
 
 
-@elementwise(np.true_divide, domain=((-2.0, 2.0), (0.5, 2.0)), text=("{a} / {b}", ("/{b}", "(−{a} / {b}²)")))
+@elementwise(np.true_divide, domain=((-2.0, 2.0), (0.5, 2.0)), text=("{a} / {b}", ("/{b}", "(−{a} / {b}²)")), dtypes=ALL_DTYPES)
 def true_divide(x, y):
     r = 1.0 / y
     return x * r, r, -x * r * r
 
 
-@elementwise(np.negative, text=("−{a}", ("-1",)))
+@elementwise(np.negative, text=("−{a}", ("-1",)), dtypes=ALL_DTYPES)
 def negative(x):
     return -x, -1.0
 
 
-@elementwise(np.positive, text=("+{a}", ("1",)), cuda=_cuda_positive)
+@elementwise(np.positive, text=("+{a}", ("1",)), cuda=_cuda_positive, dtypes=ALL_DTYPES)
 def positive(x):
     return np.positive(x), 1.0
 
@@ -112,18 +120,19 @@ def positive(x):
     domain=((0.3, 2.0), (-2.0, 2.0)),
     nondiff="d/dy at x = 0 is 0 where the value is 0",
     text=("{a}^{b}", ("({b} × {a}^({b} − 1))", "({a}^{b} × ln {a})")),
+    dtypes=ALL_DTYPES,
 )
 def power(x, y):
     v = x**y
     return v, y * x ** (y - 1.0), v * np.log(x + (x == 0))
 
 
-@elementwise(np.square, text=("{a}²", ("(2 × {a})",)))
+@elementwise(np.square, text=("{a}²", ("(2 × {a})",)), dtypes=ALL_DTYPES)
 def square(x):
     return x * x, 2.0 * x
 
 
-@elementwise(np.sqrt, domain=_POS, nondiff="sqrt'(0) = +inf", text=("√{a}", ("/(2√{a})",)), cuda=math.sqrt)
+@elementwise(np.sqrt, domain=_POS, nondiff="sqrt'(0) = +inf", text=("√{a}", ("/(2√{a})",)), cuda=math.sqrt, dtypes=ALL_DTYPES)
 def sqrt(x):
     v = np.sqrt(x)
     return v, 0.5 / v
@@ -135,7 +144,7 @@ def cbrt(x):
     return v, 1.0 / (3.0 * v * v)
 
 
-@elementwise(np.reciprocal, domain=_POS, text=("1 / {a}", ("(−1 / {a}²)",)))
+@elementwise(np.reciprocal, domain=_POS, text=("1 / {a}", ("(−1 / {a}²)",)), dtypes=ALL_DTYPES)
 def reciprocal(x):
     v = 1.0 / x
     return v, -v * v
@@ -144,40 +153,40 @@ def reciprocal(x):
 # --- exponentials and logarithms --------------------------------------------------------------
 
 
-@elementwise(np.exp, text=("exp {a}", ("exp {a}",)), cuda=math.exp)
+@elementwise(np.exp, text=("exp {a}", ("exp {a}",)), cuda=math.exp, dtypes=ALL_DTYPES)
 def exp(x):
     v = np.exp(x)
     return v, v
 
 
-@elementwise(np.exp2, text=("2^{a}", ("(2^{a} × ln 2)",)), cuda="libdevice.exp2")
+@elementwise(np.exp2, text=("2^{a}", ("(2^{a} × ln 2)",)), cuda="libdevice.exp2", dtypes=ALL_DTYPES)
 def exp2(x):
     v = np.exp2(x)
     return v, v * _LN2
 
 
-@elementwise(np.expm1, text=("expm1 {a}", ("exp {a}",)), cuda=math.expm1)
+@elementwise(np.expm1, text=("expm1 {a}", ("exp {a}",)), cuda=math.expm1, dtypes=ALL_DTYPES)
 def expm1(x):
     v = np.expm1(x)
     return v, v + 1.0
 
 
-@elementwise(np.log, domain=_POS, text=("ln {a}", ("/{a}",)), cuda=math.log)
+@elementwise(np.log, domain=_POS, text=("ln {a}", ("/{a}",)), cuda=math.log, dtypes=ALL_DTYPES)
 def log(x):
     return np.log(x), 1.0 / x
 
 
-@elementwise(np.log2, domain=_POS, text=("log₂ {a}", ("/({a} × ln 2)",)), cuda=math.log2)
+@elementwise(np.log2, domain=_POS, text=("log₂ {a}", ("/({a} × ln 2)",)), cuda=math.log2, dtypes=ALL_DTYPES)
 def log2(x):
     return np.log2(x), 1.0 / (x * _LN2)
 
 
-@elementwise(np.log10, domain=_POS, text=("log₁₀ {a}", ("/({a} × ln 10)",)), cuda=math.log10)
+@elementwise(np.log10, domain=_POS, text=("log₁₀ {a}", ("/({a} × ln 10)",)), cuda=math.log10, dtypes=ALL_DTYPES)
 def log10(x):
     return np.log10(x), 1.0 / (x * _LN10)
 
 
-@elementwise(np.log1p, domain=((-0.8, 2.0),), text=("ln(1 + {a})", ("/(1 + {a})",)), cuda=math.log1p)
+@elementwise(np.log1p, domain=((-0.8, 2.0),), text=("ln(1 + {a})", ("/(1 + {a})",)), cuda=math.log1p, dtypes=ALL_DTYPES)
 def log1p(x):
     return np.log1p(x), 1.0 / (1.0 + x)
 
@@ -205,33 +214,33 @@ def logaddexp2(x, y):
 # --- trigonometric ----------------------------------------------------------------------------
 
 
-@elementwise(np.sin, domain=((-3.0, 3.0),), text=("sin {a}", ("cos {a}",)), cuda=math.sin)
+@elementwise(np.sin, domain=((-3.0, 3.0),), text=("sin {a}", ("cos {a}",)), cuda=math.sin, dtypes=ALL_DTYPES)
 def sin(x):
     return np.sin(x), np.cos(x)
 
 
-@elementwise(np.cos, domain=((-3.0, 3.0),), text=("cos {a}", ("(−sin {a})",)), cuda=math.cos)
+@elementwise(np.cos, domain=((-3.0, 3.0),), text=("cos {a}", ("(−sin {a})",)), cuda=math.cos, dtypes=ALL_DTYPES)
 def cos(x):
     return np.cos(x), -np.sin(x)
 
 
-@elementwise(np.tan, domain=((-1.2, 1.2),), text=("tan {a}", ("(1 + tan² {a})",)), cuda=math.tan)
+@elementwise(np.tan, domain=((-1.2, 1.2),), text=("tan {a}", ("(1 + tan² {a})",)), cuda=math.tan, dtypes=ALL_DTYPES)
 def tan(x):
     v = np.tan(x)
     return v, 1.0 + v * v
 
 
-@elementwise(np.arcsin, domain=_UNIT, text=("arcsin {a}", ("/√(1 − {a}²)",)), cuda=math.asin)
+@elementwise(np.arcsin, domain=_UNIT, text=("arcsin {a}", ("/√(1 − {a}²)",)), cuda=math.asin, dtypes=ALL_DTYPES)
 def arcsin(x):
     return np.arcsin(x), 1.0 / np.sqrt(1.0 - x * x)
 
 
-@elementwise(np.arccos, domain=_UNIT, text=("arccos {a}", ("(−1 / √(1 − {a}²))",)), cuda=math.acos)
+@elementwise(np.arccos, domain=_UNIT, text=("arccos {a}", ("(−1 / √(1 − {a}²))",)), cuda=math.acos, dtypes=ALL_DTYPES)
 def arccos(x):
     return np.arccos(x), -1.0 / np.sqrt(1.0 - x * x)
 
 
-@elementwise(np.arctan, text=("arctan {a}", ("/(1 + {a}²)",)), cuda=math.atan)
+@elementwise(np.arctan, text=("arctan {a}", ("/(1 + {a}²)",)), cuda=math.atan, dtypes=ALL_DTYPES)
 def arctan(x):
     return np.arctan(x), 1.0 / (1.0 + x * x)
 
@@ -273,57 +282,142 @@ def rad2deg(x):
 # --- hyperbolic -------------------------------------------------------------------------------
 
 
-@elementwise(np.sinh, text=("sinh {a}", ("cosh {a}",)), cuda=math.sinh)
+@elementwise(np.sinh, text=("sinh {a}", ("cosh {a}",)), cuda=math.sinh, dtypes=ALL_DTYPES)
 def sinh(x):
     return np.sinh(x), np.cosh(x)
 
 
-@elementwise(np.cosh, text=("cosh {a}", ("sinh {a}",)), cuda=math.cosh)
+@elementwise(np.cosh, text=("cosh {a}", ("sinh {a}",)), cuda=math.cosh, dtypes=ALL_DTYPES)
 def cosh(x):
     return np.cosh(x), np.sinh(x)
 
 
-@elementwise(np.tanh, text=("tanh {a}", ("(1 − tanh² {a})",)), cuda=math.tanh)
+@elementwise(np.tanh, text=("tanh {a}", ("(1 − tanh² {a})",)), cuda=math.tanh, dtypes=ALL_DTYPES)
 def tanh(x):
     v = np.tanh(x)
     return v, 1.0 - v * v
 
 
-@elementwise(np.arcsinh, text=("arsinh {a}", ("/√({a}² + 1)",)), cuda=math.asinh)
+@elementwise(np.arcsinh, text=("arsinh {a}", ("/√({a}² + 1)",)), cuda=math.asinh, dtypes=ALL_DTYPES)
 def arcsinh(x):
     return np.arcsinh(x), 1.0 / np.sqrt(x * x + 1.0)
 
 
-@elementwise(np.arccosh, domain=((1.2, 3.0),), text=("arcosh {a}", ("/√({a}² − 1)",)), cuda=math.acosh)
+@elementwise(np.arccosh, domain=((1.2, 3.0),), text=("arcosh {a}", ("/√({a}² − 1)",)), cuda=math.acosh, dtypes=ALL_DTYPES)
 def arccosh(x):
-    return np.arccosh(x), 1.0 / np.sqrt(x * x - 1.0)
+    # √(x − 1)·√(x + 1), not √(x² − 1): the two differ in sign off the real axis (principal branches)
+    return np.arccosh(x), 1.0 / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0))
 
 
-@elementwise(np.arctanh, domain=_UNIT, text=("artanh {a}", ("/(1 − {a}²)",)), cuda=math.atanh)
+@elementwise(np.arctanh, domain=_UNIT, text=("artanh {a}", ("/(1 − {a}²)",)), cuda=math.atanh, dtypes=ALL_DTYPES)
 def arctanh(x):
     return np.arctanh(x), 1.0 / (1.0 - x * x)
+
+
+# --- complex parts ------------------------------------------------------------------------------
+# Not holomorphic: on complex inputs the Wirtinger partials (∂/∂z, ∂/∂z̄) replace fn's partial,
+# which is the derivative on real inputs (docs/complex.md).
+
+
+@elementwise(np.conjugate, text=("conj {a}", ("1",)), cuda=_cuda_positive, dtypes=ALL_DTYPES)
+def conjugate(x):
+    return np.conjugate(x), 1.0
+
+
+@conjugate.def_wirtinger
+def _conjugate_wirtinger(z):
+    return 0.0, 1.0
+
+
+@elementwise(np.real, text=("Re {a}", ("1",)), cuda=_cuda_positive, dtypes=ALL_DTYPES)
+def real(x):
+    return np.real(x), 1.0
+
+
+@real.def_wirtinger
+def _real_wirtinger(z):
+    return 0.5, 0.5  # Re z = (z + z̄) / 2
+
+
+@elementwise(np.imag, text=("Im {a}", ("0",)), cuda=_cuda_zero, dtypes=ALL_DTYPES)
+def imag(x):
+    return np.imag(x), 0.0
+
+
+@imag.def_wirtinger
+def _imag_wirtinger(z):
+    return -0.5j, 0.5j  # Im z = (z − z̄) / 2i
+
+
+def _angle_inputs(z, deg=False):
+    """``np.angle``'s arguments as the rule's one input (radians only)."""
+    if deg:
+        raise TypeError("np.angle(z, deg=True) on an active value: use np.angle(z) * (180 / np.pi)")
+    return (z,)
+
+
+@elementwise(
+    np.angle, nondiff="derivative 0 at 0 (as arctan2 at (0, 0)); 0 on real inputs",
+    text=("arg {a}", ("0",)), dtypes=ALL_DTYPES, parse=_angle_inputs, cuda=_cuda_angle,
+)
+def angle(x):
+    return np.angle(x), 0.0
+
+
+@angle.def_wirtinger
+def _angle_wirtinger(z):
+    # arg z = Im log z: ∂/∂z = 1 / 2iz = −i z̄ / 2|z|², ∂/∂z̄ = i z / 2|z|² (0 at z = 0)
+    u, v, d = _unit(z)
+    return -(v / d) - 1j * (u / d), -(v / d) + 1j * (u / d)
 
 
 # --- piecewise --------------------------------------------------------------------------------
 
 
-@elementwise(np.absolute, nondiff="abs'(0) = 0", text=("|{a}|", ("sign {a}",)), cuda=math.fabs)
+@elementwise(np.absolute, nondiff="abs'(0) = 0", text=("|{a}|", ("sign {a}",)), cuda=math.fabs, dtypes=ALL_DTYPES)
 def absolute(x):
     return np.absolute(x), np.sign(x)
 
 
-@elementwise(np.sign, nondiff="derivative 0 everywhere (including 0)", text=("sign {a}", ("0",)), cuda=_cuda_sign)
+def _unit(z):
+    """(Re, Im) of z / |z| by real divisions (NumPy's complex division overflows on subnormal
+    divisors), (0, 0) at 0; and 2|z| (2 at 0), the denominator of the partials below."""
+    a = np.absolute(z)
+    a = a + (a == 0)
+    return np.real(z) / a, np.imag(z) / a, 2.0 * a
+
+
+@absolute.def_wirtinger
+def _absolute_wirtinger(z):
+    # |z| = √(z z̄): ∂/∂z = z̄ / 2|z|, ∂/∂z̄ = z / 2|z| (both 0 at z = 0, as abs'(0) = 0)
+    u, v, _ = _unit(z)
+    return 0.5 * u - 0.5j * v, 0.5 * u + 0.5j * v
+
+
+@elementwise(
+    np.sign, nondiff="derivative 0 everywhere (including 0); on complex values that of z/|z|, 0 at 0",
+    text=("sign {a}", ("0",)), cuda=_cuda_sign, dtypes=ALL_DTYPES,
+)
 def sign(x):
     return np.sign(x), 0.0
 
 
-@elementwise(np.maximum, nondiff="ties split 0.5 / 0.5", text=("max({a}, {b})", None), cuda="native")
+@sign.def_wirtinger
+def _sign_wirtinger(z):
+    # sign z = z / |z| (NumPy 2): ∂/∂z = 1 / 2|z|, ∂/∂z̄ = −z² / 2|z|³ (0 at z = 0).  JAX's
+    # derivative of sign is 0 on complex values too; this one is the derivative.
+    u, v, d = _unit(z)
+    nonzero = (u != 0) | (v != 0)
+    return (nonzero * 1.0) / d, (v * v - u * u) / d - 1j * ((2.0 * u * v) / d)
+
+
+@elementwise(np.maximum, nondiff="ties split 0.5 / 0.5", text=("max({a}, {b})", None), cuda="native", dtypes=ALL_DTYPES)
 def maximum(x, y):
     tie = 0.5 * (x == y)
     return np.maximum(x, y), (x > y) + tie, (y > x) + tie
 
 
-@elementwise(np.minimum, nondiff="ties split 0.5 / 0.5", text=("min({a}, {b})", None), cuda="native")
+@elementwise(np.minimum, nondiff="ties split 0.5 / 0.5", text=("min({a}, {b})", None), cuda="native", dtypes=ALL_DTYPES)
 def minimum(x, y):
     tie = 0.5 * (x == y)
     return np.minimum(x, y), (x < y) + tie, (y < x) + tie
@@ -333,6 +427,7 @@ def minimum(x, y):
     np.fmax, nondiff="ties split 0.5 / 0.5; a NaN operand gets 0, the other 1",
     text=("fmax({a}, {b})", None),
     cuda="native",
+    dtypes=ALL_DTYPES,
 )
 def fmax(x, y):
     tie = 0.5 * (x == y)
@@ -343,6 +438,7 @@ def fmax(x, y):
     np.fmin, nondiff="ties split 0.5 / 0.5; a NaN operand gets 0, the other 1",
     text=("fmin({a}, {b})", None),
     cuda="native",
+    dtypes=ALL_DTYPES,
 )
 def fmin(x, y):
     tie = 0.5 * (x == y)
@@ -359,7 +455,7 @@ def ceil(x):
     return np.ceil(x), 0.0
 
 
-@elementwise(np.rint, nondiff="derivative 0 everywhere", text=("rint {a}", ("0",)), cuda="libdevice.rint")
+@elementwise(np.rint, nondiff="derivative 0 everywhere", text=("rint {a}", ("0",)), cuda="libdevice.rint", dtypes=ALL_DTYPES)
 def rint(x):
     return np.rint(x), 0.0
 

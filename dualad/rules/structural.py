@@ -32,7 +32,7 @@ import string
 import numpy as np
 
 from . import base as _base
-from .arith import strong_multiply, unbroadcast
+from .arith import strong_multiply, to_dtype, unbroadcast
 from .base import Primitive
 
 __all__ = [
@@ -359,8 +359,9 @@ def _roll_t(ct, *, shapes, shift, axes, batch):
 
 @_linear("astype")
 def astype(x, *, dtype, in_dtype, batch):
-    """Conversion between floating dtypes: linear; its transpose converts back."""
-    return x.astype(dtype)
+    """Conversion between float and complex dtypes: linear; its transpose converts back (complex
+    to real keeps the real part)."""
+    return to_dtype(x, dtype)  # complex to real (a transpose of real to complex): the real part
 
 
 @astype.def_transpose

@@ -11,7 +11,10 @@ from ..core import device
 from ..core.dispatch import Active, strip
 from .pytree import as_input, tree_flatten, tree_unflatten
 
-__all__ = ["check_callable", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place", "check_output"]
+__all__ = [
+    "check_callable", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place", "check_output",
+    "check_inputs_dtype", "check_output_dtype",
+]
 
 
 def check_callable(f, name: str) -> None:
@@ -22,8 +25,8 @@ def check_callable(f, name: str) -> None:
 def check_output(o, name: str, index: int | None = None, count: int = 1) -> None:
     """Raise unless the output leaf ``o`` can carry a derivative.
 
-    Active values and float arrays or numbers can (a plain float output that does not depend on
-    the inputs has derivative zero); a bool, integer, string, object or ``None`` output cannot,
+    Active values and float or complex arrays or numbers can (a plain float output that does not
+    depend on the inputs has derivative zero); a bool, integer, string, object or ``None`` output cannot,
     and a zero derivative for it would be a silent wrong answer (``grad`` of ``np.allclose``).
     """
     if isinstance(o, Active):
@@ -36,7 +39,7 @@ def check_output(o, name: str, index: int | None = None, count: int = 1) -> None
             dt = str(o.dtype) if hasattr(o, "dtype") else type(o).__name__
         except (TypeError, ValueError):  # ragged or opaque objects NumPy cannot make an array of
             kind, dt = "O", type(o).__name__
-        if kind == "f":
+        if kind in "fc":
             return
     where = "f's output" if count == 1 or index is None else f"f's output leaf {index} (of {count}, in flattening order)"
     raise TypeError(
@@ -45,6 +48,37 @@ def check_output(o, name: str, index: int | None = None, count: int = 1) -> None
         "array, e.g. y.astype(float) for a piecewise-constant value whose derivative is zero"
         + (", or return it as auxiliary data with has_aux=True" if name in ("grad", "value_and_grad") else "")
     )
+
+
+def check_inputs_dtype(name: str, holomorphic: bool, leaves: list, forward: bool = False) -> None:
+    """JAX's checks of a transform's input dtypes: ``holomorphic=True`` needs complex inputs; a
+    forward-mode Jacobian (``forward``) of complex inputs needs ``holomorphic=True`` (the
+    real-linear map of a non-holomorphic function is no complex matrix)."""
+    for x in leaves:
+        dt = np.dtype(x.dtype)
+        if holomorphic and dt.kind != "c":
+            raise TypeError(f"{name} with holomorphic=True requires inputs with complex dtype, but got {dt}.")
+        if forward and not holomorphic and dt.kind == "c":
+            raise TypeError(
+                f"{name} requires real-valued inputs (input dtype that is a sub-dtype of np.floating), but got "
+                f"{dt}. For holomorphic differentiation, pass holomorphic=True. For differentiation of "
+                "non-holomorphic functions involving complex inputs, use dualad.jvp directly (or "
+                "dualad.jacrev for a real-valued function)."
+            )
+
+
+def check_output_dtype(name: str, holomorphic: bool, dtype, forward: bool = False) -> None:
+    """JAX's checks of a transform's output dtype: ``holomorphic=True`` needs a complex output;
+    otherwise a reverse-mode derivative (``grad``, ``jacrev``) needs a real one."""
+    dt = np.dtype(dtype)
+    if holomorphic and dt.kind != "c":
+        raise TypeError(f"{name} with holomorphic=True requires outputs with complex dtype, but got {dt}.")
+    if not forward and not holomorphic and dt.kind == "c":
+        raise TypeError(
+            f"{name} requires real-valued outputs (output dtype that is a sub-dtype of np.floating), but got "
+            f"{dt}. For holomorphic differentiation, pass holomorphic=True. For differentiation of "
+            "non-holomorphic functions involving complex outputs, use dualad.vjp directly."
+        )
 
 
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:

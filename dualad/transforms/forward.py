@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..core import device
-from ..core.dispatch import Active, new_tag, strip
+from ..core.dispatch import Active, check_tangent_dtype, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable, is_single, norm_argnums, prepare_args, same_place, size_of
+from .common import check_callable, check_inputs_dtype, check_output_dtype, is_single, norm_argnums, prepare_args, same_place, size_of
 from .lanes import forward_pass, lane_ranges, rows_to_jacobian, seed_lanes, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
@@ -63,10 +63,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         if tuple(t.shape) != tuple(p.shape):
             raise ValueError(f"jvp: tangent shape {tuple(t.shape)} does not match primal shape {tuple(p.shape)}")
         if not isinstance(t, Active):
-            if t.dtype.kind == "f" and t.ndim > 0 and t.dtype != p.dtype:
-                raise TypeError(f"jvp: tangent dtype {t.dtype} does not match primal dtype {p.dtype}; cast the tangent")
-            if t.dtype.kind not in "fiub":
-                raise TypeError(f"jvp: tangent must be a real numeric array, got dtype {t.dtype}")
+            check_tangent_dtype(p, t, "jvp")
             t = t.astype(p.dtype, copy=False)
         duals.append(Dual.make(p, t[None], tag, True))
     out = f(*tree_unflatten(p_def, duals))
@@ -79,7 +76,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return tree_unflatten(o_def, ys), tree_unflatten(o_def, ts)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None, holomorphic: bool = False) -> Callable:
     """The Jacobian of ``f`` by forward mode: one pass per chunk of input lanes.
 
     Parameters
@@ -90,6 +87,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         Which positional arguments to differentiate.
     chunk_size : int, optional
         Input directions pushed per pass (default: all at once).
+    holomorphic : bool
+        ``f`` is holomorphic (complex inputs and outputs): the result is the complex Jacobian
+        ``∂f/∂z``.  Otherwise the inputs must be real (outputs may be complex); see
+        :doc:`complex`.
 
     Returns
     -------
@@ -112,10 +113,12 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacfwd")
         leaves, treedef, rebuild = prepare_args(args, nums)
+        check_inputs_dtype("jacfwd", holomorphic, leaves, forward=True)
         n = sum(size_of(x.shape) for x in leaves)
         blocks, o_def, shapes = [], None, []
         for c0, c1 in lane_ranges(n, options.chunk(n)) or [(0, 0)]:
             block, o_def, shapes = forward_pass(f, leaves, rebuild, None, c0, c1, "jacfwd")
+            check_output_dtype("jacfwd", holomorphic, block.dtype, forward=True)
             blocks.append(block)
         full = np.transpose(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0))
         return rows_to_jacobian(full, o_def, shapes, leaves, treedef, single)

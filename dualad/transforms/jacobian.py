@@ -80,9 +80,11 @@ from .costmodel import Plan, analyse, choose, chunk_cap, make_decision
 from .decision import Decision
 from .engine import LaneEngine
 from .executors import executor_workers
+from .forward import jacfwd
 from .lanes import reverse_record, rows_to_jacobian
 from .options import JacobianOptions, default_memory_limit
 from .pytree import tree_flatten
+from .reverse import jacrev
 from .signatures import LOCK, PLANS, Stale, fingerprint, pattern_key, same_structure, signature
 from .sparsity import trace_pattern
 
@@ -100,6 +102,7 @@ def jacobian(
     sparsity=None,
     executor=None,
     progress: bool = False,
+    holomorphic: bool = False,
 ) -> Callable:
     """The Jacobian of ``f``, in the mode that a measured cost model picks, in memory-bounded
     chunks, optionally sparse and optionally on an executor.
@@ -128,6 +131,11 @@ def jacobian(
         them here.  With process-based executors f must be picklable (a ``def`` at module level).
     progress : bool
         Show a tqdm progress bar over chunks (``pip install dualad[distributed]``).
+    holomorphic : bool
+        ``f`` is holomorphic (complex inputs and outputs): the complex Jacobian ``∂f/∂z``.
+        Complex arguments (holomorphic or not) take :func:`~dualad.jacrev` (``mode="forward"``:
+        :func:`~dualad.jacfwd`) with JAX's conventions and checks, dense and serial
+        (``jac.decision`` is then None); real arguments with complex outputs take forward mode.
 
     Returns
     -------
@@ -175,6 +183,9 @@ def jacobian(
 
     def run(args, finish: bool):
         nums = norm_argnums(argnums, len(args), "jacobian")
+        if holomorphic or _complex_arguments(args, nums):
+            jac.decision = None
+            return _complex_jacobian(f, argnums, options, holomorphic)(*args) if finish else None
         key = (key0, nums, signature(args))
         table = plans()
         try:
@@ -202,6 +213,23 @@ def jacobian(
     jac.clear_cache = clear_cache
     jac.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     return jac
+
+
+def _complex_arguments(args, nums) -> bool:
+    leaves = tree_flatten([args[i] for i in nums])[0]
+    return any(np.dtype(x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype).kind == "c" for x in leaves)
+
+
+def _complex_jacobian(f, argnums, options: JacobianOptions, holomorphic: bool):
+    """The dense Jacobian of complex arguments: jacrev (jacfwd for ``mode="forward"``), whose
+    checks are JAX's."""
+    if options.sparse or options.executor is not None or options.progress:
+        raise NotImplementedError(
+            "jacobian of complex arguments (or holomorphic=True) is dense and serial here: drop "
+            "sparsity=, executor= and progress="
+        )
+    make = jacfwd if options.mode == "forward" else jacrev
+    return make(f, argnums, chunk_size=options.chunk_size, holomorphic=holomorphic)
 
 
 def _caps(options: JacobianOptions, plan: Plan, Nf: int, Nr: int, limit: int) -> tuple[int, int]:

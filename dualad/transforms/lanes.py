@@ -30,7 +30,7 @@ from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_output, prepare_args, size_of
+from .common import assemble_jacobian, check_inputs_dtype, check_output, check_output_dtype, prepare_args, size_of
 from .pytree import tree_flatten
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
 
 
 def _float(dt):
-    return dt if np.dtype(dt).kind == "f" else np.float64
+    return dt if np.dtype(dt).kind in "fc" else np.float64
 
 
 def seed(size: int, offset: int, colors, c0: int, k: int, dtype, like=None):
@@ -225,8 +225,9 @@ class ReverseRecording:
     treedef: object
 
 
-def reverse_record(f, args, nums, name: str = "jacobian") -> ReverseRecording:
-    """Record f for reverse sweeps; outputs that cannot carry a derivative raise.
+def reverse_record(f, args, nums, name: str = "jacobian", holomorphic: bool = False) -> ReverseRecording:
+    """Record f for reverse sweeps; outputs that cannot carry a derivative raise, and so do
+    complex outputs unless ``holomorphic`` (then the inputs and outputs must be complex).
 
     Examples
     --------
@@ -236,14 +237,18 @@ def reverse_record(f, args, nums, name: str = "jacobian") -> ReverseRecording:
     [2]
     """
     tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
+    check_inputs_dtype(name, holomorphic, leaves)
     o_leaves, o_def = tree_flatten(out)
     for i, o in enumerate(o_leaves):
         check_output(o, name, i, len(o_leaves))
+        check_output_dtype(name, holomorphic, o.dtype if hasattr(o, "dtype") else np.asarray(o).dtype)
     shapes = [tuple(o.shape) if isinstance(o, Active) else tuple(np.shape(o)) for o in o_leaves]
     sizes = [size_of(s) for s in shapes]
     dt = np.result_type(*[np.dtype(v.dtype) for v in vars_]) if vars_ else np.dtype(np.float64)
-    if dt.kind != "f":
+    if dt.kind not in "fc":
         dt = np.dtype(np.float64)
+    # the cotangent seeds: real (real outputs), complex for a holomorphic f's complex outputs
+    dt = np.result_type(dt, np.complex64) if holomorphic else np.finfo(dt).dtype
     return ReverseRecording(tape, vars_, o_leaves, o_def, shapes, sizes, dt, leaves, treedef)
 
 

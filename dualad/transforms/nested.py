@@ -12,7 +12,7 @@ from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from .colouring import Decompressor, as_csr, star_color
-from .common import check_callable, is_single, norm_argnums, prepare_args, size_of
+from .common import check_callable, check_inputs_dtype, is_single, norm_argnums, prepare_args, size_of
 from .decision import Decision
 from .engine import LaneEngine
 from .forward import jacfwd, jvp
@@ -39,6 +39,7 @@ def hessian(
     sparsity=None,
     executor=None,
     progress: bool = False,
+    holomorphic: bool = False,
 ) -> Callable:
     """The Hessian of a scalar function, by nesting two AD modes.
 
@@ -64,6 +65,11 @@ def hessian(
         for process pools f must be picklable.
     progress : bool
         Show a tqdm progress bar over the outer level's passes.
+    holomorphic : bool
+        ``f`` is holomorphic: the complex second derivative ``∂²f/∂z²`` (dense, without
+        ``sparsity``, ``executor`` or ``progress``).  Complex inputs need it, as in JAX (the
+        second derivative of a real function of complex inputs is real-linear, not a complex
+        matrix: use :func:`hvp` for it).
 
     Examples
     --------
@@ -81,16 +87,22 @@ def hessian(
         raise ValueError(f"hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
     options = JacobianOptions.make("hessian", mode, chunk_size, None, sparsity, executor, progress)
     if sparsity is not None:
+        if holomorphic:
+            raise NotImplementedError("hessian(holomorphic=True) is dense: drop sparsity=")
         return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size, executor=executor,
                               progress=progress, mode=mode)
     outer, inner = mode.split("-over-")
-    first = grad(f, argnums) if inner == "reverse" else jacfwd(f, argnums)
+    kw = {"holomorphic": True} if holomorphic else {}
+    first = grad(f, argnums, **kw) if inner == "reverse" else jacfwd(f, argnums, **kw)
     outer_jac = jacfwd if outer == "forward" else jacrev
     single = is_single(argnums)
 
     def h(*args):
         chunk = options.chunk_size
         on_engine = options.executor is not None or options.progress
+        check_inputs_dtype("hessian", holomorphic, prepare_args(args, norm_argnums(argnums, len(args), "hessian"))[0], forward=True)
+        if holomorphic and on_engine:
+            raise NotImplementedError("hessian(holomorphic=True) runs without executor= or progress=")
         if chunk is None and inner == "forward" or on_engine:
             nums = norm_argnums(argnums, len(args), "hessian")
             n = sum(size_of(np.shape(leaf) if not hasattr(leaf, "shape") else leaf.shape) for i in nums for leaf in tree_flatten(args[i])[0])
@@ -100,7 +112,7 @@ def hessian(
                 chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
             if on_engine and n > 0:
                 return _engine_hessian(f, args, nums, outer, inner, options, chunk or n, single)
-        return outer_jac(first, argnums, chunk_size=chunk)(*args)
+        return outer_jac(first, argnums, chunk_size=chunk, **kw)(*args)
 
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
     return h
@@ -204,6 +216,7 @@ def sparse_hessian(
     def hess(*args):
         nums = norm_argnums(argnums, len(args), "sparse_hessian")
         leaves, _, _ = prepare_args(args, nums)
+        check_inputs_dtype("sparse_hessian", False, leaves, forward=True)
         n = sum(size_of(x.shape) for x in leaves)
         fp = fingerprint(args, nums)
         key = None if fp is None else ("hess", nums, signature(args), fp, given_key)

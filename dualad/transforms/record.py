@@ -181,6 +181,8 @@ class Recording:
         (out,) = self._outputs(values) if len(self._outs) == 1 else (None,)
         if out is None or tuple(np.shape(out) if not isinstance(out, Active) else out.shape) != ():
             raise ValueError("Recording.grad needs a function with one scalar output; use jacobian() otherwise")
+        if np.dtype(out.dtype).kind == "c":
+            raise TypeError("Recording.grad needs a real-valued output (as dualad.grad without holomorphic=True)")
         dt = out.dtype if np.dtype(out.dtype).kind == "f" else np.float64
         res = self._pull(tape, values, [np.ones((1,), dtype=dt)], 1)
         grads = tree_unflatten(self._in_def, [r[0] for r in res])

@@ -10,7 +10,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, strip
 from ..reverse.variable import Variable
-from .common import check_callable, check_output, is_single, norm_argnums, size_of
+from .common import check_callable, check_inputs_dtype, check_output, check_output_dtype, is_single, norm_argnums, size_of
 from .lanes import lane_ranges, pull, record_tape, reverse_lanes, reverse_record, rows_to_jacobian
 from .options import JacobianOptions
 from .pytree import tree_flatten, tree_unflatten
@@ -76,7 +76,12 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             device.locate([strip(o), strip(c)], "pullback(cotangent)")
             if tuple(c.shape) != tuple(shape):
                 raise ValueError(f"pullback: cotangent shape {tuple(c.shape)} does not match output shape {tuple(shape)}")
-            dt = o.dtype if np.dtype(o.dtype).kind == "f" else np.float64
+            dt = o.dtype if np.dtype(o.dtype).kind in "fc" else np.float64
+            if np.dtype(c.dtype).kind == "c" and np.dtype(dt).kind != "c":
+                raise TypeError(
+                    f"pullback: a complex cotangent (dtype {c.dtype}) for a real output ({np.dtype(o.dtype)}); "
+                    "a real output's cotangent is real: pass its real part"
+                )
             lanes.append(c[None] if isinstance(c, Active) else c.astype(dt, copy=False)[None])
         res = pull(tape, o_leaves, lanes, vars_, 1)
         return tuple(tree_unflatten(treedef, [r[0] for r in res]))
@@ -84,7 +89,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     return y, pullback
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """A function returning ``f``'s value and its gradient, by one reverse sweep.
 
     Parameters
@@ -95,6 +100,10 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
         Which positional arguments to differentiate; the gradient mirrors them.
     has_aux : bool
         ``f`` returns ``(value, aux)``; ``aux`` is passed through undifferentiated.
+    holomorphic : bool
+        ``f`` is holomorphic (complex inputs, complex output): the gradient is ``f'(z)``.
+        Otherwise the output must be real; for complex inputs the gradient is then JAX's
+        ``∂f/∂x − i ∂f/∂y`` (see :doc:`complex`).
 
     Examples
     --------
@@ -106,15 +115,16 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     (11.652, 5.5, 1.716)
     """
     check_callable(f, "value_and_grad")
-    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad", holomorphic)
 
 
-def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
+def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic: bool) -> Callable:
     single = is_single(argnums)
 
     def vg(*args):
         nums = norm_argnums(argnums, len(args), name)
         tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
+        check_inputs_dtype(name, holomorphic, leaves)
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError("has_aux=True: f must return a pair (value, aux)")
@@ -134,6 +144,7 @@ def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
                 "or use jacrev / vjp for non-scalar outputs"
             )
         dt = np.dtype(value.dtype)
+        check_output_dtype(name, holomorphic, dt)
         res = pull(tape, [out], [device.ones((1,), dt, strip(value))], vars_, 1)
         grads = tree_unflatten(treedef, [r[0] for r in res])
         g = grads[0] if single else tuple(grads)
@@ -143,7 +154,7 @@ def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str) -> Callable:
     return vg
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """The gradient of a scalar function, by reverse mode (one sweep of a Wengert list).
 
     Parameters
@@ -154,6 +165,10 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
         Which positional arguments to differentiate.
     has_aux : bool
         ``f`` returns ``(value, aux)``; the result is then ``(grad, aux)``.
+    holomorphic : bool
+        ``f`` is holomorphic (complex inputs, complex output): the result is ``f'(z)``.
+        Otherwise ``f`` must be real-valued; for complex inputs the result is then JAX's
+        gradient ``∂f/∂x − i ∂f/∂y`` (see :doc:`complex`).
 
     Examples
     --------
@@ -161,9 +176,13 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     >>> import dualad as ad
     >>> ad.grad(lambda x: np.sum(x**2))(np.array([0.5, 1.0, 2.0]))
     array([1., 2., 4.])
+    >>> complex(ad.grad(lambda z: np.abs(z) ** 2)(1.0 + 2.0j))             # 2 conj(z)
+    (2-4j)
+    >>> complex(ad.grad(lambda z: z**2, holomorphic=True)(1.0 + 2.0j))     # f'(z) = 2z
+    (2+4j)
     """
     check_callable(f, "grad")
-    vg = _value_and_grad(f, argnums, has_aux, "grad")
+    vg = _value_and_grad(f, argnums, has_aux, "grad", holomorphic)
 
     def g(*args):
         value, gr = vg(*args)
@@ -173,7 +192,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     return g
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None, holomorphic: bool = False) -> Callable:
     """The Jacobian of ``f`` by reverse mode: one recording, one sweep per chunk of output rows.
 
     Parameters
@@ -184,6 +203,10 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         Which positional arguments to differentiate.
     chunk_size : int, optional
         Output rows pulled per sweep (default: all at once, as cotangent lanes).
+    holomorphic : bool
+        ``f`` is holomorphic (complex inputs and outputs): the result is the complex Jacobian
+        ``∂f/∂z``.  Otherwise the outputs must be real (complex inputs give JAX's gradients,
+        see :doc:`complex`).
 
     Returns
     -------
@@ -204,7 +227,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacrev")
-        rec = reverse_record(f, args, nums, "jacrev")
+        rec = reverse_record(f, args, nums, "jacrev", holomorphic)
         m = sum(rec.sizes)
         rows = [reverse_lanes(rec, None, c0, c1) for c0, c1 in lane_ranges(m, options.chunk(m))]
         if not rows:
