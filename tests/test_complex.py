@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dualad as ad
+from dualad.rules import RULES
 from tests.helpers import fd_complex_grad, fd_directional
 
 Z = np.array([1.0 + 2.0j, 0.5 - 1.0j, -2.0 + 0.3j])
@@ -327,3 +328,71 @@ def test_one_sgd_step_descends_along_the_conjugate():
     opt = ad.optim.SGD(0.25)
     new, _ = opt.update(g, opt.init(z), z)
     _close(new, z - 0.25 * 2 * z)                               # halfway to 0, not rotated
+
+
+# --- NumPy functions on complex values ------------------------------------------------------------
+
+
+def test_numpy_reductions_of_complex_values():
+    def f(z):
+        return np.var(z) + np.linalg.norm(z) + np.real(np.vdot(z, z[::-1])) + np.std(z) + np.imag(np.mean(z * z))
+
+    value, g = ad.value_and_grad(f)(Z)
+    assert np.isclose(value, f(Z))
+    _close(g, fd_complex_grad(f, Z), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="lexicographically"):
+        ad.grad(lambda z: np.real(np.max(z)))(Z)
+
+
+def test_linear_algebra_of_complex_matrices():
+    A = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3)) + 3 * np.eye(3)
+    b = RNG.standard_normal(3) + 1j * RNG.standard_normal(3)
+
+    def f(A):
+        return np.abs(np.linalg.det(A)) ** 2 + np.real(np.sum(np.linalg.inv(A) @ b)) + np.imag(np.sum(np.linalg.solve(A, b)))
+
+    _close(ad.grad(f)(A), fd_complex_grad(f, A), rtol=1e-5, atol=1e-6)
+    # holomorphic: d det / dA = det(A) A^{-T} (plain transpose)
+    G = ad.grad(np.linalg.det, holomorphic=True)(A)
+    _close(G, np.linalg.det(A) * np.linalg.inv(A).T)
+
+
+def test_check_grads_on_complex_functions(monkeypatch):
+    ad.check_grads(lambda z: np.sin(z) * np.conj(z), (Z,), order=2)
+    ad.check_grads(lambda z: np.abs(z) ** 3 + np.angle(z), (Z,), order=2)
+    # a conj whose derivative forgot to conjugate (ż instead of conj(ż)): check_grads notices
+    monkeypatch.setattr(RULES["conjugate"], "wirtinger", lambda z: (1.0, 0.0))
+    with pytest.raises(AssertionError, match="check_grads"):
+        ad.check_grads(lambda z: np.conj(z) * z, (Z,), order=1, modes=("forward",))
+
+
+def test_backward_of_a_complex_output_needs_a_gradient():
+    z = ad.Variable(Z)
+    y = np.sum(z * z)
+    with pytest.raises(TypeError, match="gradient="):
+        y.backward()
+    y.backward(gradient=np.array(1.0 + 0j))
+    _close(z.grad, 2 * Z)                                      # ȳ f'(z), no conjugate
+
+
+def test_jacobian_of_real_inputs_with_complex_outputs():
+    x = np.array([0.3, 1.2])
+
+    def f(x):
+        return np.exp(1j * x) * x
+
+    expected = np.diag(np.exp(1j * x) * (1j * x + 1))
+    jac = ad.jacobian(f)
+    _close(jac(x), expected)
+    assert jac.decision.mode == "forward"
+    _close(ad.jacfwd(f)(x), expected)
+    with pytest.raises(TypeError, match="jacobian requires real-valued outputs"):
+        ad.jacobian(f, mode="reverse")(x)
+    with pytest.raises(NotImplementedError, match="dense and serial"):
+        ad.jacobian(lambda z: np.abs(z), sparsity="auto")(Z)
+
+
+def test_trace_prints_complex_values():
+    t = ad.trace(lambda z: np.abs(np.exp(z)) ** 2, 1.0 + 2.0j)
+    assert "1+2i" in str(t)
+    _close(t.grad[0], ad.grad(lambda z: np.abs(np.exp(z)) ** 2)(1.0 + 2.0j))

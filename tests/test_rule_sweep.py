@@ -155,35 +155,47 @@ LARGE = 384
 # Every rule in float64, both modes; float32 compiles the same loops, so a few rules cover it
 # (each kernel compiles once per rule, pattern and dtype: the full product is slow on a cold cache).
 LARGE_CASES = [(name, np.float64) for name in RULES] + [(name, np.float32) for name in ("multiply", "tanh", "power", "clip")]
+# complex: every rule that takes complex values; complex64 compiles the same loops
+LARGE_CASES += [(name, np.complex128) for name, r in RULES.items() if r.takes_complex]
+LARGE_CASES += [(name, np.complex64) for name in ("multiply", "exp", "power")]
 
 
-def _kernel_built(rule, kind: str) -> bool:
-    return any(key[0] == rule.name and key[2] == kind for key in cpu._KERNELS)
+def _kernel_built(rule, kind: str, complex_: bool = False) -> bool:
+    return any(key[0] == rule.name and key[2] == kind and (key[3][-1] == "complex") == complex_ for key in cpu._KERNELS)
 
 
 def _check_large(rule, dtype, n: int = LARGE):
     """Forward mode against central differences along one random direction of all inputs, and
     reverse mode against forward mode element by element (Σ_i x̄_i ⊙ ẋ_i = ȳ ⊙ ẏ)."""
     rng = np.random.default_rng(zlib.crc32(f"{rule.name}/large".encode()))
-    xs = [rng.uniform(lo, hi, size=n).astype(dtype) for lo, hi in rule.domain]
-    ts = [rng.uniform(-1.0, 1.0, size=n).astype(dtype) if i in rule.argnums else np.zeros(n, dtype) for i in range(rule.nin)]
+    cplx = np.dtype(dtype).kind == "c"
+    wide = np.complex128 if cplx else np.float64
+    xs = _points(rule, [(n,)] * rule.nin, dtype, "large")
+    ts = [rng.uniform(-1.0, 1.0, size=n) + (1j * rng.uniform(-1.0, 1.0, size=n) if cplx else 0.0) for _ in range(rule.nin)]
+    ts = [t.astype(dtype) if i in rule.argnums else np.zeros(n, dtype) for i, t in enumerate(ts)]
     f = lambda *a: rule(*a)  # noqa: E731
     y, ydot = (np.asarray(v) for v in ad.jvp(f, tuple(xs), tuple(ts)))
-    assert y.dtype == dtype and ydot.dtype == dtype and ydot.shape == (n,)
-    x64, t64 = [x.astype(np.float64) for x in xs], [t.astype(np.float64) for t in ts]
-    ref = np.asarray(rule.evaluate(*x64)[0], np.float64)
+    real_out = cplx and y.dtype.kind != "c"  # abs, real, imag, angle
+    assert (y.dtype == dtype or real_out) and ydot.dtype == y.dtype and ydot.shape == (n,)
+    x64, t64 = [x.astype(wide) for x in xs], [t.astype(wide) for t in ts]
+    ref = np.asarray(rule.evaluate(*x64)[0], wide)
     plus = rule.evaluate(*[x + STEP * t for x, t in zip(x64, t64)])[0]
     minus = rule.evaluate(*[x - STEP * t for x, t in zip(x64, t64)])[0]
-    fd = (np.asarray(plus, np.float64) - np.asarray(minus, np.float64)) / (2 * STEP)
+    fd = (np.asarray(plus, wide) - np.asarray(minus, wide)) / (2 * STEP)
     np.testing.assert_allclose(y, ref, **TOL[dtype], err_msg=f"{rule.name}: value ({n} elements)")
-    np.testing.assert_allclose(ydot.astype(np.float64), fd, **TOL[dtype], err_msg=f"{rule.name}: forward vs FD ({n} elements)")
+    np.testing.assert_allclose(ydot.astype(wide), fd, **TOL[dtype], err_msg=f"{rule.name}: forward vs FD ({n} elements)")
     _, pullback = ad.vjp(f, *xs)
-    g = rng.uniform(0.5, 1.5, size=n).astype(dtype)
+    g = rng.uniform(0.5, 1.5, size=n) + (1j * rng.uniform(-1.0, 1.0, size=n) if cplx and not real_out else 0.0)
+    g = g.astype(y.dtype)
     bars = pullback(g)
-    lhs = sum(np.asarray(b, np.float64) * t for b, t in zip(bars, t64))
-    np.testing.assert_allclose(lhs, g * ydot.astype(np.float64), **TOL[dtype], err_msg=f"{rule.name}: reverse vs forward ({n} elements)")
-    if any(p is None for p in rule.constant_partials):  # constant partials only scale: no kernel
-        assert _kernel_built(rule, "jvp") and _kernel_built(rule, "vjp"), f"{rule.name}: the kernels were not used"
+    lhs = sum(np.asarray(b, wide) * t for b, t in zip(bars, t64))
+    rhs = g * ydot.astype(wide)
+    if rule.wirtinger is not None and cplx:  # not holomorphic: the transpose for the real pairing
+        lhs, rhs = lhs.real, rhs.real
+    np.testing.assert_allclose(lhs, rhs, **TOL[dtype], err_msg=f"{rule.name}: reverse vs forward ({n} elements)")
+    kernels = not cplx or (rule.wirtinger is None and cpu.compiles_complex(rule))
+    if any(p is None for p in rule.constant_partials) and kernels:  # constant partials only scale: no kernel
+        assert _kernel_built(rule, "jvp", cplx) and _kernel_built(rule, "vjp", cplx), f"{rule.name}: the kernels were not used"
 
 
 @pytest.mark.parametrize("name,dtype", LARGE_CASES, ids=[f"{n}-{np.dtype(d).name}" for n, d in LARGE_CASES])

@@ -184,7 +184,15 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
     n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
     m = S.sum_.bind(a, axis=axes, keepdims=True, batch=0) / n
     d = a - m
-    return S.sum_.bind(d * d, axis=axes, keepdims=bool(keepdims), batch=0) / (n - ddof)
+    return S.sum_.bind(_abs2(d), axis=axes, keepdims=bool(keepdims), batch=0) / (n - ddof)
+
+
+def _abs2(x):
+    """``|x|²``: ``x * x``, or ``Re² + Im²`` for complex ``x`` (real, as NumPy's var and norm)."""
+    if np.dtype(x.dtype).kind != "c":
+        return x * x
+    re, im = np.real(x), np.imag(x)
+    return re * re + im * im
 
 
 @implements(np.std)
@@ -195,15 +203,24 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 @implements(np.max, np.amax)
 def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "max")
-    a = _arr(a)
+    a = _real_only(_arr(a), "np.max")
     return S.reduce_max.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
 
 
 @implements(np.min, np.amin)
 def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "min")
-    a = _arr(a)
+    a = _real_only(_arr(a), "np.min")
     return S.reduce_min.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+
+
+def _real_only(a, name: str):
+    if np.dtype(a.dtype).kind == "c":
+        raise TypeError(
+            f"{name} of complex values (NumPy orders them lexicographically) is not differentiated; "
+            f"reduce a real key instead, e.g. {name}(np.abs(z)) or {name}(np.real(z))"
+        )
+    return a
 
 
 @implements(np.prod)
@@ -844,6 +861,9 @@ def dot(a, b, out=None):
 
 @implements(np.vdot)
 def vdot(a, b):
+    a = _arr(a)
+    if np.dtype(a.dtype).kind == "c":  # NumPy's vdot conjugates its first argument
+        a = np.conjugate(a)
     return dot(ravel(a), ravel(b))
 
 
@@ -971,7 +991,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     else:
         axes = tuple(int(a) - x.ndim if int(a) >= 0 else int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
     if ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1):
-        return np.sqrt(sum_(x * x, axis=axes, keepdims=keepdims))
+        return np.sqrt(sum_(_abs2(x), axis=axes, keepdims=keepdims))
     ax = np.abs(x)
     if len(axes) == 1:
         if ord == np.inf:

@@ -61,7 +61,15 @@ def _pad(s: str, width: int) -> str:
 
 
 def _num(x) -> str:
-    """A number as the lecture notes write it: at most three decimals, no trailing zeros."""
+    """A number as the lecture notes write it: at most three decimals, no trailing zeros
+    (a complex one as ``a+bi``)."""
+    if np.iscomplexobj(x):
+        x = complex(x)
+        if x.imag == 0.0:
+            return _num(x.real)
+        im = _num(abs(x.imag))
+        re = "" if x.real == 0.0 else _num(x.real) + ("-" if x.imag < 0 else "+")
+        return f"{re if re else ('-' if x.imag < 0 else '')}{im}i"
     x = float(x)
     if x != x:
         return "nan"
@@ -829,7 +837,7 @@ def trace(f, *args, direction=None, cotangent=None) -> Trace:
         raise TypeError("trace(f, *args) needs f to return one array; trace each output separately")
     y_node = out.node if isinstance(out, Variable) and out.tape is tape else None
     y_val = np.asarray(strip(out))
-    if y_val.dtype.kind != "f":
+    if y_val.dtype.kind not in "fc":
         y_val = y_val.astype(np.float64)
     if cotangent is None:
         ct = np.ones(y_val.shape, dtype=y_val.dtype)

@@ -15,9 +15,9 @@ import sys
 import numpy as np
 
 from ..rules.base import ElementwiseRule
-from .cpu import cache_dir, get_kernel
+from .cpu import cache_dir, compiles_complex, get_kernel
 
-__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
+__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "compiles_complex", "PARALLEL_MIN"]
 
 def _parallel_min() -> int:
     # Threads pay on a quiet machine with cores to spare; on two shared cores, measured, they
@@ -38,6 +38,11 @@ WIDE_MAX = 1 << 13
 
 def _layout(k: int, size: int) -> str:
     return "one" if k == 1 else ("wide" if size < WIDE_MAX else "block")
+
+
+def _kind(dtype) -> tuple:
+    """The pattern's tail for a dtype: ``("complex",)`` for complex kernels, else nothing."""
+    return ("complex",) if np.dtype(dtype).kind == "c" else ()
 
 
 def _flat(a: np.ndarray, shape: tuple, size: int) -> tuple[np.ndarray, bool]:
@@ -73,7 +78,7 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
             lanes.append(_flat_lanes(t.astype(dtype, copy=False), k, shape, size, scalar))
     y = np.empty(size, dtype=dtype)
     ty = np.empty((k, size), dtype=dtype)
-    get_kernel(rule, "jvp", (tuple(pattern), _layout(k, size)), size * k >= PARALLEL_MIN)(*flat, *lanes, y, ty)
+    get_kernel(rule, "jvp", (tuple(pattern), _layout(k, size)) + _kind(dtype), size * k >= PARALLEL_MIN)(*flat, *lanes, y, ty)
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
@@ -111,7 +116,7 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
             outs.append(buf.reshape(m, size))
         else:
             outs.append(np.empty((m, size), dtype=dtype))
-    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size)), size * m >= PARALLEL_MIN)
+    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size)) + _kind(dtype), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..rules.arith import is_complex, lane_sum, push_terms, strong_multiply
 from ..rules.base import ElementwiseRule
+from . import compiles_complex
 from . import hvp as cpu_hvp
 from . import jvp as cpu_jvp
 from . import value as cpu_value
@@ -37,9 +38,12 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
     given one decides the size (the operand that owns the op).  ``xp``: the device arrays'
     library, or None on the host.
     """
-    if np.dtype(dtype).kind == "c":
-        return _push_complex(rule, ps, ts, k, dtype, xp)
-    if xp is not None:
+    complex_ = np.dtype(dtype).kind == "c"
+    if complex_:
+        _no_device(xp)
+        if rule.wirtinger is not None:
+            return _push_wirtinger(rule, ps, ts, k, dtype)
+    elif xp is not None:
         # Device values: one fused CUDA kernel, results in the operands' array type.
         cuda = _cuda()
         return cuda.jvp(rule, _scalars_on_device(ps, dtype, xp), ts, dtype, empty=_allocator(xp))
@@ -52,7 +56,7 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
     for t in ts:
         if t is not None:
             break
-    if t.size >= SMALL:
+    if t.size >= SMALL and (not complex_ or compiles_complex(rule)):
         return cpu_jvp(rule, ps, ts, dtype)
     # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
     outs = rule.evaluate(*ps)
@@ -62,10 +66,9 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
     return y, _lanes(outs[1:], ts, y, k)
 
 
-def _push_complex(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp):
-    """:func:`push` on complex operands: NumPy on whole arrays (the rule's partials, or its
-    Wirtinger partials where it is not holomorphic)."""
-    _no_device(xp)
+def _push_wirtinger(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype):
+    """:func:`push` of a rule that is not holomorphic on complex operands: its Wirtinger
+    partials, NumPy on whole arrays (these rules are a few cheap passes)."""
     y, partials, lanes = push_terms(rule, ps, ts)
     y = np.asarray(y)
     if y.dtype.kind == "c" and y.dtype != dtype:
@@ -102,9 +105,10 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
         cuda = _cuda()
         return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp))
     m = g.shape[0]
-    if m and g.size // m >= SMALL and not complex_:  # m = 0: no rows to pull (an empty output)
+    if m and g.size // m >= SMALL and (not complex_ or compiles_complex(rule)):  # m = 0: no rows (an empty output)
         full = g.shape
-        into = [b if b is not None and b.shape == full and b.flags.c_contiguous else None for b in into or [None] * len(values)]
+        into = [b if b is not None and b.shape == full and b.dtype == g.dtype and b.flags.c_contiguous else None
+                for b in into or [None] * len(values)]
         return cpu_vjp(rule, values, g, needed, g.dtype, into)
     partials = rule.fn(*values)[1:]
     contribs = []
@@ -136,7 +140,7 @@ def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
     """The rule's value alone at plain ``xs``: the NumPy ufunc where the rule has one, else
     its compiled value kernel (``dtype`` is then required); on a device the CUDA kernel."""
     if xp is not None:
-        if dtype is not None and np.dtype(dtype).kind == "c":
+        if (dtype is not None and np.dtype(dtype).kind == "c") or any(is_complex(x) for x in xs):
             _no_device(xp)
         return _cuda().value(rule, _scalars_on_device(xs, dtype, xp), dtype, empty=_allocator(xp))
     if rule.ufunc is not None:

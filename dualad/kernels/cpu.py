@@ -35,7 +35,7 @@ from pathlib import Path
 from ..rules.base import ElementwiseRule
 from ..rules.derive import tangent_source
 
-__all__ = ["get_kernel", "cache_dir", "load_generated", "memo", "pattern_tag"]
+__all__ = ["get_kernel", "cache_dir", "load_generated", "memo", "pattern_tag", "compiles_complex"]
 
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
@@ -119,9 +119,31 @@ def _chunks(signature: str, n_expr: str, parallel_chunks: bool = True) -> list[s
     ]
 
 
+def _buffer(pattern: tuple) -> str:
+    """The dtype of a kernel's buffers of partials: float64, complex128 for a complex kernel
+    (a pattern that ends in ``"complex"``)."""
+    return "np.complex128" if pattern[-1] == "complex" else "np.float64"
+
+
+def _block_partials(inputs: list, buf: str, call: str, *value: str) -> list[str]:
+    """Lines of a block layout's element loop: the rule's partials of ``inputs`` into buffers
+    ``p{i}`` of a block (and ``value``, the lines that store the value)."""
+    lines = [f"        p{i} = np.empty({_BLOCK}, {buf})" for i in inputs]
+    lines += [
+        f"        for start in range(lo, hi, {_BLOCK}):",
+        f"            stop = min(start + {_BLOCK}, hi)",
+        "            for i in range(start, stop):",
+        f"                r = {call}",
+        *value,
+    ]
+    return lines + [f"                p{i}[i - start] = r[{i + 1}]" for i in inputs]
+
+
 def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
-    """pattern: (per input (is_scalar, has_tangent), layout); layout 'one', 'block' or 'wide'."""
-    per_input, layout = pattern
+    """pattern: (per input (is_scalar, has_tangent), layout[, "complex"]); layout 'one', 'block'
+    or 'wide'."""
+    per_input, layout = pattern[:2]
+    buf = _buffer(pattern)
     nin = rule.nin
     with_t = [i for i in range(nin) if per_input[i][1]]
     args = [f"x{i}" for i in range(nin)] + [f"t{i}" for i in with_t] + ["y", "ty"]
@@ -129,7 +151,7 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     if layout == "wide":
         # Many lanes over few elements: partials once for all elements, then lanes in parallel.
         body = [f"def kernel({', '.join(args)}):", "    n = y.shape[0]", "    k = ty.shape[0]"]
-        body += [f"    p{i} = np.empty(n)" for i in with_t]
+        body += [f"    p{i} = np.empty(n, {buf})" for i in with_t]
         body += ["    for i in range(n):", f"        r = {call}", "        y[i] = r[0]"]
         body += [f"        p{i}[i] = r[{i + 1}]" for i in with_t]
         body += ["    for l in _range(k):"] + [f"        tl{i} = t{i}[l]" for i in with_t]
@@ -142,16 +164,7 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
         body += _lane_sum(with_t, per_input, " " * 12, lambda i: f"t{i}r", lambda i: f"r[{i + 1}]", "i", "tyr[i]")
         return "\n".join(body) + "\n"
-    body += ["        k = ty.shape[0]"]
-    body += [f"        p{i} = np.empty({_BLOCK})" for i in with_t]
-    body += [
-        f"        for start in range(lo, hi, {_BLOCK}):",
-        f"            stop = min(start + {_BLOCK}, hi)",
-        "            for i in range(start, stop):",
-        f"                r = {call}",
-        "                y[i] = r[0]",
-    ]
-    body += [f"                p{i}[i - start] = r[{i + 1}]" for i in with_t]
+    body += ["        k = ty.shape[0]"] + _block_partials(with_t, buf, call, "                y[i] = r[0]")
     body += ["            for l in range(k):"]
     # row slices of the block: contiguous 1-D loops the compiler vectorises
     body += [f"                tl{i} = t{i}[l, 0:1]" if per_input[i][0] else f"                tl{i} = t{i}[l, start:stop]" for i in with_t]
@@ -161,8 +174,10 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
 
 
 def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
-    """pattern: (per input (is_scalar, action), g_is_scalar, layout); action 'n', 'w' or 'a'."""
-    per_input, g_scalar, layout = pattern
+    """pattern: (per input (is_scalar, action), g_is_scalar, layout[, "complex"]); action 'n',
+    'w' or 'a'."""
+    per_input, g_scalar, layout = pattern[:3]
+    buf = _buffer(pattern)
     nin = rule.nin
     out = [i for i in range(nin) if per_input[i][1] != "n"]
     args = [f"x{i}" for i in range(nin)] + ["g"] + [f"c{i}" for i in out]
@@ -176,7 +191,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
 
     if layout == "wide":
         body = [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"]
-        body += [f"    p{i} = np.empty(n)" for i in out]
+        body += [f"    p{i} = np.empty(n, {buf})" for i in out]
         body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{i}[i] = r[{i + 1}]" for i in out]
         body += ["    for l in _range(m):", "        gl = g[l]"] + [f"        cl{i} = c{i}[l]" for i in out]
         body += ["        for i in range(n):", f"            gv = gl[{gcol}]"]
@@ -190,15 +205,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         for i in out:
             body += [f"            q{i} = r[{i + 1}]"] + store(i, "            ", "cr")
         return "\n".join(body) + "\n"
-    body += ["        m = g.shape[0]"]
-    body += [f"        p{i} = np.empty({_BLOCK})" for i in out]
-    body += [
-        f"        for start in range(lo, hi, {_BLOCK}):",
-        f"            stop = min(start + {_BLOCK}, hi)",
-        "            for i in range(start, stop):",
-        f"                r = {call}",
-    ]
-    body += [f"                p{i}[i - start] = r[{i + 1}]" for i in out]
+    body += ["        m = g.shape[0]"] + _block_partials(out, buf, call)
     body += ["            for l in range(m):", "                gl = g[l, 0:1]" if g_scalar else "                gl = g[l, start:stop]"]
     body += [f"                cl{i} = c{i}[l, start:stop]" for i in out]
     body += ["                for j in range(stop - start):", f"                    gv = gl[{'0' if g_scalar else 'j'}]"]
@@ -344,6 +351,26 @@ def memo(store: dict, lock, key, build):
             if value is None:
                 value = store[key] = build()
     return value
+
+
+_COMPLEX: dict = {}
+
+
+def compiles_complex(rule: ElementwiseRule) -> bool:
+    """Whether Numba compiles the rule on complex numbers (a holomorphic rule's kernels then
+    serve complex arrays); not where its source orders complex values (``maximum``'s ``x > y``):
+    those rules evaluate complex arrays with NumPy.  Probed once per rule and process."""
+
+    def probe():
+        import numba
+
+        try:
+            numba.njit(rule.kernel_fn, error_model="numpy", cache=False)(*[1.5 + 0.5j] * rule.nin)
+        except numba.core.errors.TypingError:
+            return False
+        return True
+
+    return memo(_COMPLEX, _LOCK, (rule.name, rule.source_hash), probe)
 
 
 def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool = False):

@@ -239,6 +239,11 @@ class Variable(ArrayBehaviour):
                 "backward(retain_graph=True) to sweep the same graph twice"
             )
         if gradient is None:
+            if np.dtype(self.dtype).kind == "c":
+                raise TypeError(
+                    "backward() of a complex output needs gradient= (its cotangent); for a real loss "
+                    "reduce it to a real value first, e.g. np.abs(z) ** 2 or np.real(z)"
+                )
             if self.size != 1:
                 raise ValueError(
                     f"backward() without a gradient needs a single-element output, got shape {self.shape}; "

@@ -7,7 +7,7 @@ Everything that differentiates draws from here; nothing here imports the layers 
 import sys
 
 from . import elementwise as _elementwise  # noqa: F401  (declaring the rules registers them)
-from .base import FUNCTION_RULES, IMPLEMENTATIONS, RULES, UFUNC_RULES, ElementwiseRule, elementwise, implementation
+from .base import ALL_DTYPES, FUNCTION_RULES, IMPLEMENTATIONS, RULES, UFUNC_RULES, ElementwiseRule, elementwise, implementation
 
 __all__ = [
     "RULES",
@@ -16,6 +16,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "ElementwiseRule",
     "elementwise",
+    "ALL_DTYPES",
     "implementation",
     "coverage_table",
     "public_name",

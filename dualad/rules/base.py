@@ -223,7 +223,10 @@ class ElementwiseRule:
     @property
     def takes_complex(self) -> bool:
         """Whether the rule accepts complex inputs (a complex dtype among :attr:`dtypes`)."""
-        return any(d.kind == "c" for d in self.dtypes)
+        cached = self.__dict__.get("_takes_complex")
+        if cached is None or cached[0] is not self.dtypes:
+            cached = self.__dict__["_takes_complex"] = (self.dtypes, any(d.kind == "c" for d in self.dtypes))
+        return cached[1]
 
     def def_wirtinger(self, fn: Callable) -> Callable:
         """Declare the rule's Wirtinger partials on complex inputs (a function that is not

@@ -630,11 +630,12 @@ logabsdet = ReduceOp("logabsdet", _logabsdet_fn)
 
 def _adjugate_t(x):
     """Transposed adjugate (cofactor matrix) of plain square matrices, singular ones included:
-    from the SVD, adj(A) = det(U) det(V) · V diag(prod_{j≠i} s_j) Uᵀ."""
+    from the SVD A = U S Vᴴ, adj(A) = det(U) det(Vᴴ) · V diag(prod_{j≠i} s_j) Uᴴ."""
     u, s, vt = np.linalg.svd(x)
     n = s.shape[-1]
     others = np.stack([np.prod(np.delete(s, i, axis=-1), axis=-1) for i in range(n)], axis=-1)
     sign = np.linalg.det(u) * np.linalg.det(vt)
+    u, vt = np.conjugate(u), np.conjugate(vt)  # (no-ops on real matrices) Vᴴᴴ and Uᴴ below
     adj = sign[..., None, None] * np.matmul(np.swapaxes(vt, -1, -2) * others[..., None, :], np.swapaxes(u, -1, -2))
     return np.swapaxes(adj, -1, -2)
 
