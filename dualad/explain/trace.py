@@ -431,6 +431,11 @@ class Trace:
             for p, o in enumerate(ops):
                 if o.const:
                     continue
+                if op.wirtinger is not None and any(np.iscomplexobj(o2.value) for o2 in ops):
+                    # not holomorphic on complex values: a real-linear map, not a product
+                    t = _wrap(_num(o.tangent)) if numeric else _dot(o.sym)
+                    terms.append((1, f"{op.name}′({(num_args if numeric else sym_args)[p]})[{t}]"))
+                    continue
                 factor, known = _rule_factor(op, p, num_args if numeric else sym_args)
                 if numeric and not known:
                     if partials is None:
@@ -517,7 +522,9 @@ class Trace:
                 running[o.node] = c if first else running[o.node] + c
                 prefix = "" if first else f"{_bar(j)} + "
                 mid = f"{prefix}{gsym} ∂{self._sym(out)}/∂{j}"
-                if isinstance(op, ElementwiseRule):
+                if isinstance(op, ElementwiseRule) and op.wirtinger is not None and np.iscomplexobj(o.value):
+                    third = f"{prefix}{op.name}′({j})ᵀ[{gsym}]"  # the transpose of a real-linear map
+                elif isinstance(op, ElementwiseRule):
                     factor, _ = _rule_factor(op, p, [o2.sym for o2 in ops])
                     if factor == "-1":
                         prod = f"{gsym} × ({MINUS}1)"

@@ -228,7 +228,10 @@ def scatter_add(x, *, flat, shape, batch):
     idx = _on(flat, x).reshape(-1)
     if rows > 1:
         idx = (_on(np.arange(rows), idx)[:, None] * size + idx[None, :]).reshape(-1)
-    out = np.bincount(idx, weights=np.reshape(x, -1).astype(np.float64, copy=False), minlength=rows * size)
+    w = np.reshape(x, -1)
+    out = np.bincount(idx, weights=np.real(w).astype(np.float64, copy=False), minlength=rows * size)
+    if np.dtype(x.dtype).kind == "c":  # bincount weighs with reals: the imaginary parts apart
+        out = out + 1j * np.bincount(idx, weights=np.imag(w).astype(np.float64, copy=False), minlength=rows * size)
     return out.astype(x.dtype, copy=False).reshape(lead + tuple(shape))
 
 

@@ -545,3 +545,17 @@ def test_import_dualad_imports_neither_cupy_nor_numba_cuda():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_complex_device_arrays_refuse_clearly():
+    """The CUDA kernels are real-only: complex device values raise, naming the host as the fix."""
+    z = cp.asarray(np.array([1.0 + 2.0j, 0.5j]))
+    calls = [
+        lambda: ad.grad(lambda z: np.sum(np.abs(z) ** 2))(z),
+        lambda: ad.jvp(np.sin, (z,), (z,)),
+        lambda: ad.jacfwd(np.exp, holomorphic=True)(z),
+        lambda: ad.jacrev(lambda z: z * z, holomorphic=True)(z),
+    ]
+    for call in calls:
+        with pytest.raises(NotImplementedError, match="complex values on a GPU"):
+            call()
