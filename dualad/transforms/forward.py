@@ -10,8 +10,9 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable, is_single, norm_argnums, prepare_args, same_place, size_of
-from .lanes import forward_pass, lane_ranges, rows_to_jacobian, seed_lanes, unwrap_dual
+from .common import check_callable, is_single, norm_argnums, same_place
+from .engine import LaneEngine
+from .lanes import rows_to_jacobian, seed_lanes, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 
@@ -111,13 +112,14 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), "jacfwd")
-        leaves, treedef, rebuild = prepare_args(args, nums)
-        n = sum(size_of(x.shape) for x in leaves)
-        blocks, o_def, shapes = [], None, []
-        for c0, c1 in lane_ranges(n, options.chunk(n)) or [(0, 0)]:
-            block, o_def, shapes = forward_pass(f, leaves, rebuild, None, c0, c1, "jacfwd")
-            blocks.append(block)
-        full = np.transpose(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0))
+        engine = LaneEngine(f, args, nums, name="jacfwd")
+        n = engine.n
+        if n == 0:  # no input lanes: one empty pass still learns the output's structure
+            full = np.transpose(engine.forward(None, 0, 0))
+        else:
+            full = engine.run_forward(None, n, options.chunk(n))
+        leaves, treedef, _ = engine.prepared
+        o_def, shapes = engine.out_info
         return rows_to_jacobian(full, o_def, shapes, leaves, treedef, single)
 
     jac.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"

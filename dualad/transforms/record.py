@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..core import device
-from ..core.dispatch import Active, apply_elementwise, new_tag, same_result, strip
-from ..forward.dual import Dual
+from ..core.dispatch import Active, apply_elementwise, same_result, strip
 from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
+from .common import check_callable, check_output, is_single
+from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
-from .lanes import rows_to_jacobian, seed, seed_lanes
+from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -156,17 +156,9 @@ class Recording:
         (tape, values), _ = self._replay(args)
         return tree_unflatten(self._out_def, [strip(o) if isinstance(o, Active) else o for o in self._outputs(values)])
 
-    def _pull(self, tape, values, seeds_for_outs, k):
-        seeds = {}
-        for (kind, v), s in zip(self._outs, seeds_for_outs):
-            if kind == "n":
-                seeds[v] = s if v not in seeds else seeds[v] + s
-        adj = tape.backward(seeds, wanted=set(self._leaf_nodes)) if seeds else {}
-        res = []
-        for node, (shape, dt) in zip(self._leaf_nodes, self._in_sig):
-            a = adj.get(node)
-            res.append(np.zeros((k,) + shape, dtype=dt) if a is None else a)
-        return res
+    def _pull(self, tape, leaves, cts, k):
+        outs = [v if kind == "n" else None for kind, v in self._outs]
+        return pull_nodes(tape, outs, cts, self._leaf_nodes, leaves, k)
 
     def _check_outputs(self, name: str) -> None:
         """Raise if an output cannot carry a derivative (a bool or integer constant output)."""
@@ -182,7 +174,7 @@ class Recording:
         if out is None or tuple(np.shape(out) if not isinstance(out, Active) else out.shape) != ():
             raise ValueError("Recording.grad needs a function with one scalar output; use jacobian() otherwise")
         dt = out.dtype if np.dtype(out.dtype).kind == "f" else np.float64
-        res = self._pull(tape, values, [np.ones((1,), dtype=dt)], 1)
+        res = self._pull(tape, leaves, [np.ones((1,), dtype=dt)], 1)
         grads = tree_unflatten(self._in_def, [r[0] for r in res])
         return out, self._shape_grads(grads)
 
@@ -197,57 +189,57 @@ class Recording:
         """The Jacobian at ``args``: ``S_out + S_in`` per output/input leaf, by replay.
 
         ``mode="reverse"`` replays once and sweeps once with all output rows as lanes;
-        ``mode="forward"`` replays once with all input directions as tangent lanes.
+        ``mode="forward"`` replays once with all input directions as tangent lanes.  Both run
+        on the lane engine (:class:`dualad.transforms.engine.LaneEngine`), as ``jacobian`` does.
         """
         if mode not in ("forward", "reverse"):
             raise ValueError(f"Recording.jacobian: mode must be 'forward' or 'reverse', got {mode!r}")
         nums, leaves, treedef, rest = self._split_args(args)
         if mode == "forward":
-            n = sum(size_of(x.shape) for x in leaves)
-            tag = new_tag()
-            duals = seed_lanes(leaves, 0, n, tag)
-            (tape, values), leaves = self._replay(args, duals)
-            self._check_outputs("Recording.jacobian")
-            blocks = []
-            for o in self._outputs(values):
-                t = o._t if isinstance(o, Dual) and o._tag == tag else np.zeros((n,) + tuple(np.shape(o)))
-                blocks.append(np.moveaxis(t, 0, -1))
-        else:
-            (tape, values), leaves = self._replay(args)
-            self._check_outputs("Recording.jacobian")
-            outs = self._outputs(values)
-            shapes = [tuple(np.shape(o)) if not isinstance(o, Active) else tuple(o.shape) for o in outs]
-            sizes = [size_of(s) for s in shapes]
-            m = sum(sizes)
-            dt = np.result_type(*[d for _, d in self._in_sig])
-            seeds, off = [], 0
-            for s, size in zip(shapes, sizes):
-                seeds.append(seed(size, off, None, 0, m, dt).reshape((m,) + s))  # row r: flat output r
-                off += size
-            rows = [np.reshape(a, (m, size_of(a.shape[1:]))) for a in self._pull(tape, values, seeds, m)]
-            mat = np.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
-            return rows_to_jacobian(mat, self._out_def, shapes, leaves, treedef, len(self._nums) == 1)
-        return assemble_jacobian(self._out_def, blocks, leaves, treedef, len(self._nums) == 1)
+            engine = self._engine(args, nums, leaves, treedef, self._lane_outputs, "Recording.jacobian")
+            n = engine.n
+            full = engine.run_forward(None, n, max(n, 1)) if n else np.transpose(engine.forward(None, 0, 0))
+            o_def, shapes = engine.out_info
+            return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self._nums) == 1)
+        (tape, values), leaves = self._replay(args)
+        self._check_outputs("Recording.jacobian")
+        outs = [v if kind == "n" else None for kind, v in self._outs]
+        rec = ReverseRecording.of(tape, self._outputs(values), self._out_def, self._leaf_nodes, leaves, treedef,
+                                  outs, name="Recording.jacobian")
+        m = sum(rec.sizes)
+        full = LaneEngine(self, args, nums, rec=rec, name="Recording.jacobian").run_reverse(None, m, max(m, 1))
+        return rows_to_jacobian(full, rec.o_def, rec.shapes, leaves, treedef, len(self._nums) == 1)
 
     def hessian(self, *args):
         """The Hessian at ``args``: forward-over-reverse replay (one sweep carrying n lanes)."""
         nums, leaves, treedef, rest = self._split_args(args)
-        n = sum(size_of(x.shape) for x in leaves)
-        tag = new_tag()
-        duals = seed_lanes(leaves, 0, n, tag)
-        (tape, values), leaves = self._replay(args, duals)
-        self._check_outputs("Recording.hessian")
-        (out,) = self._outputs(values)
+        engine = self._engine(args, nums, leaves, treedef, self._lane_gradient, "Recording.hessian")
+        n = engine.n
+        full = engine.run_forward(None, n, max(n, 1))
+        o_def, shapes = engine.out_info if engine.out_info else (None, [])
+        return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self._nums) == 1)
+
+    def _engine(self, args, nums, leaves, treedef, lane_fn, name: str) -> LaneEngine:
+        """A lane engine whose passes replay this recording at ``args`` with seeded leaves."""
+        def target(*lane_leaves):
+            return lane_fn(args, list(lane_leaves), name)
+
+        return LaneEngine(target, args, nums, name=name, prepared=(leaves, treedef, list))
+
+    def _lane_outputs(self, args, lane_leaves, name):
+        (tape, values), _ = self._replay(args, lane_leaves)
+        self._check_outputs(name)
+        return tree_unflatten(self._out_def, self._outputs(values))
+
+    def _lane_gradient(self, args, lane_leaves, name):
+        (tape, values), _ = self._replay(args, lane_leaves)
+        self._check_outputs(name)
+        outs = self._outputs(values)
+        if len(outs) != 1 or tuple(np.shape(outs[0]) if not isinstance(outs[0], Active) else outs[0].shape) != ():
+            raise ValueError(f"{name} needs a function with one scalar output; use jacobian() otherwise")
         dt = np.result_type(*[d for _, d in self._in_sig])
-        res = self._pull(tape, values, [np.ones((1,), dtype=dt)], 1)
-        blocks = []
-        for r in res:
-            g = r[0]
-            t = g._t if isinstance(g, Dual) and g._tag == tag else np.zeros((n,) + tuple(np.shape(g)), dtype=dt)
-            blocks.append(np.moveaxis(t, 0, -1))
-        single = len(self._nums) == 1
-        rows = [assemble_jacobian(None, [b], leaves, treedef, single) for b in blocks]
-        return self._shape_grads(tree_unflatten(self._in_def, rows))
+        res = self._pull(tape, lane_leaves, [np.ones((1,), dtype=dt)], 1)
+        return self._shape_grads(tree_unflatten(self._in_def, [r[0] for r in res]))
 
 
 def _compile(self):
