@@ -10,10 +10,9 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable, is_single, norm_argnums, same_place
-from .engine import LaneEngine
-from .lanes import rows_to_jacobian, seed_lanes, unwrap_dual
-from .options import JacobianOptions
+from .common import check_callable, same_place
+from .engine import lane_jacobian
+from .lanes import seed_lanes, unwrap_dual
 from .pytree import as_input, tree_flatten, tree_unflatten
 
 __all__ = ["jvp", "jacfwd", "derivative", "seed_lanes", "unwrap_dual"]
@@ -107,23 +106,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 4.]])
     """
     check_callable(f, "jacfwd")
-    options = JacobianOptions.make("jacfwd", "forward", chunk_size)
-    single = is_single(argnums)
-
-    def jac(*args):
-        nums = norm_argnums(argnums, len(args), "jacfwd")
-        engine = LaneEngine(f, args, nums, name="jacfwd")
-        n = engine.n
-        if n == 0:  # no input lanes: one empty pass still learns the output's structure
-            full = np.transpose(engine.forward(None, 0, 0))
-        else:
-            full = engine.run_forward(None, n, options.chunk(n))
-        leaves, treedef, _ = engine.prepared
-        o_def, shapes = engine.out_info
-        return rows_to_jacobian(full, o_def, shapes, leaves, treedef, single)
-
-    jac.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
-    return jac
+    return lane_jacobian(f, argnums, chunk_size, "forward", "jacfwd")
 
 
 def derivative(f: Callable, order: int = 1) -> Callable:

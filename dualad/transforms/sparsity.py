@@ -575,12 +575,8 @@ def hessian_sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0):
 
     Parameters
     ----------
-    f : callable
-        A scalar-valued function of NumPy arrays (pytrees allowed).
-    *args
-        Its arguments: the pattern is traced at this point.
-    argnums : int or tuple of int
-        Which positional arguments to differentiate.
+    f, *args, argnums
+        As in :func:`jacobian_sparsity`; ``f`` returns a scalar.
 
     Returns
     -------
