@@ -1,4 +1,5 @@
-"""Sparsity patterns of Jacobians and Hessians, graph colourings, and sparse Hessians.
+"""Sparsity patterns of Jacobians and Hessians, traced without forming them (colourings are in
+:mod:`.colouring`, the sparse Hessian driver in :mod:`.nested`).
 
 **Detecting a pattern without forming the Jacobian.**  ``f`` runs once on *dependency
 tracers*: a tracer carries its primal value (so Python control flow runs as usual) and, for every
