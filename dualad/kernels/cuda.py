@@ -47,7 +47,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, retarget
-from .cpu import load_generated, memo, pattern_tag
+from .cache import load_generated
+from .cpu import memo, pattern_tag
 
 if not hasattr(np, "row_stack"):
     # numba-cuda 0.30 registers an overload for np.row_stack when it first compiles a kernel;

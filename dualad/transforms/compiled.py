@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import kernels
 from ..core.dispatch import Active, same_result, strip
-from ..kernels.cpu import load_generated
+from ..kernels.cache import load_generated
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .guards import constants_hold
