@@ -133,7 +133,14 @@ def _zeros_like(p):
 
 class Optimizer:
     """Base of the optimisers: per-array rules ``_init_leaf``/``_update_leaf`` shared by the
-    functional API (:meth:`init`, :meth:`update`) and the PyTorch-style :meth:`step`."""
+    functional API (:meth:`init`, :meth:`update`) and the PyTorch-style :meth:`step`.
+
+    Examples
+    --------
+    >>> from dualad.optim import SGD, Adam, Optimizer
+    >>> isinstance(SGD(0.1), Optimizer) and isinstance(Adam(1e-3), Optimizer)
+    True
+    """
 
     _State: Callable = tuple
     _slot_names: tuple = ()
@@ -240,7 +247,16 @@ class Optimizer:
 
 
 class SGDState(NamedTuple):
-    """State of :class:`SGD`: the step count and the velocity (momentum buffer) per parameter."""
+    """State of :class:`SGD`: the step count and the velocity (momentum buffer) per parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.optim import SGD
+    >>> state = SGD(0.1, momentum=0.9).init(np.zeros(2))
+    >>> state.count, state.velocity
+    (0, array([0., 0.]))
+    """
 
     count: int
     velocity: Any
@@ -306,7 +322,16 @@ class SGD(Optimizer):
 
 
 class AdamState(NamedTuple):
-    """State of :class:`Adam`: step count, first-moment (``mu``) and second-moment (``nu``) estimates."""
+    """State of :class:`Adam`: step count, first-moment (``mu``) and second-moment (``nu``) estimates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.optim import Adam
+    >>> state = Adam(1e-3).init(np.zeros(2))
+    >>> state.count, state.mu, state.nu
+    (0, array([0., 0.]), array([0., 0.]))
+    """
 
     count: int
     mu: Any
