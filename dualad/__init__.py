@@ -15,11 +15,12 @@ array([[0.        , 0.        ],
 
 from . import optim as optim
 from . import rules as rules
+from . import tree as tree
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
 from .explain import Trace, trace
 from .forward.dual import Dual
-from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus
+from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus, stop_gradient
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.forward import derivative, jacfwd, jvp
@@ -63,5 +64,7 @@ __all__ = [
     "softmax",
     "softplus",
     "sparse_hessian",
+    "stop_gradient",
     "trace",
+    "tree",
 ]

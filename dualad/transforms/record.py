@@ -20,7 +20,7 @@ from ..forward.dual import Dual
 from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
+from .common import assemble_jacobian, check_callable, check_output, flatten_output, is_single, size_of
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import rows_to_jacobian, seed, seed_lanes
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
@@ -82,7 +82,7 @@ class Recording:
         for i, t in zip(nums, tree_unflatten(treedef, vars_)):
             new[i] = t
         out = self.f(*new)
-        o_leaves, self._out_def = tree_flatten(out)
+        o_leaves, self._out_def = flatten_output(out, "record")
         self._outs = [
             ("n", o.node) if isinstance(o, Variable) and o.tape is tape else ("c", o) for o in o_leaves
         ]
