@@ -23,6 +23,7 @@ from .forward.dual import Dual
 from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus, stop_gradient
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
+from .transforms.custom import custom_jvp, custom_vjp
 from .transforms.forward import derivative, jacfwd, jvp
 from .transforms.jacobian import Decision, jacobian
 from .transforms.nested import check_grads, hessian, hvp, sparse_hessian
@@ -41,6 +42,8 @@ __all__ = [
     "Recording",
     "record",
     "check_grads",
+    "custom_jvp",
+    "custom_vjp",
     "hessian",
     "hessian_sparsity",
     "hvp",
