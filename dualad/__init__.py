@@ -23,6 +23,7 @@ from .forward.dual import Dual
 from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus, stop_gradient
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
+from .transforms.checkpoint import checkpoint
 from .transforms.custom import custom_jvp, custom_vjp
 from .transforms.forward import derivative, jacfwd, jvp
 from .transforms.jacobian import Decision, jacobian
@@ -30,6 +31,8 @@ from .transforms.nested import check_grads, hessian, hvp, sparse_hessian
 from .transforms.record import Recording, record
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
 from .transforms.sparsity import hessian_sparsity, jacobian_sparsity
+
+remat = checkpoint  # JAX's other name for it
 
 __version__ = "0.1.0"
 
@@ -42,6 +45,8 @@ __all__ = [
     "Recording",
     "record",
     "check_grads",
+    "checkpoint",
+    "remat",
     "custom_jvp",
     "custom_vjp",
     "hessian",

@@ -32,7 +32,7 @@ from ..reverse.variable import Variable
 from ..rules.base import Primitive
 from .pytree import describe, flatten_up_to, leaf_paths, tree_flatten, tree_unflatten
 
-__all__ = ["custom_jvp", "custom_vjp", "CustomCall", "shape_of", "zeros_of", "all_leaves", "pack_leaves"]
+__all__ = ["custom_jvp", "custom_vjp", "CustomCall", "shape_of", "zeros_of", "all_leaves", "pack_leaves", "CustomFunction"]
 
 
 def shape_of(x) -> tuple:
@@ -149,7 +149,7 @@ def _call_rule(rule, args, kwargs):
     return tuple(args)
 
 
-class _CustomBase:
+class CustomFunction:
     """What custom_jvp and custom_vjp share: the wrapped function, the static arguments, and a
     call that binds the primitive when an argument is active."""
 
@@ -167,19 +167,28 @@ class _CustomBase:
     def _ready(self) -> None:
         raise NotImplementedError
 
+    def direct(self, owner) -> bool:
+        """Whether a call whose newest active argument is ``owner`` just calls the function."""
+        return False
+
     def __call__(self, *args, **kwargs):
         self._ready()
         args = _call_rule(self, args, kwargs)
         static = {i: args[i] for i in self.nondiff_argnums}
         leaves, in_def = tree_flatten(tuple(a for i, a in enumerate(args) if i not in static))
-        tag = max((x._tag for x in leaves if isinstance(x, Active)), default=None)
-        if tag is None:
+        owner = None
+        for x in leaves:
+            if isinstance(x, Active) and (owner is None or x._tag > owner._tag):
+                owner = x
+        if owner is None:
             out = self.fun(*args)
             for x in tree_flatten(out)[0]:
                 if isinstance(x, Active):
                     CustomCall(self, static, in_def, x._tag).check_level([x], "output")
             return out
-        call = CustomCall(self, static, in_def, tag)
+        if self.direct(owner):
+            return self.fun(*args)
+        call = CustomCall(self, static, in_def, owner._tag)
         y = self.op.bind(*leaves, call=call)
         return tree_unflatten(call.out_def, call.unpack(y))
 
@@ -270,7 +279,7 @@ class CustomJVPOp(Primitive):
 _CUSTOM_JVP = CustomJVPOp()
 
 
-class custom_jvp(_CustomBase):
+class custom_jvp(CustomFunction):
     """A function with a derivative rule of its own, given as a Jacobian-vector product
     (JAX's ``jax.custom_jvp``).
 
@@ -430,7 +439,7 @@ class CustomVJPOp(Primitive):
 _CUSTOM_VJP = CustomVJPOp()
 
 
-class custom_vjp(_CustomBase):
+class custom_vjp(CustomFunction):
     """A function with a derivative rule of its own, given as a vector-Jacobian product
     (JAX's ``jax.custom_vjp``).
 
