@@ -16,23 +16,18 @@ from __future__ import annotations
 
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from ..rules.base import Primitive
-from .custom import CustomFunction, pack_leaves
+from .custom import CustomFunction, CustomOp, pack_leaves
 from .pytree import tree_flatten
 
 __all__ = ["checkpoint", "CheckpointOp", "Checkpointed"]
 
 
-class CheckpointOp(Primitive):
+class CheckpointOp(CustomOp):
     """The primitive of a checkpointed call: ``forward`` runs the function on the values and
     keeps them; ``backward`` records it again and sweeps that recording."""
 
     def __init__(self):
         super().__init__("checkpoint")
-
-    def impl(self, *leaves, call):
-        o_leaves, o_def = tree_flatten(call.rule.fun(*call.args(leaves)))
-        return call.pack(o_def, o_leaves)
 
     def jvp(self, primals, tangents, params):  # pragma: no cover  (forward mode calls the function directly)
         raise AssertionError("checkpoint is not bound in forward mode")

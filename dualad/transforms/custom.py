@@ -32,7 +32,7 @@ from ..reverse.variable import Variable
 from ..rules.base import Primitive
 from .pytree import describe, flatten_up_to, leaf_paths, tree_flatten, tree_unflatten
 
-__all__ = ["custom_jvp", "custom_vjp", "CustomCall", "shape_of", "zeros_of", "all_leaves", "pack_leaves", "CustomFunction"]
+__all__ = ["custom_jvp", "custom_vjp", "CustomCall", "shape_of", "zeros_of", "all_leaves", "pack_leaves", "CustomFunction", "CustomOp"]
 
 
 def shape_of(x) -> tuple:
@@ -232,16 +232,19 @@ def _tangents_packed(call: CustomCall, o_leaves, d_leaves):
     return pack_leaves([zeros_of(o) if d is None else d for o, d in zip(o_leaves, d_leaves)])
 
 
-class CustomJVPOp(Primitive):
+class CustomOp(Primitive):
+    """A primitive whose parameter is a :class:`CustomCall`: on plain values, the function."""
+
+    def impl(self, *leaves, call):
+        o_leaves, o_def = tree_flatten(call.rule.fun(*call.args(leaves)))
+        return call.pack(o_def, o_leaves)
+
+
+class CustomJVPOp(CustomOp):
     """The primitive of a custom_jvp call (see the module docstring)."""
 
     def __init__(self):
         super().__init__("custom_jvp")
-
-    def impl(self, *leaves, call):
-        out = call.rule.fun(*call.args(leaves))
-        o_leaves, o_def = tree_flatten(out)
-        return call.pack(o_def, o_leaves)
 
     def jvp(self, primals, tangents, params):
         call = params["call"]
@@ -392,16 +395,11 @@ def _run_bwd(call: CustomCall, residuals, ct, in_shapes: list) -> list:
     return leaves
 
 
-class CustomVJPOp(Primitive):
+class CustomVJPOp(CustomOp):
     """The primitive of a custom_vjp call (see the module docstring)."""
 
     def __init__(self):
         super().__init__("custom_vjp")
-
-    def impl(self, *leaves, call):
-        out = call.rule.fun(*call.args(leaves))
-        o_leaves, o_def = tree_flatten(out)
-        return call.pack(o_def, o_leaves)
 
     def jvp(self, primals, tangents, params):
         raise TypeError(
@@ -440,16 +438,16 @@ _CUSTOM_VJP = CustomVJPOp()
 
 
 class custom_vjp(CustomFunction):
-    """A function with a derivative rule of its own, given as a vector-Jacobian product
-    (JAX's ``jax.custom_vjp``).
+    """A function with a reverse-mode rule of its own (JAX's ``jax.custom_vjp``): a forward
+    pass that saves residuals, and a backward pass that turns the output's cotangent into the
+    arguments' cotangents (a vector-Jacobian product).
 
     Parameters
     ----------
     fun : callable
-        The function; its arguments and outputs are pytrees of arrays.
+        As for :class:`custom_jvp`.
     nondiff_argnums : tuple of int
-        Positions of arguments that are not differentiated (functions, integers, options);
-        ``bwd`` takes them first.
+        As for :class:`custom_jvp`; ``bwd`` takes these arguments first, then the residuals.
 
     Notes
     -----
