@@ -30,7 +30,7 @@ from ..core.dispatch import Active, strip
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from ..rules.base import Primitive
-from .pytree import describe, flatten_up_to, leaf_paths, tree_flatten, tree_unflatten
+from .pytree import describe, flatten_up_to, is_leaf, leaf_paths, tree_flatten, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp", "CustomCall", "shape_of", "zeros_of", "all_leaves", "pack_leaves", "CustomFunction", "CustomOp"]
 
@@ -49,7 +49,7 @@ def zeros_of(x):
 
 def all_leaves(xs: list) -> bool:
     """Whether each of ``xs`` is a leaf or None (not a container where a leaf belongs)."""
-    return all(x is None or tree_flatten(x)[1] is None for x in xs)
+    return all(x is None or is_leaf(x) for x in xs)
 
 
 def _name(f) -> str:
@@ -74,8 +74,10 @@ class CustomCall:
         """The differentiable arguments (a tuple of subtrees) with ``leaves`` in them."""
         return tree_unflatten(self.in_def, list(leaves))
 
-    def args(self, leaves) -> list:
+    def args(self, leaves) -> list | tuple:
         """Every positional argument: the static ones in their places, the others rebuilt."""
+        if not self.static:
+            return self.diff_args(leaves)
         dyn = iter(self.diff_args(leaves))
         n = len(self.static) + len(self.in_def[2])
         return [self.static[i] if i in self.static else next(dyn) for i in range(n)]
@@ -173,9 +175,13 @@ class CustomFunction:
 
     def __call__(self, *args, **kwargs):
         self._ready()
-        args = _call_rule(self, args, kwargs)
-        static = {i: args[i] for i in self.nondiff_argnums}
-        leaves, in_def = tree_flatten(tuple(a for i, a in enumerate(args) if i not in static))
+        if kwargs or self.nondiff_argnums:
+            args = _call_rule(self, args, kwargs)
+            static = {i: args[i] for i in self.nondiff_argnums}
+            leaves, in_def = tree_flatten(tuple(a for i, a in enumerate(args) if i not in static))
+        else:
+            static = {}
+            leaves, in_def = tree_flatten(args)
         owner = None
         for x in leaves:
             if isinstance(x, Active) and (owner is None or x._tag > owner._tag):
@@ -190,7 +196,7 @@ class CustomFunction:
             return self.fun(*args)
         call = CustomCall(self, static, in_def, owner._tag)
         y = self.op.bind(*leaves, call=call)
-        return tree_unflatten(call.out_def, call.unpack(y))
+        return y if call.out_def is None else tree_unflatten(call.out_def, call.unpack(y))
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
@@ -366,7 +372,7 @@ class custom_jvp(CustomFunction):
 def _run_bwd(call: CustomCall, residuals, ct, in_shapes: list) -> list:
     """The user's bwd for one cotangent lane: one cotangent (or None) per input leaf, checked."""
     rule = call.rule
-    ct_tree = tree_unflatten(call.out_def, call.unpack(ct))
+    ct_tree = ct if call.out_def is None else tree_unflatten(call.out_def, call.unpack(ct))
     out = rule.bwd(*call.nondiff(), residuals, ct_tree)
     n = len(call.in_def[2])
     if isinstance(out, list):
@@ -383,9 +389,9 @@ def _run_bwd(call: CustomCall, residuals, ct, in_shapes: list) -> list:
             f"custom_vjp function {rule.name}: bwd returned cotangents of structure {describe(tree_flatten(out)[1])}; "
             f"the differentiable arguments have structure {describe(call.in_def)}"
         )
-    paths = leaf_paths(call.in_def)
-    for path, c, shape in zip(paths, leaves, in_shapes):
+    for j, (c, shape) in enumerate(zip(leaves, in_shapes)):
         if c is not None and shape_of(c) != shape:
+            path = leaf_paths(call.in_def)[j]
             i = int(path[1: path.index("]")])
             pos = sorted(set(range(n + len(call.static))) - set(call.static))[i]
             raise ValueError(
@@ -417,11 +423,11 @@ class CustomVJPOp(CustomOp):
         o_leaves, o_def = tree_flatten(res[0])
         call.check_level(o_leaves, "output")
         call.check_level(tree_flatten(res[1])[0], "residuals")
-        return call.pack(o_def, o_leaves), (res[1], [shape_of(p) for p in primals], [zeros_of(p) for p in primals])
+        return call.pack(o_def, o_leaves), (res[1], [shape_of(p) for p in primals])
 
     def backward(self, res, ct, params, needed):
         call = params["call"]
-        residuals, shapes, zeros = res
+        residuals, shapes = res
         lanes = [_run_bwd(call, residuals, ct[j], shapes) for j in range(ct.shape[0])]
         out = []
         for i, need in enumerate(needed):
@@ -429,7 +435,7 @@ class CustomVJPOp(CustomOp):
             if not need or all(c is None for c in cs):
                 out.append(None)
                 continue
-            cs = [zeros[i] if c is None else c for c in cs]
+            cs = [device.zeros(shapes[i], ct.dtype, strip(ct)) if c is None else c for c in cs]
             out.append(np.stack(cs) if len(cs) > 1 else cs[0][None])
         return out
 

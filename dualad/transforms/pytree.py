@@ -27,7 +27,7 @@ from ..core.dispatch import Active, float_array
 
 __all__ = [
     "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "as_input", "register_node", "register_dataclass",
-    "leaf_paths", "leaf_count", "describe", "flatten_up_to",
+    "leaf_paths", "leaf_count", "describe", "flatten_up_to", "is_leaf",
 ]
 
 _NONE = type(None)
@@ -103,6 +103,21 @@ def _flatten_other(t, tt, leaves: list):
         return (tt, aux, tuple([_flatten(t[k], leaves) for k in keys]))
     leaves.append(t)
     return None
+
+
+def is_leaf(x) -> bool:
+    """Whether ``x`` is a leaf rather than a container (``None`` is a container).
+
+    Examples
+    --------
+    >>> from dualad.transforms.pytree import is_leaf
+    >>> is_leaf(1.0), is_leaf(None), is_leaf((1.0,))
+    (True, False, False)
+    """
+    tt = type(x)
+    if tt is np.ndarray or tt is float or isinstance(x, Active):
+        return True
+    return not (x is None or isinstance(x, (tuple, list, dict)) or tt in _NODES)
 
 
 def tree_flatten(tree) -> tuple[list, Any]:
