@@ -142,15 +142,7 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
         body += _lane_sum(with_t, per_input, " " * 12, lambda i: f"t{i}r", lambda i: f"r[{i + 1}]", "i", "tyr[i]")
         return "\n".join(body) + "\n"
-    body += ["        k = ty.shape[0]"]
-    body += [f"        p{i} = np.empty({_BLOCK})" for i in with_t]
-    body += [
-        f"        for start in range(lo, hi, {_BLOCK}):",
-        f"            stop = min(start + {_BLOCK}, hi)",
-        "            for i in range(start, stop):",
-        f"                r = {call}",
-        "                y[i] = r[0]",
-    ]
+    body += _block_head("k = ty.shape[0]", with_t, call) + ["                y[i] = r[0]"]
     body += [f"                p{i}[i - start] = r[{i + 1}]" for i in with_t]
     body += ["            for l in range(k):"]
     # row slices of the block: contiguous 1-D loops the compiler vectorises
@@ -158,6 +150,17 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     body += ["                tyl = ty[l, start:stop]", "                for j in range(stop - start):"]
     body += _lane_sum(with_t, per_input, " " * 20, lambda i: f"tl{i}", lambda i: f"p{i}[j]", "j", "tyl[j]")
     return "\n".join(body) + "\n"
+
+
+def _block_head(count: str, scratch: list, call: str) -> list[str]:
+    """The "block" layout's loop head: the lane count, a partials buffer per input in
+    ``scratch``, and the rule evaluated as ``r`` over one block of elements."""
+    return [f"        {count}"] + [f"        p{i} = np.empty({_BLOCK})" for i in scratch] + [
+        f"        for start in range(lo, hi, {_BLOCK}):",
+        f"            stop = min(start + {_BLOCK}, hi)",
+        "            for i in range(start, stop):",
+        f"                r = {call}",
+    ]
 
 
 def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
@@ -190,14 +193,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         for i in out:
             body += [f"            q{i} = r[{i + 1}]"] + store(i, "            ", "cr")
         return "\n".join(body) + "\n"
-    body += ["        m = g.shape[0]"]
-    body += [f"        p{i} = np.empty({_BLOCK})" for i in out]
-    body += [
-        f"        for start in range(lo, hi, {_BLOCK}):",
-        f"            stop = min(start + {_BLOCK}, hi)",
-        "            for i in range(start, stop):",
-        f"                r = {call}",
-    ]
+    body += _block_head("m = g.shape[0]", out, call)
     body += [f"                p{i}[i - start] = r[{i + 1}]" for i in out]
     body += ["            for l in range(m):", "                gl = g[l, 0:1]" if g_scalar else "                gl = g[l, start:stop]"]
     body += [f"                cl{i} = c{i}[l, start:stop]" for i in out]
