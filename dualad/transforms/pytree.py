@@ -170,6 +170,9 @@ def _up_to(d, t, out: list) -> bool:
     if d is None:
         out.append(t)
         return True
+    if t is None:  # None for a whole subtree: None at each of its leaves
+        out.extend([None] * leaf_count(d))
+        return True
     leaves: list = []
     here = _flatten(t, leaves) if t is None or type(t) in (tuple, list, dict) else _flatten_other(t, type(t), leaves)
     if here is None or here[0] is not d[0] or here[1] != d[1] or len(here[2]) != len(d[2]):
@@ -192,7 +195,8 @@ def _children(d, t) -> list:
 
 def flatten_up_to(treedef, tree) -> list | None:
     """The subtrees of ``tree`` at the leaf positions of ``treedef`` (so a ``None`` there is
-    kept as a value), or None when ``tree`` does not have that structure above them.
+    kept as a value; a ``None`` in place of a whole subtree gives None for each of its leaves),
+    or None when ``tree`` does not have that structure above them.
 
     Examples
     --------
