@@ -245,6 +245,10 @@ class CustomOp(Primitive):
         o_leaves, o_def = tree_flatten(call.rule.fun(*call.args(leaves)))
         return call.pack(o_def, o_leaves)
 
+    def label(self, params: dict) -> str:
+        """``custom_vjp[f]``: the op and the function (in tape listings)."""
+        return f"{self.name}[{params['call'].rule.name}]"
+
 
 class CustomJVPOp(CustomOp):
     """The primitive of a custom_jvp call (see the module docstring)."""
