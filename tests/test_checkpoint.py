@@ -117,3 +117,15 @@ def test_sqrt_n_checkpointing_halves_peak_memory_of_a_2000_step_loop():
     plain = _peak(lambda: ad.grad(_loop_loss)(x, None))
     ckpt = _peak(lambda: ad.grad(_loop_loss)(x, 45))
     assert ckpt <= plain / 2, (ckpt, plain)
+
+
+def test_jax_keywords_and_decorator_use():
+    import functools
+
+    @functools.partial(ad.checkpoint, static_argnums=1, prevent_cse=False)
+    def power(x, n):
+        return x**n
+
+    assert float(ad.grad(power)(2.0, 3)) == 12.0
+    with pytest.raises(NotImplementedError, match="policy"):
+        ad.checkpoint(np.sin, policy=lambda *a: True)

@@ -143,6 +143,16 @@ def test_custom_jvp_several_lanes_and_argnums():
     np.testing.assert_allclose(ad.grad(lambda b: np.sum(mul(a, b)))(b), a)
 
 
+def test_keyword_arguments_are_resolved_by_the_signature():
+    @ad.custom_jvp
+    def f(x, scale=2.0):
+        return x * scale
+
+    f.defjvp(lambda p, t: (p[0] * p[1], 5.0 * t[0] + p[0] * t[1]))
+    assert float(ad.grad(lambda x: f(x=x))(1.0)) == 5.0
+    assert float(ad.grad(lambda s: f(1.0, scale=s))(3.0)) == 1.0
+
+
 def test_custom_jvp_defjvps():
     @ad.custom_jvp
     def f(x, y):

@@ -68,7 +68,7 @@ class Checkpointed(CustomFunction):
         return not isinstance(owner, Variable)
 
 
-def checkpoint(fun, static_argnums=()):
+def checkpoint(fun, *, prevent_cse: bool = True, policy=None, static_argnums=()):
     """``fun`` with the same values and derivatives, whose reverse-mode tape keeps only its
     inputs and outputs: the backward sweep recomputes its internals (JAX's ``jax.checkpoint``,
     also called ``remat``).
@@ -78,6 +78,12 @@ def checkpoint(fun, static_argnums=()):
     fun : callable
         Takes and returns pytrees of arrays.  Values being differentiated must be arguments,
         not closed over (that raises, naming the function).
+    prevent_cse : bool
+        Accepted for JAX compatibility; dualad has no compiler that could merge the
+        recomputation away, so it has no effect.
+    policy : None
+        JAX's policies choose intermediates to save; dualad saves none (every internal is
+        recomputed), so only ``None`` is accepted.
     static_argnums : tuple of int
         Arguments that are not arrays (functions, step counts), passed through as they are.
 
@@ -110,4 +116,9 @@ def checkpoint(fun, static_argnums=()):
     >>> np.allclose(g, ad.grad(lambda x: np.sum(block(x)))(np.array([0.1, 0.2])))
     True
     """
+    if policy is not None:
+        raise NotImplementedError(
+            "checkpoint(policy=...): dualad saves no intermediates of a checkpointed function (it recomputes them "
+            "all); split the function into smaller checkpointed pieces to choose what the tape keeps"
+        )
     return Checkpointed(fun, static_argnums)

@@ -162,7 +162,8 @@ class CustomFunction:
         if not callable(fun):
             raise TypeError(f"{self.kind}(f) needs a callable f, got {fun!r:.60}")
         self.fun = fun
-        self.nondiff_argnums = tuple(sorted(int(i) for i in nondiff_argnums))
+        nums = (nondiff_argnums,) if isinstance(nondiff_argnums, (int, np.integer)) else nondiff_argnums
+        self.nondiff_argnums = tuple(sorted(int(i) for i in nums))
         self.name = _name(fun)
         functools.update_wrapper(self, fun)
 
