@@ -282,6 +282,15 @@ def test_custom_vjp_nested_in_itself_and_value_used_outside():
     np.testing.assert_allclose(ad.grad(lambda x: sin2(x) * ad.grad(sin2)(x))(0.7), 1.5099014287007235)
 
 
+@pytest.mark.parametrize("mode", ["forward-over-reverse", "reverse-over-reverse"])
+def test_custom_vjp_nested_in_itself_second_order(mode):
+    # grad = 2cos(u)·2cos(x) with u = sin2(x) = sin(x), whose outer derivative is fwd's own cos(x)
+    u = np.sin(X)
+    expected = 4.0 * (-np.sin(u) * np.cos(X) ** 2 - np.cos(u) * np.sin(X))
+    h = ad.hessian(lambda x: np.sum(sin2(sin2(x))), mode=mode)(X)
+    np.testing.assert_allclose(h, np.diag(expected), atol=1e-12)
+
+
 def test_custom_vjp_pytrees_nondiff_none_cotangents_and_unused_outputs():
     seen = []
 
