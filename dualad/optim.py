@@ -34,7 +34,7 @@ import numpy as np
 from .core import device
 from .core.dispatch import Active, strip
 from .reverse.variable import Variable
-from .transforms.pytree import tree_flatten, tree_unflatten
+from .transforms.pytree import flatten_up_to, tree_flatten, tree_unflatten
 
 __all__ = ["SGD", "Adam", "SGDState", "AdamState", "Optimizer", "assign", "zero_grad"]
 
@@ -193,14 +193,14 @@ class Optimizer:
         (params, state)
         """
         p_leaves, treedef = tree_flatten(params)
-        g_leaves, g_def = tree_flatten(grads)
-        if len(g_leaves) != len(p_leaves) or g_def != treedef:
+        g_leaves = flatten_up_to(treedef, grads)
+        if g_leaves is None:
             raise ValueError("update: grads must have the same structure as params")
         count = int(state[0]) + 1
         slot_leaves = []
         for k in range(len(self._slot_names)):
-            leaves, s_def = tree_flatten(state[1 + k])
-            if len(leaves) != len(p_leaves):
+            leaves = flatten_up_to(treedef, state[1 + k])
+            if leaves is None:
                 raise ValueError(f"update: state.{self._slot_names[k]} does not match params; call init(params) again")
             slot_leaves.append(leaves)
         lr = self._rate(count)

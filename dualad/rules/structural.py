@@ -62,6 +62,8 @@ __all__ = [
     "logabsdet",
     "det",
     "solve",
+    "StopGradientOp",
+    "stop_gradient",
 ]
 
 
@@ -695,3 +697,33 @@ class SolveOp(Primitive):
 
 
 solve = SolveOp()
+
+
+# --------------------------------------------------------------------------------------------
+# No derivative
+
+
+class StopGradientOp(Primitive):
+    """The value of ``x`` with a zero derivative at every level: each level's tangent is zero,
+    its adjoint contributes nothing, and the value is the op applied to the older level's
+    value (so older levels drop the derivative too)."""
+
+    def __init__(self):
+        super().__init__("stop_gradient")
+
+    def impl(self, x):
+        return x
+
+    def jvp(self, primals, tangents, params):
+        (x,), (t,) = primals, tangents
+        y = self.bind(x)
+        return y, _zeros(tuple(t.shape), t.dtype, t)
+
+    def forward(self, primals, params):
+        return self.bind(primals[0]), None
+
+    def backward(self, res, ct, params, needed):
+        return (None,)
+
+
+stop_gradient = StopGradientOp()

@@ -10,7 +10,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable, same_place
+from .common import check_callable, flatten_output, same_place
 from .engine import lane_jacobian
 from .lanes import seed_lanes, unwrap_dual
 from .pytree import as_input, tree_flatten, tree_unflatten
@@ -70,7 +70,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
             t = t.astype(p.dtype, copy=False)
         duals.append(Dual.make(p, t[None], tag, True))
     out = f(*tree_unflatten(p_def, duals))
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, "jvp")
     ys, ts = [], []
     for i, o in enumerate(o_leaves):
         y, t = unwrap_dual(o, tag, 1, "jvp", i, len(o_leaves))

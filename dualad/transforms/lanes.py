@@ -30,8 +30,7 @@ from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_output, prepare_args, size_of
-from .pytree import tree_flatten
+from .common import assemble_jacobian, check_output, flatten_output, prepare_args, size_of
 
 __all__ = [
     "seed",
@@ -196,7 +195,7 @@ def forward_pass(f, leaves: list, rebuild, colors, c0: int, c1: int, name: str =
     k = c1 - c0
     tag = new_tag()
     out = f(*rebuild(seed_lanes(leaves, c0, k, tag, colors)))
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, name)
     blocks, shapes = [], []
     for i, o in enumerate(o_leaves):
         t = unwrap_dual(o, tag, k, name, i, len(o_leaves))[1]
@@ -266,7 +265,7 @@ def reverse_record(f, args, nums, name: str = "jacobian") -> ReverseRecording:
     [2]
     """
     tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, name)
     return ReverseRecording.of(tape, o_leaves, o_def, [v.node for v in vars_], leaves, treedef,
                                out_nodes(tape, o_leaves), vars_, name)
 

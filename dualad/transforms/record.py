@@ -19,7 +19,7 @@ from ..core.dispatch import Active, apply_elementwise, same_result, strip
 from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import check_callable, check_output, is_single
+from .common import check_callable, check_output, flatten_output, is_single
 from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
@@ -88,7 +88,7 @@ class Recording:
         for i, t in zip(nums, tree_unflatten(treedef, vars_)):
             new[i] = t
         out = self.f(*new)
-        o_leaves, self.out_def = tree_flatten(out)
+        o_leaves, self.out_def = flatten_output(out, "record")
         self.outs = [
             ("n", o.node) if isinstance(o, Variable) and o.tape is tape else ("c", o) for o in o_leaves
         ]

@@ -10,7 +10,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, strip
 from ..reverse.variable import Variable
-from .common import check_callable, check_output, is_single, norm_argnums
+from .common import check_callable, check_output, flatten_output, is_single, norm_argnums
 from .engine import lane_jacobian
 from .lanes import pull, record_tape
 from .pytree import tree_flatten, tree_unflatten
@@ -62,7 +62,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     if not nums:
         raise TypeError("vjp(f, *primals) needs at least one primal")
     tape, leaves, vars_, treedef, out = record_tape(f, primals, nums)
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, "vjp")
     y = tree_unflatten(o_def, [_value(o, tape.tag, "vjp", i, len(o_leaves)) for i, o in enumerate(o_leaves)])
 
     def pullback(ct):
