@@ -9,11 +9,11 @@ import numpy as np
 
 from ..core import device
 from ..core.dispatch import Active, strip
-from .pytree import as_input, tree_flatten, tree_unflatten
+from .pytree import as_input, leaf_paths, tree_flatten, tree_unflatten
 
 __all__ = [
-    "check_callable", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place", "check_output",
-    "check_inputs_dtype", "check_output_dtype",
+    "check_callable", "flatten_output", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place",
+    "check_output", "check_inputs_dtype", "check_output_dtype",
 ]
 
 
@@ -81,6 +81,15 @@ def check_output_dtype(name: str, holomorphic: bool, dtype, forward: bool = Fals
         )
 
 
+def flatten_output(out, name: str) -> tuple[list, Any]:
+    """``f``'s output as (leaves, treedef); an output that is ``None`` itself (a function
+    without a ``return``) raises as a leaf without derivative would, rather than giving an
+    empty result."""
+    if out is None:
+        check_output(None, name)
+    return tree_flatten(out)
+
+
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
     nums = (int(argnums),) if is_single(argnums) else tuple(int(a) for a in argnums)
     if not nums:
@@ -122,7 +131,16 @@ def prepare_args(args: tuple, argnums: tuple[int, ...]):
     """Flatten the differentiated arguments: (leaves, rebuild), rebuild(new_leaves) -> args."""
     trees = [args[i] for i in argnums]
     leaves, treedef = tree_flatten(trees)
-    leaves = same_place([as_input(x, f"argument {argnums[0] if len(argnums) == 1 else argnums}") for x in leaves])
+    if not leaves:
+        raise TypeError(
+            f"cannot differentiate with respect to argument(s) {argnums[0] if len(argnums) == 1 else argnums}: "
+            "they hold no arrays (None and empty containers have no leaves); pass a float array or number"
+        )
+    try:
+        leaves = same_place([as_input(x) for x in leaves])
+    except (TypeError, NotImplementedError):
+        _raise_for_leaf(leaves, treedef, argnums)
+        raise
 
     def rebuild(new_leaves):
         new = list(args)
@@ -131,6 +149,14 @@ def prepare_args(args: tuple, argnums: tuple[int, ...]):
         return tuple(new)
 
     return leaves, treedef, rebuild
+
+
+def _raise_for_leaf(leaves, treedef, argnums) -> None:
+    """Raise the error of the first leaf that is not a float array, naming it by its path
+    (``argument 0['w'][1]``)."""
+    for x, p in zip(leaves, leaf_paths(treedef)):
+        i = int(p[1: p.index("]")])  # paths start with "[i]", the i-th differentiated argument
+        as_input(x, f"argument {argnums[i]}{p[p.index(']') + 1:]}")
 
 
 def same_place(leaves: list, what: str = "the differentiated arguments") -> list:

@@ -23,6 +23,10 @@ __all__ = ["MemModel", "memory_model", "chunk_cap", "Fit", "Plan", "analyse", "c
 # the estimates are within AMBIGUOUS of each other, or when the probe costs at most PROBE_BUDGET
 # times the better estimate.
 PROBE_LANES = (1, 16, 128, 1024)
+# Lane counts this lopsided decide without timing anything: the pass and lane costs of the two
+# modes are within a small factor of each other, so probing (and compiling the kernels of the
+# mode that will not run, which dominated first calls) cannot change the answer.
+LOPSIDED = 32
 AMBIGUOUS = 3.0
 PROBE_BUDGET = 0.5
 
@@ -235,6 +239,10 @@ def choose(plan: Plan, engine, colors_f, colors_r, Nf: int, Nr: int, cap_f: int,
         return "forward", f"{Nf} input lane(s): one forward pass is the least work"
     if plan.mem is None or plan.record_s is None:
         return "forward", "f could not be recorded for reverse mode"
+    if Nr >= LOPSIDED * max(Nf, 1):
+        return "forward", f"{Nf} forward lane(s) against {Nr} reverse: decided by the lane counts, without probing"
+    if Nf >= LOPSIDED * max(Nr, 1):
+        return "reverse", f"{Nr} reverse lane(s) against {Nf} forward: decided by the lane counts, without probing"
     t_start = time.perf_counter()
     fits = plan.fits
     runs = {

@@ -91,6 +91,9 @@ from .sparsity import trace_pattern
 __all__ = ["jacobian", "Decision", "default_memory_limit"]
 
 MODES = ("auto", "forward", "reverse")
+# Automatic colouring of a dense Jacobian (mode="auto", sparsity=None) is considered from this
+# many lanes in both modes: a lane costs at least ~10% of a recording, a pattern trace ~20.
+AUTO_SPARSE_MIN_LANES = 200
 
 
 def jacobian(
@@ -122,10 +125,13 @@ def jacobian(
     memory_limit : int or str, optional
         Bound on the extra memory of the lane passes, in bytes or as ``"2GB"``/``"512MiB"``;
         default a quarter of the available RAM.  The Jacobian itself is not counted.
-    sparsity : None, "auto" or scipy.sparse matrix
+    sparsity : None, False, "auto" or scipy.sparse matrix
         ``"auto"`` detects the pattern without forming the Jacobian; a given ``(m, n)`` pattern
         must contain every nonzero.  Either way the result is a ``scipy.sparse.csr_matrix``
-        ``(m, n)`` over the flattened outputs and inputs, computed by colouring.
+        ``(m, n)`` over the flattened outputs and inputs, computed by colouring.  With None
+        (the default) the result is dense, and ``mode="auto"`` may still compute it by
+        colouring when both modes need many lanes and the cost model says a pattern trace
+        pays (``jac.decision.sparse`` and ``.reason`` say so); ``False`` turns that off.
     executor : concurrent.futures.Executor, optional
         Run the chunks on it (processes, threads, a Dask client's ``get_executor()``) and assemble
         them here.  With process-based executors f must be picklable (a ``def`` at module level).
@@ -294,7 +300,7 @@ def _run_plan(f, options: JacobianOptions, args, nums, table, key, finish: bool,
         plan, rec = analyse(f, args, nums, options.mode)
         table[key] = plan
     limit = options.memory_limit if options.memory_limit is not None else default_memory_limit()
-    engine = LaneEngine(f, args, nums, None, executor=options.executor, progress=options.progress, rec=rec)
+    engine = LaneEngine(f, args, nums, executor=options.executor, progress=options.progress, rec=rec)
     if options.sparse:
         _check_sparse_args(args, nums)
         info = _pattern(f, options, plan, args, nums)
@@ -302,7 +308,11 @@ def _run_plan(f, options: JacobianOptions, args, nums, table, key, finish: bool,
     else:
         info, lanes = plan.dense, (None, None, plan.n, plan.m)
     prefilled: dict = {}
-    decision = _decide(f, options, plan, engine, info, lanes, limit, prefilled)
+    coloured = _auto_colouring(f, options, plan, engine, args, nums, limit) if options.auto_sparse else None
+    if coloured is not None:
+        info, lanes, decision = coloured
+    else:
+        decision = _decide(f, options, plan, engine, info, lanes, limit, prefilled)
     if not finish:
         return decision, None
     pre = prefilled.get(decision.mode)
@@ -312,9 +322,35 @@ def _run_plan(f, options: JacobianOptions, args, nums, table, key, finish: bool,
     passes = engine.passes + (1 if pre is not None else 0)
     if passes != decision.passes:
         decision = dataclasses.replace(decision, passes=passes)
-    if options.sparse:
-        return decision, info["decompress_f" if decision.mode == "forward" else "decompress_r"](full)
+    if options.sparse or coloured is not None:
+        J = info["decompress_f" if decision.mode == "forward" else "decompress_r"](full)
+        return (decision, J) if options.sparse else (decision, _assemble_dense(J.toarray(), plan, args, nums, single))
     return decision, _assemble_dense(full, plan, args, nums, single)
+
+
+def _auto_colouring(f, options, plan: Plan, engine, args, nums, limit):
+    """``(info, lanes, decision)`` when computing this dense Jacobian by colouring pays, else
+    None.  Considered when both modes need many lanes: a pattern trace costs about as much as
+    a few recordings, a dense Jacobian at least ``min(n, m)`` passes' worth of lanes.  The
+    pattern is kept when it holds for every input, traced again on every call when a comparison
+    steered it; it is used when its colours are fewer than a quarter of the dense lanes (and
+    never looked at again for this signature when they are not)."""
+    if plan.dense.get("colouring") == "no" or min(plan.n, plan.m) < AUTO_SPARSE_MIN_LANES or plan.record_s is None:
+        return None
+    if any(device.is_device(x) or isinstance(x, Active) for x in tree_flatten(list(args))[0]):
+        return None
+    info = _pattern(f, dataclasses.replace(options, mode="auto"), plan, args, nums)
+    if 4 * min(info["kf"], info["kr"]) > min(plan.n, plan.m):
+        if info["cacheable"]:
+            plan.dense["colouring"] = "no"  # the pattern holds for every input: never again
+        return None
+    lanes = (info["colors_f"], info["colors_r"], info["kf"], info["kr"])
+    decision = _decide(f, options, plan, engine, info, lanes, limit, {})
+    reason = (f"automatic colouring: {decision.lanes} {decision.mode} lane(s) instead of {min(plan.n, plan.m)} dense "
+              "(sparsity=False turns this off); " + decision.reason)
+    decision = dataclasses.replace(decision, sparse=True, nnz=int(info["P"].nnz), colors_forward=info["kf"],
+                                   colors_reverse=info["kr"], value_dependent=not info["cacheable"], reason=reason)
+    return info, lanes, decision
 
 
 def _run_lanes(f, options, plan, engine, decision, lanes, pre, args, nums):

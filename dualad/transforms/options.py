@@ -104,8 +104,14 @@ def check_chunk_size(chunk_size, name: str) -> int | None:
     return value
 
 
+def _is_dask_client(executor) -> bool:
+    mod = type(executor).__module__ or ""
+    return mod.startswith("distributed") and callable(getattr(executor, "get_executor", None))
+
+
 def parse_executor(executor, name: str):
-    """``executor`` if it has ``.submit`` (a ``concurrent.futures.Executor``), or None.
+    """``executor`` if it has ``.submit`` (a ``concurrent.futures.Executor``), a Dask
+``distributed.Client``'s executor for a Client, or None.
 
     Examples
     --------
@@ -115,6 +121,10 @@ def parse_executor(executor, name: str):
     ...     parse_executor(ex, "jacobian") is ex
     True
     """
+    if _is_dask_client(executor):
+        # A Client's own submit returns Dask futures, which concurrent.futures cannot wait on;
+        # its executor view returns concurrent.futures ones, run on the same cluster.
+        return executor.get_executor()
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"{name}: executor must be a concurrent.futures.Executor (something with .submit), got {type(executor).__name__}")
     return executor
@@ -129,12 +139,12 @@ def sparse_input(sparsity, name: str):
     >>> sparse_input("auto", "jacobian") is None
     True
     """
-    if sparsity is None or (isinstance(sparsity, str) and sparsity == "auto"):
+    if sparsity is None or sparsity is False or (isinstance(sparsity, str) and sparsity == "auto"):
         return None
     if isinstance(sparsity, str):
-        raise ValueError(f"{name}: sparsity must be None, 'auto' or a scipy.sparse pattern, got {sparsity!r}")
+        raise ValueError(f"{name}: sparsity must be None, False, 'auto' or a scipy.sparse pattern, got {sparsity!r}")
     if not (hasattr(sparsity, "shape") and len(getattr(sparsity, "shape", ())) == 2):
-        raise TypeError(f"{name}: sparsity must be None, 'auto' or a 2-D scipy.sparse pattern, got {type(sparsity).__name__}")
+        raise TypeError(f"{name}: sparsity must be None, False, 'auto' or a 2-D scipy.sparse pattern, got {type(sparsity).__name__}")
     return sparsity
 
 
@@ -153,7 +163,10 @@ class JacobianOptions:
     memory_limit : int or None
         Bytes (None: :func:`default_memory_limit` at call time).
     sparse : bool
-        ``sparsity`` was given (``"auto"`` or a pattern).
+        ``sparsity`` was given (``"auto"`` or a pattern): the result is sparse.
+    auto_sparse : bool
+        ``mode="auto"`` and ``sparsity=None``: a dense result that may be computed by colouring
+        when the cost model says it pays (``sparsity=False`` turns this off).
     pattern : object
         The given pattern, or None.
     executor : concurrent.futures.Executor or None
@@ -173,6 +186,7 @@ class JacobianOptions:
     chunk_size: int | None = None
     memory_limit: int | None = None
     sparse: bool = False
+    auto_sparse: bool = False
     pattern: object = None
     executor: object = None
     progress: bool = False
@@ -186,7 +200,8 @@ class JacobianOptions:
             mode=mode,
             chunk_size=check_chunk_size(chunk_size, name),
             memory_limit=parse_bytes(memory_limit, name),
-            sparse=sparsity is not None,
+            sparse=sparsity is not None and sparsity is not False,
+            auto_sparse=sparsity is None and mode == "auto",
             pattern=sparse_input(sparsity, name),
             executor=parse_executor(executor, name),
             progress=bool(progress),
