@@ -95,7 +95,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
     holomorphic : bool
         ``f`` is holomorphic (complex inputs and outputs): the result is the complex Jacobian
         ``∂f/∂z``.  Otherwise the inputs must be real (outputs may be complex); see
-        :doc:`complex`.
+        :doc:`/complex`.
 
     Returns
     -------

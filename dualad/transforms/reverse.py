@@ -103,7 +103,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     holomorphic : bool
         ``f`` is holomorphic (complex inputs, complex output): the gradient is ``f'(z)``.
         Otherwise the output must be real; for complex inputs the gradient is then JAX's
-        ``∂f/∂x − i ∂f/∂y`` (see :doc:`complex`).
+        ``∂f/∂x − i ∂f/∂y`` (see :doc:`/complex`).
 
     Examples
     --------
@@ -168,7 +168,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, h
     holomorphic : bool
         ``f`` is holomorphic (complex inputs, complex output): the result is ``f'(z)``.
         Otherwise ``f`` must be real-valued; for complex inputs the result is then JAX's
-        gradient ``∂f/∂x − i ∂f/∂y`` (see :doc:`complex`).
+        gradient ``∂f/∂x − i ∂f/∂y`` (see :doc:`/complex`).
 
     Examples
     --------
@@ -207,7 +207,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
     holomorphic : bool
         ``f`` is holomorphic (complex inputs and outputs): the result is the complex Jacobian
         ``∂f/∂z``.  Otherwise the outputs must be real (complex inputs give JAX's gradients,
-        see :doc:`complex`).
+        see :doc:`/complex`).
 
     Returns
     -------
