@@ -35,6 +35,13 @@ __all__ = [
     "Decomposition",
     "TriangularSolve",
     "triangular_solve",
+    "common_batch",
+    "Sylvester",
+    "sylvester",
+    "solve_sylvester",
+    "MatrixSqrt",
+    "sqrtm",
+    "lu",
     "solve_triangular",
     "cholesky",
     "eigh",
@@ -153,9 +160,23 @@ class TriangularSolve(Primitive):
 solve_triangular = TriangularSolve()
 
 
+def common_batch(*mats):
+    """Stacks of matrices broadcast explicitly to one batch shape (lanes in front of any of
+    them then line up at every nesting level; the broadcast transposes to a sum).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import common_batch
+    >>> [m.shape for m in common_batch(np.ones((2, 3, 3)), np.ones((3, 1)))]
+    [(2, 3, 3), (2, 3, 1)]
+    """
+    batch = np.broadcast_shapes(*(tuple(m.shape[:-2]) for m in mats))
+    return [m if tuple(m.shape[:-2]) == batch else np.broadcast_to(m, batch + tuple(m.shape[-2:])) for m in mats]
+
+
 def triangular_solve(a, b, *, lower: bool):
-    """``A⁻¹ b`` for triangular ``A``, the batch axes of both broadcast explicitly first (so
-    lanes in front of either line up at every nesting level).
+    """``A⁻¹ b`` for triangular ``A``, the batch axes of both broadcast explicitly first.
 
     Examples
     --------
@@ -165,12 +186,7 @@ def triangular_solve(a, b, *, lower: bool):
     array([[1.],
            [2.]])
     """
-    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
-    if tuple(a.shape[:-2]) != batch:
-        a = np.broadcast_to(a, batch + tuple(a.shape[-2:]))
-    if tuple(b.shape[:-2]) != batch:
-        b = np.broadcast_to(b, batch + tuple(b.shape[-2:]))
-    return solve_triangular.bind(a, b, lower=lower)
+    return solve_triangular.bind(*common_batch(a, b), lower=lower)
 
 
 # --------------------------------------------------------------------------------------------
@@ -585,3 +601,154 @@ def _complements(a, p):
 
 
 pinv = PseudoInverse()
+
+
+# --------------------------------------------------------------------------------------------
+# Sylvester equations and the matrix square root
+
+
+def _per_matrix(fn, *mats):
+    """``fn`` applied matrix by matrix over the common batch axes of plain stacks."""
+    mats = np.broadcast_arrays(*mats) if len({m.shape[:-2] for m in mats}) > 1 else mats
+    batch = mats[0].shape[:-2]
+    if not batch:
+        return fn(*mats)
+    outs = [fn(*(m[idx] for m in mats)) for idx in np.ndindex(batch)]
+    return np.stack(outs).reshape(batch + outs[0].shape)
+
+
+class Sylvester(Primitive):
+    """``X`` solving ``A X + X B = Q``.
+
+    ``Ẋ = syl(A, B, Q̇ − Ȧ X − X Ḃ)``; the operator's adjoint is ``Z ↦ Aᴴ Z + Z Bᴴ``, so
+    ``Q̄ = syl(Aᴴ, Bᴴ, X̄)``, ``Ā = −Q̄ Xᴴ``, ``B̄ = −Xᴴ Q̄``.
+    """
+
+    def __init__(self):
+        super().__init__("solve_sylvester")
+
+    def impl(self, a, b, q):
+        from scipy.linalg import solve_sylvester as _scipy_sylvester
+
+        return _per_matrix(_scipy_sylvester, a, b, q)
+
+    def jvp(self, primals, tangents, params):
+        a, b, q = primals
+        ta, tb, tq = tangents
+        x = self.bind(a, b, q)
+        rhs = tq
+        for term in (None if ta is None else np.matmul(ta, x), None if tb is None else np.matmul(x, tb)):
+            if term is not None:
+                rhs = -term if rhs is None else rhs - term
+        return x, sylvester(a, b, rhs)
+
+    def forward(self, primals, params):
+        a, b, q = primals
+        x = self.bind(a, b, q)
+        return x, (a, b, x, [tuple(m.shape) for m in primals])
+
+    def backward(self, res, ct, params, needed):
+        a, b, x, shapes = res
+        qbar = sylvester(_H(a), _H(b), ct)
+        abar = unbroadcast(-np.matmul(qbar, _H(x)), shapes[0], 1) if needed[0] else None
+        bbar = unbroadcast(-np.matmul(_H(x), qbar), shapes[1], 1) if needed[1] else None
+        return abar, bbar, (unbroadcast(qbar, shapes[2], 1) if needed[2] else None)
+
+
+solve_sylvester = Sylvester()
+
+
+def sylvester(a, b, q):
+    """``X`` with ``A X + X B = Q``, the batch axes broadcast explicitly first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import sylvester
+    >>> sylvester(np.eye(2), np.eye(2), np.ones((2, 2)))
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
+    """
+    return solve_sylvester.bind(*common_batch(a, b, q))
+
+
+class MatrixSqrt(Primitive):
+    """``X = sqrtm(A)`` (SciPy's principal square root); ``X Ẋ + Ẋ X = Ȧ``, so
+    ``Ẋ = syl(X, X, Ȧ)`` and ``Ā = syl(Xᴴ, Xᴴ, X̄)``."""
+
+    def __init__(self):
+        super().__init__("sqrtm")
+
+    def impl(self, a):
+        from scipy.linalg import sqrtm as _scipy_sqrtm
+
+        return _per_matrix(_scipy_sqrtm, a)
+
+    def _root(self, a):
+        x = self.bind(a)
+        if np.dtype(x.dtype).kind == "c" and np.dtype(a.dtype).kind != "c":
+            raise NotImplementedError(
+                "sqrtm of this real matrix is complex (it has negative eigenvalues); its derivative comes "
+                "with dualad's complex-number increment"
+            )
+        return x
+
+    def jvp(self, primals, tangents, params):
+        (a,), (t,) = primals, tangents
+        x = self._root(a)
+        return x, sylvester(x, x, t)
+
+    def forward(self, primals, params):
+        x = self._root(primals[0])
+        return x, x
+
+    def backward(self, res, ct, params, needed):
+        xh = _H(res)
+        return (sylvester(xh, xh, ct),)
+
+
+sqrtm = MatrixSqrt()
+
+
+# --------------------------------------------------------------------------------------------
+# LU of a matrix whose rows are already in pivot order: A = L U, L unit lower triangular
+
+
+def _lu_compute(x):
+    from scipy.linalg import lu as _scipy_lu
+
+    p, lo, up = _scipy_lu(x)
+    return (np.matmul(p, lo), up)  # rows already pivoted: p is the identity
+
+
+def _lu_check(x):
+    _refuse_complex(x, "lu")
+    m, n = x.shape[-2:]
+    if m != n:
+        raise NotImplementedError(f"the derivative of lu is implemented for square matrices; got {m}×{n}")
+
+
+def _lu_tangent(x, full, t):
+    """``Ẋ = L⁻¹ Ȧ U⁻¹``: ``L̇ = L tril(Ẋ, −1)``, ``U̇ = triu(Ẋ) U``."""
+    lo, up = full
+    xdot = _H(triangular_solve(_H(up), _H(triangular_solve(lo, t, lower=True)), lower=True))
+    return (np.matmul(lo, np.tril(xdot, -1)), np.matmul(np.triu(xdot), up))
+
+
+def _lu_cotangent(x, full, cts):
+    """``X̄ = tril(Lᴴ L̄, −1) + triu(Ū Uᴴ)``, ``Ā = L⁻ᴴ X̄ U⁻ᴴ``."""
+    lo, up = full
+    lbar, ubar = cts
+    xbar = np.tril(np.matmul(_H(lo), lbar), -1) + np.triu(np.matmul(ubar, _H(up)))
+    y = triangular_solve(_H(lo), xbar, lower=False)
+    return _H(triangular_solve(up, _H(y), lower=False))
+
+
+lu = Decomposition(
+    "lu",
+    _lu_compute,
+    lambda m, n: [(n, n), (n, n)],
+    _lu_tangent,
+    _lu_cotangent,
+    check=_lu_check,
+)
