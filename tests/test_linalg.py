@@ -221,6 +221,14 @@ def test_degenerate_points(what, f, x, expected):
                 np.testing.assert_allclose(g, expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_second_derivatives_at_repeated_eigenvalues_are_nan_as_in_jax(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        H = ad.hessian(lambda a: np.sum(np.linalg.eigvalsh(a) ** 2), mode=mode)(np.eye(2))
+    assert np.isnan(H).any()
+
+
 REFUSED = [
     ("svd full_matrices on non-square", lambda a: np.sum(np.linalg.svd(a)[0]), np.ones((3, 2)), NotImplementedError, "full_matrices=False"),
     ("qr complete on tall", lambda a: np.sum(np.linalg.qr(a, mode="complete")[0]), np.eye(3, 2), NotImplementedError, "mode='complete'"),

@@ -210,7 +210,7 @@ def qr(a, mode="reduced"):
 # Pseudo-inverse and least squares
 
 
-def _cutoff(a, rcond, rtol, hermitian):
+def _cutoff(a, rcond, rtol):
     """NumPy's ``rcond`` for pinv, per matrix (a plain array)."""
     if rcond is None:
         if rtol is np._NoValue:
@@ -227,7 +227,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     a = _matrices(a, "pinv")
     if rcond is not None and rtol is not np._NoValue:
         raise ValueError("`rtol` and `rcond` can't be both set.")
-    cut = _cutoff(a, rcond, rtol, hermitian)
+    cut = _cutoff(a, rcond, rtol)  # hermitian only picks NumPy's algorithm: the same pseudo-inverse
     if np.ndim(cut) and cut.shape != tuple(a.shape[:-2]):
         cut = np.broadcast_to(cut, tuple(a.shape[:-2]))
     return L.pinv.bind(a, rcond=float(cut) if np.ndim(cut) == 0 else cut)
