@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dualad as ad
 from tests.helpers import fd_jacobian
@@ -262,3 +264,40 @@ def test_matrix_power_zero_and_results_types():
     np.testing.assert_allclose(ad.grad(f)(x), fd_jacobian(f, [x], 0), rtol=1e-6, atol=1e-7)
     _, _, rank, _ = ad.primal(ad.jvp(lambda a: np.linalg.lstsq(a, np.ones(4))[0], (np.ones((4, 2)),), (np.eye(4, 2),))[0]), None, 1, None
     assert rank == 1
+
+
+# --------------------------------------------------------------------------------------------
+# norm over every ord and axis NumPy accepts, drawn
+
+
+@st.composite
+def norm_calls(draw):
+    nd = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(2, 4), min_size=nd, max_size=nd)))
+    matrix = nd >= 2 and draw(st.booleans())
+    if matrix:
+        axis = tuple(draw(st.permutations(range(-nd, 0)))[:2]) if nd > 2 or draw(st.booleans()) else None
+        ord_ = draw(st.sampled_from(["fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf, None]))
+    else:
+        axis = draw(st.integers(-nd, nd - 1)) if nd > 1 or draw(st.booleans()) else None
+        ord_ = draw(st.sampled_from([None, 1, 2, 3, -1, np.inf, -np.inf, 0.5]))
+    if axis is None and nd > 2:
+        ord_ = None
+    return shape, ord_, axis, draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(norm_calls())
+def test_norm_drawn(call):
+    shape, ord_, axis, keepdims, seed = call
+    x = np.random.default_rng(seed).uniform(0.2, 1.5, size=shape) * np.random.default_rng(seed + 1).choice([-1, 1], size=shape)
+
+    def f(a):
+        return np.linalg.norm(a, ord_, axis, keepdims)
+
+    y, jv = ad.jvp(f, (x,), (np.ones(shape),))
+    np.testing.assert_allclose(y, f(x), rtol=1e-12)
+    u = np.random.default_rng(seed + 2).normal(size=np.shape(y))
+    (jtu,) = ad.vjp(f, x)[1](u)
+    assert np.isclose(np.sum(u * jv), np.sum(jtu), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ad.jacrev(f)(x), fd_jacobian(f, [x], 0), rtol=1e-4, atol=1e-6)
