@@ -74,6 +74,11 @@ def _sym(x):
     return (x + _H(x)) * 0.5
 
 
+def _column_dots(a, b):
+    """``diag(aᴴ b)``: the inner products of matching columns, without the whole product."""
+    return np.sum((np.conj(a) if np.dtype(a.dtype).kind == "c" else a) * b, axis=-2)
+
+
 def _eye(n: int, dtype):
     return np.eye(n, dtype=dtype)
 
@@ -341,20 +346,21 @@ def _eigh_full(x, *, uplo, vectors):
 def _eigh_tangent(x, full, t, *, uplo, vectors):
     """``M = Vᴴ sym(Ȧ) V``: ``ẇ = diag(M)``, ``V̇ = V (F ∘ M)`` with ``F = 1/(w_j − w_i)``."""
     w, v = full
-    m = np.matmul(_H(v), np.matmul(_sym(t), v))
-    wdot = np.diagonal(m, axis1=-2, axis2=-1)
-    if not vectors:
-        return (wdot,)
-    return (wdot, np.matmul(v, _divided(_gap_inverse(w), m)))
+    sv = np.matmul(_sym(t), v)
+    if not vectors:  # diag(Vᴴ S V) without the product
+        return (_column_dots(v, sv),)
+    m = np.matmul(_H(v), sv)
+    return (np.diagonal(m, axis1=-2, axis2=-1), np.matmul(v, _divided(_gap_inverse(w), m)))
 
 
 def _eigh_cotangent(x, full, cts, *, uplo, vectors):
     """``Ā = sym(V (diag(w̄) + F ∘ (Vᴴ V̄)) Vᴴ)``."""
     w, v = full
     wbar = cts[0]
+    if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
+        return _sym(np.matmul(v * wbar[..., None, :], _H(v)))
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
-    if vectors and not _unused(cts[1]):
-        inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
+    inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
     return _sym(np.matmul(v, np.matmul(inner, _H(v))))
 
 
@@ -416,10 +422,10 @@ def _svd_tangent(x, full, t, *, full_matrices, compute_uv):
     u, s, vh = full
     v = _H(vh)
     tv = np.matmul(t, v)
+    if not compute_uv:  # diag(Uᴴ Ȧ V) without the product
+        return (_column_dots(u, tv),)
     dp = np.matmul(_H(u), tv)
     sdot = np.diagonal(dp, axis1=-2, axis2=-1)
-    if not compute_uv:
-        return (sdot,)
     f = _gap_inverse(s * s)
     dps = dp * s[..., None, :]
     sdp = s[..., :, None] * dp
@@ -440,9 +446,9 @@ def _svd_cotangent(x, full, cts, *, full_matrices, compute_uv):
     ``H = F ∘ (Vᴴ V̄)``."""
     u, s, vh = full
     sbar = cts[0] if not compute_uv else cts[1]
+    if not compute_uv:  # U diag(s̄) Vᴴ in one product
+        return np.matmul(u * sbar[..., None, :], vh)
     dpbar = sbar[..., :, None] * _eye(s.shape[-1], sbar.dtype)
-    if not compute_uv:
-        return np.matmul(u, np.matmul(dpbar, vh))
     v = _H(vh)
     f = _gap_inverse(s * s)
     inv = _inverse(s)[..., None, :]
