@@ -128,12 +128,16 @@ class TriangularSolve(Primitive):
         super().__init__("triangular_solve")
 
     def impl(self, a, b, *, lower):
-        if type(a) is np.ndarray and type(b) is np.ndarray:
-            from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
-
-            return _scipy_solve(a, b, lower=lower, check_finite=False)
-        tri = np.tril(a) if lower else np.triu(a)
-        return np.linalg.solve(tri, b)
+        if type(a) is not np.ndarray or type(b) is not np.ndarray:  # device arrays
+            return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
+        lead = a.shape[:-2]
+        if lead and not any(a.strides[:-2]):  # one matrix broadcast over the batch (lanes)
+            a = a[(0,) * len(lead)]
+        if a.ndim == 2 and b.ndim > 2:  # all right-hand sides side by side: one solve
+            n, m = b.shape[-2:]
+            x = _plain_triangular(a, np.moveaxis(b, -2, 0).reshape(n, -1), lower)
+            return np.moveaxis(x.reshape((n,) + b.shape[:-2] + (m,)), 0, -2)
+        return _plain_triangular(a, b, lower)
 
     def jvp(self, primals, tangents, params):
         a, b = primals
@@ -160,6 +164,17 @@ class TriangularSolve(Primitive):
             outer = -np.matmul(bbar, _H(x))
             abar = unbroadcast(np.tril(outer) if lower else np.triu(outer), a_shape, 1)
         return abar, (unbroadcast(bbar, b_shape, 1) if needed[1] else None)
+
+
+def _plain_triangular(a, b, lower: bool):
+    """SciPy's triangular solve on NumPy arrays; a transposed view of a C-ordered matrix is
+    solved as that matrix with ``trans=1`` (no copy)."""
+    from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
+
+    trans = 0
+    if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous:
+        a, trans, lower = a.T, 1, not lower
+    return _scipy_solve(a, b, trans=trans, lower=lower, check_finite=False)
 
 
 solve_triangular = TriangularSolve()
