@@ -31,6 +31,26 @@ _NESTED_LANE_BUDGET = 1 << 26
 HESSIAN_MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward")
 
 
+class InnerDerivative:
+    """The gradient of ``f`` by reverse (``inner="reverse"``) or forward mode, as the lane
+    target of a Hessian: a module-level class, so it pickles for executors whenever ``f`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.transforms.nested import InnerDerivative
+    >>> InnerDerivative(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))   # one per argnum
+    (array([2., 2.]),)
+    """
+
+    def __init__(self, f, nums, inner: str):
+        self.f, self.nums, self.inner = f, tuple(nums), inner
+
+    def __call__(self, *args):
+        d = grad if self.inner == "reverse" else jacfwd
+        return d(self.f, self.nums)(*args)
+
+
 def hessian(
     f: Callable,
     argnums: int | Sequence[int] = 0,
@@ -109,9 +129,10 @@ def hessian(
 def _engine_hessian(f, args, nums, outer: str, inner: str, options: JacobianOptions, chunk: int, single: bool):
     """A dense Hessian on the lane engine (identity lanes over the gradient), so that passes run
     on ``options.executor`` and show progress."""
-    engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="hessian")
-    leaves, treedef, _ = prepare_args(args, nums)
-    n = sum(size_of(x.shape) for x in leaves)
+    engine = LaneEngine(InnerDerivative(f, nums, inner), args, nums, executor=options.executor,
+                        progress=options.progress, name="hessian")
+    leaves, treedef, _ = engine.prepared
+    n = engine.n
     full = engine.run_forward(None, n, chunk) if outer == "forward" else engine.run_reverse(None, n, chunk)
     # the gradient mirrors the differentiated arguments (one of them, or a tuple over argnums)
     o_def = tree_flatten(args[nums[0]] if single else tuple(args[i] for i in nums))[1]
@@ -222,7 +243,8 @@ def sparse_hessian(
             plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
             if not dependent and key is not None:
                 cache()[key] = plan
-        engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="sparse_hessian")
+        engine = LaneEngine(InnerDerivative(f, nums, inner), args, nums, executor=options.executor,
+                            progress=options.progress, name="sparse_hessian")
         chunk = options.chunk(plan.k)
         if outer == "forward":
             H = plan.decompress(engine.run_forward(plan.colors, plan.k, chunk))  # (n, k) = H S
