@@ -201,7 +201,7 @@ class LaneEngine:
         raise e
 
 
-def lane_jacobian(f, argnums, chunk_size, mode: str, name: str):
+def lane_jacobian(f, argnums, chunk_size, mode: str, name: str, executor=None, progress: bool = False):
     """The dense Jacobian transform on the lane engine: ``jacfwd`` (``mode="forward"``: input
     lanes, one pass per chunk) and ``jacrev`` (``"reverse"``: one recording, one sweep per chunk
     of output rows) are this with their names.
@@ -214,17 +214,18 @@ def lane_jacobian(f, argnums, chunk_size, mode: str, name: str):
     array([[1., 0.],
            [0., 1.]])
     """
-    options = JacobianOptions.make(name, mode, chunk_size)
+    options = JacobianOptions.make(name, mode, chunk_size, executor=executor, progress=progress)
     single = is_single(argnums)
+    run = {"executor": options.executor, "progress": options.progress, "name": name}
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), name)
         if mode == "reverse":
             rec = reverse_record(f, args, nums, name)
             m = sum(rec.sizes)
-            full = LaneEngine(f, args, nums, rec=rec, name=name).run_reverse(None, m, options.chunk(m))
+            full = LaneEngine(f, args, nums, rec=rec, **run).run_reverse(None, m, options.chunk(m))
             return rows_to_jacobian(full, rec.o_def, rec.shapes, rec.leaves, rec.treedef, single)
-        engine = LaneEngine(f, args, nums, name=name)
+        engine = LaneEngine(f, args, nums, **run)
         n = engine.n
         if n == 0:  # no input lanes: one empty pass still learns the output's structure
             full = np.transpose(engine.forward(None, 0, 0))

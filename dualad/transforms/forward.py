@@ -79,7 +79,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return tree_unflatten(o_def, ys), tree_unflatten(o_def, ts)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None, *,
+           executor=None, progress: bool = False) -> Callable:
     """The Jacobian of ``f`` by forward mode: one pass per chunk of input lanes.
 
     Parameters
@@ -90,6 +91,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         Which positional arguments to differentiate.
     chunk_size : int, optional
         Input directions pushed per pass (default: all at once).
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Run the passes (one per chunk) there; see :func:`dualad.jacobian`.
+    progress : bool
+        Show a progress bar over the passes (tqdm).
 
     Returns
     -------
@@ -106,7 +111,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 4.]])
     """
     check_callable(f, "jacfwd")
-    return lane_jacobian(f, argnums, chunk_size, "forward", "jacfwd")
+    return lane_jacobian(f, argnums, chunk_size, "forward", "jacfwd", executor, progress)
 
 
 def derivative(f: Callable, order: int = 1) -> Callable:

@@ -33,8 +33,11 @@ from ..reverse.variable import Variable
 from .common import assemble_jacobian, check_output, flatten_output, prepare_args, size_of
 
 __all__ = [
+    "Directions",
     "seed",
     "seed_lanes",
+    "pull_nodes",
+    "out_nodes",
     "unwrap_dual",
     "record_tape",
     "pull",
@@ -50,6 +53,15 @@ __all__ = [
 
 def _float(dt):
     return dt if np.dtype(dt).kind == "f" else np.float64
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Explicit seed directions for the lanes: row ``c`` of ``matrix`` (``(N, n)``, over the
+    flattened inputs, or outputs in reverse mode) is lane ``c`` — batched Hessian-vector
+    products run on the lane engine with these in place of the identity or a colouring."""
+
+    matrix: object
 
 
 def seed(size: int, offset: int, colors, c0: int, k: int, dtype, like=None):
@@ -69,6 +81,8 @@ def seed(size: int, offset: int, colors, c0: int, k: int, dtype, like=None):
     """
     if colors is None:
         return device.eye(k, size, c0 - offset, dtype, like)
+    if isinstance(colors, Directions):
+        return colors.matrix[c0: c0 + k, offset: offset + size].astype(dtype, copy=False)
     out = np.zeros((k, size), dtype=dtype)
     idx = np.arange(size)
     lane = colors[offset: offset + size] - c0

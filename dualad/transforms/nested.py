@@ -16,7 +16,7 @@ from .common import check_callable, is_single, norm_argnums, prepare_args, size_
 from .decision import Decision
 from .engine import LaneEngine
 from .forward import jacfwd, jvp
-from .lanes import rows_to_jacobian, unwrap_dual
+from .lanes import Directions, rows_to_jacobian, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 from .reverse import grad, jacrev, vjp
@@ -264,7 +264,7 @@ def sparse_hessian(
 
 
 
-def hvp(f: Callable, x, v):
+def hvp(f: Callable, x, v, *, chunk_size: int | None = None, executor=None, progress: bool = False):
     """Hessian-vector product ``H(x) @ v`` in one forward-over-reverse pass, never forming H.
 
     Parameters
@@ -276,6 +276,12 @@ def hvp(f: Callable, x, v):
     v : array or pytree
         A direction shaped like ``x``, or (for an array ``x``) a batch ``(k,) + x.shape`` of
         k directions, all pushed through the same pass: the result is then ``(k,) + x.shape``.
+    chunk_size : int, optional
+        For a batch: directions per pass (default: all in one).
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        For a batch: run the passes there (see :func:`dualad.jacobian`).
+    progress : bool
+        For a batch: show a progress bar over the passes.
 
     Examples
     --------
@@ -302,9 +308,22 @@ def hvp(f: Callable, x, v):
         raise ValueError(f"hvp: v must have shape {xshape} or (k,) + {xshape}, got {tuple(vv.shape)}")
     if not isinstance(vv, Active):
         vv = vv.astype(x.dtype, copy=False)
+        if chunk_size is not None or executor is not None or progress:
+            return _engine_hvp(f, x, vv, chunk_size, executor, progress)
     tag = new_tag()
     out = g(Dual.make(x, vv, tag, False))
     return unwrap_dual(out, tag, vv.shape[0])[1]
+
+
+def _engine_hvp(f, x, vv, chunk_size, executor, progress):
+    """A batch of Hessian-vector products on the lane engine: the directions are the seeds of
+    forward lanes over the gradient, in chunks, serially or on an executor."""
+    options = JacobianOptions.make("hvp", "forward", chunk_size, executor=executor, progress=progress)
+    k = vv.shape[0]
+    engine = LaneEngine(InnerDerivative(f, (0,), "reverse"), (x,), (0,), executor=options.executor,
+                        progress=options.progress, name="hvp")
+    full = engine.run_forward(Directions(vv.reshape(k, -1)), k, options.chunk(k))  # (n, k) = H Vᵀ
+    return np.transpose(full).reshape((k,) + tuple(x.shape))
 
 
 def _default_tols(dtype) -> tuple[float, float, float]:

@@ -173,7 +173,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     return g
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None, *,
+           executor=None, progress: bool = False) -> Callable:
     """The Jacobian of ``f`` by reverse mode: one recording, one sweep per chunk of output rows.
 
     Parameters
@@ -182,6 +183,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         As in :func:`dualad.jacfwd`.
     chunk_size : int, optional
         Output rows pulled per sweep (default: all at once, as cotangent lanes).
+    executor, progress
+        As in :func:`dualad.jacfwd`.
 
     Returns
     -------
@@ -197,4 +200,4 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 2.]])
     """
     check_callable(f, "jacrev")
-    return lane_jacobian(f, argnums, chunk_size, "reverse", "jacrev")
+    return lane_jacobian(f, argnums, chunk_size, "reverse", "jacrev", executor, progress)
