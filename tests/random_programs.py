@@ -734,13 +734,16 @@ def b_join(g: _Gen):
 
 
 def b_linalg(g: _Gen):
-    """solve, inv, det, slogdet on well-conditioned matrices I + A/(2n), A from a register."""
+    """solve, inv, det, slogdet, cholesky, qr and pinv on well-conditioned matrices I + A/(2n),
+    A from a register (positive definite ones from M Mᵀ).  Eigenvalues and singular values are
+    left out: registers gathered with repeats build matrices whose eigenvalues repeat, where
+    they have no derivative (tests/test_linalg.py covers them)."""
     a = g.pick()
     va = g.vals[a]
     n = g.draw(st.integers(1, 3))
     f, t = _regather(g, va.size, (n, n))
     eye = np.eye(n)
-    kind = g.choose(["solve", "inv", "det", "slogdet"])
+    kind = g.choose(["solve", "inv", "det", "slogdet", "cholesky", "qr", "pinv"])
 
     def mat(u):
         return eye + sq(f(u), -1.0, 1.0) / (2 * n)
@@ -754,6 +757,14 @@ def b_linalg(g: _Gen):
         return Step("inv", (a,), lambda u: np.linalg.inv(mat(u)), f"np.linalg.inv({mt})")
     if kind == "det":
         return Step("det", (a,), lambda u: np.linalg.det(mat(u)), f"np.linalg.det({mt})")
+    decomposed = {
+        "cholesky": (lambda u: np.linalg.cholesky(mat(u) @ mat(u).T), f"np.linalg.cholesky({mt} @ {mt}.T)"),
+        "qr": (lambda u: np.linalg.qr(mat(u))[1], f"np.linalg.qr({mt})[1]"),
+        "pinv": (lambda u: np.linalg.pinv(mat(u)), f"np.linalg.pinv({mt})"),
+    }
+    if kind in decomposed:
+        fn, text = decomposed[kind]
+        return Step(kind, (a,), fn, text)
     return Step("slogdet", (a,), lambda u: np.linalg.slogdet(mat(u))[1], f"np.linalg.slogdet({mt})[1]")
 
 
@@ -797,7 +808,7 @@ for _builder, _kinds in [
                 "logsumexp", "method"]),
     (b_product, ["matmul", "dot", "outer", "einsum", "tensordot", "inner", "gram"]),
     (b_join, ["concatenate", "stack", "where", "where_nan"]),
-    (b_linalg, ["solve", "inv", "det", "slogdet"]),
+    (b_linalg, ["solve", "inv", "det", "slogdet", "cholesky", "qr", "pinv"]),
     (b_operator, ["+", "-", "*", "/", "**", "neg", "rconst"]),
 ]:
     for _kind in _kinds:

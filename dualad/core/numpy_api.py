@@ -1,7 +1,7 @@
 """NumPy's interface onto dualad: which NumPy call becomes which rule or primitive.
 
 This module holds no derivative.  It translates ``np.sum(x, axis=0)``, ``x[idx]``, ``a @ b``,
-``np.linalg.solve`` ... into the primitives of :mod:`dualad.rules.structural` (normalising
+``np.dot`` ... into the primitives of :mod:`dualad.rules.structural` (normalising
 axes, expanding subscripts) or into compositions of them (``var``, ``norm``, ``sort``), and
 returns plain arrays for functions whose outputs carry no derivative (``argmax``, comparisons).
 Anything NumPy offers that is not listed raises ``TypeError`` naming the function.
@@ -913,75 +913,3 @@ def matmul(a, b):
 
 
 FUNCTIONS[np.matmul] = matmul
-
-
-# --------------------------------------------------------------------------------------------
-# Linear algebra
-
-
-@implements(np.linalg.solve)
-def solve(a, b):
-    a, b = _arr(a), _arr(b)
-    vec = b.ndim == 1
-    if vec:
-        b = reshape(b, tuple(b.shape) + (1,))
-    a, b, _ = _broadcast_stacks(a, b)
-    x = S.solve.bind(a, b)
-    return reshape(x, tuple(x.shape[:-1])) if vec else x
-
-
-@implements(np.linalg.inv)
-def inv(a):
-    a = _arr(a)
-    n = a.shape[-1]
-    return S.solve.bind(a, np.broadcast_to(np.eye(n, dtype=np.result_type(strip(a), np.float64) if a.dtype.kind != "f" else a.dtype), tuple(a.shape)))
-
-
-def _slogdet_sign(a):
-    return np.linalg.slogdet(a)[0]
-
-
-@implements(np.linalg.slogdet)
-def slogdet(a):
-    a = _arr(a)
-    sign = observe(_slogdet_sign, a)  # plain, but it steers the value: a guard in recordings
-    return sign, S.logabsdet.bind(a, axis=(-2, -1), keepdims=False)
-
-
-@implements(np.linalg.det)
-def det(a):
-    return S.det.bind(_arr(a), axis=(-2, -1), keepdims=False)
-
-
-def _count_nonzero(x, axes, keepdims):
-    return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
-
-
-@implements(np.linalg.norm)
-def norm(x, ord=None, axis=None, keepdims=False):
-    x = _arr(x)
-    if axis is None:
-        if ord is not None and x.ndim > 2:
-            raise ValueError("Improper number of dimensions to norm.")
-        axes = tuple(range(-x.ndim, 0))
-    else:
-        axes = tuple(int(a) - x.ndim if int(a) >= 0 else int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
-    if ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1):
-        return np.sqrt(sum_(x * x, axis=axes, keepdims=keepdims))
-    ax = np.abs(x)
-    if len(axes) == 1:
-        if ord == np.inf:
-            return amax(ax, axis=axes, keepdims=keepdims)
-        if ord == -np.inf:
-            return amin(ax, axis=axes, keepdims=keepdims)
-        if ord == 1:
-            return sum_(ax, axis=axes, keepdims=keepdims)
-        if ord == 0:
-            return observe(_count_nonzero, x, axes, keepdims)  # piecewise constant: a guard
-        return sum_(ax**ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
-    if len(axes) == 2 and ord in (1, -1, np.inf, -np.inf):
-        inner_axis, outer_axis = (axes[0], axes[1]) if ord in (1, -1) else (axes[1], axes[0])
-        red = amax if ord > 0 else amin
-        y = red(sum_(ax, axis=inner_axis, keepdims=True), axis=outer_axis, keepdims=True)
-        return y if keepdims else squeeze(y, axis=axes)
-    raise NotImplementedError(f"np.linalg.norm with ord={ord!r} over {len(axes)} axes is not supported yet")
