@@ -11,13 +11,14 @@ import numpy as np
 
 from ..rules import UFUNC_RULES
 from . import numpy_api as api
+from . import numpy_stats, ufuncs  # noqa: F401  (numpy_stats registers its handlers on import)
 from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]
 
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS = (
-    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute)
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD = (
+    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder)
 )
 
 
@@ -79,7 +80,7 @@ class ArrayBehaviour(Active):
 
     # -- protocols ------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return api.handle_ufunc(ufunc, method, inputs, kwargs)
+        return ufuncs.handle_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         return api.handle_function(func, args, kwargs)
@@ -172,6 +173,24 @@ class ArrayBehaviour(Active):
 
     def __rpow__(self, o):
         return apply_elementwise(_POW, (_operand(o), self))
+
+    def __mod__(self, o):
+        return apply_elementwise(_MOD, (self, _operand(o)))
+
+    def __rmod__(self, o):
+        return apply_elementwise(_MOD, (_operand(o), self))
+
+    def __floordiv__(self, o):
+        return observe(np.floor_divide, self, o)  # piecewise constant: no derivative
+
+    def __rfloordiv__(self, o):
+        return observe(np.floor_divide, o, self)
+
+    def __divmod__(self, o):
+        return self // o, self % o
+
+    def __rdivmod__(self, o):
+        return o // self, o % self
 
     def __matmul__(self, o):
         return api.matmul(self, o)

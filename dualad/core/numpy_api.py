@@ -14,12 +14,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..rules import FUNCTION_RULES, UFUNC_RULES
+from ..rules import FUNCTION_RULES
 from ..rules import structural as S
 from . import device, einsum_spec
 from .dispatch import Active, apply_elementwise, observe, strip
 
-__all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
+__all__ = [
+    "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
+    "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain",
+]
 
 FUNCTIONS: dict[Callable, Callable] = {}
 
@@ -53,6 +56,12 @@ def _arr(x):
     return a
 
 
+def operand(x):
+    """An elementwise operand as handlers pass it to a rule: Python numbers as they are (weakly
+    typed), active values as they are, anything else a NumPy array of a differentiable dtype."""
+    return _operand(x)
+
+
 def as_array(x):
     """What every NumPy handler does to an operand: active values as they are, anything else a
     NumPy (or device) array of a differentiable dtype (for helpers outside this module)."""
@@ -74,56 +83,41 @@ def _axes(axis, ndim: int) -> tuple:
     return tuple(sorted(out))
 
 
+def _reduce_axes(axis, ndim: int) -> tuple:
+    """A reduction's ``axis``: as :func:`_axes`, and NumPy's ufunc reductions also accept a
+    single integer axis 0 or -1 on a 0-d value (reducing nothing)."""
+    if ndim == 0 and isinstance(axis, (int, np.integer)) and int(axis) in (0, -1):
+        return ()
+    return _axes(axis, ndim)
+
+
 def _axis1(axis, ndim: int) -> int:
     return _axes(axis, ndim)[0]
 
 
-# --------------------------------------------------------------------------------------------
-# ufuncs
-
-_PLAIN_UFUNCS = {
-    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
-    np.isnan, np.isinf, np.isfinite, np.signbit, np.floor_divide,
-}
+def axes_of(axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple) as a sorted tuple of negative axes (AxisError if out of range)."""
+    return _axes(axis, ndim)
 
 
-def handle_ufunc(ufunc, method, inputs, kwargs):
-    if kwargs.get("out") is not None:
-        raise TypeError(
-            f"np.{ufunc.__name__}(..., out=...) cannot write derivatives into an existing array; "
-            "drop out= and use the returned value"
-        )
-    kwargs.pop("out", None)
-    if method == "__call__":
-        if ufunc is np.matmul:
-            return matmul(*inputs)
-        rule = UFUNC_RULES.get(ufunc)
-        if rule is not None:
-            if kwargs.pop("where", True) is not True or kwargs:
-                raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
-            return apply_elementwise(rule, [_operand(x) for x in inputs])
-        if ufunc in _PLAIN_UFUNCS:
-            return observe(ufunc, *inputs, **kwargs)
-        raise TypeError(
-            f"dualad has no derivative rule for np.{ufunc.__name__}; declare one with "
-            "dualad.rules.elementwise, or apply it to dualad.primal(x) if no derivative is wanted"
-        )
-    if method == "reduce":
-        (x,) = inputs
-        axis = kwargs.get("axis", 0)
-        keepdims = kwargs.get("keepdims", False)
-        reducers = {np.add: sum_, np.multiply: prod, np.maximum: amax, np.minimum: amin}
-        if ufunc in reducers:
-            return reducers[ufunc](x, axis=axis, keepdims=keepdims)
-    if method == "accumulate":
-        (x,) = inputs
-        axis = kwargs.get("axis", 0)
-        if ufunc is np.add:
-            return cumsum(x, axis=axis)
-        if ufunc is np.multiply:
-            return cumprod(x, axis=axis)
-    raise TypeError(f"np.{ufunc.__name__}.{method} is not supported on active values")
+def axis_of(axis, ndim: int) -> int:
+    """One ``axis`` as a negative axis (AxisError if out of range)."""
+    return _axis1(axis, ndim)
+
+
+def slice_along(a, axis: int, start: int, stop: int):
+    """``a[..., start:stop, ...]`` along ``axis``."""
+    return _slice_along(a, axis, start, stop)
+
+
+def no_out(out, name: str) -> None:
+    """Refuse ``out=``: derivatives cannot be written into an existing array."""
+    _no_out(out, name)
+
+
+def flat_positions(shape, index, a=None):
+    """The flat positions of an array of ``shape`` that ``index`` picks (host or device)."""
+    return _flat_positions(shape, _norm_index(index), a)
 
 
 def handle_function(func, args, kwargs):
@@ -162,7 +156,7 @@ def sum_(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
     if initial is not None or where is not None:
         raise TypeError("np.sum: initial= and where= are not supported on active values")
     a = _arr(a)
-    y = S.sum_.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims), batch=0)
+    y = S.sum_.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims), batch=0)
     return _astype_opt(y, dtype)
 
 
@@ -198,21 +192,21 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "max")
     a = _arr(a)
-    return S.reduce_max.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return S.reduce_max.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims))
 
 
 @implements(np.min, np.amin)
 def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "min")
     a = _arr(a)
-    return S.reduce_min.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return S.reduce_min.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims))
 
 
 @implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "prod")
     a = _arr(a)
-    axes = _axes(axis, a.ndim)
+    axes = _reduce_axes(axis, a.ndim)
     y = a
     for ax in axes:
         y = S.prod.bind(y, axis=(ax,), keepdims=True)
@@ -239,15 +233,20 @@ def cumprod(a, axis=None, dtype=None, out=None):
     ax = _axis1(axis, a.ndim)
     if not isinstance(a, Active):
         return np.cumprod(a, axis=ax)
-    # A Hillis-Steele scan of products: differentiable through its parts, exact with zeros.
-    n = a.shape[ax]
+    return _astype_opt(scan(np.multiply, a, ax), dtype)
+
+
+def scan(op, a, axis: int):
+    """The inclusive scan of an associative binary ``op`` (a ufunc with a rule) along ``axis``:
+    a Hillis-Steele scan, differentiable through its parts (exact with zeros for products)."""
+    n = a.shape[axis]
     y, s = a, 1
     while s < n:
-        head = _slice_along(y, ax, 0, s)
-        tail = _slice_along(y, ax, s, n) * _slice_along(y, ax, 0, n - s)
-        y = concatenate([head, tail], axis=ax)
+        head = _slice_along(y, axis, 0, s)
+        tail = op(_slice_along(y, axis, s, n), _slice_along(y, axis, 0, n - s))
+        y = concatenate([head, tail], axis=axis)
         s *= 2
-    return _astype_opt(y, dtype)
+    return y
 
 
 def _slice_along(a, axis: int, start: int, stop: int):
@@ -258,6 +257,8 @@ def _slice_along(a, axis: int, start: int, stop: int):
 
 @implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=None, append=None):
+    prepend = None if prepend is np._NoValue else prepend  # NumPy's placeholder for "none given"
+    append = None if append is np._NoValue else append
     a = _arr(a)
     ax = _axis1(axis, a.ndim)
     if prepend is not None or append is not None:
@@ -443,6 +444,12 @@ def size(a, axis=None):
     return np.size(strip(a), axis)
 
 
+def plain(func):
+    """Register ``func`` as a NumPy function whose result carries no derivative: applied to the
+    primal values (a guard on tapes that will be replayed)."""
+    return _plain(func)
+
+
 def _plain(func):
     """A NumPy function whose result carries no derivative: applied to the primal values."""
 
@@ -525,12 +532,22 @@ def column_stack(tup):
     return concatenate(arrs, axis=1)
 
 
-@implements(np.split, np.array_split)
+@implements(np.split)
 def split(ary, indices_or_sections, axis=0):
+    """As :func:`array_split`, but a number of sections must divide the axis (NumPy's rule)."""
+    if np.ndim(indices_or_sections) == 0:
+        n = np.shape(strip(ary))[axis] if np.ndim(strip(ary)) else 0
+        if int(indices_or_sections) <= 0 or n % int(indices_or_sections):
+            raise ValueError("array split does not result in an equal division")
+    return array_split(ary, indices_or_sections, axis)
+
+
+@implements(np.array_split)
+def array_split(ary, indices_or_sections, axis=0):
     a = _arr(ary)
     ax = _axis1(axis, a.ndim)
     n = a.shape[ax]
-    if isinstance(indices_or_sections, (int, np.integer)):
+    if np.ndim(indices_or_sections) == 0:  # a number of sections (int or 0-d array)
         k = int(indices_or_sections)
         base, extra = divmod(n, k)
         sizes = [base + (1 if i < extra else 0) for i in range(k)]

@@ -21,6 +21,9 @@ from .base import elementwise, implementation
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
 _DEG = 0.017453292519943295  # pi / 180
+_PI = 3.141592653589793
+_PI2_3 = 3.2898681336964524  # pi**2 / 3
+_PI4_30 = 3.2469697011334144  # pi**4 / 30
 
 _LOG2E = 1.4426950408889634
 _POS = ((0.2, 3.0),)
@@ -66,12 +69,22 @@ def _cuda_logaddexp2(x, y):
     return d
 
 
+def _cuda_remainder(x, y):
+    # npymath's npy_divmod: fmod, moved to the divisor's sign; a zero takes the divisor's sign.
+    m = np.fmod(x, y)
+    if m != 0:
+        if (y < 0) != (m < 0):
+            m += y
+    else:
+        m = np.copysign(0.0, y)
+    return m
+
+
 # Functions the rules call without differentiating them (predicates), and np.fabs for device
 # functions written by users (:func:`dualad.kernels.cuda.device_function`).
 implementation(np.isnan, cuda=math.isnan)
 implementation(np.isinf, cuda=math.isinf)
 implementation(np.isfinite, cuda=math.isfinite)
-implementation(np.fabs, cuda=math.fabs)
 
 # --- arithmetic -------------------------------------------------------------------------------
 
@@ -110,12 +123,14 @@ def positive(x):
 @elementwise(
     np.power,
     domain=((0.3, 2.0), (-2.0, 2.0)),
-    nondiff="d/dy at x = 0 is 0 where the value is 0",
+    nondiff="d/dy at x = 0 is 0 where the value is 0; d/dx at x = 0 is its limit 0 when y = 0",
     text=("{a}^{b}", ("({b} × {a}^({b} − 1))", "({a}^{b} × ln {a})")),
 )
 def power(x, y):
     v = x**y
-    return v, y * x ** (y - 1.0), v * np.log(x + (x == 0))
+    # At x = 0 with y = 0 the partial y·x^(y−1) is 0·inf: its limit 0 is taken by raising to
+    # y − 1 + 1 there (x^0 = 1, times y = 0), which also makes nested orders exact (x**1.0).
+    return v, y * x ** (y - 1.0 + (x == 0) * (y == 0)), v * np.log(x + (x == 0))
 
 
 @elementwise(np.square, text=("{a}²", ("(2 × {a})",)))
@@ -270,6 +285,16 @@ def rad2deg(x):
     return np.rad2deg(x), 1.0 / _DEG
 
 
+@elementwise(np.sinc, domain=((-2.5, 2.5),), nondiff="smooth everywhere; sinc'(0) = 0", text=("sinc {a}", ("sinc′({a})",)))
+def sinc(x):
+    xs = x + (x == 0)
+    v = np.sin(_PI * x) / (_PI * xs) + (x == 0)  # sin(πx)/(πx), 1 at 0 (as np.sinc)
+    small = np.abs(x) < 1e-3  # (cos πx − sinc x) / x cancels near 0: its Taylor series there
+    big = (np.cos(_PI * x) - v) / xs
+    x2 = x * x
+    return v, small * (x * (_PI4_30 * x2 - _PI2_3)) + (1.0 - small) * big
+
+
 # --- hyperbolic -------------------------------------------------------------------------------
 
 
@@ -310,6 +335,39 @@ def arctanh(x):
 @elementwise(np.absolute, nondiff="abs'(0) = 0", text=("|{a}|", ("sign {a}",)), cuda=math.fabs)
 def absolute(x):
     return np.absolute(x), np.sign(x)
+
+
+@elementwise(np.fabs, nondiff="fabs'(0) = 0", text=("|{a}|", ("sign {a}",)), cuda=math.fabs)
+def fabs(x):
+    return np.fabs(x), np.sign(x)
+
+
+@elementwise(
+    np.copysign, nondiff="d/dx at x = 0 is 0 (as abs); d/dy is 0",
+    text=("copysign({a}, {b})", ("(sign {a} × sign {b})", "0")), cuda=math.copysign,
+)
+def copysign(x, y):
+    return np.copysign(x, y), np.sign(x) * np.copysign(1.0, y), 0.0
+
+
+@elementwise(
+    np.fmod, domain=((1.3, 1.5), (0.8, 1.2)),
+    nondiff="at the jumps (x/y an integer) the partials of the side fmod takes: 1 and −trunc(x/y)",
+    text=("fmod({a}, {b})", ("1", "(−trunc({a} / {b}))")), cuda=math.fmod,
+)
+def fmod(x, y):
+    v = np.fmod(x, y)
+    return v, 1.0, -np.rint((x - v) / y)  # x = q·y + v with q an integer: exact
+
+
+@elementwise(
+    np.remainder, domain=((1.3, 1.5), (0.8, 1.2)),
+    nondiff="at the jumps (x/y an integer) the partials of the side remainder takes: 1 and −floor(x/y)",
+    text=("{a} mod {b}", ("1", "(−⌊{a} / {b}⌋)")), cuda=_cuda_remainder,
+)
+def remainder(x, y):
+    v = np.remainder(x, y)
+    return v, 1.0, -np.rint((x - v) / y)  # x = q·y + v with q an integer: exact
 
 
 @elementwise(np.sign, nondiff="derivative 0 everywhere (including 0)", text=("sign {a}", ("0",)), cuda=_cuda_sign)
