@@ -11,7 +11,7 @@ import numpy as np
 
 from ..rules import UFUNC_RULES
 from . import numpy_api as api
-from . import numpy_stats, ufuncs  # noqa: F401  (numpy_stats registers its handlers on import)
+from . import numpy_numerics, numpy_shapes, numpy_stats, ufuncs  # noqa: F401  (the handler modules register on import)
 from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
 
@@ -341,6 +341,43 @@ class ArrayBehaviour(Active):
 
     def astype(self, dtype, copy=True):
         return api.astype(self, dtype)
+
+    def fill(self, value):
+        """Set every element to ``value`` in place (copy-on-write, as item assignment)."""
+        v = api.operand(value)
+        if isinstance(v, Active):
+            v = api.astype(v, self.dtype) if v.dtype != self.dtype else v
+        else:
+            v = np.asarray(v, dtype=self.dtype)
+        self._assign(api.where(np.zeros(self.shape, dtype=bool), self, v))
+
+    def conj(self):
+        return self  # real values: their own conjugate
+
+    conjugate = conj
+
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        return np.zeros(self.shape, dtype=self.dtype)
+
+    def round(self, decimals=0):
+        return np.round(self, decimals)  # piecewise constant: a plain array
+
+    def repeat(self, repeats, axis=None):
+        return api.repeat(self, repeats, axis)
+
+    def nonzero(self):
+        return observe(np.nonzero, self)
+
+    def any(self, axis=None, keepdims=False):
+        return observe(np.any, self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return observe(np.all, self, axis=axis, keepdims=keepdims)
 
     def copy(self):
         return self._copy()
