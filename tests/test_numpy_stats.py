@@ -3,6 +3,8 @@ mode against finite differences, reverse against forward, float32 kept."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dualad as ad
 from tests.helpers import check_jacfwd
@@ -109,3 +111,20 @@ def test_median_hessian_modes_agree():
     Hs = [ad.hessian(f, mode=m)(x) for m in ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward")]
     for H in Hs[1:]:
         np.testing.assert_allclose(H, Hs[0], atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(-5, 5), min_size=2, max_size=9, unique=True),
+    st.floats(0.0, 1.0),
+    st.sampled_from(["linear", "lower", "higher", "midpoint", "nearest", "hazen", "weibull", "median_unbiased"]),
+)
+def test_quantile_properties(values, q, method):
+    """A quantile shifts with its data and scales with it: the gradient sums to 1, and it is a
+    convex combination of at most two order statistics (non-negative weights)."""
+    x = np.array(values)
+    g = ad.grad(lambda x: np.quantile(x, q, method=method))(x)
+    np.testing.assert_allclose(np.sum(g), 1.0, rtol=1e-12)
+    assert np.all(g >= -1e-15) and np.count_nonzero(g) <= 2
+    np.testing.assert_allclose(ad.jvp(lambda x: np.quantile(x, q, method=method), (x,), (x,))[1],
+                               np.quantile(x, q, method=method), rtol=1e-10, atol=1e-12)  # Euler: degree 1

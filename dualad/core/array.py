@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules import UFUNC_RULES
+from . import elements, numpy_numerics, numpy_shapes, numpy_stats, ufuncs  # noqa: F401  (the handler modules register on import)
 from . import numpy_api as api
-from . import numpy_numerics, numpy_shapes, numpy_stats, ufuncs  # noqa: F401  (the handler modules register on import)
 from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
 
@@ -22,11 +22,13 @@ _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD = (
 )
 
 
-def escape_error(what: str, kind: str) -> TypeError:
+def escape_error(what: str, kind: str, array: bool = False) -> TypeError:
     return TypeError(
         f"{what} of an active {kind} would drop its derivative. Take the value explicitly with "
-        f"dualad.primal(x) if that is intended; to build an array that carries derivatives, start "
-        f"from an active value (e.g. y = np.zeros(3) * x[0], then y[i] = ...)."
+        f"dualad.primal(x) if that is intended; to build an array that carries derivatives, return "
+        f"np.array([...]) of active values or combine it with them (dualad joins it into one active "
+        f"array), use np.stack / np.concatenate, or start from an active value (e.g. "
+        f"y = np.zeros(3) * x[0], then y[i] = ...)."
     )
 
 
@@ -67,9 +69,9 @@ def not_a_sequence(cls: type) -> type:
 
 
 def _operand(x):
-    if isinstance(x, (Active, float, int, np.ndarray, np.generic)):
+    if isinstance(x, (Active, float, int, np.generic)) or (type(x) is np.ndarray and x.dtype.kind != "O"):
         return x
-    return api._operand(x)
+    return api.operand(x)
 
 
 class ArrayBehaviour(Active):
@@ -86,7 +88,12 @@ class ArrayBehaviour(Active):
         return api.handle_function(func, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        raise escape_error("np.asarray()/np.array()", self._kind)
+        # NumPy asks alike for np.asarray(x) and for each element of np.array([c1, c2]); the
+        # answer is an object array of escaped elements (dualad.core.elements): lists of active
+        # values work, computing with an escaped array raises this message.
+        if dtype is not None and np.dtype(dtype) != object:
+            raise escape_error("np.asarray()/np.array()", self._kind)
+        return elements.holder(self, str(escape_error("computing with np.asarray()/np.array()", self._kind)))
 
     def __array_namespace__(self, api_version=None):
         return namespace
@@ -381,3 +388,19 @@ class ArrayBehaviour(Active):
 
     def copy(self):
         return self._copy()
+
+
+def _object_loop_method(ufunc):
+    def method(self, *others):
+        return ufunc(self, *others)
+
+    method.__name__ = ufunc.__name__
+    method.__doc__ = f"np.{ufunc.__name__} of this value (what NumPy's loops over object arrays call)."
+    return method
+
+
+# NumPy's ufunc loops over object arrays call a method of the ufunc's name on each element
+# (``np.exp(np.array([c1, c2]))`` calls ``c1.exp()``): such arrays then compute element by element.
+for _ufunc in UFUNC_RULES:
+    if any(t.startswith("O") for t in _ufunc.types) and not hasattr(ArrayBehaviour, _ufunc.__name__):
+        setattr(ArrayBehaviour, _ufunc.__name__, _object_loop_method(_ufunc))

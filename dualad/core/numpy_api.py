@@ -16,12 +16,12 @@ import numpy as np
 
 from ..rules import FUNCTION_RULES
 from ..rules import structural as S
-from . import device, einsum_spec
+from . import device, einsum_spec, elements
 from .dispatch import Active, apply_elementwise, observe, strip
 
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
-    "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain",
+    "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain", "holds_actives", "from_objects",
 ]
 
 FUNCTIONS: dict[Callable, Callable] = {}
@@ -50,10 +50,72 @@ def _arr(x):
         return x
     a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
     if a.dtype.kind not in "fiub":
+        if a.dtype.kind == "O" and holds_actives(a):
+            return from_objects(a)
         if a.dtype.kind == "c":
             raise NotImplementedError("complex values are not supported yet; use real and imaginary parts as two float arrays")
         raise TypeError(f"cannot differentiate through a value of dtype {a.dtype}: {x!r:.60}")
     return a
+
+
+def holds_actives(x) -> bool:
+    """Whether ``x`` is a NumPy object array carrying active values or escaped elements of one
+    (what ``np.array([c1, c2])`` of active values builds, :mod:`dualad.core.elements`)."""
+    return type(x) is np.ndarray and x.dtype.kind == "O" and any(elements.is_element(e) for e in x.flat)
+
+
+def from_objects(x):
+    """An object array of active values, escaped elements and plain numbers as one active array.
+
+    NumPy builds such arrays for ``np.array([c1, 2.0, c2])`` and ``np.array([x1, x2])`` (it has
+    no hook for ``np.array``); dualad joins them wherever it meets them: as operands, in NumPy's
+    functions on active values, in transforms' outputs.  Runs of consecutive elements of one
+    source array become one slice of it.  The dtype is NumPy's for the same elements as plain
+    arrays (Python floats count as float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.jacfwd(lambda x: np.array([x[0] * x[1], 2.0, np.sin(x[0])]))(np.array([1.0, 3.0]))[0]
+    array([3., 1.])
+    """
+    parts = _object_runs(list(x.flat))
+    dt = np.result_type(*[strip(p).dtype for p in parts])
+    dt = dt if dt.kind == "f" else np.dtype(np.float64)
+    parts = [astype(p, dt) if isinstance(p, Active) and p.dtype != dt else p if isinstance(p, Active) else p.astype(dt) for p in parts]
+    return reshape(concatenate(parts, axis=0), x.shape)
+
+
+def _object_runs(items: list) -> list:
+    """1-D parts: slices of escaped elements' sources, reshaped active scalars, plain runs."""
+    parts: list = []
+    plain: list = []
+    i = 0
+    while i < len(items):
+        e = items[i]
+        if isinstance(e, elements.EscapedElement):
+            j = i + 1
+            while j < len(items) and isinstance(items[j], elements.EscapedElement) and items[j].source is e.source \
+                    and items[j].index == e.index + (j - i):
+                j += 1
+            parts += [np.asarray(plain)] if plain else []
+            plain = []
+            parts.append(getitem(reshape(e.source, (-1,)), slice(e.index, e.index + j - i)))
+            i = j
+            continue
+        if isinstance(e, Active):
+            parts += [np.asarray(plain)] if plain else []
+            plain = []
+            if e.ndim:
+                raise ValueError(f"an object array holds an active value of shape {tuple(e.shape)} as one element: join arrays with np.stack")
+            parts.append(reshape(e, (1,)))
+        else:
+            if np.asarray(e).dtype.kind not in "fiub" or np.ndim(e):
+                raise TypeError(f"cannot differentiate an array holding the element {e!r:.60}")
+            plain.append(e)
+        i += 1
+    return parts + ([np.asarray(plain)] if plain else [])
 
 
 def operand(x):

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..core.dispatch import Active, float_array
+from ..core.numpy_api import from_objects, holds_actives
 
 __all__ = ["tree_flatten", "tree_unflatten", "tree_map", "as_input"]
 
@@ -17,7 +18,8 @@ def _flatten(t, leaves: list):
     if isinstance(t, dict):
         keys = tuple(t.keys())
         return (dict, keys, tuple(_flatten(t[k], leaves) for k in keys))
-    leaves.append(t)
+    # np.array([c1, c2]) of active scalars is an object array: one active array as a leaf
+    leaves.append(from_objects(t) if type(t) is np.ndarray and t.dtype.kind == "O" and holds_actives(t) else t)
     return None
 
 
