@@ -124,6 +124,15 @@ def test_sinc_second_derivative_at_zero():
     np.testing.assert_allclose(ad.derivative(np.sinc, order=2)(0.4), _fd2(np.sinc, 0.4), rtol=1e-5)
 
 
+def test_sinc_derivative_accurate_near_zero_in_float32():
+    """(cos πx − sinc x)/x cancels near 0; the rule switches to its Taylor series there."""
+    x = np.array([1e-6, 1e-3, 1.3e-3, 0.05, 0.2, 0.26, 0.6])
+    g64 = ad.grad(lambda x: np.sum(np.sinc(x)))(x)
+    g32 = ad.grad(lambda x: np.sum(np.sinc(x)))(x.astype(np.float32))
+    np.testing.assert_allclose(g32, g64, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(g64[:3], -np.pi**2 / 3 * x[:3], rtol=1e-5)
+
+
 def _fd2(f, x, h=1e-4):
     return (f(x + h) - 2 * f(x) + f(x - h)) / h**2
 

@@ -22,8 +22,6 @@ _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
 _DEG = 0.017453292519943295  # pi / 180
 _PI = 3.141592653589793
-_PI2_3 = 3.2898681336964524  # pi**2 / 3
-_PI4_30 = 3.2469697011334144  # pi**4 / 30
 
 _LOG2E = 1.4426950408889634
 _POS = ((0.2, 3.0),)
@@ -292,10 +290,15 @@ def rad2deg(x):
 def sinc(x):
     xs = x + (x == 0)
     v = np.sin(_PI * x) / (_PI * xs) + (x == 0)  # sin(πx)/(πx), 1 at 0 (as np.sinc)
-    small = np.abs(x) < 1e-3  # (cos πx − sinc x) / x cancels near 0: its Taylor series there
-    big = (np.cos(_PI * x) - v) / xs
-    x2 = x * x
-    return v, small * (x * (_PI4_30 * x2 - _PI2_3)) + (1.0 - small) * big
+    # sinc'(x) = (cos πx − sinc x) / x cancels for small |x| (badly in float32): below 1/4 its
+    # Taylor series, Σ (−1)^k π^2k 2k x^(2k−1) / (2k+1)!, to eight terms (float64 accurate).
+    small = np.abs(x) < 0.25
+    c = np.minimum(np.maximum(x, -0.25), 0.25)
+    c2 = c * c
+    series = c * (-3.289868133696453 + c2 * (3.246969701133414 + c2 * (-1.144510944732505 + c2 * (
+        0.20918278254123832 + c2 * (-0.023460810354558225 + c2 * (0.001781145516372851 + c2 * (
+            -9.766223126318928e-05 + c2 * 4.049947846619241e-06)))))))
+    return v, small * series + (1.0 - small) * ((np.cos(_PI * x) - v) / xs)
 
 
 # --- hyperbolic -------------------------------------------------------------------------------
