@@ -28,9 +28,10 @@ from .compare import _TAG, thread_env
 _HERE = Path(__file__).resolve().parent
 
 
-def run_side(tree: Path, bench_root: Path, budget: float) -> dict[tuple, float]:
+def run_side(tree: Path, bench_root: Path, budget: float, clock: str = "wall") -> dict[tuple, float]:
     """One worker process with ``dualad`` from ``tree``: {(group, mode, variant): median s}."""
     env = dict(os.environ, **thread_env(1))
+    env["DUALAD_BENCH_CLOCK"] = clock
     env["PYTHONPATH"] = str(tree)
     cmd = [sys.executable, "-m", "benchmarks.compare", "--worker", "dualad", "--budget", str(budget)]
     proc = subprocess.run(cmd, cwd=bench_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs of each side (default 5)")
     parser.add_argument("--budget", type=float, default=0.3, help="seconds of samples per cell and run")
     parser.add_argument("--json", type=Path, help="write every run's cells to this file")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default) or process CPU time (on a loaded machine)")
     args = parser.parse_args(argv)
     trees = {"A": args.a.resolve(), "B": args.b.resolve()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.runs):
             for side in ("A", "B"):
                 print(f"run {i + 1}/{args.runs} {side}", file=sys.stderr, flush=True)
-                runs[side].append(run_side(trees[side], bench_root, args.budget))
+                runs[side].append(run_side(trees[side], bench_root, args.budget, args.clock))
     if args.json:
         args.json.write_text(json.dumps({s: [{"|".join(k): v for k, v in r.items()} for r in rs] for s, rs in runs.items()}))
     keys = sorted(set().union(*runs["A"], *runs["B"]))
-    print(f"A = {trees['A']}\nB = {trees['B']}\n{args.runs} interleaved runs of each, threads 1, medians\n")
+    print(f"A = {trees['A']}\nB = {trees['B']}\n{args.runs} interleaved runs of each, threads 1, {args.clock} clock, medians\n")
     print(f"{'workload':44s}{'A':>12s}{'B':>12s}{'B/A paired':>12s}")
     worst = 0.0
     for key in keys:

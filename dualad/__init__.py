@@ -15,19 +15,24 @@ array([[0.        , 0.        ],
 
 from . import optim as optim
 from . import rules as rules
+from . import tree as tree
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
 from .explain import Trace, trace
 from .forward.dual import Dual
-from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus
+from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus, stop_gradient
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
+from .transforms.checkpoint import checkpoint
+from .transforms.custom import custom_jvp, custom_vjp
 from .transforms.forward import derivative, jacfwd, jvp
 from .transforms.jacobian import Decision, jacobian
 from .transforms.nested import check_grads, hessian, hvp, sparse_hessian
 from .transforms.record import Recording, record
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
 from .transforms.sparsity import hessian_sparsity, jacobian_sparsity
+
+remat = checkpoint  # JAX's other name for it
 
 __version__ = "0.1.0"
 
@@ -40,6 +45,10 @@ __all__ = [
     "Recording",
     "record",
     "check_grads",
+    "checkpoint",
+    "remat",
+    "custom_jvp",
+    "custom_vjp",
     "hessian",
     "hessian_sparsity",
     "hvp",
@@ -63,5 +72,7 @@ __all__ = [
     "softmax",
     "softplus",
     "sparse_hessian",
+    "stop_gradient",
     "trace",
+    "tree",
 ]

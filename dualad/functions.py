@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.dispatch import escape, strip
+from .core.dispatch import Active, escape, strip
 from .core.numpy_api import as_array
 from .rules import RULES
+from .rules.structural import stop_gradient as _STOP_GRADIENT
+from .transforms.pytree import tree_map
 
-__all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "primal"]
+__all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax", "primal", "stop_gradient"]
 
 _RELU, _SIGMOID, _SOFTPLUS = RULES["relu"], RULES["sigmoid"], RULES["softplus"]
 
@@ -41,6 +43,34 @@ def primal(x):
     3.0
     """
     return escape(x)
+
+
+def _stop(x):
+    return _STOP_GRADIENT.bind(x) if isinstance(x, Active) else x
+
+
+def stop_gradient(x):
+    """The value of ``x`` with no derivative, in every mode and at every nesting level.
+
+    Parameters
+    ----------
+    x : array_like, active value or pytree of them
+
+    Returns
+    -------
+    The same value (the same structure), treated as a constant by every transform.  Unlike
+    :func:`primal` it stays in the computation: :func:`dualad.record` replays it at new inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> float(ad.grad(lambda x: x * ad.stop_gradient(x))(3.0))   # d/dx (x · c) with c = x = 3
+    3.0
+    >>> ad.stop_gradient({"a": np.ones(2)})
+    {'a': array([1., 1.])}
+    """
+    return tree_map(_stop, x)
 
 
 def relu(x):

@@ -34,7 +34,7 @@ import numpy as np
 from .core import device
 from .core.dispatch import Active, strip
 from .reverse.variable import Variable
-from .transforms.pytree import tree_flatten, tree_unflatten
+from .transforms.pytree import flatten_up_to, tree_flatten, tree_unflatten
 
 __all__ = ["SGD", "Adam", "SGDState", "AdamState", "Optimizer", "assign", "zero_grad"]
 
@@ -133,7 +133,14 @@ def _zeros_like(p):
 
 class Optimizer:
     """Base of the optimisers: per-array rules ``_init_leaf``/``_update_leaf`` shared by the
-    functional API (:meth:`init`, :meth:`update`) and the PyTorch-style :meth:`step`."""
+    functional API (:meth:`init`, :meth:`update`) and the PyTorch-style :meth:`step`.
+
+    Examples
+    --------
+    >>> from dualad.optim import SGD, Adam, Optimizer
+    >>> isinstance(SGD(0.1), Optimizer) and isinstance(Adam(1e-3), Optimizer)
+    True
+    """
 
     _State: Callable = tuple
     _slot_names: tuple = ()
@@ -186,14 +193,14 @@ class Optimizer:
         (params, state)
         """
         p_leaves, treedef = tree_flatten(params)
-        g_leaves, g_def = tree_flatten(grads)
-        if len(g_leaves) != len(p_leaves) or g_def != treedef:
+        g_leaves = flatten_up_to(treedef, grads)
+        if g_leaves is None:
             raise ValueError("update: grads must have the same structure as params")
         count = int(state[0]) + 1
         slot_leaves = []
         for k in range(len(self._slot_names)):
-            leaves, s_def = tree_flatten(state[1 + k])
-            if len(leaves) != len(p_leaves):
+            leaves = flatten_up_to(treedef, state[1 + k])
+            if leaves is None:
                 raise ValueError(f"update: state.{self._slot_names[k]} does not match params; call init(params) again")
             slot_leaves.append(leaves)
         lr = self._rate(count)
@@ -240,7 +247,16 @@ class Optimizer:
 
 
 class SGDState(NamedTuple):
-    """State of :class:`SGD`: the step count and the velocity (momentum buffer) per parameter."""
+    """State of :class:`SGD`: the step count and the velocity (momentum buffer) per parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.optim import SGD
+    >>> state = SGD(0.1, momentum=0.9).init(np.zeros(2))
+    >>> state.count, state.velocity
+    (0, array([0., 0.]))
+    """
 
     count: int
     velocity: Any
@@ -306,7 +322,16 @@ class SGD(Optimizer):
 
 
 class AdamState(NamedTuple):
-    """State of :class:`Adam`: step count, first-moment (``mu``) and second-moment (``nu``) estimates."""
+    """State of :class:`Adam`: step count, first-moment (``mu``) and second-moment (``nu``) estimates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.optim import Adam
+    >>> state = Adam(1e-3).init(np.zeros(2))
+    >>> state.count, state.mu, state.nu
+    (0, array([0., 0.]), array([0., 0.]))
+    """
 
     count: int
     mu: Any

@@ -110,3 +110,9 @@ def test_07_jacobians_auto_and_sparse(tmp_path):
     assert r["sparse"]["colours"] == 3
     n = r["sparse"]["shape"][0]
     assert r["sparse"]["nnz"] == 3 * n - 4
+
+
+def test_08_dask_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    r = run(example("08"), tmp_path)
+    assert r["same"] and r["workers"] == 2

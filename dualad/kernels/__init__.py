@@ -15,7 +15,8 @@ import sys
 import numpy as np
 
 from ..rules.base import ElementwiseRule
-from .cpu import cache_dir, get_kernel
+from .cache import cache_dir
+from .cpu import get_kernel
 
 __all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "PARALLEL_MIN"]
 

@@ -19,49 +19,22 @@ against an infinite or NaN factor.  Each variant is specialised on a *pattern*: 
 broadcast scalars and which carry tangents (or which adjoints are written, added or skipped),
 so that the inner loop has no per-element branching on layout.
 
-The loop source is written to a small module in the kernel cache directory and imported from
-there, because Numba can only cache functions that live in a file.
+The loop source is written to a small module in the kernel cache folder (:mod:`.cache`) and
+imported from there, because Numba can only cache functions that live in a file.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-import tempfile
 import threading
-from pathlib import Path
 
 from ..rules.base import ElementwiseRule
 from ..rules.derive import tangent_source
+from .cache import load_generated
 
-__all__ = ["get_kernel", "cache_dir", "load_generated", "memo", "pattern_tag"]
+__all__ = ["get_kernel", "memo", "pattern_tag"]
 
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
-_FORMAT = 5  # bump when the generated source changes shape
-
-
-def cache_dir() -> Path:
-    """Where generated kernel modules (and Numba's cache of them) are kept.
-
-    ``DUALAD_CACHE_DIR`` overrides the default ``~/.cache/dualad``.
-    """
-    root = os.environ.get("DUALAD_CACHE_DIR")
-    if root:
-        path = Path(root)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = Path(base) / "dualad"
-    path = path / f"kernels-v{_FORMAT}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".writable"
-        probe.touch()
-    except OSError:
-        path = Path(tempfile.gettempdir()) / f"dualad-kernels-v{_FORMAT}-{os.getuid()}"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 _HEADER = '''\
@@ -142,15 +115,7 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
         body += _lane_sum(with_t, per_input, " " * 12, lambda i: f"t{i}r", lambda i: f"r[{i + 1}]", "i", "tyr[i]")
         return "\n".join(body) + "\n"
-    body += ["        k = ty.shape[0]"]
-    body += [f"        p{i} = np.empty({_BLOCK})" for i in with_t]
-    body += [
-        f"        for start in range(lo, hi, {_BLOCK}):",
-        f"            stop = min(start + {_BLOCK}, hi)",
-        "            for i in range(start, stop):",
-        f"                r = {call}",
-        "                y[i] = r[0]",
-    ]
+    body += _block_head("k = ty.shape[0]", with_t, call) + ["                y[i] = r[0]"]
     body += [f"                p{i}[i - start] = r[{i + 1}]" for i in with_t]
     body += ["            for l in range(k):"]
     # row slices of the block: contiguous 1-D loops the compiler vectorises
@@ -158,6 +123,17 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     body += ["                tyl = ty[l, start:stop]", "                for j in range(stop - start):"]
     body += _lane_sum(with_t, per_input, " " * 20, lambda i: f"tl{i}", lambda i: f"p{i}[j]", "j", "tyl[j]")
     return "\n".join(body) + "\n"
+
+
+def _block_head(count: str, scratch: list, call: str) -> list[str]:
+    """The "block" layout's loop head: the lane count, a partials buffer per input in
+    ``scratch``, and the rule evaluated as ``r`` over one block of elements."""
+    return [f"        {count}"] + [f"        p{i} = np.empty({_BLOCK})" for i in scratch] + [
+        f"        for start in range(lo, hi, {_BLOCK}):",
+        f"            stop = min(start + {_BLOCK}, hi)",
+        "            for i in range(start, stop):",
+        f"                r = {call}",
+    ]
 
 
 def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
@@ -190,14 +166,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         for i in out:
             body += [f"            q{i} = r[{i + 1}]"] + store(i, "            ", "cr")
         return "\n".join(body) + "\n"
-    body += ["        m = g.shape[0]"]
-    body += [f"        p{i} = np.empty({_BLOCK})" for i in out]
-    body += [
-        f"        for start in range(lo, hi, {_BLOCK}):",
-        f"            stop = min(start + {_BLOCK}, hi)",
-        "            for i in range(start, stop):",
-        f"                r = {call}",
-    ]
+    body += _block_head("m = g.shape[0]", out, call)
     body += [f"                p{i}[i - start] = r[{i + 1}]" for i in out]
     body += ["            for l in range(m):", "                gl = g[l, 0:1]" if g_scalar else "                gl = g[l, start:stop]"]
     body += [f"                cl{i} = c{i}[l, start:stop]" for i in out]
@@ -365,21 +334,3 @@ def _build(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool):
     modname = f"dualad_kern_{safe}_{kind}{par}_{pattern_tag(pattern)}_{rule.source_hash}"
     return load_generated(modname, src).kernel
 
-
-def load_generated(modname: str, src: str):
-    """Write generated source to the cache directory (atomically) and import it as a module,
-    so that Numba can cache what it compiles from it."""
-    path = cache_dir() / f"{modname}.py"
-    if not path.exists() or path.read_text() != src:
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(src)
-        os.replace(tmp, path)
-    module = sys.modules.get(modname)
-    if module is not None and getattr(module, "__dualad_source__", None) == src:
-        return module
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    module.__dualad_source__ = src
-    sys.modules[modname] = module
-    spec.loader.exec_module(module)
-    return module

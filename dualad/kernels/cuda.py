@@ -47,7 +47,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, retarget
-from .cpu import load_generated, memo, pattern_tag
+from .cache import load_generated
+from .cpu import memo, pattern_tag
 
 if not hasattr(np, "row_stack"):
     # numba-cuda 0.30 registers an overload for np.row_stack when it first compiles a kernel;
@@ -290,12 +291,8 @@ def kernel_source(rule: ElementwiseRule, kind: str, pattern: tuple) -> str:
 
     Parameters
     ----------
-    rule : ElementwiseRule
-        The rule.
-    kind : {'jvp', 'vjp', 'value'}
-        Which kernel.
-    pattern : tuple
-        The layout pattern (see :func:`get_kernel`).
+    rule, kind, pattern
+        As in :func:`get_kernel`.
 
     Returns
     -------
@@ -582,6 +579,16 @@ def _max_blocks() -> int:
     return sms * BLOCKS_PER_SM
 
 
+def _flat_all(xs: Sequence, shape, size: int, dtype, launch, empty) -> tuple:
+    """Every input as the kernels take it: (flat arrays, which are size-1 scalars)."""
+    flat, scalars = [], []
+    for x in xs:
+        f, scalar = _flat(x, shape, size, dtype, launch, empty)
+        flat.append(f)
+        scalars.append(scalar)
+    return flat, scalars
+
+
 def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None, empty=None) -> tuple:
     """Fused value and tangent lanes of ``rule`` on the GPU.
 
@@ -627,13 +634,10 @@ def jvp(rule: ElementwiseRule, xs: Sequence, ts: Sequence, dtype, launch=None, e
     y, yk = _alloc(empty, (size,), dtype)
     ty, tyk = _alloc(empty, (k, size), dtype)
     if size and k:
-        flat, pattern, lanes = [], [], []
-        for x, t in zip(xs, ts):
-            f, scalar = _flat(x, shape, size, dtype, launch, empty)
-            flat.append(f)
-            pattern.append((scalar, t is not None))
-            if t is not None:
-                lanes.append(_flat_lanes(t, k, shape, size, scalar, dtype, launch, empty))
+        flat, scalars = _flat_all(xs, shape, size, dtype, launch, empty)
+        pattern = [(scalar, t is not None) for scalar, t in zip(scalars, ts)]
+        lanes = [_flat_lanes(t, k, shape, size, scalar, dtype, launch, empty)
+                 for scalar, t in zip(scalars, ts) if t is not None]
         blocks, threads = launch_config(size, launch)
         get_kernel(rule, "jvp", tuple(pattern))[blocks, threads](*flat, *lanes, yk, tyk)
     return y.reshape(shape), ty.reshape((k,) + shape)
@@ -699,11 +703,9 @@ def vjp(rule: ElementwiseRule, xs: Sequence, g, needed: Sequence, dtype, into: S
         outs.append(view)
         results.append(res)
     if any(needed) and size and m:
-        flat, per_input = [], []
-        for x, need, buf in zip(xs, needed, into):
-            f, scalar = _flat(x, shape, size, dtype, launch, empty)
-            flat.append(f)
-            per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
+        flat, scalars = _flat_all(xs, shape, size, dtype, launch, empty)
+        per_input = [(scalar, ("a" if buf is not None else "w") if need else "n")
+                     for scalar, need, buf in zip(scalars, needed, into)]
         if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
             # one cotangent value per lane, possibly a broadcast view: pass it as a column
             col = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
@@ -723,16 +725,8 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None, empty=None):
 
     Parameters
     ----------
-    rule : ElementwiseRule
-        The rule.
-    xs : sequence of device arrays or host scalars
-        The inputs, of broadcastable shapes (see :func:`jvp`).
-    dtype : {numpy.float32, numpy.float64}
-        The computation and output dtype.
-    launch : None or (blocks, threads), optional
-        See :func:`launch_config`.
-    empty : callable, optional
-        Allocates the output (see :func:`jvp`).
+    rule, xs, dtype, launch, empty
+        As in :func:`jvp`.
 
     Returns
     -------
@@ -746,11 +740,7 @@ def value(rule: ElementwiseRule, xs: Sequence, dtype, launch=None, empty=None):
     xs = [_as_device(x, dtype) for x in xs]
     y, yk = _alloc(empty, (size,), dtype)
     if size:
-        flat, pattern = [], []
-        for x in xs:
-            f, scalar = _flat(x, shape, size, dtype, launch, empty)
-            flat.append(f)
-            pattern.append(scalar)
+        flat, pattern = _flat_all(xs, shape, size, dtype, launch, empty)
         blocks, threads = launch_config(size, launch)
         get_kernel(rule, "value", tuple(pattern))[blocks, threads](*flat, yk)
     return y.reshape(shape)

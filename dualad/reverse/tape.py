@@ -239,7 +239,7 @@ class Tape:
                     args.append(_const(residual[i]))
                 else:
                     args.append("const")
-            name = op.name
+            name = op.name if params is None else op.label(params)
             lines.append((out_node, f"v{out_node} = {name}({', '.join(args)})", out_shape))
         lines.sort(key=lambda t: t[0])
         width = max([len(s) for _, s, _ in lines] + [24])

@@ -535,5 +535,9 @@ class Primitive:
     def bind(self, *args, **params):
         return _DISPATCH.bind(self, args, params)
 
+    def label(self, params: dict) -> str:
+        """How a tape listing names one application of this op (its name, by default)."""
+        return self.name
+
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -62,6 +62,8 @@ __all__ = [
     "logabsdet",
     "det",
     "solve",
+    "StopGradientOp",
+    "stop_gradient",
 ]
 
 
@@ -300,12 +302,16 @@ def setitem(x, v, *, index, batch):
     return out
 
 
+def _write_transpose(write, read, ct, v_shape, batch, where: dict):
+    """The transpose of writing ``v`` into ``x`` at ``where``: ``x̄`` is ``ct`` with the written
+    region cleared, ``v̄`` the region read back (summed over what ``v`` was broadcast along)."""
+    cleared = write.bind(ct, _zeros((), ct.dtype, ct), batch=batch, **where)
+    return cleared, unbroadcast(read.bind(ct, batch=batch, **where), v_shape, batch)
+
+
 @setitem.def_transpose
 def _setitem_t(ct, *, shapes, index, batch):
-    x_shape, v_shape = shapes
-    cleared = setitem.bind(ct, _zeros((), ct.dtype, ct), index=index, batch=batch)
-    picked = getitem.bind(ct, index=index, batch=batch)
-    return cleared, unbroadcast(picked, v_shape, batch)
+    return _write_transpose(setitem, getitem, ct, shapes[1], batch, {"index": index})
 
 
 @_linear("setitem_flat", nin=2)
@@ -320,10 +326,7 @@ def setitem_flat(x, v, *, flat, batch):
 
 @setitem_flat.def_transpose
 def _setitem_flat_t(ct, *, shapes, flat, batch):
-    x_shape, v_shape = shapes
-    cleared = setitem_flat.bind(ct, _zeros((), ct.dtype, ct), flat=flat, batch=batch)
-    picked = gather.bind(ct, flat=flat, batch=batch)
-    return cleared, unbroadcast(picked, v_shape, batch)
+    return _write_transpose(setitem_flat, gather, ct, shapes[1], batch, {"flat": flat})
 
 
 @_linear("cumsum")
@@ -694,3 +697,33 @@ class SolveOp(Primitive):
 
 
 solve = SolveOp()
+
+
+# --------------------------------------------------------------------------------------------
+# No derivative
+
+
+class StopGradientOp(Primitive):
+    """The value of ``x`` with a zero derivative at every level: each level's tangent is zero,
+    its adjoint contributes nothing, and the value is the op applied to the older level's
+    value (so older levels drop the derivative too)."""
+
+    def __init__(self):
+        super().__init__("stop_gradient")
+
+    def impl(self, x):
+        return x
+
+    def jvp(self, primals, tangents, params):
+        (x,), (t,) = primals, tangents
+        y = self.bind(x)
+        return y, _zeros(tuple(t.shape), t.dtype, t)
+
+    def forward(self, primals, params):
+        return self.bind(primals[0]), None
+
+    def backward(self, res, ct, params, needed):
+        return (None,)
+
+
+stop_gradient = StopGradientOp()

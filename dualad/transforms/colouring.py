@@ -179,17 +179,8 @@ def color_rows(pattern, order: str = "largest_first") -> tuple[np.ndarray, int]:
     """Greedy distance-2 colouring of the rows (rows sharing a colour share no column): one
     reverse-mode lane per colour, ``J[i, j] = (Sᵀ J)[color[i], j]``.
 
-    Parameters
-    ----------
-    pattern : scipy.sparse matrix or 2-D array
-        The ``(m, n)`` pattern.
-    order : {"largest_first", "natural"}
-        As in :func:`color_columns`.
-
-    Returns
-    -------
-    (colors, k)
-        ``colors[i]`` in ``0 .. k-1`` for each row.
+    Takes the same ``pattern`` and ``order`` as :func:`color_columns` and returns
+    ``(colors, k)`` with ``colors[i]`` in ``0 .. k-1`` for each row.
 
     Examples
     --------

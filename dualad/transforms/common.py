@@ -9,9 +9,12 @@ import numpy as np
 
 from ..core import device
 from ..core.dispatch import Active, strip
-from .pytree import as_input, tree_flatten, tree_unflatten
+from .pytree import as_input, leaf_paths, tree_flatten, tree_unflatten
 
-__all__ = ["check_callable", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place", "check_output"]
+__all__ = [
+    "check_callable", "flatten_output", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place",
+    "check_output",
+]
 
 
 def check_callable(f, name: str) -> None:
@@ -45,6 +48,15 @@ def check_output(o, name: str, index: int | None = None, count: int = 1) -> None
         "array, e.g. y.astype(float) for a piecewise-constant value whose derivative is zero"
         + (", or return it as auxiliary data with has_aux=True" if name in ("grad", "value_and_grad") else "")
     )
+
+
+def flatten_output(out, name: str) -> tuple[list, Any]:
+    """``f``'s output as (leaves, treedef); an output that is ``None`` itself (a function
+    without a ``return``) raises as a leaf without derivative would, rather than giving an
+    empty result."""
+    if out is None:
+        check_output(None, name)
+    return tree_flatten(out)
 
 
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
@@ -88,7 +100,16 @@ def prepare_args(args: tuple, argnums: tuple[int, ...]):
     """Flatten the differentiated arguments: (leaves, rebuild), rebuild(new_leaves) -> args."""
     trees = [args[i] for i in argnums]
     leaves, treedef = tree_flatten(trees)
-    leaves = same_place([as_input(x, f"argument {argnums[0] if len(argnums) == 1 else argnums}") for x in leaves])
+    if not leaves:
+        raise TypeError(
+            f"cannot differentiate with respect to argument(s) {argnums[0] if len(argnums) == 1 else argnums}: "
+            "they hold no arrays (None and empty containers have no leaves); pass a float array or number"
+        )
+    try:
+        leaves = same_place([as_input(x) for x in leaves])
+    except (TypeError, NotImplementedError):
+        _raise_for_leaf(leaves, treedef, argnums)
+        raise
 
     def rebuild(new_leaves):
         new = list(args)
@@ -97,6 +118,14 @@ def prepare_args(args: tuple, argnums: tuple[int, ...]):
         return tuple(new)
 
     return leaves, treedef, rebuild
+
+
+def _raise_for_leaf(leaves, treedef, argnums) -> None:
+    """Raise the error of the first leaf that is not a float array, naming it by its path
+    (``argument 0['w'][1]``)."""
+    for x, p in zip(leaves, leaf_paths(treedef)):
+        i = int(p[1: p.index("]")])  # paths start with "[i]", the i-th differentiated argument
+        as_input(x, f"argument {argnums[i]}{p[p.index(']') + 1:]}")
 
 
 def same_place(leaves: list, what: str = "the differentiated arguments") -> list:

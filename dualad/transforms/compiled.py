@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import kernels
 from ..core.dispatch import Active, same_result, strip
-from ..kernels.cpu import load_generated
+from ..kernels.cache import load_generated
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .guards import constants_hold
@@ -34,13 +34,13 @@ class NotCompilable(NotImplementedError):
 def _plan(rec):
     """Check the recording fits and lay out its program: (lines, leaves, consts, out node)."""
     tape = rec.tape
-    shapes = {s for s, _ in rec._in_sig}
+    shapes = {s for s, _ in rec.in_sig}
     if len(shapes) != 1:
         raise NotCompilable("compile(): all differentiated inputs must have one common shape")
     (shape,) = shapes
-    if len(rec._outs) != 1 or rec._outs[0][0] != "n":
+    if len(rec.outs) != 1 or rec.outs[0][0] != "n":
         raise NotCompilable("compile(): the function must have one output that depends on its inputs")
-    out_node = rec._outs[0][1]
+    out_node = rec.outs[0][1]
     entries = list(tape.entries)
     final_sum = False
     if entries and entries[-1].op is S.sum_ and entries[-1].out_node == out_node:
@@ -141,12 +141,12 @@ class CompiledRecording:
         # One parallel region per call (not one per op): measured here, never slower than the
         # serial loop even with the other core busy, and about twice as fast when it is free.
         parallel = self._size >= min(kernels.PARALLEL_MIN, COMPILED_PARALLEL_MIN)
-        src, rules, consts = _source(entries, rec._leaf_nodes, out_node, final_sum, self._guard_nodes, parallel)
+        src, rules, consts = _source(entries, rec.leaf_nodes, out_node, final_sum, self._guard_nodes, parallel)
         digest = hashlib.sha1(src.encode()).hexdigest()[:16]
         self._run = load_generated(f"dualad_tape_{digest}", src).run
         self._consts = np.asarray(consts, dtype=np.float64)
-        self._dtype = np.result_type(*[d for _, d in rec._in_sig])
-        self._nleaves = len(rec._leaf_nodes)
+        self._dtype = np.result_type(*[d for _, d in rec.in_sig])
+        self._nleaves = len(rec.leaf_nodes)
         self._consts_t = self._consts.astype(self._dtype)
         self._one = self._dtype.type(1.0)
         self._nguards = len(self._guard_nodes)
@@ -154,12 +154,12 @@ class CompiledRecording:
         # fast path of value_and_grad applies.
         from .pytree import tree_flatten
 
-        self._single = len(rec._nums) == 1
+        self._single = len(rec.nums) == 1
         self._flat = (
-            not rec._rest
-            and rec._nums == tuple(range(self._nleaves))
-            and rec._in_def == tree_flatten([0.0] * self._nleaves)[1]
-            and all(d == self._dtype for _, d in rec._in_sig)
+            not rec.rest
+            and rec.nums == tuple(range(self._nleaves))
+            and rec.in_def == tree_flatten([0.0] * self._nleaves)[1]
+            and all(d == self._dtype for _, d in rec.in_sig)
         )
 
     def value_and_grad(self, *args):
@@ -185,10 +185,10 @@ class CompiledRecording:
                 g = [grads[j].reshape(self._shape) for j in range(self._nleaves)]
                 return self._dtype.type(total), (g[0] if self._nleaves == 1 and self._single else tuple(g))
         rec = self._rec
-        nums, leaves, treedef, rest = rec._split_args(args)
+        nums, leaves, treedef, rest = rec.split_args(args)
         # The recording may have been recorded again since (other shapes, a changed guard):
         # this program then no longer describes it.
-        if rec.tape is not self._tape or not rec._compatible(nums, leaves, treedef, rest):
+        if rec.tape is not self._tape or not rec.compatible(nums, leaves, treedef, rest):
             return rec.value_and_grad(*args)
         xs = np.empty((self._nleaves, self._size), dtype=self._dtype)
         for j, x in enumerate(leaves):
@@ -199,14 +199,14 @@ class CompiledRecording:
         g = [grads[j].reshape(self._shape) for j in range(self._nleaves)]
         from .pytree import tree_unflatten
 
-        grads_tree = tree_unflatten(rec._in_def, g)
+        grads_tree = tree_unflatten(rec.in_def, g)
         value = self._dtype.type(total)
-        return value, rec._shape_grads(grads_tree)
+        return value, rec.shape_grads(grads_tree)
 
     def _guards_hold(self, leaves, gv) -> bool:
         """Whether every comparison recorded as a guard still comes out the same."""
         where = {n: gv[j].reshape(self._shape) for j, n in enumerate(self._guard_nodes)}
-        leaf_vals = dict(zip(self._rec._leaf_nodes, leaves))
+        leaf_vals = dict(zip(self._rec.leaf_nodes, leaves))
         for fn, refs, kw, result in self._guards:
             vals = [(leaf_vals[v] if v in leaf_vals else where[v]) if kind == "n" else v for kind, v in refs]
             now = fn(*vals, **kw)

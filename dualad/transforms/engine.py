@@ -6,39 +6,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import device
-from .common import prepare_args, size_of
+from .common import is_single, norm_argnums, prepare_args, size_of
 from .executors import Progress, is_pickle_error, pickle_error, pickler_for, worker_died
-from .forward import jacfwd
-from .lanes import ReverseRecording, forward_lanes, reverse_lanes, reverse_record
-from .reverse import grad
+from .lanes import ReverseRecording, forward_lanes, forward_pass, reverse_lanes, reverse_record, rows_to_jacobian
+from .options import JacobianOptions
 
-__all__ = ["LaneEngine", "Assembler", "run_task", "lane_target"]
-
-
-def lane_target(f, nums, inner: str | None):
-    """The function whose Jacobian the lanes compute: ``f`` itself (``inner`` None), or its
-    gradient by reverse mode (``"reverse"``) or forward mode (``"forward"``), for Hessians.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.transforms.engine import lane_target
-    >>> lane_target(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))   # one per argnum
-    (array([2., 2.]),)
-    """
-    if inner is None:
-        return f
-    return grad(f, nums) if inner == "reverse" else jacfwd(f, nums)
+__all__ = ["LaneEngine", "Assembler", "run_task", "lane_jacobian"]
 
 
-def run_task(f, args, nums, mode: str, inner: str | None, colors, c0: int, c1: int):
-    """What a worker runs: one chunk of lanes, from scratch; the block and f's output structure
-    (the caller checks it against its plan: f's output may depend on more than input shapes)."""
-    g = lane_target(f, nums, inner)
+def run_task(f, args, nums, mode: str, colors, c0: int, c1: int):
+    """What a worker runs: one chunk of lanes of ``f``'s Jacobian, from scratch; the block and
+    f's output structure (the caller checks it against its plan: f's output may depend on more
+    than input shapes).  ``f`` is the lane target itself: for a Hessian, a picklable gradient
+    of the user's function (:class:`dualad.transforms.nested.InnerDerivative`)."""
     if mode == "reverse":
-        rec = reverse_record(g, args, nums)
+        rec = reverse_record(f, args, nums)
         return reverse_lanes(rec, colors, c0, c1), (rec.o_def, rec.shapes)
-    block, o_def, shapes = forward_lanes(g, args, nums, colors, c0, c1)
+    block, o_def, shapes = forward_lanes(f, args, nums, colors, c0, c1)
     return block, (o_def, shapes)
 
 
@@ -58,6 +42,9 @@ class Assembler:
 
     def add(self, c0: int, c1: int, block):
         if self.parts is None and (isinstance(block, np.ndarray) or device.is_device(block)):
+            if self.out is None and c0 == 0 and c1 == self.N:  # one chunk: no copy
+                self.out = block.T if self.last else block
+                return
             if self.out is None:
                 shape = (block.shape[1], self.N) if self.last else (self.N, block.shape[1])
                 self.out = device.zeros(shape, block.dtype, block)
@@ -83,26 +70,45 @@ class Assembler:
 
 
 class LaneEngine:
-    """Runs the lane passes of one call, serially or on an executor."""
+    """Runs the lane passes of one call of ``f``'s Jacobian, serially or on an executor.
 
-    def __init__(self, f, args, nums, inner: str | None = None, executor=None, progress: bool = False,
-                 rec: ReverseRecording | None = None, name: str = "jacobian"):
-        self.f, self.args, self.nums, self.inner = f, args, nums, inner
+    jacfwd, jacrev, jacobian, hessian (with ``f`` a gradient) and sparse_hessian all run
+    their lanes here; ``prepared`` is the call's arguments flattened once
+    (:func:`dualad.transforms.common.prepare_args`).
+    """
+
+    def __init__(self, f, args, nums, executor=None, progress: bool = False,
+                 rec: ReverseRecording | None = None, name: str = "jacobian", prepared=None):
+        self.f, self.args, self.nums = f, args, nums
         self.executor, self.progress, self.rec, self.name = executor, progress, rec, name
         self.passes = 0
         self.out_info = None
+        self._prepared = prepared
+
+    @property
+    def prepared(self):
+        """``(leaves, treedef, rebuild)`` of the differentiated arguments, computed once."""
+        if self._prepared is None:
+            self._prepared = prepare_args(self.args, self.nums)
+        return self._prepared
+
+    @property
+    def n(self) -> int:
+        """The number of scalar inputs (the Jacobian's columns)."""
+        leaves = self.rec.leaves if self.rec is not None else self.prepared[0]
+        return sum(size_of(x.shape) for x in leaves)
 
     # serial passes
     def forward(self, colors, c0: int, c1: int):
-        g = lane_target(self.f, self.nums, self.inner)
-        block, o_def, shapes = forward_lanes(g, self.args, self.nums, colors, c0, c1)
+        leaves, _, rebuild = self.prepared
+        block, o_def, shapes = forward_pass(self.f, leaves, rebuild, colors, c0, c1, self.name)
         self.out_info = (o_def, shapes)
         self.passes += 1
         return block
 
     def reverse(self, colors, c0: int, c1: int):
         if self.rec is None:
-            self.rec = reverse_record(lane_target(self.f, self.nums, self.inner), self.args, self.nums)
+            self.rec = reverse_record(self.f, self.args, self.nums, self.name)
         self.out_info = (self.rec.o_def, self.rec.shapes)
         self.passes += 1
         return reverse_lanes(self.rec, colors, c0, c1)
@@ -146,8 +152,7 @@ class LaneEngine:
             if self.out_info is not None:
                 return sum(size_of(s) for s in self.out_info[1])
             return 0
-        leaves, _, _ = prepare_args(self.args, self.nums)
-        return sum(size_of(x.shape) for x in leaves)
+        return self.n
 
     def _run_executor(self, mode: str, colors, ranges, asm: Assembler):
         import concurrent.futures as cf
@@ -164,7 +169,7 @@ class LaneEngine:
         try:
             try:
                 for c0, c1 in ranges:
-                    futures[ex.submit(run_task, self.f, self.args, self.nums, mode, self.inner, colors, c0, c1)] = (c0, c1)
+                    futures[ex.submit(run_task, self.f, self.args, self.nums, mode, colors, c0, c1)] = (c0, c1)
             except Exception as e:  # noqa: BLE001
                 self._fail(futures, e, None, len(ranges))
             for fut in cf.as_completed(list(futures)):
@@ -194,3 +199,40 @@ class LaneEngine:
         if is_pickle_error(e):
             raise pickle_error(self.name, self.f, self.executor, e) from e
         raise e
+
+
+def lane_jacobian(f, argnums, chunk_size, mode: str, name: str, executor=None, progress: bool = False):
+    """The dense Jacobian transform on the lane engine: ``jacfwd`` (``mode="forward"``: input
+    lanes, one pass per chunk) and ``jacrev`` (``"reverse"``: one recording, one sweep per chunk
+    of output rows) are this with their names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.transforms.engine import lane_jacobian
+    >>> lane_jacobian(np.sin, 0, None, "reverse", "jacrev")(np.zeros(2))
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    options = JacobianOptions.make(name, mode, chunk_size, executor=executor, progress=progress)
+    single = is_single(argnums)
+    run = {"executor": options.executor, "progress": options.progress, "name": name}
+
+    def jac(*args):
+        nums = norm_argnums(argnums, len(args), name)
+        if mode == "reverse":
+            rec = reverse_record(f, args, nums, name)
+            m = sum(rec.sizes)
+            full = LaneEngine(f, args, nums, rec=rec, **run).run_reverse(None, m, options.chunk(m))
+            return rows_to_jacobian(full, rec.o_def, rec.shapes, rec.leaves, rec.treedef, single)
+        engine = LaneEngine(f, args, nums, **run)
+        n = engine.n
+        if n == 0:  # no input lanes: one empty pass still learns the output's structure
+            full = np.transpose(engine.forward(None, 0, 0))
+        else:
+            full = engine.run_forward(None, n, options.chunk(n))
+        leaves, treedef, _ = engine.prepared
+        return rows_to_jacobian(full, *engine.out_info, leaves, treedef, single)
+
+    jac.__name__ = f"{name}({getattr(f, '__name__', 'f')})"
+    return jac

@@ -10,9 +10,9 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
-from .common import check_callable, is_single, norm_argnums, prepare_args, same_place, size_of
-from .lanes import forward_pass, lane_ranges, rows_to_jacobian, seed_lanes, unwrap_dual
-from .options import JacobianOptions
+from .common import check_callable, flatten_output, same_place
+from .engine import lane_jacobian
+from .lanes import seed_lanes, unwrap_dual
 from .pytree import as_input, tree_flatten, tree_unflatten
 
 __all__ = ["jvp", "jacfwd", "derivative", "seed_lanes", "unwrap_dual"]
@@ -70,7 +70,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
             t = t.astype(p.dtype, copy=False)
         duals.append(Dual.make(p, t[None], tag, True))
     out = f(*tree_unflatten(p_def, duals))
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, "jvp")
     ys, ts = [], []
     for i, o in enumerate(o_leaves):
         y, t = unwrap_dual(o, tag, 1, "jvp", i, len(o_leaves))
@@ -79,7 +79,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return tree_unflatten(o_def, ys), tree_unflatten(o_def, ts)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None, *,
+           executor=None, progress: bool = False) -> Callable:
     """The Jacobian of ``f`` by forward mode: one pass per chunk of input lanes.
 
     Parameters
@@ -90,6 +91,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
         Which positional arguments to differentiate.
     chunk_size : int, optional
         Input directions pushed per pass (default: all at once).
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Run the passes (one per chunk) there; see :func:`dualad.jacobian`.
+    progress : bool
+        Show a progress bar over the passes (tqdm).
 
     Returns
     -------
@@ -106,22 +111,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 4.]])
     """
     check_callable(f, "jacfwd")
-    options = JacobianOptions.make("jacfwd", "forward", chunk_size)
-    single = is_single(argnums)
-
-    def jac(*args):
-        nums = norm_argnums(argnums, len(args), "jacfwd")
-        leaves, treedef, rebuild = prepare_args(args, nums)
-        n = sum(size_of(x.shape) for x in leaves)
-        blocks, o_def, shapes = [], None, []
-        for c0, c1 in lane_ranges(n, options.chunk(n)) or [(0, 0)]:
-            block, o_def, shapes = forward_pass(f, leaves, rebuild, None, c0, c1, "jacfwd")
-            blocks.append(block)
-        full = np.transpose(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0))
-        return rows_to_jacobian(full, o_def, shapes, leaves, treedef, single)
-
-    jac.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
-    return jac
+    return lane_jacobian(f, argnums, chunk_size, "forward", "jacfwd", executor, progress)
 
 
 def derivative(f: Callable, order: int = 1) -> Callable:

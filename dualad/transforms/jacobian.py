@@ -266,7 +266,7 @@ def _run_plan(f, options: JacobianOptions, args, nums, table, key, finish: bool,
         plan, rec = analyse(f, args, nums, options.mode)
         table[key] = plan
     limit = options.memory_limit if options.memory_limit is not None else default_memory_limit()
-    engine = LaneEngine(f, args, nums, None, executor=options.executor, progress=options.progress, rec=rec)
+    engine = LaneEngine(f, args, nums, executor=options.executor, progress=options.progress, rec=rec)
     if options.sparse:
         _check_sparse_args(args, nums)
         info = _pattern(f, options, plan, args, nums)

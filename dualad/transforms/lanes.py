@@ -30,12 +30,15 @@ from ..core.dispatch import Active, new_tag, strip
 from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
-from .common import assemble_jacobian, check_output, prepare_args, size_of
+from .common import assemble_jacobian, check_output, flatten_output, prepare_args, size_of
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = [
+    "Directions",
     "seed",
     "seed_lanes",
+    "pull_nodes",
+    "out_nodes",
     "unwrap_dual",
     "record_tape",
     "pull",
@@ -51,6 +54,15 @@ __all__ = [
 
 def _float(dt):
     return dt if np.dtype(dt).kind == "f" else np.float64
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Explicit seed directions for the lanes: row ``c`` of ``matrix`` (``(N, n)``, over the
+    flattened inputs, or outputs in reverse mode) is lane ``c`` — batched Hessian-vector
+    products run on the lane engine with these in place of the identity or a colouring."""
+
+    matrix: object
 
 
 def seed(size: int, offset: int, colors, c0: int, k: int, dtype, like=None):
@@ -70,6 +82,8 @@ def seed(size: int, offset: int, colors, c0: int, k: int, dtype, like=None):
     """
     if colors is None:
         return device.eye(k, size, c0 - offset, dtype, like)
+    if isinstance(colors, Directions):
+        return colors.matrix[c0: c0 + k, offset: offset + size].astype(dtype, copy=False)
     out = np.zeros((k, size), dtype=dtype)
     idx = np.arange(size)
     lane = colors[offset: offset + size] - c0
@@ -148,17 +162,29 @@ def pull(tape: Tape, outs: list, cts: list, vars_: list, k: int) -> list:
     >>> pull(tape, [out], [np.ones((1, 2))], vars_, 1)[0]
     array([[3., 3.]])
     """
+    return pull_nodes(tape, out_nodes(tape, outs), cts, [v.node for v in vars_], vars_, k)
+
+
+def out_nodes(tape: Tape, outs: list) -> list:
+    """The tape node of each output, None where an output is not on ``tape`` (a constant)."""
+    return [o.node if isinstance(o, Variable) and o.tape is tape else None for o in outs]
+
+
+def pull_nodes(tape: Tape, outs: list, cts: list, leaf_nodes: list, leaves: list, k: int) -> list:
+    """:func:`pull` by node numbers: ``outs`` the outputs' nodes (None: constant), ``leaves``
+    the leaf values (for the shape, dtype and place of zero adjoints).  A replayed recording
+    (:class:`dualad.transforms.record.Recording`) has nodes, not Variables."""
     seeds: dict = {}
-    for o, ct in zip(outs, cts):
-        if isinstance(o, Variable) and o._tag == tape.tag:
-            prev = seeds.get(o._node)
-            seeds[o._node] = ct if prev is None else prev + ct
-    adj = tape.backward(seeds, wanted={v._node for v in vars_}) if seeds else {}
+    for node, ct in zip(outs, cts):
+        if node is not None:
+            prev = seeds.get(node)
+            seeds[node] = ct if prev is None else prev + ct
+    adj = tape.backward(seeds, wanted=set(leaf_nodes)) if seeds else {}
     res = []
-    for v in vars_:
-        a = adj.get(v._node)
+    for node, x in zip(leaf_nodes, leaves):
+        a = adj.get(node)
         if a is None:
-            a = device.zeros((k,) + v.shape, v.dtype, strip(v._p))
+            a = device.zeros((k,) + tuple(x.shape), x.dtype, strip(x))
         res.append(a)
     return res
 
@@ -184,7 +210,7 @@ def forward_pass(f, leaves: list, rebuild, colors, c0: int, c1: int, name: str =
     k = c1 - c0
     tag = new_tag()
     out = f(*rebuild(seed_lanes(leaves, c0, k, tag, colors)))
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, name)
     blocks, shapes = [], []
     for i, o in enumerate(o_leaves):
         t = unwrap_dual(o, tag, k, name, i, len(o_leaves))[1]
@@ -212,10 +238,15 @@ def forward_lanes(f, args, nums, colors, c0: int, c1: int, name: str = "jacobian
 
 @dataclass
 class ReverseRecording:
-    """One recording of f for reverse lane sweeps: tape, leaves, outputs and their layout."""
+    """One recording of f for reverse lane sweeps: tape, outputs and leaves, their layout.
+
+    ``out_nodes``/``leaf_nodes`` are tape nodes (None for a constant output); ``vars_`` the
+    leaf Variables of a fresh recording (None for a replayed one).
+    """
 
     tape: object
-    vars_: list
+    out_nodes: list
+    leaf_nodes: list
     o_leaves: list
     o_def: object
     shapes: list
@@ -223,6 +254,19 @@ class ReverseRecording:
     dtype: object
     leaves: list
     treedef: object
+    vars_: list | None = None
+
+    @classmethod
+    def of(cls, tape, o_leaves, o_def, leaf_nodes, leaves, treedef, out_nodes, vars_=None, name="jacobian"):
+        """Check the outputs (each must carry a derivative) and work out the layout."""
+        for i, o in enumerate(o_leaves):
+            check_output(o, name, i, len(o_leaves))
+        shapes = [tuple(o.shape) if isinstance(o, Active) else tuple(np.shape(o)) for o in o_leaves]
+        dt = np.result_type(*[np.dtype(x.dtype) for x in leaves]) if leaves else np.dtype(np.float64)
+        if dt.kind != "f":
+            dt = np.dtype(np.float64)
+        return cls(tape, out_nodes, leaf_nodes, o_leaves, o_def, shapes, [size_of(s) for s in shapes], dt,
+                   leaves, treedef, vars_)
 
 
 def reverse_record(f, args, nums, name: str = "jacobian") -> ReverseRecording:
@@ -236,15 +280,9 @@ def reverse_record(f, args, nums, name: str = "jacobian") -> ReverseRecording:
     [2]
     """
     tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
-    o_leaves, o_def = tree_flatten(out)
-    for i, o in enumerate(o_leaves):
-        check_output(o, name, i, len(o_leaves))
-    shapes = [tuple(o.shape) if isinstance(o, Active) else tuple(np.shape(o)) for o in o_leaves]
-    sizes = [size_of(s) for s in shapes]
-    dt = np.result_type(*[np.dtype(v.dtype) for v in vars_]) if vars_ else np.dtype(np.float64)
-    if dt.kind != "f":
-        dt = np.dtype(np.float64)
-    return ReverseRecording(tape, vars_, o_leaves, o_def, shapes, sizes, dt, leaves, treedef)
+    o_leaves, o_def = flatten_output(out, name)
+    return ReverseRecording.of(tape, o_leaves, o_def, [v.node for v in vars_], leaves, treedef,
+                               out_nodes(tape, o_leaves), vars_, name)
 
 
 def reverse_lanes(rec: ReverseRecording, colors, c0: int, c1: int):
@@ -264,7 +302,7 @@ def reverse_lanes(rec: ReverseRecording, colors, c0: int, c1: int):
     for o, s, size in zip(rec.o_leaves, rec.shapes, rec.sizes):
         cts.append(seed(size, offset, colors, c0, k, rec.dtype, strip(o)).reshape((k,) + tuple(s)))
         offset += size
-    adj = pull(rec.tape, rec.o_leaves, cts, rec.vars_, k)
+    adj = pull_nodes(rec.tape, rec.out_nodes, cts, rec.leaf_nodes, rec.leaves, k)
     if not adj:
         return np.zeros((k, 0), dtype=rec.dtype)
     return _join([np.reshape(a, (k, size_of(a.shape[1:]))) for a in adj], 1)

@@ -16,7 +16,7 @@ from .common import check_callable, is_single, norm_argnums, prepare_args, size_
 from .decision import Decision
 from .engine import LaneEngine
 from .forward import jacfwd, jvp
-from .lanes import rows_to_jacobian, unwrap_dual
+from .lanes import Directions, rows_to_jacobian, unwrap_dual
 from .options import JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 from .reverse import grad, jacrev, vjp
@@ -29,6 +29,26 @@ __all__ = ["hessian", "sparse_hessian", "hvp", "check_grads", "HESSIAN_MODES"]
 _NESTED_LANE_BUDGET = 1 << 26
 
 HESSIAN_MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward")
+
+
+class InnerDerivative:
+    """The gradient of ``f`` by reverse (``inner="reverse"``) or forward mode, as the lane
+    target of a Hessian: a module-level class, so it pickles for executors whenever ``f`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.transforms.nested import InnerDerivative
+    >>> InnerDerivative(lambda x: np.sum(x**2), (0,), "reverse")(np.ones(2))   # one per argnum
+    (array([2., 2.]),)
+    """
+
+    def __init__(self, f, nums, inner: str):
+        self.f, self.nums, self.inner = f, tuple(nums), inner
+
+    def __call__(self, *args):
+        d = grad if self.inner == "reverse" else jacfwd
+        return d(self.f, self.nums)(*args)
 
 
 def hessian(
@@ -109,9 +129,10 @@ def hessian(
 def _engine_hessian(f, args, nums, outer: str, inner: str, options: JacobianOptions, chunk: int, single: bool):
     """A dense Hessian on the lane engine (identity lanes over the gradient), so that passes run
     on ``options.executor`` and show progress."""
-    engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="hessian")
-    leaves, treedef, _ = prepare_args(args, nums)
-    n = sum(size_of(x.shape) for x in leaves)
+    engine = LaneEngine(InnerDerivative(f, nums, inner), args, nums, executor=options.executor,
+                        progress=options.progress, name="hessian")
+    leaves, treedef, _ = engine.prepared
+    n = engine.n
     full = engine.run_forward(None, n, chunk) if outer == "forward" else engine.run_reverse(None, n, chunk)
     # the gradient mirrors the differentiated arguments (one of them, or a tuple over argnums)
     o_def = tree_flatten(args[nums[0]] if single else tuple(args[i] for i in nums))[1]
@@ -222,7 +243,8 @@ def sparse_hessian(
             plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
             if not dependent and key is not None:
                 cache()[key] = plan
-        engine = LaneEngine(f, args, nums, inner, executor=options.executor, progress=options.progress, name="sparse_hessian")
+        engine = LaneEngine(InnerDerivative(f, nums, inner), args, nums, executor=options.executor,
+                            progress=options.progress, name="sparse_hessian")
         chunk = options.chunk(plan.k)
         if outer == "forward":
             H = plan.decompress(engine.run_forward(plan.colors, plan.k, chunk))  # (n, k) = H S
@@ -242,7 +264,7 @@ def sparse_hessian(
 
 
 
-def hvp(f: Callable, x, v):
+def hvp(f: Callable, x, v, *, chunk_size: int | None = None, executor=None, progress: bool = False):
     """Hessian-vector product ``H(x) @ v`` in one forward-over-reverse pass, never forming H.
 
     Parameters
@@ -254,6 +276,12 @@ def hvp(f: Callable, x, v):
     v : array or pytree
         A direction shaped like ``x``, or (for an array ``x``) a batch ``(k,) + x.shape`` of
         k directions, all pushed through the same pass: the result is then ``(k,) + x.shape``.
+    chunk_size : int, optional
+        For a batch: directions per pass (default: all in one).
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        For a batch: run the passes there (see :func:`dualad.jacobian`).
+    progress : bool
+        For a batch: show a progress bar over the passes.
 
     Examples
     --------
@@ -280,9 +308,22 @@ def hvp(f: Callable, x, v):
         raise ValueError(f"hvp: v must have shape {xshape} or (k,) + {xshape}, got {tuple(vv.shape)}")
     if not isinstance(vv, Active):
         vv = vv.astype(x.dtype, copy=False)
+        if chunk_size is not None or executor is not None or progress:
+            return _engine_hvp(f, x, vv, chunk_size, executor, progress)
     tag = new_tag()
     out = g(Dual.make(x, vv, tag, False))
     return unwrap_dual(out, tag, vv.shape[0])[1]
+
+
+def _engine_hvp(f, x, vv, chunk_size, executor, progress):
+    """A batch of Hessian-vector products on the lane engine: the directions are the seeds of
+    forward lanes over the gradient, in chunks, serially or on an executor."""
+    options = JacobianOptions.make("hvp", "forward", chunk_size, executor=executor, progress=progress)
+    k = vv.shape[0]
+    engine = LaneEngine(InnerDerivative(f, (0,), "reverse"), (x,), (0,), executor=options.executor,
+                        progress=options.progress, name="hvp")
+    full = engine.run_forward(Directions(vv.reshape(k, -1)), k, options.chunk(k))  # (n, k) = H Vᵀ
+    return np.transpose(full).reshape((k,) + tuple(x.shape))
 
 
 def _default_tols(dtype) -> tuple[float, float, float]:

@@ -104,8 +104,14 @@ def check_chunk_size(chunk_size, name: str) -> int | None:
     return value
 
 
+def _is_dask_client(executor) -> bool:
+    mod = type(executor).__module__ or ""
+    return mod.startswith("distributed") and callable(getattr(executor, "get_executor", None))
+
+
 def parse_executor(executor, name: str):
-    """``executor`` if it has ``.submit`` (a ``concurrent.futures.Executor``), or None.
+    """``executor`` if it has ``.submit`` (a ``concurrent.futures.Executor``), a Dask
+``distributed.Client``'s executor for a Client, or None.
 
     Examples
     --------
@@ -115,6 +121,10 @@ def parse_executor(executor, name: str):
     ...     parse_executor(ex, "jacobian") is ex
     True
     """
+    if _is_dask_client(executor):
+        # A Client's own submit returns Dask futures, which concurrent.futures cannot wait on;
+        # its executor view returns concurrent.futures ones, run on the same cluster.
+        return executor.get_executor()
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"{name}: executor must be a concurrent.futures.Executor (something with .submit), got {type(executor).__name__}")
     return executor

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..core import device
-from ..core.dispatch import Active, apply_elementwise, new_tag, same_result, strip
-from ..forward.dual import Dual
+from ..core.dispatch import Active, apply_elementwise, same_result, strip
 from ..reverse.tape import Tape, new_entry
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
-from .common import assemble_jacobian, check_callable, check_output, is_single, size_of
+from .common import check_callable, check_output, flatten_output, is_single
+from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
-from .lanes import rows_to_jacobian, seed, seed_lanes
+from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -41,6 +41,11 @@ class Recording:
         The current recording (``print(rec.tape)`` lists it).
     records : int
         How many times ``f`` was traced.
+    leaf_nodes, in_sig, in_def, nums, rest, outs, out_def
+        The recording's layout, read by compiled recordings (:mod:`dualad.transforms.compiled`):
+        the leaves' tape nodes, their (shape, dtype), their treedef, the differentiated
+        argument numbers, a snapshot of the other arguments, the outputs (``("n", node)`` or
+        ``("c", constant)``) and their treedef.
 
     Examples
     --------
@@ -60,7 +65,8 @@ class Recording:
         self._trace(args)
 
     # -- recording ----------------------------------------------------------------------------
-    def _split_args(self, args):
+    def split_args(self, args):
+        """(argument numbers, differentiated leaves, their treedef, the other arguments)."""
         nums = range(len(args)) if self.argnums is None else self.argnums
         nums = tuple(int(i) % len(args) for i in nums)
         leaves, treedef = tree_flatten([args[i] for i in nums])
@@ -74,7 +80,7 @@ class Recording:
         return nums, leaves, treedef, rest
 
     def _trace(self, args):
-        nums, leaves, treedef, rest = self._split_args(args)
+        nums, leaves, treedef, rest = self.split_args(args)
         tape = Tape()
         tape.guards, tape.consts = [], {}
         vars_ = [Variable.leaf(x, tape) for x in leaves]
@@ -82,37 +88,38 @@ class Recording:
         for i, t in zip(nums, tree_unflatten(treedef, vars_)):
             new[i] = t
         out = self.f(*new)
-        o_leaves, self._out_def = tree_flatten(out)
-        self._outs = [
+        o_leaves, self.out_def = flatten_output(out, "record")
+        self.outs = [
             ("n", o.node) if isinstance(o, Variable) and o.tape is tape else ("c", o) for o in o_leaves
         ]
         self.tape = tape
-        self._leaf_nodes = [v.node for v in vars_]
-        self._in_sig = [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves]
-        self._in_def = treedef
-        self._nums = nums
+        self.leaf_nodes = [v.node for v in vars_]
+        self.in_sig = [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves]
+        self.in_def = treedef
+        self.nums = nums
         # A snapshot, not the caller's arrays: an argument changed in place since must not pass
         # for the recorded one (Python code may have read constants out of it).
-        self._rest = tree_map(snapshot, rest)
+        self.rest = tree_map(snapshot, rest)
         self.free_constants = free_constants(self.f)
         self.records += 1
         return leaves
 
-    def _compatible(self, nums, leaves, treedef, rest) -> bool:
-        if nums != self._nums or treedef != self._in_def or len(rest) != len(self._rest):
+    def compatible(self, nums, leaves, treedef, rest) -> bool:
+        """Whether this recording applies to arguments split as by :meth:`split_args`."""
+        if nums != self.nums or treedef != self.in_def or len(rest) != len(self.rest):
             return False
         if self.free_constants and not constants_hold(self.free_constants):
             return False
-        if [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves] != self._in_sig:
+        if [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves] != self.in_sig:
             return False
-        return all(same_result(a, b) for a, b in zip(rest, self._rest))
+        return all(same_result(a, b) for a, b in zip(rest, self.rest))
 
     # -- replay -------------------------------------------------------------------------------
     def _replay(self, args, leaf_values=None):
         """Values of every node at ``args`` (leaves replaced by ``leaf_values`` if given) and a
         tape with fresh residuals; re-records (and replays that) if anything changed."""
-        nums, leaves, treedef, rest = self._split_args(args)
-        if not self._compatible(nums, leaves, treedef, rest):
+        nums, leaves, treedef, rest = self.split_args(args)
+        if not self.compatible(nums, leaves, treedef, rest):
             self._trace(args)
         result = self._forward(leaf_values if leaf_values is not None else leaves)
         if result is None:  # a guard changed: the recorded branch no longer applies
@@ -122,7 +129,7 @@ class Recording:
 
     def _forward(self, leaf_values):
         old = self.tape
-        values = dict(zip(self._leaf_nodes, leaf_values))
+        values = dict(zip(self.leaf_nodes, leaf_values))
         tape = Tape()
         entries = []
         for op, in_nodes, residual, params, node, shape in old.entries:  # TapeEntry's fields
@@ -149,105 +156,97 @@ class Recording:
         return tape, values
 
     def _outputs(self, values):
-        return [values[v] if kind == "n" else v for kind, v in self._outs]
+        return [values[v] if kind == "n" else v for kind, v in self.outs]
 
     def __call__(self, *args):
         """The value of ``f`` at ``args``, by replay."""
         (tape, values), _ = self._replay(args)
-        return tree_unflatten(self._out_def, [strip(o) if isinstance(o, Active) else o for o in self._outputs(values)])
+        return tree_unflatten(self.out_def, [strip(o) if isinstance(o, Active) else o for o in self._outputs(values)])
 
-    def _pull(self, tape, values, seeds_for_outs, k):
-        seeds = {}
-        for (kind, v), s in zip(self._outs, seeds_for_outs):
-            if kind == "n":
-                seeds[v] = s if v not in seeds else seeds[v] + s
-        adj = tape.backward(seeds, wanted=set(self._leaf_nodes)) if seeds else {}
-        res = []
-        for node, (shape, dt) in zip(self._leaf_nodes, self._in_sig):
-            a = adj.get(node)
-            res.append(np.zeros((k,) + shape, dtype=dt) if a is None else a)
-        return res
+    def _pull(self, tape, leaves, cts, k):
+        outs = [v if kind == "n" else None for kind, v in self.outs]
+        return pull_nodes(tape, outs, cts, self.leaf_nodes, leaves, k)
 
     def _check_outputs(self, name: str) -> None:
         """Raise if an output cannot carry a derivative (a bool or integer constant output)."""
-        for i, (kind, v) in enumerate(self._outs):
+        for i, (kind, v) in enumerate(self.outs):
             if kind == "c":
-                check_output(v, name, i, len(self._outs))
+                check_output(v, name, i, len(self.outs))
 
     def value_and_grad(self, *args):
         """``(f(args), ∇f(args))`` by replay and one backward sweep; ``f`` must be scalar."""
         (tape, values), leaves = self._replay(args)
         self._check_outputs("Recording.grad")
-        (out,) = self._outputs(values) if len(self._outs) == 1 else (None,)
+        (out,) = self._outputs(values) if len(self.outs) == 1 else (None,)
         if out is None or tuple(np.shape(out) if not isinstance(out, Active) else out.shape) != ():
             raise ValueError("Recording.grad needs a function with one scalar output; use jacobian() otherwise")
         dt = out.dtype if np.dtype(out.dtype).kind == "f" else np.float64
-        res = self._pull(tape, values, [np.ones((1,), dtype=dt)], 1)
-        grads = tree_unflatten(self._in_def, [r[0] for r in res])
-        return out, self._shape_grads(grads)
+        res = self._pull(tape, leaves, [np.ones((1,), dtype=dt)], 1)
+        grads = tree_unflatten(self.in_def, [r[0] for r in res])
+        return out, self.shape_grads(grads)
 
     def grad(self, *args):
         """The gradient at ``args`` by replay (mirrors the differentiated arguments)."""
         return self.value_and_grad(*args)[1]
 
-    def _shape_grads(self, grads):
-        return grads[0] if len(self._nums) == 1 else tuple(grads)
+    def shape_grads(self, grads):
+        return grads[0] if len(self.nums) == 1 else tuple(grads)
 
     def jacobian(self, *args, mode: str = "reverse"):
         """The Jacobian at ``args``: ``S_out + S_in`` per output/input leaf, by replay.
 
         ``mode="reverse"`` replays once and sweeps once with all output rows as lanes;
-        ``mode="forward"`` replays once with all input directions as tangent lanes.
+        ``mode="forward"`` replays once with all input directions as tangent lanes.  Both run
+        on the lane engine (:class:`dualad.transforms.engine.LaneEngine`), as ``jacobian`` does.
         """
         if mode not in ("forward", "reverse"):
             raise ValueError(f"Recording.jacobian: mode must be 'forward' or 'reverse', got {mode!r}")
-        nums, leaves, treedef, rest = self._split_args(args)
+        nums, leaves, treedef, rest = self.split_args(args)
         if mode == "forward":
-            n = sum(size_of(x.shape) for x in leaves)
-            tag = new_tag()
-            duals = seed_lanes(leaves, 0, n, tag)
-            (tape, values), leaves = self._replay(args, duals)
-            self._check_outputs("Recording.jacobian")
-            blocks = []
-            for o in self._outputs(values):
-                t = o._t if isinstance(o, Dual) and o._tag == tag else np.zeros((n,) + tuple(np.shape(o)))
-                blocks.append(np.moveaxis(t, 0, -1))
-        else:
-            (tape, values), leaves = self._replay(args)
-            self._check_outputs("Recording.jacobian")
-            outs = self._outputs(values)
-            shapes = [tuple(np.shape(o)) if not isinstance(o, Active) else tuple(o.shape) for o in outs]
-            sizes = [size_of(s) for s in shapes]
-            m = sum(sizes)
-            dt = np.result_type(*[d for _, d in self._in_sig])
-            seeds, off = [], 0
-            for s, size in zip(shapes, sizes):
-                seeds.append(seed(size, off, None, 0, m, dt).reshape((m,) + s))  # row r: flat output r
-                off += size
-            rows = [np.reshape(a, (m, size_of(a.shape[1:]))) for a in self._pull(tape, values, seeds, m)]
-            mat = np.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
-            return rows_to_jacobian(mat, self._out_def, shapes, leaves, treedef, len(self._nums) == 1)
-        return assemble_jacobian(self._out_def, blocks, leaves, treedef, len(self._nums) == 1)
+            engine = self._engine(args, nums, leaves, treedef, self._lane_outputs, "Recording.jacobian")
+            n = engine.n
+            full = engine.run_forward(None, n, max(n, 1)) if n else np.transpose(engine.forward(None, 0, 0))
+            o_def, shapes = engine.out_info
+            return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self.nums) == 1)
+        (tape, values), leaves = self._replay(args)
+        self._check_outputs("Recording.jacobian")
+        outs = [v if kind == "n" else None for kind, v in self.outs]
+        rec = ReverseRecording.of(tape, self._outputs(values), self.out_def, self.leaf_nodes, leaves, treedef,
+                                  outs, name="Recording.jacobian")
+        m = sum(rec.sizes)
+        full = LaneEngine(self, args, nums, rec=rec, name="Recording.jacobian").run_reverse(None, m, max(m, 1))
+        return rows_to_jacobian(full, rec.o_def, rec.shapes, leaves, treedef, len(self.nums) == 1)
 
     def hessian(self, *args):
         """The Hessian at ``args``: forward-over-reverse replay (one sweep carrying n lanes)."""
-        nums, leaves, treedef, rest = self._split_args(args)
-        n = sum(size_of(x.shape) for x in leaves)
-        tag = new_tag()
-        duals = seed_lanes(leaves, 0, n, tag)
-        (tape, values), leaves = self._replay(args, duals)
-        self._check_outputs("Recording.hessian")
-        (out,) = self._outputs(values)
-        dt = np.result_type(*[d for _, d in self._in_sig])
-        res = self._pull(tape, values, [np.ones((1,), dtype=dt)], 1)
-        blocks = []
-        for r in res:
-            g = r[0]
-            t = g._t if isinstance(g, Dual) and g._tag == tag else np.zeros((n,) + tuple(np.shape(g)), dtype=dt)
-            blocks.append(np.moveaxis(t, 0, -1))
-        single = len(self._nums) == 1
-        rows = [assemble_jacobian(None, [b], leaves, treedef, single) for b in blocks]
-        return self._shape_grads(tree_unflatten(self._in_def, rows))
+        nums, leaves, treedef, rest = self.split_args(args)
+        engine = self._engine(args, nums, leaves, treedef, self._lane_gradient, "Recording.hessian")
+        n = engine.n
+        full = engine.run_forward(None, n, max(n, 1))
+        o_def, shapes = engine.out_info if engine.out_info else (None, [])
+        return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self.nums) == 1)
+
+    def _engine(self, args, nums, leaves, treedef, lane_fn, name: str) -> LaneEngine:
+        """A lane engine whose passes replay this recording at ``args`` with seeded leaves."""
+        def target(*lane_leaves):
+            return lane_fn(args, list(lane_leaves), name)
+
+        return LaneEngine(target, args, nums, name=name, prepared=(leaves, treedef, list))
+
+    def _lane_outputs(self, args, lane_leaves, name):
+        (tape, values), _ = self._replay(args, lane_leaves)
+        self._check_outputs(name)
+        return tree_unflatten(self.out_def, self._outputs(values))
+
+    def _lane_gradient(self, args, lane_leaves, name):
+        (tape, values), _ = self._replay(args, lane_leaves)
+        self._check_outputs(name)
+        outs = self._outputs(values)
+        if len(outs) != 1 or tuple(np.shape(outs[0]) if not isinstance(outs[0], Active) else outs[0].shape) != ():
+            raise ValueError(f"{name} needs a function with one scalar output; use jacobian() otherwise")
+        dt = np.result_type(*[d for _, d in self.in_sig])
+        res = self._pull(tape, lane_leaves, [np.ones((1,), dtype=dt)], 1)
+        return self.shape_grads(tree_unflatten(self.in_def, [r[0] for r in res]))
 
 
 def _compile(self):

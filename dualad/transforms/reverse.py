@@ -10,9 +10,9 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, strip
 from ..reverse.variable import Variable
-from .common import check_callable, check_output, is_single, norm_argnums, size_of
-from .lanes import lane_ranges, pull, record_tape, reverse_lanes, reverse_record, rows_to_jacobian
-from .options import JacobianOptions
+from .common import check_callable, check_output, flatten_output, is_single, norm_argnums
+from .engine import lane_jacobian
+from .lanes import pull, record_tape
 from .pytree import tree_flatten, tree_unflatten
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev"]
@@ -62,7 +62,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     if not nums:
         raise TypeError("vjp(f, *primals) needs at least one primal")
     tape, leaves, vars_, treedef, out = record_tape(f, primals, nums)
-    o_leaves, o_def = tree_flatten(out)
+    o_leaves, o_def = flatten_output(out, "vjp")
     y = tree_unflatten(o_def, [_value(o, tape.tag, "vjp", i, len(o_leaves)) for i, o in enumerate(o_leaves)])
 
     def pullback(ct):
@@ -173,17 +173,18 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     return g
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None = None, *,
+           executor=None, progress: bool = False) -> Callable:
     """The Jacobian of ``f`` by reverse mode: one recording, one sweep per chunk of output rows.
 
     Parameters
     ----------
-    f : callable
-        Function of NumPy arrays (pytrees allowed).
-    argnums : int or tuple of int
-        Which positional arguments to differentiate.
+    f, argnums
+        As in :func:`dualad.jacfwd`.
     chunk_size : int, optional
         Output rows pulled per sweep (default: all at once, as cotangent lanes).
+    executor, progress
+        As in :func:`dualad.jacfwd`.
 
     Returns
     -------
@@ -199,20 +200,4 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, chunk_size: int | None
            [0., 2.]])
     """
     check_callable(f, "jacrev")
-    options = JacobianOptions.make("jacrev", "reverse", chunk_size)
-    single = is_single(argnums)
-
-    def jac(*args):
-        nums = norm_argnums(argnums, len(args), "jacrev")
-        rec = reverse_record(f, args, nums, "jacrev")
-        m = sum(rec.sizes)
-        rows = [reverse_lanes(rec, None, c0, c1) for c0, c1 in lane_ranges(m, options.chunk(m))]
-        if not rows:
-            n = sum(size_of(x.shape) for x in rec.leaves)
-            full = device.zeros((0, n), rec.dtype, strip(rec.leaves[0]) if rec.leaves else None)
-        else:
-            full = rows[0] if len(rows) == 1 else np.concatenate(rows, axis=0)
-        return rows_to_jacobian(full, rec.o_def, rec.shapes, rec.leaves, rec.treedef, single)
-
-    jac.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
-    return jac
+    return lane_jacobian(f, argnums, chunk_size, "reverse", "jacrev", executor, progress)

@@ -1,4 +1,5 @@
-"""Sparsity patterns of Jacobians and Hessians, graph colourings, and sparse Hessians.
+"""Sparsity patterns of Jacobians and Hessians, traced without forming them (colourings are in
+:mod:`.colouring`, the sparse Hessian driver in :mod:`.nested`).
 
 **Detecting a pattern without forming the Jacobian.**  ``f`` runs once on *dependency
 tracers*: a tracer carries its primal value (so Python control flow runs as usual) and, for every
@@ -575,12 +576,8 @@ def hessian_sparsity(f: Callable, *args, argnums: int | Sequence[int] = 0):
 
     Parameters
     ----------
-    f : callable
-        A scalar-valued function of NumPy arrays (pytrees allowed).
-    *args
-        Its arguments: the pattern is traced at this point.
-    argnums : int or tuple of int
-        Which positional arguments to differentiate.
+    f, *args, argnums
+        As in :func:`jacobian_sparsity`; ``f`` returns a scalar.
 
     Returns
     -------
