@@ -50,6 +50,8 @@ def _dist_int(x):
 #: computed on the rule's (plain) inputs.  The generator keeps it >= DELTA.
 KINKS: dict[str, Callable] = {
     "absolute": lambda x: np.abs(x),
+    "fabs": lambda x: np.abs(x),
+    "copysign": lambda x, y: np.minimum(np.abs(x), np.abs(y)),
     "relu": lambda x: np.abs(x),
     "sign": lambda x: np.abs(x),
     "floor": _dist_int,
@@ -64,7 +66,7 @@ KINKS: dict[str, Callable] = {
     "clip": lambda x, lo, hi: np.minimum(np.abs(x - lo), np.abs(x - hi)),
 }
 #: Rules whose non-differentiable point lies outside their declared domain: used through ``sq``.
-KINK_OUTSIDE_DOMAIN = {"sqrt", "cbrt", "power", "arctan2"}
+KINK_OUTSIDE_DOMAIN = {"sqrt", "cbrt", "power", "arctan2", "fmod", "remainder"}
 #: Inputs that may be fed any value (smooth and slowly growing everywhere); others go through
 #: ``sq`` into the rule's domain.  Kinked rules take raw inputs too (their margin is checked).
 RAW_INPUTS = {
@@ -79,8 +81,8 @@ def _rule_callable(rule):
     """The public spelling of a rule: the NumPy ufunc, ``np.clip``, or ``dualad.<name>``."""
     if rule.ufunc is not None:
         return rule.ufunc, f"np.{rule.ufunc.__name__}"
-    if rule.name == "clip":
-        return np.clip, "np.clip"
+    if rule.function is not None:  # np.clip, np.sinc: NumPy functions declared as rules
+        return rule.function, f"np.{rule.function.__name__}"
     return getattr(ad, rule.name), f"ad.{rule.name}"
 
 
