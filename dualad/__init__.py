@@ -15,8 +15,10 @@ array([[0.        , 0.        ],
 
 from . import optim as optim
 from . import rules as rules
+from . import scipy as scipy  # SciPy's functions (dualad.scipy.linalg); imports SciPy only when used
 from . import tree as tree
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
+from .core import linalg_api as _linalg_api  # noqa: F401  (registers the numpy.linalg handlers)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
 from .explain import Trace, trace
 from .forward.dual import Dual
@@ -68,6 +70,7 @@ __all__ = [
     "primal",
     "relu",
     "rules",
+    "scipy",
     "sigmoid",
     "softmax",
     "softplus",

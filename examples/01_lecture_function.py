@@ -5,13 +5,12 @@ mode (one backward sweep for both inputs, also PyTorch style), and the three tra
 lecture notes: the forward primal trace, the forward tangent trace for ẋ = (1, 0) and the
 reverse adjoint trace.  Writes the computation graph as SVG when Graphviz is installed.
 
-Run: ``python examples/01_lecture_function.py [OUTPUT_DIR]``
+Run: ``python examples/01_lecture_function.py [OUTPUT_DIR]`` (default: the current folder)
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,7 @@ def main(small: bool = False, out: str | Path | None = None) -> dict:
     print(t)
 
     graph = None
-    out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dualad-"))
+    out_dir = Path(out) if out is not None else Path.cwd()  # where the user runs it
     try:
         graph = t.render(out_dir / "lecture_graph.svg")
         print(f"\ncomputation graph written to {graph}")

@@ -7,13 +7,12 @@ and h²), round-off error grows (as ε/h): neither gets below ~1e-8 or ~1e-11, w
 differentiation is exact to machine precision.  Draws the log-log plot when matplotlib is
 installed.
 
-Run: ``python examples/02_numerical_vs_automatic.py [PLOT.png or FOLDER]``
+Run: ``python examples/02_numerical_vs_automatic.py [PLOT.png or FOLDER]`` (default: the current folder)
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +83,7 @@ def main(small: bool = False, out: str | Path | None = None) -> dict:
     print(f"best central difference: error {central_err[best_c]:.1e} at h = {h[best_c]:.0e}")
     print(f"dualad:                  error {ad_err:.1e} (no step size to choose)")
 
-    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dualad-"))
+    out = Path(out) if out is not None else Path.cwd()  # where the user runs it
     if out.suffix == "":  # a folder
         out = out / "numerical_vs_automatic.png"
     path = plot(h, forward_err, central_err, ad_err, Path(out))

@@ -6,13 +6,13 @@ images with minibatches, once with SGD with momentum and once with Adam (both fr
 ``dualad.optim``, functional API, parameters in a dict), and evaluated on the held-out 25%.
 Both reach at least 95% held-out accuracy.  Plots the loss curves when matplotlib is installed.
 
-Needs scikit-learn.  Run: ``python examples/05_mlp_digits.py [PLOT.png or FOLDER]``
+Needs scikit-learn.  Run: ``python examples/05_mlp_digits.py [PLOT.png or FOLDER]`` (default: the
+current folder)
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -122,7 +122,7 @@ def main(small: bool = False, out: str | Path | None = None) -> dict:
             f"{name:<18} {epochs} epochs, {len(curve)} steps in {time.perf_counter() - t0:.1f} s: "
             f"last-epoch loss {np.mean(curve[-steps_per_epoch:]):.4f}, held-out accuracy {acc[name]:.3f}"
         )
-    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dualad-"))
+    out = Path(out) if out is not None else Path.cwd()  # where the user runs it
     if out.suffix == "":  # a folder
         out = out / "mlp_digits_loss.png"
     path = plot(curves, Path(out))

@@ -50,6 +50,8 @@ def _dist_int(x):
 #: computed on the rule's (plain) inputs.  The generator keeps it >= DELTA.
 KINKS: dict[str, Callable] = {
     "absolute": lambda x: np.abs(x),
+    "fabs": lambda x: np.abs(x),
+    "copysign": lambda x, y: np.minimum(np.abs(x), np.abs(y)),
     "relu": lambda x: np.abs(x),
     "sign": lambda x: np.abs(x),
     "angle": lambda x: np.abs(x),
@@ -65,7 +67,7 @@ KINKS: dict[str, Callable] = {
     "clip": lambda x, lo, hi: np.minimum(np.abs(x - lo), np.abs(x - hi)),
 }
 #: Rules whose non-differentiable point lies outside their declared domain: used through ``sq``.
-KINK_OUTSIDE_DOMAIN = {"sqrt", "cbrt", "power", "arctan2"}
+KINK_OUTSIDE_DOMAIN = {"sqrt", "cbrt", "power", "arctan2", "fmod", "remainder"}
 #: Inputs that may be fed any value (smooth and slowly growing everywhere); others go through
 #: ``sq`` into the rule's domain.  Kinked rules take raw inputs too (their margin is checked).
 RAW_INPUTS = {
@@ -80,9 +82,8 @@ def _rule_callable(rule):
     """The public spelling of a rule: the NumPy ufunc, ``np.clip``, or ``dualad.<name>``."""
     if rule.ufunc is not None:
         return rule.ufunc, f"np.{rule.ufunc.__name__}"
-    f = rule.function
-    if f is not None and getattr(np, f.__name__, None) is f:  # np.clip, np.real, np.angle, ...
-        return f, f"np.{f.__name__}"
+    if rule.function is not None:  # np.clip, np.sinc: NumPy functions declared as rules
+        return rule.function, f"np.{rule.function.__name__}"
     return getattr(ad, rule.name), f"ad.{rule.name}"
 
 
@@ -736,13 +737,16 @@ def b_join(g: _Gen):
 
 
 def b_linalg(g: _Gen):
-    """solve, inv, det, slogdet on well-conditioned matrices I + A/(2n), A from a register."""
+    """solve, inv, det, slogdet, cholesky, qr and pinv on well-conditioned matrices I + A/(2n),
+    A from a register (positive definite ones from M Mᵀ).  Eigenvalues and singular values are
+    left out: registers gathered with repeats build matrices whose eigenvalues repeat, where
+    they have no derivative (tests/test_linalg.py covers them)."""
     a = g.pick()
     va = g.vals[a]
     n = g.draw(st.integers(1, 3))
     f, t = _regather(g, va.size, (n, n))
     eye = np.eye(n)
-    kind = g.choose(["solve", "inv", "det", "slogdet"])
+    kind = g.choose(["solve", "inv", "det", "slogdet", "cholesky", "qr", "pinv"])
 
     def mat(u):
         return eye + sq(f(u), -1.0, 1.0) / (2 * n)
@@ -756,6 +760,14 @@ def b_linalg(g: _Gen):
         return Step("inv", (a,), lambda u: np.linalg.inv(mat(u)), f"np.linalg.inv({mt})")
     if kind == "det":
         return Step("det", (a,), lambda u: np.linalg.det(mat(u)), f"np.linalg.det({mt})")
+    decomposed = {
+        "cholesky": (lambda u: np.linalg.cholesky(mat(u) @ mat(u).T), f"np.linalg.cholesky({mt} @ {mt}.T)"),
+        "qr": (lambda u: np.linalg.qr(mat(u))[1], f"np.linalg.qr({mt})[1]"),
+        "pinv": (lambda u: np.linalg.pinv(mat(u)), f"np.linalg.pinv({mt})"),
+    }
+    if kind in decomposed:
+        fn, text = decomposed[kind]
+        return Step(kind, (a,), fn, text)
     return Step("slogdet", (a,), lambda u: np.linalg.slogdet(mat(u))[1], f"np.linalg.slogdet({mt})[1]")
 
 
@@ -799,7 +811,7 @@ for _builder, _kinds in [
                 "logsumexp", "method"]),
     (b_product, ["matmul", "dot", "outer", "einsum", "tensordot", "inner", "gram"]),
     (b_join, ["concatenate", "stack", "where", "where_nan"]),
-    (b_linalg, ["solve", "inv", "det", "slogdet"]),
+    (b_linalg, ["solve", "inv", "det", "slogdet", "cholesky", "qr", "pinv"]),
     (b_operator, ["+", "-", "*", "/", "**", "neg", "rconst"]),
 ]:
     for _kind in _kinds:

@@ -83,3 +83,26 @@ def test_value_dependent_pattern_is_traced_again():
     finally:
         jacobian_module.trace_pattern = jacobian_module_trace
     assert len(calls) == 3  # one trace per call: the branch is a guard, never reused stale
+
+
+def chain(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2) + np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize("mode", ["forward-over-reverse", "reverse-over-reverse"])
+def test_hessian_is_coloured_automatically_and_stays_dense(mode):
+    x = np.linspace(-1.0, 1.5, 300)
+    h = ad.hessian(chain, mode=mode)
+    H = h(x)
+    assert isinstance(H, np.ndarray) and H.shape == (300, 300)
+    dense = ad.hessian(chain, mode=mode, sparsity=False)
+    np.testing.assert_allclose(H, dense(x), rtol=1e-12, atol=1e-12)
+    assert h.decision.sparse and h.decision.lanes <= 4 and "automatic colouring" in h.decision.reason
+    assert dense.decision is None  # the switch: dense passes, nothing traced
+
+
+def test_hessian_of_a_dense_function_is_left_dense():
+    x = np.linspace(-1.0, 1.0, 256)
+    h = ad.hessian(lambda x: np.sum(x) ** 3)
+    np.testing.assert_allclose(h(x), np.full((256, 256), 6.0 * np.sum(x)), rtol=1e-12, atol=1e-10)
+    assert h.decision is None

@@ -458,3 +458,29 @@ STRUCTURAL = {
 @pytest.mark.parametrize("name", list(STRUCTURAL))
 def test_structural_ops_on_complex_values(name):
     ad.check_grads(STRUCTURAL[name], (_ZM,), order=2)
+
+
+# --- linear algebra of complex matrices (plain transposes), and what is refused for now ----------
+
+
+def test_linalg_functions_on_complex_matrices():
+    import dualad.scipy.linalg as dsl
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+    B = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+    b = rng.standard_normal(3) + 1j * rng.standard_normal(3)
+    H = A @ A.conj().T + 3 * np.eye(3)
+    cases = [
+        (lambda M: np.real(np.sum(np.linalg.matrix_power(M, 3))), A),
+        (lambda M: np.real(np.sum(dsl.solve_triangular(M, b, lower=True))), np.tril(A) + 3 * np.eye(3)),
+        (lambda M: np.imag(np.sum(dsl.expm(0.3 * M))), A),
+        (lambda M: np.real(np.sum(dsl.sqrtm(M))), H),
+        (lambda M: np.real(np.sum(dsl.solve_sylvester(M + 4 * np.eye(3), B, B))), A),
+        (lambda M: np.abs(np.sum(np.linalg.multi_dot([M, B, M]))), A),
+    ]
+    for f, M in cases:
+        _close(ad.grad(f)(M), fd_complex_grad(f, M), rtol=1e-5, atol=1e-5)
+    for f, M in [(np.linalg.cholesky, H), (np.linalg.eigvalsh, H), (np.linalg.pinv, A), (np.linalg.svd, A)]:
+        with pytest.raises(NotImplementedError, match="complex"):
+            ad.jacfwd(f, holomorphic=True)(M)

@@ -455,14 +455,16 @@ def test_jacfwd_argnums_tuple():
     ids=["float", "int", "item", "asarray", "bool", "array"],
 )
 def test_escapes_raise_and_name_primal(escape):
+    """Each way out raises when its result is computed with (np.asarray/np.array of an active
+    value give escaped elements, which refuse to compute)."""
     def f(x):
-        escape(x[0])
+        escape(x[0]) * 1.0
         return x
 
     with pytest.raises(TypeError, match=r"dualad\.primal"):
         ad.jvp(f, (np.array([1.0, 2.0]),), (np.ones(2),))
     with pytest.raises(TypeError, match=r"dualad\.primal"):
-        escape(ad.Dual(1.0, 1.0))
+        escape(ad.Dual(1.0, 1.0)) * 1.0
 
 
 def test_primal_is_the_explicit_way_out():
@@ -475,8 +477,8 @@ def test_primal_is_the_explicit_way_out():
 
 @pytest.mark.parametrize(
     "func, name",
-    [(np.fft.fft, "fft"), (np.linalg.eig, "eig"), (np.i0, "i0")],
-    ids=["fft", "eig", "i0"],
+    [(np.fft.fft, "fft"), (np.unwrap, "unwrap"), (np.i0, "i0")],
+    ids=["fft", "unwrap", "i0"],
 )
 def test_function_without_rule_raises_naming_it(func, name):
     with pytest.raises(TypeError, match=name):

@@ -19,7 +19,7 @@ from dualad.rules import RULES
 # piecewise-constant or kinked rules: their derivatives disagree with finite differences on a
 # measure-zero set that hypothesis is good at finding (hypot: a kink at the origin, which the
 # squashed diagonal hypot(s(x), s(x)) reaches at x = 0), so random smooth programs leave them out
-NONSMOOTH = {"hypot", "absolute", "sign", "angle", "floor", "ceil", "rint", "trunc", "relu", "maximum", "minimum", "fmax", "fmin", "clip"}
+NONSMOOTH = {"hypot", "absolute", "fabs", "sign", "angle", "floor", "ceil", "rint", "trunc", "relu", "maximum", "minimum", "fmax", "fmin", "clip"}
 UNARY = sorted(n for n, r in RULES.items() if r.nin == 1 and n not in NONSMOOTH)
 BINARY = sorted(n for n, r in RULES.items() if r.nin == 2 and n not in NONSMOOTH)
 

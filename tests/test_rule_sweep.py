@@ -239,7 +239,10 @@ def test_scipy_ufunc_rule_with_a_scalar_implementation(declared):
 
 
 def test_numpy_function_rule_without_a_handler(declared):
-    """np.sinc is no ufunc: its declaration routes it through ``__array_function__``."""
+    """np.sinc is no ufunc: its declaration routes it through ``__array_function__``.  (dualad
+    declares np.sinc itself; the test declares its own in its place, the fixture restores it.)"""
+    RULES.pop("sinc", None)
+    FUNCTION_RULES.pop(np.sinc, None)
 
     @declared(np.sinc, domain=((0.3, 2.0),), nondiff="smooth; sinc'(0) = 0", text=("sinc {a}", None))
     def sinc(x):

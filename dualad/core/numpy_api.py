@@ -1,7 +1,7 @@
 """NumPy's interface onto dualad: which NumPy call becomes which rule or primitive.
 
 This module holds no derivative.  It translates ``np.sum(x, axis=0)``, ``x[idx]``, ``a @ b``,
-``np.linalg.solve`` ... into the primitives of :mod:`dualad.rules.structural` (normalising
+``np.dot`` ... into the primitives of :mod:`dualad.rules.structural` (normalising
 axes, expanding subscripts) or into compositions of them (``var``, ``norm``, ``sort``), and
 returns plain arrays for functions whose outputs carry no derivative (``argmax``, comparisons).
 Anything NumPy offers that is not listed raises ``TypeError`` naming the function.
@@ -14,12 +14,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..rules import FUNCTION_RULES, UFUNC_RULES
+from ..rules import FUNCTION_RULES
 from ..rules import structural as S
-from . import device, einsum_spec
+from . import device, einsum_spec, elements
 from .dispatch import Active, apply_elementwise, observe, strip
 
-__all__ = ["FUNCTIONS", "handle_ufunc", "handle_function", "getitem", "setitem_value"]
+__all__ = [
+    "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
+    "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain", "holds_actives", "from_objects",
+    "abs_squared",
+]
 
 FUNCTIONS: dict[Callable, Callable] = {}
 
@@ -47,8 +51,76 @@ def _arr(x):
         return x
     a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
     if a.dtype.kind not in "fciub":
+        if a.dtype.kind == "O" and holds_actives(a):
+            return from_objects(a)
         raise TypeError(f"cannot differentiate through a value of dtype {a.dtype}: {x!r:.60}")
     return a
+
+
+def holds_actives(x) -> bool:
+    """Whether ``x`` is a NumPy object array carrying active values or escaped elements of one
+    (what ``np.array([c1, c2])`` of active values builds, :mod:`dualad.core.elements`)."""
+    return type(x) is np.ndarray and x.dtype.kind == "O" and any(elements.is_element(e) for e in x.flat)
+
+
+def from_objects(x):
+    """An object array of active values, escaped elements and plain numbers as one active array.
+
+    NumPy builds such arrays for ``np.array([c1, 2.0, c2])`` and ``np.array([x1, x2])`` (it has
+    no hook for ``np.array``); dualad joins them wherever it meets them: as operands, in NumPy's
+    functions on active values, in transforms' outputs.  Runs of consecutive elements of one
+    source array become one slice of it.  The dtype is NumPy's for the same elements as plain
+    arrays (Python floats count as float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> ad.jacfwd(lambda x: np.array([x[0] * x[1], 2.0, np.sin(x[0])]))(np.array([1.0, 3.0]))[0]
+    array([3., 1.])
+    """
+    parts = _object_runs(list(x.flat))
+    dt = np.result_type(*[strip(p).dtype for p in parts])
+    dt = dt if dt.kind == "f" else np.dtype(np.float64)
+    parts = [astype(p, dt) if isinstance(p, Active) and p.dtype != dt else p if isinstance(p, Active) else p.astype(dt) for p in parts]
+    return reshape(concatenate(parts, axis=0), x.shape)
+
+
+def _object_runs(items: list) -> list:
+    """1-D parts: slices of escaped elements' sources, reshaped active scalars, plain runs."""
+    parts: list = []
+    plain: list = []
+    i = 0
+    while i < len(items):
+        e = items[i]
+        if isinstance(e, elements.EscapedElement):
+            j = i + 1
+            while j < len(items) and isinstance(items[j], elements.EscapedElement) and items[j].source is e.source \
+                    and items[j].index == e.index + (j - i):
+                j += 1
+            parts += [np.asarray(plain)] if plain else []
+            plain = []
+            parts.append(getitem(reshape(e.source, (-1,)), slice(e.index, e.index + j - i)))
+            i = j
+            continue
+        if isinstance(e, Active):
+            parts += [np.asarray(plain)] if plain else []
+            plain = []
+            if e.ndim:
+                raise ValueError(f"an object array holds an active value of shape {tuple(e.shape)} as one element: join arrays with np.stack")
+            parts.append(reshape(e, (1,)))
+        else:
+            if np.asarray(e).dtype.kind not in "fiub" or np.ndim(e):
+                raise TypeError(f"cannot differentiate an array holding the element {e!r:.60}")
+            plain.append(e)
+        i += 1
+    return parts + ([np.asarray(plain)] if plain else [])
+
+
+def operand(x):
+    """An elementwise operand as handlers pass it to a rule: Python numbers as they are (weakly
+    typed), active values as they are, anything else a NumPy array of a differentiable dtype."""
+    return _operand(x)
 
 
 def as_array(x):
@@ -72,56 +144,41 @@ def _axes(axis, ndim: int) -> tuple:
     return tuple(sorted(out))
 
 
+def _reduce_axes(axis, ndim: int) -> tuple:
+    """A reduction's ``axis``: as :func:`_axes`, and NumPy's ufunc reductions also accept a
+    single integer axis 0 or -1 on a 0-d value (reducing nothing)."""
+    if ndim == 0 and isinstance(axis, (int, np.integer)) and int(axis) in (0, -1):
+        return ()
+    return _axes(axis, ndim)
+
+
 def _axis1(axis, ndim: int) -> int:
     return _axes(axis, ndim)[0]
 
 
-# --------------------------------------------------------------------------------------------
-# ufuncs
-
-_PLAIN_UFUNCS = {
-    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
-    np.isnan, np.isinf, np.isfinite, np.signbit, np.floor_divide,
-}
+def axes_of(axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple) as a sorted tuple of negative axes (AxisError if out of range)."""
+    return _axes(axis, ndim)
 
 
-def handle_ufunc(ufunc, method, inputs, kwargs):
-    if kwargs.get("out") is not None:
-        raise TypeError(
-            f"np.{ufunc.__name__}(..., out=...) cannot write derivatives into an existing array; "
-            "drop out= and use the returned value"
-        )
-    kwargs.pop("out", None)
-    if method == "__call__":
-        if ufunc is np.matmul:
-            return matmul(*inputs)
-        rule = UFUNC_RULES.get(ufunc)
-        if rule is not None:
-            if kwargs.pop("where", True) is not True or kwargs:
-                raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
-            return apply_elementwise(rule, [_operand(x) for x in inputs])
-        if ufunc in _PLAIN_UFUNCS:
-            return observe(ufunc, *inputs, **kwargs)
-        raise TypeError(
-            f"dualad has no derivative rule for np.{ufunc.__name__}; declare one with "
-            "dualad.rules.elementwise, or apply it to dualad.primal(x) if no derivative is wanted"
-        )
-    if method == "reduce":
-        (x,) = inputs
-        axis = kwargs.get("axis", 0)
-        keepdims = kwargs.get("keepdims", False)
-        reducers = {np.add: sum_, np.multiply: prod, np.maximum: amax, np.minimum: amin}
-        if ufunc in reducers:
-            return reducers[ufunc](x, axis=axis, keepdims=keepdims)
-    if method == "accumulate":
-        (x,) = inputs
-        axis = kwargs.get("axis", 0)
-        if ufunc is np.add:
-            return cumsum(x, axis=axis)
-        if ufunc is np.multiply:
-            return cumprod(x, axis=axis)
-    raise TypeError(f"np.{ufunc.__name__}.{method} is not supported on active values")
+def axis_of(axis, ndim: int) -> int:
+    """One ``axis`` as a negative axis (AxisError if out of range)."""
+    return _axis1(axis, ndim)
+
+
+def slice_along(a, axis: int, start: int, stop: int):
+    """``a[..., start:stop, ...]`` along ``axis``."""
+    return _slice_along(a, axis, start, stop)
+
+
+def no_out(out, name: str) -> None:
+    """Refuse ``out=``: derivatives cannot be written into an existing array."""
+    _no_out(out, name)
+
+
+def flat_positions(shape, index, a=None):
+    """The flat positions of an array of ``shape`` that ``index`` picks (host or device)."""
+    return _flat_positions(shape, _norm_index(index), a)
 
 
 def handle_function(func, args, kwargs):
@@ -160,7 +217,7 @@ def sum_(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
     if initial is not None or where is not None:
         raise TypeError("np.sum: initial= and where= are not supported on active values")
     a = _arr(a)
-    y = S.sum_.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims), batch=0)
+    y = S.sum_.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims), batch=0)
     return _astype_opt(y, dtype)
 
 
@@ -184,10 +241,10 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
     n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
     m = S.sum_.bind(a, axis=axes, keepdims=True, batch=0) / n
     d = a - m
-    return S.sum_.bind(_abs2(d), axis=axes, keepdims=bool(keepdims), batch=0) / (n - ddof)
+    return S.sum_.bind(abs_squared(d), axis=axes, keepdims=bool(keepdims), batch=0) / (n - ddof)
 
 
-def _abs2(x):
+def abs_squared(x):
     """``|x|²``: ``x * x``, or ``Re² + Im²`` for complex ``x`` (real, as NumPy's var and norm)."""
     if np.dtype(x.dtype).kind != "c":
         return x * x
@@ -204,14 +261,14 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "max")
     a = _real_only(_arr(a), "np.max")
-    return S.reduce_max.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return S.reduce_max.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims))
 
 
 @implements(np.min, np.amin)
 def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "min")
     a = _real_only(_arr(a), "np.min")
-    return S.reduce_min.bind(a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return S.reduce_min.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims))
 
 
 def _real_only(a, name: str):
@@ -227,7 +284,7 @@ def _real_only(a, name: str):
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "prod")
     a = _arr(a)
-    axes = _axes(axis, a.ndim)
+    axes = _reduce_axes(axis, a.ndim)
     y = a
     for ax in axes:
         y = S.prod.bind(y, axis=(ax,), keepdims=True)
@@ -254,15 +311,20 @@ def cumprod(a, axis=None, dtype=None, out=None):
     ax = _axis1(axis, a.ndim)
     if not isinstance(a, Active):
         return np.cumprod(a, axis=ax)
-    # A Hillis-Steele scan of products: differentiable through its parts, exact with zeros.
-    n = a.shape[ax]
+    return _astype_opt(scan(np.multiply, a, ax), dtype)
+
+
+def scan(op, a, axis: int):
+    """The inclusive scan of an associative binary ``op`` (a ufunc with a rule) along ``axis``:
+    a Hillis-Steele scan, differentiable through its parts (exact with zeros for products)."""
+    n = a.shape[axis]
     y, s = a, 1
     while s < n:
-        head = _slice_along(y, ax, 0, s)
-        tail = _slice_along(y, ax, s, n) * _slice_along(y, ax, 0, n - s)
-        y = concatenate([head, tail], axis=ax)
+        head = _slice_along(y, axis, 0, s)
+        tail = op(_slice_along(y, axis, s, n), _slice_along(y, axis, 0, n - s))
+        y = concatenate([head, tail], axis=axis)
         s *= 2
-    return _astype_opt(y, dtype)
+    return y
 
 
 def _slice_along(a, axis: int, start: int, stop: int):
@@ -273,6 +335,8 @@ def _slice_along(a, axis: int, start: int, stop: int):
 
 @implements(np.diff)
 def diff(a, n=1, axis=-1, prepend=None, append=None):
+    prepend = None if prepend is np._NoValue else prepend  # NumPy's placeholder for "none given"
+    append = None if append is np._NoValue else append
     a = _arr(a)
     ax = _axis1(axis, a.ndim)
     if prepend is not None or append is not None:
@@ -463,6 +527,12 @@ def size(a, axis=None):
     return np.size(strip(a), axis)
 
 
+def plain(func):
+    """Register ``func`` as a NumPy function whose result carries no derivative: applied to the
+    primal values (a guard on tapes that will be replayed)."""
+    return _plain(func)
+
+
 def _plain(func):
     """A NumPy function whose result carries no derivative: applied to the primal values."""
 
@@ -545,12 +615,22 @@ def column_stack(tup):
     return concatenate(arrs, axis=1)
 
 
-@implements(np.split, np.array_split)
+@implements(np.split)
 def split(ary, indices_or_sections, axis=0):
+    """As :func:`array_split`, but a number of sections must divide the axis (NumPy's rule)."""
+    if np.ndim(indices_or_sections) == 0:
+        n = np.shape(strip(ary))[axis] if np.ndim(strip(ary)) else 0
+        if int(indices_or_sections) <= 0 or n % int(indices_or_sections):
+            raise ValueError("array split does not result in an equal division")
+    return array_split(ary, indices_or_sections, axis)
+
+
+@implements(np.array_split)
+def array_split(ary, indices_or_sections, axis=0):
     a = _arr(ary)
     ax = _axis1(axis, a.ndim)
     n = a.shape[ax]
-    if isinstance(indices_or_sections, (int, np.integer)):
+    if np.ndim(indices_or_sections) == 0:  # a number of sections (int or 0-d array)
         k = int(indices_or_sections)
         base, extra = divmod(n, k)
         sizes = [base + (1 if i < extra else 0) for i in range(k)]
@@ -936,76 +1016,3 @@ def matmul(a, b):
 
 
 FUNCTIONS[np.matmul] = matmul
-
-
-# --------------------------------------------------------------------------------------------
-# Linear algebra
-
-
-@implements(np.linalg.solve)
-def solve(a, b):
-    a, b = _arr(a), _arr(b)
-    vec = b.ndim == 1
-    if vec:
-        b = reshape(b, tuple(b.shape) + (1,))
-    a, b, _ = _broadcast_stacks(a, b)
-    x = S.solve.bind(a, b)
-    return reshape(x, tuple(x.shape[:-1])) if vec else x
-
-
-@implements(np.linalg.inv)
-def inv(a):
-    a = _arr(a)
-    n = a.shape[-1]
-    dt = np.result_type(strip(a), np.float64) if a.dtype.kind not in "fc" else a.dtype
-    return S.solve.bind(a, np.broadcast_to(np.eye(n, dtype=dt), tuple(a.shape)))
-
-
-def _slogdet_sign(a):
-    return np.linalg.slogdet(a)[0]
-
-
-@implements(np.linalg.slogdet)
-def slogdet(a):
-    a = _arr(a)
-    sign = observe(_slogdet_sign, a)  # plain, but it steers the value: a guard in recordings
-    return sign, S.logabsdet.bind(a, axis=(-2, -1), keepdims=False)
-
-
-@implements(np.linalg.det)
-def det(a):
-    return S.det.bind(_arr(a), axis=(-2, -1), keepdims=False)
-
-
-def _count_nonzero(x, axes, keepdims):
-    return np.sum(x != 0, axis=axes, keepdims=keepdims).astype(x.dtype)
-
-
-@implements(np.linalg.norm)
-def norm(x, ord=None, axis=None, keepdims=False):
-    x = _arr(x)
-    if axis is None:
-        if ord is not None and x.ndim > 2:
-            raise ValueError("Improper number of dimensions to norm.")
-        axes = tuple(range(-x.ndim, 0))
-    else:
-        axes = tuple(int(a) - x.ndim if int(a) >= 0 else int(a) for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
-    if ord is None or (ord == "fro" and len(axes) == 2) or (ord == 2 and len(axes) == 1):
-        return np.sqrt(sum_(_abs2(x), axis=axes, keepdims=keepdims))
-    ax = np.abs(x)
-    if len(axes) == 1:
-        if ord == np.inf:
-            return amax(ax, axis=axes, keepdims=keepdims)
-        if ord == -np.inf:
-            return amin(ax, axis=axes, keepdims=keepdims)
-        if ord == 1:
-            return sum_(ax, axis=axes, keepdims=keepdims)
-        if ord == 0:
-            return observe(_count_nonzero, x, axes, keepdims)  # piecewise constant: a guard
-        return sum_(ax**ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
-    if len(axes) == 2 and ord in (1, -1, np.inf, -np.inf):
-        inner_axis, outer_axis = (axes[0], axes[1]) if ord in (1, -1) else (axes[1], axes[0])
-        red = amax if ord > 0 else amin
-        y = red(sum_(ax, axis=inner_axis, keepdims=True), axis=outer_axis, keepdims=True)
-        return y if keepdims else squeeze(y, axis=axes)
-    raise NotImplementedError(f"np.linalg.norm with ord={ord!r} over {len(axes)} axes is not supported yet")

@@ -21,6 +21,7 @@ from .base import ALL_DTYPES, elementwise, implementation
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
 _DEG = 0.017453292519943295  # pi / 180
+_PI = 3.141592653589793
 
 _LOG2E = 1.4426950408889634
 _POS = ((0.2, 3.0),)
@@ -74,12 +75,22 @@ def _cuda_logaddexp2(x, y):
     return d
 
 
+def _cuda_remainder(x, y):
+    # npymath's npy_divmod: fmod, moved to the divisor's sign; a zero takes the divisor's sign.
+    m = np.fmod(x, y)
+    if m != 0:
+        if (y < 0) != (m < 0):
+            m += y
+    else:
+        m = np.copysign(0.0, y)
+    return m
+
+
 # Functions the rules call without differentiating them (predicates), and np.fabs for device
 # functions written by users (:func:`dualad.kernels.cuda.device_function`).
 implementation(np.isnan, cuda=math.isnan)
 implementation(np.isinf, cuda=math.isinf)
 implementation(np.isfinite, cuda=math.isfinite)
-implementation(np.fabs, cuda=math.fabs)
 
 # --- arithmetic -------------------------------------------------------------------------------
 
@@ -118,13 +129,15 @@ def positive(x):
 @elementwise(
     np.power,
     domain=((0.3, 2.0), (-2.0, 2.0)),
-    nondiff="d/dy at x = 0 is 0 where the value is 0",
+    nondiff="d/dy at x = 0 is 0 where the value is 0; d/dx at x = 0 is its limit 0 when y = 0",
     text=("{a}^{b}", ("({b} × {a}^({b} − 1))", "({a}^{b} × ln {a})")),
     dtypes=ALL_DTYPES,
 )
 def power(x, y):
     v = x**y
-    return v, y * x ** (y - 1.0), v * np.log(x + (x == 0))
+    # At x = 0 with y = 0 the partial y·x^(y−1) is 0·inf: its limit 0 is taken by raising to
+    # y − 1 + 1 there (x^0 = 1, times y = 0), which also makes nested orders exact (x**1.0).
+    return v, y * x ** (y - 1.0 + (x == 0) * (y == 0)), v * np.log(x + (x == 0))
 
 
 @elementwise(np.square, text=("{a}²", ("(2 × {a})",)), dtypes=ALL_DTYPES)
@@ -279,6 +292,24 @@ def rad2deg(x):
     return np.rad2deg(x), 1.0 / _DEG
 
 
+# The sweep's domain stays between sinc's zeros: near them sin(πx)/(πx) cancels, and float32
+# values computed by NumPy (float32 throughout) and by the kernels (Numba widens πx to float64)
+# differ in the last digits there.
+@elementwise(np.sinc, domain=((-0.9, 0.9),), text=("sinc {a}", ("sinc′({a})",)))
+def sinc(x):
+    xs = x + (x == 0)
+    v = np.sin(_PI * x) / (_PI * xs) + (x == 0)  # sin(πx)/(πx), 1 at 0 (as np.sinc)
+    # sinc'(x) = (cos πx − sinc x) / x cancels for small |x| (badly in float32): below 1/4 its
+    # Taylor series, Σ (−1)^k π^2k 2k x^(2k−1) / (2k+1)!, to eight terms (float64 accurate).
+    small = np.abs(x) < 0.25
+    c = np.minimum(np.maximum(x, -0.25), 0.25)
+    c2 = c * c
+    series = c * (-3.289868133696453 + c2 * (3.246969701133414 + c2 * (-1.144510944732505 + c2 * (
+        0.20918278254123832 + c2 * (-0.023460810354558225 + c2 * (0.001781145516372851 + c2 * (
+            -9.766223126318928e-05 + c2 * 4.049947846619241e-06)))))))
+    return v, small * series + (1.0 - small) * ((np.cos(_PI * x) - v) / xs)
+
+
 # --- hyperbolic -------------------------------------------------------------------------------
 
 
@@ -392,6 +423,39 @@ def _absolute_wirtinger(z):
     # |z| = √(z z̄): ∂/∂z = z̄ / 2|z|, ∂/∂z̄ = z / 2|z| (both 0 at z = 0, as abs'(0) = 0)
     u, v, _ = _unit(z)
     return 0.5 * u - 0.5j * v, 0.5 * u + 0.5j * v
+
+
+@elementwise(np.fabs, nondiff="fabs'(0) = 0", text=("|{a}|", ("sign {a}",)), cuda=math.fabs)
+def fabs(x):
+    return np.fabs(x), np.sign(x)
+
+
+@elementwise(
+    np.copysign, domain=((0.2, 2.0), (-2.0, -0.2)), nondiff="d/dx at x = 0 is 0 (as abs); d/dy is 0",
+    text=("copysign({a}, {b})", ("(sign {a} × sign {b})", "0")), cuda=math.copysign,
+)
+def copysign(x, y):
+    return np.copysign(x, y), np.sign(x) * np.copysign(1.0, y), 0.0
+
+
+@elementwise(
+    np.fmod, domain=((1.3, 1.5), (0.8, 1.2)),
+    nondiff="at the jumps (x/y an integer) the partials of the side fmod takes: 1 and −trunc(x/y)",
+    text=("fmod({a}, {b})", ("1", "(−trunc({a} / {b}))")), cuda=math.fmod,
+)
+def fmod(x, y):
+    v = np.fmod(x, y)
+    return v, 1.0, -np.rint((x - v) / y)  # x = q·y + v with q an integer: exact
+
+
+@elementwise(
+    np.remainder, domain=((1.3, 1.5), (0.8, 1.2)),
+    nondiff="at the jumps (x/y an integer) the partials of the side remainder takes: 1 and −floor(x/y)",
+    text=("{a} mod {b}", ("1", "(−⌊{a} / {b}⌋)")), cuda=_cuda_remainder,
+)
+def remainder(x, y):
+    v = np.remainder(x, y)
+    return v, 1.0, -np.rint((x - v) / y)  # x = q·y + v with q an integer: exact
 
 
 @elementwise(

@@ -31,6 +31,7 @@ from ..forward.dual import Dual
 from ..reverse.tape import Tape
 from ..reverse.variable import Variable
 from .common import assemble_jacobian, check_inputs_dtype, check_output, check_output_dtype, flatten_output, prepare_args, size_of
+from .pytree import tree_flatten, tree_unflatten
 
 __all__ = [
     "Directions",
@@ -146,8 +147,8 @@ def record_tape(f, args, nums):
     leaves, treedef, rebuild = prepare_args(args, nums)
     tape = Tape()
     vars_ = [Variable.leaf(x, tape) for x in leaves]
-    out = f(*rebuild(vars_))
-    return tape, leaves, vars_, treedef, out
+    out_leaves, out_def = tree_flatten(f(*rebuild(vars_)))  # object arrays of actives joined
+    return tape, leaves, vars_, treedef, tree_unflatten(out_def, out_leaves)
 
 
 def pull(tape: Tape, outs: list, cts: list, vars_: list, k: int) -> list:

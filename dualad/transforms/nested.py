@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,11 @@ __all__ = ["hessian", "sparse_hessian", "hvp", "check_grads", "HESSIAN_MODES"]
 
 # Elements of tangent lanes a nested forward level may hold at once (2^26 doubles = 512 MiB).
 _NESTED_LANE_BUDGET = 1 << 26
+
+# A dense Hessian (sparsity=None) of this many unknowns or more is computed by star colouring
+# when the colours are under a quarter of them (the Jacobian engine's threshold, for the same
+# reason: a pattern trace costs a few recordings, a dense Hessian n passes' worth of lanes).
+AUTO_SPARSE_MIN_LANES = 200
 
 HESSIAN_MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward")
 
@@ -75,11 +81,14 @@ def hessian(
         ``"forward-over-forward"`` or ``"reverse-over-forward"``.
     chunk_size : int, optional
         Lanes per pass of the outer level (default: all n at once).
-    sparsity : None, "auto" or scipy.sparse matrix
+    sparsity : None, False, "auto" or scipy.sparse matrix
         ``"auto"`` detects the pattern, colours it symmetrically and returns a
         ``scipy.sparse`` matrix from lanes of ``mode``, one lane per colour (see
         :func:`dualad.sparse_hessian`); a given pattern is used as it is.  ``mode`` says
-        which level runs the colour lanes.
+        which level runs the colour lanes.  With None (the default) the result is dense, but
+        for one array argument of 200 or more elements the pattern is traced and, when its
+        colours are under a quarter of the unknowns, the dense Hessian is computed from them
+        (``h.decision`` then says so); ``False`` turns that off.
     executor : concurrent.futures.Executor, optional
         Run the outer level's passes on it (see :func:`dualad.transforms.jacobian.jacobian`);
         for process pools f must be picklable.
@@ -106,7 +115,7 @@ def hessian(
     if mode not in HESSIAN_MODES:
         raise ValueError(f"hessian: unknown mode {mode!r}; choose one of {', '.join(HESSIAN_MODES)}")
     options = JacobianOptions.make("hessian", mode, chunk_size, None, sparsity, executor, progress)
-    if sparsity is not None:
+    if sparsity is not None and sparsity is not False:
         if holomorphic:
             raise NotImplementedError("hessian(holomorphic=True) is dense: drop sparsity=")
         return sparse_hessian(f, argnums, sparsity=sparsity, chunk_size=chunk_size, executor=executor,
@@ -116,8 +125,17 @@ def hessian(
     first = grad(f, argnums, **kw) if inner == "reverse" else jacfwd(f, argnums, **kw)
     outer_jac = jacfwd if outer == "forward" else jacrev
     single = is_single(argnums)
+    coloured = None if sparsity is False else sparse_hessian(
+        f, argnums, sparsity="auto", chunk_size=chunk_size, executor=executor, progress=progress, mode=mode)
+    dense_verdicts: set = set()
 
     def h(*args):
+        h.decision = None
+        if coloured is not None:
+            H = _auto_coloured_hessian(coloured, argnums, args, dense_verdicts)
+            if H is not None:
+                h.decision = coloured.decision
+                return H
         chunk = options.chunk_size
         on_engine = options.executor is not None or options.progress
         check_inputs_dtype("hessian", holomorphic, prepare_args(args, norm_argnums(argnums, len(args), "hessian"))[0], forward=True)
@@ -134,8 +152,33 @@ def hessian(
                 return _engine_hessian(f, args, nums, outer, inner, options, chunk or n, single)
         return outer_jac(first, argnums, chunk_size=chunk, **kw)(*args)
 
+    h.decision = None
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
     return h
+
+
+def _auto_coloured_hessian(coloured, argnums, args, dense_verdicts: set):
+    """The dense Hessian of one plain array argument by star colouring, when that pays: at
+    least :data:`AUTO_SPARSE_MIN_LANES` unknowns and colours under a quarter of them; else None
+    (a verdict kept per signature when the pattern holds for every input)."""
+    if not isinstance(argnums, (int, np.integer)) or len(args) <= argnums:
+        return None
+    x = args[argnums]
+    if type(x) is not np.ndarray or x.size < AUTO_SPARSE_MIN_LANES or x.dtype.kind != "f":
+        return None
+    sig = signature(args)
+    if sig in dense_verdicts:
+        return None
+    plan = coloured.plan(*args)
+    if 4 * plan.k > x.size:
+        if not plan.value_dependent:
+            dense_verdicts.add(sig)
+        return None
+    H = coloured(*args, _plan=plan).toarray().reshape(x.shape + x.shape)
+    d = coloured.decision
+    coloured.decision = dataclasses.replace(
+        d, reason=f"automatic colouring: {d.lanes} lane(s) instead of {x.size} dense (sparsity=False turns this off); {d.reason}")
+    return H
 
 
 def _engine_hessian(f, args, nums, outer: str, inner: str, options: JacobianOptions, chunk: int, single: bool):
@@ -234,11 +277,9 @@ def sparse_hessian(
         except TypeError:  # not weak-referenceable (a ufunc, a builtin): keep it with this function
             return local
 
-    def hess(*args):
-        nums = norm_argnums(argnums, len(args), "sparse_hessian")
-        leaves, _, _ = prepare_args(args, nums)
-        check_inputs_dtype("sparse_hessian", False, leaves, forward=True)
-        n = sum(size_of(x.shape) for x in leaves)
+    def plan_for(args, nums, n):
+        """The pattern, its star colouring and decompressor at ``args`` (cached unless a
+        comparison steered the pattern)."""
         fp = fingerprint(args, nums)
         key = None if fp is None else ("hess", nums, signature(args), fp, given_key)
         plan = None if key is None else cache().get(key)
@@ -256,6 +297,22 @@ def sparse_hessian(
             plan = _HessPlan(P, colors, k, dependent, Decompressor(P, colors, k, "star"))
             if not dependent and key is not None:
                 cache()[key] = plan
+        return plan
+
+    def sizes(args):
+        nums = norm_argnums(argnums, len(args), "sparse_hessian")
+        leaves, _, _ = prepare_args(args, nums)
+        check_inputs_dtype("sparse_hessian", False, leaves, forward=True)
+        return nums, sum(size_of(x.shape) for x in leaves)
+
+    def plan(*args):
+        """The pattern's plan at ``args`` (its star colouring: ``.k`` lanes), without the passes."""
+        nums, n = sizes(args)
+        return plan_for(args, nums, n)
+
+    def hess(*args, _plan=None):
+        nums, n = sizes(args)
+        plan = _plan if _plan is not None else plan_for(args, nums, n)
         engine = LaneEngine(InnerDerivative(f, nums, inner), args, nums, executor=options.executor,
                             progress=options.progress, name="sparse_hessian")
         chunk = options.chunk(plan.k)
@@ -272,6 +329,7 @@ def sparse_hessian(
         return H
 
     hess.decision = None
+    hess.plan = plan
     hess.__name__ = f"sparse_hessian({getattr(f, '__name__', 'f')})"
     return hess
 

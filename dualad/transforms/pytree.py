@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..core.dispatch import Active, float_array
+from ..core.numpy_api import from_objects, holds_actives
 
 __all__ = [
     "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "as_input", "register_node", "register_dataclass",
@@ -84,6 +85,9 @@ def _flatten(t, leaves: list):
         return (dict, keys, tuple([_flatten(t[k], leaves) for k in keys]))
     if t is None:
         return (_NONE, None, ())
+    if tt is np.ndarray and t.dtype.kind == "O" and holds_actives(t):
+        leaves.append(from_objects(t))  # np.array([c1, c2]) of active values: one active leaf
+        return None
     if isinstance(t, Active) or tt is np.ndarray or tt is float:
         leaves.append(t)
         return None

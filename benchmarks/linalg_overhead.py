@@ -1,0 +1,191 @@
+"""The AD overhead of reverse-mode gradients through decompositions (issue 15), in one run.
+
+Three workloads on a 200×200 matrix, each the reverse-mode gradient of a scalar:
+
+=====  ===========================================  ==============================
+L1     ``sum(eigvalsh(A))``, A symmetric            gradient ``I``
+L2     ``logdet`` via ``cholesky``, A SPD           gradient ``A⁻¹``
+L3     ``sum(svd(A, compute_uv=False))``            gradient ``U Vᵀ``
+=====  ===========================================  ==============================
+
+For each system the *AD overhead* is ``(gradient time − primal time) / primal time``: what
+differentiation adds to the function's own cost (LAPACK builds differ between systems; the
+overhead does not depend on them as much).  Run from the repository root::
+
+    python -m benchmarks.linalg_overhead                                   # dualad, peers if importable
+    python -m benchmarks.linalg_overhead --peers-python /path/to/python    # peers from another venv
+
+Each system runs in its own interpreter (``--worker SYSTEM``), one thread each (``--threads``),
+and its gradient is checked against the closed form (``rtol = 1e-8``) before it is timed.
+This module does not import dualad at module level, so peers' interpreters can run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+N = 200
+WORKLOADS = ("L1 eigvalsh", "L2 cholesky logdet", "L3 svd values")
+
+
+def inputs(seed: int = 0) -> dict:
+    """The three matrices (float64) and the reference gradients."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, N))
+    sym = x + x.T
+    spd = x @ x.T + N * np.eye(N)
+    u, _, vt = np.linalg.svd(x)
+    return {
+        "L1 eigvalsh": (sym, np.eye(N)),
+        "L2 cholesky logdet": (spd, np.linalg.inv(spd)),
+        "L3 svd values": (x, u @ vt),
+    }
+
+
+def median_time(fn, budget: float) -> float:
+    """Median seconds of one call, over 5 to 50 calls fitting ``budget`` (after one warm-up)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-6)
+    repeat = int(min(50, max(5, budget / once)))
+    gc.disable()
+    try:
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+    return statistics.median(samples)
+
+
+def _dualad_cells():
+    import dualad as ad
+
+    fs = {
+        "L1 eigvalsh": lambda a: np.sum(np.linalg.eigvalsh(a)),
+        "L2 cholesky logdet": lambda a: 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(a)))),
+        "L3 svd values": lambda a: np.sum(np.linalg.svd(a, compute_uv=False)),
+    }
+    return {k: (f, ad.grad(f), lambda g: g) for k, f in fs.items()}, ad.__version__
+
+
+def _torch_cells():
+    import torch
+
+    fs = {
+        "L1 eigvalsh": lambda a: torch.sum(torch.linalg.eigvalsh(a)),
+        "L2 cholesky logdet": lambda a: 2.0 * torch.sum(torch.log(torch.diagonal(torch.linalg.cholesky(a)))),
+        "L3 svd values": lambda a: torch.sum(torch.linalg.svdvals(a)),
+    }
+
+    def cell(f):
+        def primal(a):
+            with torch.no_grad():
+                return f(torch.from_numpy(a))
+
+        def grad(a):
+            t = torch.from_numpy(a).requires_grad_(True)
+            return torch.autograd.grad(f(t), t)[0]
+
+        return primal, grad, lambda g: g.numpy()
+
+    return {k: cell(f) for k, f in fs.items()}, torch.__version__
+
+
+def _jax_cells():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    fs = {
+        "L1 eigvalsh": lambda a: jnp.sum(jnp.linalg.eigvalsh(a)),
+        "L2 cholesky logdet": lambda a: 2.0 * jnp.sum(jnp.log(jnp.diagonal(jnp.linalg.cholesky(a)))),
+        "L3 svd values": lambda a: jnp.sum(jnp.linalg.svd(a, compute_uv=False)),
+    }
+
+    def cell(f):
+        primal, grad = jax.jit(f), jax.jit(jax.grad(f))
+        return (lambda a: primal(a).block_until_ready()), (lambda a: grad(a).block_until_ready()), np.asarray
+
+    return {k: cell(f) for k, f in fs.items()}, jax.__version__
+
+
+SYSTEMS = {"dualad": _dualad_cells, "torch": _torch_cells, "jax jit": _jax_cells}
+
+
+def worker(system: str, budget: float) -> None:
+    """Check and time every workload for one system; one JSON line per workload on stdout."""
+    cells, version = SYSTEMS[system]()
+    for name, (a, reference) in inputs().items():
+        primal, grad, plain = cells[name]
+        got = plain(grad(a))
+        record = {"system": system, "version": version, "workload": name}
+        if not np.allclose(got, reference, rtol=1e-8, atol=1e-10):
+            record["wrong"] = float(np.max(np.abs(got - reference)))
+        else:
+            record["primal"] = median_time(lambda: primal(a), budget)
+            record["grad"] = median_time(lambda: grad(a), budget)
+        print(json.dumps(record), flush=True)
+
+
+def _run(system: str, python: str, budget: float, threads: int) -> list[dict]:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "XLA_FLAGS"):
+        env.pop(var, None)
+    if threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            env[var] = str(threads)
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [python, "-m", "benchmarks.linalg_overhead", "--worker", system, "--budget", str(budget)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=here, timeout=1800)
+    if proc.returncode != 0:
+        print(f"# {system} skipped: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        return []
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", choices=sorted(SYSTEMS), help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=float, default=1.0, help="seconds of samples per cell (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per system (0: the libraries' default)")
+    parser.add_argument("--peers-python", default=sys.executable, help="interpreter with torch and jax")
+    parser.add_argument("--json", help="also write the records here")
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.budget)
+        return
+    records = []
+    for system in SYSTEMS:
+        python = sys.executable if system == "dualad" else args.peers_python
+        records += _run(system, python, args.budget, args.threads)
+    print(f"AD overhead (gradient − primal) / primal, {N}×{N}, float64, {args.threads or 'default'} thread(s), medians")
+    print(f"{'workload':<22}{'system':<10}{'primal ms':>11}{'grad ms':>10}{'overhead':>10}")
+    for r in records:
+        if "wrong" in r:
+            print(f"{r['workload']:<22}{r['system']:<10}  WRONG gradient (max error {r['wrong']:.2g})")
+            continue
+        over = (r["grad"] - r["primal"]) / r["primal"]
+        print(f"{r['workload']:<22}{r['system']:<10}{1e3 * r['primal']:>11.2f}{1e3 * r['grad']:>10.2f}{over:>9.2f}×")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(records, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""NumPy's numerical routines on active values: grids, finite differences, quadrature,
+interpolation, convolution and polynomials.
+
+``linspace``/``logspace``/``geomspace`` with active endpoints, ``gradient``, ``trapezoid``,
+``interp`` (in ``x``, ``xp`` and ``fp``), ``convolve``/``correlate``, ``polyval`` and
+``polyfit``: each is NumPy's formula written on the structural handlers and the rules, so both
+modes and every nesting order follow.  Which interval or window an element falls in is plain
+(decided on the values, a guard on recorded tapes).  No derivative is written here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules import structural as S
+from . import numpy_api as api
+from .dispatch import Active, observe, strip
+
+__all__ = ["linspace", "logspace", "geomspace", "gradient", "trapezoid", "interp", "convolve", "correlate",
+           "polyval", "polyfit"]
+
+
+def _moved_grid(y, axis):
+    return api.moveaxis(y, 0, axis) if axis != 0 else y
+
+
+@api.implements(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """``start + t·(stop − start)`` with ``t = i / div``; the last point is ``stop`` itself."""
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    start, stop = api.as_array(start), api.as_array(stop)
+    dt = np.result_type(strip(start), strip(stop), float(num))
+    start, stop = (api.astype(v, dt) if isinstance(v, Active) else np.asarray(v, dtype=dt) for v in (start, stop))
+    div = (num - 1) if endpoint else num
+    delta = stop - start
+    nd = max(start.ndim, stop.ndim)
+    t = (np.arange(num, dtype=dt) / div if div > 0 else np.zeros(num, dtype=dt)).reshape((num,) + (1,) * nd)
+    y = start + t * delta
+    if endpoint and num > 1:
+        last = api.reshape(api.broadcast_to(stop, tuple(y.shape[1:])), (1,) + tuple(y.shape[1:]))
+        y = api.concatenate([api.getitem(y, slice(0, num - 1)), last], axis=0)
+    y = _moved_grid(y, api.axis_of(axis, y.ndim) % y.ndim)
+    if dtype is not None:
+        y = api.astype(y, dtype)
+    if retstep:
+        return y, (delta / div if div > 0 else delta * np.nan)
+    return y
+
+
+@api.implements(np.logspace)
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    y = linspace(start, stop, num=num, endpoint=endpoint, axis=0)
+    base = api.operand(base)
+    if np.ndim(strip(base)):
+        base = api.reshape(base, (1,) + tuple(np.shape(strip(base))))
+    y = np.power(base, y)
+    y = _moved_grid(y, api.axis_of(axis, y.ndim) % y.ndim)
+    return api.astype(y, dtype) if dtype is not None else y
+
+
+@api.implements(np.geomspace)
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """``exp`` of a linspace of logs, with the ends exactly ``start`` and ``stop``, as NumPy."""
+    start, stop = api.as_array(start), api.as_array(stop)
+    s0, s1 = np.asarray(strip(start)), np.asarray(strip(stop))
+    if np.any(s0 == 0) or np.any(s1 == 0):
+        raise ValueError("Geometric sequence cannot include zero")
+    if np.any(np.sign(s0) != np.sign(s1)):
+        raise NotImplementedError("np.geomspace between endpoints of opposite signs is complex: not supported")
+    sign = np.sign(s0)
+    y = np.exp(linspace(np.log(start * sign), np.log(stop * sign), num=num, endpoint=endpoint, axis=0)) * sign
+    num = y.shape[0]
+    parts = [api.reshape(api.broadcast_to(start, tuple(y.shape[1:])), (1,) + tuple(y.shape[1:]))] if num else []
+    if endpoint and num > 1:
+        stop_row = api.reshape(api.broadcast_to(stop, tuple(y.shape[1:])), (1,) + tuple(y.shape[1:]))
+        y = api.concatenate(parts + [api.getitem(y, slice(1, num - 1)), stop_row], axis=0)
+    elif num:
+        y = api.concatenate(parts + [api.getitem(y, slice(1, num))], axis=0)
+    y = _moved_grid(y, api.axis_of(axis, y.ndim) % y.ndim)
+    return api.astype(y, dtype) if dtype is not None else y
+
+
+# --------------------------------------------------------------------------------------------
+# Finite differences and quadrature
+
+
+def _along(v, axis, nd):
+    """A 1-D ``v`` shaped to broadcast along ``axis`` of an ``nd``-dimensional array."""
+    shape = [1] * nd
+    shape[axis] = -1
+    return api.reshape(v, tuple(shape)) if not isinstance(v, (int, float)) else v
+
+
+def _gradient_1d(f, dx, axis, edge_order):
+    """NumPy's second-order accurate differences along one axis, spacing ``dx`` (n − 1 steps)."""
+    n, nd = f.shape[axis], f.ndim
+    if n < edge_order + 1:
+        raise ValueError("Shape of array too small to calculate a numerical gradient, at least (edge_order + 1) elements are required.")
+    sl = lambda a, b: api.slice_along(f, axis, a, b)  # noqa: E731
+    d = lambda a, b: api.getitem(dx, slice(a, b))  # noqa: E731
+    dx1, dx2 = d(0, n - 2), d(1, n - 1)
+    a = _along(-dx2 / (dx1 * (dx1 + dx2)), axis, nd)
+    b = _along((dx2 - dx1) / (dx1 * dx2), axis, nd)
+    c = _along(dx1 / (dx2 * (dx1 + dx2)), axis, nd)
+    inner = a * sl(0, n - 2) + b * sl(1, n - 1) + c * sl(2, n)
+    if edge_order == 1:
+        first = (sl(1, 2) - sl(0, 1)) / d(0, 1)
+        last = (sl(n - 1, n) - sl(n - 2, n - 1)) / d(n - 2, n - 1)
+    else:
+        h1, h2 = d(0, 1), d(1, 2)
+        first = (-(2.0 * h1 + h2) / (h1 * (h1 + h2))) * sl(0, 1) + ((h1 + h2) / (h1 * h2)) * sl(1, 2) - (h1 / (h2 * (h1 + h2))) * sl(2, 3)
+        h1, h2 = d(n - 3, n - 2), d(n - 2, n - 1)
+        last = ((h2 / (h1 * (h1 + h2))) * sl(n - 3, n - 2) - ((h2 + h1) / (h1 * h2)) * sl(n - 2, n - 1)
+                + ((2.0 * h2 + h1) / (h2 * (h1 + h2))) * sl(n - 1, n))
+    return api.concatenate([first, inner, last], axis=axis)
+
+
+@api.implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    f = api.as_array(f)
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    axes = [a % f.ndim for a in api.axes_of(axis, f.ndim)] if axis is not None else list(range(f.ndim))
+    if isinstance(axis, (int, np.integer)):
+        axes = [int(axis) % f.ndim]
+    spacing = list(varargs) if varargs else [1.0]
+    if len(spacing) == 1 and len(axes) > 1:
+        spacing = spacing * len(axes)
+    if len(spacing) != len(axes):
+        raise TypeError("invalid number of arguments")
+    out = []
+    for ax, h in zip(axes, spacing):
+        n = f.shape[ax]
+        h = api.as_array(h)
+        if h.ndim == 0:
+            dx = api.broadcast_to(api.astype(h, f.dtype) if isinstance(h, Active) else h.astype(f.dtype), (n - 1,))
+        elif h.shape[0] != n:
+            raise ValueError("when 1d, distances must match the length of the corresponding dimension")
+        else:
+            dx = api.diff(h)
+        out.append(_gradient_1d(f, dx, ax, edge_order))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@api.implements(np.trapezoid)
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = api.as_array(y)
+    ax = api.axis_of(axis, y.ndim) % y.ndim
+    n = y.shape[ax]
+    if x is None:
+        d = api.operand(dx)
+    else:
+        x = api.as_array(x)
+        d = api.diff(x, axis=-1 if x.ndim > 1 else 0)
+        if x.ndim == 1:
+            d = _along(d, ax, y.ndim)
+    return api.sum_(d * (api.slice_along(y, ax, 1, n) + api.slice_along(y, ax, 0, n - 1)) / 2.0, axis=ax)
+
+
+# --------------------------------------------------------------------------------------------
+# Interpolation
+
+
+def _interp_index(x, xp):
+    """The segment of each ``x``: ``xp[i] <= x < xp[i+1]``, clipped to the valid segments."""
+    i = np.searchsorted(xp, x, side="right") - 1
+    return np.clip(i, 0, max(len(xp) - 2, 0))
+
+
+@api.implements(np.interp)
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """Linear interpolation, differentiable in ``x``, ``xp`` and ``fp``; at a knot the right
+    segment's slope (the side NumPy's search takes); constant outside (``left``/``right``)."""
+    if period is not None:
+        raise NotImplementedError("np.interp(..., period=...) is not supported on active values yet")
+    x, xp, fp = api.as_array(x), api.as_array(xp), api.as_array(fp)
+    if xp.ndim != 1 or fp.ndim != 1 or xp.shape[0] != fp.shape[0]:
+        raise ValueError("fp and xp are not of the same length.")
+    i = observe(_interp_index, x, xp)
+    i = np.asarray(i)
+    if xp.shape[0] == 1:
+        return api.broadcast_to(api.reshape(fp, ()), tuple(x.shape)) * 1.0
+    x0, x1 = api.take(xp, i), api.take(xp, i + 1)
+    f0, f1 = api.take(fp, i), api.take(fp, i + 1)
+    y = f0 + (f1 - f0) / (x1 - x0) * (x - x0)
+    below = observe(lambda x, xp: x < xp[0], x, xp)
+    above = observe(lambda x, xp: x > xp[-1], x, xp)
+    lo = api.getitem(fp, 0) if left is None else api.operand(left)
+    hi = api.getitem(fp, -1) if right is None else api.operand(right)
+    return api.where(above, hi, api.where(below, lo, y))
+
+
+# --------------------------------------------------------------------------------------------
+# Convolution
+
+
+def _convolve_full(a, v):
+    """Full discrete convolution: windows of the zero-padded ``a`` (a gather) against the
+    reversed ``v`` (an einsum), bilinear in ``a`` and ``v``."""
+    n, m = a.shape[0], v.shape[0]
+    padded = api.pad(a, (m - 1, m - 1))
+    windows = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
+    w = S.gather.bind(padded, flat=windows, batch=0)
+    return np.einsum("kj,j->k", w, api.flip(v))
+
+
+def _mode_slice(full, n, m, mode):
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (min(n, m) - 1) // 2
+        return api.getitem(full, slice(start, start + max(n, m)))
+    if mode == "valid":
+        return api.getitem(full, slice(min(n, m) - 1, max(n, m)))
+    raise ValueError(f"mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
+
+
+def _vectors(a, v, name):
+    a, v = api.as_array(a), api.as_array(v)
+    if a.ndim != 1 or v.ndim != 1:
+        raise ValueError(f"np.{name}: object too deep for desired array (1-d inputs expected)")
+    if a.shape[0] == 0 or v.shape[0] == 0:
+        raise ValueError(f"np.{name}: inputs cannot be empty")
+    dt = np.result_type(strip(a), strip(v))
+    dt = dt if dt.kind == "f" else np.dtype(np.float64)
+    a, v = (api.astype(z, dt) if isinstance(z, Active) else z.astype(dt) for z in (a, v))
+    return a, v
+
+
+@api.implements(np.convolve)
+def convolve(a, v, mode="full"):
+    a, v = _vectors(a, v, "convolve")
+    return _mode_slice(_convolve_full(a, v), a.shape[0], v.shape[0], mode)
+
+
+@api.implements(np.correlate)
+def correlate(a, v, mode="valid"):
+    """``c[k] = Σ_n a[n + k]·v[n]``: the convolution with ``v`` reversed (real values)."""
+    a, v = _vectors(a, v, "correlate")
+    n, m = a.shape[0], v.shape[0]
+    full = _convolve_full(a, api.flip(v))
+    if m > n and mode == "same":
+        start = (n - 1) - (n - 1) // 2
+        return api.getitem(full, slice(start, start + m))
+    return _mode_slice(full, n, m, mode)
+
+
+# --------------------------------------------------------------------------------------------
+# Polynomials
+
+
+@api.implements(np.polyval)
+def polyval(p, x):
+    """Horner's scheme, as NumPy: ``y = y·x + p[i]``."""
+    p, x = api.as_array(p), api.operand(x)
+    y = np.zeros(np.shape(strip(x)), dtype=np.result_type(strip(p), strip(x), np.float64) if p.dtype.kind != "f" else p.dtype)
+    for i in range(p.shape[0]):
+        y = y * x + api.getitem(p, i)
+    return y
+
+
+@api.implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """Least squares on NumPy's scaled Vandermonde matrix, by the normal equations (the columns
+    scaled to unit norm, as NumPy scales them); ``full``/``cov`` diagnostics are not supported."""
+    if full or cov:
+        raise NotImplementedError("np.polyfit(..., full=True / cov=True) is not supported on active values")
+    deg = int(deg)
+    x, y = api.as_array(x), api.as_array(y)
+    if x.ndim != 1 or y.ndim not in (1, 2) or x.shape[0] != y.shape[0]:
+        raise TypeError("expected 1-D x and 1-D or 2-D y of the same length")
+    dt = np.result_type(strip(x), strip(y), np.float64) if x.dtype.kind != "f" or y.dtype.kind != "f" else np.result_type(strip(x), strip(y))
+    x = api.astype(x, dt) if isinstance(x, Active) else x.astype(dt)
+    lhs = api.stack([x**k if k else np.ones(x.shape[0], dtype=dt) for k in range(deg, -1, -1)], axis=1)
+    rhs = y
+    if w is not None:
+        w = api.as_array(w)
+        lhs = lhs * api.reshape(w, (-1, 1))
+        rhs = rhs * (w if y.ndim == 1 else api.reshape(w, (-1, 1)))
+    scale = np.sqrt(api.sum_(lhs * lhs, axis=0))
+    lhs = lhs / scale
+    c = np.linalg.solve(api.matmul(api.transpose(lhs), lhs), api.matmul(api.transpose(lhs), rhs))
+    return c / (scale if y.ndim == 1 else api.reshape(scale, (-1, 1)))

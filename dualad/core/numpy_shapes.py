@@ -1,0 +1,212 @@
+"""NumPy's shape and selection functions on active values, beyond :mod:`dualad.core.numpy_api`.
+
+``meshgrid``, ``diagflat``, ``append``, ``insert``, ``delete``, the ``v/h/dsplit`` family,
+``rot90``, ``kron``, ``atleast_3d``, ``rollaxis``, ``partition``, ``select``, ``piecewise``: each
+is a composition of the structural handlers (reshape, broadcast, transpose, flip, gather, where,
+einsum).  Where an element goes is computed by NumPy itself on an array of positions, so the
+placement is NumPy's exactly.  No derivative is written here.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ..rules import structural as S
+from . import numpy_api as api
+from .dispatch import Active, observe, strip
+
+__all__ = [
+    "meshgrid", "diagflat", "append", "insert", "delete", "vsplit", "hsplit", "dsplit", "rot90", "kron",
+    "atleast_3d", "rollaxis", "partition", "select", "piecewise",
+]
+
+
+def _positions(a):
+    return np.arange(a.size, dtype=np.intp).reshape(tuple(a.shape))
+
+
+@api.implements(np.meshgrid)
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    xs = [api.ravel(api.as_array(x)) for x in xi]
+    nd = len(xs)
+    out = []
+    for i, x in enumerate(xs):
+        shape = [1] * nd
+        shape[i] = x.shape[0]
+        if indexing == "xy" and nd > 1 and i < 2:
+            shape[0], shape[1] = shape[1], shape[0]
+        out.append(api.reshape(x, tuple(shape)))
+    if not sparse:
+        full = np.broadcast_shapes(*(tuple(o.shape) for o in out))
+        out = [api.broadcast_to(o, full) for o in out]
+    return tuple(out)
+
+
+@api.implements(np.diagflat)
+def diagflat(v, k=0):
+    return api.diag(api.ravel(api.as_array(v)), k)
+
+
+@api.implements(np.append)
+def append(arr, values, axis=None):
+    arr, values = api.as_array(arr), api.as_array(values)
+    if axis is None:
+        return api.concatenate([api.ravel(arr), api.ravel(values)], axis=0)
+    return api.concatenate([arr, values], axis=axis)
+
+
+@api.implements(np.insert)
+def insert(arr, obj, values, axis=None):
+    """Where ``arr``'s and ``values``' elements land is NumPy's ``insert`` of their positions."""
+    arr, values = api.as_array(arr), api.as_array(values)
+    if axis is None:
+        arr, axis = api.ravel(arr), 0
+    obj = strip(obj)
+    from_arr = np.insert(_positions(arr), obj, -1, axis=axis)
+    from_values = np.insert(np.full(tuple(arr.shape), -1, dtype=np.intp), obj, _positions(values), axis=axis)
+    taken = from_arr >= 0
+    dt = np.result_type(strip(arr), strip(values)) if arr.dtype.kind == "f" else np.dtype(np.float64)
+    a = S.gather.bind(_as(arr, dt), flat=np.where(taken, from_arr, 0), batch=0)
+    v = S.gather.bind(_as(values, dt), flat=np.where(taken, 0, from_values), batch=0)
+    return api.where(taken, a, v)
+
+
+def _as(x, dt):
+    if isinstance(x, Active):
+        return api.astype(x, dt) if x.dtype != dt else x
+    return np.asarray(x, dtype=dt).reshape(np.shape(x))
+
+
+@api.implements(np.delete)
+def delete(arr, obj, axis=None):
+    arr = api.as_array(arr)
+    return S.gather.bind(arr, flat=np.delete(_positions(arr), strip(obj), axis=axis), batch=0)
+
+
+def _split_on(axis, minimum):
+    def handler(ary, indices_or_sections):
+        a = api.as_array(ary)
+        if a.ndim < minimum:
+            raise ValueError(f"this split only works on arrays of {minimum} or more dimensions")
+        ax = axis if axis is not None else (1 if a.ndim > 1 else 0)
+        return api.split(a, indices_or_sections, axis=ax)
+
+    return handler
+
+
+vsplit = api.implements(np.vsplit)(_split_on(0, 2))
+hsplit = api.implements(np.hsplit)(_split_on(None, 1))
+dsplit = api.implements(np.dsplit)(_split_on(2, 3))
+
+
+@api.implements(np.rot90)
+def rot90(m, k=1, axes=(0, 1)):
+    """NumPy's composition: flips and a transpose of the two axes."""
+    m = api.as_array(m)
+    a0, a1 = (int(ax) % m.ndim for ax in axes)
+    if a0 == a1 or len(axes) != 2:
+        raise ValueError("Axes must be different.")
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return api.flip(api.flip(m, a0), a1)
+    perm = list(range(m.ndim))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    if k == 1:
+        return api.transpose(api.flip(m, a1), perm)
+    return api.flip(api.transpose(m, perm), a1)
+
+
+@api.implements(np.kron)
+def kron(a, b):
+    """The outer product with each axis of ``a`` next to the same axis of ``b``, merged."""
+    a, b = api.as_array(a), api.as_array(b)
+    nd = max(a.ndim, b.ndim)
+    a = api.reshape(a, (1,) * (nd - a.ndim) + tuple(a.shape))
+    b = api.reshape(b, (1,) * (nd - b.ndim) + tuple(b.shape))
+    if nd == 0:
+        return a * b
+    la, lb = string.ascii_letters[:nd], string.ascii_letters[nd:2 * nd]
+    out = "".join(x + y for x, y in zip(la, lb))
+    y = np.einsum(f"{la},{lb}->{out}", a, b)
+    return api.reshape(y, tuple(p * q for p, q in zip(a.shape, b.shape)))
+
+
+@api.implements(np.atleast_3d)
+def atleast_3d(*arys):
+    out = []
+    for x in arys:
+        x = api.as_array(x)
+        shape = {0: (1, 1, 1), 1: (1,) + tuple(x.shape) + (1,), 2: tuple(x.shape) + (1,)}.get(x.ndim, tuple(x.shape))
+        out.append(api.reshape(x, shape))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@api.implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    a = api.as_array(a)
+    n = a.ndim
+    axis = api.axis_of(axis, n) % n
+    if not -n <= start <= n:
+        raise np.exceptions.AxisError(f"start={start} is out of bounds for array of dimension {n}")
+    start = start % (n + 1) if start < 0 else start
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    axes = [i for i in range(n) if i != axis]
+    axes.insert(start, axis)
+    return api.transpose(a, axes)
+
+
+@api.implements(np.partition)
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """The elements in NumPy's partitioned order (``argpartition`` of the values), gathered."""
+    a = api.as_array(a)
+    if axis is None:
+        a, axis = api.ravel(a), -1
+    perm = observe(np.argpartition, a, kth, axis=axis)
+    return api.take_along_axis(a, perm, axis=axis)
+
+
+@api.implements(np.select)
+def select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    conds = [observe(np.asarray, c).astype(bool) if isinstance(c, Active) else np.asarray(c, dtype=bool) for c in condlist]
+    choices = [api.operand(c) for c in choicelist]
+    out = api.operand(default)
+    for c, v in zip(conds[::-1], choices[::-1]):
+        out = api.where(c, v, out)
+    shape = np.broadcast_shapes(*(np.shape(strip(v)) for v in [out, *choices]), *(c.shape for c in conds))
+    return api.broadcast_to(api.as_array(out), shape) if np.shape(strip(out)) != shape else out
+
+
+@api.implements(np.piecewise)
+def piecewise(x, condlist, funclist, *args, **kw):
+    """NumPy's loop: ``y[cond] = f(x[cond])`` for each condition in turn (later ones win)."""
+    x = api.as_array(x)
+    if isinstance(condlist, (bool, np.bool_)) or (not isinstance(condlist, list) and np.ndim(strip(condlist)) == x.ndim):
+        condlist = [condlist]
+    conds = [np.asarray(observe(np.asarray, c) if isinstance(c, Active) else c, dtype=bool) for c in condlist]
+    if len(funclist) == len(conds) + 1:
+        conds.append(~np.any(conds, axis=0))
+    elif len(funclist) != len(conds):
+        raise ValueError(f"with {len(conds)} condition(s), either {len(conds)} or {len(conds) + 1} functions are expected")
+    y = np.zeros(tuple(x.shape), dtype=x.dtype)
+    for cond, f in zip(conds, funclist):
+        if not np.any(cond):
+            continue
+        cond = np.broadcast_to(cond, tuple(x.shape))
+        value = f(api.getitem(x, cond), *args, **kw) if callable(f) else f
+        if isinstance(y, Active) or isinstance(value, Active):
+            y = api.setitem_value(y, cond, value)
+        else:
+            y = y.copy()
+            y[cond] = value
+    return y

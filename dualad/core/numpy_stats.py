@@ -1,0 +1,249 @@
+"""NumPy's statistics on active values: quantiles, NaN-ignoring reductions, cov, corrcoef, ptp.
+
+All are compositions of the structural handlers of :mod:`dualad.core.numpy_api` and the rules:
+a quantile is a gather of two order statistics of the sorted values and their interpolation
+(NumPy's every ``method``: where NumPy's method puts the quantile between order statistics is
+read off NumPy itself, applied to the positions ``0 .. n-1``); a NaN-ignoring reduction replaces
+the NaNs by the reduction's identity (a plain mask).  No derivative is written here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import numpy_api as api
+from .dispatch import Active, observe
+
+__all__ = [
+    "quantile", "percentile", "median", "nanquantile", "nanpercentile", "nanmedian", "nansum", "nanmean",
+    "nanmax", "nanmin", "nanprod", "nanvar", "nanstd", "nancumsum", "nancumprod", "ptp", "cov", "corrcoef",
+]
+
+
+def _plain_q(q, name):
+    if isinstance(q, Active):
+        raise TypeError(f"np.{name}: q carries no derivative in dualad; pass dualad.primal(q)")
+    return np.asarray(q, dtype=np.float64)
+
+
+def _rows(a, axis):
+    """``a`` with the reduced axes moved last and merged: ``(rows, kept shape, keepdims shape)``."""
+    nd = a.ndim
+    axes = [ax % nd for ax in api.axes_of(axis, nd)] if nd else []
+    keep = [i for i in range(nd) if i not in axes]
+    moved = api.transpose(a, keep + axes) if nd else api.reshape(a, (1,))
+    kept = tuple(a.shape[i] for i in keep)
+    keepdims_shape = tuple(1 if i in axes else a.shape[i] for i in range(nd))
+    return api.reshape(moved, kept + (-1,)), kept, keepdims_shape
+
+
+def _positions(counts, q, method):
+    """Per row (``counts`` non-NaN values each), where each quantile lies among the order
+    statistics: NumPy's own quantile of the positions ``0 .. k-1``."""
+    v = np.full(counts.shape + (q.size,), np.nan)
+    for k in np.unique(counts):
+        if k > 0:
+            v[counts == k] = np.quantile(np.arange(k, dtype=np.float64), q.ravel(), method=method)
+    return v
+
+
+def _quantile(a, q, axis, method, keepdims, skip_nan, name):
+    q_given = q  # as given: NumPy promotes with a Python float weakly
+    q = _plain_q(q, name)
+    out_dtype = np.quantile(np.zeros(1, dtype=api.as_array(a).dtype), q_given, method=method).dtype  # NumPy's promotion
+    if np.any((q < 0) | (q > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    a = api.as_array(a)
+    rows, kept, keepdims_shape = _rows(a, axis)
+    s = api.sort(rows, axis=-1)
+    n = rows.shape[-1]
+    counts = observe(lambda r: np.sum(~np.isnan(r), axis=-1), rows) if skip_nan else np.full(kept, n)
+    v = _positions(np.asarray(counts), q, method)
+    empty = np.isnan(v)
+    v = np.where(empty, 0.0, v)
+    lo = np.floor(v).astype(np.intp)
+    hi = np.minimum(lo + 1, np.maximum(np.asarray(counts)[..., None] - 1, 0))
+    g = (v - lo).astype(out_dtype)
+    s = api.astype(s, out_dtype) if s.dtype != out_dtype else s
+    y = api.take_along_axis(s, lo, axis=-1) * (1 - g) + api.take_along_axis(s, hi, axis=-1) * g
+    if empty.any():  # no values in a row: NaN, as NumPy
+        y = api.where(empty, np.full(empty.shape, np.nan, dtype=g.dtype), y)
+    y = api.reshape(y, (keepdims_shape if keepdims else kept) + q.shape)
+    nd = y.ndim
+    return api.transpose(y, tuple(range(nd - q.ndim, nd)) + tuple(range(nd - q.ndim))) if q.ndim else y
+
+
+def _quantile_handler(func, percent: bool, skip_nan: bool):
+    """The handler of ``np.quantile`` and its three relatives (percent: q in [0, 100])."""
+    name = func.__name__
+
+    def handler(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
+                interpolation=None):
+        api.no_out(out, name)
+        if weights is not None:
+            raise NotImplementedError(f"np.{name}(..., weights=...) is not supported on active values yet")
+        q = _plain_q(q, name) / 100.0 if percent else q
+        return _quantile(a, q, axis, interpolation or method, keepdims, skip_nan, name)
+
+    handler.__name__ = handler.__qualname__ = name
+    return api.implements(func)(handler)
+
+
+quantile = _quantile_handler(np.quantile, False, False)
+percentile = _quantile_handler(np.percentile, True, False)
+nanquantile = _quantile_handler(np.nanquantile, False, True)
+nanpercentile = _quantile_handler(np.nanpercentile, True, True)
+
+
+@api.implements(np.median)
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    api.no_out(out, "median")
+    return _quantile(a, 0.5, axis, "linear", keepdims, False, "median")
+
+
+@api.implements(np.nanmedian)
+def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    api.no_out(out, "nanmedian")
+    return _quantile(a, 0.5, axis, "linear", keepdims, True, "nanmedian")
+
+
+# --------------------------------------------------------------------------------------------
+# NaN-ignoring reductions: NaNs replaced by the identity (a plain mask)
+
+
+def _filled(a, value):
+    a = api.as_array(a)
+    nan = observe(np.isnan, a)
+    return api.where(nan, np.asarray(value, dtype=a.dtype if a.dtype.kind == "f" else np.float64), a), nan
+
+
+@api.implements(np.nansum)
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    api.no_out(out, "nansum")
+    y = api.sum_(_filled(a, 0.0)[0], axis=axis, dtype=dtype, keepdims=keepdims)
+    return y if initial is np._NoValue else y + initial
+
+
+@api.implements(np.nanprod)
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    api.no_out(out, "nanprod")
+    y = api.prod(_filled(a, 1.0)[0], axis=axis, dtype=dtype, keepdims=keepdims)
+    return y if initial is np._NoValue else y * initial
+
+
+@api.implements(np.nancumsum)
+def nancumsum(a, axis=None, dtype=None, out=None):
+    return api.cumsum(_filled(a, 0.0)[0], axis=axis, dtype=dtype, out=out)
+
+
+@api.implements(np.nancumprod)
+def nancumprod(a, axis=None, dtype=None, out=None):
+    return api.cumprod(_filled(a, 1.0)[0], axis=axis, dtype=dtype, out=out)
+
+
+def _count(nan, axis, keepdims, dtype):
+    return np.sum(~nan, axis=axis, keepdims=keepdims).astype(dtype)
+
+
+@api.implements(np.nanmean)
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=np._NoValue):
+    api.no_out(out, "nanmean")
+    filled, nan = _filled(a, 0.0)
+    with np.errstate(all="ignore"):
+        return api.sum_(filled, axis=axis, dtype=dtype, keepdims=keepdims) / _count(nan, axis, keepdims, filled.dtype)
+
+
+@api.implements(np.nanvar)
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=np._NoValue, mean=np._NoValue,
+           correction=np._NoValue):
+    api.no_out(out, "nanvar")
+    ddof = ddof if correction is np._NoValue else correction
+    filled, nan = _filled(a, 0.0)
+    n = _count(nan, axis, True, filled.dtype)
+    with np.errstate(all="ignore"):
+        m = api.sum_(filled, axis=axis, keepdims=True) / n
+        d = api.where(nan, np.zeros((), dtype=filled.dtype), filled - m)
+        return api.sum_(api.abs_squared(d), axis=axis, keepdims=keepdims) / (_count(nan, axis, keepdims, filled.dtype) - ddof)
+
+
+@api.implements(np.nanstd)
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=np._NoValue, mean=np._NoValue,
+           correction=np._NoValue):
+    return np.sqrt(nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, correction=correction))
+
+
+def _nan_extreme(a, axis, keepdims, fill, reduce):
+    filled, nan = _filled(a, fill)
+    y = reduce(filled, axis=axis, keepdims=keepdims)
+    all_nan = np.all(nan, axis=axis, keepdims=keepdims)
+    if np.any(all_nan):  # NumPy's result there is NaN
+        y = api.where(all_nan, np.full(np.shape(all_nan), np.nan, dtype=filled.dtype), y)
+    return y
+
+
+@api.implements(np.nanmax)
+def nanmax(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    api.no_out(out, "nanmax")
+    return _nan_extreme(a, axis, keepdims, -np.inf, api.amax)
+
+
+@api.implements(np.nanmin)
+def nanmin(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    api.no_out(out, "nanmin")
+    return _nan_extreme(a, axis, keepdims, np.inf, api.amin)
+
+
+@api.implements(np.ptp)
+def ptp(a, axis=None, out=None, keepdims=False):
+    api.no_out(out, "ptp")
+    return api.amax(a, axis=axis, keepdims=keepdims) - api.amin(a, axis=axis, keepdims=keepdims)
+
+
+# --------------------------------------------------------------------------------------------
+# Covariance
+
+
+@api.implements(np.cov)
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    """NumPy's estimator, weights included: ``(X − avg)·w (X − avg)ᵀ / fact``."""
+    x = api.atleast_2d(api.as_array(m))
+    dt = np.result_type(x.dtype, np.float64) if dtype is None else np.dtype(dtype)  # NumPy computes in float64
+    x = api.astype(x, dt) if isinstance(x, Active) else np.asarray(x, dtype=dt)
+    if not rowvar and x.shape[0] != 1:
+        x = api.transpose(x)
+    if y is not None:
+        y = api.atleast_2d(api.as_array(y))
+        if not rowvar and y.shape[0] != 1:
+            y = api.transpose(y)
+        x = api.concatenate([x, y], axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    w = None
+    for weights in (fweights, aweights):
+        if weights is not None:
+            weights = api.as_array(weights)
+            w = weights if w is None else w * weights
+    n = x.shape[1]
+    if w is None:
+        avg, v1, fact = api.mean(x, axis=1, keepdims=True), None, n - ddof
+    else:
+        v1 = api.sum_(w)
+        avg = api.sum_(x * w, axis=1, keepdims=True) / v1
+        fact = v1 - ddof if aweights is None else v1 - ddof * api.sum_(w * api.as_array(aweights)) / v1
+    xc = x - avg
+    xt = api.transpose(xc)
+    if np.dtype(xt.dtype).kind == "c":  # NumPy's estimator conjugates the second factor
+        xt = np.conjugate(xt)
+    c = api.matmul(xc if w is None else xc * w, xt) / fact
+    return api.squeeze(c)
+
+
+@api.implements(np.corrcoef)
+def corrcoef(x, y=None, rowvar=True, bias=np._NoValue, ddof=np._NoValue, *, dtype=None):
+    c = cov(x, y, rowvar, dtype=dtype)
+    if c.ndim == 0:
+        return c / c
+    d = api.diagonal(c)
+    std = np.sqrt(d)
+    c = c / api.reshape(std, (-1, 1)) / api.reshape(std, (1, -1))
+    return np.clip(c, -1.0, 1.0)

@@ -1,0 +1,785 @@
+"""Matrix decompositions and triangular solves, each declared once with its derivative.
+
+A :class:`Decomposition` is a primitive whose several outputs (``eigh``'s eigenvalues and
+eigenvectors, ``svd``'s ``u``, ``s``, ``vh``) travel *packed* into one array: each output
+flattened over its core axes and concatenated along the last axis.  The NumPy handlers
+(:mod:`dualad.core.linalg_api`) unpack them with basic indexing, a linear op, so an output that
+is not used receives a zero cotangent; the derivative formulas multiply by the divided
+differences ``1/(λⱼ − λᵢ)`` with strong zeros, so an unused eigenvector costs nothing and stays
+finite at repeated eigenvalues.
+
+Each decomposition declares two formulas, both written with NumPy calls on values that may be
+active at older nesting levels (so they are differentiated again when nested):
+
+``tangent(x, full, t, **params)``
+    The JVP: output tangents from the input tangent ``t`` (one leading lane axis).
+``cotangent(x, full, cts, **params)``
+    Its transpose: the input cotangent from output cotangents (one leading lane axis; None
+    for outputs the primitive does not return).
+
+``full`` holds every factor the formulas need, which may be more than the op returns
+(``eigvalsh`` needs the eigenvectors).  Conventions are JAX's: the symmetric (Hermitian)
+decompositions symmetrise the input tangent, ``(Ȧ + Ȧᴴ)/2``, and their cotangent likewise.
+Formulas use the conjugate transpose ``_H``, the plain transpose on real values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arith import unbroadcast
+from .base import Primitive, dispatcher
+
+__all__ = [
+    "conj_transpose",
+    "Decomposition",
+    "TriangularSolve",
+    "triangular_solve",
+    "common_batch",
+    "Sylvester",
+    "sylvester",
+    "solve_sylvester",
+    "MatrixSqrt",
+    "sqrtm",
+    "lu",
+    "solve_triangular",
+    "cholesky",
+    "eigh",
+    "svd",
+    "qr",
+    "PseudoInverse",
+    "pinv",
+]
+
+
+def conj_transpose(x):
+    """Conjugate transpose of the last two axes (the transpose for real values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import conj_transpose
+    >>> conj_transpose(np.array([[1.0, 2.0]]))
+    array([[1.],
+           [2.]])
+    """
+    y = np.swapaxes(x, -1, -2)
+    return np.conj(y) if np.dtype(y.dtype).kind == "c" else y
+
+
+_H = conj_transpose
+
+
+def _T(x):
+    """The plain transpose of the last two axes: what a complex-linear map's transpose takes
+    under JAX's convention (reverse mode does not conjugate; docs/complex.md)."""
+    return np.swapaxes(x, -1, -2)
+
+
+def _sym(x):
+    return (x + _H(x)) * 0.5
+
+
+def _column_dots(a, b):
+    """``diag(aᴴ b)``: the inner products of matching columns, without the whole product."""
+    return np.sum((np.conj(a) if np.dtype(a.dtype).kind == "c" else a) * b, axis=-2)
+
+
+def _eye(n: int, dtype):
+    return np.eye(n, dtype=dtype)
+
+
+def _gap_inverse(w):
+    """``F[..., i, j] = 1 / (w_j − w_i)`` off the diagonal, 0 on it (inf where w repeats)."""
+    n = w.shape[-1]
+    eye = _eye(n, w.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / (w[..., None, :] - w[..., :, None] + eye) - eye
+
+
+def _divided(f, m):
+    """``F ∘ M``, a plain product: where eigenvalues (singular values) repeat, ``F`` is inf and
+    the result inf or NaN, as in JAX — never a finite number the derivative does not have."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return f * m
+
+
+def _unused(ct) -> bool:
+    """Whether an output's cotangent is absent or exactly zero (the output was not used):
+    its term is skipped, so unused eigenvectors cost nothing and stay finite when repeated."""
+    if ct is None:
+        return True
+    plain = dispatcher().strip(ct)
+    return type(plain) is np.ndarray and not plain.any()
+
+
+def _refuse_complex(x, name: str) -> None:
+    if np.dtype(x.dtype).kind == "c":
+        raise NotImplementedError(f"the derivative of {name} on complex matrices comes with dualad's complex-number increment")
+
+
+# --------------------------------------------------------------------------------------------
+# Triangular solve
+
+
+class TriangularSolve(Primitive):
+    """``x = A⁻¹ b`` for triangular ``A`` (its other triangle is ignored), ``b`` of shape
+    ``(..., n, k)`` with the same batch axes as ``A``.
+
+    ``ẋ = A⁻¹(ḃ − tri(Ȧ) x)``; ``b̄ = A⁻ᴴ x̄``, ``Ā = −tri(b̄ xᴴ)``.  Callers go through
+    :func:`triangular_solve`, which broadcasts the batch axes (lanes included) explicitly.
+    """
+
+    def __init__(self):
+        super().__init__("triangular_solve")
+
+    def impl(self, a, b, *, lower):
+        if type(a) is not np.ndarray or type(b) is not np.ndarray:  # device arrays
+            return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
+        lead = a.shape[:-2]
+        if lead and not any(a.strides[:-2]):  # one matrix broadcast over the batch (lanes)
+            a = a[(0,) * len(lead)]
+        if a.ndim == 2 and b.ndim > 2:  # all right-hand sides side by side: one solve
+            n, m = b.shape[-2:]
+            x = _plain_triangular(a, np.moveaxis(b, -2, 0).reshape(n, -1), lower)
+            return np.moveaxis(x.reshape((n,) + b.shape[:-2] + (m,)), 0, -2)
+        return _plain_triangular(a, b, lower)
+
+    def jvp(self, primals, tangents, params):
+        a, b = primals
+        ta, tb = tangents
+        lower = params["lower"]
+        x = self.bind(a, b, **params)
+        rhs = tb
+        if ta is not None:
+            ax = np.matmul(np.tril(ta) if lower else np.triu(ta), x)
+            rhs = -ax if rhs is None else rhs - ax
+        return x, triangular_solve(a, rhs, lower=lower)
+
+    def forward(self, primals, params):
+        a, b = primals
+        x = self.bind(a, b, **params)
+        return x, (a, x, tuple(a.shape), tuple(b.shape))
+
+    def backward(self, res, ct, params, needed):
+        a, x, a_shape, b_shape = res
+        lower = params["lower"]
+        bbar = triangular_solve(_T(a), ct, lower=not lower)
+        abar = None
+        if needed[0]:
+            outer = -np.matmul(bbar, _T(x))
+            abar = unbroadcast(np.tril(outer) if lower else np.triu(outer), a_shape, 1)
+        return abar, (unbroadcast(bbar, b_shape, 1) if needed[1] else None)
+
+
+def _plain_triangular(a, b, lower: bool):
+    """SciPy's triangular solve on NumPy arrays; a transposed view of a C-ordered matrix is
+    solved as that matrix with ``trans=1`` (no copy)."""
+    from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
+
+    trans = 0
+    if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous:
+        a, trans, lower = a.T, 1, not lower
+    return _scipy_solve(a, b, trans=trans, lower=lower, check_finite=False)
+
+
+solve_triangular = TriangularSolve()
+
+
+def common_batch(*mats):
+    """Stacks of matrices broadcast explicitly to one batch shape (lanes in front of any of
+    them then line up at every nesting level; the broadcast transposes to a sum).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import common_batch
+    >>> [m.shape for m in common_batch(np.ones((2, 3, 3)), np.ones((3, 1)))]
+    [(2, 3, 3), (2, 3, 1)]
+    """
+    batch = np.broadcast_shapes(*(tuple(m.shape[:-2]) for m in mats))
+    return [m if tuple(m.shape[:-2]) == batch else np.broadcast_to(m, batch + tuple(m.shape[-2:])) for m in mats]
+
+
+def triangular_solve(a, b, *, lower: bool):
+    """``A⁻¹ b`` for triangular ``A``, the batch axes of both broadcast explicitly first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import triangular_solve
+    >>> triangular_solve(np.array([[2.0, 0.0], [1.0, 1.0]]), np.array([[2.0], [3.0]]), lower=True)
+    array([[1.],
+           [2.]])
+    """
+    return solve_triangular.bind(*common_batch(a, b), lower=lower)
+
+
+# --------------------------------------------------------------------------------------------
+# Decompositions with packed outputs
+
+
+class Decomposition(Primitive):
+    """A decomposition of the matrices in ``x`` (``(..., m, n)``), its outputs packed.
+
+    Parameters
+    ----------
+    name : str
+        The primitive's name.
+    compute : callable
+        ``compute(x, **params) -> tuple`` of outputs on plain arrays (NumPy's function).
+    cores : callable
+        ``cores(m, n, **params) -> list`` of each output's core shape (the axes after the
+        batch axes).
+    tangent, cotangent : callable
+        The JVP and its transpose (see the module docstring).
+    full : callable, optional
+        ``full(x, **params) -> tuple``: the factors the formulas need, as values of ``x``'s
+        level, when they are more than the outputs (default: the outputs themselves).
+    check : callable, optional
+        ``check(x, **params)`` raises where the derivative is refused.
+    """
+
+    def __init__(self, name, compute, cores, tangent, cotangent, full=None, select=None, check=None):
+        super().__init__(name)
+        self.compute, self.cores = compute, cores
+        self.tangent, self.cotangent = tangent, cotangent
+        self._full, self._select, self._check = full, select, check
+
+    def impl(self, x, **params):
+        return self.pack(self.compute(x, **params), params)
+
+    def pack(self, outs, params: dict):
+        """One array from the outputs: each flattened over its core axes, concatenated."""
+        if len(outs) == 1:
+            return outs[0]
+        ncore = [len(c) for c in self.cores(1, 1, **params)]
+        return np.concatenate([np.reshape(o, tuple(o.shape[:len(o.shape) - k]) + (-1,)) for o, k in zip(outs, ncore)], axis=-1)
+
+    def unpack(self, y, m: int, n: int, params: dict) -> tuple:
+        """The outputs from the packed ``y`` (any leading axes), as views or linear ops.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from dualad.rules.linalg import eigh
+        >>> a = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> w, v = eigh.unpack(eigh.bind(a, uplo="L", vectors=True), 2, 2, {"uplo": "L", "vectors": True})
+        >>> w
+        array([1., 3.])
+        """
+        cores = self.cores(m, n, **params)
+        if len(cores) == 1:
+            return (y,)
+        lead = tuple(y.shape[:-1])
+        outs, start = [], 0
+        for core in cores:
+            size = int(np.prod(core, dtype=np.int64))
+            outs.append(np.reshape(y[..., start:start + size], lead + tuple(core)))
+            start += size
+        return tuple(outs)
+
+    def _factors(self, x, params):
+        """``(y, full)``: the op's packed value and the factors the formulas read."""
+        if self._check is not None:
+            self._check(x, **params)
+        m, n = x.shape[-2:]
+        if self._full is None:
+            y = self.bind(x, **params)
+            return y, self.unpack(y, m, n, params)
+        full = self._full(x, **params)
+        return self.pack(self.select(full, params), params), full
+
+    def select(self, full, params):
+        """The op's outputs among ``full`` (all of them by default)."""
+        return full if self._select is None else self._select(full, **params)
+
+    def jvp(self, primals, tangents, params):
+        (x,), (t,) = primals, tangents
+        y, full = self._factors(x, params)
+        return y, self.pack(self.tangent(x, full, t, **params), params)
+
+    def forward(self, primals, params):
+        (x,) = primals
+        y, full = self._factors(x, params)
+        return y, (x, full)
+
+    def backward(self, res, ct, params, needed):
+        x, full = res
+        m, n = x.shape[-2:]
+        cts = self.unpack(ct, m, n, params)
+        return (self.cotangent(x, full, cts, **params),)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Cholesky: A = L Lᴴ
+
+
+def _phi(m):
+    """The lower triangle of ``m`` with its diagonal halved (self-adjoint, elementwise)."""
+    n = m.shape[-1]
+    mask = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+    return m * mask.astype(m.dtype)
+
+
+def _cholesky_tangent(x, full, t):
+    """``L̇ = L Φ(L⁻¹ sym(Ȧ) L⁻ᴴ)``."""
+    (lo,) = full
+    s = _sym(t)
+    m = triangular_solve(lo, _H(triangular_solve(lo, s, lower=True)), lower=True)
+    return (np.matmul(lo, _phi(m)),)
+
+
+def _cholesky_cotangent(x, full, cts):
+    """``Ā = sym(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``."""
+    (lo,), (lbar,) = full, cts
+    p = _phi(np.matmul(_H(lo), lbar))
+    lh = _H(lo)
+    return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
+
+
+cholesky = Decomposition(
+    "cholesky",
+    lambda x: (np.linalg.cholesky(x),),
+    lambda m, n: [(n, n)],
+    _cholesky_tangent,
+    _cholesky_cotangent,
+    check=lambda x: _refuse_complex(x, "cholesky"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Symmetric eigendecomposition: A = V diag(w) Vᴴ
+
+
+def _eigh_compute(x, *, uplo, vectors):
+    if vectors:
+        w, v = np.linalg.eigh(x, UPLO=uplo)
+        return (w, v)
+    return (np.linalg.eigvalsh(x, UPLO=uplo),)
+
+
+def _eigh_full(x, *, uplo, vectors):
+    both = eigh.bind(x, uplo=uplo, vectors=True)
+    return eigh.unpack(both, x.shape[-1], x.shape[-1], {"uplo": uplo, "vectors": True})
+
+
+def _eigh_tangent(x, full, t, *, uplo, vectors):
+    """``M = Vᴴ sym(Ȧ) V``: ``ẇ = diag(M)``, ``V̇ = V (F ∘ M)`` with ``F = 1/(w_j − w_i)``."""
+    w, v = full
+    sv = np.matmul(_sym(t), v)
+    if not vectors:  # diag(Vᴴ S V) without the product
+        return (_column_dots(v, sv),)
+    m = np.matmul(_H(v), sv)
+    return (np.diagonal(m, axis1=-2, axis2=-1), np.matmul(v, _divided(_gap_inverse(w), m)))
+
+
+def _eigh_cotangent(x, full, cts, *, uplo, vectors):
+    """``Ā = sym(V (diag(w̄) + F ∘ (Vᴴ V̄)) Vᴴ)``."""
+    w, v = full
+    wbar = cts[0]
+    if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
+        return _sym(np.matmul(v * wbar[..., None, :], _H(v)))
+    inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
+    inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
+    return _sym(np.matmul(v, np.matmul(inner, _H(v))))
+
+
+eigh = Decomposition(
+    "eigh",
+    _eigh_compute,
+    lambda m, n, *, uplo, vectors: [(n,), (n, n)] if vectors else [(n,)],
+    _eigh_tangent,
+    _eigh_cotangent,
+    full=_eigh_full,
+    select=lambda full, *, uplo, vectors: full if vectors else full[:1],
+    check=lambda x, **_: _refuse_complex(x, "eigh"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Singular value decomposition: A = U diag(s) Vᴴ (reduced: k = min(m, n) columns)
+
+
+def _svd_compute(x, *, full_matrices, compute_uv):
+    if compute_uv:
+        u, s, vh = np.linalg.svd(x, full_matrices=full_matrices, compute_uv=True)
+        return (u, s, vh)
+    return (np.linalg.svd(x, compute_uv=False),)
+
+
+def _svd_cores(m, n, *, full_matrices, compute_uv):
+    k = min(m, n)
+    if not compute_uv:
+        return [(k,)]
+    if full_matrices:
+        return [(m, m), (k,), (n, n)]
+    return [(m, k), (k,), (k, n)]
+
+
+def _svd_check(x, *, full_matrices, compute_uv):
+    _refuse_complex(x, "svd")
+    m, n = x.shape[-2:]
+    if compute_uv and full_matrices and m != n:
+        raise NotImplementedError(
+            f"the derivative of svd(full_matrices=True) on a non-square {m}×{n} matrix is not defined "
+            "for the extra singular vectors (JAX refuses it too); use full_matrices=False"
+        )
+
+
+def _svd_full(x, *, full_matrices, compute_uv):
+    m, n = x.shape[-2:]
+    params = {"full_matrices": False, "compute_uv": True}
+    return svd.unpack(svd.bind(x, **params), m, n, params)
+
+
+def _inverse(s):
+    with np.errstate(divide="ignore"):
+        return 1.0 / s
+
+
+def _svd_tangent(x, full, t, *, full_matrices, compute_uv):
+    """``dP = Uᴴ Ȧ V``: ``ṡ = diag(dP)``, ``U̇ = U (F ∘ (dP S + S dPᴴ)) + (I − UUᴴ) Ȧ V S⁻¹``,
+    ``V̇ = V (F ∘ (S dP + dPᴴ S)) + (I − VVᴴ) Ȧᴴ U S⁻¹`` with ``F = 1/(s_j² − s_i²)``."""
+    u, s, vh = full
+    v = _H(vh)
+    tv = np.matmul(t, v)
+    if not compute_uv:  # diag(Uᴴ Ȧ V) without the product
+        return (_column_dots(u, tv),)
+    dp = np.matmul(_H(u), tv)
+    sdot = np.diagonal(dp, axis1=-2, axis2=-1)
+    f = _gap_inverse(s * s)
+    dps = dp * s[..., None, :]
+    sdp = s[..., :, None] * dp
+    du = np.matmul(u, _divided(f, dps + _H(dps)))
+    dv = np.matmul(v, _divided(f, sdp + _H(sdp)))
+    m, n = x.shape[-2:]
+    inv = _inverse(s)[..., None, :]
+    if m > n:
+        du = du + _divided(tv - np.matmul(u, dp), inv)
+    if n > m:
+        dv = dv + _divided(np.matmul(_H(t), u) - np.matmul(v, _H(dp)), inv)
+    return (du, sdot, _H(dv))
+
+
+def _svd_cotangent(x, full, cts, *, full_matrices, compute_uv):
+    """The transpose of :func:`_svd_tangent`: ``Ā = U dP̄ Vᴴ`` plus the terms of the
+    complements, ``dP̄ = diag(s̄) + (G + Gᴴ) S + S (H + Hᴴ)``, ``G = F ∘ (Uᴴ Ū)``,
+    ``H = F ∘ (Vᴴ V̄)``."""
+    u, s, vh = full
+    sbar = cts[0] if not compute_uv else cts[1]
+    if not compute_uv:  # U diag(s̄) Vᴴ in one product
+        return np.matmul(u * sbar[..., None, :], vh)
+    dpbar = sbar[..., :, None] * _eye(s.shape[-1], sbar.dtype)
+    v = _H(vh)
+    f = _gap_inverse(s * s)
+    inv = _inverse(s)[..., None, :]
+    m, n = x.shape[-2:]
+    if not _unused(cts[0]):
+        ubar = cts[0]
+        g = _divided(f, np.matmul(_H(u), ubar))
+        dpbar = dpbar + (g + _H(g)) * s[..., None, :]
+        if m > n:
+            abar_u = np.matmul(_divided(ubar - np.matmul(u, np.matmul(_H(u), ubar)), inv), vh)
+    if not _unused(cts[2]):
+        vbar = _H(cts[2])
+        h = _divided(f, np.matmul(vh, vbar))
+        dpbar = dpbar + s[..., :, None] * (h + _H(h))
+        if n > m:
+            abar_v = np.matmul(_divided(u, inv), _H(vbar - np.matmul(v, np.matmul(vh, vbar))))
+    abar = np.matmul(u, np.matmul(dpbar, vh))
+    if m > n and not _unused(cts[0]):
+        abar = abar + abar_u
+    if n > m and not _unused(cts[2]):
+        abar = abar + abar_v
+    return abar
+
+
+svd = Decomposition(
+    "svd",
+    _svd_compute,
+    _svd_cores,
+    _svd_tangent,
+    _svd_cotangent,
+    full=_svd_full,
+    select=lambda full, *, full_matrices, compute_uv: full if compute_uv else full[1:2],
+    check=_svd_check,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# QR: A = Q R (reduced, m ≥ n)
+
+
+def _qr_compute(x, *, mode):
+    if mode == "r":
+        return (np.linalg.qr(x, mode="r"),)
+    q, r = np.linalg.qr(x, mode=mode)
+    return (q, r)
+
+
+def _qr_cores(m, n, *, mode):
+    k = min(m, n)
+    if mode == "r":
+        return [(k, n)]
+    return [(m, m), (m, n)] if mode == "complete" else [(m, k), (k, n)]
+
+
+def _qr_check(x, *, mode):
+    _refuse_complex(x, "qr")
+    m, n = x.shape[-2:]
+    if m < n or (mode == "complete" and m != n):
+        raise NotImplementedError(
+            f"the derivative of qr(mode={mode!r}) on a {m}×{n} matrix is not defined "
+            "(JAX refuses it too): it needs m ≥ n and, for mode='complete', a square matrix"
+        )
+
+
+def _qr_full(x, *, mode):
+    m, n = x.shape[-2:]
+    return qr.unpack(qr.bind(x, mode="reduced"), m, n, {"mode": "reduced"})
+
+
+def _qr_tangent(x, full, t, *, mode):
+    """``B = Ȧ R⁻¹``, ``C = Qᴴ B``, ``Ω = tril(C, −1) − tril(C, −1)ᴴ``:
+    ``Q̇ = Q (Ω − C) + B``, ``Ṙ = (C − Ω) R``."""
+    q, r = full
+    b = _H(triangular_solve(_H(r), _H(t), lower=True))
+    c = np.matmul(_H(q), b)
+    low = np.tril(c, -1)
+    omega = low - _H(low)
+    rdot = np.matmul(c - omega, r)
+    if mode == "r":
+        return (rdot,)
+    return (np.matmul(q, omega - c) + b, rdot)
+
+
+def _qr_cotangent(x, full, cts, *, mode):
+    """The transpose: ``M = R̄ Rᴴ − Qᴴ Q̄``, ``C̄ = M − tril(M − Mᴴ, −1)``,
+    ``Ā = (Q̄ + Q C̄) R⁻ᴴ``."""
+    q, r = full
+    qbar, rbar = (None, cts[0]) if mode == "r" else cts
+    mm = np.matmul(rbar, _H(r))
+    if qbar is not None:
+        mm = mm - np.matmul(_H(q), qbar)
+    cbar = mm - np.tril(mm - _H(mm), -1)
+    bbar = np.matmul(q, cbar)
+    if qbar is not None:
+        bbar = bbar + qbar
+    return _H(triangular_solve(r, _H(bbar), lower=False))
+
+
+qr = Decomposition(
+    "qr",
+    _qr_compute,
+    _qr_cores,
+    _qr_tangent,
+    _qr_cotangent,
+    full=_qr_full,
+    select=lambda full, *, mode: full[1:] if mode == "r" else full,
+    check=_qr_check,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Pseudo-inverse: its own derivative, smooth where the rank is locally constant
+
+
+class PseudoInverse(Primitive):
+    """``P = A⁺`` with singular values below ``rcond · s_max`` cut (``rcond`` per matrix).
+
+    ``Ṗ = −P Ȧ P + P Pᴴ Ȧᴴ (I − A P) + (I − P A) Ȧᴴ Pᴴ P`` (Golub and Pereyra), valid where
+    the rank does not change; its transpose
+    ``Ā = −Pᴴ P̄ Pᴴ + (I − A P) P̄ᴴ P Pᴴ + Pᴴ P P̄ᴴ (I − P A)``.
+    """
+
+    def __init__(self):
+        super().__init__("pinv")
+
+    def impl(self, a, *, rcond):
+        return np.linalg.pinv(a, rcond=rcond)
+
+    def jvp(self, primals, tangents, params):
+        (a,), (t,) = primals, tangents
+        _refuse_complex(a, "pinv")
+        p = self.bind(a, **params)
+        th = _H(t)
+        kk, ll = _complements(a, p)
+        dp = -np.matmul(p, np.matmul(t, p))
+        dp = dp + np.matmul(np.matmul(p, _H(p)), np.matmul(th, kk)) + np.matmul(ll, np.matmul(th, np.matmul(_H(p), p)))
+        return p, dp
+
+    def forward(self, primals, params):
+        (a,) = primals
+        _refuse_complex(a, "pinv")
+        p = self.bind(a, **params)
+        return p, (a, p)
+
+    def backward(self, res, ct, params, needed):
+        a, p = res
+        ph, cth = _H(p), _H(ct)
+        kk, ll = _complements(a, p)
+        abar = -np.matmul(ph, np.matmul(ct, ph))
+        abar = abar + np.matmul(kk, np.matmul(cth, np.matmul(p, ph))) + np.matmul(np.matmul(ph, p), np.matmul(cth, ll))
+        return (abar,)
+
+
+def _complements(a, p):
+    """``I − A P`` (m × m) and ``I − P A`` (n × n)."""
+    m, n = a.shape[-2:]
+    return _eye(m, p.dtype) - np.matmul(a, p), _eye(n, p.dtype) - np.matmul(p, a)
+
+
+pinv = PseudoInverse()
+
+
+# --------------------------------------------------------------------------------------------
+# Sylvester equations and the matrix square root
+
+
+def _per_matrix(fn, *mats):
+    """``fn`` applied matrix by matrix over the common batch axes of plain stacks."""
+    mats = np.broadcast_arrays(*mats) if len({m.shape[:-2] for m in mats}) > 1 else mats
+    batch = mats[0].shape[:-2]
+    if not batch:
+        return fn(*mats)
+    outs = [fn(*(m[idx] for m in mats)) for idx in np.ndindex(batch)]
+    return np.stack(outs).reshape(batch + outs[0].shape)
+
+
+class Sylvester(Primitive):
+    """``X`` solving ``A X + X B = Q``.
+
+    ``Ẋ = syl(A, B, Q̇ − Ȧ X − X Ḃ)``; the operator's adjoint is ``Z ↦ Aᴴ Z + Z Bᴴ``, so
+    ``Q̄ = syl(Aᴴ, Bᴴ, X̄)``, ``Ā = −Q̄ Xᴴ``, ``B̄ = −Xᴴ Q̄``.
+    """
+
+    def __init__(self):
+        super().__init__("solve_sylvester")
+
+    def impl(self, a, b, q):
+        from scipy.linalg import solve_sylvester as _scipy_sylvester
+
+        return _per_matrix(_scipy_sylvester, a, b, q)
+
+    def jvp(self, primals, tangents, params):
+        a, b, q = primals
+        ta, tb, tq = tangents
+        x = self.bind(a, b, q)
+        rhs = tq
+        for term in (None if ta is None else np.matmul(ta, x), None if tb is None else np.matmul(x, tb)):
+            if term is not None:
+                rhs = -term if rhs is None else rhs - term
+        return x, sylvester(a, b, rhs)
+
+    def forward(self, primals, params):
+        a, b, q = primals
+        x = self.bind(a, b, q)
+        return x, (a, b, x, [tuple(m.shape) for m in primals])
+
+    def backward(self, res, ct, params, needed):
+        a, b, x, shapes = res
+        qbar = sylvester(_T(a), _T(b), ct)
+        abar = unbroadcast(-np.matmul(qbar, _T(x)), shapes[0], 1) if needed[0] else None
+        bbar = unbroadcast(-np.matmul(_T(x), qbar), shapes[1], 1) if needed[1] else None
+        return abar, bbar, (unbroadcast(qbar, shapes[2], 1) if needed[2] else None)
+
+
+solve_sylvester = Sylvester()
+
+
+def sylvester(a, b, q):
+    """``X`` with ``A X + X B = Q``, the batch axes broadcast explicitly first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import sylvester
+    >>> sylvester(np.eye(2), np.eye(2), np.ones((2, 2)))
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
+    """
+    return solve_sylvester.bind(*common_batch(a, b, q))
+
+
+class MatrixSqrt(Primitive):
+    """``X = sqrtm(A)`` (SciPy's principal square root); ``X Ẋ + Ẋ X = Ȧ``, so
+    ``Ẋ = syl(X, X, Ȧ)`` and ``Ā = syl(Xᴴ, Xᴴ, X̄)``."""
+
+    def __init__(self):
+        super().__init__("sqrtm")
+
+    def impl(self, a):
+        from scipy.linalg import sqrtm as _scipy_sqrtm
+
+        return _per_matrix(_scipy_sqrtm, a)
+
+    def _root(self, a):
+        x = self.bind(a)
+        if np.dtype(x.dtype).kind == "c" and np.dtype(a.dtype).kind != "c":
+            raise NotImplementedError(
+                "sqrtm of this real matrix is complex (it has negative eigenvalues); its derivative comes "
+                "with dualad's complex-number increment"
+            )
+        return x
+
+    def jvp(self, primals, tangents, params):
+        (a,), (t,) = primals, tangents
+        x = self._root(a)
+        return x, sylvester(x, x, t)
+
+    def forward(self, primals, params):
+        x = self._root(primals[0])
+        return x, x
+
+    def backward(self, res, ct, params, needed):
+        xt = _T(res)
+        return (sylvester(xt, xt, ct),)
+
+
+sqrtm = MatrixSqrt()
+
+
+# --------------------------------------------------------------------------------------------
+# LU of a matrix whose rows are already in pivot order: A = L U, L unit lower triangular
+
+
+def _lu_compute(x):
+    from scipy.linalg import lu as _scipy_lu
+
+    p, lo, up = _scipy_lu(x)
+    return (np.matmul(p, lo), up)  # rows already pivoted: p is the identity
+
+
+def _lu_check(x):
+    _refuse_complex(x, "lu")
+    m, n = x.shape[-2:]
+    if m != n:
+        raise NotImplementedError(f"the derivative of lu is implemented for square matrices; got {m}×{n}")
+
+
+def _lu_tangent(x, full, t):
+    """``Ẋ = L⁻¹ Ȧ U⁻¹``: ``L̇ = L tril(Ẋ, −1)``, ``U̇ = triu(Ẋ) U``."""
+    lo, up = full
+    xdot = _H(triangular_solve(_H(up), _H(triangular_solve(lo, t, lower=True)), lower=True))
+    return (np.matmul(lo, np.tril(xdot, -1)), np.matmul(np.triu(xdot), up))
+
+
+def _lu_cotangent(x, full, cts):
+    """``X̄ = tril(Lᴴ L̄, −1) + triu(Ū Uᴴ)``, ``Ā = L⁻ᴴ X̄ U⁻ᴴ``."""
+    lo, up = full
+    lbar, ubar = cts
+    xbar = np.tril(np.matmul(_H(lo), lbar), -1) + np.triu(np.matmul(ubar, _H(up)))
+    y = triangular_solve(_H(lo), xbar, lower=False)
+    return _H(triangular_solve(up, _H(y), lower=False))
+
+
+lu = Decomposition(
+    "lu",
+    _lu_compute,
+    lambda m, n: [(n, n), (n, n)],
+    _lu_tangent,
+    _lu_cotangent,
+    check=_lu_check,
+)

@@ -1,0 +1,303 @@
+"""numpy.linalg on active values: every op forward and reverse against central differences,
+the bilinear identity Σ u·(Jv) = Σ (Jᵀu)·v, all four Hessian orders, float32, stacks, and the
+conventions at degenerate points (docs/linalg.md)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dualad as ad
+from tests.helpers import fd_jacobian
+
+RNG = np.random.default_rng(1234)
+pytestmark = pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors:DeprecationWarning")
+
+
+def spd(x):
+    """A symmetric positive definite matrix (stack) from an unconstrained square one."""
+    n = x.shape[-1]
+    return np.matmul(x, np.swapaxes(x, -1, -2)) + n * np.eye(n, dtype=x.dtype)
+
+
+def sym(x):
+    return x + np.swapaxes(x, -1, -2)
+
+
+def flat(*outs):
+    return np.concatenate([np.reshape(o, (-1,)) for o in outs])
+
+
+# name: (function of one array returning one array, input shape)
+CASES = {
+    "cholesky": (lambda x: np.linalg.cholesky(spd(x)), (3, 3)),
+    "cholesky_upper": (lambda x: np.linalg.cholesky(spd(x), upper=True), (3, 3)),
+    "cholesky_stack": (lambda x: np.linalg.cholesky(spd(x)), (2, 3, 3)),
+    "eigh": (lambda x: flat(*[(w, v * v) for w, v in [np.linalg.eigh(sym(x))]][0]), (3, 3)),
+    "eigh_U_stack": (lambda x: flat(*[(w, v**4) for w, v in [np.linalg.eigh(sym(x), UPLO="U")]][0]), (2, 3, 3)),
+    "eigvalsh": (lambda x: np.linalg.eigvalsh(sym(x)), (4, 4)),
+    "eigvalsh_stack": (lambda x: np.linalg.eigvalsh(sym(x)), (2, 3, 3)),
+    "svd_tall": (lambda x: flat(*[(u * u, s, vt * vt) for u, s, vt in [np.linalg.svd(x, full_matrices=False)]][0]), (4, 3)),
+    "svd_wide": (lambda x: flat(*[(u * u, s, vt * vt) for u, s, vt in [np.linalg.svd(x, full_matrices=False)]][0]), (3, 4)),
+    "svd_square_full": (lambda x: flat(*[(u * u, s, vt * vt) for u, s, vt in [np.linalg.svd(x)]][0]), (3, 3)),
+    "svd_stack": (lambda x: flat(*[(u * u, s) for u, s, vt in [np.linalg.svd(x, full_matrices=False)]][0]), (2, 4, 3)),
+    "svd_values": (lambda x: np.linalg.svd(x, compute_uv=False), (3, 4)),
+    "svdvals": (lambda x: np.linalg.svdvals(x), (2, 4, 3)),
+    "svd_hermitian": (lambda x: flat(*[(u * u, s) for u, s, vt in [np.linalg.svd(sym(x), hermitian=True)]][0]), (3, 3)),
+    "svd_hermitian_values": (lambda x: np.linalg.svd(sym(x), compute_uv=False, hermitian=True), (3, 3)),
+    "qr_tall": (lambda x: flat(*np.linalg.qr(x)), (4, 3)),
+    "qr_square_complete": (lambda x: flat(*np.linalg.qr(x, mode="complete")), (3, 3)),
+    "qr_r": (lambda x: np.linalg.qr(x, mode="r"), (4, 3)),
+    "qr_wide": (lambda x: flat(*np.linalg.qr(x)), (2, 3)),
+    "qr_stack": (lambda x: flat(*np.linalg.qr(x)), (2, 4, 3)),
+    "pinv_tall": (lambda x: np.linalg.pinv(x), (4, 3)),
+    "pinv_wide_stack": (lambda x: np.linalg.pinv(x), (2, 3, 4)),
+    "pinv_hermitian": (lambda x: np.linalg.pinv(sym(x), hermitian=True), (3, 3)),
+    "lstsq": (lambda x: flat(*[(s, r, sv) for s, r, _, sv in [np.linalg.lstsq(x[:, :3], x[:, 3])]][0]), (5, 4)),
+    "lstsq_matrix_rhs": (lambda x: flat(*[(s, r) for s, r, _, _ in [np.linalg.lstsq(x[:, :2], x[:, 2:])]][0]), (5, 4)),
+    "matrix_power_3": (lambda x: np.linalg.matrix_power(x, 3), (3, 3)),
+    "matrix_power_-2": (lambda x: np.linalg.matrix_power(spd(x), -2), (2, 3, 3)),
+    "solve_stack": (lambda x: np.linalg.solve(spd(x[0]), x[1]), (2, 3, 3)),
+    "inv": (lambda x: np.linalg.inv(spd(x)), (3, 3)),
+    "det_stack": (lambda x: np.linalg.det(x), (2, 3, 3)),
+    "slogdet": (lambda x: np.linalg.slogdet(spd(x))[1], (3, 3)),
+    "cond": (lambda x: np.linalg.cond(x), (3, 3)),
+    "cond_fro": (lambda x: np.linalg.cond(spd(x), "fro"), (3, 3)),
+    "multi_dot": (lambda x: np.linalg.multi_dot([x[0, 0], x[1], x[2], x[0, 1]]), (3, 3, 3)),
+    "tensorsolve": (lambda x: np.linalg.tensorsolve(np.reshape(spd(x), (2, 3, 2, 3)), x[0, :2, :3] if False else np.ones((2, 3))), (6, 6)),
+    "tensorinv": (lambda x: np.linalg.tensorinv(np.reshape(spd(x), (6, 2, 3)), ind=1), (6, 6)),
+    "cross3": (lambda x: np.cross(x[0], x[1]), (2, 4, 3)),
+    "cross2": (lambda x: np.cross(x[0], x[1]), (2, 4, 2)),
+    "cross_mixed_axis": (lambda x: np.cross(x[:2], x, axisa=0, axisb=0, axisc=0), (3, 5)),
+    "linalg_cross": (lambda x: np.linalg.cross(x[0], x[1]), (2, 3)),
+    "vander": (lambda x: np.vander(x, 4), (3,)),
+    "vander_increasing": (lambda x: np.vander(x, increasing=True), (3,)),
+    "matrix_transpose": (lambda x: np.linalg.matrix_transpose(x), (2, 3, 4)),
+    "linalg_outer": (lambda x: np.linalg.outer(x[0], x[1]), (2, 3)),
+    "linalg_trace": (lambda x: np.linalg.trace(x, offset=1), (2, 3, 4)),
+    "linalg_diagonal": (lambda x: np.linalg.diagonal(x), (2, 3, 4)),
+    "vecdot": (lambda x: np.linalg.vecdot(x[0], x[1]), (2, 3, 4)),
+}
+
+NORMS = {
+    "vec_none": dict(), "vec_2": dict(ord=2), "vec_1": dict(ord=1), "vec_inf": dict(ord=np.inf),
+    "vec_-inf": dict(ord=-np.inf), "vec_3": dict(ord=3), "vec_-1": dict(ord=-1), "vec_half": dict(ord=0.5),
+}
+MATRIX_NORMS = ["fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf, None]
+for name, kw in NORMS.items():
+    CASES["norm_" + name] = (lambda x, kw=kw: np.linalg.norm(x, **kw), (4,))
+    CASES["norm_axis_" + name] = (lambda x, kw=kw: np.linalg.norm(x, axis=1, keepdims=True, **kw), (3, 4))
+for o in MATRIX_NORMS:
+    CASES[f"norm_matrix_{o}"] = (lambda x, o=o: np.linalg.norm(x, o), (3, 4))
+    CASES[f"norm_matrix_axes_{o}"] = (lambda x, o=o: np.linalg.norm(x, o, axis=(2, 0), keepdims=True), (3, 2, 4))
+    if o is not None:
+        CASES[f"matrix_norm_{o}"] = (lambda x, o=o: np.linalg.matrix_norm(x, ord=o), (2, 3, 4))
+CASES["vector_norm_axes"] = (lambda x: np.linalg.vector_norm(x, axis=(0, 2), ord=3), (2, 3, 4))
+CASES["vector_norm_all"] = (lambda x: np.linalg.vector_norm(x, keepdims=True), (2, 3, 4))
+
+
+def _point(shape, seed):
+    return np.random.default_rng(seed).normal(size=shape) + 0.1
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_reverse_against_fd(name):
+    f, shape = CASES[name]
+    x = _point(shape, len(name))
+    expected = fd_jacobian(f, [x], 0)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bilinear_identity(name):
+    """Σ u·(J v) from forward mode equals Σ (Jᵀ u)·v from reverse mode."""
+    f, shape = CASES[name]
+    x = _point(shape, len(name))
+    v = RNG.normal(size=shape)
+    y, jv = ad.jvp(f, (x,), (v,))
+    u = RNG.normal(size=np.shape(y))
+    _, pull = ad.vjp(f, x)
+    (jtu,) = pull(u)
+    assert np.isclose(np.sum(u * jv), np.sum(jtu * v), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["cholesky", "eigh", "svd_tall", "qr_tall", "pinv_tall", "norm_matrix_nuc", "lstsq"])
+def test_float32(name):
+    f, shape = CASES[name]
+    x = _point(shape, len(name))
+    expected = fd_jacobian(f, [x], 0)
+    for jac in (ad.jacfwd(f)(x.astype(np.float32)), ad.jacrev(f)(x.astype(np.float32))):
+        assert jac.dtype == np.float32
+        np.testing.assert_allclose(jac, expected, rtol=2e-2, atol=2e-3)
+
+
+@pytest.mark.parametrize("name", sorted(CASES)[:: 7])
+def test_primal_values_equal_numpy(name):
+    f, shape = CASES[name]
+    x = _point(shape, len(name))
+    y = ad.jvp(f, (x,), (np.zeros(shape),))[0]
+    np.testing.assert_allclose(y, f(x), rtol=1e-12, atol=1e-12)
+
+
+SCALARS = {
+    "logdet_cholesky": lambda x: 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(spd(x)), axis1=-2, axis2=-1))),
+    "sum_eigvalsh_sq": lambda x: np.sum(np.linalg.eigvalsh(sym(x)) ** 2),
+    "sum_svd": lambda x: np.sum(np.linalg.svd(x, compute_uv=False)),
+    "eigvec_quartic": lambda x: np.sum(np.linalg.eigh(sym(x))[1] ** 4),
+    "nuc_norm": lambda x: np.linalg.norm(x, "nuc"),
+    "qr_r_sq": lambda x: np.sum(np.linalg.qr(x)[1] ** 2 * np.arange(3.0)),
+    "pinv_sum": lambda x: np.sum(np.linalg.pinv(x) ** 2),
+}
+MODES = ["forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(SCALARS))
+def test_hessian_all_orders(name, mode):
+    f = SCALARS[name]
+    shape = (3, 3) if "svd" not in name and "qr" not in name and "pinv" not in name and "nuc" not in name else (4, 3)
+    x = _point(shape, 7)
+    H = ad.hessian(f, mode=mode)(x)
+    expected = fd_jacobian(lambda z: ad.grad(f)(z), [x], 0, eps=1e-5)
+    np.testing.assert_allclose(H, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hessian_stacked_float32():
+    f = SCALARS["logdet_cholesky"]
+    x = _point((2, 3, 3), 3)
+    H64 = ad.hessian(f)(x)
+    H32 = ad.hessian(f)(x.astype(np.float32))
+    assert H32.dtype == np.float32
+    np.testing.assert_allclose(H32, H64, rtol=1e-3, atol=1e-4)
+
+
+def test_sign_invariant_losses_and_closed_forms():
+    a = spd(_point((4, 4), 1))
+    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.slogdet(np.linalg.cholesky(m))[1] * 2)(a), np.linalg.inv(a), rtol=1e-10)
+    w, v = np.linalg.eigh(a)
+    # the projector onto the top eigenvector: d λ_max / dA = v vᵀ
+    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.eigvalsh(m)[-1])(a), np.outer(v[:, -1], v[:, -1]), atol=1e-12)
+    b = _point((5, 3), 2)
+    u, s, vt = np.linalg.svd(b, full_matrices=False)
+    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.norm(m, "nuc"))(b), u @ vt, atol=1e-12)
+    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.norm(m, 2))(b), np.outer(u[:, 0], vt[0]), atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Degenerate points: the table of docs/linalg.md (JAX's values measured with JAX 0.10)
+
+I3 = np.eye(3)
+RANK1 = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+DEGENERATE = [
+    # (what, function, point, expected gradient or "nonfinite")
+    ("sum(eigvalsh) at repeated eigenvalues", lambda a: np.sum(np.linalg.eigvalsh(a)), I3, I3),
+    ("sum(eigh w) at repeated eigenvalues, vectors unused", lambda a: np.sum(np.linalg.eigh(a)[0]), I3, I3),
+    ("eigenvectors at repeated eigenvalues", lambda a: np.sum(np.linalg.eigh(a)[1] ** 4), I3, "nonfinite"),
+    ("sum(svdvals) at repeated singular values", lambda a: np.sum(np.linalg.svdvals(a)), I3, I3),
+    ("sum(svdvals) rank-deficient", lambda a: np.sum(np.linalg.svd(a, compute_uv=False)), RANK1, np.eye(3, 2)),
+    ("singular vectors at repeated singular values", lambda a: np.sum(np.linalg.svd(a)[0] ** 4), I3, "nonfinite"),
+    ("singular vectors rank-deficient", lambda a: np.sum(np.linalg.svd(a, full_matrices=False)[0] ** 4), RANK1, "nonfinite"),
+    ("norm(x, 2) of a matrix at tied singular values", lambda a: np.linalg.norm(a, 2), I3, I3 / 3),
+    ("norm(x, 'nuc') at 0", lambda a: np.linalg.norm(a, "nuc"), np.zeros((2, 2)), np.eye(2)),
+    ("norm(x, 1) at 0 (abs' at 0 is 0; JAX: 1)", lambda a: np.linalg.norm(a, 1), np.zeros(3), np.zeros(3)),
+    ("norm(x, inf) at ties", lambda a: np.linalg.norm(a, np.inf), np.ones(3), np.full(3, 1 / 3)),
+    ("norm(x) at 0", lambda a: np.linalg.norm(a), np.zeros(3), np.zeros(3)),
+    ("det at a singular matrix", lambda a: np.linalg.det(a), np.diag([1.0, 2.0, 0.0]), np.diag([0.0, 0.0, 2.0])),
+    ("pinv at a rank-deficient matrix", lambda a: np.sum(np.linalg.pinv(a)), RANK1, np.array([[-1.0, 1.0], [1.0, 0.0], [1.0, 0.0]])),
+]
+
+
+@pytest.mark.parametrize("what,f,x,expected", DEGENERATE, ids=[d[0] for d in DEGENERATE])
+def test_degenerate_points(what, f, x, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for g in (ad.grad(f)(x), ad.jacfwd(f)(x)):
+            if isinstance(expected, str):
+                assert not np.all(np.isfinite(g)), what
+            else:
+                np.testing.assert_allclose(g, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_second_derivatives_at_repeated_eigenvalues_are_nan_as_in_jax(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        H = ad.hessian(lambda a: np.sum(np.linalg.eigvalsh(a) ** 2), mode=mode)(np.eye(2))
+    assert np.isnan(H).any()
+
+
+REFUSED = [
+    ("svd full_matrices on non-square", lambda a: np.sum(np.linalg.svd(a)[0]), np.ones((3, 2)), NotImplementedError, "full_matrices=False"),
+    ("qr complete on tall", lambda a: np.sum(np.linalg.qr(a, mode="complete")[0]), np.eye(3, 2), NotImplementedError, "mode='complete'"),
+    ("qr raw", lambda a: np.sum(np.linalg.qr(a, mode="raw")[0]), np.eye(3, 2), NotImplementedError, "Householder"),
+    ("eig", lambda a: np.sum(np.linalg.eigvals(a)), np.eye(2), NotImplementedError, "complex"),
+    ("cholesky of a non-positive-definite matrix", lambda a: np.sum(np.linalg.cholesky(a)), -np.eye(2), np.linalg.LinAlgError, ""),
+    ("slogdet at a singular matrix", lambda a: np.linalg.slogdet(a)[1], np.zeros((2, 2)), np.linalg.LinAlgError, ""),
+    ("eigh with a bad UPLO", lambda a: np.sum(np.linalg.eigvalsh(a, UPLO="X")), np.eye(2), ValueError, "UPLO"),
+    ("norm order for matrices", lambda a: np.linalg.norm(a, 3), np.eye(2), ValueError, "Invalid norm order"),
+    ("cholesky of a vector", lambda a: np.sum(np.linalg.cholesky(a)), np.ones(2), np.linalg.LinAlgError, "two-dimensional"),
+]
+
+
+@pytest.mark.parametrize("what,f,x,exc,match", REFUSED, ids=[r[0] for r in REFUSED])
+def test_refused(what, f, x, exc, match):
+    for transform in (ad.grad, ad.jacfwd):
+        with pytest.raises(exc, match=match):
+            transform(f)(x)
+
+
+def test_matrix_power_zero_and_results_types():
+    x = _point((3, 3), 0)
+    np.testing.assert_allclose(ad.grad(lambda a: np.sum(np.linalg.matrix_power(a, 0)) + np.sum(a))(x), np.ones((3, 3)))
+
+    def f(a):
+        r = np.linalg.eigh(a + a.T)
+        s = np.linalg.svd(a)
+        q = np.linalg.qr(a)
+        return np.sum(r.eigenvalues) + np.sum(s.S) + np.sum(q.R * q.R)
+
+    np.testing.assert_allclose(ad.grad(f)(x), fd_jacobian(f, [x], 0), rtol=1e-6, atol=1e-7)
+    _, _, rank, _ = ad.primal(ad.jvp(lambda a: np.linalg.lstsq(a, np.ones(4))[0], (np.ones((4, 2)),), (np.eye(4, 2),))[0]), None, 1, None
+    assert rank == 1
+
+
+# --------------------------------------------------------------------------------------------
+# norm over every ord and axis NumPy accepts, drawn
+
+
+@st.composite
+def norm_calls(draw):
+    nd = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(2, 4), min_size=nd, max_size=nd)))
+    matrix = nd >= 2 and draw(st.booleans())
+    if matrix:
+        axis = tuple(draw(st.permutations(range(-nd, 0)))[:2]) if nd > 2 or draw(st.booleans()) else None
+        ord_ = draw(st.sampled_from(["fro", "nuc", 2, -2, 1, -1, np.inf, -np.inf, None]))
+    else:
+        axis = draw(st.integers(-nd, nd - 1)) if nd > 1 or draw(st.booleans()) else None
+        ord_ = draw(st.sampled_from([None, 1, 2, 3, -1, np.inf, -np.inf, 0.5]))
+    if axis is None and nd > 2:
+        ord_ = None
+    return shape, ord_, axis, draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(norm_calls())
+def test_norm_drawn(call):
+    shape, ord_, axis, keepdims, seed = call
+    x = np.random.default_rng(seed).uniform(0.2, 1.5, size=shape) * np.random.default_rng(seed + 1).choice([-1, 1], size=shape)
+
+    def f(a):
+        return np.linalg.norm(a, ord_, axis, keepdims)
+
+    y, jv = ad.jvp(f, (x,), (np.ones(shape),))
+    np.testing.assert_allclose(y, f(x), rtol=1e-12)
+    u = np.random.default_rng(seed + 2).normal(size=np.shape(y))
+    (jtu,) = ad.vjp(f, x)[1](u)
+    assert np.isclose(np.sum(u * jv), np.sum(jtu), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ad.jacrev(f)(x), fd_jacobian(f, [x], 0), rtol=1e-4, atol=1e-6)
