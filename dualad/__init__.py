@@ -17,6 +17,7 @@ from . import optim as optim
 from . import rules as rules
 from . import scipy as scipy  # SciPy's functions (dualad.scipy.linalg); imports SciPy only when used
 from . import tree as tree
+from .benchmarking import asv_suite
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
 from .core import linalg_api as _linalg_api  # noqa: F401  (registers the numpy.linalg handlers)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
@@ -39,6 +40,7 @@ remat = checkpoint  # JAX's other name for it
 __version__ = "0.1.0"
 
 __all__ = [
+    "asv_suite",
     "Decision",
     "Dual",
     "Tape",
