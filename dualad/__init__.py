@@ -24,6 +24,7 @@ from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse
 from .explain import Trace, trace
 from .forward.dual import Dual
 from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus, stop_gradient
+from .objective import ScipyObjective, scipy_objective
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.checkpoint import checkpoint
@@ -41,6 +42,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "asv_suite",
+    "scipy_objective",
+    "ScipyObjective",
     "Decision",
     "Dual",
     "Tape",
