@@ -17,12 +17,14 @@ from . import optim as optim
 from . import rules as rules
 from . import scipy as scipy  # SciPy's functions (dualad.scipy.linalg); imports SciPy only when used
 from . import tree as tree
+from .benchmarking import asv_suite
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
 from .core import linalg_api as _linalg_api  # noqa: F401  (registers the numpy.linalg handlers)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
 from .explain import Trace, trace
 from .forward.dual import Dual
 from .functions import log_softmax, logsumexp, primal, relu, sigmoid, softmax, softplus, stop_gradient
+from .objective import ScipyObjective, scipy_objective
 from .reverse.tape import Tape, no_grad
 from .reverse.variable import Variable
 from .transforms.checkpoint import checkpoint
@@ -39,6 +41,9 @@ remat = checkpoint  # JAX's other name for it
 __version__ = "0.1.0"
 
 __all__ = [
+    "asv_suite",
+    "scipy_objective",
+    "ScipyObjective",
     "Decision",
     "Dual",
     "Tape",

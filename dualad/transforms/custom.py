@@ -427,7 +427,7 @@ class CustomVJPOp(CustomOp):
             )
         o_leaves, o_def = tree_flatten(res[0])
         call.check_level(o_leaves, "output")
-        call.check_level(tree_flatten(res[1])[0], "residuals")
+        call.check_level([res[1]] if is_leaf(res[1]) else tree_flatten(res[1])[0], "residuals")
         return call.pack(o_def, o_leaves), (res[1], [shape_of(p) for p in primals])
 
     def backward(self, res, ct, params, needed):

@@ -208,6 +208,9 @@ def flatten_up_to(treedef, tree) -> list | None:
     >>> flatten_up_to(tree_flatten({"w": 1.0, "b": 2.0})[1], {"w": None, "b": (3.0, 4.0)})
     [None, (3.0, 4.0)]
     """
+    if treedef is not None and treedef[0] is tuple and type(tree) is tuple and len(tree) == len(treedef[2]) \
+            and all(k is None for k in treedef[2]):
+        return list(tree)  # the common case (a rule's tuple of per-argument values): no walk
     out: list = []
     return out if _up_to(treedef, tree, out) else None
 
