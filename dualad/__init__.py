@@ -19,6 +19,7 @@ from . import scipy as scipy  # SciPy's functions (dualad.scipy.linalg); imports
 from . import tree as tree
 from .benchmarking import asv_suite
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
+from .core import fft_api as _fft_api  # noqa: F401  (registers the numpy.fft handlers)
 from .core import linalg_api as _linalg_api  # noqa: F401  (registers the numpy.linalg handlers)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
 from .explain import Trace, trace
