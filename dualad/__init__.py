@@ -15,7 +15,7 @@ array([[0.        , 0.        ],
 
 from . import optim as optim
 from . import rules as rules
-from . import scipy as scipy  # SciPy's functions (dualad.scipy.linalg); imports SciPy only when used
+from . import scipy as scipy  # SciPy's functions (dualad.scipy.linalg, dualad.scipy.fft); imports SciPy only when used
 from . import tree as tree
 from .benchmarking import asv_suite
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)

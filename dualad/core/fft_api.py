@@ -114,94 +114,62 @@ def _c2r(a, n, axis, norm):
     return F.irfft.bind(a, n=n, axis=ax, norm=_norm(norm), real=real, batch=0)
 
 
-@implements(np.fft.fft)
-def fft(a, n=None, axis=-1, norm=None, out=None):
-    _no_out(out, "fft")
-    return _c2c(a, None if n is None else (n,), (axis,), norm, False)
+def _one_axis(np_func, body):
+    """The handler of a one-axis transform ``np_func(a, n, axis, norm, out)``."""
+
+    @implements(np_func)
+    def handler(a, n=None, axis=-1, norm=None, out=None):
+        _no_out(out, np_func.__name__)
+        return body(a, n, axis, norm)
+
+    handler.__name__ = handler.__qualname__ = np_func.__name__
+    return handler
 
 
-@implements(np.fft.ifft)
-def ifft(a, n=None, axis=-1, norm=None, out=None):
-    _no_out(out, "ifft")
-    return _c2c(a, None if n is None else (n,), (axis,), norm, True)
+def _many_axes(np_func, body, default_axes=None):
+    """The handler of an N-D transform ``np_func(a, s, axes, norm, out)``."""
+
+    @implements(np_func)
+    def handler(a, s=None, axes=default_axes, norm=None, out=None):
+        _no_out(out, np_func.__name__)
+        return body(a, s, axes, norm)
+
+    handler.__name__ = handler.__qualname__ = np_func.__name__
+    return handler
 
 
-@implements(np.fft.fftn)
-def fftn(a, s=None, axes=None, norm=None, out=None):
-    _no_out(out, "fftn")
-    return _c2c(a, s, axes, norm, False)
-
-
-@implements(np.fft.ifftn)
-def ifftn(a, s=None, axes=None, norm=None, out=None):
-    _no_out(out, "ifftn")
-    return _c2c(a, s, axes, norm, True)
-
-
-@implements(np.fft.fft2)
-def fft2(a, s=None, axes=(-2, -1), norm=None, out=None):
-    return fftn(a, s, axes, norm, out)
-
-
-@implements(np.fft.ifft2)
-def ifft2(a, s=None, axes=(-2, -1), norm=None, out=None):
-    return ifftn(a, s, axes, norm, out)
-
-
-@implements(np.fft.rfft)
-def rfft(a, n=None, axis=-1, norm=None, out=None):
-    _no_out(out, "rfft")
-    return _r2c(a, n, axis, norm)
-
-
-@implements(np.fft.irfft)
-def irfft(a, n=None, axis=-1, norm=None, out=None):
-    _no_out(out, "irfft")
-    return _c2r(a, n, axis, norm)
-
-
-@implements(np.fft.rfftn)
-def rfftn(a, s=None, axes=None, norm=None, out=None):
-    _no_out(out, "rfftn")
+def _rfftn(a, s, axes, norm):
     a = _real(a, "rfftn")
     axes, s = _axes_sizes(a, s, axes)
     if not axes:
         return _complex(a)
-    y = _r2c(a, s[-1], axes[-1], norm)
-    return _c2c(y, s[:-1], axes[:-1], norm, False)
+    return _c2c(_r2c(a, s[-1], axes[-1], norm), s[:-1], axes[:-1], norm, False)
 
 
-@implements(np.fft.irfftn)
-def irfftn(a, s=None, axes=None, norm=None, out=None):
-    _no_out(out, "irfftn")
+def _irfftn(a, s, axes, norm):
     a = _complex(a)
     axes, s = _axes_sizes(a, s, axes, last_from_half=True)
     if not axes:
         return a
-    y = _c2c(a, s[:-1], axes[:-1], norm, True)
-    return _c2r(y, s[-1], axes[-1], norm)
+    return _c2r(_c2c(a, s[:-1], axes[:-1], norm, True), s[-1], axes[-1], norm)
 
 
-@implements(np.fft.rfft2)
-def rfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
-    return rfftn(a, s, axes, norm, out)
+def _fftn(inverse: bool):
+    return lambda a, s, axes, norm: _c2c(a, s, axes, norm, inverse)
 
 
-@implements(np.fft.irfft2)
-def irfft2(a, s=None, axes=(-2, -1), norm=None, out=None):
-    return irfftn(a, s, axes, norm, out)
+def _fft1(inverse: bool):
+    return lambda a, n, axis, norm: _c2c(a, None if n is None else (n,), (axis,), norm, inverse)
 
 
-@implements(np.fft.hfft)
-def hfft(a, n=None, axis=-1, norm=None, out=None):
-    _no_out(out, "hfft")
-    return _c2r(np.conj(_complex(a)), n, axis, _SWAP[_norm(norm)])
-
-
-@implements(np.fft.ihfft)
-def ihfft(a, n=None, axis=-1, norm=None, out=None):
-    _no_out(out, "ihfft")
-    return np.conj(_r2c(a, n, axis, _SWAP[_norm(norm)]))
+fft, ifft = _one_axis(np.fft.fft, _fft1(False)), _one_axis(np.fft.ifft, _fft1(True))
+rfft, irfft = _one_axis(np.fft.rfft, _r2c), _one_axis(np.fft.irfft, _c2r)
+hfft = _one_axis(np.fft.hfft, lambda a, n, axis, norm: _c2r(np.conj(_complex(a)), n, axis, _SWAP[_norm(norm)]))
+ihfft = _one_axis(np.fft.ihfft, lambda a, n, axis, norm: np.conj(_r2c(a, n, axis, _SWAP[_norm(norm)])))
+fftn, ifftn = _many_axes(np.fft.fftn, _fftn(False)), _many_axes(np.fft.ifftn, _fftn(True))
+rfftn, irfftn = _many_axes(np.fft.rfftn, _rfftn), _many_axes(np.fft.irfftn, _irfftn)
+fft2, ifft2 = _many_axes(np.fft.fft2, _fftn(False), (-2, -1)), _many_axes(np.fft.ifft2, _fftn(True), (-2, -1))
+rfft2, irfft2 = _many_axes(np.fft.rfft2, _rfftn, (-2, -1)), _many_axes(np.fft.irfft2, _irfftn, (-2, -1))
 
 
 def hfftn(a, s=None, axes=None, norm=None):
@@ -216,7 +184,7 @@ def hfftn(a, s=None, axes=None, norm=None):
     >>> bool(np.allclose(hfftn(a), scipy.fft.hfftn(a)))
     True
     """
-    return irfftn(np.conj(_complex(a)), s, axes, _SWAP[_norm(norm)])
+    return _irfftn(np.conj(_complex(a)), s, axes, _SWAP[_norm(norm)])
 
 
 def ihfftn(a, s=None, axes=None, norm=None):
@@ -231,7 +199,7 @@ def ihfftn(a, s=None, axes=None, norm=None):
     >>> bool(np.allclose(ihfftn(a), scipy.fft.ihfftn(a)))
     True
     """
-    return np.conj(rfftn(a, s, axes, _SWAP[_norm(norm)]))
+    return np.conj(_rfftn(a, s, axes, _SWAP[_norm(norm)]))
 
 
 def _shift(x, axes, sign: int):

@@ -14,7 +14,7 @@ array([[1., 1.],
 
 import importlib
 
-__all__ = ["linalg"]
+__all__ = ["fft", "linalg"]
 
 
 def __getattr__(name):
