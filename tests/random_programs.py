@@ -771,6 +771,33 @@ def b_linalg(g: _Gen):
     return Step("slogdet", (a,), lambda u: np.linalg.slogdet(mat(u))[1], f"np.linalg.slogdet({mt})[1]")
 
 
+def b_fft(g: _Gen):
+    """The FFTs, made real: ``irfft(rfft(v) * c)``, the real or imaginary part of
+    ``fft``/``fftn``/``ihfft``, and ``irfft``/``hfft`` of a real register (``norm="ortho"`` keeps
+    magnitudes), with ``n`` that pads or truncates."""
+    a = g.pick()
+    v = g.vals[a]
+    if v.ndim == 0:
+        return None
+    ax = g.draw(st.integers(-v.ndim, -1))
+    n = g.draw(st.integers(max(1, v.shape[ax] - 1), v.shape[ax] + 2))
+    part = g.draw(st.sampled_from(["real", "imag"]))
+    kind = g.choose(["rfft_irfft", "fft", "fftn", "irfft", "hfft", "ihfft"])
+    if kind == "rfft_irfft":
+        c = g.const((n // 2 + 1,) + (1,) * (-ax - 1)) * (1 + 0.5j)
+        return Step("rfft_irfft", (a,), lambda u: np.fft.irfft(np.fft.rfft(u, n, axis=ax) * c, n, axis=ax),
+                    f"np.fft.irfft(np.fft.rfft(v{a}, {n}, axis={ax}) * {_fmt(c)}, {n}, axis={ax})")
+    if kind in ("irfft", "hfft"):
+        return Step(kind, (a,), lambda u: getattr(np.fft, kind)(u, n, axis=ax, norm="ortho"),
+                    f"np.fft.{kind}(v{a}, {n}, axis={ax}, norm='ortho')")
+    call = {"fft": (lambda u: np.fft.fft(u, n, axis=ax, norm="ortho"), f"np.fft.fft(v{a}, {n}, axis={ax}, norm='ortho')"),
+            "fftn": (lambda u: np.fft.fftn(u, norm="ortho"), f"np.fft.fftn(v{a}, norm='ortho')"),
+            "ihfft": (lambda u: np.fft.ihfft(u, n, axis=ax, norm="ortho"), f"np.fft.ihfft(v{a}, {n}, axis={ax}, norm='ortho')")}
+    fn, text = call[kind]
+    take = getattr(np, part)
+    return Step(kind, (a,), lambda u: take(fn(u)), f"np.{part}({text})")
+
+
 def b_operator(g: _Gen):
     """Python operators with broadcasting between registers and constants (``+ - * / **``, unary -)."""
     a = g.pick()
@@ -796,7 +823,7 @@ def b_operator(g: _Gen):
 
 
 BUILDERS = [(b_rule, 5), (b_reshape, 2), (b_index, 2), (b_setitem, 1), (b_copyop, 2), (b_reduce, 2),
-            (b_product, 2), (b_join, 1), (b_linalg, 1), (b_operator, 2)]
+            (b_product, 2), (b_join, 1), (b_linalg, 1), (b_fft, 1), (b_operator, 2)]
 _BUILDER_LIST = [b for b, w in BUILDERS for _ in range(w)]
 
 #: Every op family a program can contain, by the name ``programs(force=...)`` takes: each
@@ -812,6 +839,7 @@ for _builder, _kinds in [
     (b_product, ["matmul", "dot", "outer", "einsum", "tensordot", "inner", "gram"]),
     (b_join, ["concatenate", "stack", "where", "where_nan"]),
     (b_linalg, ["solve", "inv", "det", "slogdet", "cholesky", "qr", "pinv"]),
+    (b_fft, ["rfft_irfft", "fft", "fftn", "irfft", "hfft", "ihfft"]),
     (b_operator, ["+", "-", "*", "/", "**", "neg", "rconst"]),
 ]:
     for _kind in _kinds:
