@@ -1,11 +1,13 @@
-"""The AD overhead of reverse-mode gradients through decompositions (issue 15), in one run.
+"""The AD overhead of reverse-mode gradients through decompositions and an FFT (issue 15), in one run.
 
-Three workloads on a 200×200 matrix, each the reverse-mode gradient of a scalar:
+Three workloads on a 200×200 matrix and one on a vector of 2^20, each the reverse-mode gradient
+of a scalar:
 
 =====  ===========================================  ==============================
 L1     ``sum(eigvalsh(A))``, A symmetric            gradient ``I``
 L2     ``logdet`` via ``cholesky``, A SPD           gradient ``A⁻¹``
 L3     ``sum(svd(A, compute_uv=False))``            gradient ``U Vᵀ``
+F1     ``sum(abs(rfft(x))**2)``, n = 2^20            ``n x + Σx + (Σ(−1)^j x_j)(−1)^j``
 =====  ===========================================  ==============================
 
 For each system the *AD overhead* is ``(gradient time − primal time) / primal time``: what
@@ -34,20 +36,24 @@ import time
 import numpy as np
 
 N = 200
-WORKLOADS = ("L1 eigvalsh", "L2 cholesky logdet", "L3 svd values")
+N_FFT = 2**20
+WORKLOADS = ("L1 eigvalsh", "L2 cholesky logdet", "L3 svd values", "F1 rfft power")
 
 
 def inputs(seed: int = 0) -> dict:
-    """The three matrices (float64) and the reference gradients."""
+    """The three matrices and the vector (float64) and the reference gradients."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, N))
     sym = x + x.T
     spd = x @ x.T + N * np.eye(N)
     u, _, vt = np.linalg.svd(x)
+    v = rng.standard_normal(N_FFT)
+    alt = (-1.0) ** np.arange(N_FFT)  # Σ over the half spectrum counts the DC and Nyquist terms once
     return {
         "L1 eigvalsh": (sym, np.eye(N)),
         "L2 cholesky logdet": (spd, np.linalg.inv(spd)),
         "L3 svd values": (x, u @ vt),
+        "F1 rfft power": (v, N_FFT * v + np.sum(v) + np.sum(alt * v) * alt),
     }
 
 
@@ -77,6 +83,7 @@ def _dualad_cells():
         "L1 eigvalsh": lambda a: np.sum(np.linalg.eigvalsh(a)),
         "L2 cholesky logdet": lambda a: 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(a)))),
         "L3 svd values": lambda a: np.sum(np.linalg.svd(a, compute_uv=False)),
+        "F1 rfft power": lambda x: np.sum(np.abs(np.fft.rfft(x)) ** 2),
     }
     return {k: (f, ad.grad(f), lambda g: g) for k, f in fs.items()}, ad.__version__
 
@@ -88,6 +95,7 @@ def _torch_cells():
         "L1 eigvalsh": lambda a: torch.sum(torch.linalg.eigvalsh(a)),
         "L2 cholesky logdet": lambda a: 2.0 * torch.sum(torch.log(torch.diagonal(torch.linalg.cholesky(a)))),
         "L3 svd values": lambda a: torch.sum(torch.linalg.svdvals(a)),
+        "F1 rfft power": lambda x: torch.sum(torch.abs(torch.fft.rfft(x)) ** 2),
     }
 
     def cell(f):
@@ -114,6 +122,7 @@ def _jax_cells():
         "L1 eigvalsh": lambda a: jnp.sum(jnp.linalg.eigvalsh(a)),
         "L2 cholesky logdet": lambda a: 2.0 * jnp.sum(jnp.log(jnp.diagonal(jnp.linalg.cholesky(a)))),
         "L3 svd values": lambda a: jnp.sum(jnp.linalg.svd(a, compute_uv=False)),
+        "F1 rfft power": lambda x: jnp.sum(jnp.abs(jnp.fft.rfft(x)) ** 2),
     }
 
     def cell(f):
@@ -174,7 +183,7 @@ def main(argv=None) -> None:
     for system in SYSTEMS:
         python = sys.executable if system == "dualad" else args.peers_python
         records += _run(system, python, args.budget, args.threads)
-    print(f"AD overhead (gradient − primal) / primal, {N}×{N}, float64, {args.threads or 'default'} thread(s), medians")
+    print(f"AD overhead (gradient − primal) / primal, {N}×{N} and n = 2^20, float64, {args.threads or 'default'} thread(s), medians")
     print(f"{'workload':<22}{'system':<10}{'primal ms':>11}{'grad ms':>10}{'overhead':>10}")
     for r in records:
         if "wrong" in r:

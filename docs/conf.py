@@ -57,7 +57,10 @@ def _numpy_functions() -> str:
     from dualad.core.numpy_api import FUNCTIONS
     from dualad.rules.base import PRIMITIVES
 
-    names = sorted({f"`np.{'linalg.' if f.__module__ and 'linalg' in f.__module__ else ''}{f.__name__}`" for f in FUNCTIONS})
+    def sub(f) -> str:  # np.linalg.* and np.fft.* keep their submodule
+        return next((f"{m}." for m in ("linalg", "fft") if f.__module__ and m in f.__module__), "")
+
+    names = sorted({f"`np.{sub(f)}{f.__name__}`" for f in FUNCTIONS})
     prims = ", ".join(f"`{name}`" for name in PRIMITIVES)
     return (
         f"{len(names)} NumPy functions dispatch to dualad (besides every ufunc of the elementwise table and "

@@ -22,7 +22,7 @@ __all__ = [
 ]  # fmt: skip
 
 _NORMS = ("backward", "ortho", "forward")
-_SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
+_SWAP = F.SWAP_NORM
 
 
 def _norm(norm) -> str:

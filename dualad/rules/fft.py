@@ -15,6 +15,10 @@ conversion):
     zero-padded half spectrum and ``w`` the Hermitian weights (1 for the DC term and, for even
     ``n``, the Nyquist term; 2 for the others).  Its transpose is ``ȳ = w ⊙ (G x̄)[:n//2 + 1]``.
 
+The two real transforms' transposes are each other's, at half the cost of a complex transform of
+length ``n``: ``Re F (ȳ padded) = irfft(conj(ȳ)/w)`` and ``(G x̄)[:n//2 + 1] = conj(rfft(x̄))``,
+both with the opposite ``norm``.
+
 These are JAX's conventions (the vjp is the plain transpose of the real-linear map), so
 ``Σ u·(Jv) = Σ (Jᵀu)·v`` holds exactly for the complex-linear ``fft`` and for the real parts
 when one end is real.  Axes are negative, so lane axes in front never shift them.
@@ -24,16 +28,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .structural import LinearOp, astype, embed, getitem
+from .structural import LinearOp
 
-__all__ = ["fft", "rfft", "irfft", "hermitian_weights"]
+__all__ = ["fft", "rfft", "irfft", "hermitian_weights", "SWAP_NORM"]
 
-
-def _index(ndim: int, axis: int, stop: int) -> tuple:
-    """A fully expanded basic index taking ``[:stop]`` on ``axis`` (negative) of ``ndim`` axes."""
-    index = [slice(None)] * ndim
-    index[ndim + axis] = slice(0, stop)
-    return tuple(index)
+#: The ``norm`` that scales the other direction (NumPy's ``hfft`` swaps it, and so do transposes).
+SWAP_NORM = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 
 
 def hermitian_weights(n: int, axis: int) -> np.ndarray:
@@ -51,10 +51,6 @@ def hermitian_weights(n: int, axis: int) -> np.ndarray:
     if n % 2 == 0:
         w[-1] = 1.0
     return np.reshape(w, (n // 2 + 1,) + (1,) * (-axis - 1))
-
-
-def _complex_of(real) -> np.dtype:
-    return np.result_type(real, np.complex64)
 
 
 def _fft(x, *, axes, inverse, norm, batch):
@@ -78,11 +74,10 @@ rfft = LinearOp("rfft", _rfft)
 
 @rfft.def_transpose
 def _rfft_t(ct, *, shapes, axis, norm, real, batch):
-    (shape,) = shapes
-    n = shape[axis]
-    padded = embed.bind(ct, index=_index(len(shape), axis, n // 2 + 1), shape=tuple(shape), batch=batch)
-    y = fft.bind(padded, axes=(axis,), inverse=False, norm=norm, batch=batch)
-    return (astype.bind(y, dtype=real, in_dtype=_complex_of(real), batch=batch),)
+    # Re F (ȳ zero-padded) = Σ_k Re(conj(ȳ_k) e^{+2πijk/n}) = irfft(conj(ȳ) / w) with the opposite norm
+    n = shapes[0][axis]
+    c = np.conj(ct) * (1.0 / hermitian_weights(n, axis)).astype(real)
+    return (irfft.bind(c, n=n, axis=axis, norm=SWAP_NORM[norm], real=real, batch=batch),)
 
 
 def _irfft(y, *, n, axis, norm, real, batch):
@@ -94,7 +89,6 @@ irfft = LinearOp("irfft", _irfft)
 
 @irfft.def_transpose
 def _irfft_t(ct, *, shapes, n, axis, norm, real, batch):
-    z = astype.bind(ct, dtype=_complex_of(real), in_dtype=real, batch=batch)
-    z = fft.bind(z, axes=(axis,), inverse=True, norm=norm, batch=batch)
-    half = getitem.bind(z, index=_index(len(shapes[0]), axis, n // 2 + 1), batch=batch)
+    # (G x̄)[:n//2 + 1] for real x̄ = conj(rfft(x̄)) with the opposite norm
+    half = np.conj(rfft.bind(ct, axis=axis, norm=SWAP_NORM[norm], real=real, batch=batch))
     return (half * hermitian_weights(n, axis).astype(real),)
