@@ -224,7 +224,8 @@ def test_scipy_fft(name, kw, cplx):
 
 
 def test_scipy_fft_extras():
-    assert dsf.fftfreq is scipy.fft.fftfreq and dsf.rfftfreq is scipy.fft.rfftfreq
+    np.testing.assert_array_equal(dsf.fftfreq(7, d=0.3), scipy.fft.fftfreq(7, d=0.3))
+    np.testing.assert_array_equal(dsf.rfftfreq(8, 2.0), scipy.fft.rfftfreq(8, 2.0))
     x = np.arange(4.0)
     np.testing.assert_allclose(dsf.fft(x, overwrite_x=True, workers=2), scipy.fft.fft(x))
     with pytest.raises(NotImplementedError, match="plan"):

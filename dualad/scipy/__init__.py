@@ -1,4 +1,4 @@
-"""SciPy's functions on dualad's values, as ``jax.scipy``: ``dualad.scipy.linalg``, ...
+"""SciPy's functions on dualad's values, as ``jax.scipy``: ``dualad.scipy.linalg``, ``dualad.scipy.fft``.
 
 Submodules import on first use, so ``import dualad`` does not import SciPy.
 

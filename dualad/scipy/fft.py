@@ -30,9 +30,6 @@ __all__ = [
     "fftshift", "ifftshift", "fftfreq", "rfftfreq",
 ]  # fmt: skip
 
-fftfreq = _sf.fftfreq
-rfftfreq = _sf.rfftfreq
-
 _EXAMPLE = """As :func:`scipy.fft.{name}`, differentiable.
 
     Examples
@@ -99,3 +96,27 @@ def ifftshift(x, axes=None):
     array([0., 1., 2., 3., 4.])
     """
     return _api.ifftshift(x, axes)
+
+
+def fftfreq(n, d=1.0, *, xp=None, device=None):
+    """As :func:`scipy.fft.fftfreq`: the sample frequencies, a constant (plain array).
+
+    Examples
+    --------
+    >>> from dualad.scipy.fft import fftfreq
+    >>> fftfreq(4, d=0.5)
+    array([ 0. ,  0.5, -1. , -0.5])
+    """
+    return _sf.fftfreq(n, d) if xp is None and device is None else _sf.fftfreq(n, d, xp=xp, device=device)
+
+
+def rfftfreq(n, d=1.0, *, xp=None, device=None):
+    """As :func:`scipy.fft.rfftfreq`: the sample frequencies of a half spectrum, a constant.
+
+    Examples
+    --------
+    >>> from dualad.scipy.fft import rfftfreq
+    >>> rfftfreq(4, d=0.5)
+    array([0. , 0.5, 1. ])
+    """
+    return _sf.rfftfreq(n, d) if xp is None and device is None else _sf.rfftfreq(n, d, xp=xp, device=device)
