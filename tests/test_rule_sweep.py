@@ -16,6 +16,7 @@ import pytest
 from scipy import special
 
 import dualad as ad
+import dualad.rules.special  # noqa: F401  (SciPy's rules join the table: the sweep runs them too)
 from dualad.kernels import cpu
 from dualad.rules import FUNCTION_RULES, IMPLEMENTATIONS, RULES, UFUNC_RULES, elementwise
 
@@ -30,10 +31,17 @@ CASES = [(rule, dt.type) for rule in RULES.values() for dt in rule.dtypes]
 IDS = [f"{np.dtype(dt).name}-{rule.name}" for rule, dt in CASES]
 
 
+def _draw(rng, lo, hi, size):
+    """Points of one input's domain: integers where its bounds are ints (an integer order)."""
+    if isinstance(lo, int) and isinstance(hi, int):
+        return rng.integers(lo, hi + 1, size=size).astype(np.float64)
+    return rng.uniform(lo, hi, size=size)
+
+
 def _points(rule, shapes, dtype, seed_extra: str):
     rng = np.random.default_rng(zlib.crc32(f"{rule.name}/{seed_extra}".encode()))
     return [
-        np.asarray(rng.uniform(lo, hi, size=shape), dtype=dtype)
+        np.asarray(_draw(rng, lo, hi, shape), dtype=dtype)
         for (lo, hi), shape in zip(rule.domain, shapes)
     ]
 
@@ -57,15 +65,14 @@ def test_rule_forward_derivative(rule, dtype, shape_kind):
     xs = _points(rule, shapes, dtype, shape_kind)
     xs64 = [x.astype(np.float64) for x in xs]
     out_shape = np.broadcast_shapes(*shapes)
-    f = lambda *a: rule(*a)  # noqa: E731
 
     # reference value, in float64 on the same points
     with np.errstate(all="ignore"):
         ref = np.asarray(rule(*xs64), dtype=np.float64)
 
     for i in rule.argnums:
-        tangents = tuple(np.full(x.shape, 1.0 if j == i else 0.0, dtype=dtype) for j, x in enumerate(xs))
-        y, ydot = ad.jvp(f, tuple(xs), tangents)
+        f = _in(rule, xs, (i,))
+        y, ydot = ad.jvp(f, (xs[i],), (np.ones(xs[i].shape, dtype=dtype),))
         y, ydot = np.asarray(y), np.asarray(ydot)
         assert y.dtype == dtype, f"{rule.name}: value dtype {y.dtype}, inputs {np.dtype(dtype)}"
         assert ydot.dtype == dtype, f"{rule.name}: tangent dtype {ydot.dtype}, inputs {np.dtype(dtype)}"
@@ -93,6 +100,19 @@ LARGE = 384
 LARGE_CASES = [(name, np.float64) for name in RULES] + [(name, np.float32) for name in ("multiply", "tanh", "power", "clip")]
 
 
+def _in(rule, xs, argnums):
+    """The rule as a function of the inputs ``argnums`` (the others fixed at ``xs``): inputs a
+    rule is not differentiable in (an order) are never active."""
+
+    def f(*active):
+        args = list(xs)
+        for i, a in zip(argnums, active):
+            args[i] = a
+        return rule(*args)
+
+    return f
+
+
 def _kernel_built(rule, kind: str) -> bool:
     return any(key[0] == rule.name and key[2] == kind for key in cpu._KERNELS)
 
@@ -101,10 +121,10 @@ def _check_large(rule, dtype, n: int = LARGE):
     """Forward mode against central differences along one random direction of all inputs, and
     reverse mode against forward mode element by element (Σ_i x̄_i ⊙ ẋ_i = ȳ ⊙ ẏ)."""
     rng = np.random.default_rng(zlib.crc32(f"{rule.name}/large".encode()))
-    xs = [rng.uniform(lo, hi, size=n).astype(dtype) for lo, hi in rule.domain]
+    xs = [_draw(rng, lo, hi, n).astype(dtype) for lo, hi in rule.domain]
     ts = [rng.uniform(-1.0, 1.0, size=n).astype(dtype) if i in rule.argnums else np.zeros(n, dtype) for i in range(rule.nin)]
-    f = lambda *a: rule(*a)  # noqa: E731
-    y, ydot = (np.asarray(v) for v in ad.jvp(f, tuple(xs), tuple(ts)))
+    f = _in(rule, xs, rule.argnums)
+    y, ydot = (np.asarray(v) for v in ad.jvp(f, tuple(xs[i] for i in rule.argnums), tuple(ts[i] for i in rule.argnums)))
     assert y.dtype == dtype and ydot.dtype == dtype and ydot.shape == (n,)
     x64, t64 = [x.astype(np.float64) for x in xs], [t.astype(np.float64) for t in ts]
     ref = np.asarray(rule.evaluate(*x64)[0], np.float64)
@@ -113,10 +133,10 @@ def _check_large(rule, dtype, n: int = LARGE):
     fd = (np.asarray(plus, np.float64) - np.asarray(minus, np.float64)) / (2 * STEP)
     np.testing.assert_allclose(y, ref, **TOL[dtype], err_msg=f"{rule.name}: value ({n} elements)")
     np.testing.assert_allclose(ydot.astype(np.float64), fd, **TOL[dtype], err_msg=f"{rule.name}: forward vs FD ({n} elements)")
-    _, pullback = ad.vjp(f, *xs)
+    _, pullback = ad.vjp(f, *(xs[i] for i in rule.argnums))
     g = rng.uniform(0.5, 1.5, size=n).astype(dtype)
     bars = pullback(g)
-    lhs = sum(np.asarray(b, np.float64) * t for b, t in zip(bars, t64))
+    lhs = sum(np.asarray(b, np.float64) * t64[i] for b, i in zip(bars, rule.argnums))
     np.testing.assert_allclose(lhs, g * ydot.astype(np.float64), **TOL[dtype], err_msg=f"{rule.name}: reverse vs forward ({n} elements)")
     if any(p is None for p in rule.constant_partials):  # constant partials only scale: no kernel
         assert _kernel_built(rule, "jvp") and _kernel_built(rule, "vjp"), f"{rule.name}: the kernels were not used"
@@ -125,6 +145,38 @@ def _check_large(rule, dtype, n: int = LARGE):
 @pytest.mark.parametrize("name,dtype", LARGE_CASES, ids=[f"{n}-{np.dtype(d).name}" for n, d in LARGE_CASES])
 def test_rule_through_kernels(name, dtype):
     _check_large(RULES[name], dtype)
+
+
+# --- second order: SciPy's rules, whose partials are rules again ---------------------------------
+
+SPECIAL = [rule for rule in RULES.values() if rule.fn.__module__ == "dualad.rules.special"]
+SECOND = [(rule, i, n) for rule in SPECIAL for i in rule.argnums for n in (5, LARGE)]
+
+
+@pytest.mark.parametrize("rule,i,n", SECOND, ids=[f"{r.name}-x{i}-{n}" for r, i, n in SECOND])
+def test_special_rule_second_order(rule, i, n):
+    """Hessian-vector products (forward over reverse: the fused kernel above the threshold) and
+    reverse over reverse against central differences of the gradient."""
+    rng = np.random.default_rng(zlib.crc32(f"{rule.name}/second/{i}/{n}".encode()))
+    xs = [_draw(rng, lo, hi, n) for lo, hi in rule.domain]
+    g = _in(rule, xs, (i,))
+    f = lambda x: np.sum(g(x))  # noqa: E731
+    v = rng.uniform(-1.0, 1.0, size=n)
+    grad = ad.grad(f)
+    h = 1e-5
+    fd = (np.asarray(grad(xs[i] + h * v)) - np.asarray(grad(xs[i] - h * v))) / (2 * h)
+    np.testing.assert_allclose(ad.hvp(f, xs[i], v), fd, rtol=1e-6, atol=1e-6, err_msg=f"{rule.name}: hvp")
+    rr = ad.grad(lambda x: np.sum(grad(x) * v))(xs[i])
+    np.testing.assert_allclose(rr, fd, rtol=1e-6, atol=1e-6, err_msg=f"{rule.name}: reverse over reverse")
+
+
+def test_not_differentiable_inputs_raise_naming_them():
+    with pytest.raises(TypeError, match=r"scipy.special.jv is not differentiable in its argument 'v'"):
+        ad.grad(lambda v: special.jv(v, 1.5))(0.5)
+    with pytest.raises(TypeError, match=r"scipy.special.betainc is not differentiable in its argument 'a'"):
+        ad.grad(lambda a: special.betainc(a, 2.0, 0.5))(1.5)
+    with pytest.raises(TypeError, match=r"no derivative rule for scipy.special.hyp2f1"):
+        ad.grad(lambda x: special.hyp2f1(x, 1.0, 1.0, 0.3))(0.5)
 
 
 # --- a declaration is all a function needs ----------------------------------------------------------
@@ -143,20 +195,16 @@ def declared():
 _TWO_OVER_SQRT_PI = 1.1283791670955126
 
 
-def test_scipy_ufunc_rule_with_a_scalar_implementation(declared):
-    """scipy.special.erf does not compile in Numba; ``scalar=math.erf`` is what the kernels call.
-    Dispatch finds the rule through ``__array_ufunc__``, no handler written."""
-
-    @declared(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) × exp(−{a}²))",)))
-    def erf(x):
-        return special.erf(x), _TWO_OVER_SQRT_PI * np.exp(-x * x)
-
+def test_scipy_ufunc_rule_with_a_scalar_implementation():
+    """scipy.special.erf does not compile in Numba; its declaration's ``scalar=math.erf`` is
+    what the kernels call.  Dispatch finds the rule through ``__array_ufunc__``, no handler."""
+    erf = UFUNC_RULES[special.erf]
+    assert erf.scalar is math.erf
     assert erf.kernel_fn is not erf.fn and erf.kernel_fn.__code__ is erf.fn.__code__
     x = np.linspace(-2.0, 2.0, 1000)
     g = ad.grad(lambda x: np.sum(special.erf(x)))(x)
     np.testing.assert_allclose(g, _TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
     assert _kernel_built(erf, "vjp")
-    _check_large(erf, np.float64, n=1000)
     small = ad.grad(lambda x: np.sum(special.erf(x)))(x[:2])  # the NumPy path agrees
     np.testing.assert_allclose(small, g[:2], rtol=1e-15)
     assert "erf" in ad.trace(lambda x: special.erf(x) * x, 0.5).primal_rows[1][1]
@@ -178,28 +226,56 @@ def test_numpy_function_rule_without_a_handler(declared):
     _check_large(sinc, np.float64)
 
 
-# A ctypes pointer is a dynamic global: Numba compiles such a kernel per process, uncached.
-@pytest.mark.filterwarnings("ignore:Cannot cache compiled function")
-def test_native_binding_in_the_scalar_slot(declared):
-    """The ``scalar=`` slot takes a binding to a compiled native function: SciPy's own C
-    implementation of erfc (``scipy.special.cython_special``), called from the kernels."""
-    ctypes = pytest.importorskip("ctypes")
-    numba = pytest.importorskip("numba")
-    from numba.extending import get_cython_function_address
+def test_native_binding_in_the_scalar_slot():
+    """The ``scalar=`` slot of scipy.special.erfcx names SciPy's compiled implementation
+    (``scipy.special.cython_special``): the kernels call it, with SciPy's own values."""
+    from dualad.rules.native import Scalar
 
-    addr = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfc")
-    c_erfc = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)(addr)
-
-    @numba.njit
-    def native_erfc(x):
-        return c_erfc(x, 0)  # (double x, int skip_dispatch)
-
-    @declared(special.erfc, scalar=native_erfc)
-    def erfc(x):
-        return special.erfc(x), -_TWO_OVER_SQRT_PI * np.exp(-x * x)
-
+    rule = UFUNC_RULES[special.erfcx]
+    assert isinstance(rule.scalar, Scalar) and rule.scalar.key == "scipy.special.cython_special.erfcx"
     x = np.linspace(-2.0, 2.0, 1000)
-    y, ydot = ad.jvp(lambda x: special.erfc(x), (x,), (np.ones_like(x),))
-    np.testing.assert_allclose(y, special.erfc(x), rtol=1e-15)
-    np.testing.assert_allclose(ydot, -_TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
-    assert _kernel_built(erfc, "jvp")
+    y, ydot = ad.jvp(lambda x: special.erfcx(x), (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(y, special.erfcx(x))  # the very same C function
+    np.testing.assert_allclose(ydot, 2.0 * x * special.erfcx(x) - _TWO_OVER_SQRT_PI, rtol=1e-13)
+    assert _kernel_built(rule, "jvp")
+
+
+def test_fused_variants_are_picked_by_their_signature():
+    """Fused functions (erfinv, psi, jv) exist only as ``__pyx_fuse_N<name>``; N does not name
+    one dtype, so the binding reads each variant's C signature."""
+    from dualad.rules import native
+
+    assert native._find_variant("erfinv", 1) == "__pyx_fuse_0erfinv"
+    assert native._find_variant("psi", 1) == "__pyx_fuse_1psi"
+    assert native._find_variant("yn", 2) == "__pyx_fuse_0yn"  # not (long, double) nor (Py_ssize_t, double)
+    assert native._find_variant("gammaln", 1) == "gammaln"
+    with pytest.raises(LookupError, match="no variant"):
+        native._find_variant("erf", 2)
+
+
+CACHED = r"""
+import numpy as np
+from scipy import special
+import dualad as ad
+from dualad.kernels import cpu
+x = np.linspace(0.5, 2.0, 1000)
+np.testing.assert_allclose(ad.grad(lambda x: np.sum(special.gammaln(x) + special.jv(1.5, x)))(x),
+                           special.psi(x) + 0.5 * (special.jv(0.5, x) - special.jv(2.5, x)), rtol=1e-12)
+print(sum(k.stats.cache_hits.get(sig, 0) for k in cpu._KERNELS.values() for sig in k.signatures))
+"""
+
+
+def test_native_kernels_are_cached_on_disk(tmp_path):
+    """The bindings are symbols, not pointers baked into the code: Numba caches the kernels
+    that call them, and a fresh process loads them (registering the symbols first)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DUALAD_CACHE_DIR=str(tmp_path), PYTHONWARNINGS="error::numba.NumbaWarning")
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", CACHED], env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(int(out.stdout.split()[-1]))
+    assert runs[0] == 0 and runs[1] > 0, runs

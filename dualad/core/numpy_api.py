@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..rules import FUNCTION_RULES, UFUNC_RULES
+from ..rules import FUNCTION_RULES, UFUNC_RULES, load_scipy_rules, ufunc_name
 from ..rules import structural as S
 from . import device, einsum_spec
 from .dispatch import Active, apply_elementwise, observe, strip
@@ -99,6 +99,8 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
         if ufunc is np.matmul:
             return matmul(*inputs)
         rule = UFUNC_RULES.get(ufunc)
+        if rule is None and load_scipy_rules():  # a SciPy ufunc: its rules load on first use
+            rule = UFUNC_RULES.get(ufunc)
         if rule is not None:
             if kwargs.pop("where", True) is not True or kwargs:
                 raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
@@ -106,7 +108,7 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
         if ufunc in _PLAIN_UFUNCS:
             return observe(ufunc, *inputs, **kwargs)
         raise TypeError(
-            f"dualad has no derivative rule for np.{ufunc.__name__}; declare one with "
+            f"dualad has no derivative rule for {ufunc_name(ufunc)}; declare one with "
             "dualad.rules.elementwise, or apply it to dualad.primal(x) if no derivative is wanted"
         )
     if method == "reduce":

@@ -234,6 +234,8 @@ class ElementwiseRule:
         key = tuple(table.items())
         cached = self.__dict__.get("_kernel_fn")
         if cached is None or cached[0] != key:
+            # a declared native binding or jit function (dualad.rules.native) is bound here
+            table = {f: s.numba_callable() if hasattr(s, "numba_callable") else s for f, s in table.items()}
             cached = (key, retarget(self.fn, table) if table else self.fn)
             self.__dict__["_kernel_fn"] = cached
         return cached[1]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import types
 
 import numpy as np
 
@@ -110,8 +111,10 @@ class _Writer:
             return v, self.bind(f"({a[1] or '0.0'} if {c[0]} else {b[1] or '0.0'})")
         if isinstance(node, ast.Call):
             f = node.func
-            if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np") or node.keywords:
+            if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)) or node.keywords:
                 raise NotDerivable(f"call of {ast.unparse(f)}")
+            if f.value.id != "np":
+                return self.module_call(f, node.args)
             ufunc = getattr(np, f.attr, None)
             args = [self.expr(a) for a in node.args]
             if not isinstance(ufunc, np.ufunc):
@@ -124,6 +127,14 @@ class _Writer:
                 return self.bind(f"np.{f.attr}({', '.join(v for v, _ in args)})"), None
             raise NotDerivable(f"np.{f.attr} has no rule")
         raise NotDerivable(f"expression {type(node).__name__}")
+
+    def module_call(self, f: ast.Attribute, args: list) -> tuple[str, str | None]:
+        """``module.ufunc(...)`` (``special.psi(x)``): the ufunc's own rule, tangent or not."""
+        module = self.rule.fn.__globals__.get(f.value.id)
+        ufunc = getattr(module, f.attr, None) if isinstance(module, types.ModuleType) else None
+        if not isinstance(ufunc, np.ufunc) or ufunc not in UFUNC_RULES:
+            raise NotDerivable(f"call of {ast.unparse(f)}: not a ufunc with a rule")
+        return self.call_rule(UFUNC_RULES[ufunc], [self.expr(a) for a in args])
 
     def bind(self, code: str) -> str:
         v = self.temp("v")
