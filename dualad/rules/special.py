@@ -331,3 +331,31 @@ def y1(x):
              text=("Y_{a}({b})", ("0", "((Y_{a}−1({b}) − Y_{a}+1({b})) / 2)")))
 def yn(n, x):
     return special.yn(n, x), 0.0, 0.5 * (special.yn(n - 1.0, x) - special.yn(n + 1.0, x))
+
+
+# --- inverses of distribution functions (the quantile functions of dualad.scipy.stats) -------------
+# d/dy F⁻¹(y) = 1 / F′(F⁻¹(y)): the density at the quantile, written with the rules above.
+
+_LOG_PI = 1.1447298858494002
+
+
+@elementwise(special.gammaincinv, domain=((0.5, 3.0), (0.1, 0.9)), argnums=(1,), scalar=_native("gammaincinv", 2),
+             nondiff="not differentiable in a", text=("P⁻¹({a}, {b})", None))
+def gammaincinv(a, y):
+    x = special.gammaincinv(a, y)
+    return x, 0.0, np.exp(x - (a - 1.0) * np.log(x) + special.gammaln(a))
+
+
+@elementwise(special.betaincinv, domain=((0.5, 3.0), (0.5, 3.0), (0.1, 0.9)), argnums=(2,), scalar=_native("betaincinv", 3),
+             nondiff="not differentiable in a and b", text=("I⁻¹_{c}({a}, {b})", None))
+def betaincinv(a, b, y):
+    x = special.betaincinv(a, b, y)
+    return x, 0.0, 0.0, np.exp(special.betaln(a, b) - (a - 1.0) * np.log(x) - (b - 1.0) * np.log1p(-x))
+
+
+@elementwise(special.stdtrit, domain=((1.5, 6.0), (0.1, 0.9)), argnums=(1,), scalar=_native("stdtrit", 2),
+             nondiff="not differentiable in df", text=("t⁻¹_{a}({b})", None))
+def stdtrit(df, p):
+    t = special.stdtrit(df, p)
+    log_pdf = special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df) - 0.5 * (np.log(df) + _LOG_PI) - 0.5 * (df + 1.0) * np.log1p(t * t / df)
+    return t, 0.0, np.exp(-log_pdf)
