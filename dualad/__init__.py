@@ -15,6 +15,7 @@ array([[0.        , 0.        ],
 
 from . import optim as optim
 from . import rules as rules
+from . import scipy as scipy
 from .core import dispatch as _dispatch  # noqa: F401  (installs the dispatcher into the rules)
 from .core import memory as _memory  # noqa: F401  (keeps freed memory for reuse; DUALAD_KEEP_MEMORY=0 disables)
 from .explain import Trace, trace

@@ -157,3 +157,30 @@ def test_multivariate_normal_and_dirichlet():
     np.testing.assert_allclose(dst.dirichlet.pdf(xs, alpha), ss.dirichlet.pdf(xs, alpha), rtol=1e-12)
     check(lambda a: dst.dirichlet.logpdf(xs, a), alpha)
     check(lambda x: dst.dirichlet.logpdf(x, alpha), xs)
+
+
+# --- SciPy's own functions on active values ---------------------------------------------------------
+
+
+def test_scipy_asarray_error_names_the_equivalent_and_array_api_mode():
+    x = np.array([0.5, 1.5])
+    cases = [(lambda x: ss.norm.logpdf(x), "dualad.scipy.stats.norm.logpdf"),
+             (lambda x: sps.logsumexp(x), "dualad.scipy.special.logsumexp"),
+             (lambda x: ss.skewnorm.logpdf(x, 2.0), "equivalent in dualad.scipy")]
+    for f, name in cases:
+        for transform in (ad.grad, lambda f: ad.jacfwd(lambda x: np.sum(f(x)))):
+            with pytest.raises(TypeError, match="SCIPY_ARRAY_API=1") as info:
+                transform(f)(x)
+            assert name in str(info.value)
+    with pytest.raises(TypeError) as info:  # not SciPy: no SciPy hint
+        ad.grad(lambda x: np.sum(np.asarray(x)))(x)
+    assert "SciPy" not in str(info.value)
+
+
+def test_import_dualad_imports_no_scipy():
+    import subprocess
+    import sys
+
+    code = "import sys, dualad, dualad.scipy; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

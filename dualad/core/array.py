@@ -14,19 +14,24 @@ from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
 
-__all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]
+__all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
 _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS = (
     UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute)
 )
 
 
-def escape_error(what: str, kind: str) -> TypeError:
+def escape_error(what: str, kind: str, hint: str = "") -> TypeError:
     return TypeError(
-        f"{what} of an active {kind} would drop its derivative. Take the value explicitly with "
+        f"{what} of an active {kind} would drop its derivative. {hint}Take the value explicitly with "
         f"dualad.primal(x) if that is intended; to build an array that carries derivatives, start "
         f"from an active value (e.g. y = np.zeros(3) * x[0], then y[i] = ...)."
     )
+
+
+#: ``hint() -> str`` functions the public layer adds (``dualad.scipy``: which of its functions
+#: replaces the SciPy function converting an active value with ``np.asarray``).
+ASARRAY_HINTS: list = []
 
 
 def not_a_sequence(cls: type) -> type:
@@ -85,7 +90,7 @@ class ArrayBehaviour(Active):
         return api.handle_function(func, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        raise escape_error("np.asarray()/np.array()", self._kind)
+        raise escape_error("np.asarray()/np.array()", self._kind, "".join(h() for h in ASARRAY_HINTS))
 
     def __array_namespace__(self, api_version=None):
         return namespace
