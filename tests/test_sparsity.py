@@ -355,7 +355,7 @@ def test_hessian_of_every_pair_of_rules_is_covered():
     # every binary rule applied to two inputs: the traced Hessian pattern covers the true one
     x = np.array([0.7, 1.3])
     for name, rule in RULES.items():
-        if rule.nin != 2:
+        if rule.nin != 2 or len(rule.argnums) != 2:  # not an order (scipy.special.jv)
             continue
         f = lambda v, rule=rule: rule(v[0] * 1.0, v[1] * 1.0) + rule(v[1] * 1.0, v[0] * 1.0)
         with warnings.catch_warnings():

@@ -269,7 +269,19 @@ class _Binom(_Discrete):
         return _mask(k < 0, 0.0, _mask(k >= n, 1.0, low))
 
 
-class _MultivariateNormal:
+class _Joint:
+    """A distribution of vectors: ``pdf`` from ``logpdf``."""
+
+    name = ""
+
+    def pdf(self, *args, **kwargs):
+        return np.exp(self.logpdf(*args, **kwargs))
+
+    def __repr__(self):
+        return f"dualad.scipy.stats.{self.name}"
+
+
+class _MultivariateNormal(_Joint):
     name = "multivariate_normal"
 
     def logpdf(self, x, mean=None, cov=1.0):
@@ -289,14 +301,8 @@ class _MultivariateNormal:
         _, logdet = np.linalg.slogdet(cov)
         return -0.5 * (maha + logdet) - d * _LOG_SQRT_2PI
 
-    def pdf(self, x, mean=None, cov=1.0):
-        return np.exp(self.logpdf(x, mean, cov))
 
-    def __repr__(self):
-        return f"dualad.scipy.stats.{self.name}"
-
-
-class _Dirichlet:
+class _Dirichlet(_Joint):
     name = "dirichlet"
 
     def logpdf(self, x, alpha):
@@ -304,34 +310,9 @@ class _Dirichlet:
         norm = np.sum(sp.gammaln(alpha), axis=-1) - sp.gammaln(np.sum(alpha, axis=-1))
         return np.sum(sp.xlogy(alpha - 1.0, x), axis=-1) - norm
 
-    def pdf(self, x, alpha):
-        return np.exp(self.logpdf(x, alpha))
 
-    def __repr__(self):
-        return f"dualad.scipy.stats.{self.name}"
-
-
-#: The normal distribution: ``norm.logpdf(x, loc=0, scale=1)`` ... ``norm.ppf(q)``.
-norm = _Norm()
-#: Student's t: ``t.logpdf(x, df, loc=0, scale=1)``.
-t = _T()
-#: The gamma distribution: ``gamma.logpdf(x, a, loc=0, scale=1)``.
-gamma = _Gamma()
-#: The beta distribution: ``beta.logpdf(x, a, b, loc=0, scale=1)``.
-beta = _Beta()
-#: The exponential distribution: ``expon.logpdf(x, loc=0, scale=1)``.
-expon = _Expon()
-#: The Laplace distribution: ``laplace.logpdf(x, loc=0, scale=1)``.
-laplace = _Laplace()
-#: The logistic distribution: ``logistic.logpdf(x, loc=0, scale=1)``.
-logistic = _Logistic()
-#: The Cauchy distribution: ``cauchy.logpdf(x, loc=0, scale=1)``.
-cauchy = _Cauchy()
-#: The Poisson distribution: ``poisson.logpmf(k, mu, loc=0)``, differentiable in ``mu``.
-poisson = _Poisson()
-#: The binomial distribution: ``binom.logpmf(k, n, p, loc=0)``, differentiable in ``p``.
-binom = _Binom()
-#: The multivariate normal: ``multivariate_normal.logpdf(x, mean, cov)``.
-multivariate_normal = _MultivariateNormal()
-#: The Dirichlet distribution: ``dirichlet.logpdf(x, alpha)``.
-dirichlet = _Dirichlet()
+# The distributions, with SciPy's signatures (see the module docstring).
+norm, t, gamma, beta = _Norm(), _T(), _Gamma(), _Beta()
+expon, laplace, logistic, cauchy = _Expon(), _Laplace(), _Logistic(), _Cauchy()
+poisson, binom = _Poisson(), _Binom()
+multivariate_normal, dirichlet = _MultivariateNormal(), _Dirichlet()
