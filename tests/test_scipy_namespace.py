@@ -184,3 +184,44 @@ def test_import_dualad_imports_no_scipy():
     code = "import sys, dualad, dualad.scipy; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+# --- integrate, signal ------------------------------------------------------------------------------
+
+
+def test_trapezoid_matches_scipy_in_y_x_and_dx():
+    import scipy.integrate as si
+
+    from dualad.scipy.integrate import trapezoid
+
+    y = RNG.normal(size=(3, 5))
+    x = np.sort(RNG.normal(size=5))
+    xs = np.sort(RNG.normal(size=(3, 5)), axis=1)
+    for args, kw in [((y, x), {}), ((y, xs), {}), ((y,), dict(dx=0.3, axis=0)), ((y[0],), {})]:
+        np.testing.assert_allclose(trapezoid(*args, **kw), si.trapezoid(*args, **kw), rtol=1e-13)
+        for argnum in range(len(args)):
+            check(lambda *a: trapezoid(*a, **kw), *args, argnum=argnum)
+    check(lambda dx: trapezoid(y, dx=dx), 0.3)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("n1,n2", [(6, 3), (3, 6), (4, 4), (1, 3), (5, 1)])
+def test_convolve_correlate_match_scipy(mode, n1, n2):
+    import scipy.signal as ssig
+
+    from dualad.scipy import signal
+
+    a, b = RNG.normal(size=n1), RNG.normal(size=n2)
+    for ours, ref in ((signal.convolve, ssig.convolve), (signal.correlate, ssig.correlate)):
+        np.testing.assert_allclose(ours(a, b, mode=mode), ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=0)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=1)
+
+
+def test_signal_errors():
+    from dualad.scipy import signal
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        signal.convolve(np.ones(3), np.ones(2), mode="circular")
+    with pytest.raises(NotImplementedError, match="1-D inputs"):
+        signal.correlate(np.ones((2, 2)), np.ones(2))

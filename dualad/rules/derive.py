@@ -26,7 +26,7 @@ import numpy as np
 
 from .base import RULES, UFUNC_RULES, ElementwiseRule
 
-__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all"]
+__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value"]
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -227,3 +227,37 @@ def check_all() -> dict[str, str]:
         except NotDerivable as exc:
             out[rule.name] = str(exc)
     return out
+
+
+def without_value(fn):
+    """``fn`` computing its partials only: the value slot of its return becomes ``0.0`` where it
+    is an expression of its own (``special.gammaln(x)``), for the adjoint kernels, which read the
+    partials alone.  (A call of a native function is not dead code the compiler may drop.)  The
+    copy shares ``fn``'s globals; ``fn`` itself returns when the value is a name the partials
+    share (``y = special.erfinv(x); return y, ... y ...``) or the source cannot be read.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> [float(v) for v in without_value(RULES["sin"].fn)(0.0)]       # sin(x), cos(x)
+    [0.0, 1.0]
+    >>> [float(v) for v in without_value(RULES["sin"].fn)(1.0)][0]
+    0.0
+    """
+    if fn.__closure__:
+        return fn
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return fn
+    fdef = tree.body[0]
+    ret = fdef.body[-1] if isinstance(fdef, ast.FunctionDef) else None
+    if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)) or isinstance(ret.value.elts[0], (ast.Name, ast.Constant)):
+        return fn
+    ret.value.elts[0] = ast.Constant(0.0)
+    fdef.decorator_list = []
+    scope: dict = {}
+    exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<rule>", "exec"), fn.__globals__, scope)  # noqa: S102
+    new = scope[fdef.name]
+    new.__qualname__ = fn.__qualname__
+    return new

@@ -53,16 +53,37 @@ _ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606
 def _zeta_scalar(x, q):
     if x == 1.0:
         return math.inf
-    if x < 1.0 or q <= 0.0:
+    if x < 1.0:
         return math.nan
-    s = q ** -x
+    if q <= 0.0:  # as Cephes: poles at the non-positive integers, defined for integer x only
+        if q == math.floor(q):
+            return math.inf
+        if x != math.floor(x):
+            return math.nan
+    if x == 2.0:  # the trigamma function (psi's derivative): recurrence to q >= 10, then Stirling
+        acc = 0.0
+        while q < 1.0:  # near a pole: one term at a time
+            acc += 1.0 / (q * q)
+            q += 1.0
+        num = 0.0
+        den = 1.0
+        while q < 10.0:  # the rest as one fraction: one division
+            z2 = q * q
+            num = num * z2 + den
+            den = den * z2
+            q += 1.0
+        acc += num / den
+        w = 1.0 / (q * q)
+        tail = w * (1.0 / 6.0 - w * (1.0 / 30.0 - w * (1.0 / 42.0 - w * (1.0 / 30.0 - w * (5.0 / 66.0 - w * (691.0 / 2730.0 - w * (7.0 / 6.0)))))))
+        return acc + (1.0 + 0.5 / q + tail) / q
+    s = 1.0 / (q * q * q) if x == 3.0 else q ** -x  # cubes (psi's second derivative) without pow
     a = q
     i = 0
     b = 0.0
     while i < 9 or a <= 9.0:
         i += 1
         a += 1.0
-        b = a ** -x
+        b = 1.0 / (a * a * a) if x == 3.0 else a ** -x
         s += b
         if abs(b / s) < 1.1102230246251565e-16:
             return s

@@ -18,7 +18,7 @@ import sys
 
 from ..core.array import ASARRAY_HINTS
 
-__all__ = ["special", "stats"]
+__all__ = ["special", "stats", "integrate", "signal"]
 
 
 def __getattr__(name):
