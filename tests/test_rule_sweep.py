@@ -170,6 +170,17 @@ def test_special_rule_second_order(rule, i, n):
     np.testing.assert_allclose(rr, fd, rtol=1e-6, atol=1e-6, err_msg=f"{rule.name}: reverse over reverse")
 
 
+def test_host_only_functions_are_refused_on_the_gpu_naming_them():
+    """SciPy's compiled functions run on the CPU: a rule calling one (here or in its partials)
+    has no device function, and says so before any CUDA compilation is tried."""
+    from dualad.kernels import cuda as kc
+
+    assert kc.host_only(RULES["erf"]) == [] and kc.host_only(RULES["sin"]) == []  # math.erf: a CUDA twin
+    assert kc.host_only(RULES["gammaln"]) == ["psi"]
+    with pytest.raises(NotImplementedError, match=r"scipy.special.jv, which dualad computes .* CPU only"):
+        kc.device_rule(RULES["jv"])
+
+
 def test_not_differentiable_inputs_raise_naming_them():
     with pytest.raises(TypeError, match=r"scipy.special.jv is not differentiable in its argument 'v'"):
         ad.grad(lambda v: special.jv(v, 1.5))(0.5)
