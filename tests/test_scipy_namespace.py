@@ -117,6 +117,14 @@ def test_continuous_distributions(name, shapes, x):
         check(f, shapes[i])
 
 
+def test_gamma_cdf_in_its_shape():
+    """gammainc is differentiated in a (as JAX does): gamma.cdf and sf in the shape."""
+    for m in ("cdf", "sf", "logcdf"):
+        check(lambda a: getattr(dst.gamma, m)(X, a, scale=1.3), 2.3, rtol=1e-5)
+    with pytest.raises(TypeError, match="gammainc_da is not differentiable in its argument 'a'"):
+        ad.hessian(lambda a: dst.gamma.cdf(0.7, a))(2.3)
+
+
 def test_shape_parameters_inside_special_functions_raise():
     with pytest.raises(TypeError, match="betainc is not differentiable in its argument 'a'"):
         ad.grad(lambda a: dst.beta.cdf(0.3, a, 2.0))(1.5)

@@ -74,7 +74,8 @@ def public_name(rule: ElementwiseRule) -> str:
     f = rule.function
     if f is None:
         return f"dualad.{rule.name}"
-    for prefix, module in (("np", "numpy"), ("scipy.special", "scipy.special"), ("scipy.special._ufuncs", "scipy.special._ufuncs")):
+    for prefix, module in (("np", "numpy"), ("scipy.special", "scipy.special"), ("scipy.special._ufuncs", "scipy.special._ufuncs"),
+                           ("dualad.rules.special", "dualad.rules.special")):
         if getattr(sys.modules.get(module), f.__name__, None) is f:
             return f"{prefix}.{f.__name__}"
     return f"{getattr(f, '__module__', None) or '?'}.{f.__name__}"

@@ -54,6 +54,10 @@ class _Writer:
 
     def call_rule(self, rule: ElementwiseRule, args: list[tuple[str, str | None]]) -> tuple[str, str | None]:
         """``rule(*args)`` with its tangent Σ ∂_i · t_i from the rule's own partials."""
+        if any(t is not None and i not in rule.argnums for i, (_, t) in enumerate(args)):
+            # a tangent into an input the rule does not differentiate (an order): evaluating on
+            # dual numbers raises, naming it, where that tangent is not zero
+            raise NotDerivable(f"{rule.name} is not differentiable in every input its tangent reaches")
         if rule.name not in self.rules_used:
             self.rules_used.append(rule.name)
         r = self.temp("r")
@@ -111,6 +115,9 @@ class _Writer:
             return v, self.bind(f"({a[1] or '0.0'} if {c[0]} else {b[1] or '0.0'})")
         if isinstance(node, ast.Call):
             f = node.func
+            named = self.rule.fn.__globals__.get(f.id) if isinstance(f, ast.Name) else None
+            if isinstance(named, np.ufunc) and named in UFUNC_RULES and not node.keywords:  # a ufunc of the module
+                return self.call_rule(UFUNC_RULES[named], [self.expr(a) for a in node.args])
             if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)) or node.keywords:
                 raise NotDerivable(f"call of {ast.unparse(f)}")
             if f.value.id != "np":
@@ -172,8 +179,8 @@ def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, l
         raise NotDerivable(f"rule {rule.name!r} is not a plain function")
     params = [a.arg for a in fdef.args.args]
     w = _Writer(rule)
-    for i, p in enumerate(params):
-        w.env[p] = (f"x{i}", f"d{i}")
+    for i, p in enumerate(params):  # inputs the rule is not differentiable in never carry tangents
+        w.env[p] = (f"x{i}", f"d{i}" if i in rule.argnums else None)
     result = None
     for stmt in fdef.body:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):

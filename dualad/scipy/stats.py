@@ -4,9 +4,9 @@ Each distribution offers SciPy's methods with SciPy's arguments (shape parameter
 ``loc`` and ``scale``): ``logpdf``, ``pdf``, ``cdf``, ``logcdf``, ``sf``, ``logsf`` and ``ppf``
 (``logpmf``, ``pmf``, ``cdf``, ``sf`` for the discrete ``poisson`` and ``binom``), written with
 differentiable operations and the rules of :mod:`dualad.rules.special`; every argument is
-differentiable except where a special function is not (the shape parameters inside ``betainc``
-and ``gammainc``: the cdf of ``beta``, ``gamma``, ``t`` in their shapes; ``poisson``/``binom``
-in ``k`` and ``n``), which raises naming it.  ``multivariate_normal`` and ``dirichlet`` give
+differentiable except where a special function is not (the shape parameters inside ``betainc``:
+the cdf of ``beta`` and ``t`` in their shapes; the quantile functions in their shapes;
+``poisson``/``binom`` in ``k`` and ``n``), which raises naming it.  ``multivariate_normal`` and ``dirichlet`` give
 ``logpdf`` and ``pdf``.
 
 Examples
