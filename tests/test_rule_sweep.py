@@ -174,6 +174,23 @@ def test_special_rule_second_order(rule, i, n):
     np.testing.assert_allclose(rr, fd, rtol=1e-6, atol=1e-6, err_msg=f"{rule.name}: reverse over reverse")
 
 
+def test_gammainc_in_a_on_both_branches():
+    """d/da gammainc: the series (x < a + 20 + 2√a) and the quadrature of Q (above), against
+    central differences of SciPy's gammainc, on small arrays (NumPy) and through the kernels."""
+    a, x = np.meshgrid([0.1, 0.7, 3.0, 40.0], [0.01, 1.0, 10.0, 30.0, 80.0, 200.0])
+    a, x = a.ravel(), x.ravel()
+    h = 1e-5 * a
+    # differences of whichever of P and Q = 1 − P is the smaller (the other has lost the digits)
+    fd_p = (special.gammainc(a + h, x) - special.gammainc(a - h, x)) / (2 * h)
+    fd_q = -(special.gammaincc(a + h, x) - special.gammaincc(a - h, x)) / (2 * h)
+    fd = np.where(special.gammainc(a, x) < 0.5, fd_p, fd_q)
+    for reps in (1, 20):  # 24 elements, then 480 (the kernels)
+        g = ad.grad(lambda a: np.sum(special.gammainc(a, np.tile(x, reps))))(np.tile(a, reps))
+        np.testing.assert_allclose(g, np.tile(fd, reps), rtol=1e-6, atol=1e-11)
+        gc = ad.grad(lambda a: np.sum(special.gammaincc(a, np.tile(x, reps))))(np.tile(a, reps))
+        np.testing.assert_allclose(gc, -g, rtol=1e-15)
+
+
 def test_special_rules_have_derived_tangents():
     """The fused second-order kernels read every SciPy rule's source, except gammainc and
     gammaincc: their partial in a (gammainc_da) is not differentiable in a, so those sweeps
