@@ -332,7 +332,7 @@ def _make_rule(function_or_name, fn: Callable, nin: int, domain, nondiff: str, s
         raise ValueError(f"rule {name!r}: domain needs one interval per input")
     src = _fingerprint_source(fn, set())
     if scalar is not None:  # the kernels compile it: a new one must not load a stale kernel
-        src += f"\nscalar={getattr(scalar, '__module__', '')}.{getattr(scalar, '__qualname__', repr(scalar))}"
+        src += f"\nscalar={_describe(scalar)}"
     return ElementwiseRule(
         name=name,
         fn=fn,
@@ -476,12 +476,32 @@ def _fingerprint_source(fn: Callable, seen: set) -> str:
     except (OSError, TypeError):  # defined at a prompt or by exec: the bytecode
         code = fn.__code__
         parts = [repr((code.co_code, code.co_consts, code.co_names))]
+    names = _code_names(fn.__code__) if hasattr(fn, "__code__") else set()
     for _, name, value in outside_reads(fn):
         if inspect.isfunction(value):
             parts.append(f"{name}:{_fingerprint_source(value, seen)}")
         elif isinstance(value, (bool, int, float, complex, str, np.generic)):
             parts.append(f"{name}={value!r}")
+        # the kernels compile the scalar implementations of the functions it calls (psi's
+        # derivative calls zeta's): a changed one must change the key too
+        for attr, f in ([(a, getattr(value, a, None)) for a in sorted(names)] if isinstance(value, types.ModuleType) else [(name, value)]):
+            impl = IMPLEMENTATIONS.get(f) if _hashable(f) else None
+            if impl is not None and impl.scalar is not None:
+                parts.append(f"{name}.{attr}->{_describe(impl.scalar)}")
     return "\n".join(parts)
+
+
+def _describe(scalar) -> str:
+    """A scalar implementation, as the kernels' cache key records it (no memory addresses)."""
+    return f"{getattr(scalar, '__module__', '')}.{getattr(scalar, '__qualname__', None) or repr(scalar)}"
+
+
+def _hashable(x) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
 
 
 #: Every structural primitive, by name.
