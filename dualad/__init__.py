@@ -60,6 +60,7 @@ __all__ = [
     "primal",
     "relu",
     "rules",
+    "scipy",
     "sigmoid",
     "softmax",
     "softplus",
