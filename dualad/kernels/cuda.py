@@ -47,7 +47,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, outside_reads, retarget
+from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, implementation_of, outside_reads, retarget
 from .cpu import load_generated, memo, pattern_tag
 
 if not hasattr(np, "row_stack"):
@@ -228,20 +228,14 @@ def host_only(rule: ElementwiseRule) -> list[str]:
     >>> host_only(RULES["sin"])
     []
     """
-    native = {f for f, impl in IMPLEMENTATIONS.items() if impl.cuda is None and hasattr(impl.scalar, "numba_callable")}
     found = set()
     for _, _, value in outside_reads(rule.fn):
         candidates = [getattr(value, n, None) for n in rule.fn.__code__.co_names] if isinstance(value, types.ModuleType) else [value]
-        found |= {getattr(f, "__name__", repr(f)) for f in candidates if _hashable(f) and f in native}
+        for f in candidates:
+            impl = implementation_of(f)
+            if impl is not None and impl.cuda is None and hasattr(impl.scalar, "numba_callable"):
+                found.add(getattr(f, "__name__", repr(f)))
     return sorted(found)
-
-
-def _hashable(x) -> bool:
-    try:
-        hash(x)
-    except TypeError:
-        return False
-    return True
 
 
 # --- kernel source ------------------------------------------------------------------------------

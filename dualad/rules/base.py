@@ -33,6 +33,7 @@ __all__ = [
     "Implementation",
     "IMPLEMENTATIONS",
     "implementation",
+    "implementation_of",
     "scalar_table",
     "retarget",
     "Primitive",
@@ -485,7 +486,7 @@ def _fingerprint_source(fn: Callable, seen: set) -> str:
         # the kernels compile the scalar implementations of the functions it calls (psi's
         # derivative calls zeta's): a changed one must change the key too
         for attr, f in ([(a, getattr(value, a, None)) for a in sorted(names)] if isinstance(value, types.ModuleType) else [(name, value)]):
-            impl = IMPLEMENTATIONS.get(f) if _hashable(f) else None
+            impl = implementation_of(f)
             if impl is not None and impl.scalar is not None:
                 parts.append(f"{name}.{attr}->{_describe(impl.scalar)}")
     return "\n".join(parts)
@@ -496,12 +497,22 @@ def _describe(scalar) -> str:
     return f"{getattr(scalar, '__module__', '')}.{getattr(scalar, '__qualname__', None) or repr(scalar)}"
 
 
-def _hashable(x) -> bool:
+def implementation_of(function) -> Implementation | None:
+    """The declared :class:`Implementation` of ``function``, or None (also for values that are
+    not functions, such as the arrays a rule's module holds).
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> from dualad.rules.base import implementation_of
+    >>> implementation_of(np.isnan).cuda is math.isnan, implementation_of(np.zeros(2))
+    (True, None)
+    """
     try:
-        hash(x)
-    except TypeError:
-        return False
-    return True
+        return IMPLEMENTATIONS.get(function)
+    except TypeError:  # unhashable
+        return None
 
 
 #: Every structural primitive, by name.
