@@ -92,8 +92,14 @@ def more_public_names(api_source: str) -> list[str]:
         pkg = None
     for sub in getattr(pkg, "__all__", []):
         module = importlib.import_module(f"dualad.scipy.{sub}")
-        names += [f"scipy.{sub}.{n}" for n in getattr(module, "__all__", []) if callable(getattr(module, n, None))]
+        names += [f"scipy.{sub}.{n}" for n in getattr(module, "__all__", [])
+                  if callable(getattr(module, n, None)) and _own(getattr(module, n))]
     return [n for n in names if n not in listed]
+
+
+def _own(obj) -> bool:
+    """dualad's own function or class (not one of SciPy's ufuncs re-exported beside them)."""
+    return str(getattr(obj, "__module__", None) or "").startswith("dualad")
 
 
 def _write_more_page() -> None:

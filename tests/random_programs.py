@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from helpers import TABLE_RULES as RULES  # dualad's own rules (SciPy's: test_rule_sweep)
 from hypothesis import assume, event
 from hypothesis import strategies as st
 
 import dualad as ad
-from dualad.rules import RULES
 
 DELTA = 0.02  # distance from a kink, in the units of the value at the kink
 MAX_SIZE = 36  # elements per intermediate value

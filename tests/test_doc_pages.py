@@ -26,7 +26,7 @@ def test_pages_have_code():
 def test_page_code_runs(page, tmp_path):
     blocks = BLOCK.findall(page.read_text())
     assert blocks
-    script = tmp_path / f"{page.stem}.py"  # a file: rules hash their source, so they need one
+    script = tmp_path / f"page_{page.stem}.py"  # a file (rules hash their source); not named like a module (scipy.md)
     script.write_text("\n\n".join(blocks))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, f"{page.name}:\n{proc.stderr[-3000:]}"

@@ -245,3 +245,8 @@ def test_scipy_fft_extras():
 def test_refused(what, f, exc, match):
     with pytest.raises(exc, match=match):
         ad.grad(lambda x: np.sum(np.abs(f(x)) ** 2))(np.arange(4.0))
+
+
+def test_scipy_fft_itself_names_the_replacement():
+    with pytest.raises(TypeError, match=r"Use dualad\.scipy\.fft\.rfft"):
+        ad.grad(lambda x: np.sum(np.abs(scipy.fft.rfft(x)) ** 2))(np.arange(4.0))

@@ -10,12 +10,12 @@ inconsistent between two step sizes (a jump inside the step) are rejected.
 from __future__ import annotations
 
 import numpy as np
+from helpers import TABLE_RULES as RULES  # dualad's own rules (SciPy's: test_rule_sweep)
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dualad as ad
-from dualad.rules import RULES
 
 UNARY = sorted(name for name, rule in RULES.items() if rule.nin == 1)
 OFFSET = 0.1234567

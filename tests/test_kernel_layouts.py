@@ -3,10 +3,10 @@ elements), forward and adjoint, against single-direction runs of the small NumPy
 
 import numpy as np
 import pytest
+from helpers import TABLE_RULES as RULES  # dualad's own rules (SciPy's: test_rule_sweep)
 
 import dualad as ad
 from dualad import kernels
-from dualad.rules import RULES
 
 
 def _points(rule, n, rng, dtype):

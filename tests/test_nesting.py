@@ -7,10 +7,10 @@ import zlib
 
 import numpy as np
 import pytest
+from helpers import TABLE_RULES as RULES  # dualad's own rules (SciPy's: test_rule_sweep)
 from scipy.optimize import rosen, rosen_der, rosen_hess
 
 import dualad as ad
-from dualad.rules import RULES
 
 
 def rosenbrock(x):

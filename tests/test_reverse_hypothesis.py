@@ -10,11 +10,11 @@ at every input; a reduction ends it.
 from __future__ import annotations
 
 import numpy as np
+from helpers import TABLE_RULES as RULES  # dualad's own rules (SciPy's: test_rule_sweep)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dualad as ad
-from dualad.rules import RULES
 
 # piecewise-constant or kinked rules: their derivatives disagree with finite differences on a
 # measure-zero set that hypothesis is good at finding (hypot: a kink at the origin, which the

@@ -16,6 +16,7 @@ import pytest
 from scipy import special
 
 import dualad as ad
+import dualad.rules.special  # noqa: F401  (SciPy's rules join the table: the sweep runs them too)
 from dualad.kernels import cpu
 from dualad.rules import FUNCTION_RULES, IMPLEMENTATIONS, RULES, UFUNC_RULES, elementwise
 
@@ -33,13 +34,20 @@ COMPLEX_CASES = [(rule, dt.type) for rule in RULES.values() for dt in rule.dtype
 COMPLEX_IDS = [f"{np.dtype(dt).name}-{rule.name}" for rule, dt in COMPLEX_CASES]
 
 
+def _draw(rng, lo, hi, size):
+    """Points of one input's domain: integers where its bounds are ints (an integer order)."""
+    if isinstance(lo, int) and isinstance(hi, int):
+        return rng.integers(lo, hi + 1, size=size).astype(np.float64)
+    return rng.uniform(lo, hi, size=size)
+
+
 def _points(rule, shapes, dtype, seed_extra: str):
     """Points of the rule's domain; complex ones get an imaginary part of 0.2 to 0.7 either way
     (off the real axis, where NumPy's branch cuts lie, and away from the kinks of |z|)."""
     rng = np.random.default_rng(zlib.crc32(f"{rule.name}/{seed_extra}".encode()))
     out = []
     for (lo, hi), shape in zip(rule.domain, shapes):
-        x = rng.uniform(lo, hi, size=shape)
+        x = _draw(rng, lo, hi, shape)
         if np.dtype(dtype).kind == "c":
             x = x + 1j * rng.uniform(0.2, 0.7, size=shape) * rng.choice([-1.0, 1.0], size=shape)
         out.append(np.asarray(x, dtype=dtype))
@@ -66,15 +74,14 @@ def test_rule_forward_derivative(rule, dtype, shape_kind):
     xs = _points(rule, shapes, dtype, shape_kind)
     xs64 = [x.astype(np.float64) for x in xs]
     out_shape = np.broadcast_shapes(*shapes)
-    f = lambda *a: rule(*a)  # noqa: E731
 
     # reference value, in float64 on the same points
     with np.errstate(all="ignore"):
         ref = np.asarray(rule(*xs64), dtype=np.float64)
 
     for i in rule.argnums:
-        tangents = tuple(np.full(x.shape, 1.0 if j == i else 0.0, dtype=dtype) for j, x in enumerate(xs))
-        y, ydot = ad.jvp(f, tuple(xs), tangents)
+        f = _in(rule, xs, (i,))
+        y, ydot = ad.jvp(f, (xs[i],), (np.ones(xs[i].shape, dtype=dtype),))
         y, ydot = np.asarray(y), np.asarray(ydot)
         assert y.dtype == dtype, f"{rule.name}: value dtype {y.dtype}, inputs {np.dtype(dtype)}"
         assert ydot.dtype == dtype, f"{rule.name}: tangent dtype {ydot.dtype}, inputs {np.dtype(dtype)}"
@@ -160,6 +167,19 @@ LARGE_CASES += [(name, np.complex128) for name, r in RULES.items() if r.takes_co
 LARGE_CASES += [(name, np.complex64) for name in ("multiply", "exp", "power")]
 
 
+def _in(rule, xs, argnums):
+    """The rule as a function of the inputs ``argnums`` (the others fixed at ``xs``): inputs a
+    rule is not differentiable in (an order) are never active."""
+
+    def f(*active):
+        args = list(xs)
+        for i, a in zip(argnums, active):
+            args[i] = a
+        return rule(*args)
+
+    return f
+
+
 def _kernel_built(rule, kind: str, complex_: bool = False) -> bool:
     return any(key[0] == rule.name and key[2] == kind and (key[3][-1] == "complex") == complex_ for key in cpu._KERNELS)
 
@@ -173,8 +193,8 @@ def _check_large(rule, dtype, n: int = LARGE):
     xs = _points(rule, [(n,)] * rule.nin, dtype, "large")
     ts = [rng.uniform(-1.0, 1.0, size=n) + (1j * rng.uniform(-1.0, 1.0, size=n) if cplx else 0.0) for _ in range(rule.nin)]
     ts = [t.astype(dtype) if i in rule.argnums else np.zeros(n, dtype) for i, t in enumerate(ts)]
-    f = lambda *a: rule(*a)  # noqa: E731
-    y, ydot = (np.asarray(v) for v in ad.jvp(f, tuple(xs), tuple(ts)))
+    f = _in(rule, xs, rule.argnums)
+    y, ydot = (np.asarray(v) for v in ad.jvp(f, tuple(xs[i] for i in rule.argnums), tuple(ts[i] for i in rule.argnums)))
     real_out = cplx and y.dtype.kind != "c"  # abs, real, imag, angle
     assert (y.dtype == dtype or real_out) and ydot.dtype == y.dtype and ydot.shape == (n,)
     x64, t64 = [x.astype(wide) for x in xs], [t.astype(wide) for t in ts]
@@ -184,11 +204,11 @@ def _check_large(rule, dtype, n: int = LARGE):
     fd = (np.asarray(plus, wide) - np.asarray(minus, wide)) / (2 * STEP)
     np.testing.assert_allclose(y, ref, **TOL[dtype], err_msg=f"{rule.name}: value ({n} elements)")
     np.testing.assert_allclose(ydot.astype(wide), fd, **TOL[dtype], err_msg=f"{rule.name}: forward vs FD ({n} elements)")
-    _, pullback = ad.vjp(f, *xs)
+    _, pullback = ad.vjp(f, *(xs[i] for i in rule.argnums))
     g = rng.uniform(0.5, 1.5, size=n) + (1j * rng.uniform(-1.0, 1.0, size=n) if cplx and not real_out else 0.0)
     g = g.astype(y.dtype)
     bars = pullback(g)
-    lhs = sum(np.asarray(b, wide) * t for b, t in zip(bars, t64))
+    lhs = sum(np.asarray(b, wide) * t64[i] for b, i in zip(bars, rule.argnums))
     rhs = g * ydot.astype(wide)
     if rule.wirtinger is not None and cplx:  # not holomorphic: the transpose for the real pairing
         lhs, rhs = lhs.real, rhs.real
@@ -201,6 +221,80 @@ def _check_large(rule, dtype, n: int = LARGE):
 @pytest.mark.parametrize("name,dtype", LARGE_CASES, ids=[f"{n}-{np.dtype(d).name}" for n, d in LARGE_CASES])
 def test_rule_through_kernels(name, dtype):
     _check_large(RULES[name], dtype)
+
+
+# --- second order: SciPy's rules, whose partials are rules again ---------------------------------
+
+SPECIAL = [rule for rule in RULES.values() if rule.fn.__module__ == "dualad.rules.special"]
+SECOND = [(rule, i, n) for rule in SPECIAL for i in rule.argnums for n in (5, LARGE)]
+
+
+@pytest.mark.parametrize("rule,i,n", SECOND, ids=[f"{r.name}-x{i}-{n}" for r, i, n in SECOND])
+def test_special_rule_second_order(rule, i, n):
+    """Hessian-vector products (forward over reverse: the fused kernel above the threshold) and
+    reverse over reverse against central differences of the gradient."""
+    rng = np.random.default_rng(zlib.crc32(f"{rule.name}/second/{i}/{n}".encode()))
+    xs = [_draw(rng, lo, hi, n) for lo, hi in rule.domain]
+    g = _in(rule, xs, (i,))
+    f = lambda x: np.sum(g(x))  # noqa: E731
+    v = rng.uniform(-1.0, 1.0, size=n)
+    grad = ad.grad(f)
+    if rule.name in ("gammainc", "gammaincc") and i == 0:  # d²/da²: not offered, and said so
+        with pytest.raises(TypeError, match="gammainc_da is not differentiable in its argument 'a'"):
+            ad.hvp(f, xs[i], v)
+        return
+    h = 1e-5
+    fd = (np.asarray(grad(xs[i] + h * v)) - np.asarray(grad(xs[i] - h * v))) / (2 * h)
+    np.testing.assert_allclose(ad.hvp(f, xs[i], v), fd, rtol=1e-6, atol=1e-6, err_msg=f"{rule.name}: hvp")
+    rr = ad.grad(lambda x: np.sum(grad(x) * v))(xs[i])
+    np.testing.assert_allclose(rr, fd, rtol=1e-6, atol=1e-6, err_msg=f"{rule.name}: reverse over reverse")
+
+
+def test_gammainc_in_a_on_both_branches():
+    """d/da gammainc: the series (x < a + 20 + 2√a) and the quadrature of Q (above), against
+    central differences of SciPy's gammainc, on small arrays (NumPy) and through the kernels."""
+    a, x = np.meshgrid([0.1, 0.7, 3.0, 40.0], [0.01, 1.0, 10.0, 30.0, 80.0, 200.0])
+    a, x = a.ravel(), x.ravel()
+    h = 1e-5 * a
+    # differences of whichever of P and Q = 1 − P is the smaller (the other has lost the digits)
+    fd_p = (special.gammainc(a + h, x) - special.gammainc(a - h, x)) / (2 * h)
+    fd_q = -(special.gammaincc(a + h, x) - special.gammaincc(a - h, x)) / (2 * h)
+    fd = np.where(special.gammainc(a, x) < 0.5, fd_p, fd_q)
+    for reps in (1, 20):  # 24 elements, then 480 (the kernels)
+        g = ad.grad(lambda a: np.sum(special.gammainc(a, np.tile(x, reps))))(np.tile(a, reps))
+        np.testing.assert_allclose(g, np.tile(fd, reps), rtol=1e-6, atol=1e-11)
+        gc = ad.grad(lambda a: np.sum(special.gammaincc(a, np.tile(x, reps))))(np.tile(a, reps))
+        np.testing.assert_allclose(gc, -g, rtol=1e-15)
+
+
+def test_special_rules_have_derived_tangents():
+    """The fused second-order kernels read every SciPy rule's source, except gammainc and
+    gammaincc: their partial in a (gammainc_da) is not differentiable in a, so those sweeps
+    evaluate them on dual numbers, where an active a raises."""
+    from dualad.rules.derive import check_all
+
+    missing = {name for name, _ in check_all().items() if RULES[name] in SPECIAL}
+    assert missing == {"gammainc", "gammaincc"}
+
+
+def test_host_only_functions_are_refused_on_the_gpu_naming_them():
+    """SciPy's compiled functions run on the CPU: a rule calling one (here or in its partials)
+    has no device function, and says so before any CUDA compilation is tried."""
+    from dualad.kernels import cuda as kc
+
+    assert kc.host_only(RULES["erf"]) == [] and kc.host_only(RULES["sin"]) == []  # math.erf: a CUDA twin
+    assert kc.host_only(RULES["gammaln"]) == ["psi"]
+    with pytest.raises(NotImplementedError, match=r"scipy.special.jv, which dualad computes .* CPU only"):
+        kc.device_rule(RULES["jv"])
+
+
+def test_not_differentiable_inputs_raise_naming_them():
+    with pytest.raises(TypeError, match=r"scipy.special.jv is not differentiable in its argument 'v'"):
+        ad.grad(lambda v: special.jv(v, 1.5))(0.5)
+    with pytest.raises(TypeError, match=r"scipy.special.betainc is not differentiable in its argument 'a'"):
+        ad.grad(lambda a: special.betainc(a, 2.0, 0.5))(1.5)
+    with pytest.raises(TypeError, match=r"no derivative rule for scipy.special.hyp2f1"):
+        ad.grad(lambda x: special.hyp2f1(x, 1.0, 1.0, 0.3))(0.5)
 
 
 # --- a declaration is all a function needs ----------------------------------------------------------
@@ -219,20 +313,16 @@ def declared():
 _TWO_OVER_SQRT_PI = 1.1283791670955126
 
 
-def test_scipy_ufunc_rule_with_a_scalar_implementation(declared):
-    """scipy.special.erf does not compile in Numba; ``scalar=math.erf`` is what the kernels call.
-    Dispatch finds the rule through ``__array_ufunc__``, no handler written."""
-
-    @declared(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) × exp(−{a}²))",)))
-    def erf(x):
-        return special.erf(x), _TWO_OVER_SQRT_PI * np.exp(-x * x)
-
+def test_scipy_ufunc_rule_with_a_scalar_implementation():
+    """scipy.special.erf does not compile in Numba; its declaration's ``scalar=math.erf`` is
+    what the kernels call.  Dispatch finds the rule through ``__array_ufunc__``, no handler."""
+    erf = UFUNC_RULES[special.erf]
+    assert erf.scalar is math.erf
     assert erf.kernel_fn is not erf.fn and erf.kernel_fn.__code__ is erf.fn.__code__
     x = np.linspace(-2.0, 2.0, 1000)
     g = ad.grad(lambda x: np.sum(special.erf(x)))(x)
     np.testing.assert_allclose(g, _TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
     assert _kernel_built(erf, "vjp")
-    _check_large(erf, np.float64, n=1000)
     small = ad.grad(lambda x: np.sum(special.erf(x)))(x[:2])  # the NumPy path agrees
     np.testing.assert_allclose(small, g[:2], rtol=1e-15)
     assert "erf" in ad.trace(lambda x: special.erf(x) * x, 0.5).primal_rows[1][1]
@@ -257,28 +347,56 @@ def test_numpy_function_rule_without_a_handler(declared):
     _check_large(sinc, np.float64)
 
 
-# A ctypes pointer is a dynamic global: Numba compiles such a kernel per process, uncached.
-@pytest.mark.filterwarnings("ignore:Cannot cache compiled function")
-def test_native_binding_in_the_scalar_slot(declared):
-    """The ``scalar=`` slot takes a binding to a compiled native function: SciPy's own C
-    implementation of erfc (``scipy.special.cython_special``), called from the kernels."""
-    ctypes = pytest.importorskip("ctypes")
-    numba = pytest.importorskip("numba")
-    from numba.extending import get_cython_function_address
+def test_native_binding_in_the_scalar_slot():
+    """The ``scalar=`` slot of scipy.special.erfcx names SciPy's compiled implementation
+    (``scipy.special.cython_special``): the kernels call it, with SciPy's own values."""
+    from dualad.rules.native import Scalar
 
-    addr = get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfc")
-    c_erfc = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)(addr)
-
-    @numba.njit
-    def native_erfc(x):
-        return c_erfc(x, 0)  # (double x, int skip_dispatch)
-
-    @declared(special.erfc, scalar=native_erfc)
-    def erfc(x):
-        return special.erfc(x), -_TWO_OVER_SQRT_PI * np.exp(-x * x)
-
+    rule = UFUNC_RULES[special.erfcx]
+    assert isinstance(rule.scalar, Scalar) and rule.scalar.key == "scipy.special.cython_special.erfcx"
     x = np.linspace(-2.0, 2.0, 1000)
-    y, ydot = ad.jvp(lambda x: special.erfc(x), (x,), (np.ones_like(x),))
-    np.testing.assert_allclose(y, special.erfc(x), rtol=1e-15)
-    np.testing.assert_allclose(ydot, -_TWO_OVER_SQRT_PI * np.exp(-x * x), rtol=1e-13)
-    assert _kernel_built(erfc, "jvp")
+    y, ydot = ad.jvp(lambda x: special.erfcx(x), (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(y, special.erfcx(x))  # the very same C function
+    np.testing.assert_allclose(ydot, 2.0 * x * special.erfcx(x) - _TWO_OVER_SQRT_PI, rtol=1e-13)
+    assert _kernel_built(rule, "jvp")
+
+
+def test_fused_variants_are_picked_by_their_signature():
+    """Fused functions (erfinv, psi, jv) exist only as ``__pyx_fuse_N<name>``; N does not name
+    one dtype, so the binding reads each variant's C signature."""
+    from dualad.rules import native
+
+    assert native._find_variant("erfinv", 1) == "__pyx_fuse_0erfinv"
+    assert native._find_variant("psi", 1) == "__pyx_fuse_1psi"
+    assert native._find_variant("yn", 2) == "__pyx_fuse_0yn"  # not (long, double) nor (Py_ssize_t, double)
+    assert native._find_variant("gammaln", 1) == "gammaln"
+    with pytest.raises(LookupError, match="no variant"):
+        native._find_variant("erf", 2)
+
+
+CACHED = r"""
+import numpy as np
+from scipy import special
+import dualad as ad
+from dualad.kernels import cpu
+x = np.linspace(0.5, 2.0, 1000)
+np.testing.assert_allclose(ad.grad(lambda x: np.sum(special.gammaln(x) + special.jv(1.5, x)))(x),
+                           special.psi(x) + 0.5 * (special.jv(0.5, x) - special.jv(2.5, x)), rtol=1e-12)
+print(sum(k.stats.cache_hits.get(sig, 0) for k in cpu._KERNELS.values() for sig in k.signatures))
+"""
+
+
+def test_native_kernels_are_cached_on_disk(tmp_path):
+    """The bindings are symbols, not pointers baked into the code: Numba caches the kernels
+    that call them, and a fresh process loads them (registering the symbols first)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DUALAD_CACHE_DIR=str(tmp_path), PYTHONWARNINGS="error::numba.NumbaWarning")
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", CACHED], env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(int(out.stdout.split()[-1]))
+    assert runs[0] == 0 and runs[1] > 0, runs

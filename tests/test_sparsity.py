@@ -11,6 +11,7 @@ from scipy.optimize import rosen_hess, rosen_hess_prod
 
 import dualad as ad
 from dualad.rules import RULES
+from dualad.rules.derive import derivable
 from dualad.transforms.nested import sparse_hessian
 from dualad.transforms.sparsity import (
     _first_order,
@@ -355,7 +356,8 @@ def test_hessian_of_every_pair_of_rules_is_covered():
     # every binary rule applied to two inputs: the traced Hessian pattern covers the true one
     x = np.array([0.7, 1.3])
     for name, rule in RULES.items():
-        if rule.nin != 2:
+        # not an order (scipy.special.jv), nor gammainc, whose second derivative in a is not offered
+        if rule.nin != 2 or len(rule.argnums) != 2 or not derivable(rule):
             continue
         f = lambda v, rule=rule: rule(v[0] * 1.0, v[1] * 1.0) + rule(v[1] * 1.0, v[0] * 1.0)
         with warnings.catch_warnings():

@@ -15,21 +15,26 @@ from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe
 from .namespace import namespace
 
-__all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence"]
+__all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
 _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD = (
     UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder)
 )
 
 
-def escape_error(what: str, kind: str, array: bool = False) -> TypeError:
+def escape_error(what: str, kind: str, hint: str = "") -> TypeError:
     return TypeError(
-        f"{what} of an active {kind} would drop its derivative. Take the value explicitly with "
+        f"{what} of an active {kind} would drop its derivative. {hint}Take the value explicitly with "
         f"dualad.primal(x) if that is intended; to build an array that carries derivatives, return "
         f"np.array([...]) of active values or combine it with them (dualad joins it into one active "
         f"array), use np.stack / np.concatenate, or start from an active value (e.g. "
         f"y = np.zeros(3) * x[0], then y[i] = ...)."
     )
+
+
+#: ``hint() -> str`` functions the public layer adds (``dualad.scipy``: which of its functions
+#: replaces the SciPy function converting an active value with ``np.asarray``).
+ASARRAY_HINTS: list = []
 
 
 def not_a_sequence(cls: type) -> type:
@@ -90,10 +95,12 @@ class ArrayBehaviour(Active):
     def __array__(self, dtype=None, copy=None):
         # NumPy asks alike for np.asarray(x) and for each element of np.array([c1, c2]); the
         # answer is an object array of escaped elements (dualad.core.elements): lists of active
-        # values work, computing with an escaped array raises this message.
+        # values work, computing with an escaped array raises this message.  When SciPy is the
+        # caller, the hints (dualad.scipy) name its dualad.scipy equivalent and array-API mode.
+        hint = "".join(h() for h in ASARRAY_HINTS)
         if dtype is not None and np.dtype(dtype) != object:
-            raise escape_error("np.asarray()/np.array()", self._kind)
-        return elements.holder(self, str(escape_error("computing with np.asarray()/np.array()", self._kind)))
+            raise escape_error("np.asarray()/np.array()", self._kind, hint)
+        return elements.holder(self, str(escape_error("computing with np.asarray()/np.array()", self._kind, hint)))
 
     def __array_namespace__(self, api_version=None):
         return namespace

@@ -201,7 +201,26 @@ def apply_elementwise(rule, args):
                     f"{', '.join(d.name for d in rule.dtypes)}), and NumPy's {rule.name} of a complex "
                     "value has no complex derivative here; apply it to np.real(z) / np.abs(z) as meant"
                 )
+    if len(rule.argnums) < rule.nin:
+        _check_differentiable(rule, args)
     return owner._elementwise(rule, args)
+
+
+def _check_differentiable(rule, args) -> None:
+    """Raise when an active value reaches an input the rule is not differentiable in (the order
+    of a Bessel function, the shape parameters of betainc)."""
+    for i, a in enumerate(args):
+        if i not in rule.argnums and isinstance(a, Active):
+            import inspect
+
+            from ..rules import public_name
+
+            param = list(inspect.signature(rule.fn).parameters)[i]
+            raise TypeError(
+                f"{public_name(rule)} is not differentiable in its argument {param!r} (position {i}): "
+                f"dualad differentiates it only in {[list(inspect.signature(rule.fn).parameters)[j] for j in rule.argnums]}. "
+                f"Pass {param} as a plain number or array, or dualad.primal({param}) to drop its derivative on purpose."
+            )
 
 
 class _Dispatcher:

@@ -24,9 +24,10 @@ class _Namespace(types.ModuleType):
 
 def _asarray(obj, /, *, dtype=None, device=None, copy=None, **kwargs):
     if isinstance(obj, Active):
-        if dtype is None or np.dtype(dtype) == obj.dtype:
-            return obj
-        return obj.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != obj.dtype:
+            return obj.astype(dtype)
+        # copy=True promises an array the caller may write into (SciPy's ``at(...).set(copy=True)``)
+        return obj.copy() if copy else obj
     return np.asarray(obj, dtype=dtype, **kwargs)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules import UFUNC_RULES
+from ..rules import UFUNC_RULES, load_scipy_rules, ufunc_name
 from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
@@ -45,14 +45,15 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
     methods = {"reduce": _reduce, "accumulate": _accumulate, "outer": _outer, "reduceat": _reduceat, "at": _at}
     if method not in methods:
         raise TypeError(f"np.{ufunc.__name__}.{method} is not supported on active values")
-    if method != "at" and ufunc not in UFUNC_RULES and ufunc not in PLAIN_UFUNCS:
+    if method != "at" and ufunc not in UFUNC_RULES and ufunc not in PLAIN_UFUNCS and not (
+            load_scipy_rules() and ufunc in UFUNC_RULES):
         _no_rule(ufunc)
     return methods[method](ufunc, *inputs, **kwargs)
 
 
 def _no_rule(ufunc):
     raise TypeError(
-        f"dualad has no derivative rule for np.{ufunc.__name__}; declare one with "
+        f"dualad has no derivative rule for {ufunc_name(ufunc)}; declare one with "
         "dualad.rules.elementwise, or apply it to dualad.primal(x) if no derivative is wanted"
     )
 
@@ -69,6 +70,8 @@ def _call(ufunc, inputs, kwargs):
         _plain_keywords(ufunc, kwargs)
         return _COMPOSED[ufunc](*[api.operand(x) for x in inputs])
     rule = UFUNC_RULES.get(ufunc)
+    if rule is None and load_scipy_rules():  # a SciPy ufunc: its rules load on first use
+        rule = UFUNC_RULES.get(ufunc)
     if rule is not None:
         _plain_keywords(ufunc, kwargs)
         return apply_elementwise(rule, [api.operand(x) for x in inputs])

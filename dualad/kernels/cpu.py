@@ -42,11 +42,13 @@ _HEADER = '''\
 import numba
 import numpy as np
 from dualad.rules.base import RULES
+from dualad.rules.derive import without_value
 
 PARALLEL = {parallel}
 _range = numba.prange if PARALLEL else range
 
 _rule = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)
+_partials = numba.njit(without_value(RULES[{name!r}].kernel_fn), inline="always", error_model="numpy", cache=False)
 
 '''
 
@@ -153,7 +155,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     out = [i for i in range(nin) if per_input[i][1] != "n"]
     args = [f"x{i}" for i in range(nin)] + ["g"] + [f"c{i}" for i in out]
     gcol = "0" if g_scalar else "i"  # the one-lane and wide variants index full rows
-    call = f"_rule({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"
+    call = f"_partials({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"  # the value is not needed
 
     def store(i: int, indent: str, row: str) -> list[str]:
         op = "=" if per_input[i][1] == "w" else "+="

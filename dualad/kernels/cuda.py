@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import inspect
 import threading
+import types
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, retarget
+from ..rules.base import IMPLEMENTATIONS, ElementwiseRule, implementation_of, outside_reads, retarget
 from .cache import load_generated
 from .cpu import memo, pattern_tag
 
@@ -68,6 +69,7 @@ __all__ = [
     "is_simulator",
     "is_device_array",
     "device_table",
+    "host_only",
     "DEFAULT_THREADS",
     "BLOCKS_PER_SM",
     "SIMULATOR_LAUNCH",
@@ -208,7 +210,33 @@ def device_rule(rule: ElementwiseRule):
     numba.cuda dispatcher
         See :func:`device_function`; cached per rule and rule source.
     """
+    missing = host_only(rule)
+    if missing:
+        raise NotImplementedError(
+            f"rule {rule.name!r} calls {', '.join('scipy.special.' + m for m in missing)}, which dualad computes with SciPy's compiled "
+            "code on the CPU only (no CUDA twin): apply it to host arrays (move device values with .get())"
+        )
     return memo(_DEVICE_FNS, _LOCK, ("rule", rule.name, rule.source_hash), lambda: device_function(rule.fn))
+
+
+def host_only(rule: ElementwiseRule) -> list[str]:
+    """The functions ``rule`` calls that have a host binding (``dualad.rules.native``) and no
+    ``cuda=`` twin, by name: device code cannot call them.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> host_only(RULES["sin"])
+    []
+    """
+    found = set()
+    for _, _, value in outside_reads(rule.fn):
+        candidates = [getattr(value, n, None) for n in rule.fn.__code__.co_names] if isinstance(value, types.ModuleType) else [value]
+        for f in candidates:
+            impl = implementation_of(f)
+            if impl is not None and impl.cuda is None and hasattr(impl.scalar, "numba_callable"):
+                found.add(getattr(f, "__name__", repr(f)))
+    return sorted(found)
 
 
 # --- kernel source ------------------------------------------------------------------------------

@@ -20,7 +20,47 @@ __all__ = [
     "implementation",
     "coverage_table",
     "public_name",
+    "load_scipy_rules",
+    "ufunc_name",
 ]
+
+
+def ufunc_name(ufunc) -> str:
+    """How users call a ufunc: ``np.sin`` or ``scipy.special.erf`` (for messages).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import special
+    >>> from dualad.rules import ufunc_name
+    >>> ufunc_name(np.sin), ufunc_name(special.erf)
+    ('np.sin', 'scipy.special.erf')
+    """
+    name = getattr(ufunc, "__name__", repr(ufunc))
+    if getattr(sys.modules.get("scipy.special"), name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return f"np.{name}"
+
+
+def load_scipy_rules() -> bool:
+    """Declare the rules of SciPy's special functions (:mod:`dualad.rules.special`) if SciPy's
+    ``scipy.special`` is imported; whether they are declared.  ``import dualad`` does not import
+    SciPy: the ufunc handler calls this when a ufunc without a rule meets an active value.
+
+    Examples
+    --------
+    >>> import scipy.special
+    >>> from dualad.rules import RULES, load_scipy_rules
+    >>> load_scipy_rules(), "erf" in RULES
+    (True, True)
+    """
+    if "dualad.rules.special" in sys.modules:
+        return True
+    if "scipy.special" not in sys.modules:
+        return False
+    from . import special  # noqa: F401  (declaring the rules registers them)
+
+    return True
 
 
 def public_name(rule: ElementwiseRule) -> str:
@@ -35,7 +75,8 @@ def public_name(rule: ElementwiseRule) -> str:
     f = rule.function
     if f is None:
         return f"dualad.{rule.name}"
-    for prefix, module in (("np", "numpy"), ("scipy.special", "scipy.special")):
+    for prefix, module in (("np", "numpy"), ("scipy.special", "scipy.special"), ("scipy.special._ufuncs", "scipy.special._ufuncs"),
+                           ("dualad.rules.special", "dualad.rules.special")):
         if getattr(sys.modules.get(module), f.__name__, None) is f:
             return f"{prefix}.{f.__name__}"
     return f"{getattr(f, '__module__', None) or '?'}.{f.__name__}"
@@ -53,6 +94,9 @@ def coverage_table() -> str:
     >>> print(coverage_table().splitlines()[0])
     | rule | NumPy | inputs | at non-differentiable points | complex |
     """
+    import scipy.special  # noqa: F401  (the table lists SciPy's rules too)
+
+    load_scipy_rules()
     lines = ["| rule | NumPy | inputs | at non-differentiable points | complex |", "|---|---|---|---|---|"]
     for rule in RULES.values():
         cplx = "real only" if not rule.takes_complex else ("holomorphic" if rule.wirtinger is None else "not holomorphic (∂/∂z, ∂/∂z̄)")

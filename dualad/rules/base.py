@@ -34,6 +34,7 @@ __all__ = [
     "Implementation",
     "IMPLEMENTATIONS",
     "implementation",
+    "implementation_of",
     "scalar_table",
     "retarget",
     "Primitive",
@@ -272,6 +273,8 @@ class ElementwiseRule:
         key = tuple(table.items())
         cached = self.__dict__.get("_kernel_fn")
         if cached is None or cached[0] != key:
+            # a declared native binding or jit function (dualad.rules.native) is bound here
+            table = {f: s.numba_callable() if hasattr(s, "numba_callable") else s for f, s in table.items()}
             cached = (key, retarget(self.fn, table) if table else self.fn)
             self.__dict__["_kernel_fn"] = cached
         return cached[1]
@@ -369,7 +372,7 @@ def _make_rule(function_or_name, fn: Callable, nin: int, domain, nondiff: str, s
         raise ValueError(f"rule {name!r}: domain needs one interval per input")
     src = _fingerprint_source(fn, set())
     if scalar is not None:  # the kernels compile it: a new one must not load a stale kernel
-        src += f"\nscalar={getattr(scalar, '__module__', '')}.{getattr(scalar, '__qualname__', repr(scalar))}"
+        src += f"\nscalar={_describe(scalar)}"
     return ElementwiseRule(
         name=name,
         fn=fn,
@@ -513,12 +516,42 @@ def _fingerprint_source(fn: Callable, seen: set) -> str:
     except (OSError, TypeError):  # defined at a prompt or by exec: the bytecode
         code = fn.__code__
         parts = [repr((code.co_code, code.co_consts, code.co_names))]
+    names = _code_names(fn.__code__) if hasattr(fn, "__code__") else set()
     for _, name, value in outside_reads(fn):
         if inspect.isfunction(value):
             parts.append(f"{name}:{_fingerprint_source(value, seen)}")
         elif isinstance(value, (bool, int, float, complex, str, np.generic)):
             parts.append(f"{name}={value!r}")
+        # the kernels compile the scalar implementations of the functions it calls (psi's
+        # derivative calls zeta's): a changed one must change the key too
+        for attr, f in ([(a, getattr(value, a, None)) for a in sorted(names)] if isinstance(value, types.ModuleType) else [(name, value)]):
+            impl = implementation_of(f)
+            if impl is not None and impl.scalar is not None:
+                parts.append(f"{name}.{attr}->{_describe(impl.scalar)}")
     return "\n".join(parts)
+
+
+def _describe(scalar) -> str:
+    """A scalar implementation, as the kernels' cache key records it (no memory addresses)."""
+    return f"{getattr(scalar, '__module__', '')}.{getattr(scalar, '__qualname__', None) or repr(scalar)}"
+
+
+def implementation_of(function) -> Implementation | None:
+    """The declared :class:`Implementation` of ``function``, or None (also for values that are
+    not functions, such as the arrays a rule's module holds).
+
+    Examples
+    --------
+    >>> import math
+    >>> import numpy as np
+    >>> from dualad.rules.base import implementation_of
+    >>> implementation_of(np.isnan).cuda is math.isnan, implementation_of(np.zeros(2))
+    (True, None)
+    """
+    try:
+        return IMPLEMENTATIONS.get(function)
+    except TypeError:  # unhashable
+        return None
 
 
 #: Every structural primitive, by name.

@@ -20,12 +20,13 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import types
 
 import numpy as np
 
 from .base import FUNCTION_RULES, RULES, UFUNC_RULES, ElementwiseRule
 
-__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all"]
+__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value"]
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -53,6 +54,10 @@ class _Writer:
 
     def call_rule(self, rule: ElementwiseRule, args: list[tuple[str, str | None]]) -> tuple[str, str | None]:
         """``rule(*args)`` with its tangent Σ ∂_i · t_i from the rule's own partials."""
+        if any(t is not None and i not in rule.argnums for i, (_, t) in enumerate(args)):
+            # a tangent into an input the rule does not differentiate (an order): evaluating on
+            # dual numbers raises, naming it, where that tangent is not zero
+            raise NotDerivable(f"{rule.name} is not differentiable in every input its tangent reaches")
         if rule.name not in self.rules_used:
             self.rules_used.append(rule.name)
         r = self.temp("r")
@@ -110,8 +115,13 @@ class _Writer:
             return v, self.bind(f"({a[1] or '0.0'} if {c[0]} else {b[1] or '0.0'})")
         if isinstance(node, ast.Call):
             f = node.func
-            if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np") or node.keywords:
+            named = self.rule.fn.__globals__.get(f.id) if isinstance(f, ast.Name) else None
+            if isinstance(named, np.ufunc) and named in UFUNC_RULES and not node.keywords:  # a ufunc of the module
+                return self.call_rule(UFUNC_RULES[named], [self.expr(a) for a in node.args])
+            if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)) or node.keywords:
                 raise NotDerivable(f"call of {ast.unparse(f)}")
+            if f.value.id != "np":
+                return self.module_call(f, node.args)
             ufunc = getattr(np, f.attr, None)
             args = [self.expr(a) for a in node.args]
             if ufunc in FUNCTION_RULES and len(args) == FUNCTION_RULES[ufunc].nin:  # np.real, np.angle
@@ -126,6 +136,14 @@ class _Writer:
                 return self.bind(f"np.{f.attr}({', '.join(v for v, _ in args)})"), None
             raise NotDerivable(f"np.{f.attr} has no rule")
         raise NotDerivable(f"expression {type(node).__name__}")
+
+    def module_call(self, f: ast.Attribute, args: list) -> tuple[str, str | None]:
+        """``module.ufunc(...)`` (``special.psi(x)``): the ufunc's own rule, tangent or not."""
+        module = self.rule.fn.__globals__.get(f.value.id)
+        ufunc = getattr(module, f.attr, None) if isinstance(module, types.ModuleType) else None
+        if not isinstance(ufunc, np.ufunc) or ufunc not in UFUNC_RULES:
+            raise NotDerivable(f"call of {ast.unparse(f)}: not a ufunc with a rule")
+        return self.call_rule(UFUNC_RULES[ufunc], [self.expr(a) for a in args])
 
     def bind(self, code: str) -> str:
         v = self.temp("v")
@@ -163,8 +181,8 @@ def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, l
         raise NotDerivable(f"rule {rule.name!r} is not a plain function")
     params = [a.arg for a in fdef.args.args]
     w = _Writer(rule)
-    for i, p in enumerate(params):
-        w.env[p] = (f"x{i}", f"d{i}")
+    for i, p in enumerate(params):  # inputs the rule is not differentiable in never carry tangents
+        w.env[p] = (f"x{i}", f"d{i}" if i in rule.argnums else None)
     result = None
     for stmt in fdef.body:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
@@ -218,3 +236,37 @@ def check_all() -> dict[str, str]:
         except NotDerivable as exc:
             out[rule.name] = str(exc)
     return out
+
+
+def without_value(fn):
+    """``fn`` computing its partials only: the value slot of its return becomes ``0.0`` where it
+    is an expression of its own (``special.gammaln(x)``), for the adjoint kernels, which read the
+    partials alone.  (A call of a native function is not dead code the compiler may drop.)  The
+    copy shares ``fn``'s globals; ``fn`` itself returns when the value is a name the partials
+    share (``y = special.erfinv(x); return y, ... y ...``) or the source cannot be read.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> [float(v) for v in without_value(RULES["sin"].fn)(0.0)]       # sin(x), cos(x)
+    [0.0, 1.0]
+    >>> [float(v) for v in without_value(RULES["sin"].fn)(1.0)][0]
+    0.0
+    """
+    if fn.__closure__:
+        return fn
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return fn
+    fdef = tree.body[0]
+    ret = fdef.body[-1] if isinstance(fdef, ast.FunctionDef) else None
+    if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)) or isinstance(ret.value.elts[0], (ast.Name, ast.Constant)):
+        return fn
+    ret.value.elts[0] = ast.Constant(0.0)
+    fdef.decorator_list = []
+    scope: dict = {}
+    exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<rule>", "exec"), fn.__globals__, scope)  # noqa: S102
+    new = scope[fdef.name]
+    new.__qualname__ = fn.__qualname__
+    return new

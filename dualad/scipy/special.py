@@ -1,0 +1,186 @@
+"""``dualad.scipy.special``: SciPy's special functions on dualad values.
+
+The ufuncs (``erf``, ``gammaln``, ``xlogy``...) are SciPy's own, re-exported: they reach
+dualad's rules (:mod:`dualad.rules.special`) through ``__array_ufunc__``.  The functions SciPy
+writes in Python around ``np.asarray`` are written here with differentiable operations:
+:func:`logsumexp`, :func:`softmax`, :func:`log_softmax`, :func:`polygamma`,
+:func:`multigammaln`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special as _sp
+from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as they are)
+    beta,
+    betainc,
+    betaincinv,
+    betaln,
+    digamma,
+    entr,
+    erf,
+    erfc,
+    erfcinv,
+    erfcx,
+    erfinv,
+    expit,
+    gamma,
+    gammainc,
+    gammaincc,
+    gammaincinv,
+    gammaln,
+    gammasgn,
+    i0,
+    i0e,
+    i1,
+    i1e,
+    iv,
+    ive,
+    j0,
+    j1,
+    jv,
+    kl_div,
+    log_ndtr,
+    logit,
+    ndtr,
+    ndtri,
+    psi,
+    rel_entr,
+    rgamma,
+    stdtrit,
+    xlog1py,
+    xlogy,
+    y0,
+    y1,
+    yn,
+)
+
+from ..core.dispatch import is_active, strip
+from ..rules import RULES, load_scipy_rules
+
+__all__ = [
+    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln",
+    "beta", "betainc", "betaincinv", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv",
+    "expit", "gamma", "gammainc", "gammaincc", "gammaincinv", "gammaln", "gammasgn", "i0", "i0e", "i1", "i1e",
+    "iv", "ive", "j0", "j1", "jv", "kl_div", "log_ndtr", "logit", "ndtr", "ndtri", "psi", "rel_entr", "rgamma",
+    "stdtrit", "xlog1py", "xlogy", "y0", "y1", "yn",
+]
+
+load_scipy_rules()
+
+
+def _shift(a, axis):
+    """The largest element along ``axis`` (kept dims) as a plain constant, 0 where not finite:
+    logsumexp is the same for any shift, so the shift carries no derivative."""
+    m = np.max(strip(a), axis=axis, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """``log(sum(b * exp(a)))`` along ``axis``, computed stably, as ``scipy.special.logsumexp``.
+
+    Parameters
+    ----------
+    a : array_like or active value
+    axis : None, int or tuple of int
+        Axes summed over (None: all).
+    b : array_like or active value, optional
+        Weights (broadcast against ``a``); with negative weights the sum may be negative: pass
+        ``return_sign=True`` to get ``log|sum|`` and the sign.
+    keepdims : bool
+    return_sign : bool
+
+    Returns
+    -------
+    value, or (value, sign)
+        The sign is a plain array (it carries no derivative).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import logsumexp
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> np.allclose(ad.grad(logsumexp)(x), np.exp(x) / np.exp(x).sum())
+    True
+    """
+    m = _shift(a, axis)
+    e = np.exp(a - m)
+    if b is not None:
+        e = b * e
+    s = np.sum(e, axis=axis, keepdims=True)
+    sign = np.sign(strip(s))
+    out = np.log(np.abs(s) if return_sign else s) + m
+    if not keepdims:
+        out = np.squeeze(out, axis=axis) if axis is not None else np.reshape(out, ())
+        sign = np.squeeze(sign, axis=axis) if axis is not None else np.reshape(sign, ())
+    return (out, sign) if return_sign else out
+
+
+def log_softmax(x, axis=None):
+    """``x - logsumexp(x, axis, keepdims=True)``, as ``scipy.special.log_softmax``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.scipy.special import log_softmax
+    >>> np.allclose(np.exp(log_softmax(np.array([0.0, np.log(3.0)]))), [0.25, 0.75])
+    True
+    """
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=None):
+    """``exp(x) / sum(exp(x))`` along ``axis``, as ``scipy.special.softmax``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import softmax
+    >>> J = ad.jacobian(softmax)(np.zeros(2))
+    >>> np.allclose(J, [[0.25, -0.25], [-0.25, 0.25]])
+    True
+    """
+    return np.exp(log_softmax(x, axis=axis))
+
+
+def polygamma(n, x):
+    """The n-th derivative of the digamma function, as ``scipy.special.polygamma``;
+    differentiable in ``x`` (``n`` is an integer order).
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> from scipy import special
+    >>> from dualad.scipy.special import polygamma
+    >>> bool(abs(ad.grad(lambda x: polygamma(1, x))(1.5) - special.polygamma(2, 1.5)) < 1e-12)
+    True
+    """
+    if not (is_active(n) or is_active(x)):
+        return _sp.polygamma(n, x)
+    return RULES["polygamma"](n if is_active(n) else np.asarray(n, dtype=float), x)
+
+
+def multigammaln(a, d: int):
+    """The log of the multivariate gamma function of dimension ``d``, as
+    ``scipy.special.multigammaln``: ``d(d-1)/4 ln π + Σ_j gammaln(a − j/2)``.
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> from scipy import special
+    >>> from dualad.scipy.special import multigammaln
+    >>> g = ad.grad(lambda a: multigammaln(a, 3))(2.5)
+    >>> bool(abs(g - sum(special.psi(2.5 - j / 2) for j in range(3))) < 1e-12)
+    True
+    """
+    d = int(d)
+    if d < 1:
+        raise ValueError(f"multigammaln: the dimension d must be a positive integer, got {d}")
+    if not np.all(strip(a) > 0.5 * (d - 1)):
+        raise ValueError(f"multigammaln: a must be greater than (d - 1) / 2 = {0.5 * (d - 1)}")
+    out = 0.25 * d * (d - 1) * np.log(np.pi)
+    for j in range(d):
+        out = out + _sp.gammaln(a - 0.5 * j)
+    return out

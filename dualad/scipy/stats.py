@@ -1,0 +1,318 @@
+"""``dualad.scipy.stats``: SciPy's distributions on dualad values, as ``jax.scipy.stats``.
+
+Each distribution offers SciPy's methods with SciPy's arguments (shape parameters first, then
+``loc`` and ``scale``): ``logpdf``, ``pdf``, ``cdf``, ``logcdf``, ``sf``, ``logsf`` and ``ppf``
+(``logpmf``, ``pmf``, ``cdf``, ``sf`` for the discrete ``poisson`` and ``binom``), written with
+differentiable operations and the rules of :mod:`dualad.rules.special`; every argument is
+differentiable except where a special function is not (the shape parameters inside ``betainc``:
+the cdf of ``beta`` and ``t`` in their shapes; the quantile functions in their shapes;
+``poisson``/``binom`` in ``k`` and ``n``), which raises naming it.  ``multivariate_normal`` and ``dirichlet`` give
+``logpdf`` and ``pdf``.
+
+Examples
+--------
+>>> import numpy as np
+>>> import dualad as ad
+>>> from dualad.scipy import stats
+>>> x = np.array([0.5, -1.0])
+>>> np.allclose(ad.grad(lambda x: np.sum(stats.norm.logpdf(x, loc=0.2, scale=2.0)))(x), -(x - 0.2) / 4.0)
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special as sp
+
+from ..core.dispatch import strip
+from ..rules import load_scipy_rules
+
+__all__ = ["norm", "t", "gamma", "beta", "expon", "laplace", "logistic", "cauchy", "poisson", "binom",
+           "multivariate_normal", "dirichlet"]
+
+load_scipy_rules()
+_LOG_SQRT_2PI = 0.9189385332046727
+_LN2 = 0.6931471805599453
+
+
+def _mask(cond, value, outside):
+    """``value`` where ``cond`` (plain booleans) holds, else the constant ``outside``."""
+    return np.where(strip(cond), value, outside)
+
+
+class _Continuous:
+    """A location-scale family from its standard form: ``z = (x − loc) / scale``."""
+
+    name = ""
+
+    def logpdf(self, x, *shapes, loc=0.0, scale=1.0):
+        return self._logpdf(self._z(x, loc, scale), *shapes) - np.log(scale)
+
+    def pdf(self, x, *shapes, loc=0.0, scale=1.0):
+        return np.exp(self.logpdf(x, *shapes, loc=loc, scale=scale))
+
+    def cdf(self, x, *shapes, loc=0.0, scale=1.0):
+        return self._cdf(self._z(x, loc, scale), *shapes)
+
+    def logcdf(self, x, *shapes, loc=0.0, scale=1.0):
+        return np.log(self.cdf(x, *shapes, loc=loc, scale=scale))
+
+    def sf(self, x, *shapes, loc=0.0, scale=1.0):
+        return self._sf(self._z(x, loc, scale), *shapes)
+
+    def logsf(self, x, *shapes, loc=0.0, scale=1.0):
+        return np.log(self.sf(x, *shapes, loc=loc, scale=scale))
+
+    def ppf(self, q, *shapes, loc=0.0, scale=1.0):
+        return loc + scale * self._ppf(q, *shapes)
+
+    @staticmethod
+    def _z(x, loc, scale):
+        return (x - loc) / scale
+
+    def _sf(self, z, *shapes):
+        return 1.0 - self._cdf(z, *shapes)
+
+    def __repr__(self):
+        return f"dualad.scipy.stats.{self.name}"
+
+
+class _Norm(_Continuous):
+    name = "norm"
+
+    def _logpdf(self, z):
+        return -0.5 * z * z - _LOG_SQRT_2PI
+
+    def _cdf(self, z):
+        return sp.ndtr(z)
+
+    def _sf(self, z):
+        return sp.ndtr(-z)
+
+    def logcdf(self, x, loc=0.0, scale=1.0):
+        return sp.log_ndtr(self._z(x, loc, scale))
+
+    def logsf(self, x, loc=0.0, scale=1.0):
+        return sp.log_ndtr(-self._z(x, loc, scale))
+
+    def _ppf(self, q):
+        return sp.ndtri(q)
+
+
+class _T(_Continuous):
+    name = "t"
+
+    def _logpdf(self, z, df):
+        return (sp.gammaln(0.5 * (df + 1.0)) - sp.gammaln(0.5 * df) - 0.5 * np.log(df * np.pi)
+                - 0.5 * (df + 1.0) * np.log1p(z * z / df))
+
+    def _tail(self, z, df):
+        return 0.5 * sp.betainc(0.5 * df, 0.5, df / (df + z * z))
+
+    def _cdf(self, z, df):
+        tail = self._tail(z, df)
+        return _mask(z > 0, 1.0 - tail, tail)
+
+    def _sf(self, z, df):
+        tail = self._tail(z, df)
+        return _mask(z > 0, tail, 1.0 - tail)
+
+    def _ppf(self, q, df):
+        return sp.stdtrit(df, q)
+
+
+class _Gamma(_Continuous):
+    name = "gamma"
+
+    def _logpdf(self, z, a):
+        return _mask(z > 0, sp.xlogy(a - 1.0, z) - z - sp.gammaln(a), -np.inf)
+
+    def _cdf(self, z, a):
+        return sp.gammainc(a, np.maximum(z, 0.0))
+
+    def _sf(self, z, a):
+        return sp.gammaincc(a, np.maximum(z, 0.0))
+
+    def _ppf(self, q, a):
+        return sp.gammaincinv(a, q)
+
+
+class _Beta(_Continuous):
+    name = "beta"
+
+    def _logpdf(self, z, a, b):
+        inside = (z > 0) & (z < 1)
+        return _mask(inside, sp.xlogy(a - 1.0, z) + sp.xlog1py(b - 1.0, -z) - sp.betaln(a, b), -np.inf)
+
+    def _cdf(self, z, a, b):
+        return sp.betainc(a, b, np.clip(z, 0.0, 1.0))
+
+    def _ppf(self, q, a, b):
+        return sp.betaincinv(a, b, q)
+
+
+class _Expon(_Continuous):
+    name = "expon"
+
+    def _logpdf(self, z):
+        return _mask(z >= 0, -z, -np.inf)
+
+    def _cdf(self, z):
+        return -np.expm1(-np.maximum(z, 0.0))
+
+    def _sf(self, z):
+        return np.exp(-np.maximum(z, 0.0))
+
+    def logsf(self, x, loc=0.0, scale=1.0):
+        return -np.maximum(self._z(x, loc, scale), 0.0)
+
+    def _ppf(self, q):
+        return -np.log1p(-q)
+
+
+class _Laplace(_Continuous):
+    name = "laplace"
+
+    def _logpdf(self, z):
+        return -np.abs(z) - _LN2
+
+    def _cdf(self, z):
+        return _mask(z < 0, 0.5 * np.exp(np.minimum(z, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(z, 0.0)))
+
+    def _sf(self, z):
+        return self._cdf(-z)
+
+    def _ppf(self, q):
+        return _mask(q < 0.5, np.log(2.0 * q), -np.log(2.0 - 2.0 * q))
+
+
+class _Logistic(_Continuous):
+    name = "logistic"
+
+    def _logpdf(self, z):
+        a = np.abs(z)
+        return -a - 2.0 * np.log1p(np.exp(-a))
+
+    def _cdf(self, z):
+        return sp.expit(z)
+
+    def _sf(self, z):
+        return sp.expit(-z)
+
+    def logcdf(self, x, loc=0.0, scale=1.0):
+        return -np.logaddexp(0.0, -self._z(x, loc, scale))
+
+    def logsf(self, x, loc=0.0, scale=1.0):
+        return -np.logaddexp(0.0, self._z(x, loc, scale))
+
+    def _ppf(self, q):
+        return sp.logit(q)
+
+
+class _Cauchy(_Continuous):
+    name = "cauchy"
+
+    def _logpdf(self, z):
+        return -np.log(np.pi) - np.log1p(z * z)
+
+    def _cdf(self, z):
+        return 0.5 + np.arctan(z) / np.pi
+
+    def _sf(self, z):
+        return 0.5 - np.arctan(z) / np.pi
+
+    def _ppf(self, q):
+        return np.tan(np.pi * (q - 0.5))
+
+
+class _Discrete:
+    name = ""
+
+    def pmf(self, k, *shapes, loc=0.0):
+        return np.exp(self.logpmf(k, *shapes, loc=loc))
+
+    def sf(self, k, *shapes, loc=0.0):
+        return 1.0 - self.cdf(k, *shapes, loc=loc)
+
+    def __repr__(self):
+        return f"dualad.scipy.stats.{self.name}"
+
+
+class _Poisson(_Discrete):
+    name = "poisson"
+
+    def logpmf(self, k, mu, loc=0.0):
+        k = np.asarray(k, dtype=float) - loc
+        ok = (k >= 0) & (k == np.floor(k))
+        return _mask(ok, sp.xlogy(k, mu) - sp.gammaln(k + 1.0) - mu, -np.inf)
+
+    def cdf(self, k, mu, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        return _mask(k >= 0, sp.gammaincc(np.maximum(k, 0.0) + 1.0, mu), 0.0)
+
+
+class _Binom(_Discrete):
+    name = "binom"
+
+    def logpmf(self, k, n, p, loc=0.0):
+        k = np.asarray(k, dtype=float) - loc
+        n = np.asarray(n, dtype=float)
+        ok = (k >= 0) & (k <= n) & (k == np.floor(k))
+        comb = sp.gammaln(n + 1.0) - sp.gammaln(k + 1.0) - sp.gammaln(n - k + 1.0)
+        return _mask(ok, comb + sp.xlogy(k, p) + sp.xlog1py(n - k, -p), -np.inf)
+
+    def cdf(self, k, n, p, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        n = np.asarray(n, dtype=float)
+        inner = np.clip(k, 0.0, np.maximum(n - 1.0, 0.0))
+        low = sp.betainc(np.maximum(n - inner, 1.0), inner + 1.0, 1.0 - p)
+        return _mask(k < 0, 0.0, _mask(k >= n, 1.0, low))
+
+
+class _Joint:
+    """A distribution of vectors: ``pdf`` from ``logpdf``."""
+
+    name = ""
+
+    def pdf(self, *args, **kwargs):
+        return np.exp(self.logpdf(*args, **kwargs))
+
+    def __repr__(self):
+        return f"dualad.scipy.stats.{self.name}"
+
+
+class _MultivariateNormal(_Joint):
+    name = "multivariate_normal"
+
+    def logpdf(self, x, mean=None, cov=1.0):
+        """Log-density at ``x`` (``(..., d)``) of N(mean, cov), differentiable in all three."""
+        # the dimension comes from mean or cov, as in SciPy (1 when neither says)
+        if mean is not None and np.ndim(strip(mean)) > 0:
+            d = np.shape(strip(mean))[-1]
+        else:
+            d = np.shape(strip(cov))[-1] if np.ndim(strip(cov)) == 2 else 1
+        if d == 1 and (np.ndim(strip(x)) == 0 or np.shape(strip(x))[-1] != 1):
+            x = np.expand_dims(x, -1)  # SciPy reads each element as a one-dimensional point
+        mean = np.zeros(d) if mean is None else mean * np.ones(d)
+        cov = np.eye(d) * cov if np.ndim(strip(cov)) < 2 else cov
+        r = x - mean
+        sol = np.linalg.solve(cov, np.swapaxes(r, -1, -2) if np.ndim(strip(r)) > 1 else r)
+        maha = np.sum(r * (np.swapaxes(sol, -1, -2) if np.ndim(strip(r)) > 1 else sol), axis=-1)
+        _, logdet = np.linalg.slogdet(cov)
+        return -0.5 * (maha + logdet) - d * _LOG_SQRT_2PI
+
+
+class _Dirichlet(_Joint):
+    name = "dirichlet"
+
+    def logpdf(self, x, alpha):
+        """Log-density at ``x`` (on the simplex, last axis) of Dirichlet(alpha)."""
+        norm = np.sum(sp.gammaln(alpha), axis=-1) - sp.gammaln(np.sum(alpha, axis=-1))
+        return np.sum(sp.xlogy(alpha - 1.0, x), axis=-1) - norm
+
+
+# The distributions, with SciPy's signatures (see the module docstring).
+norm, t, gamma, beta = _Norm(), _T(), _Gamma(), _Beta()
+expon, laplace, logistic, cauchy = _Expon(), _Laplace(), _Logistic(), _Cauchy()
+poisson, binom = _Poisson(), _Binom()
+multivariate_normal, dirichlet = _MultivariateNormal(), _Dirichlet()

@@ -1,0 +1,235 @@
+"""dualad.scipy: SciPy's Python-level functions on dualad values, against SciPy's values and
+central finite differences, in forward and reverse mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special as sps
+import scipy.stats as ss
+
+import dualad as ad
+from dualad.scipy import special as dsp
+from dualad.scipy import stats as dst
+from tests.helpers import fd_jacobian
+
+
+def check(f, *args, argnum=0, rtol=1e-6, atol=1e-7):
+    """Jacobians of ``f`` in ``args[argnum]`` by jacfwd and jacrev against central differences."""
+    args = [np.asarray(a, dtype=np.float64) for a in args]
+    fd = fd_jacobian(lambda *a: np.asarray(f(*a)), args, argnum)
+    for jac in (ad.jacfwd, ad.jacrev):
+        got = jac(f, argnums=argnum)(*args)
+        np.testing.assert_allclose(got, fd, rtol=rtol, atol=atol, err_msg=jac.__name__)
+
+
+RNG = np.random.default_rng(16)
+A = RNG.normal(size=(3, 4))
+B = RNG.uniform(-1.0, 2.0, size=(3, 4))
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_matches_scipy_and_differences(axis, keepdims):
+    f = lambda a: dsp.logsumexp(a, axis=axis, keepdims=keepdims)  # noqa: E731
+    np.testing.assert_allclose(f(A), sps.logsumexp(A, axis=axis, keepdims=keepdims), rtol=1e-14)
+    check(f, A)
+
+
+def test_logsumexp_weights_and_sign():
+    for axis in (None, 1):
+        want, wsign = sps.logsumexp(A, axis=axis, b=B, return_sign=True)
+        got, sign = dsp.logsumexp(A, axis=axis, b=B, return_sign=True)
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+        np.testing.assert_array_equal(sign, wsign)
+        check(lambda a, b: dsp.logsumexp(a, axis=axis, b=b, return_sign=True)[0], A, B, argnum=0)
+        check(lambda a, b: dsp.logsumexp(a, axis=axis, b=b, return_sign=True)[0], A, B, argnum=1)
+    big = np.array([1000.0, 1000.0])  # stable where exp overflows
+    np.testing.assert_allclose(dsp.logsumexp(big), 1000.0 + np.log(2.0))
+    np.testing.assert_allclose(ad.grad(dsp.logsumexp)(big), [0.5, 0.5])
+
+
+def test_softmax_log_softmax():
+    for axis in (None, 0, 1):
+        np.testing.assert_allclose(dsp.softmax(A, axis=axis), sps.softmax(A, axis=axis), rtol=1e-13)
+        np.testing.assert_allclose(dsp.log_softmax(A, axis=axis), sps.log_softmax(A, axis=axis), rtol=1e-13, atol=1e-15)
+        check(lambda a: dsp.softmax(a, axis=axis), A)
+        check(lambda a: dsp.log_softmax(a, axis=axis), A)
+    h = ad.hessian(lambda a: dsp.logsumexp(a))(A[0])  # second order: diag(p) - p pᵀ
+    p = sps.softmax(A[0])
+    np.testing.assert_allclose(h, np.diag(p) - np.outer(p, p), atol=1e-13)
+
+
+def test_polygamma_and_multigammaln():
+    x = np.array([0.4, 1.3, 2.7])
+    for n in (0, 1, 2, 3):
+        np.testing.assert_allclose(dsp.polygamma(n, x), sps.polygamma(n, x), rtol=1e-12)
+        np.testing.assert_allclose(ad.grad(lambda x: np.sum(dsp.polygamma(n, x)))(x), sps.polygamma(n + 1, x), rtol=1e-10)
+    np.testing.assert_allclose(ad.derivative(lambda x: dsp.polygamma(1, x), order=2)(1.3), sps.polygamma(3, 1.3), rtol=1e-10)
+    with pytest.raises(TypeError, match="not differentiable in its argument 'n'"):
+        ad.grad(lambda n: dsp.polygamma(n, 1.5))(1.0)
+    a = np.array([2.5, 3.1])
+    np.testing.assert_allclose(dsp.multigammaln(a, 3), sps.multigammaln(a, 3), rtol=1e-13)
+    check(lambda a: dsp.multigammaln(a, 3), a)
+    with pytest.raises(ValueError, match="greater than"):
+        dsp.multigammaln(0.5, 3)
+
+
+def test_reexported_ufuncs_are_scipys():
+    assert dsp.erf is sps.erf and dsp.gammaln is sps.gammaln
+    check(lambda x: dsp.erf(x) * dsp.gammaln(x + 1.0), np.array([0.3, 1.1]))
+
+
+# --- stats ------------------------------------------------------------------------------------------
+
+X = np.array([0.15, 0.4, 0.7, 1.6])
+Q = np.array([0.1, 0.35, 0.6, 0.9])
+CONT = [  # (name, shape parameters, points)
+    ("norm", (), X - 0.5),
+    ("t", (3.5,), X - 0.5),
+    ("gamma", (2.3,), X),
+    ("beta", (2.2, 3.1), 0.2 + X / 3),
+    ("expon", (), X),
+    ("laplace", (), X - 0.5),
+    ("logistic", (), X - 0.5),
+    ("cauchy", (), X - 0.5),
+]
+METHODS = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
+
+
+@pytest.mark.parametrize("name,shapes,x", CONT, ids=[c[0] for c in CONT])
+def test_continuous_distributions(name, shapes, x):
+    ref, ours = getattr(ss, name), getattr(dst, name)
+    kw = dict(loc=0.1, scale=1.3)
+    for m in METHODS:
+        want = getattr(ref, m)(x, *shapes, **kw)
+        np.testing.assert_allclose(getattr(ours, m)(x, *shapes, **kw), want, rtol=1e-9, err_msg=f"{name}.{m}")
+        check(lambda x: getattr(ours, m)(x, *shapes, **kw), x)                        # in x
+        check(lambda loc: getattr(ours, m)(x, *shapes, loc=loc, scale=1.3), 0.1)      # in loc
+        check(lambda s: getattr(ours, m)(x, *shapes, loc=0.1, scale=s), 1.3)          # in scale
+    np.testing.assert_allclose(ours.ppf(Q, *shapes, **kw), ref.ppf(Q, *shapes, **kw), rtol=1e-9)
+    check(lambda q: ours.ppf(q, *shapes, **kw), Q, rtol=1e-5)
+    for i in range(len(shapes)):  # shape parameters, in the log-density
+        def f(s, i=i):
+            sh = list(shapes)
+            sh[i] = s
+            return ours.logpdf(x, *sh, **kw)
+        check(f, shapes[i])
+
+
+def test_gamma_cdf_in_its_shape():
+    """gammainc is differentiated in a (as JAX does): gamma.cdf and sf in the shape."""
+    for m in ("cdf", "sf", "logcdf"):
+        check(lambda a: getattr(dst.gamma, m)(X, a, scale=1.3), 2.3, rtol=1e-5)
+    with pytest.raises(TypeError, match="gammainc_da is not differentiable in its argument 'a'"):
+        ad.hessian(lambda a: dst.gamma.cdf(0.7, a))(2.3)
+
+
+def test_shape_parameters_inside_special_functions_raise():
+    with pytest.raises(TypeError, match="betainc is not differentiable in its argument 'a'"):
+        ad.grad(lambda a: dst.beta.cdf(0.3, a, 2.0))(1.5)
+
+
+def test_discrete_distributions():
+    k = np.array([0.0, 1.0, 3.0, 6.0])
+    np.testing.assert_allclose(dst.poisson.logpmf(k, 2.4), ss.poisson.logpmf(k, 2.4), rtol=1e-12)
+    np.testing.assert_allclose(dst.poisson.pmf(k, 2.4), ss.poisson.pmf(k, 2.4), rtol=1e-12)
+    np.testing.assert_allclose(dst.poisson.cdf(k + 0.5, 2.4), ss.poisson.cdf(k + 0.5, 2.4), rtol=1e-12)
+    np.testing.assert_allclose(dst.poisson.sf(k, 2.4), ss.poisson.sf(k, 2.4), rtol=1e-10)
+    for m in ("logpmf", "cdf"):
+        check(lambda mu: getattr(dst.poisson, m)(k, mu), 2.4)
+    kb = np.array([0.0, 2.0, 5.0, 7.0])
+    np.testing.assert_allclose(dst.binom.logpmf(kb, 7, 0.3), ss.binom.logpmf(kb, 7, 0.3), rtol=1e-12)
+    np.testing.assert_allclose(dst.binom.cdf(kb, 7, 0.3), ss.binom.cdf(kb, 7, 0.3), rtol=1e-12)
+    np.testing.assert_allclose(dst.binom.sf(kb, 7, 0.3), ss.binom.sf(kb, 7, 0.3), rtol=1e-9, atol=1e-15)
+    for m in ("logpmf", "pmf", "cdf"):
+        check(lambda p: getattr(dst.binom, m)(kb, 7, p), 0.3)
+    assert np.isneginf(dst.poisson.logpmf(-1.0, 2.0)) and np.isneginf(dst.binom.logpmf(8.0, 7, 0.3))
+
+
+def test_multivariate_normal_and_dirichlet():
+    x = np.array([[0.3, -0.2, 1.0], [0.1, 0.4, -0.5]])
+    mean = np.array([0.1, 0.0, 0.2])
+    L = np.array([[1.0, 0.0, 0.0], [0.3, 1.2, 0.0], [-0.2, 0.1, 0.8]])
+    cov = L @ L.T
+    np.testing.assert_allclose(dst.multivariate_normal.logpdf(x, mean, cov), ss.multivariate_normal.logpdf(x, mean, cov), rtol=1e-12)
+    np.testing.assert_allclose(dst.multivariate_normal.logpdf(x[0], mean, cov), ss.multivariate_normal.logpdf(x[0], mean, cov), rtol=1e-12)
+    np.testing.assert_allclose(dst.multivariate_normal.pdf(x[0]), ss.multivariate_normal.pdf(x[0]), rtol=1e-12)
+    np.testing.assert_allclose(dst.multivariate_normal.logpdf(x[0], 0.5, 2.0), ss.multivariate_normal.logpdf(x[0], 0.5, 2.0), rtol=1e-12)
+    check(lambda x: dst.multivariate_normal.logpdf(x, mean, cov), x)
+    check(lambda m: dst.multivariate_normal.logpdf(x, m, cov), mean)
+    check(lambda c: dst.multivariate_normal.logpdf(x, mean, c), cov, rtol=1e-5)
+    xs = np.array([0.2, 0.5, 0.3])
+    alpha = np.array([1.5, 2.0, 3.2])
+    np.testing.assert_allclose(dst.dirichlet.logpdf(xs, alpha), ss.dirichlet.logpdf(xs, alpha), rtol=1e-12)
+    np.testing.assert_allclose(dst.dirichlet.pdf(xs, alpha), ss.dirichlet.pdf(xs, alpha), rtol=1e-12)
+    check(lambda a: dst.dirichlet.logpdf(xs, a), alpha)
+    check(lambda x: dst.dirichlet.logpdf(x, alpha), xs)
+
+
+# --- SciPy's own functions on active values ---------------------------------------------------------
+
+
+def test_scipy_asarray_error_names_the_equivalent_and_array_api_mode():
+    x = np.array([0.5, 1.5])
+    cases = [(lambda x: ss.norm.logpdf(x), "dualad.scipy.stats.norm.logpdf"),
+             (lambda x: sps.logsumexp(x), "dualad.scipy.special.logsumexp"),
+             (lambda x: ss.skewnorm.logpdf(x, 2.0), "equivalent in dualad.scipy")]
+    for f, name in cases:
+        for transform in (ad.grad, lambda f: ad.jacfwd(lambda x: np.sum(f(x)))):
+            with pytest.raises(TypeError, match="SCIPY_ARRAY_API=1") as info:
+                transform(f)(x)
+            assert name in str(info.value)
+    with pytest.raises(TypeError) as info:  # not SciPy: no SciPy hint
+        ad.grad(lambda x: np.sum(np.asarray(x)))(x)
+    assert "SciPy" not in str(info.value)
+
+
+def test_import_dualad_imports_no_scipy():
+    import subprocess
+    import sys
+
+    code = "import sys, dualad, dualad.scipy; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+# --- integrate, signal ------------------------------------------------------------------------------
+
+
+def test_trapezoid_matches_scipy_in_y_x_and_dx():
+    import scipy.integrate as si
+
+    from dualad.scipy.integrate import trapezoid
+
+    y = RNG.normal(size=(3, 5))
+    x = np.sort(RNG.normal(size=5))
+    xs = np.sort(RNG.normal(size=(3, 5)), axis=1)
+    for args, kw in [((y, x), {}), ((y, xs), {}), ((y,), dict(dx=0.3, axis=0)), ((y[0],), {})]:
+        np.testing.assert_allclose(trapezoid(*args, **kw), si.trapezoid(*args, **kw), rtol=1e-13)
+        for argnum in range(len(args)):
+            check(lambda *a: trapezoid(*a, **kw), *args, argnum=argnum)
+    check(lambda dx: trapezoid(y, dx=dx), 0.3)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("n1,n2", [(6, 3), (3, 6), (4, 4), (1, 3), (5, 1)])
+def test_convolve_correlate_match_scipy(mode, n1, n2):
+    import scipy.signal as ssig
+
+    from dualad.scipy import signal
+
+    a, b = RNG.normal(size=n1), RNG.normal(size=n2)
+    for ours, ref in ((signal.convolve, ssig.convolve), (signal.correlate, ssig.correlate)):
+        np.testing.assert_allclose(ours(a, b, mode=mode), ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=0)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=1)
+
+
+def test_signal_errors():
+    from dualad.scipy import signal
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        signal.convolve(np.ones(3), np.ones(2), mode="circular")
+    with pytest.raises(NotImplementedError, match="1-D inputs"):
+        signal.correlate(np.ones((2, 2)), np.ones(2))
