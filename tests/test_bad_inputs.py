@@ -56,7 +56,7 @@ CASES = [
     ("asarray scalar escape", lambda: ad.grad(_escape(lambda x: np.exp(np.asarray(x[0]))))(X), TypeError, r"dualad\.primal"),
     ("tolist escape", lambda: ad.grad(_escape(lambda x: x.tolist()))(X), TypeError, r"dualad\.primal"),
     ("forward float() escape", lambda: ad.jacfwd(_escape(lambda x: float(x[0])))(X), TypeError, r"dualad\.primal"),
-    ("no rule: ufunc", lambda: ad.grad(lambda x: np.sum(np.i0(x)))(X), TypeError, r"no derivative rule for .*i0"),
+    ("no rule: ufunc", lambda: ad.grad(lambda x: np.sum(np.spacing(x)))(X), TypeError, r"no derivative rule for np.spacing"),
     ("no rule: function", lambda: ad.grad(lambda x: np.sum(np.fft.fft(x).real))(X), TypeError, r"no derivative rule for .*fft"),
     ("no rule: linalg", lambda: ad.grad(lambda x: np.sum(np.linalg.eigvals(np.outer(x, x))))(X), NotImplementedError, r"eigvals return complex"),
     ("out= into a plain array", lambda: ad.grad(lambda x: np.sum(np.sin(x, out=np.empty(3))))(X), TypeError, r"out=.*drop out="),
