@@ -101,3 +101,19 @@ def fd_complex_grad(f, z, eps=FD_EPS):
         dy = fd_directional(f, z, 1j * e, eps)
         g.flat[j] = dx - 1j * dy
     return g
+
+
+def check_modes_against_fd(f, x, rtol=1e-5, atol=1e-6):
+    """jacfwd and jacrev of ``f`` at ``x`` both equal the central-difference Jacobian."""
+    expected = fd_jacobian(f, [x], 0)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=rtol, atol=atol)
+
+
+def check_bilinear(f, x, rng, rtol=1e-9, atol=1e-10):
+    """Σ u·(J v) from forward mode equals Σ (Jᵀ u)·v from reverse mode, for random u, v."""
+    v = rng.normal(size=np.shape(x))
+    y, jv = ad.jvp(f, (x,), (v,))
+    u = rng.normal(size=np.shape(y))
+    (jtu,) = ad.vjp(f, x)[1](u)
+    assert np.isclose(np.sum(u * jv), np.sum(jtu * v), rtol=rtol, atol=atol)

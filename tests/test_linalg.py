@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dualad as ad
-from tests.helpers import fd_jacobian
+from tests.helpers import check_bilinear, check_modes_against_fd, fd_jacobian
 
 RNG = np.random.default_rng(1234)
 pytestmark = pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors:DeprecationWarning")
@@ -107,23 +107,14 @@ def _point(shape, seed):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_forward_reverse_against_fd(name):
     f, shape = CASES[name]
-    x = _point(shape, len(name))
-    expected = fd_jacobian(f, [x], 0)
-    np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=1e-5, atol=1e-6)
+    check_modes_against_fd(f, _point(shape, len(name)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bilinear_identity(name):
     """Σ u·(J v) from forward mode equals Σ (Jᵀ u)·v from reverse mode."""
     f, shape = CASES[name]
-    x = _point(shape, len(name))
-    v = RNG.normal(size=shape)
-    y, jv = ad.jvp(f, (x,), (v,))
-    u = RNG.normal(size=np.shape(y))
-    _, pull = ad.vjp(f, x)
-    (jtu,) = pull(u)
-    assert np.isclose(np.sum(u * jv), np.sum(jtu * v), rtol=1e-9, atol=1e-10)
+    check_bilinear(f, _point(shape, len(name)), RNG)
 
 
 @pytest.mark.parametrize("name", ["cholesky", "eigh", "svd_tall", "qr_tall", "pinv_tall", "norm_matrix_nuc", "lstsq"])

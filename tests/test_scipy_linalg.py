@@ -12,7 +12,7 @@ import scipy.linalg as sl
 
 import dualad as ad
 import dualad.scipy.linalg as dsl
-from tests.helpers import fd_jacobian
+from tests.helpers import check_bilinear, check_modes_against_fd, fd_jacobian
 
 RNG = np.random.default_rng(99)
 
@@ -62,21 +62,13 @@ def _point(shape, seed):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_forward_reverse_against_fd(name):
     f, shape = CASES[name]
-    x = _point(shape, len(name))
-    expected = fd_jacobian(f, [x], 0)
-    np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=1e-5, atol=1e-6)
+    check_modes_against_fd(f, _point(shape, len(name)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bilinear_identity(name):
     f, shape = CASES[name]
-    x = _point(shape, len(name))
-    v = RNG.normal(size=shape)
-    y, jv = ad.jvp(f, (x,), (v,))
-    u = RNG.normal(size=np.shape(y))
-    (jtu,) = ad.vjp(f, x)[1](u)
-    assert np.isclose(np.sum(u * jv), np.sum(jtu * v), rtol=1e-9, atol=1e-10)
+    check_bilinear(f, _point(shape, len(name)), RNG)
 
 
 A = RNG.normal(size=(4, 4))

@@ -98,8 +98,8 @@ def _gradient_1d(f, dx, axis, edge_order):
     n, nd = f.shape[axis], f.ndim
     if n < edge_order + 1:
         raise ValueError("Shape of array too small to calculate a numerical gradient, at least (edge_order + 1) elements are required.")
-    sl = lambda a, b: api.slice_along(f, axis, a, b)  # noqa: E731
-    d = lambda a, b: api.getitem(dx, slice(a, b))  # noqa: E731
+    sl = lambda a, b: api.slice_along(f, axis, a, b)
+    d = lambda a, b: api.getitem(dx, slice(a, b))
     dx1, dx2 = d(0, n - 2), d(1, n - 1)
     a = _along(-dx2 / (dx1 * (dx1 + dx2)), axis, nd)
     b = _along((dx2 - dx1) / (dx1 * dx2), axis, nd)
