@@ -997,22 +997,20 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: Input operand does not have enough dimensions")
     a_vec, b_vec = a.ndim == 1, b.ndim == 1
-    if a_vec:
-        a = reshape(a, (1,) + tuple(a.shape))
-    if b_vec:
-        b = reshape(b, tuple(b.shape) + (1,))
-    a, b, batch = _broadcast_stacks(a, b)
-    if a.shape[-1] != b.shape[-2]:
+    if a.shape[-1] != b.shape[-1 if b_vec else -2]:
         raise ValueError(f"matmul: mismatch in core dimension: {tuple(a.shape)} @ {tuple(b.shape)}")
+    # A vector operand takes no letter for its missing axis (one einsum, no reshapes): the op
+    # count matters in small programs, where each op costs microseconds of bookkeeping.
+    if a_vec or b_vec:
+        other = b if a_vec else a
+        lb = _letters(other.ndim - (1 if a_vec and b_vec else 2), "ijk")
+        sa = "j" if a_vec else lb + "ij"
+        sb = "j" if b_vec else lb + "jk"
+        out = lb + ("" if a_vec else "i") + ("" if b_vec else "k")
+        return _einsum(f"{sa},{sb}->{out}", a, b)
+    a, b, batch = _broadcast_stacks(a, b)
     lb = _letters(len(batch), "ijk")
-    y = _einsum(f"{lb}ij,{lb}jk->{lb}ik", a, b)
-    if a_vec and b_vec:
-        return reshape(y, batch)
-    if a_vec:
-        return reshape(y, batch + (y.shape[-1],))
-    if b_vec:
-        return reshape(y, batch + (y.shape[-2],))
-    return y
+    return _einsum(f"{lb}ij,{lb}jk->{lb}ik", a, b)
 
 
 FUNCTIONS[np.matmul] = matmul
