@@ -57,6 +57,12 @@ def _mT(x):
     return np.swapaxes(x, -1, -2)
 
 
+def _real_values(x):
+    """Eigenvalues or singular values unpacked next to complex vectors are complex with a zero
+    imaginary part; NumPy returns them real."""
+    return np.real(x) if x.dtype.kind == "c" else x
+
+
 # --------------------------------------------------------------------------------------------
 # Solve, inverse, determinants
 
@@ -131,7 +137,7 @@ def _uplo(UPLO) -> str:
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
     w, v = _factors(L.eigh, _square(a, "eigh"), uplo=_uplo(UPLO), vectors=True)
-    return EighResult(w, v)
+    return EighResult(_real_values(w), v)
 
 
 @implements(np.linalg.eigvalsh)
@@ -173,7 +179,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         return L.svd.bind(a, full_matrices=False, compute_uv=False)
     square = a.shape[-1] == a.shape[-2]  # full and reduced agree: the differentiable one
     u, s, vh = _factors(L.svd, a, full_matrices=bool(full_matrices) and not square, compute_uv=True)
-    return SVDResult(u, s, vh)
+    return SVDResult(u, _real_values(s), vh)
 
 
 @implements(np.linalg.svdvals)

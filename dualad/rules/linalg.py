@@ -32,6 +32,7 @@ from .base import Primitive, dispatcher
 
 __all__ = [
     "conj_transpose",
+    "plain_transpose",
     "Decomposition",
     "TriangularSolve",
     "triangular_solve",
@@ -89,6 +90,11 @@ def _eye(n: int, dtype):
     return np.eye(n, dtype=dtype)
 
 
+def _diag_matrix(d):
+    """The diagonal matrices with the vectors ``d`` (last axis) on their diagonals."""
+    return d[..., :, None] * _eye(d.shape[-1], d.dtype)
+
+
 def _gap_inverse(w):
     """``F[..., i, j] = 1 / (w_j − w_i)`` off the diagonal, 0 on it (inf where w repeats)."""
     n = w.shape[-1]
@@ -113,9 +119,35 @@ def _unused(ct) -> bool:
     return type(plain) is np.ndarray and not plain.any()
 
 
-def _refuse_complex(x, name: str) -> None:
-    if np.dtype(x.dtype).kind == "c":
-        raise NotImplementedError(f"the derivative of {name} on complex matrices comes with dualad's complex-number increment")
+def _is_complex(x) -> bool:
+    return np.dtype(x.dtype).kind == "c"
+
+
+def _conj(x):
+    return np.conj(x) if _is_complex(x) else x
+
+
+def _real(x):
+    return np.real(x) if _is_complex(x) else x
+
+
+def plain_transpose(x, adjoint):
+    """JAX's cotangent of the input ``x`` from ``adjoint``, the Hermitian adjoint of the JVP
+    (for the inner product ``Re Σ conj(u)·v``) applied to the *conjugated* output cotangents:
+    JAX's transpose is ``conj ∘ adjoint ∘ conj`` (no conjugate overall, docs/complex.md), and
+    a real input keeps the real part.  The formulas below are written as Hermitian adjoints,
+    which on real values are the plain transposes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import plain_transpose
+    >>> plain_transpose(np.zeros(1), np.array([1.0 - 2.0j]))
+    array([1.])
+    """
+    if not _is_complex(adjoint):
+        return adjoint
+    return np.real(adjoint) if not _is_complex(x) else np.conj(adjoint)
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,8 +339,8 @@ class Decomposition(Primitive):
     def backward(self, res, ct, params, needed):
         x, full = res
         m, n = x.shape[-2:]
-        cts = self.unpack(ct, m, n, params)
-        return (self.cotangent(x, full, cts, **params),)
+        cts = self.unpack(_conj(ct), m, n, params)
+        return (plain_transpose(x, self.cotangent(x, full, cts, **params)),)
 
 
 
@@ -345,7 +377,6 @@ cholesky = Decomposition(
     lambda m, n: [(n, n)],
     _cholesky_tangent,
     _cholesky_cotangent,
-    check=lambda x: _refuse_complex(x, "cholesky"),
 )
 
 
@@ -362,7 +393,8 @@ def _eigh_compute(x, *, uplo, vectors):
 
 def _eigh_full(x, *, uplo, vectors):
     both = eigh.bind(x, uplo=uplo, vectors=True)
-    return eigh.unpack(both, x.shape[-1], x.shape[-1], {"uplo": uplo, "vectors": True})
+    w, v = eigh.unpack(both, x.shape[-1], x.shape[-1], {"uplo": uplo, "vectors": True})
+    return np.real(w), v  # real eigenvalues (packed with complex eigenvectors, they are complex)
 
 
 def _eigh_tangent(x, full, t, *, uplo, vectors):
@@ -370,15 +402,15 @@ def _eigh_tangent(x, full, t, *, uplo, vectors):
     w, v = full
     sv = np.matmul(_sym(t), v)
     if not vectors:  # diag(Vᴴ S V) without the product
-        return (_column_dots(v, sv),)
+        return (_real(_column_dots(v, sv)),)
     m = np.matmul(_H(v), sv)
-    return (np.diagonal(m, axis1=-2, axis2=-1), np.matmul(v, _divided(_gap_inverse(w), m)))
+    return (_real(np.diagonal(m, axis1=-2, axis2=-1)), np.matmul(v, _divided(_gap_inverse(w), m)))
 
 
 def _eigh_cotangent(x, full, cts, *, uplo, vectors):
     """``Ā = sym(V (diag(w̄) + F ∘ (Vᴴ V̄)) Vᴴ)``."""
     w, v = full
-    wbar = cts[0]
+    wbar = _real(cts[0])
     if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
         return _sym(np.matmul(v * wbar[..., None, :], _H(v)))
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
@@ -394,7 +426,6 @@ eigh = Decomposition(
     _eigh_cotangent,
     full=_eigh_full,
     select=lambda full, *, uplo, vectors: full if vectors else full[:1],
-    check=lambda x, **_: _refuse_complex(x, "eigh"),
 )
 
 
@@ -419,7 +450,6 @@ def _svd_cores(m, n, *, full_matrices, compute_uv):
 
 
 def _svd_check(x, *, full_matrices, compute_uv):
-    _refuse_complex(x, "svd")
     m, n = x.shape[-2:]
     if compute_uv and full_matrices and m != n:
         raise NotImplementedError(
@@ -431,12 +461,20 @@ def _svd_check(x, *, full_matrices, compute_uv):
 def _svd_full(x, *, full_matrices, compute_uv):
     m, n = x.shape[-2:]
     params = {"full_matrices": False, "compute_uv": True}
-    return svd.unpack(svd.bind(x, **params), m, n, params)
+    u, s, vh = svd.unpack(svd.bind(x, **params), m, n, params)
+    return u, np.real(s), vh
 
 
 def _inverse(s):
     with np.errstate(divide="ignore"):
         return 1.0 / s
+
+
+def _phase_rate(d, s):
+    """``i Im(d) / s``, 0 where ``s`` is 0 (as JAX): the rotation of a complex singular pair's
+    phase, put on ``U``.  Its own adjoint for the real inner product."""
+    zero = dispatcher().strip(s) == 0
+    return 1j * np.imag(d) * np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, s))
 
 
 def _svd_tangent(x, full, t, *, full_matrices, compute_uv):
@@ -446,13 +484,15 @@ def _svd_tangent(x, full, t, *, full_matrices, compute_uv):
     v = _H(vh)
     tv = np.matmul(t, v)
     if not compute_uv:  # diag(Uᴴ Ȧ V) without the product
-        return (_column_dots(u, tv),)
+        return (_real(_column_dots(u, tv)),)
     dp = np.matmul(_H(u), tv)
-    sdot = np.diagonal(dp, axis1=-2, axis2=-1)
+    sdot = _real(np.diagonal(dp, axis1=-2, axis2=-1))
     f = _gap_inverse(s * s)
     dps = dp * s[..., None, :]
     sdp = s[..., :, None] * dp
     du = np.matmul(u, _divided(f, dps + _H(dps)))
+    if _is_complex(dp):  # the phase of each pair of singular vectors moves with U (JAX's choice)
+        du = du + u * _phase_rate(np.diagonal(dp, axis1=-2, axis2=-1), s)[..., None, :]
     dv = np.matmul(v, _divided(f, sdp + _H(sdp)))
     m, n = x.shape[-2:]
     inv = _inverse(s)[..., None, :]
@@ -468,7 +508,7 @@ def _svd_cotangent(x, full, cts, *, full_matrices, compute_uv):
     complements, ``dP̄ = diag(s̄) + (G + Gᴴ) S + S (H + Hᴴ)``, ``G = F ∘ (Uᴴ Ū)``,
     ``H = F ∘ (Vᴴ V̄)``."""
     u, s, vh = full
-    sbar = cts[0] if not compute_uv else cts[1]
+    sbar = _real(cts[0] if not compute_uv else cts[1])
     if not compute_uv:  # U diag(s̄) Vᴴ in one product
         return np.matmul(u * sbar[..., None, :], vh)
     dpbar = sbar[..., :, None] * _eye(s.shape[-1], sbar.dtype)
@@ -478,8 +518,11 @@ def _svd_cotangent(x, full, cts, *, full_matrices, compute_uv):
     m, n = x.shape[-2:]
     if not _unused(cts[0]):
         ubar = cts[0]
-        g = _divided(f, np.matmul(_H(u), ubar))
+        uhubar = np.matmul(_H(u), ubar)
+        g = _divided(f, uhubar)
         dpbar = dpbar + (g + _H(g)) * s[..., None, :]
+        if _is_complex(uhubar):
+            dpbar = dpbar + _diag_matrix(_phase_rate(np.diagonal(uhubar, axis1=-2, axis2=-1), s))
         if m > n:
             abar_u = np.matmul(_divided(ubar - np.matmul(u, np.matmul(_H(u), ubar)), inv), vh)
     if not _unused(cts[2]):
@@ -527,7 +570,6 @@ def _qr_cores(m, n, *, mode):
 
 
 def _qr_check(x, *, mode):
-    _refuse_complex(x, "qr")
     m, n = x.shape[-2:]
     if m < n or (mode == "complete" and m != n):
         raise NotImplementedError(
@@ -549,6 +591,8 @@ def _qr_tangent(x, full, t, *, mode):
     c = np.matmul(_H(q), b)
     low = np.tril(c, -1)
     omega = low - _H(low)
+    if _is_complex(c):  # keeps R's diagonal real, as LAPACK's (JAX's correction)
+        omega = omega + _diag_matrix(1j * np.imag(np.diagonal(c, axis1=-2, axis2=-1)))
     rdot = np.matmul(c - omega, r)
     if mode == "r":
         return (rdot,)
@@ -564,6 +608,8 @@ def _qr_cotangent(x, full, cts, *, mode):
     if qbar is not None:
         mm = mm - np.matmul(_H(q), qbar)
     cbar = mm - np.tril(mm - _H(mm), -1)
+    if _is_complex(mm):
+        cbar = cbar - _diag_matrix(1j * np.imag(np.diagonal(mm, axis1=-2, axis2=-1)))
     bbar = np.matmul(q, cbar)
     if qbar is not None:
         bbar = bbar + qbar
@@ -602,7 +648,6 @@ class PseudoInverse(Primitive):
 
     def jvp(self, primals, tangents, params):
         (a,), (t,) = primals, tangents
-        _refuse_complex(a, "pinv")
         p = self.bind(a, **params)
         th = _H(t)
         kk, ll = _complements(a, p)
@@ -612,17 +657,17 @@ class PseudoInverse(Primitive):
 
     def forward(self, primals, params):
         (a,) = primals
-        _refuse_complex(a, "pinv")
         p = self.bind(a, **params)
         return p, (a, p)
 
     def backward(self, res, ct, params, needed):
         a, p = res
+        ct = _conj(ct)
         ph, cth = _H(p), _H(ct)
         kk, ll = _complements(a, p)
         abar = -np.matmul(ph, np.matmul(ct, ph))
         abar = abar + np.matmul(kk, np.matmul(cth, np.matmul(p, ph))) + np.matmul(np.matmul(ph, p), np.matmul(cth, ll))
-        return (abar,)
+        return (plain_transpose(a, abar),)
 
 
 def _complements(a, p):
@@ -753,7 +798,6 @@ def _lu_compute(x):
 
 
 def _lu_check(x):
-    _refuse_complex(x, "lu")
     m, n = x.shape[-2:]
     if m != n:
         raise NotImplementedError(f"the derivative of lu is implemented for square matrices; got {m}×{n}")
