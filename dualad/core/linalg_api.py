@@ -19,9 +19,10 @@ from ..rules import structural as S
 from .dispatch import observe, strip
 from .numpy_api import abs_squared, as_array, implements
 
-__all__ = ["matrix_norm", "vector_norm", "EighResult", "SVDResult", "QRResult", "SlogdetResult"]
+__all__ = ["matrix_norm", "vector_norm", "EighResult", "EigResult", "SVDResult", "QRResult", "SlogdetResult"]
 
 EighResult = type(np.linalg.eigh(np.eye(1)))
+EigResult = type(np.linalg.eig(np.eye(1)))
 SVDResult = type(np.linalg.svd(np.eye(1)))
 QRResult = type(np.linalg.qr(np.eye(1)))
 SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
@@ -145,12 +146,15 @@ def eigvalsh(a, UPLO="L"):
     return L.eigh.bind(_square(a, "eigvalsh"), uplo=_uplo(UPLO), vectors=False)
 
 
-@implements(np.linalg.eig, np.linalg.eigvals)
+@implements(np.linalg.eig)
 def eig(a):
-    raise NotImplementedError(
-        "np.linalg.eig and eigvals return complex eigenvalues: their derivatives come with dualad's "
-        "complex-number increment; for symmetric (Hermitian) matrices use np.linalg.eigh or eigvalsh"
-    )
+    w, v = _factors(L.eig, _square(a, "eig"), vectors=True)
+    return EigResult(w, v)
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a):
+    return L.eig.bind(_square(a, "eigvals"), vectors=False)
 
 
 def _hermitian_svd(a, compute_uv: bool):

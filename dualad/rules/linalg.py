@@ -46,6 +46,7 @@ __all__ = [
     "solve_triangular",
     "cholesky",
     "eigh",
+    "eig",
     "svd",
     "qr",
     "PseudoInverse",
@@ -426,6 +427,74 @@ eigh = Decomposition(
     _eigh_cotangent,
     full=_eigh_full,
     select=lambda full, *, uplo, vectors: full if vectors else full[:1],
+)
+
+
+# --------------------------------------------------------------------------------------------
+# General eigendecomposition: A V = V diag(w), each column of V of unit norm with its largest
+# component real (LAPACK's geev, NumPy's and JAX's normalisation)
+
+
+def _eig_compute(x, *, vectors):
+    if vectors:
+        w, v = np.linalg.eig(x)
+        return (w, v)
+    return (np.linalg.eigvals(x),)
+
+
+def _eig_full(x, *, vectors):
+    n = x.shape[-1]
+    return eig.unpack(eig.bind(x, vectors=True), n, n, {"vectors": True})
+
+
+def _largest(v):
+    """A plain 0/1 mask of each column's largest-magnitude component (LAPACK makes it real)."""
+    plain = np.abs(dispatcher().strip(v))
+    return (plain == np.max(plain, axis=-2, keepdims=True)).astype(plain.dtype)
+
+
+def _eig_tangent(x, full, t, *, vectors):
+    """``P = V⁻¹ Ȧ V``: ``ẇ = diag(P)``; ``V̇ = U + V diag(c)`` with ``U = V (F ∘ P)`` and
+    ``c_j = −Re(v_jᴴ u_j) − i Im(u_kj) / Re(v_kj)`` (``k`` the largest component), which keeps
+    each column's norm and its largest component's phase (JAX's ``_eig_vec_jvp``)."""
+    w, v = full
+    vinv_t = np.linalg.solve(v, t)
+    if not vectors:  # diag(V⁻¹ Ȧ V) without the product
+        return (np.sum(vinv_t * _T(v), axis=-1),)
+    p = np.matmul(vinv_t, v)
+    u = np.matmul(v, _divided(_gap_inverse(w), p))
+    c = -_real(_column_dots(v, u))
+    if _is_complex(v):
+        mask = _largest(v)
+        c = c - 1j * np.imag(np.sum(mask * u, axis=-2)) / np.real(np.sum(mask * v, axis=-2))
+    return (np.diagonal(p, axis1=-2, axis2=-1), u + v * c[..., None, :])
+
+
+def _eig_cotangent(x, full, cts, *, vectors):
+    """The Hermitian adjoint: ``h = diag(Vᴴ V̄)``, ``Ū = V̄ − V diag(Re h) − i E_k diag(Im h / Re v_k)``,
+    ``Ā = V⁻ᴴ (diag(w̄) + conj(F) ∘ (Vᴴ Ū)) Vᴴ``."""
+    w, v = full
+    inner = _diag_matrix(cts[0])
+    if vectors and not _unused(cts[1]):
+        vbar = cts[1]
+        h = _column_dots(v, vbar)
+        ubar = vbar - v * _real(h)[..., None, :]
+        if _is_complex(v):
+            mask = _largest(v)
+            ubar = ubar - 1j * mask * (np.imag(h) / np.real(np.sum(mask * v, axis=-2)))[..., None, :]
+        inner = inner + _divided(_conj(_gap_inverse(w)), np.matmul(_H(v), ubar))
+    vh = _H(v)
+    return np.linalg.solve(vh, np.matmul(inner, vh))
+
+
+eig = Decomposition(
+    "eig",
+    _eig_compute,
+    lambda m, n, *, vectors: [(n,), (n, n)] if vectors else [(n,)],
+    _eig_tangent,
+    _eig_cotangent,
+    full=_eig_full,
+    select=lambda full, *, vectors: full if vectors else full[:1],
 )
 
 
