@@ -25,6 +25,8 @@ Formulas use the conjugate transpose ``_H``, the plain transpose on real values.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .arith import unbroadcast
@@ -206,14 +208,23 @@ class TriangularSolve(Primitive):
 
 
 def _plain_triangular(a, b, lower: bool):
-    """SciPy's triangular solve on NumPy arrays; a transposed view of a C-ordered matrix is
-    solved as that matrix with ``trans=1`` (no copy)."""
+    """``A⁻¹ b`` on NumPy arrays: one matrix and one block of right-hand sides go to BLAS's
+    ``trsm`` directly, laid out so that neither is copied (a C-ordered ``b`` is solved as
+    ``bᵀ A⁻ᵀ``, a C-ordered ``A`` as its transpose); stacks go to SciPy's solver."""
     from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
+    from scipy.linalg.blas import get_blas_funcs
 
-    trans = 0
-    if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous:
-        a, trans, lower = a.T, 1, not lower
-    return _scipy_solve(a, b, trans=trans, lower=lower, check_finite=False)
+    if a.ndim != 2 or b.ndim != 2 or not b.size or np.result_type(a, b).char not in "fdFD":
+        return _scipy_solve(a, b, lower=lower, check_finite=False)
+    zero = np.flatnonzero(np.diagonal(a) == 0)
+    if zero.size:
+        raise np.linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {zero[0]}")
+    trsm = get_blas_funcs("trsm", (a, b))
+    m, flip = (a, False) if a.flags.f_contiguous else (a.T, True)  # m is A, or Aᵀ when flip
+    if b.flags.c_contiguous:  # Xᵀ Aᵀ = bᵀ, bᵀ Fortran-ordered
+        xt = trsm(1.0, m, b.T, side=1, lower=lower != flip, trans_a=0 if flip else 1)
+        return xt.T
+    return trsm(1.0, m, np.asfortranarray(b), lower=lower != flip, trans_a=1 if flip else 0)
 
 
 solve_triangular = TriangularSolve()
@@ -351,9 +362,14 @@ class Decomposition(Primitive):
 
 def _phi(m):
     """The lower triangle of ``m`` with its diagonal halved (self-adjoint, elementwise)."""
-    n = m.shape[-1]
-    mask = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
-    return m * mask.astype(m.dtype)
+    return m * _phi_mask(m.shape[-1], np.dtype(m.dtype).char)
+
+
+@functools.lru_cache(maxsize=64)
+def _phi_mask(n: int, dtype: str):
+    mask = (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(dtype)
+    mask.flags.writeable = False
+    return mask
 
 
 def _cholesky_tangent(x, full, t):
