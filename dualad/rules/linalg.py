@@ -38,6 +38,7 @@ __all__ = [
     "Decomposition",
     "TriangularSolve",
     "triangular_solve",
+    "triangular_product",
     "common_batch",
     "Sylvester",
     "sylvester",
@@ -171,14 +172,7 @@ class TriangularSolve(Primitive):
     def impl(self, a, b, *, lower):
         if type(a) is not np.ndarray or type(b) is not np.ndarray:  # device arrays
             return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
-        lead = a.shape[:-2]
-        if lead and not any(a.strides[:-2]):  # one matrix broadcast over the batch (lanes)
-            a = a[(0,) * len(lead)]
-        if a.ndim == 2 and b.ndim > 2:  # all right-hand sides side by side: one solve
-            n, m = b.shape[-2:]
-            x = _plain_triangular(a, np.moveaxis(b, -2, 0).reshape(n, -1), lower)
-            return np.moveaxis(x.reshape((n,) + b.shape[:-2] + (m,)), 0, -2)
-        return _plain_triangular(a, b, lower)
+        return _side_by_side(lambda m, r: _blas_triangular("trsm", m, r, lower), _one_matrix(a), b)
 
     def jvp(self, primals, tangents, params):
         a, b = primals
@@ -207,24 +201,59 @@ class TriangularSolve(Primitive):
         return abar, (unbroadcast(bbar, b_shape, 1) if needed[1] else None)
 
 
-def _plain_triangular(a, b, lower: bool):
-    """``A⁻¹ b`` on NumPy arrays: one matrix and one block of right-hand sides go to BLAS's
-    ``trsm`` directly, laid out so that neither is copied (a C-ordered ``b`` is solved as
-    ``bᵀ A⁻ᵀ``, a C-ordered ``A`` as its transpose); stacks go to SciPy's solver."""
+def _one_matrix(a):
+    """A stack that is one matrix broadcast over its batch axes (lanes): that matrix."""
+    lead = a.shape[:-2]
+    return a[(0,) * len(lead)] if lead and not any(a.strides[:-2]) else a
+
+
+def _side_by_side(fn, a, b):
+    """``fn(a, b)`` with every right-hand side of the stack ``b`` side by side in one block,
+    when ``a`` is one matrix: one BLAS call for all lanes."""
+    if a.ndim == 2 and b.ndim > 2:
+        n, m = b.shape[-2:]
+        x = fn(a, np.moveaxis(b, -2, 0).reshape(n, -1))
+        return np.moveaxis(x.reshape((n,) + tuple(b.shape[:-2]) + (m,)), 0, -2)
+    return fn(a, b)
+
+
+def _blas_triangular(kind: str, a, b, lower: bool):
+    """``tri(A)⁻¹ b`` (``kind="trsm"``) or ``tri(A) b`` (``"trmm"``) on NumPy arrays: one
+    matrix and one block of right-hand sides go to BLAS directly, laid out so that neither is
+    copied (a C-ordered ``b`` is done as ``bᵀ A⁻ᵀ``, a C-ordered ``A`` as its transpose);
+    stacks go to SciPy's solver or ``matmul``."""
     from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
     from scipy.linalg.blas import get_blas_funcs
 
     if a.ndim != 2 or b.ndim != 2 or not b.size or np.result_type(a, b).char not in "fdFD":
+        if kind == "trmm":
+            return np.matmul(np.tril(a) if lower else np.triu(a), b)
         return _scipy_solve(a, b, lower=lower, check_finite=False)
-    zero = np.flatnonzero(np.diagonal(a) == 0)
-    if zero.size:
-        raise np.linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {zero[0]}")
-    trsm = get_blas_funcs("trsm", (a, b))
+    if kind == "trsm":
+        zero = np.flatnonzero(np.diagonal(a) == 0)
+        if zero.size:
+            raise np.linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {zero[0]}")
+    routine = get_blas_funcs(kind, (a, b))
     m, flip = (a, False) if a.flags.f_contiguous else (a.T, True)  # m is A, or Aᵀ when flip
-    if b.flags.c_contiguous:  # Xᵀ Aᵀ = bᵀ, bᵀ Fortran-ordered
-        xt = trsm(1.0, m, b.T, side=1, lower=lower != flip, trans_a=0 if flip else 1)
-        return xt.T
-    return trsm(1.0, m, np.asfortranarray(b), lower=lower != flip, trans_a=1 if flip else 0)
+    if b.flags.c_contiguous:  # Xᵀ = bᵀ op(A)ᵀ, bᵀ Fortran-ordered
+        return routine(1.0, m, b.T, side=1, lower=lower != flip, trans_a=0 if flip else 1).T
+    return routine(1.0, m, np.asfortranarray(b), lower=lower != flip, trans_a=1 if flip else 0)
+
+
+def triangular_product(a, b, *, lower: bool):
+    """``tri(A) b``: BLAS's triangular product on NumPy arrays, ``matmul`` on active ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import triangular_product
+    >>> triangular_product(np.ones((2, 2)), np.ones((2, 1)), lower=True)
+    array([[1.],
+           [2.]])
+    """
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return _side_by_side(lambda m, r: _blas_triangular("trmm", m, r, lower), _one_matrix(a), b)
+    return np.matmul(np.tril(a) if lower else np.triu(a), b)
 
 
 solve_triangular = TriangularSolve()
@@ -383,8 +412,8 @@ def _cholesky_tangent(x, full, t):
 def _cholesky_cotangent(x, full, cts):
     """``Ā = sym(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``."""
     (lo,), (lbar,) = full, cts
-    p = _phi(np.matmul(_H(lo), lbar))
     lh = _H(lo)
+    p = _phi(triangular_product(lh, lbar, lower=False))
     return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
 
 
