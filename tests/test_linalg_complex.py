@@ -55,6 +55,14 @@ CASES = {
     "lstsq": (lambda x: np.linalg.lstsq(x[:, :2], x[:, 2])[0], (4, 3)),
     "norm_nuc": (lambda x: np.linalg.norm(x, "nuc"), (3, 4)),
     "scipy_lu": (lambda x: flat(*dsl.lu(x)[1:]), (3, 3)),
+    "slogdet_stack": (lambda x: flat(*np.linalg.slogdet(x)), (2, 3, 3)),
+    "det_inv_solve": (lambda x: flat(np.linalg.det(x), np.linalg.inv(x), np.linalg.solve(x, x[..., 0])), (3, 3)),
+    "scipy_sqrtm": (lambda x: dsl.sqrtm(x + 3 * np.eye(3)), (3, 3)),
+    "scipy_expm": (lambda x: dsl.expm(x), (3, 3)),
+    "scipy_eigh_b": (lambda x: flat(*[(w, np.abs(v) ** 2) for w, v in [dsl.eigh(herm(x), herm(x[::-1]))]][0]), (3, 3)),
+    "scipy_lu_solve": (lambda x: dsl.lu_solve(dsl.lu_factor(x), x[:, 0]), (3, 3)),
+    "scipy_solve_triangular": (lambda x: dsl.solve_triangular(x + 3 * np.eye(3), x.T, lower=True), (3, 3)),
+    "scipy_sylvester": (lambda x: dsl.solve_sylvester(x + 3 * np.eye(3), x.T + 3 * np.eye(3), x), (3, 3)),
     "scipy_cho_solve": (lambda x: dsl.cho_solve(dsl.cho_factor(herm(x)), x[:, 0]), (3, 3)),
 }
 
@@ -158,3 +166,32 @@ def test_closed_forms():
     # the eigenvalues of a Hermitian matrix are real, as NumPy returns them
     w, v = ad.jvp(lambda m: np.linalg.eigh(m)[0], (a,), (np.eye(4, dtype=complex),))
     assert w.dtype == np.float64 and v.dtype == np.float64
+
+
+def test_sqrtm_of_a_real_matrix_with_a_complex_root():
+    """SciPy's principal root of a real matrix with negative eigenvalues is complex; its
+    derivative along real directions matches central differences, and a real input's
+    cotangent is real (the real part, JAX's convention)."""
+    a = np.array([[-2.0, 1.0], [0.5, 3.0]])
+    assert np.iscomplexobj(dsl.sqrtm(a))
+    v = np.random.default_rng(4).normal(size=(2, 2))
+    _, jv = ad.jvp(dsl.sqrtm, (a,), (v,))
+    np.testing.assert_allclose(jv, fd_directional(dsl.sqrtm, a, v), rtol=1e-6, atol=1e-8)
+    loss = lambda m: np.sum(np.abs(dsl.sqrtm(m)) ** 2)
+    g = ad.grad(loss)(a)
+    assert g.dtype == np.float64
+    np.testing.assert_allclose(g, fd_jacobian(loss, [a], 0), rtol=1e-6, atol=1e-8)
+
+
+def test_slogdet_sign_moves_with_a_complex_matrix():
+    """``sign = det/|det|`` has the derivative ``i Im tr(A⁻¹Ȧ) · sign`` (JAX's), and the log
+    of the absolute value ``Re tr(A⁻¹Ȧ)``."""
+    z = _point((3, 3), 6)
+    v = crandn(np.random.default_rng(5), (3, 3))
+    (sign, logabs), (dsign, dlogabs) = ad.jvp(np.linalg.slogdet, (z,), (v,))
+    np.testing.assert_allclose(sign, np.linalg.slogdet(z)[0], rtol=1e-14)
+    trace = np.trace(np.linalg.solve(z, v))
+    np.testing.assert_allclose(dsign, 1j * trace.imag * sign, rtol=1e-10)
+    np.testing.assert_allclose(dlogabs, trace.real, rtol=1e-10)
+    assert np.isrealobj(dlogabs)
+

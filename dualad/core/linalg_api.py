@@ -93,7 +93,22 @@ def _slogdet_sign(a):
 def slogdet(a):
     a = _square(a, "slogdet")
     sign = observe(_slogdet_sign, a)  # plain, but it steers the value: a guard in recordings
+    if a.dtype.kind == "c":  # the phase det/|det| moves with A: ṡ = i Im tr(A⁻¹Ȧ) s, as JAX
+        sign = _complex_sign(a)
     return SlogdetResult(sign, S.logabsdet.bind(a, axis=(-2, -1), keepdims=False))
+
+
+def _complex_sign(a):
+    """``det(A)/|det(A)|`` of complex matrices, from ``det(cA)`` with the plain ``c = |det A|^(−1/n)``
+    (no overflow: ``|det(cA)|`` is 1)."""
+    logabs = observe(_slogdet_logabs, a)
+    scale = np.exp(-logabs / a.shape[-1])[..., None, None]
+    d = S.det.bind(a * scale, axis=(-2, -1), keepdims=False)
+    return d / np.abs(d)
+
+
+def _slogdet_logabs(a):
+    return np.linalg.slogdet(a)[1]
 
 
 @implements(np.linalg.det)

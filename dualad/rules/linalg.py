@@ -874,27 +874,21 @@ class MatrixSqrt(Primitive):
 
         return _per_matrix(_scipy_sqrtm, a)
 
-    def _root(self, a):
-        x = self.bind(a)
-        if np.dtype(x.dtype).kind == "c" and np.dtype(a.dtype).kind != "c":
-            raise NotImplementedError(
-                "sqrtm of this real matrix is complex (it has negative eigenvalues); its derivative comes "
-                "with dualad's complex-number increment"
-            )
-        return x
-
     def jvp(self, primals, tangents, params):
         (a,), (t,) = primals, tangents
-        x = self._root(a)
+        x = self.bind(a)  # complex where a real A has negative eigenvalues, as SciPy's
         return x, sylvester(x, x, t)
 
     def forward(self, primals, params):
-        x = self._root(primals[0])
-        return x, x
+        (a,) = primals
+        x = self.bind(a)
+        return x, (a, x)
 
     def backward(self, res, ct, params, needed):
-        xt = _T(res)
-        return (sylvester(xt, xt, ct),)
+        a, x = res
+        xt = _T(x)
+        abar = sylvester(xt, xt, ct)  # holomorphic: the plain transpose is JAX's cotangent
+        return (np.real(abar) if _is_complex(abar) and not _is_complex(a) else abar,)
 
 
 sqrtm = MatrixSqrt()
