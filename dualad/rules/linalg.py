@@ -219,9 +219,9 @@ def _side_by_side(fn, a, b):
 
 def _blas_triangular(kind: str, a, b, lower: bool):
     """``tri(A)⁻¹ b`` (``kind="trsm"``) or ``tri(A) b`` (``"trmm"``) on NumPy arrays: one
-    matrix and one block of right-hand sides go to BLAS directly, laid out so that neither is
-    copied (a C-ordered ``b`` is done as ``bᵀ A⁻ᵀ``, a C-ordered ``A`` as its transpose);
-    stacks go to SciPy's solver or ``matmul``."""
+    matrix and one block of right-hand sides go to BLAS directly, as ``bᵀ A⁻ᵀ`` (``bᵀ A``ᵀ)
+    with ``b`` C-ordered (OpenBLAS's right-side solve is the faster), a C-ordered ``A`` as its
+    transpose, without copying either; stacks go to SciPy's solver or ``matmul``."""
     from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
     from scipy.linalg.blas import get_blas_funcs
 
@@ -235,9 +235,8 @@ def _blas_triangular(kind: str, a, b, lower: bool):
             raise np.linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {zero[0]}")
     routine = get_blas_funcs(kind, (a, b))
     m, flip = (a, False) if a.flags.f_contiguous else (a.T, True)  # m is A, or Aᵀ when flip
-    if b.flags.c_contiguous:  # Xᵀ = bᵀ op(A)ᵀ, bᵀ Fortran-ordered
-        return routine(1.0, m, b.T, side=1, lower=lower != flip, trans_a=0 if flip else 1).T
-    return routine(1.0, m, np.asfortranarray(b), lower=lower != flip, trans_a=1 if flip else 0)
+    b = np.ascontiguousarray(b)  # Xᵀ = bᵀ op(A)ᵀ with bᵀ Fortran-ordered: BLAS's faster right side
+    return routine(1.0, m, b.T, side=1, lower=lower != flip, trans_a=0 if flip else 1).T
 
 
 def triangular_product(a, b, *, lower: bool):
