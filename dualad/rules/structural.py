@@ -561,6 +561,8 @@ class ReduceOp(Primitive):
         (x,), (t,) = primals, tangents
         y, g = self.fn(x, **params)
         ydot = sum_.bind(strong_multiply(g, t), axis=params["axis"], keepdims=params["keepdims"], batch=1)
+        if np.dtype(ydot.dtype).kind == "c" and np.dtype(y.dtype).kind != "c":  # log|det| of a complex matrix
+            ydot = np.real(ydot)  # a real output's tangent: the real part (its cotangent ȳ·G is JAX's)
         return y, ydot
 
     def forward(self, primals, params):
