@@ -22,7 +22,7 @@ from .dispatch import Active, apply_elementwise, observe, strip
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
     "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain", "holds_actives", "from_objects",
-    "abs_squared",
+    "abs_squared", "astype_copy",
 ]
 
 FUNCTIONS: dict[Callable, Callable] = {}
@@ -380,6 +380,15 @@ def astype(x, dtype):
     if dtype == x.dtype:
         return x
     return S.astype.bind(x, dtype=dtype, in_dtype=np.dtype(x.dtype), batch=0)
+
+
+@implements(np.astype)
+def astype_copy(x, dtype, /, *, copy=True, device=None):
+    """``np.astype`` and the ``.astype`` method: ``copy=True`` gives a value of its own even
+    when the dtype is unchanged (item assignment into it must not reach ``x``)."""
+    x = _arr(x)
+    y = astype(x, dtype) if isinstance(x, Active) else x.astype(dtype, copy=copy)
+    return y._copy() if copy and y is x and isinstance(x, Active) else y
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ def _call(ufunc, inputs, kwargs):
     ufunc = _ALIASES.get(ufunc, ufunc)
     if ufunc is np.matmul:
         return api.matmul(*inputs)
+    if ufunc is np.vecdot:
+        return _vecdot(*inputs, **kwargs)
     if ufunc in _COMPOSED:
         _plain_keywords(ufunc, kwargs)
         return _COMPOSED[ufunc](*[api.operand(x) for x in inputs])
@@ -113,6 +115,17 @@ def _heaviside(x, h0):
     shape = np.broadcast_shapes(np.shape(at_zero), tuple(h0.shape))
     dt = np.result_type(step, strip(h0))
     return api.where(np.broadcast_to(at_zero, shape), h0, np.broadcast_to(step, shape).astype(dt))
+
+
+def _vecdot(x1, x2, /, *, axis=-1, axes=None, keepdims=False):
+    """``Σ conj(x1)·x2`` over ``axis`` (after broadcasting), as NumPy's ``vecdot`` gufunc."""
+    x1, x2 = api.operand(x1), api.operand(x2)
+    if axes is not None:
+        if list(axes[0]) != list(axes[1]):
+            raise TypeError("np.vecdot(axes=...): give the same axis for both operands (axis=k)")
+        axis = axes[0][0] if isinstance(axes[0], (tuple, list)) else axes[0]
+    prod = np.conjugate(x1) * x2 if np.iscomplexobj(strip(x1)) else x1 * x2
+    return np.sum(prod, axis=axis, keepdims=keepdims)
 
 
 _COMPOSED = {np.divmod: _divmod, np.modf: _modf, np.float_power: _float_power, np.heaviside: _heaviside}

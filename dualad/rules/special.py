@@ -22,8 +22,9 @@ import math
 
 import numba
 import numpy as np
-from scipy import special
+from scipy import special as public
 from scipy.special import _ufuncs
+from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
 from .base import elementwise
 from .native import cython_special, jit
@@ -35,6 +36,7 @@ _SQRT_2PI = 2.5066282746310002
 _POS = ((0.3, 3.0),)
 _PROB = ((0.05, 0.95),)
 _PI = math.pi
+_LN2 = math.log(2.0)
 _ORDER = "not differentiable in the order"
 
 
@@ -175,7 +177,7 @@ def gammasgn(x):
     return special.gammasgn(x), 0.0
 
 
-@elementwise(special.polygamma, domain=((0, 3), (0.3, 3.0)), argnums=(1,), nondiff=_ORDER + " n (an integer)",
+@elementwise(public.polygamma, domain=((0, 3), (0.3, 3.0)), argnums=(1,), nondiff=_ORDER + " n (an integer)",
              text=("ψ⁽{a}⁾({b})", ("0", "ψ⁽{a}⁺¹⁾({b})")))
 def polygamma(n, x):
     # psi for n = 0, else (-1)^(n+1) n! zeta(n + 1, x); s avoids the pole of zeta at s = 1
@@ -204,6 +206,13 @@ def betaln(a, b):
 def betainc(a, b, x):
     density = np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - special.betaln(a, b))
     return special.betainc(a, b, x), 0.0, 0.0, density
+
+
+@elementwise(special.betaincc, domain=((0.5, 3.0), (0.5, 3.0), (0.1, 0.9)), argnums=(2,), scalar=_native("betaincc", 3),
+             nondiff="not differentiable in a and b", text=("(1 − I_{c}({a}, {b}))", None))
+def betaincc(a, b, x):
+    density = np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - special.betaln(a, b))
+    return special.betaincc(a, b, x), 0.0, 0.0, -density
 
 
 # --- the regularized incomplete gamma functions, in x and in a ------------------------------------
@@ -283,6 +292,29 @@ def gammainc(a, x):
 def gammaincc(a, x):
     density = np.exp((a - 1.0) * np.log(x) - x - special.gammaln(a))
     return special.gammaincc(a, x), -gammainc_da(a, x), -density
+
+
+# --- distribution functions of scipy.stats' tests: chi-squared (P and Q at v/2, x/2), Student's t --
+
+
+@elementwise(special.chdtr, domain=((1.0, 6.0), (0.4, 6.0)), scalar=_native("chdtr", 2), text=("χ²cdf({a}, {b})", None))
+def chdtr(v, x):
+    density = np.exp((0.5 * v - 1.0) * np.log(x) - 0.5 * x - special.gammaln(0.5 * v) - 0.5 * v * _LN2)
+    return special.chdtr(v, x), 0.5 * gammainc_da(0.5 * v, 0.5 * x), density
+
+
+@elementwise(special.chdtrc, domain=((1.0, 6.0), (0.4, 6.0)), scalar=_native("chdtrc", 2), text=("χ²sf({a}, {b})", None))
+def chdtrc(v, x):
+    density = np.exp((0.5 * v - 1.0) * np.log(x) - 0.5 * x - special.gammaln(0.5 * v) - 0.5 * v * _LN2)
+    return special.chdtrc(v, x), -0.5 * gammainc_da(0.5 * v, 0.5 * x), -density
+
+
+@elementwise(special.stdtr, domain=((1.0, 8.0), (-3.0, 3.0)), argnums=(1,), scalar=_native("stdtr", 2),
+             nondiff="not differentiable in the degrees of freedom df", text=("t_cdf({a}, {b})", None))
+def stdtr(df, t):
+    log_density = special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df) - 0.5 * np.log(df * _PI) \
+        - 0.5 * (df + 1.0) * np.log1p(t * t / df)
+    return special.stdtr(df, t), 0.0, np.exp(log_density)
 
 
 # --- logistic, logs and entropies ---------------------------------------------------------------
