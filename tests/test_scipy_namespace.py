@@ -226,10 +226,42 @@ def test_convolve_correlate_match_scipy(mode, n1, n2):
         check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=1)
 
 
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("s1,s2", [((4, 3), (2, 2)), ((2, 2), (4, 3)), ((3, 3), (3, 3)), ((2, 3, 2), (2, 2, 1)), ((5, 1), (2, 1))])
+def test_convolve_correlate_nd_match_scipy(mode, s1, s2):
+    import scipy.signal as ssig
+
+    from dualad.scipy import signal
+
+    a, b = RNG.normal(size=s1), RNG.normal(size=s2)
+    for ours, ref in ((signal.convolve, ssig.convolve), (signal.correlate, ssig.correlate)):
+        np.testing.assert_allclose(ours(a, b, mode=mode), ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=0)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=1)
+
+
+def test_convolve_correlate_complex_and_scalar_match_scipy():
+    import scipy.signal as ssig
+
+    from dualad.scipy import signal
+
+    a = RNG.normal(size=(3, 4)) + 1j * RNG.normal(size=(3, 4))
+    b = RNG.normal(size=(2, 2)) + 1j * RNG.normal(size=(2, 2))
+    for mode in ("full", "same", "valid"):
+        for ours, ref in ((signal.convolve, ssig.convolve), (signal.correlate, ssig.correlate)):
+            np.testing.assert_allclose(ours(a, b, mode=mode), ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(ours(b, a, mode=mode), ref(b, a, mode=mode), rtol=1e-12, atol=1e-14)
+            y, t = ad.jvp(lambda z: ours(z, b, mode=mode), (a,), (a,))  # linear in in1: the tangent is the value
+            np.testing.assert_allclose(t, ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(signal.correlate(np.array(2.0), np.array(3.0)), ssig.correlate(np.array(2.0), np.array(3.0)))
+
+
 def test_signal_errors():
     from dualad.scipy import signal
 
     with pytest.raises(ValueError, match="mode must be one of"):
         signal.convolve(np.ones(3), np.ones(2), mode="circular")
-    with pytest.raises(NotImplementedError, match="1-D inputs"):
+    with pytest.raises(ValueError, match="same dimensionality"):
         signal.correlate(np.ones((2, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="at least as large as the other in every dimension"):
+        signal.convolve(np.ones((2, 4)), np.ones((3, 3)), mode="valid")
