@@ -17,7 +17,7 @@ from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 
-__all__ = ["handle_ufunc", "PLAIN_UFUNCS", "nan_to_num", "fix", "i0"]
+__all__ = ["handle_ufunc", "PLAIN_UFUNCS", "nan_to_num", "fix", "i0", "real_if_close"]
 
 #: Ufuncs whose results carry no derivative: applied to the plain values.
 PLAIN_UFUNCS = {
@@ -265,6 +265,16 @@ def fix(x, out=None):
     """Rounding toward zero: ``np.trunc`` (derivative 0)."""
     api.no_out(out, "fix")
     return np.trunc(x)
+
+
+@api.implements(np.real_if_close)
+def real_if_close(a, tol=100):
+    """The real part when every imaginary part is within ``tol`` machine epsilons of zero (NumPy's
+    test, on the values), else ``a`` itself."""
+    a = api.as_array(a)
+    if np.dtype(a.dtype).kind != "c":
+        return a
+    return np.real(a) if np.isrealobj(np.real_if_close(strip(a), tol=tol)) else a
 
 
 @api.implements(np.i0)
