@@ -368,3 +368,13 @@ def test_hessian_of_every_pair_of_rules_is_covered():
             H = np.asarray(ad.hessian(f)(x))
         P = hessian_sparsity(f, x).toarray()
         assert not ((np.abs(H) > 1e-12) & ~P).any(), name
+
+
+def test_stack_and_array_of_scalars_keep_their_pattern():
+    """``np.stack`` and ``np.array`` of active scalars (one ``stack`` entry) select elements:
+    the traced pattern is exact, not dense."""
+    x = np.arange(1.0, 5.0)
+    for f in (lambda x: np.stack([x[::-1], 2.0 * x]), lambda x: np.array([x[0] * x[1], x[2], 3.0, np.sin(x[3])])):
+        P = jacobian_sparsity(f, x).toarray()
+        J = np.asarray(ad.jacfwd(f)(x)).reshape(P.shape)
+        np.testing.assert_array_equal(P, J != 0)

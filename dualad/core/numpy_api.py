@@ -806,8 +806,14 @@ def repeat(a, repeats, axis=None):
 @implements(np.pad)
 def pad(array, pad_width, mode="constant", **kwargs):
     a = _arr(array)
+    if mode in ("edge", "reflect", "symmetric", "wrap") and kwargs.get("reflect_type", "even") == "even":
+        # every output element is a copy of one input element: NumPy's own pad of the positions
+        return S.gather.bind(a, flat=np.pad(_positions(a), pad_width, mode=mode, **kwargs), batch=0)
     if mode != "constant":
-        raise NotImplementedError(f"np.pad(mode={mode!r}) on active values: only mode='constant' is supported yet")
+        raise NotImplementedError(
+            f"np.pad(mode={mode!r}{', reflect_type=' + repr(kwargs['reflect_type']) if 'reflect_type' in kwargs else ''}) "
+            "on active values: the modes 'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even') are "
+            "offered; build other paddings from them with np.concatenate")
     value = kwargs.pop("constant_values", 0)
     if kwargs:
         raise TypeError(f"np.pad: unsupported arguments {sorted(kwargs)}")
