@@ -214,6 +214,8 @@ class Tape:
                     if owned and math.prod(out_shape) >= backend.SMALL:
                         into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
                     contribs = elementwise_adjoints(op, residual, g, needed, out_shape, into)
+                elif op.accumulate is not None and _accumulate(op, residual, g, params, in_nodes, adj, owned, dtypes):
+                    continue
                 else:
                     into = None
                     contribs = op.backward(residual, g, params, needed)
@@ -263,6 +265,29 @@ class Tape:
         return "\n".join(f"{s:<{width + 2}} {tuple(shape)}" for _, s, shape in lines)
 
     __str__ = __repr__
+
+
+def _accumulate(op, shapes, g, params, in_nodes, adj: dict, owned: dict, dtypes: dict) -> bool:
+    """Pull ``g`` through an indexing op by adding it into its input's adjoint in place (a
+    buffer this sweep owns, made once per node) instead of building a zero array of the
+    input's size per entry: reading n elements one by one then costs O(n), not O(n²).
+    Host cotangents of the input's dtype only; False (nothing done) otherwise."""
+    if type(g) is not np.ndarray or len(in_nodes) != 1 or in_nodes[0] is None:
+        return False
+    n = in_nodes[0]
+    batch = params["batch"] + 1
+    dt = dtypes.get(n, g.dtype)
+    shape = g.shape[:batch] + tuple(shapes[0])
+    if g.dtype != dt:
+        return False
+    buf = adj.get(n)
+    if buf is None or id(buf) not in owned:
+        if buf is not None and (type(buf) is not np.ndarray or buf.shape != shape):
+            return False
+        buf = np.zeros(shape, dtype=dt) if buf is None else np.array(buf, dtype=dt)
+        adj[n] = owned[id(buf)] = buf
+    op.accumulate(buf, g, shapes=shapes, **{**params, "batch": batch})
+    return True
 
 
 def _const(x) -> str:
