@@ -346,3 +346,68 @@ def test_random_programs_under_jit(prog):
             _same(jf(*at), prog(*at), rtol=1e-12, atol=1e-12)
             _same(jg(*at), ad.grad(prog, argnums=prog.argnums)(*at), rtol=1e-10, atol=1e-10)
             _same(jh(*at), ad.hessian(prog, argnums=prog.hess_arg)(*at), rtol=1e-9, atol=1e-9)
+
+
+# -- value-dependent indexing: an op of the program, not a guard ---------------------------------
+
+INDEXING = {
+    "sort": lambda x: np.sort(x) @ np.arange(6.0),
+    "sort_2d_axis0": lambda x: np.sum(np.sort(x.reshape(2, 3), axis=0) * np.arange(6.0).reshape(2, 3)),
+    "median": lambda x: np.median(x**2),
+    "quantile": lambda x: np.quantile(np.sin(x), [0.2, 0.7]) @ np.array([1.0, -2.0]),
+    "argmax_gather": lambda x: x[np.argmax(x)] * np.sum(x),
+    "argmin_method": lambda x: x[x.argmin()] ** 2,
+    "argsort_along": lambda x: np.sum(np.take_along_axis(x, np.argsort(x), axis=0) * np.arange(6.0)),
+    "top_two": lambda x: np.sum(x[np.argsort(x)[-2:]] ** 2),
+    "take": lambda x: np.take(x, np.argsort(-x)) @ np.arange(6.0),
+    "partition": lambda x: np.sum(np.partition(x, 2)[:2]),
+    "row_of_max": lambda x: np.sum(x.reshape(2, 3)[np.argmax(x[:2]), :] ** 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEXING))
+@pytest.mark.parametrize("transform", ["value", "grad", "hessian"])
+def test_value_dependent_indexing_records_once(name, transform):
+    f = INDEXING[name]
+    t = {"value": lambda f: f, "grad": ad.grad, "hessian": ad.hessian}[transform](f)
+    jt = ad.jit(t)
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        x = rng.permutation(6) + 0.1 * rng.standard_normal(6)  # a new order each time
+        _same(jt(x), t(x), rtol=1e-12, atol=1e-12)
+    assert jt.records == 1
+
+
+def test_gradient_of_sort_against_finite_differences():
+    from helpers import fd_jacobian
+
+    g = ad.jit(ad.grad(INDEXING["sort"]))
+    for x in _points(size=6):
+        np.testing.assert_allclose(g(x), fd_jacobian(INDEXING["sort"], [x], 0), rtol=1e-6, atol=1e-8)
+
+
+def test_an_index_steering_python_stays_a_guard():
+    def f(x):
+        i = np.argmax(x)
+        return x[i] * 2.0 if i > 2 else x[i]
+
+    jf = ad.jit(f)
+    xs = [np.array([5.0, 0, 0, 0]), np.array([0, 5.0, 0, 0]), np.array([0, 0, 0, 5.0])]
+    for x in xs:
+        _same(jf(x), f(x))
+    assert jf.records == 3  # each new argmax value: recorded again (it was read by Python)
+
+
+def test_plain_uses_of_an_index_are_guards():
+    plain_uses = {
+        "int": lambda x: x * float(int(np.argmax(x))),
+        "asarray": lambda x: x * np.asarray(np.argmax(x)).astype(float),
+        "arithmetic": lambda x: x * (np.argmax(x) + 1.0),
+        "returned": lambda x: (np.sum(x), np.argmax(x)),
+        "indexing a constant": lambda x: x * np.arange(4.0)[np.argmax(x)],
+    }
+    for name, f in plain_uses.items():
+        jf = ad.jit(f)
+        for x in (np.array([5.0, 0, 0, 0]), np.array([0, 0, 5.0, 0])):
+            _same(jf(x), f(x))
+        assert jf.records == 2, name
