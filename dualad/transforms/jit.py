@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..core.dispatch import Active
-from .common import check_callable
+from ..core.dispatch import Active, strip
+from .common import check_callable, flatten_output
 from .guards import constants_hold, free_constants
 from .pytree import tree_flatten, tree_unflatten
 from .record import Recording
@@ -115,15 +115,21 @@ def _both_ways(f, nums: tuple, names: tuple) -> tuple[tuple, tuple]:
     return tuple(dict.fromkeys(nums + more_nums)), tuple(dict.fromkeys(names + more_names))
 
 
-def _hashable(value, what: str):
+_STATIC_FIX = (
+    "static arguments are keys of the recording cache, so they must be hashable: pass a tuple instead "
+    "of a list or array, or leave the argument out of static_argnums/static_argnames so that it is traced"
+)
+_LEAF_FIX = (
+    "jit traces float and complex arrays and numbers and keys everything else by value, which needs a "
+    "hashable value: pass arrays, or mark the argument static (static_argnums) with a hashable value"
+)
+
+
+def _hashable(value, what: str, fix: str = _STATIC_FIX):
     try:
         hash(value)
     except TypeError:
-        raise TypeError(
-            f"dualad.jit: {what} is of unhashable type {type(value).__name__!r}; static arguments are keys "
-            "of the recording cache, so they must be hashable: pass a tuple instead of a list or array, "
-            "or leave the argument out of static_argnums/static_argnames so that it is traced"
-        ) from None
+        raise TypeError(f"dualad.jit: {what} is of unhashable type {type(value).__name__!r}; {fix}") from None
     return value
 
 
@@ -146,7 +152,7 @@ def _value_key(x, what: str):
     if isinstance(x, (np.ndarray, np.generic)):
         a = np.asarray(x)
         return ("array", a.shape, a.dtype.str, a.tobytes())
-    return (type(x), _hashable(x, what))
+    return (type(x), _hashable(x, what, _LEAF_FIX))
 
 
 class _Entry:
@@ -228,7 +234,7 @@ class Jitted:
                 traced.append(x)
                 leaf_keys.append((tuple(x.shape), np.dtype(x.dtype).str))
             else:
-                leaf_keys.append(_value_key(x, f"argument leaf {j} (not an array)"))
+                leaf_keys.append(_value_key(x, f"the argument leaf {j} (in flattening order), not an array,"))
             fixed.append(x)
         key = (treedef, tuple(leaf_keys), static_key)
 
@@ -260,23 +266,31 @@ class Jitted:
             return self._replay(entry, traced, rebuild)
 
     def _replay(self, entry: _Entry, traced: list, rebuild):
+        traced_out = []
+
         def g(*values):
             a, kw = rebuild(values)
-            return self.f(*a, **kw)
+            out = self.f(*a, **kw)
+            traced_out.append(out)
+            return out
 
-        before = self.records
         if entry.rec is None or not constants_hold(entry.consts):  # new, or a global f reads changed
             entry.consts = free_constants(self.f)
-            entry.rec = Recording(g, tuple(traced), None)
+            # copies: a recording's tape keeps its inputs read-only while it lives, not the caller's
+            entry.rec = Recording(g, tuple(np.array(x, copy=True) for x in traced), None)
             self.records += 1
             entry.traces += 1
-        else:
-            entry.rec.f = g  # the same signature: only the traced values differ
+            leaves, treedef = flatten_output(traced_out[-1], "jit")
+            return tree_unflatten(treedef, [strip(o) for o in leaves])  # the recording's own values
+        entry.rec.f = g  # the same signature: only the traced values differ
         seen = entry.rec.records
-        out = entry.rec(*traced)
+        # The recording holds the derivative sweeps' own arithmetic, which the plain transforms
+        # run with floating-point warnings silenced (0·inf resolved by strong zeros): so do replays.
+        with np.errstate(all="ignore"):
+            out = entry.rec(*traced)
         entry.traces += entry.rec.records - seen
         self.records += entry.rec.records - seen
-        if entry.traces - 1 > MAX_RERECORDS and self.records > before:
+        if entry.traces - 1 > MAX_RERECORDS and entry.rec.records > seen:
             self._give_up(entry)
         return out
 
@@ -333,8 +347,9 @@ def jit(f: Callable | None = None, static_argnums: int | Sequence[int] = (), sta
     signature by value (dualad's recordings carry floats only).  A signature whose guards
     changed more than :data:`~dualad.transforms.jit.MAX_RERECORDS` times runs ``f`` directly
     from then on, with one :class:`~dualad.JitFallbackWarning`.  Side effects (printing,
-    appending to lists) happen only while recording.  Today a replay runs the recorded list in
-    Python (see the performance guide for when that pays).
+    appending to lists) and NumPy's floating-point warnings happen only while recording.
+    Today a replay runs the recorded list in Python (see the performance guide for when that
+    pays).
 
     Examples
     --------
