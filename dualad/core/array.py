@@ -14,6 +14,7 @@ from . import elements, numpy_numerics, numpy_shapes, numpy_stats, ufuncs  # noq
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 from .namespace import join_numpy, namespace
+from .observed import observe_index
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
@@ -367,13 +368,13 @@ class ArrayBehaviour(Active):
         raise TypeError("in-place sort of an active value is not supported; use y = np.sort(x)")
 
     def argmax(self, axis=None):
-        return observe(np.argmax, self, axis=axis)
+        return observe_index(np.argmax, self, axis=axis)
 
     def argmin(self, axis=None):
-        return observe(np.argmin, self, axis=axis)
+        return observe_index(np.argmin, self, axis=axis)
 
     def argsort(self, axis=-1):
-        return observe(np.argsort, self, axis=axis)
+        return observe_index(np.argsort, self, axis=axis)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         return api.astype_copy(self, dtype, copy=copy)

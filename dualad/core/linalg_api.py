@@ -18,6 +18,7 @@ from ..rules import linalg as L
 from ..rules import structural as S
 from .dispatch import observe, strip
 from .numpy_api import abs_squared, as_array, implements
+from .observed import observe_index
 
 __all__ = ["matrix_norm", "vector_norm", "EighResult", "EigResult", "SVDResult", "QRResult", "SlogdetResult"]
 
@@ -177,12 +178,12 @@ def _hermitian_svd(a, compute_uv: bool):
     vectors), composed of differentiable ops."""
     if not compute_uv:
         s = np.abs(eigvalsh(a))
-        order = observe(np.argsort, -s, axis=-1, kind="stable")
+        order = observe_index(np.argsort, -s, axis=-1, kind="stable")
         return np.take_along_axis(s, order, axis=-1)
     w, u = eigh(a)
     sgn = observe(np.sign, w)
     s = np.abs(w)
-    order = observe(np.argsort, -s, axis=-1, kind="stable")
+    order = observe_index(np.argsort, -s, axis=-1, kind="stable")
     sgn = np.take_along_axis(sgn, order, axis=-1)
     s = np.take_along_axis(s, order, axis=-1)
     u = np.take_along_axis(u, np.broadcast_to(order[..., None, :], tuple(u.shape)), axis=-1)

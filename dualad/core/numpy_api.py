@@ -9,6 +9,7 @@ Anything NumPy offers that is not listed raises ``TypeError`` naming the functio
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from ..rules import FUNCTION_RULES
 from ..rules import structural as S
 from . import device, einsum_spec, elements
 from .dispatch import Active, apply_elementwise, observe, strip
+from .observed import ObservedIndex, has_observed, observe_index, take_observed
 
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
@@ -559,12 +561,28 @@ def _plain(func):
 
 
 for _f in (
-    np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero, np.count_nonzero,
+    np.nonzero, np.flatnonzero, np.count_nonzero,
     np.isclose, np.allclose, np.array_equal, np.zeros_like, np.ones_like, np.empty_like,
     np.full_like, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
     np.searchsorted, np.argwhere, np.any, np.all,
 ):
     _plain(_f)
+
+
+def _index_of(func):
+    """An index function (argmax, argsort): its result remembers how it was computed
+    (:mod:`dualad.core.observed`), so that a gather by it is replayed, not guarded."""
+
+    def handler(*args, **kwargs):
+        return observe_index(func, *args, **kwargs)
+
+    handler.__name__ = func.__name__
+    FUNCTIONS[func] = handler
+    return handler
+
+
+for _f in (np.argmax, np.argmin, np.argsort):
+    _index_of(_f)
 
 
 def _unique_parts(a, axis, kwargs):
@@ -752,6 +770,8 @@ def _flat_positions(shape, index, a=None):
 
 
 def getitem(a, index):
+    if has_observed(index):
+        return take_observed(a, index)
     index = _norm_index(index)
     if _is_basic(index):
         return S.getitem.bind(a, index=index, batch=0)
@@ -771,6 +791,8 @@ def setitem_value(a, index, value):
 def take(a, indices, axis=None, out=None, mode="raise"):
     _no_out(out, "take")
     a = _arr(a)
+    if isinstance(indices, ObservedIndex):
+        return take_observed(a, indices, functools.partial(np.take, axis=axis, mode=mode))
     flat = np.take(_positions(a, strip(indices)), strip(indices), axis=axis, mode=mode)
     return S.gather.bind(a, flat=flat, batch=0)
 
@@ -780,6 +802,8 @@ def take_along_axis(arr, indices, axis=-1):
     a = _arr(arr)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
+    if isinstance(indices, ObservedIndex):
+        return take_observed(a, indices, functools.partial(np.take_along_axis, axis=axis))
     return S.gather.bind(a, flat=np.take_along_axis(_positions(a, strip(indices)), strip(indices), axis=axis), batch=0)
 
 
@@ -848,7 +872,7 @@ def sort(a, axis=-1, kind=None, order=None, stable=None):
     a = _arr(a)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    perm = observe(np.argsort, a, axis=axis, kind="stable")
+    perm = observe_index(np.argsort, a, axis=axis, kind="stable")  # on a replayed tape: an op, not a guard
     return take_along_axis(a, perm, axis=axis)
 
 

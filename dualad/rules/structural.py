@@ -48,6 +48,10 @@ __all__ = [
     "embed",
     "gather",
     "scatter_add",
+    "IndexBy",
+    "GatherBy",
+    "take_by",
+    "scatter_by",
     "concatenate",
     "stack",
     "where",
@@ -403,6 +407,78 @@ def astype(x, *, dtype, in_dtype, batch):
 @astype.def_transpose
 def _astype_t(ct, *, shapes, dtype, in_dtype, batch):
     return (astype.bind(ct, dtype=in_dtype, in_dtype=dtype, batch=batch),)
+
+
+# --------------------------------------------------------------------------------------------
+# Gathers at positions computed from values (sort, an argmax used as an index)
+
+
+class IndexBy:
+    """Positions that a gather computes from *index values* each time it runs.
+
+    ``positions(shape, values)`` is ``locate(grid, fn(*values, **kw))``, ``grid`` being the flat
+    positions ``0 .. size-1`` of an array of ``shape``: for ``np.sort`` ``fn`` is ``np.argsort``
+    and ``locate`` ``np.take_along_axis``; for ``x[np.argmax(y)]`` ``fn`` is ``np.argmax`` and
+    ``locate`` the indexing.  Evaluated again at every replay of a recording, so the recording
+    holds the order's computation rather than the order found once.
+    """
+
+    __slots__ = ("fn", "kw", "locate")
+
+    def __init__(self, fn, kw: dict, locate):
+        self.fn, self.kw, self.locate = fn, dict(kw), locate
+
+    def positions(self, shape, values):
+        strip = _base.dispatcher().strip
+        index = self.fn(*[strip(v) for v in values], **self.kw)
+        grid = np.arange(math.prod(shape), dtype=np.intp).reshape(tuple(shape))
+        return np.asarray(self.locate(grid, index), dtype=np.intp)
+
+    def __repr__(self) -> str:
+        return f"by {getattr(self.fn, '__name__', 'index')}"
+
+
+class GatherBy(Primitive):
+    """``gather`` (or ``scatter_add``) at positions an :class:`IndexBy` computes from the
+    operands after the first: linear in the first operand, the index operands carry no
+    derivative.  ``take_by`` and ``scatter_by`` are each other's transpose."""
+
+    def __init__(self, name: str, scatter: bool):
+        super().__init__(name)
+        self.scatter = scatter
+
+    def label(self, params: dict) -> str:
+        return f"{self.name}[{params['by']!r}]"
+
+    def impl(self, x, *values, by, batch, shape=None):
+        if self.scatter:
+            return scatter_add.impl(x, flat=by.positions(shape, values), shape=shape, batch=batch)
+        return gather.impl(x, flat=by.positions(x.shape[batch:], values), batch=batch)
+
+    def jvp(self, primals, tangents, params):
+        y = self.bind(*primals, **params)
+        t = tangents[0]
+        if t is None:
+            k, dtype, like = next((u.shape[0], u.dtype, u) for u in tangents if u is not None)
+            t = _zeros((k,) + tuple(primals[0].shape), dtype, like)
+        return y, self.bind(t, *primals[1:], **{**params, "batch": params["batch"] + 1})
+
+    def forward(self, primals, params):
+        b = params["batch"]
+        return self.bind(*primals, **params), (tuple(primals[0].shape)[b:], tuple(primals[1:]))
+
+    def backward(self, res, ct, params, needed):
+        shape, values = res
+        by, batch = params["by"], params["batch"] + 1
+        if self.scatter:
+            back = take_by.bind(ct, *values, by=by, batch=batch)
+        else:
+            back = scatter_by.bind(ct, *values, by=by, shape=shape, batch=batch)
+        return (back,) + (None,) * len(values)
+
+
+take_by = GatherBy("take_by", scatter=False)
+scatter_by = GatherBy("scatter_by", scatter=True)
 
 
 # --------------------------------------------------------------------------------------------
