@@ -19,14 +19,21 @@ from . import device
 
 __all__ = [
     "Active", "bind", "apply_elementwise", "strip", "observe", "escape", "same_result", "read_only", "new_tag", "is_active",
-    "float_dtype", "float_array", "check_tangent_dtype",
+    "float_dtype", "float_array", "check_tangent_dtype", "ON_NEW_TAG",
 ]
 
 _TAGS = itertools.count(1)
 
 
+#: Functions called (without arguments) before each fresh tag, i.e. as each transform starts:
+#: ``core.namespace`` checks there that array-API libraries loaded since know dualad's values.
+ON_NEW_TAG: list = []
+
+
 def new_tag() -> int:
     """A fresh tag, newer than every tag handed out before (thread-safe under the GIL)."""
+    for hook in ON_NEW_TAG:
+        hook()
     return next(_TAGS)
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "gather",
     "scatter_add",
     "concatenate",
+    "stack",
     "where",
     "setitem",
     "cumsum",
@@ -108,6 +109,11 @@ class LinearOp(Primitive):
 
     def def_transpose(self, fn):
         self._transpose = fn
+        return fn
+
+    def def_accumulate(self, fn):
+        """Declare how the transpose adds into an existing adjoint (see ``Primitive.accumulate``)."""
+        self.accumulate = fn
         return fn
 
     def impl(self, *xs, **params):
@@ -196,6 +202,11 @@ def _getitem_t(ct, *, shapes, index, batch):
     return (embed.bind(ct, index=index, shape=shapes[0], batch=batch),)
 
 
+@getitem.def_accumulate
+def _getitem_acc(buf, ct, *, shapes, index, batch):
+    buf[(slice(None),) * batch + index] += ct
+
+
 @_linear("embed")
 def embed(x, *, index, shape, batch):
     """Zeros of ``shape`` with ``x`` written at the basic ``index``: getitem's transpose."""
@@ -221,6 +232,13 @@ def _gather_t(ct, *, shapes, flat, batch):
     return (scatter_add.bind(ct, flat=flat, shape=shapes[0], batch=batch),)
 
 
+@gather.def_accumulate
+def _gather_acc(buf, ct, *, shapes, flat, batch):
+    lead = buf.shape[:batch]
+    rows = np.reshape(buf, lead + (-1,))  # a view: buf is contiguous
+    np.add.at(rows, (slice(None),) * batch + (flat,), ct)
+
+
 @_linear("scatter_add")
 def scatter_add(x, *, flat, shape, batch):
     """Zeros of ``shape`` with ``x`` added at ``flat`` positions (repeats accumulate)."""
@@ -242,15 +260,20 @@ def _scatter_add_t(ct, *, shapes, flat, shape, batch):
     return (gather.bind(ct, flat=flat, batch=batch),)
 
 
-class _Concatenate(LinearOp):
-    def __init__(self):
-        super().__init__("concatenate", None, nin=-1)
+class _Join(LinearOp):
+    """A join of any number of inputs along a logical ``axis`` (negative, so that lane axes in
+    front are untouched): ``np.concatenate``, ``np.stack`` (one entry however many inputs)."""
+
+    def __init__(self, name: str, join):
+        super().__init__(name, None, nin=-1)
+        self.join = join
 
     def impl(self, *xs, axis, batch):
-        return np.concatenate(xs, axis=axis)
+        return self.join(xs, axis=axis)
 
 
-concatenate = _Concatenate()
+concatenate = _Join("concatenate", np.concatenate)
+stack = _Join("stack", np.stack)
 
 
 @concatenate.def_transpose
@@ -264,6 +287,13 @@ def _concatenate_t(ct, *, shapes, axis, batch):
         outs.append(getitem.bind(ct, index=tuple(index), batch=batch))
         start = stop
     return tuple(outs)
+
+
+@stack.def_transpose
+def _stack_t(ct, *, shapes, axis, batch):
+    nd = len(shapes[0]) + 1
+    before, after = (slice(None),) * (axis % nd), (slice(None),) * (nd - 1 - axis % nd)
+    return tuple(getitem.bind(ct, index=before + (i,) + after, batch=batch) for i in range(len(shapes)))
 
 
 def _align(a, batch: int, nd: int):
