@@ -155,13 +155,14 @@ class _Gamma(_Continuous):
         return sp.gammaincinv(a, q)
 
 
-class _Chi2(_Continuous):
+class _Chi2(_Gamma):
+    """χ²(df): a gamma distribution of shape df/2 and scale 2 (its cdf and sf through SciPy's
+    chdtr/chdtrc, which carry the derivative in df)."""
+
     name = "chi2"
-    numargs = 1
 
     def _logpdf(self, z, df):
-        half = 0.5 * df
-        return _mask(z > 0, sp.xlogy(half - 1.0, z) - 0.5 * z - sp.gammaln(half) - half * _LN2, -np.inf)
+        return _Gamma._logpdf(self, 0.5 * z, 0.5 * df) - _LN2
 
     def _cdf(self, z, df):
         return sp.chdtr(df, np.maximum(z, 0.0))
