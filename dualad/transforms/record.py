@@ -23,6 +23,7 @@ from .common import check_callable, check_output, flatten_output, is_single
 from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
+from .program import NotLowerable, Program, lower
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -62,6 +63,7 @@ class Recording:
         self.f = f
         self.argnums = argnums
         self.records = 0
+        self._lowered = None
         self._trace(args)
 
     # -- recording ----------------------------------------------------------------------------
@@ -158,8 +160,30 @@ class Recording:
     def _outputs(self, values):
         return [values[v] if kind == "n" else v for kind, v in self.outs]
 
+    def program(self) -> Program | None:
+        """The current recording lowered to an operation sequence (:mod:`.program`), made once
+        per recording; None if it does not lower (it then replays in Python)."""
+        if self._lowered is None or self._lowered[0] is not self.tape:
+            try:
+                prog = lower(self.tape, self.leaf_nodes, self.in_sig)
+            except NotLowerable:
+                prog = None
+            self._lowered = (self.tape, prog)
+        return self._lowered[1]
+
     def __call__(self, *args):
-        """The value of ``f`` at ``args``, by replay."""
+        """The value of ``f`` at ``args``: the lowered program run by the VM, or a replay."""
+        nums, leaves, treedef, rest = self.split_args(args)
+        if not self.compatible(nums, leaves, treedef, rest):
+            self._trace(args)
+        for _attempt in range(2):
+            prog = self.program()
+            if prog is None:
+                break
+            outs = prog.run(leaves, self.outs)
+            if outs is not None:
+                return tree_unflatten(self.out_def, outs)
+            self._trace(args)  # a guard changed: the recorded branch no longer applies
         (tape, values), _ = self._replay(args)
         return tree_unflatten(self.out_def, [strip(o) if isinstance(o, Active) else o for o in self._outputs(values)])
 
