@@ -29,6 +29,7 @@ steps.  After a run the guards are evaluated on the program's values; a changed 
 
 from __future__ import annotations
 
+import gc
 import math
 
 import numpy as np
@@ -38,11 +39,14 @@ from ..kernels.vm import BINARY, GATHER, MATMUL, SCATTER_ADD, SUM, TERNARY, UNAR
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 
-__all__ = ["Program", "NotLowerable", "lower", "MOVES"]
+__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
                    S.setitem, S.setitem_flat, S.flip, S.roll])
+#: Elementwise entries of a ufunc with at least this many elements are host steps: NumPy's
+#: vectorised loops beat the VM's element loop there (which calls the rule element by element).
+HOST_MIN = 1 << 12
 _KINDS = {1: UNARY, 2: BINARY, 3: TERNARY}
 _PAD = [[0] * (WIDTH - k) for k in range(WIDTH + 1)]
 
@@ -83,6 +87,7 @@ class Program:
     def __init__(self, image, code, ints, steps, slots, leaf_slots, guards, run):
         self.image, self.code, self.ints, self.steps = image, code, ints, steps
         self.slots, self.leaf_slots, self.guards, self._vm = slots, leaf_slots, guards, run
+        self._spare: list = []  # buffers of finished runs, for reuse
 
     def value(self, buf, held, node):
         """Node ``node``'s value in ``buf`` (a NumPy scalar for shape (), else a view), or in
@@ -97,13 +102,18 @@ class Program:
     def run(self, leaves: list, outs: list):
         """The outputs ``outs`` (``("n", node)`` or ``("c", constant)``) at the leaf values
         ``leaves``, or None if a guard changed."""
-        buf = self.image.copy()
+        try:  # a buffer of an earlier run: its constants are in place, every other slot is written
+            buf = self._spare.pop()
+        except IndexError:
+            buf = self.image.copy()
         held: dict = {}  # the values kept on the host (complex, other precision, outer level)
         for (node, off, size), x in zip(self.leaf_slots, leaves):
             if off < 0:
                 held[node] = x
             else:
                 buf[off:off + size] = np.ravel(x)
+        if self.guards:
+            held.update((node, x) for (node, _, _), x in zip(self.leaf_slots, leaves))
         vm, code, ints = self._vm, self.code, self.ints
         with np.errstate(all="ignore"):
             for start, stop, host in self.steps:
@@ -111,10 +121,8 @@ class Program:
                     vm(buf, code, ints, start, stop)
                 if host is not None:
                     self._host(buf, held, *host)
-        for fn, refs, kw, result in self.guards:
-            now = fn(*[self.value(buf, held, v) if kind == "n" else v for kind, v in refs], **kw)
-            if not same_result(now, result):
-                return None
+        if self.guards and not self._guards_hold(buf, held):
+            return None
         vals = []
         for kind, v in outs:
             if kind != "n":
@@ -122,17 +130,34 @@ class Program:
                 continue
             y = self.value(buf, held, v)
             vals.append(y.copy() if isinstance(y, np.ndarray) else y)
+        self._spare.append(buf)  # (only now: outputs and guards read it; other threads take others)
         return vals
+
+    def _guards_hold(self, buf, held) -> bool:
+        """Whether every guard gives its recorded result on this run's values (the inputs as
+        given; a 0-d value as a NumPy scalar, or else as a 0-d array, the two forms NumPy gives)."""
+        for fn, refs, kw, result in self.guards:
+            args = [(held[v] if v in held else self.value(buf, held, v)) if kind == "n" else v for kind, v in refs]
+            if same_result(fn(*args, **kw), result):
+                continue
+            zero_d = [np.asarray(a) if kind == "n" and type(a) is not np.ndarray and np.ndim(a) == 0 else a
+                      for (kind, _), a in zip(refs, args)]
+            if any(a is not b for a, b in zip(args, zero_d)) and same_result(fn(*zero_d, **kw), result):
+                continue
+            return False
+        return True
 
     def _host(self, buf, held, entry, consts):
         op, in_nodes, params, node = entry.op, entry.in_nodes, entry.params, entry.out_node
         vals = [self.value(buf, held, n) if n is not None else c for n, c in zip(in_nodes, consts)]
+        off, shape = self.slots[node]
         if isinstance(op, ElementwiseRule):
-            plain = op.ufunc is not None and not any(isinstance(v, Active) for v in vals)
-            y = op.ufunc(*vals) if plain else apply_elementwise(op, vals)
+            if off >= 0 and op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
+                op.ufunc(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
+                return
+            y = apply_elementwise(op, vals)
         else:
             y, _ = op.forward(vals, params)
-        off, shape = self.slots[node]
         if off < 0:
             held[node] = y
         else:
@@ -149,7 +174,7 @@ class _Lowering:
         self.scalars: dict = {}  # float constant (and its sign, for -0.0) -> its slot
         self.size = 1  # position 0: a zero
         self.chunks: list = []  # (offset, constant values)
-        self.rows: list = []
+        self.rows: list = []  # the instructions, flat (WIDTH fields each)
         self.ints: list = []
         self.nints = 0
         self.steps: list = []
@@ -205,7 +230,8 @@ class _Lowering:
         self.nints += idx.size
 
     def emit(self, fields: list) -> None:
-        self.rows.append(fields + _PAD[len(fields)])
+        self.rows += fields
+        self.rows += _PAD[len(fields)]
 
     def host(self, entry, consts) -> None:
         """Evaluate ``entry`` in Python between compiled segments; its value lives in the
@@ -215,16 +241,19 @@ class _Lowering:
         active = any(isinstance(c, Active) for n, c in zip(entry.in_nodes, consts) if n is None)
         off = -1 if active or dt != self.dtype else self.alloc(math.prod(entry.out_shape))
         self.slots[node] = (off, entry.out_shape)
-        self.steps.append((self.start, len(self.rows), (entry, consts)))
-        self.start = len(self.rows)
+        self.start, start = len(self.rows) // WIDTH, self.start
+        self.steps.append((start, self.start, (entry, consts)))
 
     # -- entries ---------------------------------------------------------------------------
-    def elementwise(self, entry) -> None:
+    def elementwise(self, entry) -> bool:
+        """One VM instruction for an elementwise entry; False (nothing emitted) if the VM does
+        not have the rule (declared after it was generated), an operand is held on the host, or
+        the entry is large enough for NumPy's loop (:data:`HOST_MIN`)."""
         op, out_shape = entry.op, entry.out_shape
         found = self.subs.get(op)
-        if found is None:  # a rule declared after the VM was generated
-            return self.host(entry, entry.residual)
         n = math.prod(out_shape)
+        if found is None or (n >= HOST_MIN and op.ufunc is not None):
+            return False
         row = [found[0], found[1], 0, n]
         slots = self.slots
         for node, r in zip(entry.in_nodes, entry.residual):
@@ -232,6 +261,8 @@ class _Lowering:
                 off, shape = self.const(r)
             else:
                 off, shape = slots[node]
+                if off < 0:
+                    return False
             if shape == out_shape:
                 row += (off, 1)
             elif math.prod(shape) == 1:
@@ -241,8 +272,9 @@ class _Lowering:
         row[2] = out = self.size
         self.size = out + n
         slots[entry.out_node] = (out, out_shape)
-        row += _PAD[len(row)]
-        self.rows.append(row)
+        self.rows += row
+        self.rows += _PAD[len(row)]
+        return True
 
     def move(self, entry, consts) -> None:
         ins = [self.positions(self.operand(n, c)) for n, c in zip(entry.in_nodes, consts)]
@@ -298,7 +330,7 @@ class _Lowering:
         image = np.zeros(self.size, dtype=self.dtype)
         for off, values in self.chunks:
             image[off:off + values.size] = values
-        self.steps.append((self.start, len(self.rows), None))
+        self.steps.append((self.start, len(self.rows) // WIDTH, None))
         code = np.array(self.rows, dtype=np.int64).reshape(-1, WIDTH)
         ints = np.concatenate(self.ints) if self.ints else np.zeros(0, np.int64)
         leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
@@ -383,19 +415,34 @@ def lower(tape, leaf_nodes: list, in_sig: list) -> Program:
     low = _Lowering(tape, _program_dtype(in_sig))
     for n, (shape, dt) in zip(leaf_nodes, in_sig):
         low.slots[n] = (low.alloc(math.prod(shape)) if dt == low.dtype else -1, tuple(shape))
+    enabled = gc.isenabled()
+    gc.disable()  # (a pass that allocates per entry over a list of many: no cyclic GC meanwhile)
+    try:
+        _lower_entries(low, tape)
+    finally:
+        if enabled:
+            gc.enable()
+    return low.finish(leaf_nodes, tape.guards or [])
+
+
+def _lower_entries(low: _Lowering, tape) -> None:
     consts, dtypes, dtype, slots = tape.consts or {}, tape.dtypes, low.dtype, low.slots
     for entry in tape.entries:
         op = entry.op
-        elementwise = isinstance(op, ElementwiseRule)
-        c = entry.residual if elementwise else consts.get(entry.out_node, [None] * len(entry.in_nodes))
         dt = dtypes.get(entry.out_node, dtype)
-        if (dt is not dtype and dt != dtype) or any(n is not None and slots[n][0] < 0 for n in entry.in_nodes):
-            low.host(entry, c)
-        elif any(isinstance(v, Active) for n, v in zip(entry.in_nodes, c) if n is None):
-            low.host(entry, c)
-        else:
+        if isinstance(op, ElementwiseRule):
             try:
-                low.elementwise(entry) if elementwise else low.structural(entry, c)
+                if (dt is dtype or dt == dtype) and low.elementwise(entry):
+                    continue
             except NotLowerable:  # a constant the buffer cannot hold
-                low.host(entry, c)
-    return low.finish(leaf_nodes, tape.guards or [])
+                pass
+            low.host(entry, entry.residual)
+            continue
+        c = consts.get(entry.out_node, [None] * len(entry.in_nodes))
+        if dt != dtype or any(slots[n][0] < 0 if n is not None else isinstance(v, Active) for n, v in zip(entry.in_nodes, c)):
+            low.host(entry, c)
+            continue
+        try:
+            low.structural(entry, c)
+        except NotLowerable:
+            low.host(entry, c)
