@@ -225,6 +225,29 @@ def test_mixed_precision_values_are_held_on_the_host():
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_large_arrays_products_and_threads():
+    """Large elementwise entries and sums run NumPy's loops (host steps), large matrix products
+    BLAS inside the VM; runs in several threads at once share nothing."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((50, 40))
+
+    def f(x):
+        h = np.tanh(x.reshape(200, 50) @ w)  # a 200x50x40 product: BLAS
+        return np.sum(np.sin(h) ** 2) + np.sum(h[:, :3] * 2.0)
+
+    x0 = rng.standard_normal(10_000)
+    rec = ad.record(f, x0)
+    hosts = [h[0].op.name for _, _, h in rec.program().steps if h is not None]
+    assert "tanh" in hosts and "einsum" not in hosts
+    xs = [rng.standard_normal(10_000) for _ in range(8)]
+    want = [f(x) for x in xs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(rec, xs * 3))
+    np.testing.assert_allclose(got, want * 3, rtol=1e-12)
+
+
 def pendulum(p, n):
     theta, omega = p[0], 0.0
     for _ in range(n):
@@ -249,3 +272,15 @@ def test_recorded_gradient_of_a_loop():
     rec = ad.record(ad.grad(lambda p: pendulum(p, 300)), p)
     q = np.array([0.45, 9.5, 0.12, 0.011])
     np.testing.assert_allclose(rec(q), ad.grad(lambda p: pendulum(p, 300))(q), rtol=1e-12)
+
+
+def test_a_recording_differentiated_from_outside_keeps_its_derivative():
+    def f(x):
+        return np.sum(np.sin(x) * x) + x[0] * x[1]
+
+    rec = ad.record(f, np.ones(3))
+    x = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(ad.grad(rec)(x), ad.grad(f)(x), rtol=1e-14)
+    np.testing.assert_allclose(ad.jacfwd(rec)(x), ad.grad(f)(x), rtol=1e-14)
+    np.testing.assert_allclose(ad.hessian(rec)(x), ad.hessian(f)(x), rtol=1e-13)
+    np.testing.assert_allclose(rec(x), f(x), rtol=1e-14)

@@ -7,7 +7,8 @@ interpreter of :mod:`dualad.kernels.vm`, which is generated once from the rule t
 program.  Lowering is one linear pass over the list, so a 10,000-step loop costs no compilation.
 
 - An elementwise rule becomes one instruction; an operand that broadcasts (other than a
-  scalar) is first gathered to the output's shape.
+  scalar) is first gathered to the output's shape.  From :data:`HOST_MIN` elements on, the
+  entry runs NumPy's ufunc instead (into its slot), and so does a full sum.
 - Constant-index data movement (getitem, broadcast_to, reshape, transpose, gather, embed,
   concatenate, ``where`` with a recorded condition, setitem, flip, roll, stop_gradient) is found
   by applying the op to arrays of buffer *positions*: the result says where each output element
@@ -44,8 +45,9 @@ __all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN"]
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
                    S.setitem, S.setitem_flat, S.flip, S.roll])
-#: Elementwise entries of a ufunc with at least this many elements are host steps: NumPy's
-#: vectorised loops beat the VM's element loop there (which calls the rule element by element).
+#: Elementwise entries of a ufunc with at least this many elements are host steps, and so are
+#: full sums of as many: NumPy's vectorised loops beat the VM's element loop there (which calls
+#: the rule element by element; measured, the crossover lies between 4096 and 8192 elements).
 HOST_MIN = 1 << 12
 _KINDS = {1: UNARY, 2: BINARY, 3: TERNARY}
 _PAD = [[0] * (WIDTH - k) for k in range(WIDTH + 1)]
@@ -207,6 +209,11 @@ class _Lowering:
     def operand(self, n, c) -> tuple:
         return self.slots[n] if n is not None else self.const(c)
 
+    def size_of(self, entry, consts) -> int:
+        """The size of ``entry``'s first operand."""
+        n, c = entry.in_nodes[0], consts[0]
+        return math.prod(self.slots[n][1]) if n is not None else int(np.size(c))
+
     def positions(self, slot) -> np.ndarray:
         off, shape = slot
         return np.arange(off, off + math.prod(shape), dtype=np.int64).reshape(shape)
@@ -317,6 +324,8 @@ class _Lowering:
             self.move(entry, c)
         elif op is S.stop_gradient or (op is S.astype and np.dtype(entry.params["dtype"]) == self.dtype):
             self.slots[entry.out_node] = self.operand(entry.in_nodes[0], c[0])
+        elif op is S.sum_ and math.prod(entry.out_shape) == 1 and self.size_of(entry, c) >= HOST_MIN:
+            self.host(entry, c)  # NumPy's pairwise sum: faster, and rounds as NumPy does
         elif op is S.sum_:
             self.reduce(entry, c, _sum_target(entry))
         elif op is S.scatter_add:

@@ -23,7 +23,7 @@ from .common import check_callable, check_output, flatten_output, is_single
 from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
-from .program import NotLowerable, Program, lower
+from .program import Program, lower
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -32,7 +32,8 @@ __all__ = ["record", "Recording"]
 class Recording:
     """A function recorded as a Wengert list, replayable at new inputs.
 
-    Made by :func:`record`.  Call it for the value; ``grad``, ``value_and_grad``, ``jvp``,
+    Made by :func:`record`.  Call it for the value: the list, lowered once to an operation
+    sequence (:meth:`program`), runs in compiled code.  ``grad``, ``value_and_grad``, ``jvp``,
     ``jacobian`` and ``hessian`` replay the list at the given inputs.  ``records`` counts how
     often ``f`` had to be run (1 + re-recordings after a guard changed).
 
@@ -160,32 +161,43 @@ class Recording:
     def _outputs(self, values):
         return [values[v] if kind == "n" else v for kind, v in self.outs]
 
-    def program(self) -> Program | None:
+    def program(self) -> Program:
         """The current recording lowered to an operation sequence (:mod:`.program`), made once
-        per recording; None if it does not lower (it then replays in Python)."""
+        per recording (and again after ``f`` is recorded anew).  Entries the VM does not run are
+        host steps of the program.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dualad as ad
+        >>> rec = ad.record(lambda x: np.sum(np.sin(x) * x), np.zeros(3))
+        >>> prog = rec.program()
+        >>> len(prog.code), prog is rec.program()
+        (3, True)
+        """
         if self._lowered is None or self._lowered[0] is not self.tape:
-            try:
-                prog = lower(self.tape, self.leaf_nodes, self.in_sig)
-            except NotLowerable:
-                prog = None
-            self._lowered = (self.tape, prog)
+            self._lowered = (self.tape, lower(self.tape, self.leaf_nodes, self.in_sig))
         return self._lowered[1]
 
     def __call__(self, *args):
-        """The value of ``f`` at ``args``: the lowered program run by the VM, or a replay."""
+        """The value of ``f`` at ``args``: the lowered program run by the VM (a replay in Python
+        when an argument is itself being differentiated)."""
         nums, leaves, treedef, rest = self.split_args(args)
         if not self.compatible(nums, leaves, treedef, rest):
             self._trace(args)
-        for _attempt in range(2):
-            prog = self.program()
-            if prog is None:
-                break
-            outs = prog.run(leaves, self.outs)
-            if outs is not None:
-                return tree_unflatten(self.out_def, outs)
-            self._trace(args)  # a guard changed: the recorded branch no longer applies
-        (tape, values), _ = self._replay(args)
-        return tree_unflatten(self.out_def, [strip(o) if isinstance(o, Active) else o for o in self._outputs(values)])
+        if any(isinstance(x, Active) for x in leaves):  # differentiated from outside: replay
+            (tape, values), _ = self._replay(args)  # on the active values, which carry the derivative
+            return tree_unflatten(self.out_def, self._outputs(values))
+        outs = self.program().run(leaves, self.outs)
+        if outs is None:  # a guard changed: the recorded branch no longer applies
+            self._trace(args)
+            outs = self.program().run(leaves, self.outs)
+        if outs is None:
+            raise RuntimeError(
+                "dualad.record: a comparison in f gave another result when f was replayed at the inputs it was "
+                "just recorded at: f's control flow depends on something other than its arguments (random "
+                "numbers, time, state it changes); pass such values as arguments, or call f directly")
+        return tree_unflatten(self.out_def, [strip(o) if isinstance(o, Active) else o for o in outs])
 
     def _pull(self, tape, leaves, cts, k):
         outs = [v if kind == "n" else None for kind, v in self.outs]
