@@ -10,7 +10,7 @@ program.  Lowering is one linear pass over the list, so a 10,000-step loop costs
   scalar) is first gathered to the output's shape.  From :data:`HOST_MIN` elements on, the
   entry runs NumPy's ufunc instead (into its slot), and so does a full sum.
 - Constant-index data movement (getitem, broadcast_to, reshape, transpose, gather, embed,
-  concatenate, ``where`` with a recorded condition, setitem, flip, roll, stop_gradient) is found
+  concatenate, ``where`` with a recorded condition, setitem, flip, roll) is found
   by applying the op to arrays of buffer *positions*: the result says where each output element
   comes from (position 0 of the buffer holds a zero, for the elements an op fills with zeros).
   A result that is one contiguous run of positions costs nothing (the node aliases that run);
@@ -37,6 +37,7 @@ import numpy as np
 
 from ..core.dispatch import Active, apply_elementwise, same_result
 from ..kernels.vm import BINARY, GATHER, MATMUL, SCATTER_ADD, SUM, TERNARY, UNARY, WIDTH, get_vm
+from ..reverse.tape import elementwise_adjoints
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 
@@ -86,9 +87,12 @@ class Program:
     2.660066
     """
 
-    def __init__(self, image, code, ints, steps, slots, leaf_slots, guards, run):
+    def __init__(self, image, code, ints, steps, slots, leaf_slots, guards, vm):
         self.image, self.code, self.ints, self.steps = image, code, ints, steps
-        self.slots, self.leaf_slots, self.guards, self._vm = slots, leaf_slots, guards, run
+        self.slots, self.leaf_slots, self.guards = slots, leaf_slots, guards
+        self._vm, self._sweep = vm
+        #: Whether :meth:`value_and_grad` applies: no value is held on the host.
+        self.differentiable = all(slot is None or slot[0] >= 0 for slot in slots)
         self._spare: list = []  # buffers of finished runs, for reuse
 
     def value(self, buf, held, node):
@@ -101,9 +105,9 @@ class Program:
             return buf[off]
         return buf[off:off + math.prod(shape)].reshape(shape)
 
-    def run(self, leaves: list, outs: list):
-        """The outputs ``outs`` (``("n", node)`` or ``("c", constant)``) at the leaf values
-        ``leaves``, or None if a guard changed."""
+    def _forward(self, leaves: list, residuals: list | None = None):
+        """A buffer (and the held values) with every node computed at ``leaves``; with
+        ``residuals``, each host step's residual appended to it."""
         try:  # a buffer of an earlier run: its constants are in place, every other slot is written
             buf = self._spare.pop()
         except IndexError:
@@ -122,7 +126,15 @@ class Program:
                 if stop > start:
                     vm(buf, code, ints, start, stop)
                 if host is not None:
-                    self._host(buf, held, *host)
+                    res = self._host(buf, held, *host)
+                    if residuals is not None:
+                        residuals.append(res)
+        return buf, held
+
+    def run(self, leaves: list, outs: list):
+        """The outputs ``outs`` (``("n", node)`` or ``("c", constant)``) at the leaf values
+        ``leaves``, or None if a guard changed."""
+        buf, held = self._forward(leaves)
         if self.guards and not self._guards_hold(buf, held):
             return None
         vals = []
@@ -134,6 +146,46 @@ class Program:
             vals.append(y.copy() if isinstance(y, np.ndarray) else y)
         self._spare.append(buf)  # (only now: outputs and guards read it; other threads take others)
         return vals
+
+
+    def value_and_grad(self, leaves: list, node: int):
+        """``(value, gradients)`` of the scalar node ``node`` at ``leaves``: the forward run,
+        then the adjoint sweep (:func:`dualad.kernels.vm.get_vm`) from ``∂node = 1``, host steps
+        pulled by their ops' own adjoints; one gradient per leaf, of its shape.  None if a guard
+        changed.  Needs :attr:`differentiable`."""
+        residuals: list = []
+        buf, held = self._forward(leaves, residuals)
+        if self.guards and not self._guards_hold(buf, held):
+            return None
+        adj = np.zeros_like(buf)
+        off, shape = self.slots[node]
+        adj[off] = 1
+        with np.errstate(all="ignore"):
+            for start, stop, host in reversed(self.steps):
+                if host is not None:
+                    self._host_adjoint(adj, host[0], residuals.pop())
+                if stop > start:
+                    self._sweep(buf, adj, self.code, self.ints, start, stop)
+        value = buf[off]
+        grads = [adj[o:o + size].reshape(self.slots[n][1]) for n, o, size in self.leaf_slots]
+        self._spare.append(buf)
+        return value, grads
+
+    def _host_adjoint(self, adj, entry, res) -> None:
+        """Add a host step's adjoint contributions (its op's own backward, on one lane)."""
+        off, shape = self.slots[entry.out_node]
+        g = adj[off:off + math.prod(shape)].reshape((1,) + tuple(shape)).copy()
+        if not g.any():
+            return
+        needed = [n is not None for n in entry.in_nodes]
+        if isinstance(entry.op, ElementwiseRule):
+            contribs = elementwise_adjoints(entry.op, res, g, needed, shape, None)
+        else:
+            contribs = entry.op.backward(res, g, entry.params, needed)
+        for n, c in zip(entry.in_nodes, contribs):
+            if n is not None and c is not None:
+                o, s = self.slots[n]
+                adj[o:o + math.prod(s)] += np.ravel(np.broadcast_to(c, (1,) + tuple(s)))
 
     def _guards_hold(self, buf, held) -> bool:
         """Whether every guard gives its recorded result on this run's values (the inputs as
@@ -150,20 +202,22 @@ class Program:
         return True
 
     def _host(self, buf, held, entry, consts):
+        """Evaluate a host step on the buffer's values; returns its residual."""
         op, in_nodes, params, node = entry.op, entry.in_nodes, entry.params, entry.out_node
         vals = [self.value(buf, held, n) if n is not None else c for n, c in zip(in_nodes, consts)]
         off, shape = self.slots[node]
         if isinstance(op, ElementwiseRule):
             if off >= 0 and op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
                 op.ufunc(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
-                return
-            y = apply_elementwise(op, vals)
+                return vals
+            y, res = apply_elementwise(op, vals), vals
         else:
-            y, _ = op.forward(vals, params)
+            y, res = op.forward(vals, params)
         if off < 0:
             held[node] = y
         else:
             buf[off:off + math.prod(shape)] = np.ravel(y)
+        return res
 
 
 class _Lowering:
@@ -171,7 +225,7 @@ class _Lowering:
 
     def __init__(self, tape, dtype):
         self.tape, self.dtype = tape, dtype
-        self.run, table = get_vm()
+        self.run, table, self.sweep = get_vm()
         self.subs = {r: (_KINDS[nin], s) for nin, rs in table.items() for s, r in enumerate(rs)}
         self.scalars: dict = {}  # float constant (and its sign, for -0.0) -> its slot
         self.size = 1  # position 0: a zero
@@ -322,7 +376,7 @@ class _Lowering:
         op = entry.op
         if op in MOVES:
             self.move(entry, c)
-        elif op is S.stop_gradient or (op is S.astype and np.dtype(entry.params["dtype"]) == self.dtype):
+        elif op is S.astype and np.dtype(entry.params["dtype"]) == self.dtype:
             self.slots[entry.out_node] = self.operand(entry.in_nodes[0], c[0])
         elif op is S.sum_ and math.prod(entry.out_shape) == 1 and self.size_of(entry, c) >= HOST_MIN:
             self.host(entry, c)  # NumPy's pairwise sum: faster, and rounds as NumPy does
@@ -344,7 +398,7 @@ class _Lowering:
         ints = np.concatenate(self.ints) if self.ints else np.zeros(0, np.int64)
         leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
         steps = [s for s in self.steps if s[1] > s[0] or s[2] is not None]
-        return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), self.run)
+        return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep))
 
 
 def _sum_target(entry):

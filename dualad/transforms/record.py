@@ -33,8 +33,10 @@ class Recording:
     """A function recorded as a Wengert list, replayable at new inputs.
 
     Made by :func:`record`.  Call it for the value: the list, lowered once to an operation
-    sequence (:meth:`program`), runs in compiled code.  ``grad``, ``value_and_grad``, ``jvp``,
-    ``jacobian`` and ``hessian`` replay the list at the given inputs.  ``records`` counts how
+    sequence (:meth:`program`), runs in compiled code; ``grad`` and ``value_and_grad`` run that
+    program forward and its adjoint sweep backward in compiled code too (where no value is held
+    on the host, e.g. a complex one: then they replay).  ``jacobian`` and ``hessian`` replay the
+    list at the given inputs.  ``records`` counts how
     often ``f`` had to be run (1 + re-recordings after a guard changed).
 
     Attributes
@@ -209,8 +211,33 @@ class Recording:
             if kind == "c":
                 check_output(v, name, i, len(self.outs))
 
+    def _compiled_value_and_grad(self, args):
+        """``(value, gradients)`` by the program's forward run and adjoint sweep, or None where
+        that does not apply (active arguments, host-held values, not one scalar node out)."""
+        nums, leaves, treedef, rest = self.split_args(args)
+        if any(isinstance(x, Active) for x in leaves):
+            return None
+        if not self.compatible(nums, leaves, treedef, rest):
+            self._trace(args)
+        for _attempt in range(2):
+            prog = self.program()
+            if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
+                return None
+            if not prog.differentiable:
+                return None
+            result = prog.value_and_grad(leaves, self.outs[0][1])
+            if result is not None:
+                return result
+            self._trace(args)  # a guard changed
+        return None
+
     def value_and_grad(self, *args):
-        """``(f(args), ∇f(args))`` by replay and one backward sweep; ``f`` must be scalar."""
+        """``(f(args), ∇f(args))``: the program's forward run and adjoint sweep in compiled code
+        (or a replay and one backward sweep); ``f`` must be scalar."""
+        compiled = self._compiled_value_and_grad(args)
+        if compiled is not None:
+            value, grads = compiled
+            return value, self.shape_grads(tree_unflatten(self.in_def, grads))
         (tape, values), leaves = self._replay(args)
         self._check_outputs("Recording.grad")
         (out,) = self._outputs(values) if len(self.outs) == 1 else (None,)
