@@ -8,6 +8,9 @@ Measured (minimum of several runs, seconds)::
     vm grad         rec(params) for rec = ad.record(ad.grad(loss), params): the recorded
                     gradient program (forward and backward sweeps, ~31 ops per step) run by
                     the VM of dualad.kernels.vm
+    vm value_and_grad
+                    ad.record(loss, params).value_and_grad(params): the recorded loss run
+                    forward and its adjoint sweep backward by the VM (no backward recorded)
     eager grad      ad.grad(loss)(params), for comparison
     record, lower   the first call's parts at 1,000 and 10,000 steps: recording ad.grad(loss)
                     and lowering it to an operation sequence
@@ -61,16 +64,19 @@ def best(fn, repeat: int = 7) -> float:
 
 
 def steady(n: int = 1000) -> dict:
-    """Primal, VM-run recorded gradient and eager gradient times at ``n`` steps."""
+    """Primal, VM-run recorded gradients and eager gradient times at ``n`` steps."""
     import dualad as ad
 
     loss = make_loss(n)
     rec = ad.record(ad.grad(loss), PARAMS)
+    rec_loss = ad.record(loss, PARAMS)
     q = PARAMS * 1.01
-    got, want = rec(q), ad.grad(loss)(q)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
+    want = ad.grad(loss)(q)
+    np.testing.assert_allclose(rec(q), want, rtol=1e-12)
+    np.testing.assert_allclose(rec_loss.value_and_grad(q)[1], want, rtol=1e-12)
     plain = [float(v) for v in q]
     return {"primal": best(lambda: loss(plain)), "vm grad": best(lambda: rec(q)),
+            "vm value_and_grad": best(lambda: rec_loss.value_and_grad(q)),
             "eager grad": best(lambda: ad.grad(loss)(q), 3)}
 
 
@@ -93,21 +99,25 @@ _CHILD = """
 import time, numpy as np
 t = time.perf_counter()
 from dualad.kernels.vm import get_vm, WIDTH
-run, _ = get_vm()
-run(np.zeros(2), np.zeros((0, WIDTH), np.int64), np.zeros(0, np.int64), 0, 0)
-print(time.perf_counter() - t)
+run, _, sweep = get_vm()
+code, ints = np.zeros((0, WIDTH), np.int64), np.zeros(0, np.int64)
+run(np.zeros(2), code, ints, 0, 0)
+t1 = time.perf_counter()
+sweep(np.zeros(2), np.zeros(2), code, ints, 0, 0)
+print(t1 - t, time.perf_counter() - t1)
 """
 
 
 def vm_compile() -> dict:
-    """The VM's first compile (fresh cache) and cached load (float64), each in a new process."""
+    """The VM's first compile (fresh cache) and cached load (float64), each in a new process:
+    ``(value interpreter, adjoint sweep)`` seconds."""
     env = dict(os.environ, PYTHONPATH=str(_ROOT))
     with tempfile.TemporaryDirectory() as d:
         env["DUALAD_CACHE_DIR"] = d
         out = {}
         for name in ("compile", "cached load"):
             res = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
-            out[name] = float(res.stdout.strip().splitlines()[-1])
+            out[name] = tuple(float(t) for t in res.stdout.strip().splitlines()[-1].split())
     return out
 
 
@@ -116,15 +126,19 @@ def main(argv=None) -> None:
     parser.add_argument("--no-vm", action="store_true", help="skip the VM compile measurement")
     args = parser.parse_args(argv)
     s = steady()
-    print("1000 steps: primal {primal:.3e} s, vm grad {vm grad:.3e} s, eager grad {eager grad:.3e} s".format(**s))
-    print(f"  vm grad / primal = {s['vm grad'] / s['primal']:.2f}")
+    print("1000 steps: primal {primal:.3e} s, vm grad {vm grad:.3e} s, vm value_and_grad {vm value_and_grad:.3e} s, "
+          "eager grad {eager grad:.3e} s".format(**s))
+    print(f"  vm grad / primal = {s['vm grad'] / s['primal']:.2f}, "
+          f"vm value_and_grad / primal = {s['vm value_and_grad'] / s['primal']:.2f}")
     for n in (1000, 10_000):
         f = min((first_call(n) for _ in range(3)), key=lambda r: r["first call"])
         print(f"first call at {n} steps: record {f['record']:.2f} s, lower {f['lower']:.2f} s, "
               f"run {f['run']:.4f} s, total {f['first call']:.2f} s")
     if not args.no_vm:
         v = vm_compile()
-        print(f"VM (float64): first compile {v['compile']:.1f} s, cached load {v['cached load']:.2f} s")
+        (c_run, c_sweep), (l_run, l_sweep) = v["compile"], v["cached load"]
+        print(f"VM (float64): first compile {c_run:.1f} s (adjoint sweep {c_sweep:.1f} s more), "
+              f"cached load {l_run:.2f} s (sweep {l_sweep:.2f} s)")
 
 
 if __name__ == "__main__":
