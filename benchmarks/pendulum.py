@@ -11,7 +11,9 @@ Measured (minimum of several runs, seconds)::
     vm value_and_grad
                     ad.record(loss, params).value_and_grad(params): the recorded loss run
                     forward and its adjoint sweep backward by the VM (no backward recorded)
-    eager grad      ad.grad(loss)(params), for comparison
+    vm hessian      ad.record(ad.grad(loss), params).jacobian(params): four compiled adjoint
+                    sweeps of the recorded gradient program
+    eager grad      ad.grad(loss)(params), for comparison (and ad.hessian: eager hessian)
     record, lower   the first call's parts at 1,000 and 10,000 steps: recording ad.grad(loss)
                     and lowering it to an operation sequence
     vm compile      generating and compiling the VM in a fresh process on an empty kernel
@@ -74,10 +76,12 @@ def steady(n: int = 1000) -> dict:
     want = ad.grad(loss)(q)
     np.testing.assert_allclose(rec(q), want, rtol=1e-12)
     np.testing.assert_allclose(rec_loss.value_and_grad(q)[1], want, rtol=1e-12)
+    np.testing.assert_allclose(rec.jacobian(q), ad.hessian(loss)(q), rtol=1e-10)
     plain = [float(v) for v in q]
     return {"primal": best(lambda: loss(plain)), "vm grad": best(lambda: rec(q)),
             "vm value_and_grad": best(lambda: rec_loss.value_and_grad(q)),
-            "eager grad": best(lambda: ad.grad(loss)(q), 3)}
+            "vm hessian": best(lambda: rec.jacobian(q)),
+            "eager grad": best(lambda: ad.grad(loss)(q), 3), "eager hessian": best(lambda: ad.hessian(loss)(q), 2)}
 
 
 def first_call(n: int) -> dict:
@@ -130,6 +134,7 @@ def main(argv=None) -> None:
           "eager grad {eager grad:.3e} s".format(**s))
     print(f"  vm grad / primal = {s['vm grad'] / s['primal']:.2f}, "
           f"vm value_and_grad / primal = {s['vm value_and_grad'] / s['primal']:.2f}")
+    print(f"  hessian: vm {s['vm hessian']:.3e} s, eager {s['eager hessian']:.3e} s")
     for n in (1000, 10_000):
         f = min((first_call(n) for _ in range(3)), key=lambda r: r["first call"])
         print(f"first call at {n} steps: record {f['record']:.2f} s, lower {f['lower']:.2f} s, "

@@ -127,6 +127,30 @@ def test_random_program_gradients_by_the_adjoint_sweep(prog):
         assert rec.program().differentiable
 
 
+@settings(max_examples=40, **SETTINGS)
+@given(programs(max_steps=4))
+def test_random_program_hessians_by_sweeps_of_the_recorded_gradient(prog):
+    """Recording.jacobian(mode="reverse") of a recorded gradient: one compiled adjoint sweep per
+    row of the Hessian (reverse over the recorded reverse sweep), against ad.hessian."""
+    args, h = prog.args(), prog.hess_arg
+    new = _moved(args, prog.seed % 977)
+    rec = ad.record(ad.grad(prog, argnums=h), *args, argnums=h)
+    args_h = [new[i] if i == h else a for i, a in enumerate(args)]
+    _close(rec.jacobian(*args_h), ad.hessian(prog, argnums=h)(*args_h), 1e-9, 1e-10)
+
+
+def test_jacobian_rows_beyond_the_sweep_limit_take_the_lane_engine():
+    from dualad.transforms.program import SWEEP_ROWS_MAX
+
+    def f(x):
+        return np.sin(x) * x[0]
+
+    for n in (3, SWEEP_ROWS_MAX + 5):
+        x = np.linspace(0.1, 1.0, n)
+        rec = ad.record(f, x)
+        np.testing.assert_allclose(rec.jacobian(x * 2.0), ad.jacrev(f)(x * 2.0), rtol=1e-14)
+
+
 def test_guard_change_records_again_and_never_replays_a_stale_value():
     def f(x):
         if x[0] > 0:

@@ -41,11 +41,14 @@ from ..reverse.tape import elementwise_adjoints
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 
-__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN"]
+__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN", "SWEEP_ROWS_MAX"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
                    S.setitem, S.setitem_flat, S.flip, S.roll])
+#: Recording.jacobian(mode="reverse") sweeps the program once per output element up to this many
+#: (a compiled sweep per row beats one Python sweep carrying all rows as lanes for small outputs).
+SWEEP_ROWS_MAX = 64
 #: Elementwise entries of a ufunc with at least this many elements are host steps, and so are
 #: full sums of as many: NumPy's vectorised loops beat the VM's element loop there (which calls
 #: the rule element by element; measured, the crossover lies between 4096 and 8192 elements).
@@ -160,16 +163,47 @@ class Program:
         adj = np.zeros_like(buf)
         off, shape = self.slots[node]
         adj[off] = 1
-        with np.errstate(all="ignore"):
-            for start, stop, host in reversed(self.steps):
-                if host is not None:
-                    self._host_adjoint(adj, host[0], residuals.pop())
-                if stop > start:
-                    self._sweep(buf, adj, self.code, self.ints, start, stop)
+        self._backward(buf, adj, residuals)
         value = buf[off]
         grads = [adj[o:o + size].reshape(self.slots[n][1]) for n, o, size in self.leaf_slots]
         self._spare.append(buf)
         return value, grads
+
+    def value_and_jacobian(self, leaves: list, outs: list):
+        """``(outputs, J)`` at ``leaves``: the outputs as :meth:`run` gives them and the
+        Jacobian matrix (one row per output element, one column per input element, constant
+        outputs giving zero rows), one adjoint sweep per row.  None if a guard changed.  Needs
+        :attr:`differentiable`."""
+        residuals: list = []
+        buf, held = self._forward(leaves, residuals)
+        if self.guards and not self._guards_hold(buf, held):
+            return None
+        n = sum(size for _, _, size in self.leaf_slots)
+        rows = []
+        for kind, v in outs:
+            if kind != "n":
+                rows.append(np.zeros((int(np.size(v)), n), dtype=buf.dtype))
+                continue
+            off, shape = self.slots[v]
+            for i in range(math.prod(shape)):
+                adj = np.zeros_like(buf)
+                adj[off + i] = 1
+                self._backward(buf, adj, residuals)
+                rows.append(np.concatenate([adj[o:o + size] for _, o, size in self.leaf_slots])[None])
+        values = [v if kind != "n" else np.copy(self.value(buf, held, v)) for kind, v in outs]
+        self._spare.append(buf)
+        return values, np.concatenate(rows) if rows else np.zeros((0, n), dtype=buf.dtype)
+
+    def _backward(self, buf, adj, residuals: list) -> None:
+        """The adjoint sweep over all steps, compiled segments and host steps, into ``adj``."""
+        k = len(residuals)
+        with np.errstate(all="ignore"):
+            for start, stop, host in reversed(self.steps):
+                if host is not None:
+                    k -= 1
+                    self._host_adjoint(adj, host[0], residuals[k])
+                if stop > start:
+                    self._sweep(buf, adj, self.code, self.ints, start, stop)
 
     def _host_adjoint(self, adj, entry, res) -> None:
         """Add a host step's adjoint contributions (its op's own backward, on one lane)."""

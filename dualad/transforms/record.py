@@ -10,6 +10,7 @@ other way), or shapes, dtypes or non-differentiated arguments changed, ``f`` is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ from .common import check_callable, check_output, flatten_output, is_single
 from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
-from .program import Program, lower
+from .program import SWEEP_ROWS_MAX, Program, lower
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -214,6 +215,27 @@ class Recording:
     def _compiled_value_and_grad(self, args):
         """``(value, gradients)`` by the program's forward run and adjoint sweep, or None where
         that does not apply (active arguments, host-held values, not one scalar node out)."""
+
+        def sweep(prog, leaves):
+            if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
+                return False
+            return prog.value_and_grad(leaves, self.outs[0][1])
+
+        return self._compiled(args, sweep)
+
+    def _compiled_jacobian(self, args):
+        """``(outputs, Jacobian matrix)`` by one compiled adjoint sweep per output element, or
+        None where that does not apply (as :meth:`_compiled_value_and_grad`, or too many rows)."""
+
+        def sweep(prog, leaves):
+            rows = sum(math.prod(prog.slots[v][1]) if kind == "n" else int(np.size(v)) for kind, v in self.outs)
+            return prog.value_and_jacobian(leaves, self.outs) if rows <= SWEEP_ROWS_MAX else False
+
+        return self._compiled(args, sweep)
+
+    def _compiled(self, args, sweep):
+        """``sweep(program, leaves)`` at ``args`` if the program applies (recording anew after
+        a guard changed; False from ``sweep``: it does not apply), else None."""
         nums, leaves, treedef, rest = self.split_args(args)
         if any(isinstance(x, Active) for x in leaves):
             return None
@@ -221,11 +243,11 @@ class Recording:
             self._trace(args)
         for _attempt in range(2):
             prog = self.program()
-            if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
-                return None
             if not prog.differentiable:
                 return None
-            result = prog.value_and_grad(leaves, self.outs[0][1])
+            result = sweep(prog, leaves)
+            if result is False:
+                return None
             if result is not None:
                 return result
             self._trace(args)  # a guard changed
@@ -260,7 +282,9 @@ class Recording:
     def jacobian(self, *args, mode: str = "reverse"):
         """The Jacobian at ``args``: ``S_out + S_in`` per output/input leaf, by replay.
 
-        ``mode="reverse"`` replays once and sweeps once with all output rows as lanes;
+        ``mode="reverse"``: for up to ``SWEEP_ROWS_MAX`` output elements, the program's forward
+        run and one compiled adjoint sweep per row; else a replay and one sweep with all output
+        rows as lanes;
         ``mode="forward"`` replays once with all input directions as tangent lanes.  Both run
         on the lane engine (:class:`dualad.transforms.engine.LaneEngine`), as ``jacobian`` does.
         """
@@ -273,6 +297,11 @@ class Recording:
             full = engine.run_forward(None, n, max(n, 1)) if n else np.transpose(engine.forward(None, 0, 0))
             o_def, shapes = engine.out_info
             return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self.nums) == 1)
+        compiled = self._compiled_jacobian(args)
+        self._check_outputs("Recording.jacobian")  # (of the recording that applies to args)
+        if compiled is not None:
+            values, full = compiled
+            return rows_to_jacobian(full, self.out_def, [np.shape(v) for v in values], leaves, treedef, len(self.nums) == 1)
         (tape, values), leaves = self._replay(args)
         self._check_outputs("Recording.jacobian")
         outs = [v if kind == "n" else None for kind, v in self.outs]
