@@ -11,6 +11,7 @@ recordings) is built once per process by the memoised ``_state`` functions and o
 """
 
 import functools
+import math
 import subprocess
 import sys
 
@@ -19,7 +20,18 @@ import numpy as np
 import dualad as ad
 
 from ._settings import SlowCalls, skip_for_params
-from .workloads import MLP, W1_POINT, lecture, lecture_value_and_grad, w2, w2_input, w2_value_and_grad
+from .workloads import (
+    MLP,
+    PENDULUM_POINT,
+    W1_POINT,
+    lecture,
+    lecture_value_and_grad,
+    pendulum,
+    pendulum_value_and_grad,
+    w2,
+    w2_input,
+    w2_value_and_grad,
+)
 
 
 # -- W1 -------------------------------------------------------------------------------------------
@@ -37,6 +49,8 @@ def _w1_state(variant: str):
         fn = functools.partial(ad.record(lecture, x1, x2).value_and_grad, x1, x2)
     elif variant == "compiled":
         fn = functools.partial(ad.record(lecture, x1, x2).compile().value_and_grad, x1, x2)
+    elif variant == "jit":
+        fn = functools.partial(ad.jit(ad.value_and_grad(lecture, argnums=(0, 1))), x1, x2)
     else:
         raise ValueError(variant)
     return fn
@@ -46,11 +60,11 @@ class Lecture:
     """W1: value and gradient of ln x1 + x1 x2 − sin x2 at (2, 5).
 
     ``python-hand`` is the hand-written derivative in plain Python (``math``); ``forward`` is
-    ``jacfwd`` (two lanes), ``reverse`` is ``value_and_grad``; ``record`` replays a recorded tape
-    and ``compiled`` runs the tape compiled by Numba.
+    ``jacfwd`` (two lanes), ``reverse`` is ``value_and_grad``; ``record`` replays a recorded tape,
+    ``compiled`` runs the tape compiled by Numba and ``jit`` is ``jit(value_and_grad)``.
     """
 
-    params = ["python-hand", "forward", "reverse", "record", "compiled"]
+    params = ["python-hand", "forward", "reverse", "record", "compiled", "jit"]
     param_names = ["variant"]
     number = 200
     repeat = (5, 20, 5.0)
@@ -104,6 +118,8 @@ def _w2_state(variant: str):
         fn = functools.partial(ad.record(w2, x).value_and_grad, x)
     elif variant == "compiled":
         fn = functools.partial(ad.record(w2, x).compile().value_and_grad, x)
+    elif variant == "jit":
+        fn = functools.partial(ad.jit(ad.value_and_grad(w2)), x)
     else:
         raise ValueError(variant)
     return fn
@@ -111,9 +127,9 @@ def _w2_state(variant: str):
 
 class ElementwiseChain(SlowCalls):
     """W2 at n = 1e6: NumPy primal and hand gradient; forward with 1 and 8 lanes; reverse
-    gradient; replayed and compiled recordings."""
+    gradient; replayed and compiled recordings; ``jit(value_and_grad)``."""
 
-    params = ["numpy-primal", "numpy-hand", "forward-1", "forward-8", "reverse", "record", "compiled"]
+    params = ["numpy-primal", "numpy-hand", "forward-1", "forward-8", "reverse", "record", "compiled", "jit"]
     param_names = ["variant"]
 
     def setup(self, variant):
@@ -142,6 +158,8 @@ def _w3_state(variant: str):
         fn = functools.partial(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3)), *p)
     elif variant == "record":
         fn = functools.partial(ad.record(mlp.loss, *p).value_and_grad, *p)
+    elif variant == "jit":
+        fn = functools.partial(ad.jit(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3))), *p)
     else:
         raise ValueError(variant)
     return fn
@@ -152,10 +170,10 @@ class MultilayerPerceptron:
 
     ``forward-jvp`` is one directional derivative (forward mode cannot give all 203 530
     gradient entries at this price); the recording is not compilable (matmuls), so there is
-    no ``compiled`` variant.
+    no ``compiled`` variant; ``jit`` is ``jit(value_and_grad)``.
     """
 
-    params = ["numpy-primal", "numpy-hand", "forward-jvp", "reverse", "record"]
+    params = ["numpy-primal", "numpy-hand", "forward-jvp", "reverse", "record", "jit"]
     param_names = ["variant"]
     number = 1
     repeat = (5, 30, 5.0)
@@ -168,6 +186,38 @@ class MultilayerPerceptron:
 
     @skip_for_params([("numpy-primal",), ("forward-jvp",)])
     def peakmem_mlp(self, variant):
+        self.fn()
+
+
+# -- the pendulum ---------------------------------------------------------------------------------
+@functools.cache
+def _pendulum_state(variant: str):
+    p = PENDULUM_POINT
+    if variant == "python-primal":
+        fn = functools.partial(pendulum, *p, xp=math)
+    elif variant == "python-hand":
+        fn = functools.partial(pendulum_value_and_grad, *p)
+    elif variant == "reverse":
+        fn = functools.partial(ad.value_and_grad(pendulum, argnums=(0, 1, 2, 3)), *p)
+    elif variant == "jit":
+        fn = functools.partial(ad.jit(ad.value_and_grad(pendulum, argnums=(0, 1, 2, 3))), *p)
+    else:
+        raise ValueError(variant)
+    return fn
+
+
+class Pendulum(SlowCalls):
+    """Value and gradient of a damped pendulum integrated 1000 steps (four scalar parameters):
+    the loop in plain Python floats, its hand-written adjoint, ``value_and_grad`` and its ``jit``
+    (whose calls replay the recording; its first call is in ``bench_firstcall``)."""
+
+    params = ["python-primal", "python-hand", "reverse", "jit"]
+    param_names = ["variant"]
+
+    def setup(self, variant):
+        self.fn = _pendulum_state(variant)
+
+    def time_pendulum(self, variant):
         self.fn()
 
 

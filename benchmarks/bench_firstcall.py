@@ -9,6 +9,7 @@ and prints the seconds; the numbers are asv ``track`` results in seconds.
 Run a single measurement by hand with ``python -m benchmarks.bench_firstcall w2-reverse``.
 """
 
+import functools
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 #: The workloads whose first call is measured (see :func:`_first_call`).
-WORKLOADS = ["w1-compiled", "w2-reverse", "w2-forward-8", "w5-hessian"]
+WORKLOADS = ["w1-compiled", "w2-reverse", "w2-forward-8", "w5-hessian", "pendulum-jit", "pendulum-jit-10000"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 _MODULE = f"{__package__ or 'benchmarks'}.bench_firstcall"
@@ -29,7 +30,7 @@ def _first_call(workload: str) -> float:
 
     import dualad as ad
 
-    from .workloads import W1_POINT, Rosenbrock, lecture, rosenbrock, w2, w2_input
+    from .workloads import PENDULUM_POINT, W1_POINT, Rosenbrock, lecture, pendulum, rosenbrock, w2, w2_input
 
     if workload == "w1-compiled":
 
@@ -56,6 +57,13 @@ def _first_call(workload: str) -> float:
 
         def call():
             return h(x)
+
+    elif workload.startswith("pendulum-jit"):  # record the 1000 (10,000) steps and replay once
+        steps = 10_000 if workload.endswith("10000") else 1000
+        vg = ad.jit(ad.value_and_grad(functools.partial(pendulum, steps=steps), argnums=(0, 1, 2, 3)))
+
+        def call():
+            return vg(*PENDULUM_POINT)
 
     else:
         raise ValueError(f"unknown workload {workload!r}; choose from {WORKLOADS}")

@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.compare                 # every installed system
     python -m benchmarks.compare --budget 0.2    # shorter (less stable) medians
     python -m benchmarks.compare --json out.json --systems numpy dualad torch
+    python -m benchmarks.compare --groups P W1   # only the pendulum and W1
 
 Each system runs in its own interpreter (``--worker SYSTEM``), so no two of them share a process,
 a thread pool or an allocator; systems that are not installed are skipped with a note.  Inside a
@@ -22,10 +23,11 @@ numpy
     The function alone (W1 in plain Python with ``math``).
 np hand
     Hand-written NumPy derivative (``numpy_value_and_grads``, the analytic Jacobian, Hessian, HVP).
-dualad, dualad rec, dualad cmp
+dualad, dualad rec, dualad cmp, dualad jit
     The plain transforms (``value_and_grad``, ``jacfwd``/``jacrev``/``jacobian``, ``hessian``,
     ``hvp``); replay of a recording (``dualad.record``); a compiled recording (``.compile()``,
-    scalar and elementwise programs only).
+    scalar and elementwise programs only); ``dualad.jit`` of the plain transform (its first call
+    records, the timed calls replay).
 autograd
     HIPS autograd (``value_and_grad``, ``jacobian``; forward Jacobians are ``make_jvp`` per
     column; ``hessian`` is reverse-over-reverse; ``hessian_tensor_product``).
@@ -72,6 +74,8 @@ import numpy as np
 from .workloads import (
     HESSIAN_ORDERS,
     MLP,
+    PENDULUM_POINT,
+    PENDULUM_STEPS,
     W1_POINT,
     W2_SIZE,
     W4_SHAPES,
@@ -81,6 +85,8 @@ from .workloads import (
     TanhSin,
     lecture,
     lecture_value_and_grad,
+    pendulum,
+    pendulum_value_and_grad,
     rosenbrock,
     tanh_sin,
     w2,
@@ -98,6 +104,7 @@ COLUMNS = [
     ("dualad", "plain", "dualad"),
     ("dualad", "record", "dualad rec"),
     ("dualad", "compile", "dualad cmp"),
+    ("dualad", "jit", "dualad jit"),
     ("autograd", "eager", "autograd"),
     ("jax", "eager", "jax"),
     ("jax", "jit", "jax jit"),
@@ -135,6 +142,7 @@ def rows(full: bool = False) -> list[Row]:
                 continue
             out.append(Row(f"W5 n={n}", order, f"W5 Hessian n={n}, {_SHORT[order]}"))
     out.append(Row("W6", "", "W6 HVP n=1e5, fwd/rev"))
+    out.append(Row("P", "", f"P pendulum value+grad, {PENDULUM_STEPS} steps"))
     return out
 
 
@@ -193,6 +201,9 @@ def reference(group: str, primal: bool) -> list[np.ndarray]:
     if group == "W6":
         w = _rosen(W6_SIZE)
         return flatten(rosenbrock(w.x) if primal else Rosenbrock.hvp(w.x, w.v))
+    if group == "P":
+        value, grads = pendulum_value_and_grad(*PENDULUM_POINT)
+        return flatten(value if primal else (value, grads))
     raise ValueError(group)
 
 
@@ -291,6 +302,8 @@ def _numpy_cells(full: bool) -> Iterator[Cell]:
     w = _rosen(W6_SIZE)
     yield Cell("W6", "", "primal", functools.partial(rosenbrock, w.x), primal=True)
     yield Cell("W6", "", "hand", functools.partial(Rosenbrock.hvp, w.x, w.v))
+    yield Cell("P", "", "primal", functools.partial(pendulum, *PENDULUM_POINT, xp=math), primal=True)
+    yield Cell("P", "", "hand", functools.partial(pendulum_value_and_grad, *PENDULUM_POINT))
 
 
 def _hessian_orders(full: bool) -> Iterator[tuple[int, str]]:
@@ -311,39 +324,52 @@ def _dualad_cells(full: bool) -> Iterator[Cell]:
     rec = ad.record(lecture, x1, x2)
     yield Cell("W1", "", "record", functools.partial(rec.value_and_grad, x1, x2))
     yield Cell("W1", "", "compile", functools.partial(rec.compile().value_and_grad, x1, x2))
+    yield Cell("W1", "", "jit", functools.partial(ad.jit(ad.value_and_grad(lecture, argnums=(0, 1))), x1, x2))
 
     x = _w2x()
     yield Cell("W2", "", "plain", functools.partial(ad.value_and_grad(w2), x))
     rec = ad.record(w2, x)
     yield Cell("W2", "", "record", functools.partial(rec.value_and_grad, x))
     yield Cell("W2", "", "compile", functools.partial(rec.compile().value_and_grad, x))
+    yield Cell("W2", "", "jit", functools.partial(ad.jit(ad.value_and_grad(w2)), x))
 
     mlp = _mlp()
     p = mlp.params
     yield Cell("W3", "", "plain", functools.partial(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3)), *p))
     yield Cell("W3", "", "record", functools.partial(ad.record(mlp.loss, *p).value_and_grad, *p))
+    yield Cell("W3", "", "jit", functools.partial(ad.jit(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3))), *p))
 
-    jacobian = auto_jacobian()
-    for shape in W4_SHAPES:
-        w = _tanh_sin(shape)
-        g = f"W4 {shape}"
-        rec = ad.record(w.f, w.x)
-        yield Cell(g, "forward", "plain", functools.partial(ad.jacfwd(w.f), w.x))
-        yield Cell(g, "forward", "record", functools.partial(rec.jacobian, w.x, mode="forward"))
-        yield Cell(g, "reverse", "plain", functools.partial(ad.jacrev(w.f), w.x))
-        yield Cell(g, "reverse", "record", functools.partial(rec.jacobian, w.x, mode="reverse"))
-        if jacobian is not None:
-            yield Cell(g, "auto", "plain", functools.partial(jacobian(w.f, mode="auto"), w.x))
-
+    yield from _dualad_w4(ad, auto_jacobian())
     for n, order in _hessian_orders(full):
         x = _rosen(n).x
         chunk = 50 if n > 100 and order.endswith("forward") else None
         yield Cell(f"W5 n={n}", order, "plain", functools.partial(ad.hessian(rosenbrock, mode=order, chunk_size=chunk), x))
         if order == "forward-over-reverse":
             yield Cell(f"W5 n={n}", order, "record", functools.partial(ad.record(rosenbrock, x).hessian, x))
+            yield Cell(f"W5 n={n}", order, "jit", functools.partial(ad.jit(ad.hessian(rosenbrock, mode=order)), x))
 
     w = _rosen(W6_SIZE)
     yield Cell("W6", "", "plain", functools.partial(ad.hvp, rosenbrock, w.x, w.v))
+    yield Cell("W6", "", "jit", functools.partial(ad.jit(lambda x, v: ad.hvp(rosenbrock, x, v)), w.x, w.v))
+
+    vg = ad.value_and_grad(pendulum, argnums=(0, 1, 2, 3))
+    yield Cell("P", "", "plain", functools.partial(vg, *PENDULUM_POINT))
+    yield Cell("P", "", "jit", functools.partial(ad.jit(vg), *PENDULUM_POINT))
+
+
+def _dualad_w4(ad, jacobian) -> Iterator[Cell]:
+    for shape in W4_SHAPES:
+        w = _tanh_sin(shape)
+        g = f"W4 {shape}"
+        rec = ad.record(w.f, w.x)
+        yield Cell(g, "forward", "plain", functools.partial(ad.jacfwd(w.f), w.x))
+        yield Cell(g, "forward", "record", functools.partial(rec.jacobian, w.x, mode="forward"))
+        yield Cell(g, "forward", "jit", functools.partial(ad.jit(ad.jacfwd(w.f)), w.x))
+        yield Cell(g, "reverse", "plain", functools.partial(ad.jacrev(w.f), w.x))
+        yield Cell(g, "reverse", "record", functools.partial(rec.jacobian, w.x, mode="reverse"))
+        yield Cell(g, "reverse", "jit", functools.partial(ad.jit(ad.jacrev(w.f)), w.x))
+        if jacobian is not None:
+            yield Cell(g, "auto", "plain", functools.partial(jacobian(w.f, mode="auto"), w.x))
 
 
 def _autograd_cells(full: bool) -> Iterator[Cell]:
@@ -380,6 +406,16 @@ def _autograd_cells(full: bool) -> Iterator[Cell]:
             yield Cell(f"W5 n={n}", order, "eager", functools.partial(hessian(f), _rosen(n).x))
     w = _rosen(W6_SIZE)
     yield Cell("W6", "", "eager", functools.partial(hessian_tensor_product(f), w.x, w.v))
+    yield Cell("P", "", "eager", functools.partial(value_and_grad(_pendulum_of(anp), (0, 1, 2, 3)), *PENDULUM_POINT))
+
+
+def _pendulum_of(xp):
+    """The pendulum with ``xp``'s sin, its four parameters positional (the peers' argnums)."""
+
+    def loss(theta, g_over_l, c, dt):
+        return pendulum(theta, g_over_l, c, dt, xp=xp)
+
+    return loss
 
 
 def _jax_cells(full: bool) -> Iterator[Cell]:
@@ -422,6 +458,8 @@ def _jax_cells(full: bool) -> Iterator[Cell]:
 
     w = _rosen(W6_SIZE)
     yield from both("W6", "", hvp, w.x, w.v)
+    # jax.jit unrolls the loop while tracing: its first call (in the JSON) is the compile time
+    yield from both("P", "", jax.value_and_grad(_pendulum_of(jnp), argnums=(0, 1, 2, 3)), *PENDULUM_POINT)
 
 
 def _torch_cells(full: bool) -> Iterator[Cell]:
@@ -514,6 +552,14 @@ def _torch_cells(full: bool) -> Iterator[Cell]:
     yield Cell("W6", "", "eager", functools.partial(hvp_double_backward, x, v))
     yield Cell("W6", "", "func", lambda: tf.jvp(tf.grad(f), (x,), (v,))[1])
 
+    def pendulum_eager(*params):
+        ps = [torch.tensor(p, requires_grad=True) for p in params]
+        y = _pendulum_of(torch)(*ps)
+        y.backward()
+        return y.detach(), tuple(p.grad for p in ps)
+
+    yield Cell("P", "", "eager", functools.partial(pendulum_eager, *PENDULUM_POINT))
+
 
 def _versions(system: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -529,14 +575,17 @@ def _versions(system: str) -> str:
 _CELLS = {"numpy": _numpy_cells, "dualad": _dualad_cells, "autograd": _autograd_cells, "jax": _jax_cells, "torch": _torch_cells}
 
 
-def worker(system: str, budget: float, full: bool) -> None:
-    """Check and time every cell of ``system``; one tagged JSON line per cell on stdout."""
+def worker(system: str, budget: float, full: bool, groups: list[str] | None = None) -> None:
+    """Check and time every cell of ``system`` (of the ``groups`` given, e.g. ``["P", "W1"]``);
+    one tagged JSON line per cell on stdout."""
 
     def emit(**record):
         print(_TAG + json.dumps(record), flush=True)
 
     emit(kind="version", system=system, version=_versions(system))
     for cell in _CELLS[system](full):
+        if groups and cell.group.split()[0] not in groups:
+            continue
         record = {"kind": "cell", "system": system, "group": cell.group, "mode": cell.mode, "variant": cell.variant}
         try:
             start = time.perf_counter()
@@ -573,7 +622,7 @@ def _fmt_ratio(r: float) -> str:
     return f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
 
 
-def build_table(records: list[dict], full: bool, auto_available: bool) -> tuple[str, list[str]]:
+def build_table(records: list[dict], full: bool, auto_available: bool, groups=None) -> tuple[str, list[str]]:
     """The comparison table and its notes, from the workers' records.
 
     Parameters
@@ -584,6 +633,8 @@ def build_table(records: list[dict], full: bool, auto_available: bool) -> tuple[
         Whether the over-forward Hessians at n = 1000 were run.
     auto_available : bool
         Whether ``dualad.transforms.jacobian`` existed (else the ``auto`` rows are left out).
+    groups : list of str, optional
+        Only the rows of these workloads (``--groups``).
 
     Returns
     -------
@@ -612,7 +663,7 @@ def build_table(records: list[dict], full: bool, auto_available: bool) -> tuple[
             return min(times) if times else None
         return cells.get((row.group, row.mode, system, variant))
 
-    table_rows = rows(full)
+    table_rows = [r for r in rows(full) if not groups or r.group.split()[0] in groups]
     if not auto_available:
         table_rows = [r for r in table_rows if r.mode != "auto"]
     title_w = max(len(r.title) for r in table_rows) + 2
@@ -655,13 +706,15 @@ def thread_env(threads: int | None) -> dict[str, str]:
     return env
 
 
-def _run_worker(system: str, budget: float, full: bool, threads: int | None) -> tuple[list[dict], str | None, str | None]:
+def _run_worker(system: str, budget: float, full: bool, threads: int | None, groups=None) -> tuple[list[dict], str | None, str | None]:
     env = dict(os.environ, **thread_env(threads))
     env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("JAX_PLATFORMS", "cpu")
     cmd = [sys.executable, "-m", f"{__package__ or 'benchmarks'}.compare", "--worker", system, "--budget", str(budget)]
     if full:
         cmd.append("--full")
+    if groups:
+        cmd += ["--groups", *groups]
     print(f"[{system}]", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=_ROOT, env=env, stdout=subprocess.PIPE, text=True)
     records, version = [], None
@@ -684,10 +737,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="also run the over-forward Hessians at n = 1000 (minutes, GBs)")
     parser.add_argument("--threads", type=int, help="cap every system's thread pools (BLAS, OpenMP, Numba, XLA) at this many")
     parser.add_argument("--json", type=Path, help="also write every cell record to this file")
+    parser.add_argument("--groups", nargs="+", help="only these workloads (W1 ... W6, P); default: all")
     parser.add_argument("--worker", choices=list(SYSTEMS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.budget, args.full)
+        worker(args.worker, args.budget, args.full, args.groups)
         return 0
 
     started = time.perf_counter()
@@ -696,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         if importlib.util.find_spec(SYSTEMS[system]) is None:
             notes.append(f"{system}: not installed, skipped (pip install -e '.[bench]' installs the peers)")
             continue
-        recs, version, failure = _run_worker(system, args.budget, args.full, args.threads)
+        recs, version, failure = _run_worker(system, args.budget, args.full, args.threads, args.groups)
         records += recs
         versions[system] = version
         if failure:
@@ -704,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
     auto = importlib.util.find_spec("dualad.transforms.jacobian") is not None
     if not auto:
         notes.append("dualad.transforms.jacobian does not exist: the W4 'auto' rows are left out; compare the forward/reverse rows")
-    table, cell_notes = build_table(records, args.full, auto)
+    table, cell_notes = build_table(records, args.full, auto, args.groups)
 
     print(f"dualad vs peers — {datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, float64, median of one call, {args.budget:g} s of samples per cell, "

@@ -14,6 +14,7 @@ W3     all gradients of a 784-256-10 ReLU MLP, softmax cross-entropy, batch 128 
 W4     Jacobian of tanh(A x) · (B sin x), tall 8→2000 and wide 2000→8             :class:`TanhSin`
 W5     dense Hessian of the generalised Rosenbrock function, n = 100 and 1000     :class:`Rosenbrock`
 W6     Hessian-vector product of the same, n = 1e5                                :class:`Rosenbrock`
+P      value and gradient of a damped pendulum integrated 1000 steps, 4 scalars   :func:`pendulum`
 =====  ========================================================================  ===============
 """
 
@@ -38,6 +39,10 @@ W1_POINT = (2.0, 5.0)
 W2_SIZE = 1_000_000
 W5_SIZES = (100, 1000)
 W6_SIZE = 100_000
+
+#: The pendulum's parameters (theta0, g_over_l, c, dt) and its number of steps.
+PENDULUM_POINT = (0.8, 9.81, 0.1, 1e-3)
+PENDULUM_STEPS = 1000
 
 
 def auto_jacobian():
@@ -343,3 +348,38 @@ class Rosenbrock:
         out[:-1] += off * v[1:]
         out[1:] += off * v[:-1]
         return out
+
+
+def pendulum(theta, g_over_l, c, dt, steps: int = PENDULUM_STEPS, xp=np):
+    """Final angle² + angular velocity² of a damped pendulum, semi-implicit Euler from rest.
+
+    ``omega -= dt (g_over_l sin theta + c omega); theta += dt omega``, ``steps`` times: scalar
+    code whose tape is 6 entries a step.  ``xp`` gives ``sin`` (``math`` for plain floats).
+    """
+    omega = 0.0 * theta
+    for _ in range(steps):
+        omega = omega - dt * (g_over_l * xp.sin(theta) + c * omega)
+        theta = theta + dt * omega
+    return theta**2 + omega**2
+
+
+def pendulum_value_and_grad(theta, g_over_l, c, dt, steps: int = PENDULUM_STEPS):
+    """The pendulum's value and gradient in its four parameters: the trajectory, then one hand-
+    written adjoint sweep backwards over it (plain Python floats)."""
+    thetas, omegas = [theta], [0.0]
+    for _ in range(steps):
+        omega = omegas[-1] - dt * (g_over_l * math.sin(thetas[-1]) + c * omegas[-1])
+        thetas.append(thetas[-1] + dt * omega)
+        omegas.append(omega)
+    tb, wb = 2.0 * thetas[-1], 2.0 * omegas[-1]
+    gb = cb = dtb = 0.0
+    for k in range(steps - 1, -1, -1):
+        th, om, om1 = thetas[k], omegas[k], omegas[k + 1]
+        wb += dt * tb  # theta_{k+1} = theta_k + dt omega_{k+1}
+        dtb += tb * om1
+        dtb -= wb * (g_over_l * math.sin(th) + c * om)  # omega_{k+1} = omega_k - dt (...)
+        gb -= wb * dt * math.sin(th)
+        cb -= wb * dt * om
+        tb -= wb * dt * g_over_l * math.cos(th)
+        wb *= 1.0 - dt * c
+    return thetas[-1] ** 2 + omegas[-1] ** 2, (tb, gb, cb, dtb)

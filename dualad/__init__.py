@@ -32,6 +32,7 @@ from .transforms.checkpoint import checkpoint
 from .transforms.custom import custom_jvp, custom_vjp
 from .transforms.forward import derivative, jacfwd, jvp
 from .transforms.jacobian import Decision, jacobian
+from .transforms.jit import JitFallbackWarning, Jitted, jit
 from .transforms.nested import check_grads, hessian, hvp, sparse_hessian
 from .transforms.record import Recording, record
 from .transforms.reverse import grad, jacrev, value_and_grad, vjp
@@ -52,6 +53,9 @@ __all__ = [
     "Variable",
     "Recording",
     "record",
+    "jit",
+    "Jitted",
+    "JitFallbackWarning",
     "check_grads",
     "checkpoint",
     "remat",

@@ -172,3 +172,40 @@ def test_known_limits_of_plain_numpy_on_object_arrays():
         ad.grad(lambda x: np.sum(np.sin(np.array([x[0], 0.5]))))(X)
     g = ad.grad(lambda x: np.sum(np.sin(x[0] * 0.0 + np.array([x[0], 0.5]))))(X)
     np.testing.assert_allclose(g, [np.cos(X[0]), 0.0, 0.0])
+
+
+def test_many_active_scalars_join_in_one_entry_and_pull_in_linear_time():
+    """``np.array`` of n active scalars records one ``stack`` entry (not n reshapes and a
+    concatenate), and reading x[i] n times pulls back by adding into one adjoint in place
+    (before: a zero array of x's size per read, O(n²) per cotangent row)."""
+    n = 400
+    x = np.linspace(0.1, 1.0, n)
+    f = lambda x: np.array([x[i] * x[(i + 1) % n] for i in range(n)])  # noqa: E731
+    J = np.zeros((n, n))
+    J[np.arange(n), (np.arange(n) + 1) % n] = x[:n][:, None].ravel()
+    J[np.arange(n), np.arange(n)] += x[(np.arange(n) + 1) % n]
+    for jac in (ad.jacrev, ad.jacfwd):
+        np.testing.assert_allclose(jac(f)(x), J, rtol=1e-14)
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(f(x)))(x), J.sum(axis=0), rtol=1e-14)
+    tape = ad.Tape()
+    v = tape.variable(x[:5])
+    np.sum(np.array([v[i] * 2.0 for i in range(5)]) * v)  # joined where it meets v
+    listing = str(tape)
+    assert listing.count("stack(") == 1 and "concatenate(" not in listing and "reshape(" not in listing, listing
+
+
+def test_stack_of_many_inputs_every_mode_and_order():
+    """The one-entry ``np.stack`` (any axis, mixed dtypes, plain and active inputs) against
+    finite differences, the other mode and second order."""
+    a = np.array([[0.3, -1.2], [2.0, 0.5]])
+    f = lambda a: np.stack([a, np.sin(a), np.ones((2, 2)), a**2], axis=1)  # noqa: E731
+    jf = check_jacfwd(f, a)
+    np.testing.assert_allclose(ad.jacrev(f)(a), jf, rtol=1e-12)
+    y, t = ad.jvp(lambda a: np.stack([a.astype(np.float32), a]), (a,), (a,))  # NumPy's result dtype
+    assert ad.primal(y).dtype == t.dtype == np.float64
+    np.testing.assert_allclose(t, np.stack([a, a]), rtol=1e-7)
+    g = lambda a: np.sum(np.stack([a[0], a[1] * a[0]], axis=-1) ** 2)  # noqa: E731
+    for mode in ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"):
+        np.testing.assert_allclose(ad.hessian(g, mode=mode)(a), fd_jacobian(lambda a: ad.grad(g)(a), [a], 0), rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="same shape"):
+        ad.grad(lambda a: np.sum(np.stack([a, a[0]])))(a)

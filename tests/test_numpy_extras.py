@@ -15,6 +15,10 @@ CASES = {
     "repeat_flat": lambda x: np.repeat(x, 3),
     "pad_zero": lambda x: np.pad(x, ((1, 0), (2, 1))),
     "pad_value": lambda x: np.pad(x, 1, constant_values=3.0),
+    "pad_edge": lambda x: np.pad(x, ((2, 1), (0, 3)), mode="edge"),
+    "pad_reflect": lambda x: np.pad(x, ((1, 1), (2, 2)), mode="reflect"),
+    "pad_symmetric": lambda x: np.pad(x, 2, mode="symmetric"),
+    "pad_wrap": lambda x: np.pad(x, ((1, 0), (4, 2)), mode="wrap"),
     "average_weights": lambda x: np.average(x, axis=1, weights=np.array([1.0, 2.0, 3.0])),
     "average_all": lambda x: np.average(x),
 }
@@ -30,8 +34,10 @@ def test_extra_functions_forward_reverse_fd(name):
 
 
 def test_pad_other_modes_say_so():
-    with pytest.raises(NotImplementedError, match="mode='constant'"):
-        ad.jacfwd(lambda x: np.pad(x, 1, mode="edge"))(X)
+    with pytest.raises(NotImplementedError, match="'symmetric' and 'wrap'"):
+        ad.jacfwd(lambda x: np.pad(x, 1, mode="mean"))(X)
+    with pytest.raises(NotImplementedError, match="reflect_type='odd'"):
+        ad.jacfwd(lambda x: np.pad(x, 1, mode="reflect", reflect_type="odd"))(X)
 
 
 @pytest.mark.parametrize("value", [0.0, 3.0])

@@ -243,3 +243,19 @@ def test_ufunc_at_on_a_plain_target_says_how():
 def test_ufunc_method_without_rule():
     with pytest.raises(TypeError, match="no derivative rule for np.arctan2|ldexp|gcd"):
         ad.grad(lambda x: np.sum(np.gcd.reduce(x)))(X)
+
+
+def test_real_if_close():
+    """Complex values whose imaginary parts are all negligible come back real (the derivative of
+    the real part); otherwise unchanged; real input passes through — as NumPy decides."""
+    near = np.array([1.0 + 1e-15j, -2.0 + 0j])
+    far = np.array([1.0 + 1e-3j, -2.0 + 0j])
+    t = np.array([0.5 + 2.0j, -1.0 + 1.0j])
+    y, ty = ad.jvp(np.real_if_close, (near,), (t,))
+    assert not np.iscomplexobj(y) and not np.iscomplexobj(ty)
+    np.testing.assert_array_equal(y, np.real_if_close(near))
+    np.testing.assert_array_equal(ty, t.real)
+    y, ty = ad.jvp(np.real_if_close, (far,), (t,))
+    np.testing.assert_array_equal(y, far)
+    np.testing.assert_array_equal(ty, t)
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(np.real_if_close(x * (1.0 + 1e-16j)) ** 2))(X), 2 * X)

@@ -87,6 +87,10 @@ CASES = {
     "interp_fp": lambda x: np.interp([0.5, 1.5, -1.0, 9.0], [0.0, 1.0, 2.0], x[:3]),
     "interp_xp": lambda x: np.interp([0.5, 1.1, 2.0], np.array([-1.0, 1.0, 3.0]) + x[:3] * 0.1, [1.0, 2.0, 4.0]),
     "interp_left_right": lambda x: np.interp(x, [-1.0, 1.0], [0.0, 2.0], left=-3.0, right=x[0]),
+    "interp_period_x": lambda x: np.interp(x * 100.0 + 7.0, [190.0, -190.0, 350.0, -350.0], [5.0, 10.0, 3.0, 4.0], period=360.0),
+    "interp_period_xp_fp": lambda x: np.interp([-165.0, -95.0, 5.0, 100.0, 181.0, 400.0], np.array([190.0, -190.0, 350.0, -350.0]) + 10.0 * x[:4],
+                                               x[2:], period=-360.0),
+    "interp_period_active": lambda x: np.interp(x, [0.1, 0.5, 0.9], [1.0, 3.0, 2.0], period=x[3] + 1.0),
     "convolve": lambda x: np.convolve(x, [1.0, 2.0, 3.0]),
     "convolve_both": lambda x: np.convolve(x[:4], x[4:]),
     "convolve_same": lambda x: np.convolve(x, [1.0, -2.0, 0.5, 4.0], "same"),
@@ -106,6 +110,13 @@ CASES = {
     "polyfit_x": lambda x: np.polyfit(x + np.arange(6.0) * 3.0, np.arange(6.0) ** 2, 1),
     "polyfit_w": lambda x: np.polyfit(np.arange(6.0), x, 3, w=np.array([1.0, 2.0, 1.0, 0.5, 1.0, 1.0])),
     "polyfit_2d": lambda x: np.polyfit(np.arange(3.0), x.reshape(3, 2), 1),
+    "polyfit_full": lambda x: [v for v in np.polyfit(x, np.sin(np.arange(6.0)), 2, full=True) if not np.isscalar(v)],
+    "polyfit_full_y": lambda x: [v for v in np.polyfit(np.arange(6.0), x, 2, full=True) if not np.isscalar(v)],
+    "polyfit_full_2d": lambda x: list(np.polyfit(np.arange(3.0), x.reshape(3, 2), 1, full=True)[:2]),
+    "polyfit_cov": lambda x: list(np.polyfit(x, np.cos(np.arange(6.0)), 2, cov=True)),
+    "polyfit_cov_w": lambda x: list(np.polyfit(np.arange(6.0), x, 2, cov=True, w=np.array([1.0, 2.0, 1.0, 0.5, 1.0, 1.0]))),
+    "polyfit_cov_unscaled": lambda x: np.polyfit(x, np.arange(6.0), 1, cov="unscaled")[1],
+    "polyfit_cov_2d": lambda x: list(np.polyfit(np.arange(3.0), x.reshape(3, 2), 1, cov=True)),
     "vdot": lambda x: np.vdot(x, x[::-1]),
     "einsum_optimize": lambda x: np.einsum("ij,jk,k->i", x.reshape(2, 3), np.ones((3, 2)), x[:2], optimize="greedy"),
 }
@@ -175,9 +186,19 @@ def test_fill_on_a_leaf_says_how():
         ad.jacrev(f)(X)
 
 
-def test_interp_period_says_so():
-    with pytest.raises(NotImplementedError, match="period"):
-        ad.grad(lambda x: np.sum(np.interp(x, [0.0, 1.0], [0.0, 1.0], period=1.0)))(X)
+def test_interp_period_zero_says_so():
+    with pytest.raises(ValueError, match="period must be a non-zero value"):
+        ad.grad(lambda x: np.sum(np.interp(x, [0.0, 1.0], [0.0, 1.0], period=0.0)))(X)
+
+
+def test_polyfit_full_matches_numpy():
+    """``full=True``: coefficients, residuals, rank, singular values and rcond as NumPy's."""
+    y = np.sin(np.arange(6.0))
+    out, _ = ad.jvp(lambda x: np.polyfit(x, y, 2, full=True)[:2] + np.polyfit(x, y, 2, full=True)[3:4], (X,), (X,))
+    ref = np.polyfit(X, y, 2, full=True)
+    for got, want in zip(out, ref[:2] + ref[3:4]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert np.polyfit(ad.Dual(X, X), y, 2, full=True)[2] == ref[2] and np.polyfit(ad.Dual(X, X), y, 2, full=True)[4] == ref[4]
 
 
 def test_linspace_second_order():

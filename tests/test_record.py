@@ -57,10 +57,21 @@ def test_guard_change_records_again():
     assert rec.records == 2
 
 
-def test_data_dependent_permutation_is_a_guard():
+def test_data_dependent_permutation_is_an_op_not_a_guard():
     rec = ad.record(lambda x: np.sort(x) @ np.arange(3.0), np.array([3.0, 1.0, 2.0]))
-    x = np.array([1.0, 5.0, 2.0])  # another order
+    x = np.array([1.0, 5.0, 2.0])  # another order: the recorded sort computes it again
     np.testing.assert_allclose(rec.grad(x), ad.grad(lambda x: np.sort(x) @ np.arange(3.0))(x))
+    assert rec.records == 1
+    assert "take_by[by argsort]" in str(rec.tape)
+
+
+def test_an_index_that_steers_python_is_a_guard():
+    def f(x):
+        i = np.argmax(x)
+        return x[i] * 2.0 if i > 0 else x[i]
+
+    rec = ad.record(f, np.array([3.0, 1.0]))
+    np.testing.assert_allclose(rec(np.array([1.0, 3.0])), 6.0)
     assert rec.records == 2
 
 

@@ -239,8 +239,8 @@ def test_special_rule_second_order(rule, i, n):
     f = lambda x: np.sum(g(x))  # noqa: E731
     v = rng.uniform(-1.0, 1.0, size=n)
     grad = ad.grad(f)
-    if rule.name in ("gammainc", "gammaincc") and i == 0:  # d²/da²: not offered, and said so
-        with pytest.raises(TypeError, match="gammainc_da is not differentiable in its argument 'a'"):
+    if rule.name == "gammainc_da" and i == 0:  # d³P/da³: not offered, and said so
+        with pytest.raises(TypeError, match="gammainc_da2 is not differentiable in its argument 'a'"):
             ad.hvp(f, xs[i], v)
         return
     h = 1e-5
@@ -267,14 +267,41 @@ def test_gammainc_in_a_on_both_branches():
         np.testing.assert_allclose(gc, -g, rtol=1e-15)
 
 
+# d²P/da² at 40 digits (mpmath 1.3's diff of gammainc(a, 0, x, regularized=True), dps=40)
+_MP_D2 = [(0.1, 10.0, -3.47948281832405e-5), (0.7, 10.0, -1.74347292157263e-4), (40.0, 0.01, 8.37141742299667e-127),
+          (120.0, 1.0, 1.27274589839249e-198), (3.0, 10.0, -5.06319079275152e-3), (0.7, 0.01, 0.978095821293962)]
+
+
+def test_gammainc_second_derivative_in_a():
+    """d²/da² gammainc (gammainc_da's partial in a): against second differences of SciPy's own
+    gammainc / gammaincc, against 40-digit values, in every nesting order and through the kernels."""
+    a, x = np.meshgrid([0.1, 0.7, 3.0, 12.0, 40.0], [0.01, 1.0, 10.0, 30.0, 80.0, 200.0])
+    a, x = a.ravel(), x.ravel()
+    h = 2e-3 * a
+    with np.errstate(all="ignore"):
+        fd_p = (special.gammainc(a + h, x) - 2 * special.gammainc(a, x) + special.gammainc(a - h, x)) / h**2
+        fd_q = -(special.gammaincc(a + h, x) - 2 * special.gammaincc(a, x) + special.gammaincc(a - h, x)) / h**2
+    fd = np.where(special.gammainc(a, x) < 0.5, fd_p, fd_q)
+    for reps in (1, 20):  # NumPy, then the kernels
+        aa, xx = np.tile(a, reps), np.tile(x, reps)
+        for mode in ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"):
+            for f, sign in ((special.gammainc, 1.0), (special.gammaincc, -1.0)):
+                d2 = np.diag(ad.hessian(lambda a: np.sum(f(a, xx)), mode=mode)(aa)) if reps == 1 or mode == "forward-over-reverse" \
+                    else ad.hvp(lambda a: np.sum(f(a, xx)), aa, np.ones_like(aa))
+                np.testing.assert_allclose(sign * d2, np.tile(fd, reps), rtol=2e-5, atol=1e-8, err_msg=mode)
+    ma, mx, mv = (np.array(c) for c in zip(*_MP_D2))
+    np.testing.assert_allclose(ad.hvp(lambda a: np.sum(special.gammainc(a, mx)), ma, np.ones_like(ma)), mv, rtol=1e-9)
+    np.testing.assert_allclose(ad.derivative(lambda a: special.chdtr(2.0 * a, 20.0), order=2)(0.7), _MP_D2[1][2], rtol=1e-9)  # P(a, 10)
+
+
 def test_special_rules_have_derived_tangents():
-    """The fused second-order kernels read every SciPy rule's source, except gammainc and
-    gammaincc: their partial in a (gammainc_da) is not differentiable in a, so those sweeps
-    evaluate them on dual numbers, where an active a raises."""
+    """The fused second-order kernels read every SciPy rule's source, except gammainc_da (d/da
+    gammainc): its partial in a (gammainc_da2) is not differentiable in a, so its sweeps
+    evaluate it on dual numbers, where an active a raises."""
     from dualad.rules.derive import check_all
 
     missing = {name for name, _ in check_all().items() if RULES[name] in SPECIAL}
-    assert missing == {"gammainc", "gammaincc"}
+    assert missing == {"gammainc_da"}
 
 
 def test_host_only_functions_are_refused_on_the_gpu_naming_them():

@@ -93,6 +93,7 @@ CONT = [  # (name, shape parameters, points)
     ("laplace", (), X - 0.5),
     ("logistic", (), X - 0.5),
     ("cauchy", (), X - 0.5),
+    ("chi2", (3.5,), X),
 ]
 METHODS = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -107,6 +108,11 @@ def test_continuous_distributions(name, shapes, x):
         check(lambda x: getattr(ours, m)(x, *shapes, **kw), x)                        # in x
         check(lambda loc: getattr(ours, m)(x, *shapes, loc=loc, scale=1.3), 0.1)      # in loc
         check(lambda s: getattr(ours, m)(x, *shapes, loc=0.1, scale=s), 1.3)          # in scale
+        want = getattr(ref, m)(x, *shapes, 0.1, 1.3)  # loc and scale given positionally, as SciPy takes them
+        np.testing.assert_allclose(getattr(ours, m)(x, *shapes, 0.1, 1.3), want, rtol=1e-9, err_msg=f"{name}.{m}")
+        np.testing.assert_allclose(getattr(ours, m)(x, *shapes, 0.1, scale=1.3), want, rtol=1e-9, err_msg=f"{name}.{m}")
+    with pytest.raises(TypeError, match="shape parameter"):
+        ours.logpdf(x, *shapes, 0.1, 1.3, 2.0)
     np.testing.assert_allclose(ours.ppf(Q, *shapes, **kw), ref.ppf(Q, *shapes, **kw), rtol=1e-9)
     check(lambda q: ours.ppf(q, *shapes, **kw), Q, rtol=1e-5)
     for i in range(len(shapes)):  # shape parameters, in the log-density
@@ -121,8 +127,11 @@ def test_gamma_cdf_in_its_shape():
     """gammainc is differentiated in a (as JAX does): gamma.cdf and sf in the shape."""
     for m in ("cdf", "sf", "logcdf"):
         check(lambda a: getattr(dst.gamma, m)(X, a, scale=1.3), 2.3, rtol=1e-5)
-    with pytest.raises(TypeError, match="gammainc_da is not differentiable in its argument 'a'"):
-        ad.hessian(lambda a: dst.gamma.cdf(0.7, a))(2.3)
+    h = 1e-5
+    fd = (ad.grad(lambda a: dst.gamma.cdf(0.7, a))(2.3 + h) - ad.grad(lambda a: dst.gamma.cdf(0.7, a))(2.3 - h)) / (2 * h)
+    np.testing.assert_allclose(ad.hessian(lambda a: dst.gamma.cdf(0.7, a))(2.3), fd, rtol=1e-6)  # d²/da² too
+    for m in ("cdf", "sf"):  # chi2 in its degrees of freedom (chdtr: gammainc at df/2)
+        check(lambda df: getattr(dst.chi2, m)(X, df), 3.5, rtol=1e-5)
 
 
 def test_shape_parameters_inside_special_functions_raise():
@@ -159,6 +168,12 @@ def test_multivariate_normal_and_dirichlet():
     check(lambda x: dst.multivariate_normal.logpdf(x, mean, cov), x)
     check(lambda m: dst.multivariate_normal.logpdf(x, m, cov), mean)
     check(lambda c: dst.multivariate_normal.logpdf(x, mean, c), cov, rtol=1e-5)
+    np.testing.assert_allclose(dst.multivariate_normal.entropy(mean, cov), ss.multivariate_normal.entropy(mean, cov), rtol=1e-12)
+    np.testing.assert_allclose(dst.multivariate_normal.entropy(cov=2.0), ss.multivariate_normal.entropy(cov=2.0), rtol=1e-12)
+    check(lambda c: dst.multivariate_normal.entropy(mean, c), cov, rtol=1e-5)
+    np.testing.assert_allclose(dst.multivariate_normal.pdf(x, mean, cov, allow_singular=False), ss.multivariate_normal.pdf(x, mean, cov))
+    with pytest.raises(NotImplementedError, match="allow_singular"):
+        dst.multivariate_normal.logpdf(x, mean, cov, allow_singular=True)
     xs = np.array([0.2, 0.5, 0.3])
     alpha = np.array([1.5, 2.0, 3.2])
     np.testing.assert_allclose(dst.dirichlet.logpdf(xs, alpha), ss.dirichlet.logpdf(xs, alpha), rtol=1e-12)
@@ -226,10 +241,42 @@ def test_convolve_correlate_match_scipy(mode, n1, n2):
         check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=1)
 
 
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("s1,s2", [((4, 3), (2, 2)), ((2, 2), (4, 3)), ((3, 3), (3, 3)), ((2, 3, 2), (2, 2, 1)), ((5, 1), (2, 1))])
+def test_convolve_correlate_nd_match_scipy(mode, s1, s2):
+    import scipy.signal as ssig
+
+    from dualad.scipy import signal
+
+    a, b = RNG.normal(size=s1), RNG.normal(size=s2)
+    for ours, ref in ((signal.convolve, ssig.convolve), (signal.correlate, ssig.correlate)):
+        np.testing.assert_allclose(ours(a, b, mode=mode), ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=0)
+        check(lambda a, b: ours(a, b, mode=mode), a, b, argnum=1)
+
+
+def test_convolve_correlate_complex_and_scalar_match_scipy():
+    import scipy.signal as ssig
+
+    from dualad.scipy import signal
+
+    a = RNG.normal(size=(3, 4)) + 1j * RNG.normal(size=(3, 4))
+    b = RNG.normal(size=(2, 2)) + 1j * RNG.normal(size=(2, 2))
+    for mode in ("full", "same", "valid"):
+        for ours, ref in ((signal.convolve, ssig.convolve), (signal.correlate, ssig.correlate)):
+            np.testing.assert_allclose(ours(a, b, mode=mode), ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(ours(b, a, mode=mode), ref(b, a, mode=mode), rtol=1e-12, atol=1e-14)
+            y, t = ad.jvp(lambda z: ours(z, b, mode=mode), (a,), (a,))  # linear in in1: the tangent is the value
+            np.testing.assert_allclose(t, ref(a, b, mode=mode), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(signal.correlate(np.array(2.0), np.array(3.0)), ssig.correlate(np.array(2.0), np.array(3.0)))
+
+
 def test_signal_errors():
     from dualad.scipy import signal
 
     with pytest.raises(ValueError, match="mode must be one of"):
         signal.convolve(np.ones(3), np.ones(2), mode="circular")
-    with pytest.raises(NotImplementedError, match="1-D inputs"):
+    with pytest.raises(ValueError, match="same dimensionality"):
         signal.correlate(np.ones((2, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="at least as large as the other in every dimension"):
+        signal.convolve(np.ones((2, 4)), np.ones((3, 3)), mode="valid")

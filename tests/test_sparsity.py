@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from scipy.optimize import rosen_hess, rosen_hess_prod
 
 import dualad as ad
-from dualad.rules import RULES
+from dualad.rules import RULES, load_scipy_rules
 from dualad.rules.derive import derivable
 from dualad.transforms.nested import sparse_hessian
 from dualad.transforms.sparsity import (
@@ -354,9 +354,12 @@ def test_sparse_hessian_value_dependent_is_not_cached():
 
 def test_hessian_of_every_pair_of_rules_is_covered():
     # every binary rule applied to two inputs: the traced Hessian pattern covers the true one
+    import scipy.special  # noqa: F401  (SciPy's rules too: declared before the loop, not during it)
+
+    load_scipy_rules()
     x = np.array([0.7, 1.3])
     for name, rule in RULES.items():
-        # not an order (scipy.special.jv), nor gammainc, whose second derivative in a is not offered
+        # not an order (scipy.special.jv), nor gammainc_da, whose derivative in a (d³P/da³) is not offered
         if rule.nin != 2 or len(rule.argnums) != 2 or not derivable(rule):
             continue
         f = lambda v, rule=rule: rule(v[0] * 1.0, v[1] * 1.0) + rule(v[1] * 1.0, v[0] * 1.0)
@@ -365,3 +368,13 @@ def test_hessian_of_every_pair_of_rules_is_covered():
             H = np.asarray(ad.hessian(f)(x))
         P = hessian_sparsity(f, x).toarray()
         assert not ((np.abs(H) > 1e-12) & ~P).any(), name
+
+
+def test_stack_and_array_of_scalars_keep_their_pattern():
+    """``np.stack`` and ``np.array`` of active scalars (one ``stack`` entry) select elements:
+    the traced pattern is exact, not dense."""
+    x = np.arange(1.0, 5.0)
+    for f in (lambda x: np.stack([x[::-1], 2.0 * x]), lambda x: np.array([x[0] * x[1], x[2], 3.0, np.sin(x[3])])):
+        P = jacobian_sparsity(f, x).toarray()
+        J = np.asarray(ad.jacfwd(f)(x)).reshape(P.shape)
+        np.testing.assert_array_equal(P, J != 0)

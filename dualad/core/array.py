@@ -12,8 +12,9 @@ import numpy as np
 from ..rules import RULES, UFUNC_RULES
 from . import elements, numpy_numerics, numpy_shapes, numpy_stats, ufuncs  # noqa: F401  (the handler modules register on import)
 from . import numpy_api as api
-from .dispatch import Active, apply_elementwise, observe
-from .namespace import namespace
+from .dispatch import Active, apply_elementwise, observe, strip
+from .namespace import join_numpy, namespace
+from .observed import observe_index
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
@@ -103,7 +104,15 @@ class ArrayBehaviour(Active):
         return elements.holder(self, str(escape_error("computing with np.asarray()/np.array()", self._kind, hint)))
 
     def __array_namespace__(self, api_version=None):
+        join_numpy()
         return namespace
+
+    @property
+    def device(self):
+        """Where the value lives, as the array API names it: ``"cpu"`` on the host, else the
+        device of the innermost plain value (a CuPy array's ``.device``)."""
+        p = strip(self)
+        return getattr(p, "device", "cpu") if type(p) is not np.ndarray else "cpu"
 
     # -- escapes ----------------------------------------------------------------------------
     def __float__(self):
@@ -359,16 +368,16 @@ class ArrayBehaviour(Active):
         raise TypeError("in-place sort of an active value is not supported; use y = np.sort(x)")
 
     def argmax(self, axis=None):
-        return observe(np.argmax, self, axis=axis)
+        return observe_index(np.argmax, self, axis=axis)
 
     def argmin(self, axis=None):
-        return observe(np.argmin, self, axis=axis)
+        return observe_index(np.argmin, self, axis=axis)
 
     def argsort(self, axis=-1):
-        return observe(np.argsort, self, axis=axis)
+        return observe_index(np.argsort, self, axis=axis)
 
-    def astype(self, dtype, copy=True):
-        return api.astype(self, dtype)
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        return api.astype_copy(self, dtype, copy=copy)
 
     def fill(self, value):
         """Set every element to ``value`` in place (copy-on-write, as item assignment)."""

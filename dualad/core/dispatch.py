@@ -18,15 +18,22 @@ from ..rules import base as rules_base
 from . import device
 
 __all__ = [
-    "Active", "bind", "apply_elementwise", "strip", "observe", "escape", "same_result", "read_only", "new_tag", "is_active",
-    "float_dtype", "float_array", "check_tangent_dtype",
+    "Active", "bind", "apply_elementwise", "strip", "observe", "guard_entries", "escape", "same_result", "read_only", "new_tag",
+    "is_active", "float_dtype", "float_array", "check_tangent_dtype", "ON_NEW_TAG",
 ]
 
 _TAGS = itertools.count(1)
 
 
+#: Functions called (without arguments) before each fresh tag, i.e. as each transform starts:
+#: ``core.namespace`` checks there that array-API libraries loaded since know dualad's values.
+ON_NEW_TAG: list = []
+
+
 def new_tag() -> int:
     """A fresh tag, newer than every tag handed out before (thread-safe under the GIL)."""
+    for hook in ON_NEW_TAG:
+        hook()
     return next(_TAGS)
 
 
@@ -69,6 +76,14 @@ def observe(fn, *args, **kwargs):
     plain = [strip(a) for a in args]
     kw = {k: strip(v) for k, v in kwargs.items()}
     result = fn(*plain, **kw)
+    for guards, entry in guard_entries(fn, args, kw, plain, result):
+        guards.append(entry)
+    return result
+
+
+def guard_entries(fn, args, kw, plain, result) -> list:
+    """The guards ``fn(*args, **kw) == result`` owed to the tapes under ``args`` that keep guards:
+    ``(guard list, (fn, refs, kw, result))`` per tape (:func:`observe` appends them)."""
     found: dict = {}
     for i, a in enumerate(args):
         x = a
@@ -77,10 +92,11 @@ def observe(fn, *args, **kwargs):
             if ref is not None:
                 found.setdefault(id(ref[0]), (ref[0], {}))[1][i] = ref[1]
             x = x._p
+    out = []
     for guards, nodes in found.values():
         refs = tuple(("n", nodes[i]) if i in nodes else ("c", plain[i]) for i in range(len(args)))
-        guards.append((fn, refs, kw, result))
-    return result
+        out.append((guards, (fn, refs, kw, result)))
+    return out
 
 
 def same_result(a, b) -> bool:

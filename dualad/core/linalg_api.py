@@ -18,10 +18,12 @@ from ..rules import linalg as L
 from ..rules import structural as S
 from .dispatch import observe, strip
 from .numpy_api import abs_squared, as_array, implements
+from .observed import observe_index
 
-__all__ = ["matrix_norm", "vector_norm", "EighResult", "SVDResult", "QRResult", "SlogdetResult"]
+__all__ = ["matrix_norm", "vector_norm", "EighResult", "EigResult", "SVDResult", "QRResult", "SlogdetResult"]
 
 EighResult = type(np.linalg.eigh(np.eye(1)))
+EigResult = type(np.linalg.eig(np.eye(1)))
 SVDResult = type(np.linalg.svd(np.eye(1)))
 QRResult = type(np.linalg.qr(np.eye(1)))
 SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
@@ -57,6 +59,12 @@ def _mT(x):
     return np.swapaxes(x, -1, -2)
 
 
+def _real_values(x):
+    """Eigenvalues or singular values unpacked next to complex vectors are complex with a zero
+    imaginary part; NumPy returns them real."""
+    return np.real(x) if x.dtype.kind == "c" else x
+
+
 # --------------------------------------------------------------------------------------------
 # Solve, inverse, determinants
 
@@ -86,7 +94,22 @@ def _slogdet_sign(a):
 def slogdet(a):
     a = _square(a, "slogdet")
     sign = observe(_slogdet_sign, a)  # plain, but it steers the value: a guard in recordings
+    if a.dtype.kind == "c":  # the phase det/|det| moves with A: ṡ = i Im tr(A⁻¹Ȧ) s, as JAX
+        sign = _complex_sign(a)
     return SlogdetResult(sign, S.logabsdet.bind(a, axis=(-2, -1), keepdims=False))
+
+
+def _complex_sign(a):
+    """``det(A)/|det(A)|`` of complex matrices, from ``det(cA)`` with the plain ``c = |det A|^(−1/n)``
+    (no overflow: ``|det(cA)|`` is 1)."""
+    logabs = observe(_slogdet_logabs, a)
+    scale = np.exp(-logabs / a.shape[-1])[..., None, None]
+    d = S.det.bind(a * scale, axis=(-2, -1), keepdims=False)
+    return d / np.abs(d)
+
+
+def _slogdet_logabs(a):
+    return np.linalg.slogdet(a)[1]
 
 
 @implements(np.linalg.det)
@@ -131,7 +154,7 @@ def _uplo(UPLO) -> str:
 @implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):
     w, v = _factors(L.eigh, _square(a, "eigh"), uplo=_uplo(UPLO), vectors=True)
-    return EighResult(w, v)
+    return EighResult(_real_values(w), v)
 
 
 @implements(np.linalg.eigvalsh)
@@ -139,12 +162,15 @@ def eigvalsh(a, UPLO="L"):
     return L.eigh.bind(_square(a, "eigvalsh"), uplo=_uplo(UPLO), vectors=False)
 
 
-@implements(np.linalg.eig, np.linalg.eigvals)
+@implements(np.linalg.eig)
 def eig(a):
-    raise NotImplementedError(
-        "np.linalg.eig and eigvals return complex eigenvalues: their derivatives come with dualad's "
-        "complex-number increment; for symmetric (Hermitian) matrices use np.linalg.eigh or eigvalsh"
-    )
+    w, v = _factors(L.eig, _square(a, "eig"), vectors=True)
+    return EigResult(w, v)
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a):
+    return L.eig.bind(_square(a, "eigvals"), vectors=False)
 
 
 def _hermitian_svd(a, compute_uv: bool):
@@ -152,12 +178,12 @@ def _hermitian_svd(a, compute_uv: bool):
     vectors), composed of differentiable ops."""
     if not compute_uv:
         s = np.abs(eigvalsh(a))
-        order = observe(np.argsort, -s, axis=-1, kind="stable")
+        order = observe_index(np.argsort, -s, axis=-1, kind="stable")
         return np.take_along_axis(s, order, axis=-1)
     w, u = eigh(a)
     sgn = observe(np.sign, w)
     s = np.abs(w)
-    order = observe(np.argsort, -s, axis=-1, kind="stable")
+    order = observe_index(np.argsort, -s, axis=-1, kind="stable")
     sgn = np.take_along_axis(sgn, order, axis=-1)
     s = np.take_along_axis(s, order, axis=-1)
     u = np.take_along_axis(u, np.broadcast_to(order[..., None, :], tuple(u.shape)), axis=-1)
@@ -173,7 +199,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         return L.svd.bind(a, full_matrices=False, compute_uv=False)
     square = a.shape[-1] == a.shape[-2]  # full and reduced agree: the differentiable one
     u, s, vh = _factors(L.svd, a, full_matrices=bool(full_matrices) and not square, compute_uv=True)
-    return SVDResult(u, s, vh)
+    return SVDResult(u, _real_values(s), vh)
 
 
 @implements(np.linalg.svdvals)

@@ -9,6 +9,7 @@ Anything NumPy offers that is not listed raises ``TypeError`` naming the functio
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Callable
 
@@ -18,11 +19,12 @@ from ..rules import FUNCTION_RULES
 from ..rules import structural as S
 from . import device, einsum_spec, elements
 from .dispatch import Active, apply_elementwise, observe, strip
+from .observed import ObservedIndex, has_observed, observe_index, take_observed
 
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
     "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain", "holds_actives", "from_objects",
-    "abs_squared",
+    "abs_squared", "astype_copy",
 ]
 
 FUNCTIONS: dict[Callable, Callable] = {}
@@ -83,11 +85,11 @@ def from_objects(x):
     dt = np.result_type(*[strip(p).dtype for p in parts])
     dt = dt if dt.kind == "f" else np.dtype(np.float64)
     parts = [astype(p, dt) if isinstance(p, Active) and p.dtype != dt else p if isinstance(p, Active) else p.astype(dt) for p in parts]
-    return reshape(concatenate(parts, axis=0), x.shape)
+    return reshape(concatenate(parts, axis=0) if len(parts) > 1 else parts[0], x.shape)
 
 
 def _object_runs(items: list) -> list:
-    """1-D parts: slices of escaped elements' sources, reshaped active scalars, plain runs."""
+    """1-D parts: slices of escaped elements' sources, runs of active scalars stacked, plain runs."""
     parts: list = []
     plain: list = []
     i = 0
@@ -106,13 +108,18 @@ def _object_runs(items: list) -> list:
         if isinstance(e, Active):
             parts += [np.asarray(plain)] if plain else []
             plain = []
-            if e.ndim:
-                raise ValueError(f"an object array holds an active value of shape {tuple(e.shape)} as one element: join arrays with np.stack")
-            parts.append(reshape(e, (1,)))
-        else:
-            if np.asarray(e).dtype.kind not in "fiub" or np.ndim(e):
-                raise TypeError(f"cannot differentiate an array holding the element {e!r:.60}")
-            plain.append(e)
+            j = i
+            while j < len(items) and isinstance(items[j], Active):
+                if items[j].ndim:
+                    raise ValueError(f"an object array holds an active value of shape {tuple(items[j].shape)} as one "
+                                     "element: join arrays with np.stack")
+                j += 1
+            parts.append(stack(items[i:j]))  # a run of active scalars: one entry
+            i = j
+            continue
+        if np.asarray(e).dtype.kind not in "fiub" or np.ndim(e):
+            raise TypeError(f"cannot differentiate an array holding the element {e!r:.60}")
+        plain.append(e)
         i += 1
     return parts + ([np.asarray(plain)] if plain else [])
 
@@ -382,6 +389,15 @@ def astype(x, dtype):
     return S.astype.bind(x, dtype=dtype, in_dtype=np.dtype(x.dtype), batch=0)
 
 
+@implements(np.astype)
+def astype_copy(x, dtype, /, *, copy=True, device=None):
+    """``np.astype`` and the ``.astype`` method: ``copy=True`` gives a value of its own even
+    when the dtype is unchanged (item assignment into it must not reach ``x``)."""
+    x = _arr(x)
+    y = astype(x, dtype) if isinstance(x, Active) else x.astype(dtype, copy=copy)
+    return y._copy() if copy and y is x and isinstance(x, Active) else y
+
+
 # --------------------------------------------------------------------------------------------
 # Shapes
 
@@ -545,12 +561,28 @@ def _plain(func):
 
 
 for _f in (
-    np.argmax, np.argmin, np.argsort, np.nonzero, np.flatnonzero, np.count_nonzero,
+    np.nonzero, np.flatnonzero, np.count_nonzero,
     np.isclose, np.allclose, np.array_equal, np.zeros_like, np.ones_like, np.empty_like,
     np.full_like, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
     np.searchsorted, np.argwhere, np.any, np.all,
 ):
     _plain(_f)
+
+
+def _index_of(func):
+    """An index function (argmax, argsort): its result remembers how it was computed
+    (:mod:`dualad.core.observed`), so that a gather by it is replayed, not guarded."""
+
+    def handler(*args, **kwargs):
+        return observe_index(func, *args, **kwargs)
+
+    handler.__name__ = func.__name__
+    FUNCTIONS[func] = handler
+    return handler
+
+
+for _f in (np.argmax, np.argmin, np.argsort):
+    _index_of(_f)
 
 
 def _unique_parts(a, axis, kwargs):
@@ -584,18 +616,28 @@ def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     nd = arrays[0].ndim
     if nd == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
-    dt = device.result_type([strip(a) for a in arrays], "np.concatenate")
-    arrays = [a if np.dtype(a.dtype) == dt or not isinstance(a, Active) else astype(a, dt) for a in arrays]
-    y = S.concatenate.bind(*arrays, axis=_axis1(axis, nd), batch=0)
+    y = S.concatenate.bind(*_common_dtype(arrays, "np.concatenate"), axis=_axis1(axis, nd), batch=0)
     return _astype_opt(y, dtype)
+
+
+def _common_dtype(arrays: list, what: str) -> list:
+    """The operands of a join, active ones cast to NumPy's result dtype of them all."""
+    dt = device.result_type([strip(a) for a in arrays], what)
+    return [a if np.dtype(a.dtype) == dt or not isinstance(a, Active) else astype(a, dt) for a in arrays]
 
 
 @implements(np.stack)
 def stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    """One ``stack`` entry for any number of arrays (``np.array([c1, ..., cn])`` of active
+    scalars joins through it too)."""
+    _no_out(out, "stack")
     arrays = [_arr(a) for a in arrays]
-    nd = arrays[0].ndim + 1
-    ax = int(axis) % nd
-    return concatenate([expand_dims(a, ax) for a in arrays], axis=ax, out=out, dtype=dtype)
+    if not arrays:
+        raise ValueError("need at least one array to stack")
+    if len({tuple(a.shape) for a in arrays}) != 1:
+        raise ValueError("all input arrays must have the same shape")
+    y = S.stack.bind(*_common_dtype(arrays, "np.stack"), axis=_axis1(axis, arrays[0].ndim + 1), batch=0)
+    return _astype_opt(y, dtype)
 
 
 @implements(np.hstack)
@@ -728,6 +770,8 @@ def _flat_positions(shape, index, a=None):
 
 
 def getitem(a, index):
+    if has_observed(index):
+        return take_observed(a, index)
     index = _norm_index(index)
     if _is_basic(index):
         return S.getitem.bind(a, index=index, batch=0)
@@ -747,6 +791,8 @@ def setitem_value(a, index, value):
 def take(a, indices, axis=None, out=None, mode="raise"):
     _no_out(out, "take")
     a = _arr(a)
+    if isinstance(indices, ObservedIndex):
+        return take_observed(a, indices, functools.partial(np.take, axis=axis, mode=mode))
     flat = np.take(_positions(a, strip(indices)), strip(indices), axis=axis, mode=mode)
     return S.gather.bind(a, flat=flat, batch=0)
 
@@ -756,6 +802,8 @@ def take_along_axis(arr, indices, axis=-1):
     a = _arr(arr)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
+    if isinstance(indices, ObservedIndex):
+        return take_observed(a, indices, functools.partial(np.take_along_axis, axis=axis))
     return S.gather.bind(a, flat=np.take_along_axis(_positions(a, strip(indices)), strip(indices), axis=axis), batch=0)
 
 
@@ -782,8 +830,14 @@ def repeat(a, repeats, axis=None):
 @implements(np.pad)
 def pad(array, pad_width, mode="constant", **kwargs):
     a = _arr(array)
+    if mode in ("edge", "reflect", "symmetric", "wrap") and kwargs.get("reflect_type", "even") == "even":
+        # every output element is a copy of one input element: NumPy's own pad of the positions
+        return S.gather.bind(a, flat=np.pad(_positions(a), pad_width, mode=mode, **kwargs), batch=0)
     if mode != "constant":
-        raise NotImplementedError(f"np.pad(mode={mode!r}) on active values: only mode='constant' is supported yet")
+        raise NotImplementedError(
+            f"np.pad(mode={mode!r}{', reflect_type=' + repr(kwargs['reflect_type']) if 'reflect_type' in kwargs else ''}) "
+            "on active values: the modes 'constant', 'edge', 'reflect', 'symmetric' and 'wrap' (reflect_type='even') are "
+            "offered; build other paddings from them with np.concatenate")
     value = kwargs.pop("constant_values", 0)
     if kwargs:
         raise TypeError(f"np.pad: unsupported arguments {sorted(kwargs)}")
@@ -818,7 +872,7 @@ def sort(a, axis=-1, kind=None, order=None, stable=None):
     a = _arr(a)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    perm = observe(np.argsort, a, axis=axis, kind="stable")
+    perm = observe_index(np.argsort, a, axis=axis, kind="stable")  # on a replayed tape: an op, not a guard
     return take_along_axis(a, perm, axis=axis)
 
 
@@ -997,22 +1051,20 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: Input operand does not have enough dimensions")
     a_vec, b_vec = a.ndim == 1, b.ndim == 1
-    if a_vec:
-        a = reshape(a, (1,) + tuple(a.shape))
-    if b_vec:
-        b = reshape(b, tuple(b.shape) + (1,))
-    a, b, batch = _broadcast_stacks(a, b)
-    if a.shape[-1] != b.shape[-2]:
+    if a.shape[-1] != b.shape[-1 if b_vec else -2]:
         raise ValueError(f"matmul: mismatch in core dimension: {tuple(a.shape)} @ {tuple(b.shape)}")
+    # A vector operand takes no letter for its missing axis (one einsum, no reshapes): the op
+    # count matters in small programs, where each op costs microseconds of bookkeeping.
+    if a_vec or b_vec:
+        other = b if a_vec else a
+        lb = _letters(other.ndim - (1 if a_vec and b_vec else 2), "ijk")
+        sa = "j" if a_vec else lb + "ij"
+        sb = "j" if b_vec else lb + "jk"
+        out = lb + ("" if a_vec else "i") + ("" if b_vec else "k")
+        return _einsum(f"{sa},{sb}->{out}", a, b)
+    a, b, batch = _broadcast_stacks(a, b)
     lb = _letters(len(batch), "ijk")
-    y = _einsum(f"{lb}ij,{lb}jk->{lb}ik", a, b)
-    if a_vec and b_vec:
-        return reshape(y, batch)
-    if a_vec:
-        return reshape(y, batch + (y.shape[-1],))
-    if b_vec:
-        return reshape(y, batch + (y.shape[-2],))
-    return y
+    return _einsum(f"{lb}ij,{lb}jk->{lb}ik", a, b)
 
 
 FUNCTIONS[np.matmul] = matmul

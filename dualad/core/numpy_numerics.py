@@ -169,15 +169,30 @@ def _interp_index(x, xp):
     return np.clip(i, 0, max(len(xp) - 2, 0))
 
 
+def _periodic(x, xp, fp, period):
+    """NumPy's reduction of a periodic ``interp`` to a plain one: ``x`` and ``xp`` modulo the
+    period, ``xp`` sorted, one knot wrapped around at each end (differentiable in all four)."""
+    if not np.all(strip(period) != 0):
+        raise ValueError("period must be a non-zero value")
+    period = abs(api.operand(period))
+    x, xp = x % period, xp % period
+    order = np.asarray(observe(np.argsort, xp))
+    xp, fp = api.take(xp, order), api.take(fp, order)
+    xp = api.concatenate([api.getitem(xp, slice(-1, None)) - period, xp, api.getitem(xp, slice(0, 1)) + period])
+    return x, xp, api.concatenate([api.getitem(fp, slice(-1, None)), fp, api.getitem(fp, slice(0, 1))])
+
+
 @api.implements(np.interp)
 def interp(x, xp, fp, left=None, right=None, period=None):
-    """Linear interpolation, differentiable in ``x``, ``xp`` and ``fp``; at a knot the right
-    segment's slope (the side NumPy's search takes); constant outside (``left``/``right``)."""
-    if period is not None:
-        raise NotImplementedError("np.interp(..., period=...) is not supported on active values yet")
+    """Linear interpolation, differentiable in ``x``, ``xp`` and ``fp`` (and ``period``); at a
+    knot the right segment's slope (the side NumPy's search takes); constant outside
+    (``left``/``right``), or periodic."""
     x, xp, fp = api.as_array(x), api.as_array(xp), api.as_array(fp)
     if xp.ndim != 1 or fp.ndim != 1 or xp.shape[0] != fp.shape[0]:
         raise ValueError("fp and xp are not of the same length.")
+    if period is not None:
+        x, xp, fp = _periodic(x, xp, fp, period)
+        left = right = None
     i = observe(_interp_index, x, xp)
     i = np.asarray(i)
     if xp.shape[0] == 1:
@@ -261,13 +276,9 @@ def polyval(p, x):
     return y
 
 
-@api.implements(np.polyfit)
-def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
-    """Least squares on NumPy's scaled Vandermonde matrix, by the normal equations (the columns
-    scaled to unit norm, as NumPy scales them); ``full``/``cov`` diagnostics are not supported."""
-    if full or cov:
-        raise NotImplementedError("np.polyfit(..., full=True / cov=True) is not supported on active values")
-    deg = int(deg)
+def _polyfit_system(x, y, deg, w):
+    """NumPy's least-squares system: the weighted Vandermonde matrix with its columns scaled to
+    unit norm, the weighted right-hand side, and the scales."""
     x, y = api.as_array(x), api.as_array(y)
     if x.ndim != 1 or y.ndim not in (1, 2) or x.shape[0] != y.shape[0]:
         raise TypeError("expected 1-D x and 1-D or 2-D y of the same length")
@@ -280,6 +291,31 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
         lhs = lhs * api.reshape(w, (-1, 1))
         rhs = rhs * (w if y.ndim == 1 else api.reshape(w, (-1, 1)))
     scale = np.sqrt(api.sum_(lhs * lhs, axis=0))
-    lhs = lhs / scale
-    c = np.linalg.solve(api.matmul(api.transpose(lhs), lhs), api.matmul(api.transpose(lhs), rhs))
-    return c / (scale if y.ndim == 1 else api.reshape(scale, (-1, 1)))
+    return lhs / scale, rhs, scale
+
+
+@api.implements(np.polyfit)
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """Least squares on NumPy's scaled Vandermonde matrix: by the normal equations for the
+    coefficients alone; with ``full=True`` or ``cov=True`` by ``np.linalg.lstsq`` as NumPy, whose
+    residuals, singular values and covariance are differentiable too (the rank is a plain int)."""
+    deg = int(deg)
+    order = deg + 1
+    lhs, rhs, scale = _polyfit_system(x, y, deg, w)
+    col = scale if rhs.ndim == 1 else api.reshape(scale, (-1, 1))
+    if not (full or cov):
+        return np.linalg.solve(api.matmul(api.transpose(lhs), lhs), api.matmul(api.transpose(lhs), rhs)) / col
+    n = lhs.shape[0]
+    rcond = n * np.finfo(lhs.dtype).eps if rcond is None else rcond
+    c, resids, rank, sv = np.linalg.lstsq(lhs, rhs, rcond)
+    c = c / col
+    if full:
+        return c, resids, rank, sv, rcond
+    vbase = np.linalg.inv(api.matmul(api.transpose(lhs), lhs)) / api.outer(scale, scale)
+    if cov == "unscaled":
+        fac = 1.0
+    elif n <= order:
+        raise ValueError("the number of data points must exceed order to scale the covariance matrix")
+    else:
+        fac = resids / (n - order)
+    return c, (vbase * fac if rhs.ndim == 1 else api.reshape(vbase, tuple(vbase.shape) + (1,)) * fac)

@@ -16,6 +16,7 @@ import numpy as np
 from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, observe, strip
+from .observed import observe_index
 
 __all__ = [
     "meshgrid", "diagflat", "append", "insert", "delete", "vsplit", "hsplit", "dsplit", "rot90", "kron",
@@ -170,7 +171,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     a = api.as_array(a)
     if axis is None:
         a, axis = api.ravel(a), -1
-    perm = observe(np.argpartition, a, kth, axis=axis)
+    perm = observe_index(np.argpartition, a, kth, axis=axis)
     return api.take_along_axis(a, perm, axis=axis)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy_api as api
-from .dispatch import Active, observe
+from .dispatch import Active, observe, strip
 
 __all__ = [
     "quantile", "percentile", "median", "nanquantile", "nanpercentile", "nanmedian", "nansum", "nanmean",
@@ -68,9 +68,59 @@ def _quantile(a, q, axis, method, keepdims, skip_nan, name):
     y = api.take_along_axis(s, lo, axis=-1) * (1 - g) + api.take_along_axis(s, hi, axis=-1) * g
     if empty.any():  # no values in a row: NaN, as NumPy
         y = api.where(empty, np.full(empty.shape, np.nan, dtype=g.dtype), y)
+    return _arrange(y, q, kept, keepdims_shape, keepdims)
+
+
+def _arrange(y, q, kept, keepdims_shape, keepdims):
+    """Per-row quantiles ``(rows, q.size)`` in NumPy's layout: ``q.shape + kept shape``."""
     y = api.reshape(y, (keepdims_shape if keepdims else kept) + q.shape)
     nd = y.ndim
     return api.transpose(y, tuple(range(nd - q.ndim, nd)) + tuple(range(nd - q.ndim))) if q.ndim else y
+
+
+def _weight_rows(weights, shape, axis, name):
+    """The weights as plain rows matching :func:`_rows` of the data (1-D weights go along an
+    integer ``axis``, as NumPy takes them)."""
+    w = np.asarray(strip(weights), dtype=np.float64)
+    if w.shape != shape:
+        if w.ndim != 1 or not isinstance(axis, (int, np.integer)) or w.shape[0] != shape[axis]:
+            raise ValueError(f"np.{name}: weights must have the shape of a, or be 1-D along an integer axis; "
+                             f"got {w.shape} for a of shape {shape} and axis={axis!r}")
+        w = np.broadcast_to(np.expand_dims(w, [i for i in range(len(shape)) if i != axis % len(shape)]), shape)
+    if np.any(w < 0):
+        raise ValueError("Weights must be non-negative.")
+    rows, _, _ = _rows(w, axis)
+    return np.asarray(rows)
+
+
+def _weighted_quantile(a, q, axis, method, keepdims, skip_nan, weights, name):
+    """NumPy's weighted ``inverted_cdf``: per row the first order statistic whose cumulative
+    weight reaches ``q`` of the total, a gather of ``a`` (the weights select; they carry no
+    derivative: the quantile is piecewise constant in them)."""
+    if method != "inverted_cdf":
+        raise ValueError(f"np.{name}: only method='inverted_cdf' supports weights (NumPy's rule); got method={method!r}")
+    q_given, q = q, _plain_q(q, name)
+    if np.any((q < 0) | (q > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    a = api.as_array(a)
+    out_dtype = np.quantile(np.zeros(1, dtype=a.dtype), q_given, method=method).dtype
+    rows, kept, keepdims_shape = _rows(a, axis)
+    w = _weight_rows(weights, tuple(a.shape), axis, name)
+    values = np.asarray(strip(rows))
+    if skip_nan:  # NaNs sort last; with no weight they are never picked
+        w = np.where(np.isnan(values), 0.0, w)
+    order = np.argsort(values, axis=-1, kind="stable")
+    cdf = np.cumsum(np.take_along_axis(w, order, axis=-1), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cdf = (cdf / cdf[..., -1:]).astype(q.dtype)
+    cdf[cdf == 0] = -1  # leading zero weights: q = 0 picks the first value of positive weight
+    n = rows.shape[-1]
+    flat = cdf.reshape(-1, n)
+    picks = np.stack([np.minimum(np.searchsorted(c, q.ravel(), side="left"), n - 1) for c in flat])
+    positions = np.take_along_axis(order.reshape(-1, n), picks, axis=-1).reshape(kept + (q.size,))
+    y = api.take_along_axis(rows, positions, axis=-1)
+    y = api.astype(y, out_dtype) if isinstance(y, Active) and y.dtype != out_dtype else y
+    return _arrange(y, q, kept, keepdims_shape, keepdims)
 
 
 def _quantile_handler(func, percent: bool, skip_nan: bool):
@@ -80,9 +130,9 @@ def _quantile_handler(func, percent: bool, skip_nan: bool):
     def handler(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None,
                 interpolation=None):
         api.no_out(out, name)
-        if weights is not None:
-            raise NotImplementedError(f"np.{name}(..., weights=...) is not supported on active values yet")
         q = _plain_q(q, name) / 100.0 if percent else q
+        if weights is not None:
+            return _weighted_quantile(a, q, axis, interpolation or method, keepdims, skip_nan, weights, name)
         return _quantile(a, q, axis, interpolation or method, keepdims, skip_nan, name)
 
     handler.__name__ = handler.__qualname__ = name

@@ -17,7 +17,7 @@ from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 
-__all__ = ["handle_ufunc", "PLAIN_UFUNCS", "nan_to_num", "fix", "i0"]
+__all__ = ["handle_ufunc", "PLAIN_UFUNCS", "nan_to_num", "fix", "i0", "real_if_close"]
 
 #: Ufuncs whose results carry no derivative: applied to the plain values.
 PLAIN_UFUNCS = {
@@ -66,6 +66,8 @@ def _call(ufunc, inputs, kwargs):
     ufunc = _ALIASES.get(ufunc, ufunc)
     if ufunc is np.matmul:
         return api.matmul(*inputs)
+    if ufunc is np.vecdot:
+        return _vecdot(*inputs, **kwargs)
     if ufunc in _COMPOSED:
         _plain_keywords(ufunc, kwargs)
         return _COMPOSED[ufunc](*[api.operand(x) for x in inputs])
@@ -113,6 +115,17 @@ def _heaviside(x, h0):
     shape = np.broadcast_shapes(np.shape(at_zero), tuple(h0.shape))
     dt = np.result_type(step, strip(h0))
     return api.where(np.broadcast_to(at_zero, shape), h0, np.broadcast_to(step, shape).astype(dt))
+
+
+def _vecdot(x1, x2, /, *, axis=-1, axes=None, keepdims=False):
+    """``Σ conj(x1)·x2`` over ``axis`` (after broadcasting), as NumPy's ``vecdot`` gufunc."""
+    x1, x2 = api.operand(x1), api.operand(x2)
+    if axes is not None:
+        if list(axes[0]) != list(axes[1]):
+            raise TypeError("np.vecdot(axes=...): give the same axis for both operands (axis=k)")
+        axis = axes[0][0] if isinstance(axes[0], (tuple, list)) else axes[0]
+    prod = np.conjugate(x1) * x2 if np.iscomplexobj(strip(x1)) else x1 * x2
+    return np.sum(prod, axis=axis, keepdims=keepdims)
 
 
 _COMPOSED = {np.divmod: _divmod, np.modf: _modf, np.float_power: _float_power, np.heaviside: _heaviside}
@@ -252,6 +265,16 @@ def fix(x, out=None):
     """Rounding toward zero: ``np.trunc`` (derivative 0)."""
     api.no_out(out, "fix")
     return np.trunc(x)
+
+
+@api.implements(np.real_if_close)
+def real_if_close(a, tol=100):
+    """The real part when every imaginary part is within ``tol`` machine epsilons of zero (NumPy's
+    test, on the values), else ``a`` itself."""
+    a = api.as_array(a)
+    if np.dtype(a.dtype).kind != "c":
+        return a
+    return np.real(a) if np.isrealobj(np.real_if_close(strip(a), tol=tol)) else a
 
 
 @api.implements(np.i0)

@@ -183,6 +183,9 @@ class Tape:
         dtypes = self.dtypes
         owned: dict = {}  # adjoint buffers this sweep allocated: safe to accumulate into
         top = max(seeds) if seeds else -1
+        # One float64 lane: scalar entries' adjoints may travel as Python floats (no array per
+        # contribution); they become (1,)-arrays again wherever an array is needed.
+        one_lane = all(type(s) is np.ndarray and s.shape[0] == 1 and s.dtype == np.float64 for s in seeds.values())
         # The sweep runs only dualad's own arithmetic: 0·inf and 1/0 in partials are expected
         # (strong zeros resolve them), so floating-point warnings are silenced once, here.
         with np.errstate(all="ignore"):
@@ -192,6 +195,16 @@ class Tape:
                 g = adj.pop(out_node, None)
                 if g is None:
                     continue
+                if one_lane and out_shape == () and keep is None and type(op) is ElementwiseRule:
+                    cs = scalar_adjoints(op, residual, g, in_nodes)
+                    if cs is not None:
+                        for n, c in zip(in_nodes, cs):
+                            if c is not None:
+                                prev = adj.get(n)
+                                adj[n] = c if prev is None else prev + c
+                        continue
+                if type(g) is float:
+                    g = np.array([g])
                 owned.pop(id(g), None)
                 if keep is not None:
                     keep[out_node] = g
@@ -201,6 +214,8 @@ class Tape:
                     if owned and math.prod(out_shape) >= backend.SMALL:
                         into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
                     contribs = elementwise_adjoints(op, residual, g, needed, out_shape, into)
+                elif op.accumulate is not None and _accumulate(op, residual, g, params, in_nodes, adj, owned, dtypes):
+                    continue
                 else:
                     into = None
                     contribs = op.backward(residual, g, params, needed)
@@ -222,6 +237,10 @@ class Tape:
                         adj[n] = s
                         if type(s) is np.ndarray:
                             owned[id(s)] = s
+        if one_lane:
+            for n, a in adj.items():
+                if type(a) is float:
+                    adj[n] = np.array([a])
         if wanted is None:
             return adj
         return {n: adj[n] for n in wanted if n in adj}
@@ -248,6 +267,29 @@ class Tape:
     __str__ = __repr__
 
 
+def _accumulate(op, shapes, g, params, in_nodes, adj: dict, owned: dict, dtypes: dict) -> bool:
+    """Pull ``g`` through an indexing op by adding it into its input's adjoint in place (a
+    buffer this sweep owns, made once per node) instead of building a zero array of the
+    input's size per entry: reading n elements one by one then costs O(n), not O(n²).
+    Host cotangents of the input's dtype only; False (nothing done) otherwise."""
+    if type(g) is not np.ndarray or len(in_nodes) != 1 or in_nodes[0] is None:
+        return False
+    n = in_nodes[0]
+    batch = params["batch"] + 1
+    dt = dtypes.get(n, g.dtype)
+    shape = g.shape[:batch] + tuple(shapes[0])
+    if g.dtype != dt:
+        return False
+    buf = adj.get(n)
+    if buf is None or id(buf) not in owned:
+        if buf is not None and (type(buf) is not np.ndarray or buf.shape != shape):
+            return False
+        buf = np.zeros(shape, dtype=dt) if buf is None else np.array(buf, dtype=dt)
+        adj[n] = owned[id(buf)] = buf
+    op.accumulate(buf, g, shapes=shapes, **{**params, "batch": batch})
+    return True
+
+
 def _const(x) -> str:
     if isinstance(x, Active):
         return "outer"
@@ -255,6 +297,39 @@ def _const(x) -> str:
         return f"const{tuple(x.shape)}"
     a = np.asarray(x)
     return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
+
+
+_FLOAT64 = (float, np.float64)
+
+
+def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> list | None:
+    """Adjoint contributions of a scalar float64 entry as Python floats (None where an input
+    is a constant), or None when the entry is not that simple (arrays, other dtypes, nested
+    values): the general path then handles it.  Strong zeros as everywhere else."""
+    if type(g) is np.ndarray:
+        if g.dtype != np.float64:
+            return None
+        gv = float(g[0])
+    else:
+        gv = g
+    for v in values:
+        if type(v) is np.ndarray:
+            if v.ndim or v.dtype != np.float64:
+                return None
+        elif type(v) not in _FLOAT64 and type(v) is not int:
+            return None
+    partials = rule.fn(*values)
+    out = []
+    for i, n in enumerate(in_nodes):
+        if n is None:
+            out.append(None)
+            continue
+        p = partials[i + 1]
+        if type(p) not in _FLOAT64 and type(p) is not int:
+            if type(p) is not np.ndarray or p.ndim or p.dtype != np.float64:
+                return None
+        out.append(0.0 if gv == 0.0 or p == 0 else gv * float(p))
+    return out
 
 
 def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, out_shape, into: list) -> list:

@@ -37,7 +37,8 @@ def ufunc_name(ufunc) -> str:
     ('np.sin', 'scipy.special.erf')
     """
     name = getattr(ufunc, "__name__", repr(ufunc))
-    if getattr(sys.modules.get("scipy.special"), name, None) is ufunc:
+    public = getattr(sys.modules.get("scipy.special"), name, None)
+    if getattr(public, "__wrapped__", public) is ufunc:  # SciPy's array-API mode wraps the ufuncs
         return f"scipy.special.{name}"
     return f"np.{name}"
 

@@ -597,6 +597,10 @@ class Primitive:
     """
 
     name = "primitive"
+    #: ``accumulate(buf, ct, shapes=..., batch=..., **params)`` where the op's transpose writes
+    #: ``ct`` into part of a zero array (indexing): add it into the input's adjoint ``buf`` in
+    #: place instead (host arrays; the backward sweep uses it when it owns ``buf``).
+    accumulate = None
 
     def __init__(self, name: str):
         self.name = name

@@ -25,6 +25,8 @@ Formulas use the conjugate transpose ``_H``, the plain transpose on real values.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .arith import unbroadcast
@@ -32,9 +34,11 @@ from .base import Primitive, dispatcher
 
 __all__ = [
     "conj_transpose",
+    "plain_transpose",
     "Decomposition",
     "TriangularSolve",
     "triangular_solve",
+    "triangular_product",
     "common_batch",
     "Sylvester",
     "sylvester",
@@ -45,6 +49,7 @@ __all__ = [
     "solve_triangular",
     "cholesky",
     "eigh",
+    "eig",
     "svd",
     "qr",
     "PseudoInverse",
@@ -89,6 +94,11 @@ def _eye(n: int, dtype):
     return np.eye(n, dtype=dtype)
 
 
+def _diag_matrix(d):
+    """The diagonal matrices with the vectors ``d`` (last axis) on their diagonals."""
+    return d[..., :, None] * _eye(d.shape[-1], d.dtype)
+
+
 def _gap_inverse(w):
     """``F[..., i, j] = 1 / (w_j − w_i)`` off the diagonal, 0 on it (inf where w repeats)."""
     n = w.shape[-1]
@@ -113,9 +123,35 @@ def _unused(ct) -> bool:
     return type(plain) is np.ndarray and not plain.any()
 
 
-def _refuse_complex(x, name: str) -> None:
-    if np.dtype(x.dtype).kind == "c":
-        raise NotImplementedError(f"the derivative of {name} on complex matrices comes with dualad's complex-number increment")
+def _is_complex(x) -> bool:
+    return np.dtype(x.dtype).kind == "c"
+
+
+def _conj(x):
+    return np.conj(x) if _is_complex(x) else x
+
+
+def _real(x):
+    return np.real(x) if _is_complex(x) else x
+
+
+def plain_transpose(x, adjoint):
+    """JAX's cotangent of the input ``x`` from ``adjoint``, the Hermitian adjoint of the JVP
+    (for the inner product ``Re Σ conj(u)·v``) applied to the *conjugated* output cotangents:
+    JAX's transpose is ``conj ∘ adjoint ∘ conj`` (no conjugate overall, docs/complex.md), and
+    a real input keeps the real part.  The formulas below are written as Hermitian adjoints,
+    which on real values are the plain transposes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import plain_transpose
+    >>> plain_transpose(np.zeros(1), np.array([1.0 - 2.0j]))
+    array([1.])
+    """
+    if not _is_complex(adjoint):
+        return adjoint
+    return np.real(adjoint) if not _is_complex(x) else np.conj(adjoint)
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,14 +172,7 @@ class TriangularSolve(Primitive):
     def impl(self, a, b, *, lower):
         if type(a) is not np.ndarray or type(b) is not np.ndarray:  # device arrays
             return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
-        lead = a.shape[:-2]
-        if lead and not any(a.strides[:-2]):  # one matrix broadcast over the batch (lanes)
-            a = a[(0,) * len(lead)]
-        if a.ndim == 2 and b.ndim > 2:  # all right-hand sides side by side: one solve
-            n, m = b.shape[-2:]
-            x = _plain_triangular(a, np.moveaxis(b, -2, 0).reshape(n, -1), lower)
-            return np.moveaxis(x.reshape((n,) + b.shape[:-2] + (m,)), 0, -2)
-        return _plain_triangular(a, b, lower)
+        return _side_by_side(lambda m, r: _blas_triangular("trsm", m, r, lower), _one_matrix(a), b)
 
     def jvp(self, primals, tangents, params):
         a, b = primals
@@ -172,15 +201,58 @@ class TriangularSolve(Primitive):
         return abar, (unbroadcast(bbar, b_shape, 1) if needed[1] else None)
 
 
-def _plain_triangular(a, b, lower: bool):
-    """SciPy's triangular solve on NumPy arrays; a transposed view of a C-ordered matrix is
-    solved as that matrix with ``trans=1`` (no copy)."""
-    from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
+def _one_matrix(a):
+    """A stack that is one matrix broadcast over its batch axes (lanes): that matrix."""
+    lead = a.shape[:-2]
+    return a[(0,) * len(lead)] if lead and not any(a.strides[:-2]) else a
 
-    trans = 0
-    if a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous:
-        a, trans, lower = a.T, 1, not lower
-    return _scipy_solve(a, b, trans=trans, lower=lower, check_finite=False)
+
+def _side_by_side(fn, a, b):
+    """``fn(a, b)`` with every right-hand side of the stack ``b`` side by side in one block,
+    when ``a`` is one matrix: one BLAS call for all lanes."""
+    if a.ndim == 2 and b.ndim > 2:
+        n, m = b.shape[-2:]
+        x = fn(a, np.moveaxis(b, -2, 0).reshape(n, -1))
+        return np.moveaxis(x.reshape((n,) + tuple(b.shape[:-2]) + (m,)), 0, -2)
+    return fn(a, b)
+
+
+def _blas_triangular(kind: str, a, b, lower: bool):
+    """``tri(A)⁻¹ b`` (``kind="trsm"``) or ``tri(A) b`` (``"trmm"``) on NumPy arrays: one
+    matrix and one block of right-hand sides go to BLAS directly, as ``bᵀ A⁻ᵀ`` (``bᵀ A``ᵀ)
+    with ``b`` C-ordered (OpenBLAS's right-side solve is the faster), a C-ordered ``A`` as its
+    transpose, without copying either; stacks go to SciPy's solver or ``matmul``."""
+    from scipy.linalg import solve_triangular as _scipy_solve  # SciPy only once used
+    from scipy.linalg.blas import get_blas_funcs
+
+    if a.ndim != 2 or b.ndim != 2 or not b.size or np.result_type(a, b).char not in "fdFD":
+        if kind == "trmm":
+            return np.matmul(np.tril(a) if lower else np.triu(a), b)
+        return _scipy_solve(a, b, lower=lower, check_finite=False)
+    if kind == "trsm":
+        zero = np.flatnonzero(np.diagonal(a) == 0)
+        if zero.size:
+            raise np.linalg.LinAlgError(f"singular matrix: resolution failed at diagonal {zero[0]}")
+    routine = get_blas_funcs(kind, (a, b))
+    m, flip = (a, False) if a.flags.f_contiguous else (a.T, True)  # m is A, or Aᵀ when flip
+    b = np.ascontiguousarray(b)  # Xᵀ = bᵀ op(A)ᵀ with bᵀ Fortran-ordered: BLAS's faster right side
+    return routine(1.0, m, b.T, side=1, lower=lower != flip, trans_a=0 if flip else 1).T
+
+
+def triangular_product(a, b, *, lower: bool):
+    """``tri(A) b``: BLAS's triangular product on NumPy arrays, ``matmul`` on active ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules.linalg import triangular_product
+    >>> triangular_product(np.ones((2, 2)), np.ones((2, 1)), lower=True)
+    array([[1.],
+           [2.]])
+    """
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return _side_by_side(lambda m, r: _blas_triangular("trmm", m, r, lower), _one_matrix(a), b)
+    return np.matmul(np.tril(a) if lower else np.triu(a), b)
 
 
 solve_triangular = TriangularSolve()
@@ -307,8 +379,8 @@ class Decomposition(Primitive):
     def backward(self, res, ct, params, needed):
         x, full = res
         m, n = x.shape[-2:]
-        cts = self.unpack(ct, m, n, params)
-        return (self.cotangent(x, full, cts, **params),)
+        cts = self.unpack(_conj(ct), m, n, params)
+        return (plain_transpose(x, self.cotangent(x, full, cts, **params)),)
 
 
 
@@ -318,9 +390,14 @@ class Decomposition(Primitive):
 
 def _phi(m):
     """The lower triangle of ``m`` with its diagonal halved (self-adjoint, elementwise)."""
-    n = m.shape[-1]
-    mask = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
-    return m * mask.astype(m.dtype)
+    return m * _phi_mask(m.shape[-1], np.dtype(m.dtype).char)
+
+
+@functools.lru_cache(maxsize=64)
+def _phi_mask(n: int, dtype: str):
+    mask = (np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(dtype)
+    mask.flags.writeable = False
+    return mask
 
 
 def _cholesky_tangent(x, full, t):
@@ -334,8 +411,8 @@ def _cholesky_tangent(x, full, t):
 def _cholesky_cotangent(x, full, cts):
     """``Ā = sym(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``."""
     (lo,), (lbar,) = full, cts
-    p = _phi(np.matmul(_H(lo), lbar))
     lh = _H(lo)
+    p = _phi(triangular_product(lh, lbar, lower=False))
     return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
 
 
@@ -345,7 +422,6 @@ cholesky = Decomposition(
     lambda m, n: [(n, n)],
     _cholesky_tangent,
     _cholesky_cotangent,
-    check=lambda x: _refuse_complex(x, "cholesky"),
 )
 
 
@@ -362,7 +438,8 @@ def _eigh_compute(x, *, uplo, vectors):
 
 def _eigh_full(x, *, uplo, vectors):
     both = eigh.bind(x, uplo=uplo, vectors=True)
-    return eigh.unpack(both, x.shape[-1], x.shape[-1], {"uplo": uplo, "vectors": True})
+    w, v = eigh.unpack(both, x.shape[-1], x.shape[-1], {"uplo": uplo, "vectors": True})
+    return np.real(w), v  # real eigenvalues (packed with complex eigenvectors, they are complex)
 
 
 def _eigh_tangent(x, full, t, *, uplo, vectors):
@@ -370,15 +447,15 @@ def _eigh_tangent(x, full, t, *, uplo, vectors):
     w, v = full
     sv = np.matmul(_sym(t), v)
     if not vectors:  # diag(Vᴴ S V) without the product
-        return (_column_dots(v, sv),)
+        return (_real(_column_dots(v, sv)),)
     m = np.matmul(_H(v), sv)
-    return (np.diagonal(m, axis1=-2, axis2=-1), np.matmul(v, _divided(_gap_inverse(w), m)))
+    return (_real(np.diagonal(m, axis1=-2, axis2=-1)), np.matmul(v, _divided(_gap_inverse(w), m)))
 
 
 def _eigh_cotangent(x, full, cts, *, uplo, vectors):
     """``Ā = sym(V (diag(w̄) + F ∘ (Vᴴ V̄)) Vᴴ)``."""
     w, v = full
-    wbar = cts[0]
+    wbar = _real(cts[0])
     if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
         return _sym(np.matmul(v * wbar[..., None, :], _H(v)))
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
@@ -394,7 +471,74 @@ eigh = Decomposition(
     _eigh_cotangent,
     full=_eigh_full,
     select=lambda full, *, uplo, vectors: full if vectors else full[:1],
-    check=lambda x, **_: _refuse_complex(x, "eigh"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# General eigendecomposition: A V = V diag(w), each column of V of unit norm with its largest
+# component real (LAPACK's geev, NumPy's and JAX's normalisation)
+
+
+def _eig_compute(x, *, vectors):
+    if vectors:
+        w, v = np.linalg.eig(x)
+        return (w, v)
+    return (np.linalg.eigvals(x),)
+
+
+def _eig_full(x, *, vectors):
+    n = x.shape[-1]
+    return eig.unpack(eig.bind(x, vectors=True), n, n, {"vectors": True})
+
+
+def _largest(v):
+    """A plain 0/1 mask of each column's largest-magnitude component (LAPACK makes it real)."""
+    plain = np.abs(dispatcher().strip(v))
+    return (plain == np.max(plain, axis=-2, keepdims=True)).astype(plain.dtype)
+
+
+def _eig_tangent(x, full, t, *, vectors):
+    """``P = V⁻¹ Ȧ V``: ``ẇ = diag(P)``; ``V̇ = U + V diag(c)`` with ``U = V (F ∘ P)`` and
+    ``c_j = −Re(v_jᴴ u_j) − i Im(u_kj) / Re(v_kj)`` (``k`` the largest component), which keeps
+    each column's norm and its largest component's phase (JAX's ``_eig_vec_jvp``)."""
+    w, v = full
+    vinv_t = np.linalg.solve(v, t)
+    if not vectors:  # diag(V⁻¹ Ȧ V) without the product
+        return (np.sum(vinv_t * _T(v), axis=-1),)
+    p = np.matmul(vinv_t, v)
+    u = np.matmul(v, _divided(_gap_inverse(w), p))
+    c = -_real(_column_dots(v, u))
+    if _is_complex(v):
+        mask = _largest(v)
+        c = c - 1j * np.imag(np.sum(mask * u, axis=-2)) / np.real(np.sum(mask * v, axis=-2))
+    return (np.diagonal(p, axis1=-2, axis2=-1), u + v * c[..., None, :])
+
+
+def _eig_cotangent(x, full, cts, *, vectors):
+    """The Hermitian adjoint: ``h = diag(Vᴴ V̄)``, ``Ū = V̄ − V diag(Re h) − i E_k diag(Im h / Re v_k)``,
+    ``Ā = V⁻ᴴ (diag(w̄) + conj(F) ∘ (Vᴴ Ū)) Vᴴ``."""
+    w, v = full
+    inner = _diag_matrix(cts[0])
+    if vectors and not _unused(cts[1]):
+        vbar = cts[1]
+        h = _column_dots(v, vbar)
+        ubar = vbar - v * _real(h)[..., None, :]
+        if _is_complex(v):
+            mask = _largest(v)
+            ubar = ubar - 1j * mask * (np.imag(h) / np.real(np.sum(mask * v, axis=-2)))[..., None, :]
+        inner = inner + _divided(_conj(_gap_inverse(w)), np.matmul(_H(v), ubar))
+    vh = _H(v)
+    return np.linalg.solve(vh, np.matmul(inner, vh))
+
+
+eig = Decomposition(
+    "eig",
+    _eig_compute,
+    lambda m, n, *, vectors: [(n,), (n, n)] if vectors else [(n,)],
+    _eig_tangent,
+    _eig_cotangent,
+    full=_eig_full,
+    select=lambda full, *, vectors: full if vectors else full[:1],
 )
 
 
@@ -419,7 +563,6 @@ def _svd_cores(m, n, *, full_matrices, compute_uv):
 
 
 def _svd_check(x, *, full_matrices, compute_uv):
-    _refuse_complex(x, "svd")
     m, n = x.shape[-2:]
     if compute_uv and full_matrices and m != n:
         raise NotImplementedError(
@@ -431,12 +574,20 @@ def _svd_check(x, *, full_matrices, compute_uv):
 def _svd_full(x, *, full_matrices, compute_uv):
     m, n = x.shape[-2:]
     params = {"full_matrices": False, "compute_uv": True}
-    return svd.unpack(svd.bind(x, **params), m, n, params)
+    u, s, vh = svd.unpack(svd.bind(x, **params), m, n, params)
+    return u, np.real(s), vh
 
 
 def _inverse(s):
     with np.errstate(divide="ignore"):
         return 1.0 / s
+
+
+def _phase_rate(d, s):
+    """``i Im(d) / s``, 0 where ``s`` is 0 (as JAX): the rotation of a complex singular pair's
+    phase, put on ``U``.  Its own adjoint for the real inner product."""
+    zero = dispatcher().strip(s) == 0
+    return 1j * np.imag(d) * np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, s))
 
 
 def _svd_tangent(x, full, t, *, full_matrices, compute_uv):
@@ -446,13 +597,15 @@ def _svd_tangent(x, full, t, *, full_matrices, compute_uv):
     v = _H(vh)
     tv = np.matmul(t, v)
     if not compute_uv:  # diag(Uᴴ Ȧ V) without the product
-        return (_column_dots(u, tv),)
+        return (_real(_column_dots(u, tv)),)
     dp = np.matmul(_H(u), tv)
-    sdot = np.diagonal(dp, axis1=-2, axis2=-1)
+    sdot = _real(np.diagonal(dp, axis1=-2, axis2=-1))
     f = _gap_inverse(s * s)
     dps = dp * s[..., None, :]
     sdp = s[..., :, None] * dp
     du = np.matmul(u, _divided(f, dps + _H(dps)))
+    if _is_complex(dp):  # the phase of each pair of singular vectors moves with U (JAX's choice)
+        du = du + u * _phase_rate(np.diagonal(dp, axis1=-2, axis2=-1), s)[..., None, :]
     dv = np.matmul(v, _divided(f, sdp + _H(sdp)))
     m, n = x.shape[-2:]
     inv = _inverse(s)[..., None, :]
@@ -468,7 +621,7 @@ def _svd_cotangent(x, full, cts, *, full_matrices, compute_uv):
     complements, ``dP̄ = diag(s̄) + (G + Gᴴ) S + S (H + Hᴴ)``, ``G = F ∘ (Uᴴ Ū)``,
     ``H = F ∘ (Vᴴ V̄)``."""
     u, s, vh = full
-    sbar = cts[0] if not compute_uv else cts[1]
+    sbar = _real(cts[0] if not compute_uv else cts[1])
     if not compute_uv:  # U diag(s̄) Vᴴ in one product
         return np.matmul(u * sbar[..., None, :], vh)
     dpbar = sbar[..., :, None] * _eye(s.shape[-1], sbar.dtype)
@@ -478,8 +631,11 @@ def _svd_cotangent(x, full, cts, *, full_matrices, compute_uv):
     m, n = x.shape[-2:]
     if not _unused(cts[0]):
         ubar = cts[0]
-        g = _divided(f, np.matmul(_H(u), ubar))
+        uhubar = np.matmul(_H(u), ubar)
+        g = _divided(f, uhubar)
         dpbar = dpbar + (g + _H(g)) * s[..., None, :]
+        if _is_complex(uhubar):
+            dpbar = dpbar + _diag_matrix(_phase_rate(np.diagonal(uhubar, axis1=-2, axis2=-1), s))
         if m > n:
             abar_u = np.matmul(_divided(ubar - np.matmul(u, np.matmul(_H(u), ubar)), inv), vh)
     if not _unused(cts[2]):
@@ -527,7 +683,6 @@ def _qr_cores(m, n, *, mode):
 
 
 def _qr_check(x, *, mode):
-    _refuse_complex(x, "qr")
     m, n = x.shape[-2:]
     if m < n or (mode == "complete" and m != n):
         raise NotImplementedError(
@@ -549,6 +704,8 @@ def _qr_tangent(x, full, t, *, mode):
     c = np.matmul(_H(q), b)
     low = np.tril(c, -1)
     omega = low - _H(low)
+    if _is_complex(c):  # keeps R's diagonal real, as LAPACK's (JAX's correction)
+        omega = omega + _diag_matrix(1j * np.imag(np.diagonal(c, axis1=-2, axis2=-1)))
     rdot = np.matmul(c - omega, r)
     if mode == "r":
         return (rdot,)
@@ -564,6 +721,8 @@ def _qr_cotangent(x, full, cts, *, mode):
     if qbar is not None:
         mm = mm - np.matmul(_H(q), qbar)
     cbar = mm - np.tril(mm - _H(mm), -1)
+    if _is_complex(mm):
+        cbar = cbar - _diag_matrix(1j * np.imag(np.diagonal(mm, axis1=-2, axis2=-1)))
     bbar = np.matmul(q, cbar)
     if qbar is not None:
         bbar = bbar + qbar
@@ -602,7 +761,6 @@ class PseudoInverse(Primitive):
 
     def jvp(self, primals, tangents, params):
         (a,), (t,) = primals, tangents
-        _refuse_complex(a, "pinv")
         p = self.bind(a, **params)
         th = _H(t)
         kk, ll = _complements(a, p)
@@ -612,17 +770,17 @@ class PseudoInverse(Primitive):
 
     def forward(self, primals, params):
         (a,) = primals
-        _refuse_complex(a, "pinv")
         p = self.bind(a, **params)
         return p, (a, p)
 
     def backward(self, res, ct, params, needed):
         a, p = res
+        ct = _conj(ct)
         ph, cth = _H(p), _H(ct)
         kk, ll = _complements(a, p)
         abar = -np.matmul(ph, np.matmul(ct, ph))
         abar = abar + np.matmul(kk, np.matmul(cth, np.matmul(p, ph))) + np.matmul(np.matmul(ph, p), np.matmul(cth, ll))
-        return (abar,)
+        return (plain_transpose(a, abar),)
 
 
 def _complements(a, p):
@@ -715,27 +873,21 @@ class MatrixSqrt(Primitive):
 
         return _per_matrix(_scipy_sqrtm, a)
 
-    def _root(self, a):
-        x = self.bind(a)
-        if np.dtype(x.dtype).kind == "c" and np.dtype(a.dtype).kind != "c":
-            raise NotImplementedError(
-                "sqrtm of this real matrix is complex (it has negative eigenvalues); its derivative comes "
-                "with dualad's complex-number increment"
-            )
-        return x
-
     def jvp(self, primals, tangents, params):
         (a,), (t,) = primals, tangents
-        x = self._root(a)
+        x = self.bind(a)  # complex where a real A has negative eigenvalues, as SciPy's
         return x, sylvester(x, x, t)
 
     def forward(self, primals, params):
-        x = self._root(primals[0])
-        return x, x
+        (a,) = primals
+        x = self.bind(a)
+        return x, (a, x)
 
     def backward(self, res, ct, params, needed):
-        xt = _T(res)
-        return (sylvester(xt, xt, ct),)
+        a, x = res
+        xt = _T(x)
+        abar = sylvester(xt, xt, ct)  # holomorphic: the plain transpose is JAX's cotangent
+        return (np.real(abar) if _is_complex(abar) and not _is_complex(a) else abar,)
 
 
 sqrtm = MatrixSqrt()
@@ -753,7 +905,6 @@ def _lu_compute(x):
 
 
 def _lu_check(x):
-    _refuse_complex(x, "lu")
     m, n = x.shape[-2:]
     if m != n:
         raise NotImplementedError(f"the derivative of lu is implemented for square matrices; got {m}×{n}")

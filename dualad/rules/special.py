@@ -22,8 +22,9 @@ import math
 
 import numba
 import numpy as np
-from scipy import special
+from scipy import special as public
 from scipy.special import _ufuncs
+from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
 from .base import elementwise
 from .native import cython_special, jit
@@ -35,6 +36,7 @@ _SQRT_2PI = 2.5066282746310002
 _POS = ((0.3, 3.0),)
 _PROB = ((0.05, 0.95),)
 _PI = math.pi
+_LN2 = math.log(2.0)
 _ORDER = "not differentiable in the order"
 
 
@@ -175,7 +177,7 @@ def gammasgn(x):
     return special.gammasgn(x), 0.0
 
 
-@elementwise(special.polygamma, domain=((0, 3), (0.3, 3.0)), argnums=(1,), nondiff=_ORDER + " n (an integer)",
+@elementwise(public.polygamma, domain=((0, 3), (0.3, 3.0)), argnums=(1,), nondiff=_ORDER + " n (an integer)",
              text=("ψ⁽{a}⁾({b})", ("0", "ψ⁽{a}⁺¹⁾({b})")))
 def polygamma(n, x):
     # psi for n = 0, else (-1)^(n+1) n! zeta(n + 1, x); s avoids the pole of zeta at s = 1
@@ -206,8 +208,15 @@ def betainc(a, b, x):
     return special.betainc(a, b, x), 0.0, 0.0, density
 
 
+@elementwise(special.betaincc, domain=((0.5, 3.0), (0.5, 3.0), (0.1, 0.9)), argnums=(2,), scalar=_native("betaincc", 3),
+             nondiff="not differentiable in a and b", text=("(1 − I_{c}({a}, {b}))", None))
+def betaincc(a, b, x):
+    density = np.exp((a - 1.0) * np.log(x) + (b - 1.0) * np.log1p(-x) - special.betaln(a, b))
+    return special.betaincc(a, b, x), 0.0, 0.0, -density
+
+
 # --- the regularized incomplete gamma functions, in x and in a ------------------------------------
-# d/da P(a, x) has no closed form: gammainc_da computes it (a ufunc Numba compiles, so that nested
+# d/da P(a, x) has no closed form: gammainc_da computes it, and gammainc_da2 its derivative in a (a ufunc Numba compiles, so that nested
 # derivatives dispatch through it like any other).  For x below a + 20 + 2√a, the series
 # P = e^(a ln x − x) / Γ(a + 1) Σ u_n with u_n = x^n / ((a + 1)...(a + n)), differentiated term by
 # term; above, Q's integral from x to ∞ by 40-point Gauss-Laguerre quadrature.  Checked against
@@ -230,10 +239,19 @@ def _digamma_py(x):
 
 
 _digamma = numba.njit(cache=True, error_model="numpy")(_digamma_py)
+_zeta_nb = numba.njit(cache=True, error_model="numpy")(_zeta_scalar)
 
 
-def gammainc_da(a, x):
-    """d/da of scipy.special.gammainc(a, x) (a scalar function; the ufunc below)."""
+@numba.njit(cache=True, error_model="numpy")
+def _trigamma(q):
+    return _zeta_nb(2.0, q)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _gammainc_in_a(a, x, second):
+    """d/da (``second`` false) or d²/da² of P(a, x): the series, each term u_n differentiated
+    (u_n' = −u_n H_n, u_n'' = u_n (H_n² + Σ 1/(a + k)²), H_n = Σ_{k≤n} 1/(a + k)), or the
+    quadrature of Q, its integrand times (ln t − ψ(a)) or ((ln t − ψ(a))² − ψ′(a))."""
     if not (a > 0.0) or not (x >= 0.0):
         return math.nan
     if x == 0.0 or math.isinf(x):
@@ -241,36 +259,66 @@ def gammainc_da(a, x):
     lx = math.log(x)
     if x < a + 20.0 + 2.0 * math.sqrt(a):
         pref = math.exp(a * lx - x - math.lgamma(a + 1.0))
-        u, s, sh, h, n = 1.0, 1.0, 0.0, 0.0, 0.0
+        big_l = lx - _digamma(a + 1.0)
+        u, s, sh, shh, h, h2, n = 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0
         while True:
             n += 1.0
-            h += 1.0 / (a + n)
-            u *= x / (a + n)
+            r = 1.0 / (a + n)
+            h += r
+            h2 += r * r
+            u *= x * r
             s += u
             sh += u * h
+            shh += u * (h * h + h2)
             if u < 1e-17 * s and n > x - a:
                 break
-        return pref * ((lx - _digamma(a + 1.0)) * s - sh)
+        if second:
+            return pref * ((big_l * big_l - _trigamma(a + 1.0)) * s - 2.0 * big_l * sh + shh)
+        return pref * (big_l * s - sh)
     da = _digamma(a)
+    d2a = _trigamma(a) if second else 0.0
     lg = math.lgamma(a)
     acc = 0.0
     for i in range(len(_LX)):
         t = x + _LX[i]
         lt = math.log(t)
-        acc += _LW[i] * math.exp((a - 1.0) * lt - x - lg) * (lt - da)
+        dev = lt - da
+        acc += _LW[i] * math.exp((a - 1.0) * lt - x - lg) * (dev * dev - d2a if second else dev)
     return -acc
 
 
-_gammainc_da_py = gammainc_da
-_GAMMAINC_DA = numba.vectorize(["float64(float64, float64)", "float32(float32, float32)"], cache=True)(_gammainc_da_py)
-gammainc_da = _GAMMAINC_DA.ufunc  # NumPy's ufunc (Numba's wrapper keeps its loops alive)
+def gammainc_da(a, x):
+    """d/da of scipy.special.gammainc(a, x) (a scalar function; the ufunc below)."""
+    return _gammainc_in_a(a, x, False)
 
 
-@elementwise(gammainc_da, domain=((0.5, 3.0), (0.2, 3.0)), argnums=(1,), scalar=jit(_gammainc_da_py),
-             nondiff="not differentiable in a (d²P/da² is not offered)", text=("∂P/∂a({a}, {b})", None))
+def gammainc_da2(a, x):
+    """d²/da² of scipy.special.gammainc(a, x) (a scalar function; the ufunc below)."""
+    return _gammainc_in_a(a, x, True)
+
+
+def _ufunc(fn):
+    """A scalar function of (a, x) as a NumPy ufunc that Numba compiles (its wrapper keeps the
+    loops alive)."""
+    return numba.vectorize(["float64(float64, float64)", "float32(float32, float32)"], cache=True)(fn).ufunc
+
+
+_gammainc_da_py, _gammainc_da2_py = gammainc_da, gammainc_da2
+gammainc_da, gammainc_da2 = _ufunc(_gammainc_da_py), _ufunc(_gammainc_da2_py)
+
+
+@elementwise(gammainc_da2, domain=((0.5, 3.0), (0.2, 3.0)), argnums=(1,), scalar=jit(_gammainc_da2_py),
+             nondiff="not differentiable in a (d³P/da³ is not offered)", text=("∂²P/∂a²({a}, {b})", None))
+def _gammainc_da2(a, x):
+    lx = np.log(x)
+    dev = lx - special.psi(a)
+    return gammainc_da2(a, x), 0.0, np.exp((a - 1.0) * lx - x - special.gammaln(a)) * (dev * dev - special._zeta(2.0, a))
+
+
+@elementwise(gammainc_da, domain=((0.5, 3.0), (0.2, 3.0)), scalar=jit(_gammainc_da_py), text=("∂P/∂a({a}, {b})", None))
 def _gammainc_da(a, x):
     lx = np.log(x)
-    return gammainc_da(a, x), 0.0, np.exp((a - 1.0) * lx - x - special.gammaln(a)) * (lx - special.psi(a))
+    return gammainc_da(a, x), gammainc_da2(a, x), np.exp((a - 1.0) * lx - x - special.gammaln(a)) * (lx - special.psi(a))
 
 
 @elementwise(special.gammainc, domain=((0.5, 3.0), (0.2, 3.0)), scalar=_native("gammainc", 2), text=("P({a}, {b})", None))
@@ -283,6 +331,29 @@ def gammainc(a, x):
 def gammaincc(a, x):
     density = np.exp((a - 1.0) * np.log(x) - x - special.gammaln(a))
     return special.gammaincc(a, x), -gammainc_da(a, x), -density
+
+
+# --- distribution functions of scipy.stats' tests: chi-squared (P and Q at v/2, x/2), Student's t --
+
+
+@elementwise(special.chdtr, domain=((1.0, 6.0), (0.4, 6.0)), scalar=_native("chdtr", 2), text=("χ²cdf({a}, {b})", None))
+def chdtr(v, x):
+    density = np.exp((0.5 * v - 1.0) * np.log(x) - 0.5 * x - special.gammaln(0.5 * v) - 0.5 * v * _LN2)
+    return special.chdtr(v, x), 0.5 * gammainc_da(0.5 * v, 0.5 * x), density
+
+
+@elementwise(special.chdtrc, domain=((1.0, 6.0), (0.4, 6.0)), scalar=_native("chdtrc", 2), text=("χ²sf({a}, {b})", None))
+def chdtrc(v, x):
+    density = np.exp((0.5 * v - 1.0) * np.log(x) - 0.5 * x - special.gammaln(0.5 * v) - 0.5 * v * _LN2)
+    return special.chdtrc(v, x), -0.5 * gammainc_da(0.5 * v, 0.5 * x), -density
+
+
+@elementwise(special.stdtr, domain=((1.0, 8.0), (-3.0, 3.0)), argnums=(1,), scalar=_native("stdtr", 2),
+             nondiff="not differentiable in the degrees of freedom df", text=("t_cdf({a}, {b})", None))
+def stdtr(df, t):
+    log_density = special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df) - 0.5 * np.log(df * _PI) \
+        - 0.5 * (df + 1.0) * np.log1p(t * t / df)
+    return special.stdtr(df, t), 0.0, np.exp(log_density)
 
 
 # --- logistic, logs and entropies ---------------------------------------------------------------

@@ -48,7 +48,12 @@ __all__ = [
     "embed",
     "gather",
     "scatter_add",
+    "IndexBy",
+    "GatherBy",
+    "take_by",
+    "scatter_by",
     "concatenate",
+    "stack",
     "where",
     "setitem",
     "cumsum",
@@ -108,6 +113,11 @@ class LinearOp(Primitive):
 
     def def_transpose(self, fn):
         self._transpose = fn
+        return fn
+
+    def def_accumulate(self, fn):
+        """Declare how the transpose adds into an existing adjoint (see ``Primitive.accumulate``)."""
+        self.accumulate = fn
         return fn
 
     def impl(self, *xs, **params):
@@ -196,6 +206,11 @@ def _getitem_t(ct, *, shapes, index, batch):
     return (embed.bind(ct, index=index, shape=shapes[0], batch=batch),)
 
 
+@getitem.def_accumulate
+def _getitem_acc(buf, ct, *, shapes, index, batch):
+    buf[(slice(None),) * batch + index] += ct
+
+
 @_linear("embed")
 def embed(x, *, index, shape, batch):
     """Zeros of ``shape`` with ``x`` written at the basic ``index``: getitem's transpose."""
@@ -221,6 +236,13 @@ def _gather_t(ct, *, shapes, flat, batch):
     return (scatter_add.bind(ct, flat=flat, shape=shapes[0], batch=batch),)
 
 
+@gather.def_accumulate
+def _gather_acc(buf, ct, *, shapes, flat, batch):
+    lead = buf.shape[:batch]
+    rows = np.reshape(buf, lead + (-1,))  # a view: buf is contiguous
+    np.add.at(rows, (slice(None),) * batch + (flat,), ct)
+
+
 @_linear("scatter_add")
 def scatter_add(x, *, flat, shape, batch):
     """Zeros of ``shape`` with ``x`` added at ``flat`` positions (repeats accumulate)."""
@@ -242,15 +264,20 @@ def _scatter_add_t(ct, *, shapes, flat, shape, batch):
     return (gather.bind(ct, flat=flat, batch=batch),)
 
 
-class _Concatenate(LinearOp):
-    def __init__(self):
-        super().__init__("concatenate", None, nin=-1)
+class _Join(LinearOp):
+    """A join of any number of inputs along a logical ``axis`` (negative, so that lane axes in
+    front are untouched): ``np.concatenate``, ``np.stack`` (one entry however many inputs)."""
+
+    def __init__(self, name: str, join):
+        super().__init__(name, None, nin=-1)
+        self.join = join
 
     def impl(self, *xs, axis, batch):
-        return np.concatenate(xs, axis=axis)
+        return self.join(xs, axis=axis)
 
 
-concatenate = _Concatenate()
+concatenate = _Join("concatenate", np.concatenate)
+stack = _Join("stack", np.stack)
 
 
 @concatenate.def_transpose
@@ -264,6 +291,13 @@ def _concatenate_t(ct, *, shapes, axis, batch):
         outs.append(getitem.bind(ct, index=tuple(index), batch=batch))
         start = stop
     return tuple(outs)
+
+
+@stack.def_transpose
+def _stack_t(ct, *, shapes, axis, batch):
+    nd = len(shapes[0]) + 1
+    before, after = (slice(None),) * (axis % nd), (slice(None),) * (nd - 1 - axis % nd)
+    return tuple(getitem.bind(ct, index=before + (i,) + after, batch=batch) for i in range(len(shapes)))
 
 
 def _align(a, batch: int, nd: int):
@@ -373,6 +407,78 @@ def astype(x, *, dtype, in_dtype, batch):
 @astype.def_transpose
 def _astype_t(ct, *, shapes, dtype, in_dtype, batch):
     return (astype.bind(ct, dtype=in_dtype, in_dtype=dtype, batch=batch),)
+
+
+# --------------------------------------------------------------------------------------------
+# Gathers at positions computed from values (sort, an argmax used as an index)
+
+
+class IndexBy:
+    """Positions that a gather computes from *index values* each time it runs.
+
+    ``positions(shape, values)`` is ``locate(grid, fn(*values, **kw))``, ``grid`` being the flat
+    positions ``0 .. size-1`` of an array of ``shape``: for ``np.sort`` ``fn`` is ``np.argsort``
+    and ``locate`` ``np.take_along_axis``; for ``x[np.argmax(y)]`` ``fn`` is ``np.argmax`` and
+    ``locate`` the indexing.  Evaluated again at every replay of a recording, so the recording
+    holds the order's computation rather than the order found once.
+    """
+
+    __slots__ = ("fn", "kw", "locate")
+
+    def __init__(self, fn, kw: dict, locate):
+        self.fn, self.kw, self.locate = fn, dict(kw), locate
+
+    def positions(self, shape, values):
+        strip = _base.dispatcher().strip
+        index = self.fn(*[strip(v) for v in values], **self.kw)
+        grid = np.arange(math.prod(shape), dtype=np.intp).reshape(tuple(shape))
+        return np.asarray(self.locate(grid, index), dtype=np.intp)
+
+    def __repr__(self) -> str:
+        return f"by {getattr(self.fn, '__name__', 'index')}"
+
+
+class GatherBy(Primitive):
+    """``gather`` (or ``scatter_add``) at positions an :class:`IndexBy` computes from the
+    operands after the first: linear in the first operand, the index operands carry no
+    derivative.  ``take_by`` and ``scatter_by`` are each other's transpose."""
+
+    def __init__(self, name: str, scatter: bool):
+        super().__init__(name)
+        self.scatter = scatter
+
+    def label(self, params: dict) -> str:
+        return f"{self.name}[{params['by']!r}]"
+
+    def impl(self, x, *values, by, batch, shape=None):
+        if self.scatter:
+            return scatter_add.impl(x, flat=by.positions(shape, values), shape=shape, batch=batch)
+        return gather.impl(x, flat=by.positions(x.shape[batch:], values), batch=batch)
+
+    def jvp(self, primals, tangents, params):
+        y = self.bind(*primals, **params)
+        t = tangents[0]
+        if t is None:
+            k, dtype, like = next((u.shape[0], u.dtype, u) for u in tangents if u is not None)
+            t = _zeros((k,) + tuple(primals[0].shape), dtype, like)
+        return y, self.bind(t, *primals[1:], **{**params, "batch": params["batch"] + 1})
+
+    def forward(self, primals, params):
+        b = params["batch"]
+        return self.bind(*primals, **params), (tuple(primals[0].shape)[b:], tuple(primals[1:]))
+
+    def backward(self, res, ct, params, needed):
+        shape, values = res
+        by, batch = params["by"], params["batch"] + 1
+        if self.scatter:
+            back = take_by.bind(ct, *values, by=by, batch=batch)
+        else:
+            back = scatter_by.bind(ct, *values, by=by, shape=shape, batch=batch)
+        return (back,) + (None,) * len(values)
+
+
+take_by = GatherBy("take_by", scatter=False)
+scatter_by = GatherBy("scatter_by", scatter=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,6 +667,8 @@ class ReduceOp(Primitive):
         (x,), (t,) = primals, tangents
         y, g = self.fn(x, **params)
         ydot = sum_.bind(strong_multiply(g, t), axis=params["axis"], keepdims=params["keepdims"], batch=1)
+        if np.dtype(ydot.dtype).kind == "c" and np.dtype(y.dtype).kind != "c":  # log|det| of a complex matrix
+            ydot = np.real(ydot)  # a real output's tangent: the real part (its cotangent ȳ·G is JAX's)
         return y, ydot
 
     def forward(self, primals, params):

@@ -1,6 +1,14 @@
-"""``dualad.scipy.signal``: one-dimensional convolution and correlation on dualad values."""
+"""``dualad.scipy.signal``: N-dimensional convolution and correlation on dualad values.
+
+Both are computed directly: the full convolution gathers, for every output position, the
+elements of ``in1`` that the kernel ``in2`` meets (a zero outside ``in1``) and contracts them
+with ``in2`` — bilinear in the two inputs, so both modes and every nesting order follow from
+the gather and the matrix product.  The gathered windows take ``out.size × in2.size`` memory.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -14,35 +22,48 @@ _MODES = ("full", "same", "valid")
 def _check(in1, in2, mode: str, what: str):
     if mode not in _MODES:
         raise ValueError(f"{what}: mode must be one of {_MODES}, got {mode!r}")
-    shapes = np.shape(strip(in1)), np.shape(strip(in2))
-    if len(shapes[0]) != 1 or len(shapes[1]) != 1:
-        raise NotImplementedError(f"{what}: dualad.scipy.signal handles 1-D inputs, got shapes {shapes}")
-    if 0 in shapes[0] + shapes[1]:
+    s1, s2 = np.shape(strip(in1)), np.shape(strip(in2))
+    if len(s1) != len(s2):
+        raise ValueError(f"{what}: in1 and in2 should have the same dimensionality, got shapes {s1} and {s2}")
+    if 0 in s1 + s2:
         raise ValueError(f"{what}: inputs must not be empty")
-    return shapes[0][0], shapes[1][0]
+    if mode == "valid" and not (all(a >= b for a, b in zip(s1, s2)) or all(a <= b for a, b in zip(s1, s2))):
+        raise ValueError(f"{what}: for 'valid' mode, one must be at least as large as the other in every "
+                         f"dimension; got shapes {s1} and {s2}")
+    return s1, s2
 
 
-def _full(in1, in2, n1: int, n2: int):
-    """Σ_j in2[j] in1[k − j] for every k: a gather of in1 (a zero where k − j is outside) times in2."""
-    k = np.arange(n1 + n2 - 1)[:, None] - np.arange(n2)[None, :]
-    idx = np.where((k >= 0) & (k < n1), k, n1)
-    padded = np.concatenate([in1, np.zeros(1, dtype=np.result_type(strip(in1), np.float64))])
-    return padded[idx] @ in2
+def _full(in1, in2, s1: tuple, s2: tuple):
+    """``Σ_j in2[j] in1[k − j]`` for every multi-index ``k``: a gather of the flattened ``in1``
+    (position ``in1.size`` holds a zero, for ``k − j`` outside) contracted with ``in2``."""
+    out = tuple(a + b - 1 for a, b in zip(s1, s2))
+    d = len(out)
+    pos = np.indices(out).reshape(d, -1, 1) - np.indices(s2).reshape(d, 1, -1)  # (d, out, kernel)
+    inside = np.all((pos >= 0) & (pos < np.reshape(s1, (d, 1, 1))), axis=0)
+    n1 = math.prod(s1)
+    idx = np.where(inside, np.ravel_multi_index(tuple(np.where(inside, pos, 0)), s1), n1)
+    padded = np.concatenate([np.reshape(in1, (n1,)), np.zeros(1, dtype=np.result_type(strip(in1), np.float64))])
+    return np.reshape(padded[idx] @ np.reshape(in2, (-1,)), out)
 
 
-def _crop(full, n1: int, n2: int, mode: str):
+def _crop(full, s1: tuple, s2: tuple, mode: str):
     if mode == "full":
         return full
-    if mode == "same":
-        start = (n2 - 1) // 2
-        return full[start:start + n1]
-    start = min(n1, n2) - 1
-    return full[start:max(n1, n2)]
+    if mode == "same":  # in1's shape, centred as SciPy centres it
+        return full[tuple(slice((b - 1) // 2, (b - 1) // 2 + a) for a, b in zip(s1, s2))]
+    return full[tuple(slice(min(a, b) - 1, max(a, b)) for a, b in zip(s1, s2))]
 
 
-def convolve(in1, in2, mode="full"):
-    """The discrete linear convolution of two 1-D arrays, as ``scipy.signal.convolve``
+def _flip(x):
+    return np.flip(x, axis=tuple(range(np.ndim(strip(x))))) if np.ndim(strip(x)) else x
+
+
+def convolve(in1, in2, mode="full", method="auto"):
+    """The discrete linear convolution of two N-dimensional arrays, as ``scipy.signal.convolve``
     (``mode`` ``"full"``, ``"same"`` or ``"valid"``); differentiable in both inputs.
+
+    ``method`` is accepted for SciPy's signature; every method computes the same convolution,
+    and dualad computes it directly.
 
     Examples
     --------
@@ -54,14 +75,20 @@ def convolve(in1, in2, mode="full"):
     >>> ad.jacfwd(lambda a: convolve(a, np.array([1.0, -1.0]), mode="valid"))(np.arange(3.0))
     array([[-1.,  1.,  0.],
            [ 0., -1.,  1.]])
+    >>> convolve(np.ones((3, 3)), np.ones((2, 2)), mode="valid")
+    array([[4., 4.],
+           [4., 4.]])
     """
-    n1, n2 = _check(in1, in2, mode, "convolve")
-    return _crop(_full(in1, in2, n1, n2), n1, n2, mode)
+    s1, s2 = _check(in1, in2, mode, "convolve")
+    if not s1:  # two scalars
+        return in1 * in2
+    return _crop(_full(in1, in2, s1, s2), s1, s2, mode)
 
 
-def correlate(in1, in2, mode="full"):
-    """The cross-correlation of two 1-D real arrays, as ``scipy.signal.correlate``:
-    ``z[k] = Σ_l in1[l] in2[l − k + N − 1]`` (``mode`` ``"full"``, ``"same"`` or ``"valid"``).
+def correlate(in1, in2, mode="full", method="auto"):
+    """The cross-correlation of two N-dimensional arrays, as ``scipy.signal.correlate``:
+    ``z[k] = Σ_l in1[l] conj(in2[l − k + N − 1])`` (``mode`` ``"full"``, ``"same"`` or
+    ``"valid"``; ``N`` the shape of ``in2``).
 
     Examples
     --------
@@ -70,7 +97,9 @@ def correlate(in1, in2, mode="full"):
     >>> [float(v) for v in correlate(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))]
     [0.5, 2.0, 3.5, 3.0, 0.0]
     """
-    n1, n2 = _check(in1, in2, mode, "correlate")
-    if mode == "valid" and n2 > n1:  # SciPy swaps the inputs, and reverses the result
-        return _crop(_full(in2, in1[::-1], n2, n1), n2, n1, mode)[::-1]
-    return _crop(_full(in1, in2[::-1], n1, n2), n1, n2, mode)
+    s1, s2 = _check(in1, in2, mode, "correlate")
+    if not s1:
+        return in1 * np.conj(in2)
+    if mode == "valid" and any(b > a for a, b in zip(s1, s2)):  # SciPy swaps the inputs, and reverses the result
+        return np.conj(_flip(_crop(_full(in2, _flip(np.conj(in1)), s2, s1), s2, s1, mode)))
+    return _crop(_full(in1, _flip(np.conj(in2)), s1, s2), s1, s2, mode)

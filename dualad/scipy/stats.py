@@ -7,7 +7,7 @@ differentiable operations and the rules of :mod:`dualad.rules.special`; every ar
 differentiable except where a special function is not (the shape parameters inside ``betainc``:
 the cdf of ``beta`` and ``t`` in their shapes; the quantile functions in their shapes;
 ``poisson``/``binom`` in ``k`` and ``n``), which raises naming it.  ``multivariate_normal`` and ``dirichlet`` give
-``logpdf`` and ``pdf``.
+``logpdf`` and ``pdf`` (and ``multivariate_normal.entropy``).
 
 Examples
 --------
@@ -27,7 +27,7 @@ from scipy import special as sp
 from ..core.dispatch import strip
 from ..rules import load_scipy_rules
 
-__all__ = ["norm", "t", "gamma", "beta", "expon", "laplace", "logistic", "cauchy", "poisson", "binom",
+__all__ = ["norm", "t", "gamma", "beta", "chi2", "expon", "laplace", "logistic", "cauchy", "poisson", "binom",
            "multivariate_normal", "dirichlet"]
 
 load_scipy_rules()
@@ -41,29 +41,45 @@ def _mask(cond, value, outside):
 
 
 class _Continuous:
-    """A location-scale family from its standard form: ``z = (x − loc) / scale``."""
+    """A location-scale family from its standard form: ``z = (x − loc) / scale``.
+
+    Positional arguments after ``x`` are SciPy's: the ``numargs`` shape parameters, then
+    ``loc`` and ``scale``."""
 
     name = ""
+    numargs = 0
 
-    def logpdf(self, x, *shapes, loc=0.0, scale=1.0):
+    def _args(self, args, loc, scale):
+        n = self.numargs
+        if not n <= len(args) <= n + 2:
+            raise TypeError(f"{self.name}: expected {n} shape parameter(s), then optionally loc and scale; "
+                            f"got {len(args)} positional argument(s) after x")
+        rest = args[n:] + (loc, scale)[len(args) - n:]
+        return args[:n], rest[0], rest[1]
+
+    def logpdf(self, x, *args, loc=0.0, scale=1.0):
+        shapes, loc, scale = self._args(args, loc, scale)
         return self._logpdf(self._z(x, loc, scale), *shapes) - np.log(scale)
 
-    def pdf(self, x, *shapes, loc=0.0, scale=1.0):
-        return np.exp(self.logpdf(x, *shapes, loc=loc, scale=scale))
+    def pdf(self, x, *args, loc=0.0, scale=1.0):
+        return np.exp(self.logpdf(x, *args, loc=loc, scale=scale))
 
-    def cdf(self, x, *shapes, loc=0.0, scale=1.0):
+    def cdf(self, x, *args, loc=0.0, scale=1.0):
+        shapes, loc, scale = self._args(args, loc, scale)
         return self._cdf(self._z(x, loc, scale), *shapes)
 
-    def logcdf(self, x, *shapes, loc=0.0, scale=1.0):
-        return np.log(self.cdf(x, *shapes, loc=loc, scale=scale))
+    def logcdf(self, x, *args, loc=0.0, scale=1.0):
+        return np.log(self.cdf(x, *args, loc=loc, scale=scale))
 
-    def sf(self, x, *shapes, loc=0.0, scale=1.0):
+    def sf(self, x, *args, loc=0.0, scale=1.0):
+        shapes, loc, scale = self._args(args, loc, scale)
         return self._sf(self._z(x, loc, scale), *shapes)
 
-    def logsf(self, x, *shapes, loc=0.0, scale=1.0):
-        return np.log(self.sf(x, *shapes, loc=loc, scale=scale))
+    def logsf(self, x, *args, loc=0.0, scale=1.0):
+        return np.log(self.sf(x, *args, loc=loc, scale=scale))
 
-    def ppf(self, q, *shapes, loc=0.0, scale=1.0):
+    def ppf(self, q, *args, loc=0.0, scale=1.0):
+        shapes, loc, scale = self._args(args, loc, scale)
         return loc + scale * self._ppf(q, *shapes)
 
     @staticmethod
@@ -101,6 +117,7 @@ class _Norm(_Continuous):
 
 class _T(_Continuous):
     name = "t"
+    numargs = 1
 
     def _logpdf(self, z, df):
         return (sp.gammaln(0.5 * (df + 1.0)) - sp.gammaln(0.5 * df) - 0.5 * np.log(df * np.pi)
@@ -123,6 +140,7 @@ class _T(_Continuous):
 
 class _Gamma(_Continuous):
     name = "gamma"
+    numargs = 1
 
     def _logpdf(self, z, a):
         return _mask(z > 0, sp.xlogy(a - 1.0, z) - z - sp.gammaln(a), -np.inf)
@@ -137,8 +155,27 @@ class _Gamma(_Continuous):
         return sp.gammaincinv(a, q)
 
 
+class _Chi2(_Continuous):
+    name = "chi2"
+    numargs = 1
+
+    def _logpdf(self, z, df):
+        half = 0.5 * df
+        return _mask(z > 0, sp.xlogy(half - 1.0, z) - 0.5 * z - sp.gammaln(half) - half * _LN2, -np.inf)
+
+    def _cdf(self, z, df):
+        return sp.chdtr(df, np.maximum(z, 0.0))
+
+    def _sf(self, z, df):
+        return sp.chdtrc(df, np.maximum(z, 0.0))
+
+    def _ppf(self, q, df):
+        return 2.0 * sp.gammaincinv(0.5 * df, q)
+
+
 class _Beta(_Continuous):
     name = "beta"
+    numargs = 2
 
     def _logpdf(self, z, a, b):
         inside = (z > 0) & (z < 1)
@@ -284,8 +321,11 @@ class _Joint:
 class _MultivariateNormal(_Joint):
     name = "multivariate_normal"
 
-    def logpdf(self, x, mean=None, cov=1.0):
+    def logpdf(self, x, mean=None, cov=1.0, allow_singular=False):
         """Log-density at ``x`` (``(..., d)``) of N(mean, cov), differentiable in all three."""
+        if allow_singular:
+            raise NotImplementedError("dualad.scipy.stats.multivariate_normal: allow_singular=True (a degenerate "
+                                      "density on a subspace) is not offered; pass a positive definite cov")
         # the dimension comes from mean or cov, as in SciPy (1 when neither says)
         if mean is not None and np.ndim(strip(mean)) > 0:
             d = np.shape(strip(mean))[-1]
@@ -301,6 +341,11 @@ class _MultivariateNormal(_Joint):
         _, logdet = np.linalg.slogdet(cov)
         return -0.5 * (maha + logdet) - d * _LOG_SQRT_2PI
 
+    def entropy(self, mean=None, cov=1.0):
+        """``½ log det(2πe·cov)``, differentiable in ``cov`` (``mean`` does not enter)."""
+        cov = np.atleast_2d(cov) if np.ndim(strip(cov)) < 2 else cov
+        return 0.5 * (np.linalg.slogdet(cov)[1] + np.shape(strip(cov))[-1] * (1.0 + 2.0 * _LOG_SQRT_2PI))
+
 
 class _Dirichlet(_Joint):
     name = "dirichlet"
@@ -312,7 +357,7 @@ class _Dirichlet(_Joint):
 
 
 # The distributions, with SciPy's signatures (see the module docstring).
-norm, t, gamma, beta = _Norm(), _T(), _Gamma(), _Beta()
+norm, t, gamma, beta, chi2 = _Norm(), _T(), _Gamma(), _Beta(), _Chi2()
 expon, laplace, logistic, cauchy = _Expon(), _Laplace(), _Logistic(), _Cauchy()
 poisson, binom = _Poisson(), _Binom()
 multivariate_normal, dirichlet = _MultivariateNormal(), _Dirichlet()

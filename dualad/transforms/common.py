@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import device
 from ..core.dispatch import Active, strip
+from ..core.observed import ObservedIndex, plain
 from .pytree import as_input, leaf_paths, tree_flatten, tree_unflatten
 
 __all__ = [
@@ -87,7 +88,9 @@ def flatten_output(out, name: str) -> tuple[list, Any]:
     empty result."""
     if out is None:
         check_output(None, name)
-    return tree_flatten(out)
+    leaves, treedef = tree_flatten(out)
+    # an index computed from the inputs (argmax) leaves as its plain value: a guard of a recording
+    return [plain(x) if isinstance(x, ObservedIndex) else x for x in leaves], treedef
 
 
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:

@@ -320,7 +320,8 @@ def _all_to_all(Ps, rows: int, n: int):
 
 
 # LinearOps whose every output element is a copy of at most one input element (or a constant).
-_SELECT = {"reshape", "transpose", "getitem", "gather", "flip", "roll", "broadcast_to", "embed", "concatenate", "where", "setitem", "setitem_flat"}
+_SELECT = {"reshape", "transpose", "getitem", "gather", "flip", "roll", "broadcast_to", "embed", "concatenate", "stack", "where",
+           "setitem", "setitem_flat"}
 
 
 def _linear_pattern(prim, ps, Ps, shapes, out_shape, params, n):

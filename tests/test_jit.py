@@ -1,0 +1,416 @@
+"""ad.jit: replayed results equal the plain transforms at new inputs; signatures, static
+arguments, guards and the fallback; value-dependent indexing replayed as ops, not guards."""
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from random_programs import programs
+from scipy.optimize import rosen_der, rosen_hess
+
+import dualad as ad
+from dualad.transforms.jit import MAX_RERECORDS
+
+RNG = np.random.default_rng(0)
+
+
+def chain(x):
+    return np.sum(np.sin(x) * np.exp(-(x**2)) + np.log1p(x**2))
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def vec(x):
+    return np.stack([np.sum(x**2), np.prod(np.cos(x)), x[0] * x[-1]])
+
+
+def _points(n=3, size=4, dtype=np.float64):
+    rng = np.random.default_rng(1)
+    return [rng.uniform(-1.5, 1.5, size).astype(dtype) for _ in range(n)]
+
+
+def _same(got, want, rtol=1e-12, atol=1e-13):
+    want = np.asarray(want) if isinstance(want, (list, float)) else want
+    got_l, got_d = ad.tree.flatten(got)
+    want_l, want_d = ad.tree.flatten(want)
+    assert got_d == want_d
+    for g, w in zip(got_l, want_l):
+        assert np.shape(g) == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+# -- compositions: jit of every transform, at new inputs -----------------------------------------
+
+COMPOSITIONS = {
+    "value": lambda: chain,
+    "grad": lambda: ad.grad(chain),
+    "value_and_grad": lambda: ad.value_and_grad(chain),
+    "value_and_grad_aux": lambda: ad.value_and_grad(lambda x: (chain(x), {"s": np.sin(x)}), has_aux=True),
+    "grad_aux": lambda: ad.grad(lambda x: (chain(x), np.cos(x)), has_aux=True),
+    "jacobian_auto": lambda: ad.jacobian(vec),
+    "jacobian_forward": lambda: ad.jacobian(vec, mode="forward"),
+    "jacobian_reverse": lambda: ad.jacobian(vec, mode="reverse"),
+    "jacfwd": lambda: ad.jacfwd(vec),
+    "jacrev": lambda: ad.jacrev(vec),
+    "hessian_for": lambda: ad.hessian(chain),
+    "hessian_fof": lambda: ad.hessian(chain, mode="forward-over-forward"),
+    "hessian_rof": lambda: ad.hessian(chain, mode="reverse-over-forward"),
+    "hessian_ror": lambda: ad.hessian(chain, mode="reverse-over-reverse"),
+    "jvp_inside": lambda: lambda x: ad.jvp(chain, (x,), (np.cos(x),)),
+    "vjp_inside": lambda: lambda x: ad.vjp(vec, x)[1](np.array([1.0, -2.0, 0.5]))[0],
+    "derivative": lambda: lambda x: ad.derivative(np.sin, order=3)(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITIONS))
+def test_jit_of_transform_equals_plain_at_new_inputs(name):
+    g = COMPOSITIONS[name]()
+    jg = ad.jit(g)
+    for x in _points():
+        _same(jg(x), g(x))
+    assert jg.records == 1, name
+
+
+def test_jit_of_hvp_with_two_arguments():
+    h = ad.jit(lambda x, v: ad.hvp(chain, x, v))
+    for x, v in zip(_points(), _points()[::-1]):
+        _same(h(x, v), ad.hvp(chain, x, v))
+        _same(h(x, v), ad.hessian(chain)(x) @ v, rtol=1e-10, atol=1e-12)
+    assert h.records == 1
+
+
+def test_jit_against_closed_forms():
+    g, H = ad.jit(ad.grad(rosen)), ad.jit(ad.hessian(rosen))
+    for x in _points(size=6):
+        np.testing.assert_allclose(g(x), rosen_der(x), rtol=1e-12)
+        np.testing.assert_allclose(H(x), rosen_hess(x), rtol=1e-12, atol=1e-12)
+    assert g.records == H.records == 1
+
+
+def test_float32_is_preserved():
+    g = ad.jit(ad.grad(chain))
+    for x in _points(dtype=np.float32):
+        got = g(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, ad.grad(chain)(x), rtol=1e-5)
+    s = ad.jit(lambda x, c: x * c)(np.ones(2, np.float32), 0.5)  # a Python float is weak
+    assert s.dtype == np.float32
+
+
+def test_transforms_of_a_jitted_function_trace_through():
+    f = ad.jit(chain)
+    x = _points()[0]
+    _same(ad.grad(f)(x), ad.grad(chain)(x))
+    _same(ad.hessian(f)(x), ad.hessian(chain)(x))
+    _same(ad.jacfwd(ad.jit(vec))(x), ad.jacfwd(vec)(x))
+    _same(ad.jit(ad.grad(ad.jit(chain)))(x), ad.grad(chain)(x))
+    assert f.records == 0  # called on active values only: f ran as it is
+
+
+def test_decorator_forms_keep_name_and_doc():
+    @ad.jit
+    def first(x):
+        """Doc."""
+        return x * 2
+
+    @functools.partial(ad.jit, static_argnums=1)
+    def second(x, n):
+        return x**n
+
+    @ad.jit(static_argnames="n")
+    def third(x, n=2):
+        return x**n
+
+    assert first.__name__ == "first" and first.__doc__ == "Doc."
+    _same(first(np.ones(2)), 2 * np.ones(2))
+    _same(second(np.full(2, 2.0), 3), np.full(2, 8.0))
+    _same(third(np.full(2, 2.0), n=3), np.full(2, 8.0))
+    _same(third(np.full(2, 2.0)), np.full(2, 4.0))
+
+
+# -- signatures ----------------------------------------------------------------------------------
+
+
+def test_new_shapes_dtypes_and_static_values_record_anew():
+    f = ad.jit(lambda x, n: np.sum(x**n), static_argnums=1)
+    f(np.ones(3), 2)
+    f(np.full(3, 2.0), 2)
+    assert f.records == 1
+    f(np.ones(4), 2)
+    assert f.records == 2
+    f(np.ones(4, np.float32), 2)
+    assert f.records == 3
+    _same(f(np.full(4, 2.0), 3), 32.0)
+    assert f.records == 4 and f.cache_size() == 4
+    f(np.ones(3), 2)  # cached
+    assert f.records == 4
+
+
+def test_python_ints_are_keyed_by_value_floats_traced():
+    f = ad.jit(lambda x, k, s: np.sum(x[:k]) * s)
+    _same(f(np.arange(4.0), 2, 1.5), 1.5)
+    _same(f(np.arange(4.0), 2, 2.5), 2.5)
+    assert f.records == 1
+    _same(f(np.arange(4.0), 3, 2.5), 7.5)
+    assert f.records == 2
+
+
+def test_pytrees_in_and_out():
+    def f(params, data):
+        h = np.tanh(data["x"] @ params["w"] + params["b"])
+        return {"loss": np.sum(h**2), "parts": (h, np.cos(params["b"]))}
+
+    jf = ad.jit(f)
+    jg = ad.jit(ad.grad(lambda p, d: f(p, d)["loss"]))
+    d = {"x": RNG.standard_normal((5, 3))}
+    for _ in range(3):
+        p = {"w": RNG.standard_normal((3, 2)), "b": RNG.standard_normal(2)}
+        _same(jf(p, d), f(p, d))
+        _same(jg(p, d), ad.grad(lambda p, d: f(p, d)["loss"])(p, d))
+    assert jf.records == jg.records == 1
+
+
+def test_keyword_arguments_are_traced():
+    f = ad.jit(lambda x, *, scale: np.sum(x) * scale)
+    _same(f(np.ones(2), scale=np.float64(3.0)), 6.0)
+    _same(f(np.ones(2), scale=np.float64(4.0)), 8.0)
+    assert f.records == 1
+
+
+def test_recordings_kept_are_bounded():
+    from dualad.transforms.jit import MAX_SIGNATURES
+
+    f = ad.jit(lambda x: x + 1.0)
+    for n in range(MAX_SIGNATURES + 5):
+        f(np.ones(n + 1))
+    assert f.cache_size() == MAX_SIGNATURES
+
+
+# -- guards and the fallback ---------------------------------------------------------------------
+
+
+def test_changed_branch_records_again():
+    def f(x):
+        return np.sum(x**2) if x[0] > 0 else np.sum(x**3)
+
+    g = ad.jit(ad.grad(f))
+    _same(g(np.array([1.0, 2.0])), [2.0, 4.0])
+    _same(g(np.array([3.0, 1.0])), [6.0, 2.0])
+    assert g.records == 1
+    _same(g(np.array([-1.0, 1.0])), [3.0, 3.0])
+    assert g.records == 2
+
+
+def test_fallback_warns_once_and_stays_correct():
+    def f(x):
+        return np.sin(x) if x > 0 else np.cos(x)
+
+    jf = ad.jit(ad.grad(f))
+    xs = [np.float64(v) for v in np.tile([0.5, -0.5], 20)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = [jf(x) for x in xs]
+    hits = [w for w in caught if issubclass(w.category, ad.JitFallbackWarning)]
+    assert len(hits) == 1
+    assert "f" in str(hits[0].message) and "guards" in str(hits[0].message)
+    _same(np.array(got), np.array([ad.grad(f)(x) for x in xs]))
+    assert jf.records == MAX_RERECORDS + 2 and jf.fallbacks == 1
+
+
+def test_escaped_values_are_guarded():
+    def f(x):
+        k = float(ad.primal(x[0]))  # taken out: folded in as a constant
+        return np.sum(x) * k
+
+    g = ad.jit(ad.grad(f))
+    for x in _points():
+        _same(g(x), ad.grad(f)(x))
+    assert g.records == 3  # x[0] changed each time: a guard
+
+
+def test_changed_global_records_again():
+    global _FACTOR
+    _FACTOR = 2.0
+    jg = ad.jit(_scaled)
+    _same(jg(np.ones(2)), 4.0)
+    _FACTOR = 5.0  # a number f's own code reads from its module: checked at each call
+    _same(jg(np.ones(2)), 10.0)
+    assert jg.records == 2
+    _FACTOR = 2.0
+
+
+_FACTOR = 2.0
+
+
+def _scaled(x):
+    return np.sum(x) * _FACTOR
+
+
+def test_side_effects_only_while_recording():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x * 2
+
+    jf = ad.jit(f)
+    for x in _points():
+        jf(x)
+    assert len(calls) == 1
+
+
+def test_custom_rules_stop_gradient_checkpoint():
+    @ad.custom_jvp
+    def cube(x):
+        return x**3
+
+    @cube.defjvp
+    def _cube_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return x**3, 3 * x**2 * t
+
+    f = lambda x: np.sum(cube(x) * ad.stop_gradient(x) + ad.checkpoint(np.tanh)(x))  # noqa: E731
+    g = ad.jit(ad.grad(f))
+    for x in _points():
+        _same(g(x), 3 * x**2 * x + 1 - np.tanh(x) ** 2)
+    assert g.records == 1
+
+
+# -- long loops ----------------------------------------------------------------------------------
+
+
+def pendulum(params, steps):
+    theta, g_over_l, c, dt = params[0], params[1], params[2], params[3]
+    omega = 0.0 * theta
+    for _ in range(steps):
+        omega = omega - dt * (g_over_l * np.sin(theta) + c * omega)
+        theta = theta + dt * omega
+    return theta**2 + omega**2
+
+
+@pytest.mark.parametrize("steps", [1000, 10000])
+def test_long_scalar_loop(steps):
+    p = np.array([0.8, 9.81, 0.1, 1e-3])
+    g = ad.jit(ad.grad(pendulum), static_argnums=1)
+    _same(g(p, steps), ad.grad(pendulum)(p, steps))
+    q = p * np.array([1.1, 0.9, 1.2, 1.0])
+    _same(g(q, steps), ad.grad(pendulum)(q, steps))
+    assert g.records == 1
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def test_errors_name_the_problem_and_the_fix():
+    with pytest.raises(TypeError, match="callable"):
+        ad.jit(3)
+    with pytest.raises(TypeError, match="static_argnums must be an int"):
+        ad.jit(chain, static_argnums="x")
+    with pytest.raises(TypeError, match="static_argnums must be an int"):
+        ad.jit(chain, static_argnums=(1.5,))
+    with pytest.raises(TypeError, match="static_argnames must be"):
+        ad.jit(chain, static_argnames=(1,))
+    with pytest.raises(ValueError, match="static_argnums=.*takes 2 positional"):
+        ad.jit(lambda x, n=2: x * n, static_argnums=2)
+    _same(ad.jit(lambda x, n=2: x * n, static_argnums=1)(np.ones(2)), 2 * np.ones(2))  # JAX's rule
+    with pytest.raises(TypeError, match="unhashable type 'list'.*tuple"):
+        ad.jit(lambda x, n: x * len(n), static_argnums=1)(np.ones(2), [1, 2])
+    with pytest.raises(TypeError, match="unhashable type 'ndarray'"):
+        ad.jit(lambda x, w: x * w, static_argnums=1)(np.ones(2), np.ones(2))
+    with pytest.raises(TypeError, match="unhashable type 'set'.*pass arrays, or mark the argument static"):
+        ad.jit(lambda x, s: x * len(s))(np.ones(2), {1, 2})
+
+
+def test_the_callers_arrays_stay_writable():
+    x = np.ones(3)
+    jf = ad.jit(lambda x: np.sum(x * x))
+    jf(x)
+    x[0] = 2.0  # the recording holds a copy: the caller's array is not locked
+    _same(jf(x), 6.0)
+
+
+# -- random programs -----------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(prog=programs(max_args=2, max_steps=5))
+def test_random_programs_under_jit(prog):
+    args = prog.args()
+    moved = [a + 1e-3 * np.cos(np.arange(a.size)).reshape(a.shape) for a in args]
+    jf = ad.jit(prog)
+    jg = ad.jit(ad.grad(prog, argnums=prog.argnums))
+    jh = ad.jit(ad.hessian(prog, argnums=prog.hess_arg))
+    for at in (args, moved, args):
+        with np.errstate(all="ignore"):
+            _same(jf(*at), prog(*at), rtol=1e-12, atol=1e-12)
+            _same(jg(*at), ad.grad(prog, argnums=prog.argnums)(*at), rtol=1e-10, atol=1e-10)
+            _same(jh(*at), ad.hessian(prog, argnums=prog.hess_arg)(*at), rtol=1e-9, atol=1e-9)
+
+
+# -- value-dependent indexing: an op of the program, not a guard ---------------------------------
+
+INDEXING = {
+    "sort": lambda x: np.sort(x) @ np.arange(6.0),
+    "sort_2d_axis0": lambda x: np.sum(np.sort(x.reshape(2, 3), axis=0) * np.arange(6.0).reshape(2, 3)),
+    "median": lambda x: np.median(x**2),
+    "quantile": lambda x: np.quantile(np.sin(x), [0.2, 0.7]) @ np.array([1.0, -2.0]),
+    "argmax_gather": lambda x: x[np.argmax(x)] * np.sum(x),
+    "argmin_method": lambda x: x[x.argmin()] ** 2,
+    "argsort_along": lambda x: np.sum(np.take_along_axis(x, np.argsort(x), axis=0) * np.arange(6.0)),
+    "top_two": lambda x: np.sum(x[np.argsort(x)[-2:]] ** 2),
+    "take": lambda x: np.take(x, np.argsort(-x)) @ np.arange(6.0),
+    "partition": lambda x: np.sum(np.partition(x, 2)[:2]),
+    "row_of_max": lambda x: np.sum(x.reshape(2, 3)[np.argmax(x[:2]), :] ** 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEXING))
+@pytest.mark.parametrize("transform", ["value", "grad", "hessian"])
+def test_value_dependent_indexing_records_once(name, transform):
+    f = INDEXING[name]
+    t = {"value": lambda f: f, "grad": ad.grad, "hessian": ad.hessian}[transform](f)
+    jt = ad.jit(t)
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        x = rng.permutation(6) + 0.1 * rng.standard_normal(6)  # a new order each time
+        _same(jt(x), t(x), rtol=1e-12, atol=1e-12)
+    assert jt.records == 1
+
+
+def test_gradient_of_sort_against_finite_differences():
+    from helpers import fd_jacobian
+
+    g = ad.jit(ad.grad(INDEXING["sort"]))
+    for x in _points(size=6):
+        np.testing.assert_allclose(g(x), fd_jacobian(INDEXING["sort"], [x], 0), rtol=1e-6, atol=1e-8)
+
+
+def test_an_index_steering_python_stays_a_guard():
+    def f(x):
+        i = np.argmax(x)
+        return x[i] * 2.0 if i > 2 else x[i]
+
+    jf = ad.jit(f)
+    xs = [np.array([5.0, 0, 0, 0]), np.array([0, 5.0, 0, 0]), np.array([0, 0, 0, 5.0])]
+    for x in xs:
+        _same(jf(x), f(x))
+    assert jf.records == 3  # each new argmax value: recorded again (it was read by Python)
+
+
+def test_plain_uses_of_an_index_are_guards():
+    plain_uses = {
+        "int": lambda x: x * float(int(np.argmax(x))),
+        "asarray": lambda x: x * np.asarray(np.argmax(x)).astype(float),
+        "arithmetic": lambda x: x * (np.argmax(x) + 1.0),
+        "returned": lambda x: (np.sum(x), np.argmax(x)),
+        "indexing a constant": lambda x: x * np.arange(4.0)[np.argmax(x)],
+    }
+    for name, f in plain_uses.items():
+        jf = ad.jit(f)
+        for x in (np.array([5.0, 0, 0, 0]), np.array([0, 0, 5.0, 0])):
+            _same(jf(x), f(x))
+        assert jf.records == 2, name
