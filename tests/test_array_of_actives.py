@@ -209,3 +209,21 @@ def test_stack_of_many_inputs_every_mode_and_order():
         np.testing.assert_allclose(ad.hessian(g, mode=mode)(a), fd_jacobian(lambda a: ad.grad(g)(a), [a], 0), rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match="same shape"):
         ad.grad(lambda a: np.sum(np.stack([a, a[0]])))(a)
+
+
+@pytest.mark.parametrize("order", ["first", "last"])
+def test_indexing_pulls_into_an_adjoint_in_any_memory_order(order):
+    """The in-place pull of fancy indexing adds at multi-indices: an adjoint that arrived first
+    through a transpose is in Fortran order, where a flat view would be a copy and the
+    contribution would be lost (it was, once)."""
+    c = np.arange(6.0).reshape(3, 2)
+    picked = lambda x: np.sum(x[[0, 1, 1], [1, 2, 2]] * 5.0)  # noqa: E731  (a repeat accumulates)
+    through_t = lambda x: np.sum(x.T * c)  # noqa: E731
+    f = (lambda x: picked(x) + through_t(x)) if order == "first" else (lambda x: through_t(x) + picked(x))
+    want = c.T.copy()
+    want[0, 1] += 5.0
+    want[1, 2] += 10.0
+    x = np.ones((2, 3))
+    np.testing.assert_array_equal(ad.grad(f)(x), want)
+    np.testing.assert_array_equal(ad.jacrev(lambda x: f(x)[None])(x)[0], want)
+    np.testing.assert_array_equal(ad.hessian(f, mode="reverse-over-reverse")(x), np.zeros((2, 3, 2, 3)))

@@ -228,6 +228,7 @@ REFUSED = [
     ("qr raw", lambda a: np.sum(np.linalg.qr(a, mode="raw")[0]), np.eye(3, 2), NotImplementedError, "Householder"),
     ("cholesky of a non-positive-definite matrix", lambda a: np.sum(np.linalg.cholesky(a)), -np.eye(2), np.linalg.LinAlgError, ""),
     ("slogdet at a singular matrix", lambda a: np.linalg.slogdet(a)[1], np.zeros((2, 2)), np.linalg.LinAlgError, ""),
+    ("qr of a rank-deficient matrix", lambda a: np.sum(np.linalg.qr(a)[0]), RANK1, np.linalg.LinAlgError, "singular matrix"),
     ("eigh with a bad UPLO", lambda a: np.sum(np.linalg.eigvalsh(a, UPLO="X")), np.eye(2), ValueError, "UPLO"),
     ("norm order for matrices", lambda a: np.linalg.norm(a, 3), np.eye(2), ValueError, "Invalid norm order"),
     ("cholesky of a vector", lambda a: np.sum(np.linalg.cholesky(a)), np.ones(2), np.linalg.LinAlgError, "two-dimensional"),

@@ -155,3 +155,14 @@ def test_degenerate_points(what, f, x, expected):
                 assert np.isnan(g).all(), what
             else:
                 np.testing.assert_allclose(g, expected, atol=1e-12)
+
+
+def test_eigenvectors_at_tied_largest_components_as_jax():
+    """A rotation's eigenvectors have two components of equal magnitude: the first is the one
+    LAPACK makes real, and the derivative keeps it real (JAX's ``argmax``).  The expected
+    gradient is JAX 0.10.2's ``lax.linalg.eig(..., enable_eigvec_derivs=True)``."""
+    weights = np.array([[1.0 + 2.0j, 0.5 - 1j], [2.0, 1j]])
+    f = lambda a: np.sum(np.real(np.linalg.eig(a)[1] * weights))
+    g = ad.grad(f)(ROT)
+    np.testing.assert_allclose(g, [[0.707107, -0.441942], [-0.441942, -0.707107]], atol=1e-6)
+    np.testing.assert_allclose(ad.jacfwd(f)(ROT), g, atol=1e-12)

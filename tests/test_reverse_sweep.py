@@ -403,3 +403,17 @@ def _tree_dot_active(u, y):
     for a, b in zip(_flat(u), _flat(y)):
         total = total + np.sum(a * b)
     return total
+
+
+def test_gather_adds_into_a_transposed_adjoint():
+    """An adjoint summed from transposed contributions is Fortran-ordered; a gather's transpose,
+    adding in place through a flat view, must not lose its part into a copy."""
+    w = np.array([1.0, 2.0, 3.0])
+    a, b = np.arange(12.0).reshape(4, 3), np.ones((4, 3))
+
+    def f(x):
+        return np.sum(x[[0, 1, 1], [2, 0, 1]] * w) + np.sum(np.swapaxes(x, 0, 1) * a) + np.sum(np.swapaxes(x, 0, 1) * b)
+
+    expected = (a + b).T.copy()
+    np.add.at(expected, ([0, 1, 1], [2, 0, 1]), w)
+    np.testing.assert_allclose(ad.grad(f)(np.ones((3, 4))), expected, rtol=0, atol=0)

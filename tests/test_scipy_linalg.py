@@ -130,3 +130,31 @@ def test_refusals():
 def test_import_dualad_does_not_import_scipy():
     code = "import sys, dualad, dualad.scipy; assert not [m for m in sys.modules if m.split('.')[0] == 'scipy']"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("a_order,b_order", [("C", "C"), ("F", "C"), ("C", "F"), ("F", "F")])
+def test_blas_triangular_solve_and_product_every_layout(dtype, lower, a_order, b_order):
+    """The BLAS path (one matrix; lanes side by side) against NumPy, the other triangle ignored."""
+    from dualad.rules.linalg import triangular_product, triangular_solve
+
+    rng = np.random.default_rng(3)
+    a = (rng.normal(size=(4, 4)) + 4 * np.eye(4)).astype(dtype)
+    b = rng.normal(size=(2, 4, 3)).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        a, b = a + 1j * rng.normal(size=(4, 4)), b + 1j * rng.normal(size=(2, 4, 3))
+    tri = np.tril(a) if lower else np.triu(a)
+    a, b = np.asarray(a, order=a_order), np.asarray(b, order=b_order)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(tri @ triangular_solve(a, b, lower=lower), b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(triangular_solve(a, b[0], lower=lower), np.linalg.solve(tri, b[0]), rtol=tol, atol=tol)
+    np.testing.assert_allclose(triangular_product(a, b, lower=lower), tri @ b, rtol=tol, atol=tol)
+
+
+def test_blas_triangular_solve_refuses_a_singular_matrix():
+    from dualad.rules.linalg import triangular_solve
+
+    with pytest.raises(np.linalg.LinAlgError, match="singular matrix: resolution failed at diagonal 1"):
+        triangular_solve(np.diag([1.0, 0.0]), np.ones((2, 1)), lower=True)
+

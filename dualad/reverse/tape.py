@@ -281,10 +281,10 @@ def _accumulate(op, shapes, g, params, in_nodes, adj: dict, owned: dict, dtypes:
     if g.dtype != dt:
         return False
     buf = adj.get(n)
-    if buf is None or id(buf) not in owned:
+    if buf is None or id(buf) not in owned or not buf.flags.c_contiguous:  # gather adds through a flat view
         if buf is not None and (type(buf) is not np.ndarray or buf.shape != shape):
             return False
-        buf = np.zeros(shape, dtype=dt) if buf is None else np.array(buf, dtype=dt)
+        buf = np.zeros(shape, dtype=dt) if buf is None else np.array(buf, dtype=dt, order="C")
         adj[n] = owned[id(buf)] = buf
     op.accumulate(buf, g, shapes=shapes, **{**params, "batch": batch})
     return True

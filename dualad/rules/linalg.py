@@ -492,9 +492,11 @@ def _eig_full(x, *, vectors):
 
 
 def _largest(v):
-    """A plain 0/1 mask of each column's largest-magnitude component (LAPACK makes it real)."""
+    """A plain 0/1 mask of each column's largest-magnitude component, which LAPACK makes real
+    (the first of equal ones, as JAX's ``argmax``)."""
     plain = np.abs(dispatcher().strip(v))
-    return (plain == np.max(plain, axis=-2, keepdims=True)).astype(plain.dtype)
+    k = np.argmax(plain, axis=-2)
+    return (np.arange(plain.shape[-2])[:, None] == k[..., None, :]).astype(plain.dtype)
 
 
 def _eig_tangent(x, full, t, *, vectors):

@@ -238,9 +238,11 @@ def _gather_t(ct, *, shapes, flat, batch):
 
 @gather.def_accumulate
 def _gather_acc(buf, ct, *, shapes, flat, batch):
-    lead = buf.shape[:batch]
-    rows = np.reshape(buf, lead + (-1,))  # a view: buf is contiguous
-    np.add.at(rows, (slice(None),) * batch + (flat,), ct)
+    # multi-indices, not a flat view: buf may be in any memory order (repeats accumulate)
+    if not shapes[0]:  # copies of a 0-d value
+        buf += np.sum(np.reshape(ct, ct.shape[:batch] + (-1,)), axis=-1)
+        return
+    np.add.at(buf, (slice(None),) * batch + np.unravel_index(flat, shapes[0]), ct)
 
 
 @_linear("scatter_add")
