@@ -10,6 +10,7 @@ other way), or shapes, dtypes or non-differentiated arguments changed, ``f`` is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from .common import check_callable, check_output, flatten_output, is_single
 from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
+from .program import SWEEP_ROWS_MAX, Program, lower
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -31,8 +33,11 @@ __all__ = ["record", "Recording"]
 class Recording:
     """A function recorded as a Wengert list, replayable at new inputs.
 
-    Made by :func:`record`.  Call it for the value; ``grad``, ``value_and_grad``, ``jvp``,
-    ``jacobian`` and ``hessian`` replay the list at the given inputs.  ``records`` counts how
+    Made by :func:`record`.  Call it for the value: the list, lowered once to an operation
+    sequence (:meth:`program`), runs in compiled code; ``grad`` and ``value_and_grad`` run that
+    program forward and its adjoint sweep backward in compiled code too (where no value is held
+    on the host, e.g. a complex one: then they replay).  ``jacobian`` and ``hessian`` replay the
+    list at the given inputs.  ``records`` counts how
     often ``f`` had to be run (1 + re-recordings after a guard changed).
 
     Attributes
@@ -62,6 +67,7 @@ class Recording:
         self.f = f
         self.argnums = argnums
         self.records = 0
+        self._lowered = None
         self._trace(args)
 
     # -- recording ----------------------------------------------------------------------------
@@ -158,10 +164,43 @@ class Recording:
     def _outputs(self, values):
         return [values[v] if kind == "n" else v for kind, v in self.outs]
 
+    def program(self) -> Program:
+        """The current recording lowered to an operation sequence (:mod:`.program`), made once
+        per recording (and again after ``f`` is recorded anew).  Entries the VM does not run are
+        host steps of the program.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dualad as ad
+        >>> rec = ad.record(lambda x: np.sum(np.sin(x) * x), np.zeros(3))
+        >>> prog = rec.program()
+        >>> len(prog.code), prog is rec.program()
+        (3, True)
+        """
+        if self._lowered is None or self._lowered[0] is not self.tape:
+            self._lowered = (self.tape, lower(self.tape, self.leaf_nodes, self.in_sig))
+        return self._lowered[1]
+
     def __call__(self, *args):
-        """The value of ``f`` at ``args``, by replay."""
-        (tape, values), _ = self._replay(args)
-        return tree_unflatten(self.out_def, [strip(o) if isinstance(o, Active) else o for o in self._outputs(values)])
+        """The value of ``f`` at ``args``: the lowered program run by the VM (a replay in Python
+        when an argument is itself being differentiated)."""
+        nums, leaves, treedef, rest = self.split_args(args)
+        if not self.compatible(nums, leaves, treedef, rest):
+            self._trace(args)
+        if any(isinstance(x, Active) for x in leaves):  # differentiated from outside: replay
+            (tape, values), _ = self._replay(args)  # on the active values, which carry the derivative
+            return tree_unflatten(self.out_def, self._outputs(values))
+        outs = self.program().run(leaves, self.outs)
+        if outs is None:  # a guard changed: the recorded branch no longer applies
+            self._trace(args)
+            outs = self.program().run(leaves, self.outs)
+        if outs is None:
+            raise RuntimeError(
+                "dualad.record: a comparison in f gave another result when f was replayed at the inputs it was "
+                "just recorded at: f's control flow depends on something other than its arguments (random "
+                "numbers, time, state it changes); pass such values as arguments, or call f directly")
+        return tree_unflatten(self.out_def, [strip(o) if isinstance(o, Active) else o for o in outs])
 
     def _pull(self, tape, leaves, cts, k):
         outs = [v if kind == "n" else None for kind, v in self.outs]
@@ -173,8 +212,54 @@ class Recording:
             if kind == "c":
                 check_output(v, name, i, len(self.outs))
 
+    def _compiled_value_and_grad(self, args):
+        """``(value, gradients)`` by the program's forward run and adjoint sweep, or None where
+        that does not apply (active arguments, host-held values, not one scalar node out)."""
+
+        def sweep(prog, leaves):
+            if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
+                return False
+            return prog.value_and_grad(leaves, self.outs[0][1])
+
+        return self._compiled(args, sweep)
+
+    def _compiled_jacobian(self, args):
+        """``(outputs, Jacobian matrix)`` by one compiled adjoint sweep per output element, or
+        None where that does not apply (as :meth:`_compiled_value_and_grad`, or too many rows)."""
+
+        def sweep(prog, leaves):
+            rows = sum(math.prod(prog.slots[v][1]) if kind == "n" else int(np.size(v)) for kind, v in self.outs)
+            return prog.value_and_jacobian(leaves, self.outs) if rows <= SWEEP_ROWS_MAX else False
+
+        return self._compiled(args, sweep)
+
+    def _compiled(self, args, sweep):
+        """``sweep(program, leaves)`` at ``args`` if the program applies (recording anew after
+        a guard changed; False from ``sweep``: it does not apply), else None."""
+        nums, leaves, treedef, rest = self.split_args(args)
+        if any(isinstance(x, Active) for x in leaves):
+            return None
+        if not self.compatible(nums, leaves, treedef, rest):
+            self._trace(args)
+        for _attempt in range(2):
+            prog = self.program()
+            if not prog.differentiable:
+                return None
+            result = sweep(prog, leaves)
+            if result is False:
+                return None
+            if result is not None:
+                return result
+            self._trace(args)  # a guard changed
+        return None
+
     def value_and_grad(self, *args):
-        """``(f(args), ∇f(args))`` by replay and one backward sweep; ``f`` must be scalar."""
+        """``(f(args), ∇f(args))``: the program's forward run and adjoint sweep in compiled code
+        (or a replay and one backward sweep); ``f`` must be scalar."""
+        compiled = self._compiled_value_and_grad(args)
+        if compiled is not None:
+            value, grads = compiled
+            return value, self.shape_grads(tree_unflatten(self.in_def, grads))
         (tape, values), leaves = self._replay(args)
         self._check_outputs("Recording.grad")
         (out,) = self._outputs(values) if len(self.outs) == 1 else (None,)
@@ -197,7 +282,9 @@ class Recording:
     def jacobian(self, *args, mode: str = "reverse"):
         """The Jacobian at ``args``: ``S_out + S_in`` per output/input leaf, by replay.
 
-        ``mode="reverse"`` replays once and sweeps once with all output rows as lanes;
+        ``mode="reverse"``: for up to ``SWEEP_ROWS_MAX`` output elements, the program's forward
+        run and one compiled adjoint sweep per row; else a replay and one sweep with all output
+        rows as lanes;
         ``mode="forward"`` replays once with all input directions as tangent lanes.  Both run
         on the lane engine (:class:`dualad.transforms.engine.LaneEngine`), as ``jacobian`` does.
         """
@@ -210,6 +297,11 @@ class Recording:
             full = engine.run_forward(None, n, max(n, 1)) if n else np.transpose(engine.forward(None, 0, 0))
             o_def, shapes = engine.out_info
             return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self.nums) == 1)
+        compiled = self._compiled_jacobian(args)
+        self._check_outputs("Recording.jacobian")  # (of the recording that applies to args)
+        if compiled is not None:
+            values, full = compiled
+            return rows_to_jacobian(full, self.out_def, [np.shape(v) for v in values], leaves, treedef, len(self.nums) == 1)
         (tape, values), leaves = self._replay(args)
         self._check_outputs("Recording.jacobian")
         outs = [v if kind == "n" else None for kind, v in self.outs]

@@ -1,0 +1,545 @@
+"""A recording lowered to an operation sequence, run by the VM (CppAD's operation sequence).
+
+:func:`lower` turns a recorded Wengert list (leaves, entries, constants, guards, outputs) into
+a :class:`Program`: every node gets a slot in one flat buffer (offset and shape), constants are
+written into the buffer's initial image once, and each entry becomes instructions of the
+interpreter of :mod:`dualad.kernels.vm`, which is generated once from the rule table, not per
+program.  Lowering is one linear pass over the list, so a 10,000-step loop costs no compilation.
+
+- An elementwise rule becomes one instruction; an operand that broadcasts (other than a
+  scalar) is first gathered to the output's shape.  From :data:`HOST_MIN` elements on, the
+  entry runs NumPy's ufunc instead (into its slot), and so does a full sum.
+- Constant-index data movement (getitem, broadcast_to, reshape, transpose, gather, embed,
+  concatenate, ``where`` with a recorded condition, setitem, flip, roll) is found
+  by applying the op to arrays of buffer *positions*: the result says where each output element
+  comes from (position 0 of the buffer holds a zero, for the elements an op fills with zeros).
+  A result that is one contiguous run of positions costs nothing (the node aliases that run);
+  any other is a ``GATHER``.
+- ``sum`` becomes ``SUM`` or ``SCATTER_ADD`` (an output position per input element), as does
+  ``scatter_add``; an einsum that is a (batched) matrix product becomes gathers around
+  ``MATMUL`` rows.
+- Everything else (linear algebra, FFT, custom rules, ...) is a *host step*: that entry is
+  evaluated in Python on views of the buffer, as a replay does, between compiled segments.
+
+The buffer holds float32 values if every input is float32, else float64.  Values of another
+dtype (complex ones, a float64 value in a float32 program) and values computed from constants
+active at an outer level are *held* on the host: the entries that make or read them are host
+steps.  After a run the guards are evaluated on the program's values; a changed one makes
+:meth:`Program.run` return None (record again).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import numpy as np
+
+from ..core.dispatch import Active, apply_elementwise, same_result
+from ..kernels.vm import BINARY, GATHER, MATMUL, SCATTER_ADD, SUM, TERNARY, UNARY, WIDTH, get_vm
+from ..reverse.tape import elementwise_adjoints
+from ..rules import structural as S
+from ..rules.base import ElementwiseRule
+
+__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN", "SWEEP_ROWS_MAX"]
+
+#: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
+MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
+                   S.setitem, S.setitem_flat, S.flip, S.roll])
+#: Recording.jacobian(mode="reverse") sweeps the program once per output element up to this many
+#: (a compiled sweep per row beats one Python sweep carrying all rows as lanes for small outputs).
+SWEEP_ROWS_MAX = 64
+#: Elementwise entries of a ufunc with at least this many elements are host steps, and so are
+#: full sums of as many: NumPy's vectorised loops beat the VM's element loop there (which calls
+#: the rule element by element; measured, the crossover lies between 4096 and 8192 elements).
+HOST_MIN = 1 << 12
+_KINDS = {1: UNARY, 2: BINARY, 3: TERNARY}
+_PAD = [[0] * (WIDTH - k) for k in range(WIDTH + 1)]
+
+
+class NotLowerable(NotImplementedError):
+    """An entry cannot be compiled (a constant the buffer cannot hold): it becomes a host step."""
+
+
+class Program:
+    """A lowered recording: instructions, an initial buffer image, host steps, guards.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The buffer's initial contents (a zero at position 0, the constants).
+    code : numpy.ndarray
+        Instructions, ``(n, WIDTH)`` int64 (see :mod:`dualad.kernels.vm`).
+    ints : numpy.ndarray
+        The int64 positions that gather and scatter instructions read.
+    steps : list
+        ``(start, stop, host)``: run instructions ``start:stop``, then the host entry ``host``
+        (a tape entry evaluated in Python; None for none).
+    slots : list
+        Per node, ``(offset, shape)`` or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.transforms.program import lower
+    >>> rec = ad.record(lambda x: np.sum(np.sin(x) * x), np.zeros(3))
+    >>> prog = lower(rec.tape, rec.leaf_nodes, rec.in_sig)
+    >>> out = prog.run([np.array([0.0, 1.0, 2.0])], rec.outs)
+    >>> round(float(out[0]), 6)
+    2.660066
+    """
+
+    def __init__(self, image, code, ints, steps, slots, leaf_slots, guards, vm):
+        self.image, self.code, self.ints, self.steps = image, code, ints, steps
+        self.slots, self.leaf_slots, self.guards = slots, leaf_slots, guards
+        self._vm, self._sweep = vm
+        #: Whether :meth:`value_and_grad` applies: no value is held on the host.
+        self.differentiable = all(slot is None or slot[0] >= 0 for slot in slots)
+        self._spare: list = []  # buffers of finished runs, for reuse
+
+    def value(self, buf, held, node):
+        """Node ``node``'s value in ``buf`` (a NumPy scalar for shape (), else a view), or in
+        ``held`` for a value kept on the host."""
+        off, shape = self.slots[node]
+        if off < 0:
+            return held[node]
+        if shape == ():
+            return buf[off]
+        return buf[off:off + math.prod(shape)].reshape(shape)
+
+    def _forward(self, leaves: list, residuals: list | None = None):
+        """A buffer (and the held values) with every node computed at ``leaves``; with
+        ``residuals``, each host step's residual appended to it."""
+        try:  # a buffer of an earlier run: its constants are in place, every other slot is written
+            buf = self._spare.pop()
+        except IndexError:
+            buf = self.image.copy()
+        held: dict = {}  # the values kept on the host (complex, other precision, outer level)
+        for (node, off, size), x in zip(self.leaf_slots, leaves):
+            if off < 0:
+                held[node] = x
+            else:
+                buf[off:off + size] = np.ravel(x)
+        if self.guards:
+            held.update((node, x) for (node, _, _), x in zip(self.leaf_slots, leaves))
+        vm, code, ints = self._vm, self.code, self.ints
+        with np.errstate(all="ignore"):
+            for start, stop, host in self.steps:
+                if stop > start:
+                    vm(buf, code, ints, start, stop)
+                if host is not None:
+                    res = self._host(buf, held, *host)
+                    if residuals is not None:
+                        residuals.append(res)
+        return buf, held
+
+    def run(self, leaves: list, outs: list):
+        """The outputs ``outs`` (``("n", node)`` or ``("c", constant)``) at the leaf values
+        ``leaves``, or None if a guard changed."""
+        buf, held = self._forward(leaves)
+        if self.guards and not self._guards_hold(buf, held):
+            return None
+        vals = []
+        for kind, v in outs:
+            if kind != "n":
+                vals.append(v)
+                continue
+            y = self.value(buf, held, v)
+            vals.append(y.copy() if isinstance(y, np.ndarray) else y)
+        self._spare.append(buf)  # (only now: outputs and guards read it; other threads take others)
+        return vals
+
+
+    def value_and_grad(self, leaves: list, node: int):
+        """``(value, gradients)`` of the scalar node ``node`` at ``leaves``: the forward run,
+        then the adjoint sweep (:func:`dualad.kernels.vm.get_vm`) from ``∂node = 1``, host steps
+        pulled by their ops' own adjoints; one gradient per leaf, of its shape.  None if a guard
+        changed.  Needs :attr:`differentiable`."""
+        residuals: list = []
+        buf, held = self._forward(leaves, residuals)
+        if self.guards and not self._guards_hold(buf, held):
+            return None
+        adj = np.zeros_like(buf)
+        off, shape = self.slots[node]
+        adj[off] = 1
+        self._backward(buf, adj, residuals)
+        value = buf[off]
+        grads = [adj[o:o + size].reshape(self.slots[n][1]) for n, o, size in self.leaf_slots]
+        self._spare.append(buf)
+        return value, grads
+
+    def value_and_jacobian(self, leaves: list, outs: list):
+        """``(outputs, J)`` at ``leaves``: the outputs as :meth:`run` gives them and the
+        Jacobian matrix (one row per output element, one column per input element, constant
+        outputs giving zero rows), one adjoint sweep per row.  None if a guard changed.  Needs
+        :attr:`differentiable`."""
+        residuals: list = []
+        buf, held = self._forward(leaves, residuals)
+        if self.guards and not self._guards_hold(buf, held):
+            return None
+        n = sum(size for _, _, size in self.leaf_slots)
+        rows = []
+        for kind, v in outs:
+            if kind != "n":
+                rows.append(np.zeros((int(np.size(v)), n), dtype=buf.dtype))
+                continue
+            off, shape = self.slots[v]
+            for i in range(math.prod(shape)):
+                adj = np.zeros_like(buf)
+                adj[off + i] = 1
+                self._backward(buf, adj, residuals)
+                rows.append(np.concatenate([adj[o:o + size] for _, o, size in self.leaf_slots])[None])
+        values = [v if kind != "n" else np.copy(self.value(buf, held, v)) for kind, v in outs]
+        self._spare.append(buf)
+        return values, np.concatenate(rows) if rows else np.zeros((0, n), dtype=buf.dtype)
+
+    def _backward(self, buf, adj, residuals: list) -> None:
+        """The adjoint sweep over all steps, compiled segments and host steps, into ``adj``."""
+        k = len(residuals)
+        with np.errstate(all="ignore"):
+            for start, stop, host in reversed(self.steps):
+                if host is not None:
+                    k -= 1
+                    self._host_adjoint(adj, host[0], residuals[k])
+                if stop > start:
+                    self._sweep(buf, adj, self.code, self.ints, start, stop)
+
+    def _host_adjoint(self, adj, entry, res) -> None:
+        """Add a host step's adjoint contributions (its op's own backward, on one lane)."""
+        off, shape = self.slots[entry.out_node]
+        g = adj[off:off + math.prod(shape)].reshape((1,) + tuple(shape)).copy()
+        if not g.any():
+            return
+        needed = [n is not None for n in entry.in_nodes]
+        if isinstance(entry.op, ElementwiseRule):
+            contribs = elementwise_adjoints(entry.op, res, g, needed, shape, None)
+        else:
+            contribs = entry.op.backward(res, g, entry.params, needed)
+        for n, c in zip(entry.in_nodes, contribs):
+            if n is not None and c is not None:
+                o, s = self.slots[n]
+                adj[o:o + math.prod(s)] += np.ravel(np.broadcast_to(c, (1,) + tuple(s)))
+
+    def _guards_hold(self, buf, held) -> bool:
+        """Whether every guard gives its recorded result on this run's values (the inputs as
+        given; a 0-d value as a NumPy scalar, or else as a 0-d array, the two forms NumPy gives)."""
+        for fn, refs, kw, result in self.guards:
+            args = [(held[v] if v in held else self.value(buf, held, v)) if kind == "n" else v for kind, v in refs]
+            if same_result(fn(*args, **kw), result):
+                continue
+            zero_d = [np.asarray(a) if kind == "n" and type(a) is not np.ndarray and np.ndim(a) == 0 else a
+                      for (kind, _), a in zip(refs, args)]
+            if any(a is not b for a, b in zip(args, zero_d)) and same_result(fn(*zero_d, **kw), result):
+                continue
+            return False
+        return True
+
+    def _host(self, buf, held, entry, consts):
+        """Evaluate a host step on the buffer's values; returns its residual."""
+        op, in_nodes, params, node = entry.op, entry.in_nodes, entry.params, entry.out_node
+        vals = [self.value(buf, held, n) if n is not None else c for n, c in zip(in_nodes, consts)]
+        off, shape = self.slots[node]
+        if isinstance(op, ElementwiseRule):
+            if off >= 0 and op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
+                op.ufunc(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
+                return vals
+            y, res = apply_elementwise(op, vals), vals
+        else:
+            y, res = op.forward(vals, params)
+        if off < 0:
+            held[node] = y
+        else:
+            buf[off:off + math.prod(shape)] = np.ravel(y)
+        return res
+
+
+class _Lowering:
+    """One pass over a tape, building the program's buffer layout and instructions."""
+
+    def __init__(self, tape, dtype):
+        self.tape, self.dtype = tape, dtype
+        self.run, table, self.sweep = get_vm()
+        self.subs = {r: (_KINDS[nin], s) for nin, rs in table.items() for s, r in enumerate(rs)}
+        self.scalars: dict = {}  # float constant (and its sign, for -0.0) -> its slot
+        self.size = 1  # position 0: a zero
+        self.chunks: list = []  # (offset, constant values)
+        self.rows: list = []  # the instructions, flat (WIDTH fields each)
+        self.ints: list = []
+        self.nints = 0
+        self.steps: list = []
+        self.start = 0
+        self.slots: list = [None] * tape.nodes
+
+    def alloc(self, size: int) -> int:
+        off = self.size
+        self.size += size
+        return off
+
+    def const(self, c) -> tuple:
+        """A slot holding constant ``c``."""
+        if type(c) is float:
+            key = (c, math.copysign(1.0, c))
+            slot = self.scalars.get(key)
+            if slot is None:
+                slot = self.scalars[key] = (self.alloc(1), ())
+                self.chunks.append((slot[0], np.array([c])))
+            return slot
+        if isinstance(c, Active):
+            raise NotLowerable("a constant of the recording is active at an outer level")
+        a = np.asarray(c)
+        if a.dtype.kind not in "fiub":
+            raise NotLowerable(f"a constant of dtype {a.dtype} cannot live in a {self.dtype} program")
+        off = self.alloc(a.size)
+        self.chunks.append((off, a.ravel()))
+        return off, tuple(a.shape)
+
+    def operand(self, n, c) -> tuple:
+        return self.slots[n] if n is not None else self.const(c)
+
+    def size_of(self, entry, consts) -> int:
+        """The size of ``entry``'s first operand."""
+        n, c = entry.in_nodes[0], consts[0]
+        return math.prod(self.slots[n][1]) if n is not None else int(np.size(c))
+
+    def positions(self, slot) -> np.ndarray:
+        off, shape = slot
+        return np.arange(off, off + math.prod(shape), dtype=np.int64).reshape(shape)
+
+    def gather(self, idx) -> int:
+        """The offset of the values at buffer positions ``idx``: an alias when they are one run."""
+        idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+        n = idx.size
+        if n == 0:
+            return self.alloc(0)
+        first = int(idx[0])
+        if n == 1 or (int(idx[-1]) - first == n - 1 and bool(np.all(np.diff(idx) == 1))):
+            return first
+        out = self.alloc(n)
+        self.emit([GATHER, 0, out, n, self.nints])
+        self.add_ints(idx)
+        return out
+
+    def add_ints(self, idx) -> None:
+        self.ints.append(idx)
+        self.nints += idx.size
+
+    def emit(self, fields: list) -> None:
+        self.rows += fields
+        self.rows += _PAD[len(fields)]
+
+    def host(self, entry, consts) -> None:
+        """Evaluate ``entry`` in Python between compiled segments; its value lives in the
+        buffer if it is of the buffer's dtype and made of plain operands, else on the host."""
+        node = entry.out_node
+        dt = self.tape.dtypes.get(node, self.dtype)
+        active = any(isinstance(c, Active) for n, c in zip(entry.in_nodes, consts) if n is None)
+        off = -1 if active or dt != self.dtype else self.alloc(math.prod(entry.out_shape))
+        self.slots[node] = (off, entry.out_shape)
+        self.start, start = len(self.rows) // WIDTH, self.start
+        self.steps.append((start, self.start, (entry, consts)))
+
+    # -- entries ---------------------------------------------------------------------------
+    def elementwise(self, entry) -> bool:
+        """One VM instruction for an elementwise entry; False (nothing emitted) if the VM does
+        not have the rule (declared after it was generated), an operand is held on the host, or
+        the entry is large enough for NumPy's loop (:data:`HOST_MIN`)."""
+        op, out_shape = entry.op, entry.out_shape
+        found = self.subs.get(op)
+        n = math.prod(out_shape)
+        if found is None or (n >= HOST_MIN and op.ufunc is not None):
+            return False
+        row = [found[0], found[1], 0, n]
+        slots = self.slots
+        for node, r in zip(entry.in_nodes, entry.residual):
+            if node is None:
+                off, shape = self.const(r)
+            else:
+                off, shape = slots[node]
+                if off < 0:
+                    return False
+            if shape == out_shape:
+                row += (off, 1)
+            elif math.prod(shape) == 1:
+                row += (off, 0)
+            else:
+                row += (self.gather(np.broadcast_to(self.positions((off, shape)), out_shape)), 1)
+        row[2] = out = self.size
+        self.size = out + n
+        slots[entry.out_node] = (out, out_shape)
+        self.rows += row
+        self.rows += _PAD[len(row)]
+        return True
+
+    def move(self, entry, consts) -> None:
+        ins = [self.positions(self.operand(n, c)) for n, c in zip(entry.in_nodes, consts)]
+        idx = entry.op.impl(*ins, **entry.params)
+        if tuple(np.shape(idx)) != tuple(entry.out_shape):
+            return self.host(entry, consts)
+        self.slots[entry.out_node] = (self.gather(idx), tuple(entry.out_shape))
+
+    def reduce(self, entry, consts, target) -> None:
+        """``sum`` and ``scatter_add``: each input element added at position ``target``."""
+        (off, shape), = [self.operand(n, c) for n, c in zip(entry.in_nodes, consts)]
+        out_shape = tuple(entry.out_shape)
+        nout, nin = math.prod(out_shape), math.prod(shape)
+        out = self.alloc(nout)
+        self.slots[entry.out_node] = (out, out_shape)
+        if nout == 1:
+            self.emit([SUM, 0, out, nin, off])
+            return
+        idx = np.ascontiguousarray(target(np.arange(out, out + nout, dtype=np.int64), shape), dtype=np.int64).reshape(-1)
+        self.emit([SCATTER_ADD, 0, out, nout, self.nints, nin, off])
+        self.add_ints(idx)
+
+    def einsum(self, entry, consts) -> None:
+        slots = [self.operand(n, c) for n, c in zip(entry.in_nodes, consts)]
+        layout = _matmul_layout(entry.params["subscripts"], [s for _, s in slots])
+        if layout is None:
+            return self.host(entry, consts)
+        perm_a, perm_b, nbatch, m, k, n, natural, perm_out = layout
+        a = self.gather(np.transpose(self.positions(slots[0]), perm_a))
+        b = self.gather(np.transpose(self.positions(slots[1]), perm_b))
+        prod = self.alloc(nbatch * m * n)
+        for i in range(nbatch):
+            self.emit([MATMUL, 0, prod + i * m * n, m, a + i * m * k, k, b + i * k * n, n])
+        idx = np.transpose(self.positions((prod, natural)), perm_out)
+        self.slots[entry.out_node] = (self.gather(idx), tuple(entry.out_shape))
+
+    def structural(self, entry, c) -> None:
+        op = entry.op
+        if op in MOVES:
+            self.move(entry, c)
+        elif op is S.astype and np.dtype(entry.params["dtype"]) == self.dtype:
+            self.slots[entry.out_node] = self.operand(entry.in_nodes[0], c[0])
+        elif op is S.sum_ and math.prod(entry.out_shape) == 1 and self.size_of(entry, c) >= HOST_MIN:
+            self.host(entry, c)  # NumPy's pairwise sum: faster, and rounds as NumPy does
+        elif op is S.sum_:
+            self.reduce(entry, c, _sum_target(entry))
+        elif op is S.scatter_add:
+            self.reduce(entry, c, _scatter_target(entry))
+        elif op is S.einsum:
+            self.einsum(entry, c)
+        else:
+            self.host(entry, c)
+
+    def finish(self, leaf_nodes, guards) -> Program:
+        image = np.zeros(self.size, dtype=self.dtype)
+        for off, values in self.chunks:
+            image[off:off + values.size] = values
+        self.steps.append((self.start, len(self.rows) // WIDTH, None))
+        code = np.array(self.rows, dtype=np.int64).reshape(-1, WIDTH)
+        ints = np.concatenate(self.ints) if self.ints else np.zeros(0, np.int64)
+        leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
+        steps = [s for s in self.steps if s[1] > s[0] or s[2] is not None]
+        return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep))
+
+
+def _sum_target(entry):
+    def target(positions, shape):
+        kd = list(shape)
+        for a in entry.params["axis"]:
+            kd[a] = 1
+        return np.broadcast_to(positions.reshape(kd), shape)
+
+    return target
+
+
+def _scatter_target(entry):
+    params = entry.params
+
+    def target(positions, shape):
+        lead = tuple(shape[:params["batch"]])
+        idx = S.gather.impl(positions.reshape(lead + tuple(params["shape"])), flat=params["flat"], batch=params["batch"])
+        if tuple(idx.shape) != tuple(shape):
+            raise NotLowerable("scatter_add with a broadcast operand")
+        return idx
+
+    return target
+
+
+def _matmul_layout(subscripts: str, shapes: list):
+    """How a two-operand einsum runs as batched matrix products on C-ordered operands, or None:
+    ``(perm_a, perm_b, batch count, m, k, n, natural shape, perm to the output)``, the
+    operands permuted to (batch, free, contracted) and (batch, contracted, free)."""
+    ins, out = subscripts.split("->")
+    ops = ins.split(",")
+    if len(ops) != 2 or any(len(set(s)) != len(s) for s in (*ops, out)):
+        return None
+    a, b = ops
+    dims: dict = {}
+    for sub, shape in zip(ops, shapes):
+        if len(sub) != len(shape):
+            return None
+        for ch, d in zip(sub, shape):
+            if dims.setdefault(ch, d) != d:
+                return None
+    batch = [c for c in out if c in a and c in b]
+    con = [c for c in a if c in b and c not in out]
+    fa = [c for c in out if c in a and c not in b]
+    fb = [c for c in out if c in b and c not in a]
+    if set(a) != set(batch + con + fa) or set(b) != set(batch + con + fb):
+        return None
+    size = lambda idx: math.prod(dims[c] for c in idx)  # noqa: E731
+    natural = batch + fa + fb
+    return (tuple(a.index(c) for c in batch + fa + con), tuple(b.index(c) for c in batch + con + fb),
+            size(batch), size(fa), size(con), size(fb), tuple(dims[c] for c in natural),
+            tuple(natural.index(c) for c in out))
+
+
+def _program_dtype(in_sig) -> np.dtype:
+    """The buffer's dtype: float32 if every input is float32, else float64."""
+    if in_sig and all(np.dtype(d) == np.float32 for _, d in in_sig):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def lower(tape, leaf_nodes: list, in_sig: list) -> Program:
+    """Lower a recorded tape (with ``guards`` and ``consts``, as :func:`dualad.record` makes
+    them) whose leaves are ``leaf_nodes`` with ``(shape, dtype)`` ``in_sig`` to a
+    :class:`Program`.  Entries the VM cannot run become host steps, so every recording lowers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.transforms.program import lower
+    >>> rec = ad.record(lambda x: np.sum(x @ np.ones((3, 2))), np.zeros(3))
+    >>> prog = lower(rec.tape, rec.leaf_nodes, rec.in_sig)
+    >>> float(prog.run([np.array([1.0, 2.0, 3.0])], rec.outs)[0])
+    12.0
+    """
+    low = _Lowering(tape, _program_dtype(in_sig))
+    for n, (shape, dt) in zip(leaf_nodes, in_sig):
+        low.slots[n] = (low.alloc(math.prod(shape)) if dt == low.dtype else -1, tuple(shape))
+    enabled = gc.isenabled()
+    gc.disable()  # (a pass that allocates per entry over a list of many: no cyclic GC meanwhile)
+    try:
+        _lower_entries(low, tape)
+    finally:
+        if enabled:
+            gc.enable()
+    return low.finish(leaf_nodes, tape.guards or [])
+
+
+def _lower_entries(low: _Lowering, tape) -> None:
+    consts, dtypes, dtype, slots = tape.consts or {}, tape.dtypes, low.dtype, low.slots
+    for entry in tape.entries:
+        op = entry.op
+        dt = dtypes.get(entry.out_node, dtype)
+        if isinstance(op, ElementwiseRule):
+            try:
+                if (dt is dtype or dt == dtype) and low.elementwise(entry):
+                    continue
+            except NotLowerable:  # a constant the buffer cannot hold
+                pass
+            low.host(entry, entry.residual)
+            continue
+        c = consts.get(entry.out_node, [None] * len(entry.in_nodes))
+        if dt != dtype or any(slots[n][0] < 0 if n is not None else isinstance(v, Active) for n, v in zip(entry.in_nodes, c)):
+            low.host(entry, c)
+            continue
+        try:
+            low.structural(entry, c)
+        except NotLowerable:
+            low.host(entry, c)
