@@ -24,7 +24,7 @@ from .common import check_callable, check_output, flatten_output, is_single
 from .engine import LaneEngine
 from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
-from .program import SWEEP_ROWS_MAX, Program, lower
+from .program import SWEEP_ROWS_MAX, SWEEP_SIZE_MAX, Program, lower
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["record", "Recording"]
@@ -214,7 +214,8 @@ class Recording:
 
     def _compiled_value_and_grad(self, args):
         """``(value, gradients)`` by the program's forward run and adjoint sweep, or None where
-        that does not apply (active arguments, host-held values, not one scalar node out)."""
+        that does not apply (active arguments, host-held values, values of SWEEP_SIZE_MAX
+        elements or more, not one scalar node out)."""
 
         def sweep(prog, leaves):
             if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
@@ -243,7 +244,7 @@ class Recording:
             self._trace(args)
         for _attempt in range(2):
             prog = self.program()
-            if not prog.differentiable:
+            if not prog.differentiable or prog.largest >= SWEEP_SIZE_MAX:
                 return None
             result = sweep(prog, leaves)
             if result is False:
