@@ -266,8 +266,10 @@ class ElementwiseRule:
         Examples
         --------
         >>> from dualad.rules import RULES
-        >>> RULES["sin"].kernel_fn is RULES["sin"].fn
+        >>> RULES["multiply"].kernel_fn is RULES["multiply"].fn
         True
+        >>> RULES["sin"].kernel_fn is RULES["sin"].fn  # np.sin is dualad.rules.vecmath.sin there
+        False
         """
         table = scalar_table()
         key = tuple(table.items())
