@@ -242,3 +242,20 @@ def test_unknown_name_is_refused():
         vecmath.scalar("tan")
 
 
+
+
+@pytest.mark.parametrize("two_prod", ["two_prod_fma", "two_prod_dekker"])
+def test_exact_products_of_the_reduction(two_prod):
+    """Both ways to an exact product (FMA, and Dekker's splitting on CPUs without FMA) give
+    ``p + e = a · b`` exactly, for the operands of the sin/cos reduction: 53-bit integers
+    times the table's parts."""
+    from fractions import Fraction
+
+    from dualad.rules import vecmath_impl
+
+    f = getattr(vecmath_impl, two_prod)
+    rng = np.random.default_rng(8)
+    ints = rng.integers(2**52, 2**53, 200).astype(np.float64)
+    for a, b in zip(ints, vecmath_impl.TABLE[rng.integers(0, vecmath_impl.TABLE.shape[0], 200), rng.integers(0, 4, 200)]):
+        p, e = f(a, b)
+        assert p == a * b and Fraction(p) + Fraction(e) == Fraction(a) * Fraction(b)

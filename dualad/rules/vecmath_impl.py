@@ -16,20 +16,23 @@ is below 2**-60 of the result on the reduced interval.
 * ``sin``, ``cos``: ``|x| = k π/2 + r``, ``|r| ≤ π/4``; below 2**20 by subtracting π/2 in
   three 33-bit parts (exact products, the first difference exact), above by multiplying the
   53-bit significand by ``2**q · 2/π mod 4`` (four doubles, 212 bits) in double-double
-  arithmetic; both are computed and one selected, so no lane branches.
+  arithmetic (exact products by FMA where the CPU has it, else by Dekker's splitting); both
+  are computed and one selected, so no lane branches.
 """
 
 from __future__ import annotations
 
 import math
+import platform
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = ["register", "IMPLEMENTATIONS"]
+__all__ = ["register", "IMPLEMENTATIONS", "has_fma", "two_prod_fma", "two_prod_dekker"]
 
 _SCALE = 1400  # bits after the binary point of the integer constants
 
@@ -129,6 +132,32 @@ def _from_bits(typingctx, i):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a · b + c`` rounded once (LLVM's fma; one instruction where the CPU has FMA)."""
+    if not all(isinstance(t, types.Float) and t.bitwidth == 64 for t in (a, b, c)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        d = ir.DoubleType()
+        return builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(d, [d, d, d]), "llvm.fma.f64"), args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+def has_fma() -> bool:
+    """Whether this CPU multiplies and adds with one rounding in one instruction (then the
+    exact products of the sin/cos reduction use it; else Dekker's splitting)."""
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return True
+    try:
+        import llvmlite.binding as llvm
+
+        return bool(llvm.get_host_cpu_features().get("fma", False))
+    except (RuntimeError, AttributeError):
+        return False
+
+
 def _jit(fn):
     return numba.njit(fn, inline="always", error_model="numpy", cache=False)
 
@@ -168,12 +197,22 @@ def _split(a):
 
 
 @_jit
-def _two_prod(a, b):
-    """``(p, e)`` with ``p = fl(a · b)`` and ``p + e = a · b`` exactly (Dekker)."""
+def two_prod_dekker(a, b):
+    """``(p, e)`` with ``p = fl(a · b)`` and ``p + e = a · b`` exactly (Dekker, no FMA)."""
     p = a * b
     ah, al = _split(a)
     bh, bl = _split(b)
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@_jit
+def two_prod_fma(a, b):
+    """``(p, e)`` with ``p = fl(a · b)`` and ``p + e = a · b`` exactly (one FMA)."""
+    p = a * b
+    return p, _fma(a, b, -p)
+
+
+_two_prod = two_prod_fma if has_fma() else two_prod_dekker
 
 
 @_jit
