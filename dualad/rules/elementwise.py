@@ -87,6 +87,12 @@ def _cuda_remainder(x, y):
     return m
 
 
+# The kernels' vectorisable exp, log, ... (their rules below name them again, with their CUDA
+# twins), declared before any rule so that the kernels' cache key of every rule that calls them
+# records them (power's partial calls np.log).
+for _name in vecmath.FUNCTIONS:
+    implementation(getattr(np, _name), scalar=vecmath.scalar(_name))
+
 # Functions the rules call without differentiating them (predicates), and np.fabs for device
 # functions written by users (:func:`dualad.kernels.cuda.device_function`).
 implementation(np.isnan, cuda=math.isnan)

@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from pathlib import Path
@@ -98,6 +99,7 @@ def kernel_function(name: str):
     return overloads()[name]
 
 
+@functools.cache
 def scalar(name: str):
     """The ``scalar=`` implementation a rule declares for ``np.<name>``: a
     :class:`dualad.rules.native.Scalar` bound to :func:`kernel_function` on first use, keyed by

@@ -158,6 +158,22 @@ def has_fma() -> bool:
         return False
 
 
+@intrinsic
+def _select(typingctx, cond, a, b):
+    """``a if cond else b`` as one LLVM ``select`` (no branch, also in Numba's IR when inlined)."""
+    ty = typingctx.unify_types(a, b)
+    if ty is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        c = context.cast(builder, args[0], sig.args[0], types.boolean)
+        x = context.cast(builder, args[1], sig.args[1], sig.return_type)
+        y = context.cast(builder, args[2], sig.args[2], sig.return_type)
+        return builder.select(c, x, y)
+
+    return ty(cond, a, b), codegen
+
+
 def _jit(fn):
     return numba.njit(fn, inline="always", error_model="numpy", cache=False)
 
@@ -228,9 +244,9 @@ def _expm1_small(r):
 def _reduce_ln2(x, low):
     """``(k, hi, lo)`` with ``x`` clipped to [low, 710] (NaN to 0) ``= k ln2 + hi − lo``,
     ``|hi − lo| ≤ ln2/2``; ``hi`` is exact, ``lo`` has 53 bits."""
-    xc = 710.0 if x > 710.0 else x
-    xc = low if xc < low else xc
-    xc = 0.0 if xc != xc else xc
+    xc = _select(x > 710.0, 710.0, x)
+    xc = _select(xc < low, low, xc)
+    xc = _select(xc != xc, 0.0, xc)
     k = _rint(xc * LOG2E)
     return k, xc - k * LN2_HI, k * LN2_LO
 
@@ -239,7 +255,7 @@ def _reduce_ln2(x, low):
 def exp64(x):
     k, hi, lo = _reduce_ln2(x, -746.0)
     y = _scale(1.0 + _expm1_small(hi - lo), k)
-    return y if x == x else x
+    return _select(x == x, y, x)
 
 
 @_jit
@@ -252,21 +268,21 @@ def expm1_64(x):
     s1 = _pow2(k1)
     s2 = _pow2(k - k1)
     s = s1 * s2
-    y = s * em + (s - 1.0) if k <= 52.0 else ((em + 1.0) * s1) * s2 - 1.0
-    y = x if abs(x) < TINY else y
-    return y if x == x else x
+    y = _select(k <= 52.0, s * em + (s - 1.0), ((em + 1.0) * s1) * s2 - 1.0)
+    y = _select(abs(x) < TINY, x, y)
+    return _select(x == x, y, x)
 
 
 @_jit
 def _log_reduced(x, c):
     """``log x + c`` for finite ``x > 0`` and a correction ``c`` far below ``ulp(log x)``'s scale."""
     tiny = x < 2.2250738585072014e-308
-    b = _bits(x * TWO52 if tiny else x)
-    e = (_from_bits((b >> 52) | EXPO_BITS) - TWO52) - (1075.0 if tiny else 1023.0)
+    b = _bits(_select(tiny, x * TWO52, x))
+    e = (_from_bits((b >> 52) | EXPO_BITS) - TWO52) - _select(tiny, 1075.0, 1023.0)
     m = _from_bits((b & MANT) | ONE_BITS)
     big = m > SQRT2
-    m = m * 0.5 if big else m
-    e = e + 1.0 if big else e
+    m = _select(big, m * 0.5, m)
+    e = _select(big, e + 1.0, e)
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
@@ -279,9 +295,9 @@ def _log_reduced(x, c):
 @_jit
 def log64(x):
     y = _log_reduced(x, 0.0)
-    y = y if x < INF else x
-    y = -INF if x == 0.0 else y
-    return NAN if x < 0.0 else y
+    y = _select(x < INF, y, x)
+    y = _select(x == 0.0, -INF, y)
+    return _select(x < 0.0, NAN, y)
 
 
 @_jit
@@ -290,10 +306,10 @@ def log1p64(x):
     bb = u - 1.0
     err = (1.0 - (u - bb)) + (x - bb)  # 1 + x = u + err exactly
     y = _log_reduced(u, err / u)
-    y = y if x < INF else x
-    y = x if abs(x) < TINY else y
-    y = -INF if x == -1.0 else y
-    return NAN if x < -1.0 else y
+    y = _select(x < INF, y, x)
+    y = _select(abs(x) < TINY, x, y)
+    y = _select(x == -1.0, -INF, y)
+    return _select(x < -1.0, NAN, y)
 
 
 @_jit
@@ -316,8 +332,8 @@ def _reduce_large(a):
     """``(k, r)``, ``a = k π/2 + r`` modulo 2π, for finite ``a ≥ 2**20``."""
     b = _bits(a)
     i = (b >> 52) - (1023 + _LARGE_EXP)
-    i = 0 if i < 0 else i
-    i = _NLARGE - 1 if i > _NLARGE - 1 else i
+    i = _select(i < 0, 0, i)
+    i = _select(i > _NLARGE - 1, _NLARGE - 1, i)
     m = _from_bits((b & MANT) | EXPO_BITS)  # the significand as an integer
     a0, b0 = _two_prod(m, TABLE[i, 0])
     a1, b1 = _two_prod(m, TABLE[i, 1])
@@ -342,8 +358,8 @@ def _sincos(x):
     km, rm = _reduce_medium(a)
     kl, rl = _reduce_large(a)
     medium = a < 1048576.0
-    k = km if medium else kl
-    r = rm if medium else rl
+    k = _select(medium, km, kl)
+    r = _select(medium, rm, rl)
     z = r * r
     ps = S[5] + z * (S[6] + z * (S[7] + z * S[8]))
     s = r + r * z * (S[1] + z * (S[2] + z * (S[3] + z * (S[4] + z * ps))))
@@ -357,18 +373,18 @@ def _sincos(x):
 @_jit
 def sin64(x):
     j, s, c = _sincos(x)
-    y = c if (j == 1.0) | (j == 3.0) else s
-    y = -y if j >= 2.0 else y
+    y = _select((j == 1.0) | (j == 3.0), c, s)
+    y = _select(j >= 2.0, -y, y)
     y = y * math.copysign(1.0, x)
-    return y if abs(x) < INF else x - x
+    return _select(abs(x) < INF, y, x - x)
 
 
 @_jit
 def cos64(x):
     j, s, c = _sincos(x)
-    y = s if (j == 1.0) | (j == 3.0) else c
-    y = -y if (j == 1.0) | (j == 2.0) else y
-    return y if abs(x) < INF else x - x
+    y = _select((j == 1.0) | (j == 3.0), s, c)
+    y = _select((j == 1.0) | (j == 2.0), -y, y)
+    return _select(abs(x) < INF, y, x - x)
 
 
 #: The float64 implementations, by name.
