@@ -324,20 +324,23 @@ def _dualad_cells(full: bool) -> Iterator[Cell]:
     rec = ad.record(lecture, x1, x2)
     yield Cell("W1", "", "record", functools.partial(rec.value_and_grad, x1, x2))
     yield Cell("W1", "", "compile", functools.partial(rec.compile().value_and_grad, x1, x2))
-    yield Cell("W1", "", "jit", functools.partial(ad.jit(ad.value_and_grad(lecture, argnums=(0, 1))), x1, x2))
+    if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+        yield Cell("W1", "", "jit", functools.partial(ad.jit(ad.value_and_grad(lecture, argnums=(0, 1))), x1, x2))
 
     x = _w2x()
     yield Cell("W2", "", "plain", functools.partial(ad.value_and_grad(w2), x))
     rec = ad.record(w2, x)
     yield Cell("W2", "", "record", functools.partial(rec.value_and_grad, x))
     yield Cell("W2", "", "compile", functools.partial(rec.compile().value_and_grad, x))
-    yield Cell("W2", "", "jit", functools.partial(ad.jit(ad.value_and_grad(w2)), x))
+    if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+        yield Cell("W2", "", "jit", functools.partial(ad.jit(ad.value_and_grad(w2)), x))
 
     mlp = _mlp()
     p = mlp.params
     yield Cell("W3", "", "plain", functools.partial(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3)), *p))
     yield Cell("W3", "", "record", functools.partial(ad.record(mlp.loss, *p).value_and_grad, *p))
-    yield Cell("W3", "", "jit", functools.partial(ad.jit(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3))), *p))
+    if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+        yield Cell("W3", "", "jit", functools.partial(ad.jit(ad.value_and_grad(mlp.loss, argnums=(0, 1, 2, 3))), *p))
 
     yield from _dualad_w4(ad, auto_jacobian())
     for n, order in _hessian_orders(full):
@@ -346,15 +349,18 @@ def _dualad_cells(full: bool) -> Iterator[Cell]:
         yield Cell(f"W5 n={n}", order, "plain", functools.partial(ad.hessian(rosenbrock, mode=order, chunk_size=chunk), x))
         if order == "forward-over-reverse":
             yield Cell(f"W5 n={n}", order, "record", functools.partial(ad.record(rosenbrock, x).hessian, x))
-            yield Cell(f"W5 n={n}", order, "jit", functools.partial(ad.jit(ad.hessian(rosenbrock, mode=order)), x))
+            if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+                yield Cell(f"W5 n={n}", order, "jit", functools.partial(ad.jit(ad.hessian(rosenbrock, mode=order)), x))
 
     w = _rosen(W6_SIZE)
     yield Cell("W6", "", "plain", functools.partial(ad.hvp, rosenbrock, w.x, w.v))
-    yield Cell("W6", "", "jit", functools.partial(ad.jit(lambda x, v: ad.hvp(rosenbrock, x, v)), w.x, w.v))
+    if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+        yield Cell("W6", "", "jit", functools.partial(ad.jit(lambda x, v: ad.hvp(rosenbrock, x, v)), w.x, w.v))
 
     vg = ad.value_and_grad(pendulum, argnums=(0, 1, 2, 3))
     yield Cell("P", "", "plain", functools.partial(vg, *PENDULUM_POINT))
-    yield Cell("P", "", "jit", functools.partial(ad.jit(vg), *PENDULUM_POINT))
+    if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+        yield Cell("P", "", "jit", functools.partial(ad.jit(vg), *PENDULUM_POINT))
 
 
 def _dualad_w4(ad, jacobian) -> Iterator[Cell]:
@@ -364,10 +370,12 @@ def _dualad_w4(ad, jacobian) -> Iterator[Cell]:
         rec = ad.record(w.f, w.x)
         yield Cell(g, "forward", "plain", functools.partial(ad.jacfwd(w.f), w.x))
         yield Cell(g, "forward", "record", functools.partial(rec.jacobian, w.x, mode="forward"))
-        yield Cell(g, "forward", "jit", functools.partial(ad.jit(ad.jacfwd(w.f)), w.x))
+        if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+            yield Cell(g, "forward", "jit", functools.partial(ad.jit(ad.jacfwd(w.f)), w.x))
         yield Cell(g, "reverse", "plain", functools.partial(ad.jacrev(w.f), w.x))
         yield Cell(g, "reverse", "record", functools.partial(rec.jacobian, w.x, mode="reverse"))
-        yield Cell(g, "reverse", "jit", functools.partial(ad.jit(ad.jacrev(w.f)), w.x))
+        if hasattr(ad, "jit"):  # (not in older checkouts that benchmarks.ab may time)
+            yield Cell(g, "reverse", "jit", functools.partial(ad.jit(ad.jacrev(w.f)), w.x))
         if jacobian is not None:
             yield Cell(g, "auto", "plain", functools.partial(jacobian(w.f, mode="auto"), w.x))
 
