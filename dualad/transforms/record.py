@@ -68,6 +68,7 @@ class Recording:
         self.argnums = argnums
         self.records = 0
         self._lowered = None
+        self._small = (None, False)  # (tape, whether its values all have < SWEEP_SIZE_MAX elements)
         self._trace(args)
 
     # -- recording ----------------------------------------------------------------------------
@@ -234,9 +235,21 @@ class Recording:
 
         return self._compiled(args, sweep)
 
+    def small(self) -> bool:
+        """Whether every value of the current recording has fewer than ``SWEEP_SIZE_MAX``
+        elements (compiled sweeps apply), from its shapes alone; cached per recording."""
+        tape, small = self._small
+        if tape is not self.tape:
+            sizes = [math.prod(shape) for shape, _ in self.in_sig] + [math.prod(e.out_shape) for e in self.tape.entries]
+            small = max(sizes + [0]) < SWEEP_SIZE_MAX
+            self._small = (self.tape, small)
+        return small
+
     def _compiled(self, args, sweep):
         """``sweep(program, leaves)`` at ``args`` if the program applies (recording anew after
         a guard changed; False from ``sweep``: it does not apply), else None."""
+        if not self.small():  # (checked first: the replay that follows splits the arguments again)
+            return None
         nums, leaves, treedef, rest = self.split_args(args)
         if any(isinstance(x, Active) for x in leaves):
             return None
