@@ -97,7 +97,11 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
     ``into[i]``, when given, is an adjoint buffer the CPU kernel may add into (the result for
     that input is then the buffer itself).
     """
-    complex_ = g.dtype.kind == "c" or any(is_complex(v) for v in values)
+    complex_ = g.dtype.kind == "c"
+    for v in values:  # (a loop, not any(...): no generator per entry of a sweep)
+        if complex_:
+            break
+        complex_ = is_complex(v)
     if complex_:
         _no_device(xp)
     if xp is not None:
