@@ -208,10 +208,10 @@ def apply_elementwise(rule, args):
         if like is not None:
             return backend.value(rule, list(args), device.result_dtype(args), device.namespace(like))
         return backend.value(rule, args, None if rule.ufunc is not None else float_dtype(args))
-    for a in args:  # (complex operands first: the rule's dtypes are read only for them)
-        dt = getattr(a, "dtype", None)
-        if (dt.kind == "c") if dt is not None else isinstance(a, complex):
-            if not rule.takes_complex:
+    if not rule.takes_complex:
+        for a in args:
+            dt = getattr(a, "dtype", None)
+            if (dt.kind == "c") if dt is not None else isinstance(a, complex):
                 raise TypeError(
                     f"dualad's rule for {rule.name} takes real values only (dtypes "
                     f"{', '.join(d.name for d in rule.dtypes)}), and NumPy's {rule.name} of a complex "
