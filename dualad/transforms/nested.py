@@ -128,6 +128,7 @@ def hessian(
     coloured = None if sparsity is False else sparse_hessian(
         f, argnums, sparsity="auto", chunk_size=chunk_size, executor=executor, progress=progress, mode=mode)
     dense_verdicts: set = set()
+    outer_jacs: dict = {}  # per chunk size: the outer transform, with its options validated once
 
     def h(*args):
         h.decision = None
@@ -150,7 +151,10 @@ def hessian(
                 chunk = max(1, min(n, _NESTED_LANE_BUDGET // max(1, n * n)))
             if on_engine and n > 0:
                 return _engine_hessian(f, args, nums, outer, inner, options, chunk or n, single)
-        return outer_jac(first, argnums, chunk_size=chunk, **kw)(*args)
+        jac = outer_jacs.get(chunk)
+        if jac is None:
+            jac = outer_jacs[chunk] = outer_jac(first, argnums, chunk_size=chunk, **kw)
+        return jac(*args)
 
     h.decision = None
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
