@@ -176,6 +176,8 @@ class ElementwiseRule:
         inputs the partials are complex derivatives ``∂f/∂z``: forward mode pushes
         ``ẏ = Σ ∂_i ż_i``, reverse mode pulls ``z̄_i = ȳ ∂_i`` (JAX's plain transpose, no
         conjugate).
+    takes_complex : bool
+        Whether a complex dtype is among ``dtypes`` (kept in step with it).
     wirtinger : callable or None
         For a function that is not holomorphic (``abs``, ``conj``, ``real``, ``imag``,
         ``angle``): ``wirtinger(*zs) -> (∂f/∂z_0, ∂f/∂z̄_0, ∂f/∂z_1, ∂f/∂z̄_1, ...)``, used in
@@ -221,13 +223,12 @@ class ElementwiseRule:
             raise TypeError(f"{self.name} takes {self.nin} argument(s), got {len(args)}")
         return _DISPATCH.apply_elementwise(self, args)
 
-    @property
-    def takes_complex(self) -> bool:
-        """Whether the rule accepts complex inputs (a complex dtype among :attr:`dtypes`)."""
-        cached = self.__dict__.get("_takes_complex")
-        if cached is None or cached[0] is not self.dtypes:
-            cached = self.__dict__["_takes_complex"] = (self.dtypes, any(d.kind == "c" for d in self.dtypes))
-        return cached[1]
+    def __setattr__(self, name, value):
+        # ``takes_complex`` (whether a complex dtype is among ``dtypes``) is read on every op:
+        # a plain attribute kept in step with ``dtypes``, not a property computed per read.
+        object.__setattr__(self, name, value)
+        if name == "dtypes":
+            object.__setattr__(self, "takes_complex", any(np.dtype(d).kind == "c" for d in value))
 
     def def_wirtinger(self, fn: Callable) -> Callable:
         """Declare the rule's Wirtinger partials on complex inputs (a function that is not
