@@ -136,7 +136,7 @@ def leaf_paths(tree, root: str = "") -> list[str]:
     return _pytree.leaf_paths(_pytree.tree_flatten(tree)[1], root)
 
 
-def map(f: Callable, tree, *rest) -> Any:  # noqa: A001  (JAX's name: jax.tree.map)
+def map(f: Callable, tree, *rest) -> Any:  # JAX's name: jax.tree.map
     """``f`` applied leaf by leaf to ``tree`` and the trees in ``rest`` (which must have the
     same structure); the result has ``tree``'s structure.
 

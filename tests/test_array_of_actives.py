@@ -84,7 +84,7 @@ def test_forward_and_reverse_against_fd(name):
 @pytest.mark.parametrize("mode", ["forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"])
 def test_hessians_every_nesting_order(name, mode):
     f = CASES[name]
-    g = lambda x: np.sum((x[0] * f(x)) ** 2)  # noqa: E731  (x[0] * joins an array of arrays)
+    g = lambda x: np.sum((x[0] * f(x)) ** 2)  # (x[0] * joins an array of arrays)
     H = ad.hessian(g, mode=mode)(X)
     fd = fd_jacobian(ad.grad(g), [X], 0)
     np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-5)
@@ -92,7 +92,7 @@ def test_hessians_every_nesting_order(name, mode):
 
 
 def test_grad_of_a_scalar_built_from_a_list():
-    f = lambda x: np.sum(np.array([x[0] ** 3, x[1] * x[2]]))  # noqa: E731
+    f = lambda x: np.sum(np.array([x[0] ** 3, x[1] * x[2]]))
     np.testing.assert_allclose(ad.grad(f)(X), [3 * X[0] ** 2, X[2], X[1]])
     np.testing.assert_allclose(ad.grad(lambda x: np.array(x[0] * x[1]))(X), [X[1], X[0], 0.0])
 
@@ -104,13 +104,13 @@ def test_inner_levels_inside_a_list():
 
     h = 1e-6
     np.testing.assert_allclose(ad.derivative(outer)(0.8), (outer(0.8 + h) - outer(0.8 - h)) / (2 * h), rtol=1e-6)
-    inner = lambda a: ad.jacfwd(lambda b: np.array([a * b, b * b]))(np.array(1.5))  # noqa: E731
+    inner = lambda a: ad.jacfwd(lambda b: np.array([a * b, b * b]))(np.array(1.5))
     np.testing.assert_allclose(ad.jacrev(inner)(0.8), [1.0, 0.0], atol=1e-12)
 
 
 def test_float32_elements_keep_float32():
     x = X.astype(np.float32)
-    f = lambda x: np.array([x[0] * x[1], x[2]])  # noqa: E731
+    f = lambda x: np.array([x[0] * x[1], x[2]])
     y, t = ad.jvp(f, (x,), (np.ones(3, np.float32),))
     assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
     np.testing.assert_allclose(ad.jacrev(f)(x), ad.jacfwd(f)(X), rtol=1e-6)
@@ -180,7 +180,7 @@ def test_many_active_scalars_join_in_one_entry_and_pull_in_linear_time():
     (before: a zero array of x's size per read, O(n²) per cotangent row)."""
     n = 400
     x = np.linspace(0.1, 1.0, n)
-    f = lambda x: np.array([x[i] * x[(i + 1) % n] for i in range(n)])  # noqa: E731
+    f = lambda x: np.array([x[i] * x[(i + 1) % n] for i in range(n)])
     J = np.zeros((n, n))
     J[np.arange(n), (np.arange(n) + 1) % n] = x[:n][:, None].ravel()
     J[np.arange(n), np.arange(n)] += x[(np.arange(n) + 1) % n]
@@ -198,13 +198,13 @@ def test_stack_of_many_inputs_every_mode_and_order():
     """The one-entry ``np.stack`` (any axis, mixed dtypes, plain and active inputs) against
     finite differences, the other mode and second order."""
     a = np.array([[0.3, -1.2], [2.0, 0.5]])
-    f = lambda a: np.stack([a, np.sin(a), np.ones((2, 2)), a**2], axis=1)  # noqa: E731
+    f = lambda a: np.stack([a, np.sin(a), np.ones((2, 2)), a**2], axis=1)
     jf = check_jacfwd(f, a)
     np.testing.assert_allclose(ad.jacrev(f)(a), jf, rtol=1e-12)
     y, t = ad.jvp(lambda a: np.stack([a.astype(np.float32), a]), (a,), (a,))  # NumPy's result dtype
     assert ad.primal(y).dtype == t.dtype == np.float64
     np.testing.assert_allclose(t, np.stack([a, a]), rtol=1e-7)
-    g = lambda a: np.sum(np.stack([a[0], a[1] * a[0]], axis=-1) ** 2)  # noqa: E731
+    g = lambda a: np.sum(np.stack([a[0], a[1] * a[0]], axis=-1) ** 2)
     for mode in ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"):
         np.testing.assert_allclose(ad.hessian(g, mode=mode)(a), fd_jacobian(lambda a: ad.grad(g)(a), [a], 0), rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match="same shape"):
@@ -217,8 +217,8 @@ def test_indexing_pulls_into_an_adjoint_in_any_memory_order(order):
     through a transpose is in Fortran order, where a flat view would be a copy and the
     contribution would be lost (it was, once)."""
     c = np.arange(6.0).reshape(3, 2)
-    picked = lambda x: np.sum(x[[0, 1, 1], [1, 2, 2]] * 5.0)  # noqa: E731  (a repeat accumulates)
-    through_t = lambda x: np.sum(x.T * c)  # noqa: E731
+    picked = lambda x: np.sum(x[[0, 1, 1], [1, 2, 2]] * 5.0)  # (a repeat accumulates)
+    through_t = lambda x: np.sum(x.T * c)
     f = (lambda x: picked(x) + through_t(x)) if order == "first" else (lambda x: through_t(x) + picked(x))
     want = c.T.copy()
     want[0, 1] += 5.0

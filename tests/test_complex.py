@@ -226,8 +226,8 @@ def test_hvp_of_real_function_of_complex_inputs(order):
 
 
 def test_second_derivatives_of_holomorphic_functions():
-    f = lambda z: np.exp(z) * z**3                                           # noqa: E731
-    d2 = lambda z: np.exp(z) * (z**3 + 6 * z**2 + 6 * z)                     # noqa: E731
+    f = lambda z: np.exp(z) * z**3
+    d2 = lambda z: np.exp(z) * (z**3 + 6 * z**2 + 6 * z)
     for z in Z:
         assert np.isclose(ad.derivative(f, order=2)(z), d2(z))
         g = ad.grad(f, holomorphic=True)
@@ -237,7 +237,7 @@ def test_second_derivatives_of_holomorphic_functions():
 
 @pytest.mark.parametrize("mode", ["forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"])
 def test_holomorphic_hessian_all_orders(mode):
-    f = lambda z: np.sum(np.exp(z) * z**3)                                    # noqa: E731
+    f = lambda z: np.sum(np.exp(z) * z**3)
     d2 = np.exp(Z) * (Z**3 + 6 * Z**2 + 6 * Z)
     _close(ad.hessian(f, mode=mode, holomorphic=True)(Z), np.diag(d2))
 

@@ -89,7 +89,7 @@ def test_custom_jvp_hessians_differentiate_the_rule(mode):
 def test_custom_jvp_third_order_and_nested_in_itself():
     # the rule calls sin3 itself: d³/dx³ = d²/dx² (3 cos x) = -3 cos x
     np.testing.assert_allclose(ad.derivative(sin3, order=3)(0.7), -3.0 * np.cos(0.7))
-    twice = lambda x: sin3(sin3(x))  # noqa: E731
+    twice = lambda x: sin3(sin3(x))
     expected = 3.0 * np.cos(np.sin(X)) * 3.0 * np.cos(X)
     np.testing.assert_allclose(ad.grad(lambda x: np.sum(twice(x)))(X), expected)
     np.testing.assert_allclose(ad.jacfwd(twice)(X), np.diag(expected))
@@ -111,7 +111,7 @@ def test_custom_jvp_with_pytrees_and_nondiff_argnums():
         return out, {"y": 2.0 * t["w"] * scale, "z": (None,)}   # a None leaf: zero tangent
 
     params = {"w": np.array([1.0, 2.0]), "b": np.array([3.0])}
-    loss = lambda p: np.sum(cf(np.tanh, p, 1.5)["y"]) + cf(np.tanh, p, 1.5)["z"][0]  # noqa: E731
+    loss = lambda p: np.sum(cf(np.tanh, p, 1.5)["y"]) + cf(np.tanh, p, 1.5)["z"][0]
     g = ad.grad(loss)(params)
     np.testing.assert_allclose(g["w"], [3.0, 3.0])
     np.testing.assert_allclose(g["b"], [0.0])
@@ -275,7 +275,7 @@ def test_custom_vjp_forward_mode_raises(call):
 
 
 def test_custom_vjp_nested_in_itself_and_value_used_outside():
-    twice = lambda x: sin2(sin2(x))  # noqa: E731
+    twice = lambda x: sin2(sin2(x))
     expected = 2.0 * np.cos(np.sin(X)) * 2.0 * np.cos(X)
     np.testing.assert_allclose(ad.grad(lambda x: np.sum(twice(x)))(X), expected)
     # the outer level differentiates fwd's own code for the value (as JAX: 1.5099014287007235)
@@ -360,7 +360,7 @@ def test_pytree_rules_match_jax():
         return f(n, p), {"y": 3 * np.cos(p["w"]) * t["w"] * n, "z": 5.0 * np.sum(t["b"] * p["b"])}
 
     p = {"w": np.array([0.3, 0.9]), "b": np.array([1.0, 2.0])}
-    loss = lambda p: np.sum(f(2.0, p)["y"] ** 2) + f(2.0, p)["z"] ** 2  # noqa: E731
+    loss = lambda p: np.sum(f(2.0, p)["y"] ** 2) + f(2.0, p)["z"] ** 2
     g = ad.grad(loss)(p)
     np.testing.assert_allclose(g["w"], [6.77570968, 11.68617157])
     np.testing.assert_allclose(g["b"], [50.0, 100.0])
@@ -375,7 +375,7 @@ def test_pytree_rules_match_jax():
         return (p["w"] * p["b"], np.sum(p["w"]))
 
     h.defvjp(lambda p: (h(p), p), lambda p, ct: ({"w": 7 * ct[0] * p["b"] + ct[1], "b": ct[0] * p["w"]},))
-    l2 = lambda p: np.sum(h(p)[0] ** 2) + h(p)[1] ** 3  # noqa: E731
+    l2 = lambda p: np.sum(h(p)[0] ** 2) + h(p)[1] ** 3
     g = ad.grad(l2)(p)
     np.testing.assert_allclose(g["w"], [8.52, 54.72])
     np.testing.assert_allclose(g["b"], [0.18, 3.24])
@@ -477,7 +477,7 @@ def test_straight_through_estimator():
 
 
 def test_custom_rules_stop_gradient_and_checkpoint_under_jit():
-    f = lambda x: np.sum(sin3(x) * ad.stop_gradient(x) + sin2(x) + ad.checkpoint(np.tanh)(x))  # noqa: E731
+    f = lambda x: np.sum(sin3(x) * ad.stop_gradient(x) + sin2(x) + ad.checkpoint(np.tanh)(x))
     # d/dx sin3(x)·sg(x) is sin3'(x)·x only: stop_gradient drops the term sin3(x)·1
     expected = 3.0 * np.cos(X) * X + 2.0 * np.cos(X) + 1.0 - np.tanh(X) ** 2
     np.testing.assert_allclose(ad.jit(ad.grad(f))(X), expected)

@@ -128,7 +128,7 @@ def test_canonical_form():
 def test_keywords():
     A, B = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 4))
     for opt in (True, "greedy", ["einsum_path", (0, 1)]):  # changes no value
-        f = lambda A, opt=opt: np.einsum(A, [0, 1], B, [1, 2], [0, 2], optimize=opt)  # noqa: E731
+        f = lambda A, opt=opt: np.einsum(A, [0, 1], B, [1, 2], [0, 2], optimize=opt)
         np.testing.assert_allclose(ad.jvp(f, (A,), (A,))[1], A @ B)
     for order in ("C", "F", "a", None):
         np.testing.assert_allclose(ad.jvp(lambda A: np.einsum("ij,jk", A, B, order=order), (A,), (A,))[0], A @ B)
@@ -145,16 +145,16 @@ def test_keywords():
 def test_float32_stays_float32():
     A = RNG.standard_normal((2, 3)).astype(np.float32)
     B = RNG.standard_normal((3, 4)).astype(np.float32)
-    f = lambda A: np.einsum("...j,jk", A, B)  # noqa: E731
+    f = lambda A: np.einsum("...j,jk", A, B)
     assert f(A).dtype == np.float32
     y, t = ad.jvp(f, (A,), (A,))
     assert y.dtype == np.float32 and t.dtype == np.float32
     assert ad.jacfwd(f)(A).dtype == np.float32 and ad.jacrev(f)(A).dtype == np.float32
     assert ad.grad(lambda A: np.einsum("ij,jk->", A, B))(A).dtype == np.float32
-    g = lambda A: np.einsum("i...,i->...", A, np.ones(2, np.float32))  # noqa: E731
+    g = lambda A: np.einsum("i...,i->...", A, np.ones(2, np.float32))
     assert ad.jvp(g, (A,), (A,))[0].dtype == np.float32 == g(A).dtype
     # a Python float is an array here (NumPy's einsum takes no weak scalars): float64 as NumPy
-    h = lambda A: np.einsum("ij,->ij", A, 2.0)  # noqa: E731
+    h = lambda A: np.einsum("ij,->ij", A, 2.0)
     assert ad.jvp(h, (A,), (A,))[0].dtype == h(A).dtype == np.float64
 
 
@@ -311,7 +311,7 @@ def test_generated_einsum_matches_numpy_and_the_product_rule(case):
     spec, shapes, sublist, seed = case
     rng = np.random.default_rng(seed)
     ops = [rng.standard_normal(s) for s in shapes]
-    f = lambda *a: _call(spec, list(a), sublist)  # noqa: E731
+    f = lambda *a: _call(spec, list(a), sublist)
     try:
         ref = f(*ops)
     except ValueError:

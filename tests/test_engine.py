@@ -74,7 +74,7 @@ def test_hessian_runs_on_an_executor(mode, sparsity):
 
 
 def test_hessian_executor_with_several_arguments():
-    f = lambda x, y: np.sum(x**2) * np.sum(y) + np.sum(np.sin(x)) * np.sum(y**3)  # noqa: E731
+    f = lambda x, y: np.sum(x**2) * np.sum(y) + np.sum(np.sin(x)) * np.sum(y**3)
     x, y = np.array([0.5, 1.0]), np.array([1.5, -1.0, 2.0])
     expected = ad.hessian(f, argnums=(0, 1))(x, y)
     with ThreadPoolExecutor(2) as ex:

@@ -39,13 +39,13 @@ def test_record_guards_a_value_taken_out_with_primal():
 
 
 def test_record_guards_variable_value():
-    f = lambda x: np.sum(x * x.value[0])  # noqa: E731
+    f = lambda x: np.sum(x * x.value[0])
     rec = ad.record(f, np.array([1.0, 1.0]))
     np.testing.assert_array_equal(rec.grad(np.array([3.0, 4.0])), [3.0, 3.0])
 
 
 def test_compiled_recording_guards_an_escaped_scalar():
-    g = lambda a, b: a * float(ad.primal(a)) + np.sin(b)  # noqa: E731
+    g = lambda a, b: a * float(ad.primal(a)) + np.sin(b)
     fast = ad.record(g, 1.0, 2.0).compile()
     for a, b in [(3.0, 2.0), (-1.5, 0.3), (1.0, 2.0)]:
         value, grads = fast.value_and_grad(a, b)
@@ -72,7 +72,7 @@ def test_record_with_escapes_matches_retracing(x0, x1):
 
 def test_record_sees_a_fixed_argument_changed_in_place():
     W = np.array([2.0])
-    f = lambda x, W: x * float(W[0])  # noqa: E731  (W read by Python: not an op operand)
+    f = lambda x, W: x * float(W[0])  # (W read by Python: not an op operand)
     rec = ad.record(f, 1.0, W, argnums=0)
     W[0] = 3.0
     assert float(rec(1.0, W)) == 3.0
@@ -80,19 +80,19 @@ def test_record_sees_a_fixed_argument_changed_in_place():
 
 
 def test_record_guards_slogdet_sign_and_norm_zero():
-    f = lambda x: np.linalg.slogdet(np.diag(x))[0] * np.sum(x)  # noqa: E731
+    f = lambda x: np.linalg.slogdet(np.diag(x))[0] * np.sum(x)
     rec = ad.record(f, np.array([1.0, 2.0, 3.0]))
     x = np.array([-1.0, 2.0, 3.0])  # the sign flips
     np.testing.assert_array_equal(rec.grad(x), ad.grad(f)(x))
     np.testing.assert_array_equal(rec.grad(x), [-1.0, -1.0, -1.0])
-    g = lambda x: np.linalg.norm(x, 0) * np.sum(x)  # noqa: E731
+    g = lambda x: np.linalg.norm(x, 0) * np.sum(x)
     rec = ad.record(g, np.array([1.0, 2.0, 3.0]))
     x = np.array([0.0, 2.0, 3.0])
     np.testing.assert_array_equal(rec.grad(x), [2.0, 2.0, 2.0])
 
 
 def test_record_guards_where_on_an_active_condition():
-    f = lambda x: np.sum(np.where(x - 1.0, x, 2.0 * x))  # noqa: E731  (truth of x - 1)
+    f = lambda x: np.sum(np.where(x - 1.0, x, 2.0 * x))  # (truth of x - 1)
     rec = ad.record(f, np.array([2.0, 3.0]))
     x = np.array([1.0, 3.0])
     np.testing.assert_array_equal(rec.grad(x), ad.grad(f)(x))
@@ -100,7 +100,7 @@ def test_record_guards_where_on_an_active_condition():
 
 
 def test_record_guard_on_nan_holds_for_the_same_nan():
-    f = lambda x: x * (1.0 if np.isnan(ad.primal(x)) else 2.0)  # noqa: E731
+    f = lambda x: x * (1.0 if np.isnan(ad.primal(x)) else 2.0)
     rec = ad.record(f, np.nan)
     for _ in range(3):
         assert np.isnan(rec(np.nan))
@@ -110,7 +110,7 @@ def test_record_guard_on_nan_holds_for_the_same_nan():
 
 def test_record_guard_on_a_tuple_result_is_replayed():
     """np.nonzero gives a tuple: compared item by item, not re-recorded at every replay."""
-    f = lambda x: np.sum(x[np.nonzero(x)] ** 2)  # noqa: E731
+    f = lambda x: np.sum(x[np.nonzero(x)] ** 2)
     rec = ad.record(f, np.array([1.0, 0.0, 2.0]))
     assert float(rec(np.array([5.0, 0.0, 1.0]))) == 26.0
     assert rec.records == 1
@@ -231,7 +231,7 @@ def test_aux_may_be_anything():
 
 @pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy, lambda x: copy.deepcopy({"a": [x]})["a"][0]])
 def test_copies_keep_the_derivative(copier):
-    f = lambda x: np.sum(copier(x) ** 2)  # noqa: E731
+    f = lambda x: np.sum(copier(x) ** 2)
     np.testing.assert_array_equal(ad.grad(f)(_X), 2 * _X)
     np.testing.assert_array_equal(ad.jacfwd(lambda x: copier(x) ** 2)(_X), np.diag(2 * _X))
     w = ad.Variable(_X.copy())
@@ -308,7 +308,7 @@ def test_sparse_pattern_of_a_large_argument_changed_in_place():
 
 
 def test_given_sparsity_pattern_is_frozen_and_keyed_by_content():
-    f = lambda x: x**2  # noqa: E731
+    f = lambda x: x**2
     x = np.arange(1.0, 5.0)
     P = sp.lil_matrix(np.eye(4, dtype=bool))
     J = ad.jacobian(f, sparsity=P)
@@ -354,12 +354,12 @@ def test_record_sees_a_changed_global_and_closure():
     finally:
         SCALE = 2.0
     weights = np.array([1.0, 1.0])
-    f = lambda x: np.sum(x * weights)  # noqa: E731  (an operand: the recording keeps it read-only)
+    f = lambda x: np.sum(x * weights)  # (an operand: the recording keeps it read-only)
     rec = ad.record(f, np.ones(2))
     with pytest.raises(ValueError, match="read-only"):
         weights[0] = 5.0
     box = np.array([2.0])
-    g = lambda x: x * float(box[0])  # noqa: E731  (read by Python: checked at each replay)
+    g = lambda x: x * float(box[0])  # (read by Python: checked at each replay)
     rec = ad.record(g, 1.0)
     box[0] = 4.0
     assert float(rec.grad(1.0)) == 4.0
@@ -367,14 +367,14 @@ def test_record_sees_a_changed_global_and_closure():
 
 def test_compiled_recording_follows_the_recording_it_came_from():
     c = [2.0]
-    f = lambda a: np.sum(a * a * c[0])  # noqa: E731  (c[0] read through a list: a constant of the recording)
+    f = lambda a: np.sum(a * a * c[0])  # (c[0] read through a list: a constant of the recording)
     rec = ad.record(f, 1.0)
     fast = rec.compile()
     assert fast.value_and_grad(3.0)[1] == 12.0
     rec.grad(np.array([1.0, 2.0]))  # recorded again at another shape
     np.testing.assert_array_equal(fast.grad(np.array([1.0, 2.0, 3.0])), ad.grad(f)(np.array([1.0, 2.0, 3.0])))
     k = 2.0
-    g = lambda a: a * a * k  # noqa: E731
+    g = lambda a: a * a * k
     fast = ad.record(g, 1.0).compile()
     assert fast.grad(3.0) == 12.0
     k = 5.0

@@ -98,7 +98,7 @@ def test_jvp_against_central_differences(i):
 def test_grad_of_a_real_pairing_against_central_differences(i):
     f, x, rng = _setup(i)
     u = _like(rng, f(x))
-    loss = lambda x: np.sum(np.real(u * f(x)))  # noqa: E731
+    loss = lambda x: np.sum(np.real(u * f(x)))
     g = ad.grad(loss)(x)
     expected = fd_complex_grad(loss, x) if np.iscomplexobj(x) else fd_jacobian(loss, [x], 0)
     np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-6)
@@ -181,7 +181,7 @@ def test_hessian_all_orders(mode):
 
 def test_float32_gradients_stay_single_precision():
     x = np.random.default_rng(2).normal(size=(2, 16))
-    loss = lambda x: np.sum(np.abs(np.fft.rfft(x)) ** 2) + np.sum(np.fft.irfft(np.fft.fft(x), n=9))  # noqa: E731
+    loss = lambda x: np.sum(np.abs(np.fft.rfft(x)) ** 2) + np.sum(np.fft.irfft(np.fft.fft(x), n=9))
     g32, g64 = ad.grad(loss)(x.astype(np.float32)), ad.grad(loss)(x)
     assert g32.dtype == np.float32
     np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4)
@@ -217,8 +217,8 @@ def test_scipy_fft(name, kw, cplx):
     ours, theirs = getattr(dsf, name), getattr(scipy.fft, name)
     np.testing.assert_allclose(ours(x, **kw), theirs(x, **kw), rtol=1e-12, atol=1e-12)
     u = _like(rng, theirs(x, **kw))
-    loss = lambda x: np.sum(np.real(u * ours(x, **kw)))  # noqa: E731
-    plain = lambda x: np.sum(np.real(u * theirs(x, **kw)))  # noqa: E731
+    loss = lambda x: np.sum(np.real(u * ours(x, **kw)))
+    plain = lambda x: np.sum(np.real(u * theirs(x, **kw)))
     expected = fd_complex_grad(plain, x) if cplx else fd_jacobian(plain, [x], 0)
     np.testing.assert_allclose(ad.grad(loss)(x), expected, rtol=1e-6, atol=1e-6)
 

@@ -265,7 +265,7 @@ NESTED = [
 def test_structural_second_derivative(name):
     f, args = STRUCTURAL[name]
     args = _avoid_kinks(args, name)
-    first = lambda *a: ad.jacfwd(f, argnums=0)(*a)  # noqa: E731
+    first = lambda *a: ad.jacfwd(f, argnums=0)(*a)
     check_jacfwd(first, *args, argnums=0, rtol=1e-4, atol=1e-5)
 
 

@@ -45,7 +45,7 @@ def test_rosenbrock_hessian_all_orders(order):
 def test_rosenbrock_hessian_matrix_input(order):
     """S_in = (2, 3) gives a Hessian of shape (2, 3, 2, 3)."""
     x = X0[:4].reshape(2, 2)
-    f = lambda M: rosenbrock(M.reshape(-1))  # noqa: E731
+    f = lambda M: rosenbrock(M.reshape(-1))
     H = HESSIANS[order](f)(x)
     assert H.shape == (2, 2, 2, 2)
     np.testing.assert_allclose(H.reshape(4, 4), rosen_hess(X0[:4]), rtol=1e-12, atol=1e-10)
@@ -60,7 +60,7 @@ def test_hessian_float32(order):
 
 
 def test_hessian_two_arguments_mixed_block():
-    f = lambda x, y: np.sum(np.sin(x) * y**2)  # noqa: E731
+    f = lambda x, y: np.sum(np.sin(x) * y**2)
     x, y = np.array([0.3, -0.7]), np.array([1.1, 2.0])
     # d/dy (d/dx f) = 2 y cos x on the diagonal
     expected = np.diag(2.0 * y * np.cos(x))
@@ -111,7 +111,7 @@ def test_perturbation_confusion_variable_inside_grad():
 def test_nested_three_levels():
     # d/dx [ x * d/dy [ y * d/dz (x*y*z) ] ] with d/dz = x*y, y*x*y -> d/dy = 2xy,
     # x * 2xy at y=1 -> 2x^2, d/dx -> 4x
-    f = lambda x: x * ad.grad(lambda y: y * ad.derivative(lambda z: x * y * z)(1.0))(1.0)  # noqa: E731
+    f = lambda x: x * ad.grad(lambda y: y * ad.derivative(lambda z: x * y * z)(1.0))(1.0)
     assert float(ad.grad(f)(3.0)) == pytest.approx(12.0)
     assert float(ad.derivative(f)(3.0)) == pytest.approx(12.0)
 
@@ -177,7 +177,7 @@ def test_unary_rule_second_derivative(rule):
     rng = np.random.default_rng(zlib.crc32(rule.name.encode()))
     for x in rng.uniform(lo, hi, size=3):
         x = float(x)
-        f = lambda t: rule(t)  # noqa: E731
+        f = lambda t: rule(t)
         rr = float(ad.grad(ad.grad(f))(x))
         ff = float(ad.derivative(f, 2)(x))
         fr = float(ad.derivative(ad.grad(f))(x))
@@ -196,7 +196,7 @@ def test_unary_rule_second_derivative(rule):
 def test_binary_rule_hessian_orders(rule):
     rng = np.random.default_rng(zlib.crc32(("bin" + rule.name).encode()))
     x = np.array([rng.uniform(lo, hi) for lo, hi in rule.domain])
-    f = lambda v: rule(v[0], v[1])  # noqa: E731
+    f = lambda v: rule(v[0], v[1])
     hs = {k: h(f)(x) for k, h in HESSIANS.items()}
     ref = hs["fwd_over_fwd"]
     for k, H in hs.items():

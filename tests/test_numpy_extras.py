@@ -44,7 +44,7 @@ def test_pad_other_modes_say_so():
 def test_pad_keeps_float32(value):
     """np.pad of float32 is float32 in NumPy; a nonzero constant_values once made it float64."""
     x = X.astype(np.float32)
-    f = lambda x: np.pad(x, 1, constant_values=value)  # noqa: E731
+    f = lambda x: np.pad(x, 1, constant_values=value)
     assert f(x).dtype == np.float32
     y, y_dot = ad.jvp(f, (x,), (np.ones_like(x),))
     assert y.dtype == np.float32 and y_dot.dtype == np.float32

@@ -43,7 +43,7 @@ def test_power_at_zero_has_the_limits_in_every_mode_and_order():
 
 
 def test_diff_with_numpy_placeholders():
-    f = lambda x: np.diff(x, 1, 0, np._NoValue, np._NoValue)  # noqa: E731
+    f = lambda x: np.diff(x, 1, 0, np._NoValue, np._NoValue)
     both_modes(f, X)
 
 

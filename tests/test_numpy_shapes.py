@@ -202,7 +202,7 @@ def test_polyfit_full_matches_numpy():
 
 
 def test_linspace_second_order():
-    f = lambda a: np.sum(np.linspace(a, a**2, 5) ** 2)  # noqa: E731
+    f = lambda a: np.sum(np.linspace(a, a**2, 5) ** 2)
     h = 1e-4
     fd = (f(1.3 + h) - 2 * f(1.3) + f(1.3 - h)) / h**2
     np.testing.assert_allclose(ad.derivative(f, order=2)(1.3), fd, rtol=1e-5)

@@ -106,7 +106,7 @@ def test_quantile_q_must_be_plain():
 
 
 def test_median_hessian_modes_agree():
-    f = lambda x: np.median(x * x)  # noqa: E731
+    f = lambda x: np.median(x * x)
     x = X.ravel()[:5]
     Hs = [ad.hessian(f, mode=m)(x) for m in ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward")]
     for H in Hs[1:]:
@@ -144,13 +144,13 @@ def test_weighted_inverted_cdf_quantile(kwargs, func, scale):
         pytest.skip("NumPy 2.4's own nanquantile raises IndexError for 1-D weights: no reference")
     kwargs = {"weights": W, **kwargs}
     kwargs["q"] = np.asarray(kwargs["q"]) * scale
-    f = lambda x: func(x, method="inverted_cdf", **kwargs)  # noqa: E731
+    f = lambda x: func(x, method="inverted_cdf", **kwargs)
     both_modes(f, X)
 
 
 def test_weighted_quantile_skips_nan_and_checks_its_arguments():
     x = X + NAN
-    f = lambda x: np.nanquantile(x, [0.3, 0.8], axis=1, weights=W, method="inverted_cdf")  # noqa: E731
+    f = lambda x: np.nanquantile(x, [0.3, 0.8], axis=1, weights=W, method="inverted_cdf")
     y, t = ad.jvp(f, (x,), (np.ones_like(x),))
     np.testing.assert_array_equal(ad.primal(y), f(x))
     np.testing.assert_array_equal(t, np.ones_like(t))

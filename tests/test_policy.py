@@ -58,9 +58,9 @@ def test_table_inside_and_outside_nesting(name, f, x0, want, outer, inner):
 
 @pytest.mark.parametrize("way", sorted(FIRST))
 def test_strong_zeros_in_every_mode(way):
-    f = lambda x: x * np.sqrt(x)  # noqa: E731  (d/dx at 0 is 0; 0 · inf must not give NaN)
+    f = lambda x: x * np.sqrt(x)  # (d/dx at 0 is 0; 0 · inf must not give NaN)
     assert float(FIRST[way](f, 0.0)) == 0.0
-    g = lambda x: np.where(x > 0, np.sqrt(x), 0.0)  # noqa: E731  (unselected branch has inf/nan)
+    g = lambda x: np.where(x > 0, np.sqrt(x), 0.0)  # (unselected branch has inf/nan)
     assert float(FIRST[way](g, 0.0)) == 0.0
     assert float(FIRST[way](g, -1.0)) == 0.0
 

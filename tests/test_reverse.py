@@ -110,7 +110,7 @@ def test_ols_gradient_descent_reaches_lstsq():
     y = X @ np.array([1.5, -2.0, 0.5]) + 0.1 * rng.normal(size=n)
     w_star = np.linalg.lstsq(X, y, rcond=None)[0]
 
-    loss = lambda w: np.mean((X @ w - y) ** 2)  # noqa: E731
+    loss = lambda w: np.mean((X @ w - y) ** 2)
     g = ad.grad(loss)
     eig = np.linalg.eigvalsh(2.0 * X.T @ X / n)
     lr = 1.0 / eig[-1]
@@ -130,7 +130,7 @@ def test_swap_rule_minibatched_linear_layer(dtype):
     X = rng.normal(size=(8, 5)).astype(dtype)
     W = rng.normal(size=(5, 3)).astype(dtype)
     G = rng.normal(size=(8, 3)).astype(dtype)
-    L = lambda X, W: np.sum(G * (X @ W))  # noqa: E731
+    L = lambda X, W: np.sum(G * (X @ W))
     gX, gW = ad.grad(L, argnums=(0, 1))(X, W)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gW, X.T @ G, **tol)
@@ -219,7 +219,7 @@ def test_jacrev_equals_jacfwd(name):
 
 
 def test_jacrev_shapes_s_out_plus_s_in():
-    f = lambda M: np.sin(M).T[None] * 2.0  # (3,2) -> (1,2,3)  # noqa: E731
+    f = lambda M: np.sin(M).T[None] * 2.0  # (3,2) -> (1,2,3)
     J = ad.jacrev(f)(np.ones((3, 2)))
     assert J.shape == (1, 2, 3, 3, 2)
     np.testing.assert_allclose(J, ad.jacfwd(f)(np.ones((3, 2))))
@@ -368,7 +368,7 @@ def test_writing_into_saved_array_raises():
 
 
 def test_strong_zero_where_branch_not_selected():
-    f = lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0))  # noqa: E731
+    f = lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0))
     with np.errstate(all="ignore"):
         g = ad.grad(f)(np.array([-1.0, 4.0]))
     assert not np.any(np.isnan(g))
@@ -408,7 +408,7 @@ def test_grad_non_scalar_output_error_names_shape():
 
 
 def test_has_aux():
-    f = lambda x: (np.sum(x**2), {"twice": x * 2.0, "n": 3})  # noqa: E731
+    f = lambda x: (np.sum(x**2), {"twice": x * 2.0, "n": 3})
     g, aux = ad.grad(f, has_aux=True)(np.array([1.0, 2.0]))
     np.testing.assert_allclose(g, [2.0, 4.0])
     assert isinstance(aux["twice"], np.ndarray)  # plain, not a Variable
@@ -673,8 +673,8 @@ def test_memory_probe_sees_a_leak():
 def test_tapes_are_per_thread():
     rng = np.random.default_rng(5)
     xa, xb = rng.normal(size=50), rng.uniform(0.5, 2.0, size=(4, 4))
-    fa = lambda x: np.sum(np.sin(x) * x**2)  # noqa: E731
-    fb = lambda M: np.sum(np.log(M) @ M.T) + np.prod(M[0])  # noqa: E731
+    fa = lambda x: np.sum(np.sin(x) * x**2)
+    fb = lambda M: np.sum(np.log(M) @ M.T) + np.prod(M[0])
     jobs = {"a": (fa, xa), "b": (fb, xb)}
     serial = {k: ad.grad(f)(x) for k, (f, x) in jobs.items()}
     serial_var = {}
@@ -729,7 +729,7 @@ def test_reusing_intermediate_of_freed_graph_raises():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_jacrev_dtype_and_vjp_dtype(dtype):
     x = np.array([0.5, 1.0, 2.0], dtype=dtype)
-    f = lambda x: np.tanh(x) * x[::-1] + 1.0  # noqa: E731
+    f = lambda x: np.tanh(x) * x[::-1] + 1.0
     J = ad.jacrev(f)(x)
     assert J.dtype == np.dtype(dtype) and J.shape == (3, 3)
     np.testing.assert_allclose(J, ad.jacfwd(f)(x), rtol=1e-6)

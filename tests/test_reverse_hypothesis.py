@@ -99,7 +99,7 @@ def _assert_close_fd(got, fd, err, scale, msg):
 @given(program=programs, reduction=st.sampled_from(sorted(REDUCTIONS)), x=inputs)
 def test_random_program_gradient(program, reduction, x):
     red = REDUCTIONS[reduction]
-    F = lambda v: red(run(program, v))  # noqa: E731
+    F = lambda v: red(run(program, v))
     value, g_rev = ad.value_and_grad(F)(x)
     g_fwd = ad.jacfwd(F)(x)
     with np.errstate(all="ignore"):
@@ -116,7 +116,7 @@ def test_random_program_gradient(program, reduction, x):
 @settings(max_examples=30, deadline=None)
 @given(program=programs, x=inputs)
 def test_random_program_jacobian(program, x):
-    F = lambda v: run(program, v)  # noqa: E731
+    F = lambda v: run(program, v)
     J_rev = ad.jacrev(F)(x)
     J_fwd = ad.jacfwd(F)(x)
     J_fd, J_err = _fd(F, x)
@@ -134,7 +134,7 @@ def test_random_program_jacobian(program, x):
 @given(program=st.lists(unary_step, min_size=1, max_size=3), x=st.floats(-2.0, 2.0))
 def test_random_program_second_derivative(program, x):
     """Scalar programs: grad(grad) vs derivative(., 2) vs FD of the first derivative."""
-    F = lambda v: run(program, v)  # noqa: E731
+    F = lambda v: run(program, v)
     x = np.float64(x)
     d2_rr = float(ad.grad(ad.grad(F))(x))
     d2_ff = float(ad.derivative(F, 2)(x))

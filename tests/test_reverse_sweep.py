@@ -69,8 +69,8 @@ def test_rule_reverse_gradient(rule, dtype, shape_kind):
     w = np.asarray(w64, dtype=dtype)
     w64 = w.astype(np.float64)
 
-    f = lambda *a: np.sum(w * rule(*a))  # noqa: E731
-    f64 = lambda *a: np.sum(w64 * rule(*a))  # noqa: E731
+    f = lambda *a: np.sum(w * rule(*a))
+    f64 = lambda *a: np.sum(w64 * rule(*a))
     argnums = tuple(range(rule.nin))
     grads = ad.grad(f, argnums=argnums)(*xs)
     assert isinstance(grads, tuple) and len(grads) == rule.nin
@@ -389,9 +389,9 @@ def test_structural_reverse_vs_fd(name):
     xs = [np.asarray(m(rng), dtype=np.float64) for m in makers]
     y = f(*xs)
     us = _random_like(y, rng, np.float64)
-    scal = lambda *a: _tree_dot_active(us, f(*a))  # noqa: E731
+    scal = lambda *a: _tree_dot_active(us, f(*a))
     grads = ad.grad(scal, argnums=tuple(range(len(xs))))(*xs)
-    plain = lambda *a: _tree_dot(us, f(*a))  # noqa: E731
+    plain = lambda *a: _tree_dot(us, f(*a))
     for i, g in enumerate(grads):
         np.testing.assert_allclose(
             np.asarray(g), _fd_grad(plain, xs, i), rtol=1e-6, atol=1e-6, err_msg=f"{name}: d/dx{i}"

@@ -31,7 +31,7 @@ B = RNG.uniform(-1.0, 2.0, size=(3, 4))
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 1)])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_logsumexp_matches_scipy_and_differences(axis, keepdims):
-    f = lambda a: dsp.logsumexp(a, axis=axis, keepdims=keepdims)  # noqa: E731
+    f = lambda a: dsp.logsumexp(a, axis=axis, keepdims=keepdims)
     np.testing.assert_allclose(f(A), sps.logsumexp(A, axis=axis, keepdims=keepdims), rtol=1e-14)
     check(f, A)
 

@@ -487,7 +487,7 @@ def _matmul_layout(subscripts: str, shapes: list):
     fb = [c for c in out if c in b and c not in a]
     if set(a) != set(batch + con + fa) or set(b) != set(batch + con + fb):
         return None
-    size = lambda idx: math.prod(dims[c] for c in idx)  # noqa: E731
+    size = lambda idx: math.prod(dims[c] for c in idx)
     natural = batch + fa + fb
     return (tuple(a.index(c) for c in batch + fa + con), tuple(b.index(c) for c in batch + con + fb),
             size(batch), size(fa), size(con), size(fb), tuple(dims[c] for c in natural),

@@ -204,7 +204,7 @@ def test_jacobian_auto_mode(case, gpu):
 
 
 def test_derivative_orders(gpu):
-    f = lambda x: np.sin(x) * np.exp(-x * x)  # noqa: E731
+    f = lambda x: np.sin(x) * np.exp(-x * x)
     x = np.array([0.2, 0.7, 1.3])
     xd = dev(x)
     for order in (1, 2, 3):
@@ -347,7 +347,7 @@ def test_hvp_one_and_several_directions(case, gpu):
 
 def test_third_order_by_nesting(gpu):
     """jacfwd(hessian): a third derivative tensor, three levels over device values."""
-    f = lambda x: np.sum(np.sin(x) * x**2) + np.sum(x[1:] * x[:-1] ** 2)  # noqa: E731
+    f = lambda x: np.sum(np.sin(x) * x**2) + np.sum(x[1:] * x[:-1] ** 2)
     x = np.array([0.3, -0.4, 0.8])
     third = ad.jacfwd(ad.hessian(f))
     xd = dev(x)
@@ -390,14 +390,14 @@ def test_dual_and_variable(case, gpu):
 def test_scalars_go_with_device_arrays(gpu):
     """Python numbers next to device arrays have no place: they go to the device."""
     x, t = np.array([0.5, 1.0, 2.0]), np.arange(3.0)
-    f = lambda x, w: np.sum(w * x**2)  # noqa: E731
+    f = lambda x, w: np.sum(w * x**2)
     xd, td = dev(x), dev(t)
     with gpu(to_device=3):  # 2.0, 0.0 and 2.0 are moved to the device
         got = [ad.jvp(f, (xd, 2.0), (td, 0.0)), ad.grad(f, argnums=(0, 1))(xd, 2.0)]
     same(got[0], ad.jvp(f, (x, 2.0), (t, 0.0)), np.float64, "jvp with a scalar argument")
     same(got[1], ad.grad(f, argnums=(0, 1))(x, 2.0), np.float64, "grad of a scalar argument")
     # NumPy scalars and 0-d arrays inside f are constants of the kernels (filled on the device)
-    g = lambda x: np.sum(np.sin(x * np.array(2.0)) + np.float64(1.5) * x ** np.float64(3.0))  # noqa: E731
+    g = lambda x: np.sum(np.sin(x * np.array(2.0)) + np.float64(1.5) * x ** np.float64(3.0))
     with gpu():
         got = [ad.grad(g)(xd), ad.hessian(g, mode="reverse-over-reverse")(xd)]
     same(got[0], ad.grad(g)(x), np.float64, "grad with NumPy scalar constants")
@@ -410,7 +410,7 @@ def test_optimisers_on_device(make, gpu):
     rng = np.random.default_rng(5)
     host = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
     x = rng.normal(size=(4, 3))
-    loss = lambda p, x: np.mean(np.tanh(x @ p["w"] + p["b"]) ** 2)  # noqa: E731
+    loss = lambda p, x: np.mean(np.tanh(x @ p["w"] + p["b"]) ** 2)
     params, xd = {k: dev(v) for k, v in host.items()}, dev(x)
     opt_h, opt_d = make(), make()
     state_h, state_d = opt_h.init(host), opt_d.init(params)
@@ -433,7 +433,7 @@ def test_check_grads_on_device():
     x = dev(np.linspace(0.1, 0.9, N))
     ad.check_grads(make_scalar(dev(np.eye(N) * 0.3)), (x,), order=2)
     # the value of sum(sin) with the derivative of 2 sum(sin): the check must fail
-    wrong = lambda x: np.sum(2.0 * np.sin(x) - ad.primal(np.sin(x)))  # noqa: E731
+    wrong = lambda x: np.sum(2.0 * np.sin(x) - ad.primal(np.sin(x)))
     with pytest.raises(AssertionError, match="order 1, forward mode"):
         ad.check_grads(wrong, (x,), order=1)
 
