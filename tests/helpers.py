@@ -117,3 +117,20 @@ def check_bilinear(f, x, rng, rtol=1e-9, atol=1e-10):
     u = rng.normal(size=np.shape(y))
     (jtu,) = ad.vjp(f, x)[1](u)
     assert np.isclose(np.sum(u * jv), np.sum(jtu * v), rtol=rtol, atol=atol)
+
+
+def check_degenerate_point(what, f, x, expected):
+    """grad and jacfwd of ``f`` at the degenerate point ``x``: ``expected`` (a closed form),
+    ``"nan"`` (every entry NaN) or ``"nonfinite"`` (some entry inf or NaN), as the published
+    degenerate-point tables say."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for g in (ad.grad(f)(x), ad.jacfwd(f)(x)):
+            if isinstance(expected, str) and expected == "nan":
+                assert np.isnan(g).all(), what
+            elif isinstance(expected, str):
+                assert expected == "nonfinite" and not np.all(np.isfinite(g)), what
+            else:
+                np.testing.assert_allclose(g, expected, atol=1e-12)
