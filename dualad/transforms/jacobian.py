@@ -82,7 +82,7 @@ from .engine import LaneEngine
 from .executors import executor_workers
 from .forward import jacfwd
 from .lanes import reverse_record, rows_to_jacobian
-from .options import JacobianOptions, default_memory_limit
+from .options import AUTO_SPARSE_MIN_LANES, JacobianOptions, default_memory_limit
 from .pytree import tree_flatten
 from .reverse import jacrev
 from .signatures import LOCK, PLANS, Stale, fingerprint, pattern_key, same_structure, signature
@@ -91,9 +91,6 @@ from .sparsity import trace_pattern
 __all__ = ["jacobian", "Decision", "default_memory_limit"]
 
 MODES = ("auto", "forward", "reverse")
-# Automatic colouring of a dense Jacobian (mode="auto", sparsity=None) is considered from this
-# many lanes in both modes: a lane costs at least ~10% of a recording, a pattern trace ~20.
-AUTO_SPARSE_MIN_LANES = 200
 
 
 def jacobian(

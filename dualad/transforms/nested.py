@@ -18,7 +18,7 @@ from .decision import Decision
 from .engine import LaneEngine
 from .forward import jacfwd, jvp
 from .lanes import Directions, rows_to_jacobian, unwrap_dual
-from .options import JacobianOptions
+from .options import AUTO_SPARSE_MIN_LANES, JacobianOptions
 from .pytree import as_input, tree_flatten, tree_unflatten
 from .reverse import grad, jacrev, vjp
 from .signatures import fingerprint, pattern_key, signature
@@ -28,11 +28,6 @@ __all__ = ["hessian", "sparse_hessian", "hvp", "check_grads", "HESSIAN_MODES"]
 
 # Elements of tangent lanes a nested forward level may hold at once (2^26 doubles = 512 MiB).
 _NESTED_LANE_BUDGET = 1 << 26
-
-# A dense Hessian (sparsity=None) of this many unknowns or more is computed by star colouring
-# when the colours are under a quarter of them (the Jacobian engine's threshold, for the same
-# reason: a pattern trace costs a few recordings, a dense Hessian n passes' worth of lanes).
-AUTO_SPARSE_MIN_LANES = 200
 
 HESSIAN_MODES = ("forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "AUTO_SPARSE_MIN_LANES",
     "JacobianOptions",
     "check_chunk_size",
     "parse_bytes",
@@ -57,6 +58,11 @@ def default_memory_limit() -> int:
         _MEM_DEFAULT.append(max(int(avail) // 4, 1 << 20))
     return _MEM_DEFAULT[0]
 
+
+#: Automatic colouring (``sparsity=None``) of a dense Jacobian (``mode="auto"``, in both
+#: modes) or Hessian is considered from this many lanes: a lane costs at least ~10% of a
+#: recording, a pattern trace ~20 (a dense Hessian costs n passes' worth of lanes).
+AUTO_SPARSE_MIN_LANES = 200
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
           "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
