@@ -16,6 +16,7 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from random_programs import programs
 
 import dualad as ad
@@ -64,19 +65,19 @@ def _fused(rec) -> list:
 # -- random programs, fused from one element on ----------------------------------------------------
 
 
-@settings(max_examples=examples(10), **SETTINGS)
-@given(prog=programs())
-def test_random_program_values(fuse_all, prog):
-    for dtype, rtol, atol in ((np.float64, 1e-12, 1e-13), (np.float32, 1e-4, 1e-5)):
-        args = prog.args(dtype)
-        rec = ad.record(prog, *args)
-        new = _moved(args, prog.seed % 997, dtype)
-        got, want = rec(*new), prog(*new)
-        assert np.result_type(got) == np.result_type(want)
-        _close(got, want, rtol, atol)
+@settings(max_examples=examples(8), **SETTINGS)
+@given(prog=programs(), dtype=st.sampled_from([np.float64, np.float32]))
+def test_random_program_values(fuse_all, prog, dtype):
+    rtol, atol = (1e-12, 1e-13) if dtype == np.float64 else (1e-4, 1e-5)
+    args = prog.args(dtype)
+    rec = ad.record(prog, *args)
+    new = _moved(args, prog.seed % 997, dtype)
+    got, want = rec(*new), prog(*new)
+    assert np.result_type(got) == np.result_type(want)
+    _close(got, want, rtol, atol)
 
 
-@settings(max_examples=examples(6), **SETTINGS)
+@settings(max_examples=examples(4), **SETTINGS)
 @given(prog=programs(max_steps=4))
 def test_random_recorded_gradients_and_hvps(fuse_all, prog):
     args, nums, h = prog.args(), prog.argnums, prog.hess_arg
@@ -90,7 +91,7 @@ def test_random_recorded_gradients_and_hvps(fuse_all, prog):
             _close(ad.record(t, *args)(*new), t(*new), 1e-9, 1e-10)
 
 
-@settings(max_examples=examples(8), **SETTINGS)
+@settings(max_examples=examples(6), **SETTINGS)
 @given(prog=programs())
 def test_random_gradients_by_the_fused_adjoint_sweep(fuse_all, prog):
     """Recording.value_and_grad: the program's forward run and adjoint sweep, fused runs swept by
