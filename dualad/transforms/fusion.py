@@ -203,7 +203,11 @@ def build_run(entries: list, consts: dict, operand, alloc, read_after) -> tuple[
     for e in entries:
         cs = e.residual if e.op not in (S.sum_, S.reshape) else consts.get(e.out_node, [None])
         if e.op is S.sum_ and not read_after(e.out_node, 0):
-            continue  # a sum nothing reads (a recorded gradient's own value, say): not computed
+            # a sum nothing reads (a recorded gradient's own value, say): not computed; its
+            # operand is read by the run, not after it
+            src = e.in_nodes[0]
+            uses[src] = uses.get(src, 0) + 1
+            continue
         if e.op is S.sum_ or e.op is S.reshape:
             src = ref(e.in_nodes[0], cs[0], None)
             if e.op is S.sum_:
@@ -224,9 +228,6 @@ def build_run(entries: list, consts: dict, operand, alloc, read_after) -> tuple[
         node = e.out_node
         r = refs.get(node)
         if r is None or not read_after(node, uses.get(node, 0)):
-            continue
-        if r[0] == "a":  # a reshape of an input: the input's own positions
-            placed[node] = next(off for off, name in places["a"].items() if name == r)
             continue
         if r not in stored:
             stored[r] = alloc(node, tuple(e.out_shape))
