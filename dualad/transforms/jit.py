@@ -408,8 +408,10 @@ def jit(f: Callable | None = None, static_argnums: int | Sequence[int] = (), sta
     changed more than :data:`~dualad.transforms.jit.MAX_RERECORDS` times runs ``f`` directly
     from then on, with one :class:`~dualad.JitFallbackWarning`.  Side effects (printing,
     appending to lists) and NumPy's floating-point warnings happen only while recording.
-    Today a replay runs the recorded list in Python (see the performance guide for when that
-    pays).
+    A replay runs the recording lowered to a program (:mod:`dualad.transforms.program`):
+    compiled code for scalar and small-array ops and for fused runs of large elementwise ops,
+    NumPy and BLAS for the rest.  A signature seen before, called with plain positional
+    arguments (float or complex arrays, Python floats), goes straight to its program.
 
     Examples
     --------
