@@ -26,7 +26,7 @@ from scipy import special as public
 from scipy.special import _ufuncs
 from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
-from .base import elementwise
+from .base import ALL_DTYPES, elementwise
 from .native import cython_special, jit
 
 _TWO_OVER_SQRT_PI = 1.1283791670955126
@@ -118,12 +118,14 @@ def _zeta(s, q):
 # --- error functions ----------------------------------------------------------------------------
 
 
-@elementwise(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) exp(−{a}²))",)))
+# erf and erfc are entire functions: on complex numbers (SciPy's complex loops) the same partial
+# is the complex derivative; complex arrays are evaluated with NumPy (math.erf is real-only).
+@elementwise(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) exp(−{a}²))",)), dtypes=ALL_DTYPES)
 def erf(x):
     return special.erf(x), _TWO_OVER_SQRT_PI * np.exp(-x * x)
 
 
-@elementwise(special.erfc, scalar=math.erfc, text=("erfc {a}", ("(−(2/√π) exp(−{a}²))",)))
+@elementwise(special.erfc, scalar=math.erfc, text=("erfc {a}", ("(−(2/√π) exp(−{a}²))",)), dtypes=ALL_DTYPES)
 def erfc(x):
     return special.erfc(x), -_TWO_OVER_SQRT_PI * np.exp(-x * x)
 
