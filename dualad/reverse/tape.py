@@ -75,8 +75,12 @@ class Operands(list):
 
 def operands(rule: ElementwiseRule, vals: list, y):
     """The residual an elementwise entry keeps: the operand values ``vals``, with the output
-    ``y`` where the rule's partials read it (an :class:`Operands`)."""
-    if value_partials(rule) is None:
+    ``y`` where the rule's partials read it (an :class:`Operands`; arrays and values active at
+    an older level, not plain scalars)."""
+    if isinstance(y, np.generic):  # a plain scalar: keeping it costs about what computing it again does
+        return vals
+    reader = rule.__dict__.get("_value_partials", False)  # (value_partials' cache: one lookup per op)
+    if reader is None or (reader is False and value_partials(rule) is None):
         return vals
     res = Operands(vals)
     res.value = y
@@ -345,7 +349,7 @@ def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> l
                 return None
         elif type(v) not in _FLOAT64 and type(v) is not int:
             return None
-    ps = partials_at(rule, values, getattr(values, "value", None))
+    ps = partials_at(rule, values, values.value) if type(values) is Operands else rule.fn(*values)[1:]
     out = []
     for i, n in enumerate(in_nodes):
         if n is None:
@@ -368,7 +372,7 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
     """
     out_shape = tuple(out_shape)
     m = g.shape[0]
-    y = getattr(values, "value", None)  # the output, where the partials read it (Operands)
+    y = values.value if type(values) is Operands else None  # the output, where the partials read it (Operands)
     if rule.wirtinger is not None and any(is_complex(v) for v in values):
         # Not holomorphic, complex inputs: ȳ ∂ + conj(ȳ ∂̄) (NumPy dispatch, any level).
         return _shape_contributions(values, pull_terms(rule, values, g, needed), g, m, out_shape)
