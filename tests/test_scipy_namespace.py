@@ -172,14 +172,42 @@ def test_multivariate_normal_and_dirichlet():
     np.testing.assert_allclose(dst.multivariate_normal.entropy(cov=2.0), ss.multivariate_normal.entropy(cov=2.0), rtol=1e-12)
     check(lambda c: dst.multivariate_normal.entropy(mean, c), cov, rtol=1e-5)
     np.testing.assert_allclose(dst.multivariate_normal.pdf(x, mean, cov, allow_singular=False), ss.multivariate_normal.pdf(x, mean, cov))
-    with pytest.raises(NotImplementedError, match="allow_singular"):
-        dst.multivariate_normal.logpdf(x, mean, cov, allow_singular=True)
+    np.testing.assert_allclose(dst.multivariate_normal.logpdf(x, mean, cov, allow_singular=True),
+                               ss.multivariate_normal.logpdf(x, mean, cov, allow_singular=True), rtol=1e-12)
     xs = np.array([0.2, 0.5, 0.3])
     alpha = np.array([1.5, 2.0, 3.2])
     np.testing.assert_allclose(dst.dirichlet.logpdf(xs, alpha), ss.dirichlet.logpdf(xs, alpha), rtol=1e-12)
     np.testing.assert_allclose(dst.dirichlet.pdf(xs, alpha), ss.dirichlet.pdf(xs, alpha), rtol=1e-12)
     check(lambda a: dst.dirichlet.logpdf(xs, a), alpha)
     check(lambda x: dst.dirichlet.logpdf(x, alpha), xs)
+
+
+def test_multivariate_normal_allow_singular_is_scipys_degenerate_density():
+    """A rank-2 covariance in 3-D: SciPy's values (pseudo-inverse, pseudo-determinant, -inf off
+    the support); derivatives against SciPy's finite differences along moves that keep the
+    rank and stay on the support, in both modes."""
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((3, 2))
+    mean = np.array([0.3, -0.2, 0.1])
+    on = mean + (B @ rng.standard_normal((2, 4))).T
+    x = np.concatenate([on, on + np.array([0.5, 0.0, 0.0])])  # the last four off the support
+    want = ss.multivariate_normal.logpdf(x, mean, B @ B.T, allow_singular=True)
+    got = dst.multivariate_normal.logpdf(x, mean, B @ B.T, allow_singular=True)
+    assert np.all(np.isneginf(got[4:])) and np.all(np.isneginf(want[4:]))
+    np.testing.assert_allclose(got[:4], want[:4], rtol=1e-10)
+    w = np.array([0.4, -0.7])
+
+    def logpdf(stats, B):  # the point moves with the covariance's range
+        return stats.multivariate_normal.logpdf(mean + B @ w, mean, B @ B.T, allow_singular=True)
+
+    fd = fd_jacobian(lambda B: logpdf(ss, B), [B], 0)
+    np.testing.assert_allclose(ad.grad(lambda B: logpdf(dst, B))(B), fd, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ad.jacfwd(lambda B: logpdf(dst, B))(B), fd, rtol=1e-6, atol=1e-7)
+    # in x (on the support): −cov⁺ (x − mean)
+    gx = ad.grad(lambda x: dst.multivariate_normal.logpdf(x, mean, B @ B.T, allow_singular=True))(on[0])
+    np.testing.assert_allclose(gx, -np.linalg.pinv(B @ B.T) @ (on[0] - mean), rtol=1e-8)
+    with pytest.raises(ValueError, match="positive semidefinite"):
+        dst.multivariate_normal.logpdf(x, mean, -B @ B.T, allow_singular=True)
 
 
 # --- SciPy's own functions on active values ---------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from ..rules.base import ElementwiseRule
+from ..rules.derive import value_partials
 from .cache import cache_dir
 from .cpu import compiles_complex, get_kernel
 
@@ -83,12 +84,14 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
-def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, into: list | None = None) -> list:
+def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, into: list | None = None, y=None) -> list:
     """Adjoint contributions ``ȳ · ∂_i`` of shape ``(m,) + out_shape`` for each needed input.
 
     ``into[i]`` (optional, C-contiguous, of that full shape) is added into instead of
-    allocating: the result for that input is then ``into[i]`` itself.  Returns a list with None
-    for inputs not needed; unbroadcasting is the caller's job.
+    allocating: the result for that input is then ``into[i]`` itself.  ``y`` (optional) is
+    the rule's output at ``xs``; a rule whose partials read their value reads it from there
+    (:func:`dualad.rules.derive.value_partials`).  Returns a list with None for inputs not
+    needed; unbroadcasting is the caller's job.
     """
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
@@ -117,7 +120,10 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
             outs.append(buf.reshape(m, size))
         else:
             outs.append(np.empty((m, size), dtype=dtype))
-    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size)) + _kind(dtype), size * m >= PARALLEL_MIN)
+    valued = y is not None and value_partials(rule) is not None
+    if valued:
+        flat.append(np.ascontiguousarray(y, dtype=dtype).reshape(size))  # the output: the broadcast shape
+    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size), valued) + _kind(dtype), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
 

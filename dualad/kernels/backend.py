@@ -19,6 +19,7 @@ import numpy as np
 
 from ..rules.arith import any_complex, lane_sum, push_terms, strong_multiply
 from ..rules.base import ElementwiseRule
+from ..rules.derive import partials_at
 from . import compiles_complex
 from . import hvp as cpu_hvp
 from . import jvp as cpu_jvp
@@ -89,13 +90,15 @@ def _lanes(partials, ts, y, k: int):
     return np.zeros((k,) + tuple(y.shape), dtype=y.dtype) if ty is None else ty
 
 
-def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None, xp=None) -> list:
+def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None, xp=None, y=None) -> list:
     """Adjoint contributions ``ȳ · ∂_i`` (lanes first, not yet unbroadcast; None where not
     needed) of the rule at plain ``values`` for a plain cotangent ``g`` of shape
     ``(m,) + out_shape``.
 
     ``into[i]``, when given, is an adjoint buffer the CPU kernel may add into (the result for
-    that input is then the buffer itself).
+    that input is then the buffer itself).  ``y``, when given, is the rule's output at
+    ``values``: a rule whose partials read its value reads it there instead of computing it
+    (:func:`dualad.rules.derive.with_value`).
     """
     complex_ = g.dtype.kind == "c" or any_complex(values)
     if complex_:
@@ -103,16 +106,15 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
     if xp is not None:
         # Device values: the rule's fused CUDA adjoint kernel (no buffers to add into).
         cuda = _cuda()
-        return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp))
+        return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp), y=y)
     m = g.shape[0]
     if m and g.size // m >= SMALL and (not complex_ or compiles_complex(rule)):  # m = 0: no rows (an empty output)
         full = g.shape
         into = [b if b is not None and b.shape == full and b.dtype == g.dtype and b.flags.c_contiguous else None
                 for b in into or [None] * len(values)]
-        return cpu_vjp(rule, values, g, needed, g.dtype, into)
-    partials = rule.fn(*values)[1:]
+        return cpu_vjp(rule, values, g, needed, g.dtype, into, y)
     contribs = []
-    for p, need in zip(partials, needed):
+    for p, need in zip(partials_at(rule, values, y), needed):
         if not need or (type(p) is float and p == 0.0):
             contribs.append(None)
         else:
@@ -120,13 +122,13 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
     return contribs
 
 
-def pull_scalar(rule: ElementwiseRule, values: list, g: np.ndarray, needed: list) -> list:
+def pull_scalar(rule: ElementwiseRule, values: list, g: np.ndarray, needed: list, y=None) -> list:
     """:func:`pull` for one scalar adjoint (``g`` of shape ``(1,)``, scalar host values):
     plain Python arithmetic on NumPy scalars, strong zeros included; the contributions come
     back shaped ``(1,)`` in ``g``'s dtype."""
     gv = g[0]
     out = []
-    for p, need in zip(rule.fn(*values)[1:], needed):
+    for p, need in zip(partials_at(rule, values, y), needed):
         if not need or (type(p) is float and p == 0.0):
             out.append(None)
         elif gv == 0 or p == 0:

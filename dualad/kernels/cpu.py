@@ -42,7 +42,7 @@ _HEADER = '''\
 import numba
 import numpy as np
 from dualad.rules.base import RULES
-from dualad.rules.derive import without_value
+from dualad.rules.derive import with_value, without_value
 
 PARALLEL = {parallel}
 _range = numba.prange if PARALLEL else range
@@ -147,15 +147,21 @@ def _block_head(count: str, scratch: list, call: str, buf: str = "np.float64") -
 
 
 def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
-    """pattern: (per input (is_scalar, action), g_is_scalar, layout[, "complex"]); action 'n',
-    'w' or 'a'."""
-    per_input, g_scalar, layout = pattern[:3]
+    """pattern: (per input (is_scalar, action), g_is_scalar, layout, valued[, "complex"]);
+    action 'n', 'w' or 'a'; ``valued``: the output ``y`` is an argument, which a rule whose
+    partials read its value (:func:`dualad.rules.derive.with_value`) reads instead of
+    computing it."""
+    per_input, g_scalar, layout, valued = pattern[:4]
     buf = _buffer(pattern)
     nin = rule.nin
     out = [i for i in range(nin) if per_input[i][1] != "n"]
-    args = [f"x{i}" for i in range(nin)] + ["g"] + [f"c{i}" for i in out]
+    args = [f"x{i}" for i in range(nin)] + ["yv"] * valued + ["g"] + [f"c{i}" for i in out]
     gcol = "0" if g_scalar else "i"  # the one-lane and wide variants index full rows
-    call = f"_partials({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"  # the value is not needed
+    xs = [_x(i, per_input[i][0]) for i in range(nin)]
+    # the value is not computed: given (valued), or not needed (_partials drops it)
+    call = f"_valued({', '.join(xs + ['yv[i]'])})" if valued else f"_partials({', '.join(xs)})"
+    head = [f'_valued = numba.njit(with_value(RULES[{rule.name!r}].kernel_fn), inline="always", error_model="numpy", cache=False)', ""]
+    head = head if valued else []
 
     def store(i: int, indent: str, row: str) -> list[str]:
         op = "=" if per_input[i][1] == "w" else "+="
@@ -163,7 +169,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         return [indent + line for line in _sz(f"a{i}", "gv", f"q{i}")] + [f"{indent}{row}{i}[{idx}] {op} a{i}"]
 
     if layout == "wide":
-        body = [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"]
+        body = head + [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"]
         body += [f"    p{i} = np.empty(n, {buf})" for i in out]
         body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{i}[i] = r[{i + 1}]" for i in out]
         body += ["    for l in _range(m):", "        gl = g[l]"] + [f"        cl{i} = c{i}[l]" for i in out]
@@ -171,7 +177,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         for i in out:
             body += [f"            q{i} = p{i}[i]"] + store(i, "            ", "cl")
         return "\n".join(body) + "\n"
-    body = _chunks(", ".join(args), f"c{out[0]}.shape[1]")
+    body = head + _chunks(", ".join(args), f"c{out[0]}.shape[1]")
     if layout == "one":
         body += ["        gr = g[0]"] + [f"        cr{i} = c{i}[0]" for i in out]
         body += ["        for i in range(lo, hi):", f"            r = {call}", f"            gv = gr[{gcol}]"]

@@ -23,8 +23,10 @@ from ..core.dispatch import Active, new_tag
 from ..kernels import backend
 from ..rules.arith import any_complex, is_complex, pull_terms, real_dtype, strong_multiply, to_dtype, unbroadcast
 from ..rules.base import ElementwiseRule
+from ..rules.derive import partials_at, value_partials
 
-__all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock"]
+__all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock",
+           "Operands", "operands"]
 
 _local = threading.local()
 
@@ -54,6 +56,35 @@ class TapeEntry(NamedTuple):
     params: dict | None
     out_node: int
     out_shape: tuple
+
+
+class Operands(list):
+    """An elementwise entry's residual when its rule's partials read its value
+    (:func:`dualad.rules.derive.with_value`): the operand values, as a list, and the output
+    ``value``, which the sweep hands to the rule instead of computing it again.
+
+    Examples
+    --------
+    >>> res = Operands([1.0]); res.value = 2.0
+    >>> list(res), res.value
+    ([1.0], 2.0)
+    """
+
+    __slots__ = ("value",)
+
+
+def operands(rule: ElementwiseRule, vals: list, y):
+    """The residual an elementwise entry keeps: the operand values ``vals``, with the output
+    ``y`` where the rule's partials read it (an :class:`Operands`; arrays and values active at
+    an older level, not plain scalars)."""
+    if isinstance(y, np.generic):  # a plain scalar: keeping it costs about what computing it again does
+        return vals
+    reader = rule.__dict__.get("_value_partials", False)  # (value_partials' cache: one lookup per op)
+    if reader is None or (reader is False and value_partials(rule) is None):
+        return vals
+    res = Operands(vals)
+    res.value = y
+    return res
 
 
 #: ``new_entry((op, in_nodes, residual, params, out_node, out_shape))``: a TapeEntry from a
@@ -318,13 +349,13 @@ def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> l
                 return None
         elif type(v) not in _FLOAT64 and type(v) is not int:
             return None
-    partials = rule.fn(*values)
+    ps = partials_at(rule, values, values.value) if type(values) is Operands else rule.fn(*values)[1:]
     out = []
     for i, n in enumerate(in_nodes):
         if n is None:
             out.append(None)
             continue
-        p = partials[i + 1]
+        p = ps[i]
         if type(p) not in _FLOAT64 and type(p) is not int:
             if type(p) is not np.ndarray or p.ndim or p.dtype != np.float64:
                 return None
@@ -341,6 +372,7 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
     """
     out_shape = tuple(out_shape)
     m = g.shape[0]
+    y = values.value if type(values) is Operands else None  # the output, where the partials read it (Operands)
     if rule.wirtinger is not None and any_complex(values):
         # Not holomorphic, complex inputs: ȳ ∂ + conj(ȳ ∂̄) (NumPy dispatch, any level).
         return _shape_contributions(values, pull_terms(rule, values, g, needed), g, m, out_shape)
@@ -352,33 +384,34 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
     if type(g) is np.ndarray:
         for v in values:  # (a loop, not any(...): no generator per entry in scalar code)
             if isinstance(v, Active):
-                contribs = _nested_adjoints(rule, values, g, needed)
+                contribs = _nested_adjoints(rule, values, g, needed, y)
                 break
         else:
             if out_shape == () and m == 1:
-                return backend.pull_scalar(rule, values, g, needed)
-            contribs = backend.pull(rule, values, g, needed, into)
+                return backend.pull_scalar(rule, values, g, needed, y)
+            contribs = backend.pull(rule, values, g, needed, into, y=y)
     elif isinstance(g, Active) or any(isinstance(v, Active) for v in values):
-        contribs = _nested_adjoints(rule, values, g, needed)
+        contribs = _nested_adjoints(rule, values, g, needed, y)
     else:
         like = device.locate([g, *values], rule.name)
         if like is None:
-            contribs = _nested_adjoints(rule, values, g, needed)
+            contribs = _nested_adjoints(rule, values, g, needed, y)
         else:
-            contribs = backend.pull(rule, values, g, needed, None, device.namespace(like))
+            contribs = backend.pull(rule, values, g, needed, None, device.namespace(like), y)
     return _shape_contributions(values, contribs, g, m, out_shape)
 
 
-def _nested_adjoints(rule: ElementwiseRule, values: list, g, needed: list) -> list:
+def _nested_adjoints(rule: ElementwiseRule, values: list, g, needed: list, y=None) -> list:
     """Contributions when the values or the cotangent are active (forward over reverse, or
     deeper): the values' own fused kernel if they offer one, else the rule's partials
-    evaluated on them (dispatched to their level), multiplied with strong zeros."""
+    evaluated on them (dispatched to their level; read from the output ``y`` where the rule's
+    partials read it), multiplied with strong zeros."""
     owner = next((v for v in (g, *values) if hasattr(v, "fused_adjoints")), None)
     contribs = None if owner is None else owner.fused_adjoints(rule, values, g, needed)
     if contribs is not None:
         return contribs
-    partials = rule.fn(*values)[1:]
-    return [None if not need or (type(p) is float and p == 0.0) else strong_multiply(p, g) for p, need in zip(partials, needed)]
+    ps = partials_at(rule, values, y)
+    return [None if not need or (type(p) is float and p == 0.0) else strong_multiply(p, g) for p, need in zip(ps, needed)]
 
 
 def _shape_contributions(values, contribs, g, m, out_shape) -> list:

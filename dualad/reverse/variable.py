@@ -15,7 +15,7 @@ import numpy as np
 from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, escape, float_array, strip
-from .tape import Tape, current_default_tape, default_tape, recording_enabled
+from .tape import Tape, current_default_tape, default_tape, operands, recording_enabled
 
 __all__ = ["Variable"]
 
@@ -203,7 +203,7 @@ class Variable(ArrayBehaviour):
             y = device.asarray(y)
         if not self._recording():
             return y
-        node = self._tape.record(rule, nodes, vals, None, y)
+        node = self._tape.record(rule, nodes, operands(rule, vals, y), None, y)
         return Variable.make(y, self._tape, node)
 
     def _process(self, prim, args, params):

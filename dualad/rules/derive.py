@@ -26,7 +26,7 @@ import numpy as np
 
 from .base import FUNCTION_RULES, RULES, UFUNC_RULES, ElementwiseRule
 
-__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value"]
+__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value", "with_value", "value_partials", "partials_at"]
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -253,20 +253,130 @@ def without_value(fn):
     >>> [float(v) for v in without_value(RULES["sin"].fn)(1.0)][0]
     0.0
     """
-    if fn.__closure__:
+    tree = _rule_ast(fn)
+    if tree is None:
         return fn
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return fn
-    fdef = tree.body[0]
-    ret = fdef.body[-1] if isinstance(fdef, ast.FunctionDef) else None
+    ret = tree.body[0].body[-1]
     if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)) or isinstance(ret.value.elts[0], (ast.Name, ast.Constant)):
         return fn
     ret.value.elts[0] = ast.Constant(0.0)
+    return _compiled(fn, tree)
+
+
+def _rule_ast(fn):
+    """``fn``'s function definition as a tree (decorators dropped), or None where its source
+    cannot be read or it has a closure (a copy compiled from source would not see it)."""
+    if fn.__closure__:
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    fdef = tree.body[0]
+    if not isinstance(fdef, ast.FunctionDef):
+        return None
     fdef.decorator_list = []
+    return tree
+
+
+def _compiled(fn, tree):
     scope: dict = {}
+    fdef = tree.body[0]
     exec(compile(ast.fix_missing_locations(tree), inspect.getsourcefile(fn) or "<rule>", "exec"), fn.__globals__, scope)  # noqa: S102
     new = scope[fdef.name]
     new.__qualname__ = fn.__qualname__
     return new
+
+
+def _value_name(fdef: ast.FunctionDef) -> tuple[str, int] | None:
+    """``(name, i)`` when the rule binds its value to a name once (statement ``i``: ``y = ...``),
+    returns it as the value and reads it after that; else None."""
+    ret = fdef.body[-1]
+    if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple) and isinstance(ret.value.elts[0], ast.Name)):
+        return None
+    name = ret.value.elts[0].id
+    if name in {a.arg for a in fdef.args.args}:
+        return None
+    def binds_name(st) -> bool:
+        return any(isinstance(t, ast.Name) and t.id == name and isinstance(t.ctx, ast.Store) for t in ast.walk(st))
+
+    binds = [i for i, st in enumerate(fdef.body) if binds_name(st)]
+    if len(binds) != 1:
+        return None
+    i = binds[0]
+    st = fdef.body[i]
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return None
+    later = fdef.body[i + 1:-1] + [ast.Tuple(ret.value.elts[1:], ast.Load())]
+    if not any(isinstance(n, ast.Name) and n.id == name for st in later for n in ast.walk(st)):
+        return None
+    return name, i
+
+
+def with_value(fn):
+    """``fn``'s partials as a function of its inputs *and its value*, or None.
+
+    A rule that binds its value to a name its partials read (``y = np.tanh(x)``; ``return y,
+    1.0 - y * y``) declares by that alone that its partials are cheaper given the value.  The
+    copy takes the value as one more argument in place of that assignment and returns what
+    ``fn`` returns (the given value first).  Reverse mode keeps such a rule's output on the tape
+    and its adjoint kernels call this copy: the value is not computed twice (``scipy.special.jv``
+    is one Bessel function, not two, in the backward sweep).  None where the rule does not read
+    its value so, or its source cannot be read.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> dtanh = with_value(RULES["tanh"].fn)
+    >>> [float(v) for v in dtanh(0.3, 0.5)]       # the value given, tanh′ = 1 − 0.5²
+    [0.5, 0.75]
+    >>> with_value(RULES["sin"].fn) is None       # cos(x) does not read sin(x)
+    True
+    """
+    tree = _rule_ast(fn)
+    if tree is None:
+        return None
+    fdef = tree.body[0]
+    found = _value_name(fdef)
+    if found is None:
+        return None
+    name, i = found
+    del fdef.body[i]
+    fdef.args.args.append(ast.arg(arg=name))
+    new = _compiled(fn, tree)
+    new.__name__ = fdef.name
+    return new
+
+
+_UNKNOWN = object()
+
+
+def value_partials(rule: ElementwiseRule):
+    """:func:`with_value` of ``rule.fn``, made once per rule (None: the rule does not read its
+    value).  Reverse mode asks this when it records an op, to keep the output for the sweep.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> value_partials(RULES["exp"]) is not None, value_partials(RULES["sin"])
+    (True, None)
+    """
+    known = rule.__dict__.get("_value_partials", _UNKNOWN)
+    if known is _UNKNOWN:
+        known = rule.__dict__["_value_partials"] = with_value(rule.fn)
+    return known
+
+
+def partials_at(rule: ElementwiseRule, xs, value=None) -> tuple:
+    """The partials of ``rule`` at ``xs`` (any value types), read from its ``value`` where the
+    rule's partials read their value and it is given, else computed with it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.rules import RULES
+    >>> [float(p) for p in partials_at(RULES["exp"], [0.0], np.float64(2.0))]   # exp′ is the value
+    [2.0]
+    """
+    reader = None if value is None else value_partials(rule)
+    return (rule.fn(*xs) if reader is None else reader(*xs, value))[1:]

@@ -26,7 +26,7 @@ from scipy import special as public
 from scipy.special import _ufuncs
 from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
-from .base import elementwise
+from .base import ALL_DTYPES, elementwise
 from .native import cython_special, jit
 
 _TWO_OVER_SQRT_PI = 1.1283791670955126
@@ -118,12 +118,14 @@ def _zeta(s, q):
 # --- error functions ----------------------------------------------------------------------------
 
 
-@elementwise(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) exp(−{a}²))",)))
+# erf and erfc are entire functions: on complex numbers (SciPy's complex loops) the same partial
+# is the complex derivative; complex arrays are evaluated with NumPy (math.erf is real-only).
+@elementwise(special.erf, scalar=math.erf, text=("erf {a}", ("((2/√π) exp(−{a}²))",)), dtypes=ALL_DTYPES)
 def erf(x):
     return special.erf(x), _TWO_OVER_SQRT_PI * np.exp(-x * x)
 
 
-@elementwise(special.erfc, scalar=math.erfc, text=("erfc {a}", ("(−(2/√π) exp(−{a}²))",)))
+@elementwise(special.erfc, scalar=math.erfc, text=("erfc {a}", ("(−(2/√π) exp(−{a}²))",)), dtypes=ALL_DTYPES)
 def erfc(x):
     return special.erfc(x), -_TWO_OVER_SQRT_PI * np.exp(-x * x)
 
@@ -470,9 +472,16 @@ def j1(x):
 
 
 @elementwise(special.jv, domain=((0.0, 3.0), (0.2, 3.0)), argnums=(1,), scalar=_native("jv", 2), nondiff=_ORDER + " v",
-             text=("J_{a}({b})", ("0", "((J_{a}−1({b}) − J_{a}+1({b})) / 2)")))
+             text=("J_{a}({b})", ("0", "(({a}/{b}) J_{a}({b}) − J_{a}+1({b}))")))
 def jv(v, x):
-    return special.jv(v, x), 0.0, 0.5 * (special.jv(v - 1.0, x) - special.jv(v + 1.0, x))
+    # J′_v = (v/x) J_v − J_{v+1}: one Bessel function besides the value, which the partial reads
+    # (the adjoint kernels are given it).  At x = 0 the limit ½(J_{v−1}(0) − J_{v+1}(0)): the
+    # order v − 1 in place of v + 1 there, and J_{v+1}(0) = 1 for v = −1, else 0 (or infinite
+    # with J_{v−1}(0) and v J_v(0) of one sign, for v < −1 not an integer: a pole, ±inf).
+    y = special.jv(v, x)
+    z = (x == 0) * 1.0
+    w = special.jv(v + 1.0 - 2.0 * z, x)
+    return y, 0.0, (v / (x + z)) * y - (1.0 - 1.5 * z) * w - 0.5 * z * (v == -1.0)
 
 
 @elementwise(special.y0, domain=_POS, scalar=_native("y0"), text=("Y₀({a})", ("(−Y₁({a}))",)))

@@ -61,14 +61,27 @@ def _equivalent(frame) -> str | None:
     return f"{__name__}.{top}.{name}" if target is not None else None
 
 
+#: SciPy's distribution objects (``scipy.stats.norm``, ``scipy.stats.Normal``...): their methods
+#: convert with ``np.asarray`` in array-API mode too (SciPy 1.17: ``asarray``/``place`` into NumPy
+#: arrays; ``np.asarray`` and ``xp=np`` in the new infrastructure).
+_NUMPY_ONLY = ("scipy.stats._distn_infrastructure", "scipy.stats._distribution_infrastructure")
+
+
 def _hint() -> str:
     """The sentence the np.asarray escape error adds when SciPy is converting the value."""
     frame = sys._getframe(1)
-    if not any(frame.f_globals.get("__name__", "").startswith("scipy.") for frame in _frames(frame)):
+    names = [f.f_globals.get("__name__", "") for f in _frames(frame)]
+    if not any(name.startswith("scipy.") for name in names):
         return ""
     found = _equivalent(frame)
-    use = f"Use {found}, which differentiates it, or set" if found else "Look for an equivalent in dualad.scipy, or set"
-    return (f"SciPy converts its inputs with np.asarray here. {use} SCIPY_ARRAY_API=1 before importing SciPy "
+    use = f"Use {found}, which differentiates it" if found else "Look for an equivalent in dualad.scipy"
+    if any(name in _NUMPY_ONLY for name in names):
+        return (f"SciPy's distribution objects convert their inputs with np.asarray, even in SciPy's array-API mode "
+                f"(SCIPY_ARRAY_API=1). {use}. ")
+    api = sys.modules.get("scipy._lib._array_api")
+    if api is not None and getattr(api, "SCIPY_ARRAY_API", False):
+        return f"SciPy converts its inputs with np.asarray here, even in its array-API mode (SCIPY_ARRAY_API=1 is set). {use}. "
+    return (f"SciPy converts its inputs with np.asarray here. {use}, or set SCIPY_ARRAY_API=1 before importing SciPy "
             "(its array-API mode passes dualad values through). ")
 
 

@@ -323,10 +323,12 @@ class _MultivariateNormal(_Joint):
     name = "multivariate_normal"
 
     def logpdf(self, x, mean=None, cov=1.0, allow_singular=False):
-        """Log-density at ``x`` (``(..., d)``) of N(mean, cov), differentiable in all three."""
-        if allow_singular:
-            raise NotImplementedError("dualad.scipy.stats.multivariate_normal: allow_singular=True (a degenerate "
-                                      "density on a subspace) is not offered; pass a positive definite cov")
+        """Log-density at ``x`` (``(..., d)``) of N(mean, cov), differentiable in all three.
+
+        ``allow_singular=True`` takes a positive semidefinite ``cov`` as SciPy does: the
+        pseudo-inverse and the pseudo-determinant over the eigenvalues above SciPy's cutoff,
+        ``-inf`` off the support (``mean`` plus the range of ``cov``); derivatives where the rank
+        does not change."""
         # the dimension comes from mean or cov, as in SciPy (1 when neither says)
         if mean is not None and np.ndim(strip(mean)) > 0:
             d = np.shape(strip(mean))[-1]
@@ -337,6 +339,8 @@ class _MultivariateNormal(_Joint):
         mean = np.zeros(d) if mean is None else mean * np.ones(d)
         cov = np.eye(d) * cov if np.ndim(strip(cov)) < 2 else cov
         r = x - mean
+        if allow_singular:
+            return _singular_logpdf(r, cov)
         sol = np.linalg.solve(cov, np.swapaxes(r, -1, -2) if np.ndim(strip(r)) > 1 else r)
         maha = np.sum(r * (np.swapaxes(sol, -1, -2) if np.ndim(strip(r)) > 1 else sol), axis=-1)
         _, logdet = np.linalg.slogdet(cov)
@@ -346,6 +350,30 @@ class _MultivariateNormal(_Joint):
         """``½ log det(2πe·cov)``, differentiable in ``cov`` (``mean`` does not enter)."""
         cov = np.atleast_2d(cov) if np.ndim(strip(cov)) < 2 else cov
         return 0.5 * (np.linalg.slogdet(cov)[1] + np.shape(strip(cov))[-1] * (1.0 + 2.0 * _LOG_SQRT_2PI))
+
+
+def _singular_logpdf(r, cov):
+    """The normal log-density at deviations ``r`` from the mean for a positive semidefinite
+    ``cov``, as SciPy's ``allow_singular=True`` computes it: the eigenvalues of the lower
+    triangle above ``cond · max|λ|`` (cond 10⁶ float64 ε, 10³ float32 ε) are kept; the
+    Mahalanobis term uses the pseudo-inverse at that cutoff and the normaliser the rank and
+    the pseudo-determinant; ``-inf`` where ``r`` leaves the range of ``cov`` (by SciPy's
+    tolerance, 1000 times the cutoff)."""
+    c = np.asarray(strip(cov))
+    lam, vec = np.linalg.eigh(c, UPLO="L")  # plain: which eigenvalues count, the support
+    cond = (1e3 if c.dtype == np.float32 else 1e6) * np.finfo(c.dtype).eps
+    eps = cond * np.max(np.abs(lam))
+    if np.min(lam) < -eps:
+        raise ValueError("multivariate_normal: the covariance matrix must be symmetric positive semidefinite "
+                         f"(its smallest eigenvalue is {np.min(lam):.3g})")
+    keep = lam > eps
+    log_pdet = np.sum(np.log(np.where(keep, np.linalg.eigvalsh(cov, UPLO="L"), 1.0)))
+    maha = np.sum(np.matmul(r, np.linalg.pinv(cov, rcond=cond, hermitian=True)) * r, axis=-1)
+    out = -0.5 * (int(np.sum(keep)) * 2.0 * _LOG_SQRT_2PI + log_pdet + maha)
+    if np.all(keep):
+        return out
+    off = np.linalg.norm(np.matmul(np.asarray(strip(r)), vec[:, ~keep]), axis=-1) >= 1e3 * eps
+    return _mask(off, -np.inf, out)
 
 
 class _Dirichlet(_Joint):

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import device
 from ..core.dispatch import Active, apply_elementwise, same_result, strip
-from ..reverse.tape import Tape, new_entry
+from ..reverse.tape import Tape, new_entry, operands
 from ..reverse.variable import Variable
 from ..rules.base import ElementwiseRule
 from .common import check_callable, check_output, flatten_output, is_single
@@ -148,7 +148,7 @@ class Recording:
                         ufunc = None
                         break
                 y = apply_elementwise(op, vals) if ufunc is None else ufunc(*vals)
-                res = vals
+                res = operands(op, vals, y)
             else:
                 consts = old.consts[node]
                 vals = [values[n] if n is not None else c for n, c in zip(in_nodes, consts)]

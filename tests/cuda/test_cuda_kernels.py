@@ -26,6 +26,7 @@ import dualad  # noqa: F401  (installs the dispatcher the rules need)
 from dualad import kernels as cpu
 from dualad.kernels import cuda as kc
 from dualad.rules import RULES
+from dualad.rules.derive import value_partials
 
 RULE_NAMES = list(RULES)
 DTYPES = [np.float64, np.float32]
@@ -117,6 +118,13 @@ def test_rule_kernels_match_cpu(name, dtype):
     got = kc.vjp(rule, dxs, dev(g), [True] * nin, dtype, launch=LAUNCH)
     for i in range(nin):
         close(host(got[i]), want[i], dtype, f"{name} vjp m=3 adjoint {i}")
+    if value_partials(rule) is not None:
+        # the output given: the partials read it (CPU and CUDA) and agree with computing it
+        got = kc.vjp(rule, dxs, dev(g), [True] * nin, dtype, launch=LAUNCH, y=yd)
+        given = cpu.vjp(rule, xs, g, [True] * nin, dtype, y=y)
+        for i in range(nin):
+            close(given[i], want[i], dtype, f"{name} vjp m=3 adjoint {i}, the value given (CPU)")
+            close(host(got[i]), want[i], dtype, f"{name} vjp m=3 adjoint {i}, the value given (CUDA)")
 
     # jvp, one lane, input 0 a broadcast scalar, the last input (nin > 1) without a tangent
     xs, dxs = scalar_case(rule, rng, dtype)
@@ -339,6 +347,7 @@ if not cuda.is_available():
     disp.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
 
 from dualad.rules import RULES
+from dualad.rules.derive import value_partials
 
 bad = []
 count = 0
@@ -362,8 +371,11 @@ for name, rule in RULES.items():
         pattern = tuple((i == 0 and nin > 1, True) for i in range(nin))
         check(f"{name} {dt} jvp", kc.get_kernel(rule, "jvp", pattern).py_func, [a1] * nin + [a2] * nin + [a1, a2])
         if dt is nt.float32:
-            pattern = (tuple((False, "wa"[i % 2]) for i in range(nin)), True)
-            check(f"{name} {dt} vjp", kc.get_kernel(rule, "vjp", pattern).py_func, [a1] * nin + [a2] * (1 + nin))
+            # a rule whose partials read its value: also the kernel that reads the output
+            for valued in (False, True) if value_partials(rule) is not None else (False,):
+                pattern = (tuple((False, "wa"[i % 2]) for i in range(nin)), True, valued)
+                check(f"{name} {dt} vjp{' valued' * valued}", kc.get_kernel(rule, "vjp", pattern).py_func,
+                      [a1] * (nin + valued) + [a2] * (1 + nin))
 # the gather kernel: strided, broadcast and cast
 src = nt.Array(nt.float64, 2, "A")
 check("gather", kc._gather_kernel((None, 1), 2).py_func, [src, nt.Array(nt.float32, 1, "C"), nt.int64, nt.int64])
