@@ -4,13 +4,16 @@ No derivative formula lives here.  For a rule ``fn(*xs) -> (value, *partials)`` 
 generates the loop around it, compiles it with Numba (lazily, on first use, ``cache=True``) and
 hands back a dispatcher.  The rule is compiled as :attr:`~dualad.rules.ElementwiseRule.kernel_fn`:
 its own function, or a copy whose globals see the ``scalar=`` implementations the declarations
-give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``).  Three kinds of kernel exist per rule:
+give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``).  These kinds of kernel exist per rule:
 
 ``jvp``
     Reads each input and its k tangent lanes once; writes the value and the k output lanes once:
     ``y = v``, ``ẏ[l] = Σ_i ∂_i · ẋ_i[l]``.
 ``vjp``
     Reads the inputs and the m cotangent lanes; writes (or adds into) ``x̄_i[l] = ȳ[l] · ∂_i``.
+``wvjp``
+    The same for a rule that is not holomorphic, on complex inputs, from its Wirtinger partials
+    (:func:`numba_compilable`): ``x̄_i[l] = ȳ[l] · ∂_i + conj(ȳ[l] · ∂̄_i)``.
 ``value``
     The value alone, for rules that are not NumPy ufuncs.
 
@@ -424,7 +427,7 @@ def _compiles(fn, nin: int) -> bool:
 
 
 def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool = False):
-    """The compiled kernel for ``rule`` of ``kind`` ('jvp', 'vjp' or 'value') and ``pattern``.
+    """The compiled kernel for ``rule`` of ``kind`` ('jvp', 'vjp', 'wvjp', 'value' or 'hvp') and ``pattern``.
 
     Compiled on first request (per dtype on first call), then served from memory; across
     processes Numba's on-disk cache makes the first call cheap.
