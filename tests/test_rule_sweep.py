@@ -216,6 +216,8 @@ def _check_large(rule, dtype, n: int = LARGE):
     kernels = not cplx or (rule.wirtinger is None and cpu.compiles_complex(rule))
     if any(p is None for p in rule.constant_partials) and kernels:  # constant partials only scale: no kernel
         assert _kernel_built(rule, "jvp", cplx) and _kernel_built(rule, "vjp", cplx), f"{rule.name}: the kernels were not used"
+    if cplx and rule.wirtinger is not None:  # reverse mode: the Wirtinger partials' kernel
+        assert _kernel_built(rule, "wvjp", True), f"{rule.name}: the Wirtinger kernel was not used"
 
 
 @pytest.mark.parametrize("name,dtype", LARGE_CASES, ids=[f"{n}-{np.dtype(d).name}" for n, d in LARGE_CASES])

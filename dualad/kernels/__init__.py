@@ -17,9 +17,9 @@ import numpy as np
 from ..rules.base import ElementwiseRule
 from ..rules.derive import value_partials
 from .cache import cache_dir
-from .cpu import compiles_complex, get_kernel
+from .cpu import compiles_complex, compiles_wirtinger, get_kernel
 
-__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "compiles_complex", "PARALLEL_MIN"]
+__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "compiles_complex", "compiles_wirtinger", "PARALLEL_MIN"]
 
 def _parallel_min() -> int:
     # Threads pay on a quiet machine with cores to spare; on two shared cores, measured, they
@@ -84,14 +84,17 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
     return y.reshape(shape), ty.reshape((k,) + shape)
 
 
-def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, into: list | None = None, y=None) -> list:
+def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, into: list | None = None, y=None,
+        wirtinger: bool = False) -> list:
     """Adjoint contributions ``ȳ · ∂_i`` of shape ``(m,) + out_shape`` for each needed input.
 
     ``into[i]`` (optional, C-contiguous, of that full shape) is added into instead of
     allocating: the result for that input is then ``into[i]`` itself.  ``y`` (optional) is
     the rule's output at ``xs``; a rule whose partials read their value reads it from there
-    (:func:`dualad.rules.derive.value_partials`).  Returns a list with None for inputs not
-    needed; unbroadcasting is the caller's job.
+    (:func:`dualad.rules.derive.value_partials`).  ``wirtinger``: the rule's Wirtinger partials
+    on complex inputs, ``ȳ ∂_i + conj(ȳ ∂̄_i)`` (``dtype`` complex, that of the inputs and the
+    contributions; ``g`` keeps its own, real for a real output).  Returns a list with None for
+    inputs not needed; unbroadcasting is the caller's job.
     """
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
@@ -103,7 +106,8 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
         f, scalar = _flat(x, shape, size)
         flat.append(f)
         per_input.append((scalar, ("a" if buf is not None else "w") if need else "n"))
-    g = np.asarray(g, dtype=dtype)
+    if not wirtinger:
+        g = np.asarray(g, dtype=dtype)
     if g.size == m or (g.ndim > 1 and not any(g.strides[1:])):
         # one cotangent value per lane, possibly a broadcast view: pass it as a column
         g = g[(slice(None),) + (0,) * (g.ndim - 1)] if g.ndim > 1 else g
@@ -120,10 +124,11 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
             outs.append(buf.reshape(m, size))
         else:
             outs.append(np.empty((m, size), dtype=dtype))
-    valued = y is not None and value_partials(rule) is not None
+    valued = not wirtinger and y is not None and value_partials(rule) is not None
     if valued:
         flat.append(np.ascontiguousarray(y, dtype=dtype).reshape(size))  # the output: the broadcast shape
-    kern = get_kernel(rule, "vjp", (tuple(per_input), g_scalar, _layout(m, size), valued) + _kind(dtype), size * m >= PARALLEL_MIN)
+    kind = "wvjp" if wirtinger else "vjp"
+    kern = get_kernel(rule, kind, (tuple(per_input), g_scalar, _layout(m, size), valued) + _kind(dtype), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
 

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.arith import any_complex, lane_sum, push_terms, strong_multiply
+from ..rules.arith import any_complex, lane_sum, pull_terms, push_terms, strong_multiply
 from ..rules.base import ElementwiseRule
 from ..rules.derive import partials_at
-from . import compiles_complex
+from . import compiles_complex, compiles_wirtinger
 from . import hvp as cpu_hvp
 from . import jvp as cpu_jvp
 from . import value as cpu_value
 from . import vjp as cpu_vjp
 
-__all__ = ["SMALL", "push", "pull", "pull_scalar", "value", "fused_hvp"]
+__all__ = ["SMALL", "push", "pull", "pull_wirtinger", "pull_scalar", "value", "fused_hvp"]
 
 #: Below this many elements × lanes a NumPy evaluation of the rule is cheaper than a kernel call.
 SMALL = 256
@@ -120,6 +120,21 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
         else:
             contribs.append(strong_multiply(p, g))
     return contribs
+
+
+def pull_wirtinger(rule: ElementwiseRule, values: list, g: np.ndarray, needed: list, into: list | None) -> list:
+    """:func:`pull` of a rule that is not holomorphic, on complex host operands: from its
+    Wirtinger partials, ``ȳ ∂_i + conj(ȳ ∂̄_i)`` per needed input, complex in ``g``'s precision.
+    From :data:`SMALL` elements one pass of the rule's fused ``"wvjp"`` kernel (which may add
+    into ``into[i]`` as :func:`pull` does), below it NumPy on whole arrays."""
+    m = g.shape[0]
+    plain = all(isinstance(v, (np.ndarray, np.generic, float, complex, int)) for v in values)
+    if not (m and plain and g.size // m >= SMALL and compiles_wirtinger(rule)):
+        return pull_terms(rule, values, g, needed)
+    dtype = np.result_type(g.dtype, np.complex64)
+    into = [b if b is not None and b.shape == g.shape and b.dtype == dtype and b.flags.c_contiguous else None
+            for b in into or [None] * len(values)]
+    return cpu_vjp(rule, values, g, needed, dtype, into, wirtinger=True)
 
 
 def pull_scalar(rule: ElementwiseRule, values: list, g: np.ndarray, needed: list, y=None) -> list:

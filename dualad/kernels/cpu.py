@@ -4,13 +4,16 @@ No derivative formula lives here.  For a rule ``fn(*xs) -> (value, *partials)`` 
 generates the loop around it, compiles it with Numba (lazily, on first use, ``cache=True``) and
 hands back a dispatcher.  The rule is compiled as :attr:`~dualad.rules.ElementwiseRule.kernel_fn`:
 its own function, or a copy whose globals see the ``scalar=`` implementations the declarations
-give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``).  Three kinds of kernel exist per rule:
+give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``).  These kinds of kernel exist per rule:
 
 ``jvp``
     Reads each input and its k tangent lanes once; writes the value and the k output lanes once:
     ``y = v``, ``ẏ[l] = Σ_i ∂_i · ẋ_i[l]``.
 ``vjp``
     Reads the inputs and the m cotangent lanes; writes (or adds into) ``x̄_i[l] = ȳ[l] · ∂_i``.
+``wvjp``
+    The same for a rule that is not holomorphic, on complex inputs, from its Wirtinger partials
+    (:func:`numba_compilable`): ``x̄_i[l] = ȳ[l] · ∂_i + conj(ȳ[l] · ∂̄_i)``.
 ``value``
     The value alone, for rules that are not NumPy ufuncs.
 
@@ -25,13 +28,14 @@ imported from there, because Numba can only cache functions that live in a file.
 
 from __future__ import annotations
 
+import inspect
 import threading
 
-from ..rules.base import ElementwiseRule
+from ..rules.base import ElementwiseRule, outside_reads, retarget
 from ..rules.derive import tangent_source
 from .cache import load_generated
 
-__all__ = ["get_kernel", "memo", "pattern_tag", "compiles_complex"]
+__all__ = ["get_kernel", "memo", "pattern_tag", "compiles_complex", "compiles_wirtinger", "numba_compilable"]
 
 _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
@@ -55,6 +59,53 @@ _partials = numba.njit(without_value(RULES[{name!r}].kernel_fn), inline="always"
 
 def _x(i: int, scalar: bool) -> str:
     return f"x{i}[0]" if scalar else f"x{i}[i]"
+
+
+_WIRTINGER = '''\
+from dualad.kernels.cpu import numba_compilable
+
+
+@numba.njit(inline="always", error_model="numpy", cache=False)
+def _modulus(z):
+    # |z| as the Wirtinger partials' kernels compute it: Numba's complex abs is libm's hypot,
+    # some 15x slower than NumPy's; this one is as safe from overflow and underflow, within
+    # 2 ulp, and vectorises.
+    x = abs(np.float64(z.real))
+    y = abs(np.float64(z.imag))
+    m = max(x, y)
+    r = min(x, y) / m if (m > 0.0) & (m < np.inf) else 0.0
+    return m * np.sqrt(1.0 + r * r)
+
+
+_wirtinger = numba.njit(
+    numba_compilable(RULES[{name!r}].wirtinger, {{np.absolute: _modulus}}), inline="always", error_model="numpy", cache=False
+)
+
+'''
+
+
+def numba_compilable(fn, table: dict | None = None):
+    """``fn`` as the kernels compile it: each Python function it calls from its module (a helper
+    shared by several rules, such as the Wirtinger partials' ``_unit``) replaced by its Numba
+    compilation, inlined, recursively; and each function in ``table`` (``{function:
+    replacement}``) replaced, in ``fn`` and those helpers.
+
+    Examples
+    --------
+    >>> import numba
+    >>> from dualad.rules import RULES
+    >>> from dualad.kernels.cpu import numba_compilable
+    >>> d, dbar = numba.njit(numba_compilable(RULES["absolute"].wirtinger))(3.0 + 4.0j)
+    >>> complex(d), complex(dbar)                     # conj(z) / 2|z|, z / 2|z|
+    ((0.3-0.4j), (0.3+0.4j))
+    """
+    import numba
+
+    table = dict(table or {})
+    for _, _, value in outside_reads(fn):
+        if inspect.isfunction(value) and value not in table:
+            table[value] = numba.njit(numba_compilable(value, table), inline="always", error_model="numpy", cache=False)
+    return retarget(fn, table)
 
 
 # A kernel splits the data into a few chunks (a prange in the parallel variants, one chunk
@@ -146,11 +197,13 @@ def _block_head(count: str, scratch: list, call: str, buf: str = "np.float64") -
     ]
 
 
-def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
+def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) -> str:
     """pattern: (per input (is_scalar, action), g_is_scalar, layout, valued[, "complex"]);
-    action 'n', 'w' or 'a'; ``valued``: the output ``y`` is an argument, which a rule whose
-    partials read its value (:func:`dualad.rules.derive.with_value`) reads instead of
-    computing it."""
+    action 'n', 'w' or 'a'.  ``valued``: the output ``y`` is an argument, which a rule whose
+    partials read its value (:func:`dualad.rules.derive.with_value`) reads instead of computing
+    it.  With ``wirtinger`` (kind ``"wvjp"``: a rule that is not holomorphic, on complex inputs;
+    never valued) the partials are the pairs of :attr:`~dualad.rules.ElementwiseRule.wirtinger`,
+    and ``x̄_i = ȳ ∂_i + conj(ȳ ∂̄_i)``, each product a strong zero."""
     per_input, g_scalar, layout, valued = pattern[:4]
     buf = _buffer(pattern)
     nin = rule.nin
@@ -159,38 +212,55 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     gcol = "0" if g_scalar else "i"  # the one-lane and wide variants index full rows
     xs = [_x(i, per_input[i][0]) for i in range(nin)]
     # the value is not computed: given (valued), or not needed (_partials drops it)
-    call = f"_valued({', '.join(xs + ['yv[i]'])})" if valued else f"_partials({', '.join(xs)})"
+    if wirtinger:
+        call = f"_wirtinger({', '.join(xs)})"
+    elif valued:
+        call = f"_valued({', '.join(xs + ['yv[i]'])})"
+    else:
+        call = f"_partials({', '.join(xs)})"
     head = [f'_valued = numba.njit(with_value(RULES[{rule.name!r}].kernel_fn), inline="always", error_model="numpy", cache=False)', ""]
     head = head if valued else []
+    # (slot name, its index in the call's result, conjugated) per input
+    slots = {i: [(f"{i}", 2 * i, False), (f"{i}c", 2 * i + 1, True)] if wirtinger else [(f"{i}", i + 1, False)] for i in out}
+    names = [name for i in out for name, _, _ in slots[i]]
+
+    def load(indent: str, source) -> list[str]:
+        return [f"{indent}q{name} = {source(name, k)}" for i in out for name, k, _ in slots[i]]
 
     def store(i: int, indent: str, row: str) -> list[str]:
         op = "=" if per_input[i][1] == "w" else "+="
         idx = "j" if row == "cl" and layout == "block" else "i"
-        return [indent + line for line in _sz(f"a{i}", "gv", f"q{i}")] + [f"{indent}{row}{i}[{idx}] {op} a{i}"]
+        lines, terms = [], []
+        for name, _, conj in slots[i]:
+            lines += [indent + line for line in _sz(f"a{name}", "gv", f"q{name}")]
+            terms.append(f"np.conj(a{name})" if conj else f"a{name}")
+        return lines + [f"{indent}{row}{i}[{idx}] {op} {' + '.join(terms)}"]
 
     if layout == "wide":
         body = head + [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"]
-        body += [f"    p{i} = np.empty(n, {buf})" for i in out]
-        body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{i}[i] = r[{i + 1}]" for i in out]
+        body += [f"    p{name} = np.empty(n, {buf})" for name in names]
+        body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{name}[i] = r[{k}]" for i in out for name, k, _ in slots[i]]
         body += ["    for l in _range(m):", "        gl = g[l]"] + [f"        cl{i} = c{i}[l]" for i in out]
-        body += ["        for i in range(n):", f"            gv = gl[{gcol}]"]
+        body += ["        for i in range(n):", f"            gv = gl[{gcol}]"] + load(" " * 12, lambda name, k: f"p{name}[i]")
         for i in out:
-            body += [f"            q{i} = p{i}[i]"] + store(i, "            ", "cl")
+            body += store(i, "            ", "cl")
         return "\n".join(body) + "\n"
     body = head + _chunks(", ".join(args), f"c{out[0]}.shape[1]")
     if layout == "one":
         body += ["        gr = g[0]"] + [f"        cr{i} = c{i}[0]" for i in out]
         body += ["        for i in range(lo, hi):", f"            r = {call}", f"            gv = gr[{gcol}]"]
+        body += load(" " * 12, lambda name, k: f"r[{k}]")
         for i in out:
-            body += [f"            q{i} = r[{i + 1}]"] + store(i, "            ", "cr")
+            body += store(i, "            ", "cr")
         return "\n".join(body) + "\n"
-    body += _block_head("m = g.shape[0]", out, call, buf)
-    body += [f"                p{i}[i - start] = r[{i + 1}]" for i in out]
+    body += _block_head("m = g.shape[0]", names, call, buf)
+    body += [f"                p{name}[i - start] = r[{k}]" for i in out for name, k, _ in slots[i]]
     body += ["            for l in range(m):", "                gl = g[l, 0:1]" if g_scalar else "                gl = g[l, start:stop]"]
     body += [f"                cl{i} = c{i}[l, start:stop]" for i in out]
     body += ["                for j in range(stop - start):", f"                    gv = gl[{'0' if g_scalar else 'j'}]"]
+    body += load(" " * 20, lambda name, k: f"p{name}[j]")
     for i in out:
-        body += [f"                    q{i} = p{i}[j]"] + store(i, "                    ", "cl")
+        body += store(i, "                    ", "cl")
     return "\n".join(body) + "\n"
 
 
@@ -314,7 +384,13 @@ def _hvp_head(rule: ElementwiseRule) -> list[str]:
     ]
 
 
-_SOURCES = {"jvp": _jvp_source, "vjp": _vjp_source, "value": _value_source, "hvp": _hvp_source}
+_SOURCES = {
+    "jvp": _jvp_source,
+    "vjp": _vjp_source,
+    "wvjp": lambda rule, pattern: _vjp_source(rule, pattern, wirtinger=True),
+    "value": _value_source,
+    "hvp": _hvp_source,
+}
 
 
 def pattern_tag(pattern) -> str:
@@ -340,21 +416,28 @@ def compiles_complex(rule: ElementwiseRule) -> bool:
     """Whether Numba compiles the rule on complex numbers (a holomorphic rule's kernels then
     serve complex arrays); not where its source orders complex values (``maximum``'s ``x > y``):
     those rules evaluate complex arrays with NumPy.  Probed once per rule and process."""
+    return memo(_COMPLEX, _LOCK, (rule.name, rule.source_hash), lambda: _compiles(rule.kernel_fn, rule.nin))
 
-    def probe():
-        import numba
 
-        try:
-            numba.njit(rule.kernel_fn, error_model="numpy", cache=False)(*[1.5 + 0.5j] * rule.nin)
-        except numba.core.errors.TypingError:
-            return False
-        return True
+def compiles_wirtinger(rule: ElementwiseRule) -> bool:
+    """Whether Numba compiles the rule's Wirtinger partials (see :func:`numba_compilable`), so
+    that its ``"wvjp"`` kernels serve complex arrays.  Probed once per rule and process."""
+    key = (rule.name, rule.source_hash, "wirtinger")
+    return memo(_COMPLEX, _LOCK, key, lambda: _compiles(numba_compilable(rule.wirtinger), rule.nin))
 
-    return memo(_COMPLEX, _LOCK, (rule.name, rule.source_hash), probe)
+
+def _compiles(fn, nin: int) -> bool:
+    import numba
+
+    try:
+        numba.njit(fn, error_model="numpy", cache=False)(*[1.5 + 0.5j] * nin)
+    except numba.core.errors.TypingError:
+        return False
+    return True
 
 
 def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool = False):
-    """The compiled kernel for ``rule`` of ``kind`` ('jvp', 'vjp' or 'value') and ``pattern``.
+    """The compiled kernel for ``rule`` of ``kind`` ('jvp', 'vjp', 'wvjp', 'value' or 'hvp') and ``pattern``.
 
     Compiled on first request (per dtype on first call), then served from memory; across
     processes Numba's on-disk cache makes the first call cheap.
@@ -365,6 +448,8 @@ def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool 
 
 def _build(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool):
     src = _HEADER.format(name=rule.name, parallel=parallel)
+    if kind == "wvjp":
+        src += _WIRTINGER.format(name=rule.name)
     src += _SOURCES[kind](rule, pattern)
     src += f'\nkernel = numba.njit(kernel, cache=True, nogil=True, error_model="numpy", parallel={parallel})\n'
     safe = "".join(ch if ch.isalnum() else "_" for ch in rule.name)

@@ -374,8 +374,13 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
     m = g.shape[0]
     y = values.value if type(values) is Operands else None  # the output, where the partials read it (Operands)
     if rule.wirtinger is not None and any_complex(values):
-        # Not holomorphic, complex inputs: ȳ ∂ + conj(ȳ ∂̄) (NumPy dispatch, any level).
-        return _shape_contributions(values, pull_terms(rule, values, g, needed), g, m, out_shape)
+        # Not holomorphic, complex inputs: ȳ ∂ + conj(ȳ ∂̄) (host arrays: the backend's choice;
+        # nested values: NumPy dispatch at their level).
+        if type(g) is np.ndarray and not any(isinstance(v, Active) for v in values):
+            contribs = backend.pull_wirtinger(rule, values, g, needed, into)
+        else:
+            contribs = pull_terms(rule, values, g, needed)
+        return _shape_contributions(values, contribs, g, m, out_shape)
     consts = rule.constant_partials
     if None not in consts:
         # Declared constant partials (add, subtract, negative, ...): scale, or pass ȳ through.

@@ -76,7 +76,7 @@ rfft = LinearOp("rfft", _rfft)
 def _rfft_t(ct, *, shapes, axis, norm, real, batch):
     # Re F (ȳ zero-padded) = Σ_k Re(conj(ȳ_k) e^{+2πijk/n}) = irfft(conj(ȳ) / w) with the opposite norm
     n = shapes[0][axis]
-    c = np.conj(ct) * (1.0 / hermitian_weights(n, axis)).astype(real)
+    c = _weigh(np.conj(ct), n, axis, real, inverse=True)
     return (irfft.bind(c, n=n, axis=axis, norm=SWAP_NORM[norm], real=real, batch=batch),)
 
 
@@ -91,4 +91,15 @@ irfft = LinearOp("irfft", _irfft)
 def _irfft_t(ct, *, shapes, n, axis, norm, real, batch):
     # (G x̄)[:n//2 + 1] for real x̄ = conj(rfft(x̄)) with the opposite norm
     half = np.conj(rfft.bind(ct, axis=axis, norm=SWAP_NORM[norm], real=real, batch=batch))
-    return (half * hermitian_weights(n, axis).astype(real),)
+    return (_weigh(half, n, axis, real, inverse=False),)
+
+
+def _weigh(c, n: int, axis: int, real, inverse: bool):
+    """``c ⊙ w`` (or ``c / w``) for the Hermitian weights ``w`` of ``n`` along ``axis``, ``c`` a
+    half spectrum just made by the caller: a host array is scaled in place where ``w = 2`` (no
+    array of weights, no second full-size array); other values (nested, device) are multiplied."""
+    if type(c) is np.ndarray:
+        c[(Ellipsis, slice(1, (n + 1) // 2)) + (slice(None),) * (-axis - 1)] *= 0.5 if inverse else 2.0
+        return c
+    w = hermitian_weights(n, axis)
+    return c * (1.0 / w if inverse else w).astype(real)

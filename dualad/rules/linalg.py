@@ -351,6 +351,23 @@ class Decomposition(Primitive):
             start += size
         return tuple(outs)
 
+    def outputs(self, x, params: dict) -> tuple:
+        """The decomposition's outputs at ``x``: NumPy's own arrays for a host array (no packing),
+        else the bound op unpacked (an active value's level then differentiates it).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from dualad.rules.linalg import eigh
+        >>> w, v = eigh.outputs(np.array([[2.0, 1.0], [1.0, 2.0]]), {"uplo": "L", "vectors": True})
+        >>> w
+        array([1., 3.])
+        """
+        if type(x) is np.ndarray:
+            return tuple(self.compute(x, **params))
+        m, n = x.shape[-2:]
+        return self.unpack(self.bind(x, **params), m, n, params)
+
     def _factors(self, x, params):
         """``(y, full)``: the op's packed value and the factors the formulas read."""
         if self._check is not None:
@@ -437,8 +454,7 @@ def _eigh_compute(x, *, uplo, vectors):
 
 
 def _eigh_full(x, *, uplo, vectors):
-    both = eigh.bind(x, uplo=uplo, vectors=True)
-    w, v = eigh.unpack(both, x.shape[-1], x.shape[-1], {"uplo": uplo, "vectors": True})
+    w, v = eigh.outputs(x, {"uplo": uplo, "vectors": True})
     return np.real(w), v  # real eigenvalues (packed with complex eigenvectors, they are complex)
 
 
@@ -487,8 +503,7 @@ def _eig_compute(x, *, vectors):
 
 
 def _eig_full(x, *, vectors):
-    n = x.shape[-1]
-    return eig.unpack(eig.bind(x, vectors=True), n, n, {"vectors": True})
+    return eig.outputs(x, {"vectors": True})
 
 
 def _largest(v):
@@ -574,9 +589,7 @@ def _svd_check(x, *, full_matrices, compute_uv):
 
 
 def _svd_full(x, *, full_matrices, compute_uv):
-    m, n = x.shape[-2:]
-    params = {"full_matrices": False, "compute_uv": True}
-    u, s, vh = svd.unpack(svd.bind(x, **params), m, n, params)
+    u, s, vh = svd.outputs(x, {"full_matrices": False, "compute_uv": True})
     return u, np.real(s), vh
 
 
@@ -694,8 +707,7 @@ def _qr_check(x, *, mode):
 
 
 def _qr_full(x, *, mode):
-    m, n = x.shape[-2:]
-    return qr.unpack(qr.bind(x, mode="reduced"), m, n, {"mode": "reduced"})
+    return qr.outputs(x, {"mode": "reduced"})
 
 
 def _qr_tangent(x, full, t, *, mode):
