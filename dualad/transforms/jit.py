@@ -193,6 +193,8 @@ class Jitted:
         nums, names = _static_positions(static_argnums), _static_names(static_argnames)
         self.static_argnums, self.static_argnames = _both_ways(f, nums, names)
         self._cache: OrderedDict = OrderedDict()
+        # hessian(g) and jacfwd(g) of one array argument: record g and run the compiled lanes
+        self._route = getattr(f, "jit_route", None)
         self._lock = threading.RLock()
         self.records = 0
         self.fallbacks = 0
@@ -266,6 +268,10 @@ class Jitted:
             return self._replay(entry, traced, rebuild)
 
     def _replay(self, entry: _Entry, traced: list, rebuild):
+        if self._route is not None and len(traced) == 1:
+            args, kwargs = rebuild(traced)
+            if not kwargs and len(args) == 1 and self._route[2] in (0, -1) and type(args[0]) is np.ndarray:
+                return self._routed(entry, args[0])
         traced_out = []
 
         def g(*values):
@@ -288,6 +294,23 @@ class Jitted:
         # run with floating-point warnings silenced (0·inf resolved by strong zeros): so do replays.
         with np.errstate(all="ignore"):
             out = entry.rec(*traced)
+        entry.traces += entry.rec.records - seen
+        self.records += entry.rec.records - seen
+        if entry.traces - 1 > MAX_RERECORDS and entry.rec.records > seen:
+            self._give_up(entry)
+        return out
+
+    def _routed(self, entry: _Entry, x: np.ndarray):
+        """``hessian(g)(x)`` or ``jacfwd(g)(x)`` from a recording of ``g`` (its lane sweeps in
+        compiled code, :meth:`dualad.Recording.hessian` and ``jacobian(mode="forward")``)."""
+        kind, g, _ = self._route
+        seen = 0
+        if entry.rec is None:
+            entry.rec = Recording(g, (np.array(x, copy=True),), None)
+        else:
+            seen = entry.rec.records
+        with np.errstate(all="ignore"):
+            out = entry.rec.hessian(x) if kind == "hessian" else entry.rec.jacobian(x, mode="forward")
         entry.traces += entry.rec.records - seen
         self.records += entry.rec.records - seen
         if entry.traces - 1 > MAX_RERECORDS and entry.rec.records > seen:

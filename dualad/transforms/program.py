@@ -115,14 +115,15 @@ class Program:
             return buf[off]
         return buf[off:off + math.prod(shape)].reshape(shape)
 
-    def _forward(self, leaves: list, residuals: list | None = None):
-        """A buffer (and the held values) with every node computed at ``leaves``; with
-        ``residuals``, each host step's residual appended to it."""
+    def prepare(self, leaves: list):
+        """``(buffer, held)`` before a run at ``leaves``: the constants and the leaves in place
+        (a buffer of an earlier run, or a copy of :attr:`image`), the values kept on the host
+        (complex, other precision, outer level; and every leaf, for the guards) in ``held``."""
         try:  # a buffer of an earlier run: its constants are in place, every other slot is written
             buf = self._spare.pop()
         except IndexError:
             buf = self.image.copy()
-        held: dict = {}  # the values kept on the host (complex, other precision, outer level)
+        held: dict = {}
         for (node, off, size), x in zip(self.leaf_slots, leaves):
             if off < 0:
                 held[node] = x
@@ -130,6 +131,16 @@ class Program:
                 buf[off:off + size] = np.ravel(x)
         if self.guards:
             held.update((node, x) for (node, _, _), x in zip(self.leaf_slots, leaves))
+        return buf, held
+
+    def release(self, buf) -> None:
+        """Hand back a buffer of a finished run (:meth:`prepare`), for the next run to reuse."""
+        self._spare.append(buf)
+
+    def _forward(self, leaves: list, residuals: list | None = None):
+        """A buffer (and the held values) with every node computed at ``leaves``; with
+        ``residuals``, each host step's residual appended to it."""
+        buf, held = self.prepare(leaves)
         vm, code, ints = self._vm, self.code, self.ints
         with np.errstate(all="ignore"):
             for start, stop, host in self.steps:
@@ -145,7 +156,7 @@ class Program:
         """The outputs ``outs`` (``("n", node)`` or ``("c", constant)``) at the leaf values
         ``leaves``, or None if a guard changed."""
         buf, held = self._forward(leaves)
-        if self.guards and not self._guards_hold(buf, held):
+        if self.guards and not self.guards_hold(buf, held):
             return None
         vals = []
         for kind, v in outs:
@@ -165,7 +176,7 @@ class Program:
         changed.  Needs :attr:`differentiable`."""
         residuals: list = []
         buf, held = self._forward(leaves, residuals)
-        if self.guards and not self._guards_hold(buf, held):
+        if self.guards and not self.guards_hold(buf, held):
             return None
         adj = np.zeros_like(buf)
         off, shape = self.slots[node]
@@ -183,7 +194,7 @@ class Program:
         :attr:`differentiable`."""
         residuals: list = []
         buf, held = self._forward(leaves, residuals)
-        if self.guards and not self._guards_hold(buf, held):
+        if self.guards and not self.guards_hold(buf, held):
             return None
         n = sum(size for _, _, size in self.leaf_slots)
         rows = []
@@ -228,7 +239,7 @@ class Program:
                 o, s = self.slots[n]
                 adj[o:o + math.prod(s)] += np.ravel(np.broadcast_to(c, (1,) + tuple(s)))
 
-    def _guards_hold(self, buf, held) -> bool:
+    def guards_hold(self, buf, held) -> bool:
         """Whether every guard gives its recorded result on this run's values (the inputs as
         given; a 0-d value as a NumPy scalar, or else as a 0-d array, the two forms NumPy gives)."""
         for fn, refs, kw, result in self.guards:
