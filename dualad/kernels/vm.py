@@ -49,7 +49,7 @@ from ..rules.base import RULES, ElementwiseRule
 from .cache import FORMAT, load_generated
 
 __all__ = ["WIDTH", "KIND_NAMES", "branch_tree", "UNARY", "BINARY", "TERNARY", "GATHER", "SCATTER_ADD", "SUM", "MATMUL",
-           "vm_rules", "vm_source", "get_vm", "generated_module"]
+           "vm_rules", "vm_source", "get_vm", "generated_module", "BLAS_MIN"]
 
 #: Fields per instruction.
 WIDTH = 10
@@ -57,7 +57,7 @@ UNARY, BINARY, TERNARY, GATHER, SCATTER_ADD, SUM, MATMUL = range(7)
 #: The instruction kinds' names, by code (for templates of generated source).
 KIND_NAMES = ("UNARY", "BINARY", "TERNARY", "GATHER", "SCATTER_ADD", "SUM", "MATMUL")
 #: Products with more multiply-adds than this go to BLAS (``np.dot``); smaller ones loop inline.
-_BLAS_MIN = 4096
+BLAS_MIN = 4096
 
 _LOCK = threading.Lock()
 _BUILT: dict = {}
@@ -158,7 +158,7 @@ def vm_source(rules: dict | None = None) -> str:
     for nin, rs in table.items():
         lines += ["@numba.njit(error_model='numpy', cache=False)"] + _arity_function(nin, rs)
         lines += ["@numba.njit(error_model='numpy', cache=False)"] + _adjoint_function(nin, rs)
-    lines += _RUN.format(blas=_BLAS_MIN, **{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
+    lines += _RUN.format(blas=BLAS_MIN, **{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
     return "\n".join(lines) + "\n"
 
 

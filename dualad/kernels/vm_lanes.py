@@ -10,6 +10,11 @@ of buffer position ``p``.
     ``ẏ[l] = Σ_j ∂_j · ẋ_j[l]`` with the partials of the same rule call that gives the value
     (strong zeros); a gather copies rows, a sum and a scatter-add add them, a matrix product
     writes ``Ȧ B + A Ḃ``.
+``mark_fixed(code, ints, active)``
+    Marks each matrix product's operands that no input reaches (``active``: a boolean per
+    position, True at the inputs) by writing 1 into its fields ``c`` (``A``) and ``sc``
+    (``B``): the sweeps then skip those operands' tangents and adjoints.  An unmarked
+    product (0, as lowered) carries both.
 ``hvp_sweep(buf, tan, adj, adjt, code, ints, start, stop)``
     Backwards over the instructions, the adjoints ``adj`` (one per position) and their
     tangents ``adjt`` (``(size, k)``): an elementwise instruction adds ``x̄_i += ȳ ∂_i`` and
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from ..rules.base import ElementwiseRule
 from ..rules.derive import derivable, tangent_source
-from .vm import KIND_NAMES, branch_tree, generated_module, vm_rules
+from .vm import BLAS_MIN, KIND_NAMES, branch_tree, generated_module, vm_rules
 
 __all__ = ["lanes_source", "get_lane_sweeps"]
 
@@ -129,13 +134,22 @@ def lanes_source(rules: dict | None = None) -> str:
     lines += [""] + _tangents(table)
     for nin, rs in table.items():
         lines += _jvp_function(nin, rs) + _hvp_function(nin, rs)
-    lines += _SWEEPS.format(**{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
+    lines += _SWEEPS.format(blas=BLAS_MIN, **{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
     return "\n".join(lines) + "\n"
 
 
 _SWEEPS = '''
 @numba.njit(error_model='numpy', cache=False)
-def _matmul_jvp(buf, tan, k, out, m, kk, n, a, b):
+def _matmul_jvp(buf, tan, k, out, m, kk, n, a, b, fixed_a, fixed_b):
+    if fixed_a != 0 and m * kk * n * (k + 1) > {blas}:  # a constant matrix: C = A B and its tangents A dB, by BLAS
+        A = buf[a:a + m * kk].reshape((m, kk))
+        buf[out:out + m * n] = np.dot(A, buf[b:b + kk * n].reshape((kk, n))).ravel()
+        flat = tan.reshape(-1)
+        if fixed_b != 0:
+            flat[out * k:(out + m * n) * k] = 0
+        else:
+            flat[out * k:(out + m * n) * k] = np.dot(A, flat[b * k:(b + kk * n) * k].reshape((kk, n * k))).ravel()
+        return
     for i in range(m):
         for j in range(n):
             o = out + i * n + j
@@ -148,8 +162,12 @@ def _matmul_jvp(buf, tan, k, out, m, kk, n, a, b):
                 av = buf[pa]
                 bv = buf[pb]
                 acc += av * bv
-                for l in range(k):
-                    tan[o, l] += tan[pa, l] * bv + av * tan[pb, l]
+                if fixed_a == 0:
+                    for l in range(k):
+                        tan[o, l] += tan[pa, l] * bv
+                if fixed_b == 0:
+                    for l in range(k):
+                        tan[o, l] += av * tan[pb, l]
             buf[o] = acc
 
 
@@ -195,13 +213,20 @@ def jvp_run(buf, tan, code, ints, start, stop):
                 for l in range(k):
                     tan[d, l] += tan[b + i, l]
         elif kind == {MATMUL}:
-            _matmul_jvp(buf, tan, k, out, n, code[p, 5], code[p, 7], code[p, 4], code[p, 6])
+            _matmul_jvp(buf, tan, k, out, n, code[p, 5], code[p, 7], code[p, 4], code[p, 6], code[p, 8], code[p, 9])
         elif kind == {TERNARY}:
             _jvp3(code[p, 1], buf, tan, k, out, n, code[p, 4], code[p, 5], code[p, 6], code[p, 7], code[p, 8], code[p, 9])
 
 
 @numba.njit(error_model='numpy', cache=False)
-def _matmul_hvp(buf, tan, adj, adjt, k, out, m, kk, n, a, b):
+def _matmul_hvp(buf, tan, adj, adjt, k, out, m, kk, n, a, b, fixed_a, fixed_b):
+    if fixed_a != 0 and m * kk * n * (k + 1) > {blas}:  # a constant matrix: adjoints of B (and their tangents) += A^T times C's, by BLAS
+        if fixed_b == 0:
+            At = buf[a:a + m * kk].reshape((m, kk)).T.copy()
+            adj[b:b + kk * n] += np.dot(At, adj[out:out + m * n].reshape((m, n))).ravel()
+            flat = adjt.reshape(-1)
+            flat[b * k:(b + kk * n) * k] += np.dot(At, flat[out * k:(out + m * n) * k].reshape((m, n * k))).ravel()
+        return
     for i in range(m):
         for j in range(n):
             o = out + i * n + j
@@ -211,12 +236,54 @@ def _matmul_hvp(buf, tan, adj, adjt, k, out, m, kk, n, a, b):
                 pb = b + q * n + j
                 av = buf[pa]
                 bv = buf[pb]
-                adj[pa] += g * bv
-                adj[pb] += g * av
-                for l in range(k):
-                    gt = adjt[o, l]
-                    adjt[pa, l] += gt * bv + g * tan[pb, l]
-                    adjt[pb, l] += gt * av + g * tan[pa, l]
+                if fixed_a == 0:
+                    adj[pa] += g * bv
+                    for l in range(k):
+                        adjt[pa, l] += adjt[o, l] * bv + g * tan[pb, l]
+                if fixed_b == 0:
+                    adj[pb] += g * av
+                    for l in range(k):
+                        adjt[pb, l] += adjt[o, l] * av + g * tan[pa, l]
+
+
+@numba.njit(error_model='numpy', cache=False)
+def _any(active, a, n, s):
+    for i in range(n if s != 0 else 1):
+        if active[a + i * s]:
+            return True
+    return False
+
+
+@numba.njit(error_model='numpy', cache=True, nogil=True)
+def mark_fixed(code, ints, active):
+    for p in range(code.shape[0]):
+        kind = code[p, 0]
+        out = code[p, 2]
+        n = code[p, 3]
+        if kind == {GATHER}:
+            for i in range(n):
+                active[out + i] = active[ints[code[p, 4] + i]]
+            continue
+        if kind == {SCATTER_ADD}:
+            for i in range(code[p, 5]):
+                active[ints[code[p, 4] + i]] |= active[code[p, 6] + i]
+            continue
+        if kind == {MATMUL}:
+            act_a = _any(active, code[p, 4], n * code[p, 5], 1)
+            act_b = _any(active, code[p, 6], code[p, 5] * code[p, 7], 1)
+            code[p, 8] = 0 if act_a else 1
+            code[p, 9] = 0 if act_b else 1
+            act = act_a or act_b
+            n = n * code[p, 7]
+        elif kind == {SUM}:
+            act = _any(active, code[p, 4], n, 1)
+            n = 1
+        else:
+            act = False
+            for j in range(kind + 1):
+                act = act or _any(active, code[p, 4 + 2 * j], n, code[p, 5 + 2 * j])
+        for i in range(n):
+            active[out + i] = act
 
 
 @numba.njit(error_model='numpy', cache=True, nogil=True)
@@ -253,7 +320,8 @@ def hvp_sweep(buf, tan, adj, adjt, code, ints, start, stop):
                 for l in range(k):
                     adjt[b + i, l] += adjt[d, l]
         elif kind == {MATMUL}:
-            _matmul_hvp(buf, tan, adj, adjt, k, out, n, code[p, 5], code[p, 7], code[p, 4], code[p, 6])
+            _matmul_hvp(buf, tan, adj, adjt, k, out, n, code[p, 5], code[p, 7], code[p, 4], code[p, 6], code[p, 8],
+                        code[p, 9])
         elif kind == {TERNARY}:
             _hvp3(code[p, 1], buf, tan, adj, adjt, k, out, n, code[p, 4], code[p, 5], code[p, 6], code[p, 7],
                   code[p, 8], code[p, 9])
@@ -261,7 +329,7 @@ def hvp_sweep(buf, tan, adj, adjt, code, ints, start, stop):
 
 
 def get_lane_sweeps(rules: dict | None = None):
-    """``(jvp_run, hvp_sweep)`` for the rule table ``rules`` (default: the current one), with
+    """``(jvp_run, hvp_sweep, mark_fixed)`` for the rule table ``rules`` (default: the current one), with
     the VM's numbering of rules (:func:`dualad.kernels.vm.vm_rules`).  Generated and imported
     once per rule table and process; each sweep compiles on its first call for a dtype, once
     per machine (Numba's disk cache).
@@ -270,7 +338,7 @@ def get_lane_sweeps(rules: dict | None = None):
     --------
     >>> import numpy as np
     >>> from dualad.kernels.vm import UNARY, WIDTH, vm_rules
-    >>> jvp_run, hvp_sweep = get_lane_sweeps()
+    >>> jvp_run, hvp_sweep, _ = get_lane_sweeps()
     >>> sub = [r.name for r in vm_rules()[1]].index("sin")
     >>> code = np.zeros((1, WIDTH), np.int64)
     >>> code[0, :6] = [UNARY, sub, 2, 1, 1, 1]              # buf[2] = sin(buf[1])
@@ -284,4 +352,4 @@ def get_lane_sweeps(rules: dict | None = None):
     (True, True)
     """
     module = generated_module("dualad_vm_lanes", lanes_source, rules)[0]
-    return module.jvp_run, module.hvp_sweep
+    return module.jvp_run, module.hvp_sweep, module.mark_fixed

@@ -104,6 +104,9 @@ class Program:
         #: The most elements of any value of the program.
         self.largest = max([math.prod(slot[1]) for slot in slots if slot is not None] + [0])
         self._spare: list = []  # buffers of finished runs, for reuse
+        #: The instructions as the lane sweeps run them, and those sweeps (made by
+        #: :func:`dualad.transforms.sweeps.lane_code`).
+        self.lane_code = None
 
     def value(self, buf, held, node):
         """Node ``node``'s value in ``buf`` (a NumPy scalar for shape (), else a view), or in

@@ -17,13 +17,14 @@ import math
 
 import numpy as np
 
-from ..kernels.vm import BINARY, TERNARY, UNARY, vm_rules
+from ..kernels.vm import BINARY, MATMUL, TERNARY, UNARY, vm_rules
 from ..kernels.vm_lanes import get_lane_sweeps
 from ..rules.derive import derivable
 from .colouring import Decompressor, star_color
 from .sparsity import trace_pattern
 
-__all__ = ["LANES_MAX", "LANE_BUDGET", "RECORDED_SPARSE_MIN", "lanes_apply", "second_order", "value_and_jacfwd", "hessian_lanes", "HessianPlan"]
+__all__ = ["LANES_MAX", "LANE_BUDGET", "RECORDED_SPARSE_MIN", "lanes_apply", "lane_code", "second_order", "value_and_jacfwd",
+           "hessian_lanes", "HessianPlan"]
 
 #: The most lanes (input elements of a Jacobian, colours or unknowns of a Hessian) the compiled
 #: lane sweeps take: each lane is a scalar loop of the VM, so beyond this the replay's
@@ -53,7 +54,15 @@ def lanes_apply(prog) -> bool:
 
 
 def second_order(prog) -> bool:
-    """Whether every elementwise rule of ``prog`` has a tangent (second partials) in the VM."""
+    """Whether every elementwise rule of ``prog`` has a tangent (second partials) in the VM.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> second_order(ad.record(lambda x: np.sum(np.tanh(x) * x), np.zeros(2)).program())
+    True
+    """
     table = vm_rules()
     kinds = {UNARY: 1, BINARY: 2, TERNARY: 3}
     for kind, sub in {(int(r[0]), int(r[1])) for r in prog.code if int(r[0]) in kinds}:
@@ -62,22 +71,59 @@ def second_order(prog) -> bool:
     return True
 
 
+def lane_code(prog) -> tuple:
+    """``(code, jvp_run, hvp_sweep, spare)``: ``prog``'s instructions for the lane sweeps, its
+    matrix products marked where an operand is constant, the sweeps
+    (:func:`dualad.kernels.vm_lanes.get_lane_sweeps`) and tangent arrays of finished runs by
+    lane count (a run rewrites every row but the constants', which stay zero); made once per
+    program.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> prog = ad.record(lambda x: np.sum(np.ones((3, 2)) @ x), np.zeros(2)).program()
+    >>> [row[8:].tolist() for row in lane_code(prog)[0] if row[0] == MATMUL]     # A constant, B not
+    [[1, 0]]
+    """
+    made = prog.lane_code
+    if made is None:
+        jvp_run, hvp_sweep, mark_fixed = get_lane_sweeps()
+        code = prog.code.copy()
+        if np.any(code[:, 0] == MATMUL):
+            active = np.zeros(prog.image.size, dtype=np.bool_)
+            for _, off, size in prog.leaf_slots:
+                active[off:off + size] = True
+            mark_fixed(code, prog.ints, active)
+        made = prog.lane_code = (code, jvp_run, hvp_sweep, {})
+    return made
+
+
 def _lanes(prog, leaves: list, seeds: np.ndarray):
     """``(buf, held, tan)`` after the forward lane sweep from ``seeds`` (one row per input
     element, one column per lane); None if a guard changed."""
-    jvp_run = get_lane_sweeps()[0]
+    code, jvp_run, _, spare = lane_code(prog)
     buf, held = prog.prepare(leaves)
-    tan = np.zeros((buf.size, seeds.shape[1]), dtype=buf.dtype)
+    try:
+        tan = spare.get(seeds.shape[1], []).pop()
+    except IndexError:
+        tan = np.zeros((buf.size, seeds.shape[1]), dtype=buf.dtype)
     row = 0
     for _, off, size in prog.leaf_slots:
         tan[off:off + size] = seeds[row:row + size]
         row += size
     with np.errstate(all="ignore"):
-        jvp_run(buf, tan, prog.code, prog.ints, 0, len(prog.code))
+        jvp_run(buf, tan, code, prog.ints, 0, len(code))
     if prog.guards and not prog.guards_hold(buf, held):
-        prog.release(buf)
+        _release(prog, buf, tan)
         return None
     return buf, held, tan
+
+
+def _release(prog, buf, tan) -> None:
+    """Hand back a finished run's buffer and tangents, for the next run to reuse."""
+    prog.release(buf)
+    prog.lane_code[3].setdefault(tan.shape[1], []).append(tan)
 
 
 def _chunks(prog, k: int):
@@ -121,7 +167,7 @@ def value_and_jacfwd(prog, leaves: list, outs: list):
         if values is None:
             values = [v if kind != "n" else np.copy(prog.value(buf, held, v)) for kind, v in outs]
         blocks.append(np.concatenate(rows) if rows else np.zeros((0, stop - start)))
-        prog.release(buf)
+        _release(prog, buf, tan)
     return values, np.concatenate(blocks, axis=1)
 
 
@@ -140,7 +186,7 @@ def hessian_lanes(prog, leaves: list, node: int, seeds: np.ndarray):
     (9.0, array([ 3., 12.]), array([[ 6.,  0.],
            [ 0., 12.]]))
     """
-    hvp_sweep = get_lane_sweeps()[1]
+    code, _, hvp_sweep, _ = lane_code(prog)
     cols, value, grad = [], None, None
     for start, stop in _chunks(prog, seeds.shape[1]):
         result = _lanes(prog, leaves, np.ascontiguousarray(seeds[:, start:stop], dtype=prog.image.dtype))
@@ -151,11 +197,11 @@ def hessian_lanes(prog, leaves: list, node: int, seeds: np.ndarray):
         off = prog.slots[node][0]
         adj[off] = 1
         with np.errstate(all="ignore"):
-            hvp_sweep(buf, tan, adj, adjt, prog.code, prog.ints, 0, len(prog.code))
+            hvp_sweep(buf, tan, adj, adjt, code, prog.ints, 0, len(code))
         value = buf[off]
         grad = np.concatenate([adj[o:o + size] for _, o, size in prog.leaf_slots])
         cols.append(np.concatenate([adjt[o:o + size] for _, o, size in prog.leaf_slots]))
-        prog.release(buf)
+        _release(prog, buf, tan)
     return value, grad, np.concatenate(cols, axis=1)
 
 
