@@ -191,15 +191,13 @@ def jvp_run(buf, tan, code, ints, start, stop):
                     tan[out + i, l] = tan[src, l]
         elif kind == {SUM}:
             a = code[p, 4]
-            acc = buf[a] * 0
-            for i in range(n):
-                acc += buf[a + i]
-            buf[out] = acc
+            buf[out] = 0
             for l in range(k):
-                t = tan[a, l] * 0
-                for i in range(n):
-                    t += tan[a + i, l]
-                tan[out, l] = t
+                tan[out, l] = 0
+            for i in range(n):
+                buf[out] += buf[a + i]
+                for l in range(k):
+                    tan[out, l] += tan[a + i, l]
         elif kind == {SCATTER_ADD}:
             for i in range(n):
                 buf[out + i] = 0

@@ -371,8 +371,11 @@ def jit(f: Callable | None = None, static_argnums: int | Sequence[int] = (), sta
     changed more than :data:`~dualad.transforms.jit.MAX_RERECORDS` times runs ``f`` directly
     from then on, with one :class:`~dualad.JitFallbackWarning`.  Side effects (printing,
     appending to lists) and NumPy's floating-point warnings happen only while recording.
-    Today a replay runs the recorded list in Python (see the performance guide for when that
-    pays).
+    A replay runs the recording lowered to an operation sequence in compiled code (see the
+    performance guide for when that pays).  ``jit(hessian(g))`` and ``jit(jacfwd(g))`` without
+    options, called with one float array, record ``g`` itself and run the recording's compiled
+    lanes (:meth:`~dualad.Recording.hessian`, coloured when the Hessian is sparse, and
+    ``Recording.jacobian(mode="forward")``).
 
     Examples
     --------

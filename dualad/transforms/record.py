@@ -70,7 +70,7 @@ class Recording:
         self.records = 0
         self._lowered = None
         self._small = (None, False)  # (tape, whether its values all have < SWEEP_SIZE_MAX elements)
-        self._plan = (None, None)  # (tape, the HessianPlan of its compiled Hessian)
+        self._plan = (None, None)  # (tape, the HessianPlan of its compiled Hessian, None if none applies)
         self._trace(args)
 
     # -- recording ----------------------------------------------------------------------------
@@ -356,13 +356,12 @@ class Recording:
         changed."""
         if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
             return False
-        if not lanes_apply(prog) or not second_order(prog):
-            return False
-        if self._plan[0] is not self.tape:
+        if self._plan[0] is not self.tape:  # (None: the lane sweeps do not apply)
             n = sum(size for _, _, size in prog.leaf_slots)
-            self._plan = (self.tape, HessianPlan.make(self.f, tuple(args), self.nums, n))
+            applies = lanes_apply(prog) and second_order(prog)
+            self._plan = (self.tape, HessianPlan.make(self.f, tuple(args), self.nums, n) if applies else None)
         plan = self._plan[1]
-        if plan.seeds.shape[1] > LANES_MAX:
+        if plan is None or plan.seeds.shape[1] > LANES_MAX:
             return False
         result = hessian_lanes(prog, leaves, self.outs[0][1], plan.seeds)
         return None if result is None else plan.hessian(result[2])

@@ -213,7 +213,7 @@ class HessianPlan:
     ----------
     seeds : numpy.ndarray
         ``(n, k)``: the lanes' directions.
-    decompress : callable or None
+    decompress : Decompressor or None
         ``H S`` → the sparse Hessian, for a coloured plan; None for a dense one.
 
     Examples
@@ -227,8 +227,12 @@ class HessianPlan:
     (10, 10)
     """
 
-    def __init__(self, seeds: np.ndarray, decompress=None):
+    def __init__(self, seeds: np.ndarray, decompress: Decompressor | None = None):
         self.seeds, self.decompress = seeds, decompress
+        if decompress is not None:  # the dense Hessian's flat positions of the pattern's entries
+            n = seeds.shape[0]
+            rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(decompress.indptr))
+            self._at = rows * n + decompress.indices.astype(np.int64)
 
     @classmethod
     def make(cls, f, args: tuple, nums: tuple, n: int) -> HessianPlan:
@@ -248,4 +252,9 @@ class HessianPlan:
 
     def hessian(self, HS: np.ndarray) -> np.ndarray:
         """The dense ``(n, n)`` Hessian from the lanes' results ``H @ seeds``."""
-        return HS if self.decompress is None else self.decompress(HS).toarray()
+        if self.decompress is None:
+            return HS
+        n = HS.shape[0]
+        H = np.zeros(n * n, dtype=HS.dtype)
+        H[self._at] = np.ascontiguousarray(HS).reshape(-1)[self.decompress.index]
+        return H.reshape(n, n)
