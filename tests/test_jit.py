@@ -473,3 +473,13 @@ def test_concurrent_calls_replay_correctly():
     for x, y in zip(xs, got):
         _same(y, ad.grad(chain)(x))
     assert g.records == 1
+
+
+@pytest.mark.parametrize("make", [ad.hessian, ad.jacfwd], ids=["hessian", "jacfwd"])
+def test_direct_path_of_routed_transforms_gives_the_transform_not_f(make):
+    """jit(hessian(g)) keeps a recording of g: a repeated call must run its lanes, never replay
+    g's own value."""
+    jf = ad.jit(make(rosen))
+    for x in _points(4, 6):
+        _same(jf(x), make(rosen)(x), rtol=1e-10, atol=1e-10)
+    assert jf.records == 1

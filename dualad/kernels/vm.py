@@ -48,13 +48,16 @@ import threading
 from ..rules.base import RULES, ElementwiseRule
 from .cache import FORMAT, load_generated
 
-__all__ = ["WIDTH", "UNARY", "BINARY", "TERNARY", "GATHER", "SCATTER_ADD", "SUM", "MATMUL", "vm_rules", "vm_source", "get_vm"]
+__all__ = ["WIDTH", "KIND_NAMES", "branch_tree", "UNARY", "BINARY", "TERNARY", "GATHER", "SCATTER_ADD", "SUM", "MATMUL",
+           "vm_rules", "vm_source", "get_vm", "generated_module", "BLAS_MIN"]
 
 #: Fields per instruction.
 WIDTH = 10
 UNARY, BINARY, TERNARY, GATHER, SCATTER_ADD, SUM, MATMUL = range(7)
+#: The instruction kinds' names, by code (for templates of generated source).
+KIND_NAMES = ("UNARY", "BINARY", "TERNARY", "GATHER", "SCATTER_ADD", "SUM", "MATMUL")
 #: Products with more multiply-adds than this go to BLAS (``np.dot``); smaller ones loop inline.
-_BLAS_MIN = 4096
+BLAS_MIN = 4096
 
 _LOCK = threading.Lock()
 _BUILT: dict = {}
@@ -78,13 +81,24 @@ def vm_rules(rules: dict | None = None) -> dict[int, list[ElementwiseRule]]:
     return out
 
 
-def _tree(subs: list[int], body, indent: str) -> list[str]:
-    """A balanced tree of ``if sub < k`` tests over ``subs`` with ``body(s)`` at each leaf."""
+def branch_tree(subs: list[int], body, indent: str) -> list[str]:
+    """Source lines of a balanced tree of ``if sub < k`` tests over the codes ``subs`` with the
+    lines ``body(s)`` at each leaf (a few compares per instruction, whatever the table's size).
+
+    Examples
+    --------
+    >>> from dualad.kernels.vm import branch_tree
+    >>> print("\\n".join(branch_tree([0, 1], lambda s: [f"r = {s}"], "")))
+    if sub < 1:
+        r = 0
+    else:
+        r = 1
+    """
     if len(subs) == 1:
         return [indent + line for line in body(subs[0])]
     mid = len(subs) // 2
-    return ([f"{indent}if sub < {subs[mid]}:"] + _tree(subs[:mid], body, indent + "    ")
-            + [f"{indent}else:"] + _tree(subs[mid:], body, indent + "    "))
+    return ([f"{indent}if sub < {subs[mid]}:"] + branch_tree(subs[:mid], body, indent + "    ")
+            + [f"{indent}else:"] + branch_tree(subs[mid:], body, indent + "    "))
 
 
 def _arity_function(nin: int, rules: list[ElementwiseRule]) -> list[str]:
@@ -98,7 +112,7 @@ def _arity_function(nin: int, rules: list[ElementwiseRule]) -> list[str]:
     lines = [f"def _op{nin}(sub, buf, out, n, {args}):"]
     if not rules:
         return lines + ["    return", ""]
-    return lines + _tree(list(range(len(rules))), body, "    ") + [""]
+    return lines + branch_tree(list(range(len(rules))), body, "    ") + [""]
 
 
 def _adjoint_function(nin: int, rules: list[ElementwiseRule]) -> list[str]:
@@ -117,7 +131,7 @@ def _adjoint_function(nin: int, rules: list[ElementwiseRule]) -> list[str]:
     lines = [f"def _adj{nin}(sub, buf, adj, out, n, {args}):"]
     if not rules:
         return lines + ["    return", ""]
-    return lines + _tree(list(range(len(rules))), body, "    ") + [""]
+    return lines + branch_tree(list(range(len(rules))), body, "    ") + [""]
 
 
 def vm_source(rules: dict | None = None) -> str:
@@ -144,8 +158,7 @@ def vm_source(rules: dict | None = None) -> str:
     for nin, rs in table.items():
         lines += ["@numba.njit(error_model='numpy', cache=False)"] + _arity_function(nin, rs)
         lines += ["@numba.njit(error_model='numpy', cache=False)"] + _adjoint_function(nin, rs)
-    lines += _RUN.format(blas=_BLAS_MIN, **{k: v for k, v in zip(
-        ("UNARY", "BINARY", "TERNARY", "GATHER", "SCATTER_ADD", "SUM", "MATMUL"), range(7))}).splitlines()
+    lines += _RUN.format(blas=BLAS_MIN, **{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
     return "\n".join(lines) + "\n"
 
 
@@ -267,15 +280,31 @@ def get_vm(rules: dict | None = None):
     >>> abs(float(adj[1])) < 1e-15
     True
     """
+    module, table = generated_module("dualad_vm", vm_source, rules)
+    return module.run, table, module.sweep
+
+
+def generated_module(prefix: str, source, rules: dict | None = None):
+    """``(module, vm_rules(rules))``: the module of source ``source(rules)``, generated from the
+    rule table ``rules`` (default: the current one) once per table and process, written to the
+    kernel cache folder under ``prefix`` and a hash of the source (so a changed rule makes a new
+    one) and imported there, where Numba caches what it compiles.
+
+    Examples
+    --------
+    >>> from dualad.kernels.vm import generated_module, vm_source
+    >>> module, table = generated_module("dualad_vm", vm_source)
+    >>> module.__name__.startswith("dualad_vm_"), len(table[2]) > 0
+    (True, True)
+    """
     table = vm_rules(rules)
-    key = tuple((r.name, r.source_hash) for rs in table.values() for r in rs)
+    key = (prefix,) + tuple((r.name, r.source_hash) for rs in table.values() for r in rs)
     built = _BUILT.get(key)
     if built is None:
         with _LOCK:
             built = _BUILT.get(key)
             if built is None:
-                src = vm_source(rules)
+                src = source(rules)
                 digest = hashlib.sha1(f"{FORMAT}\n{src}".encode()).hexdigest()[:16]
-                module = load_generated(f"dualad_vm_{digest}", src)
-                built = _BUILT[key] = (module.run, table, module.sweep)
-    return built
+                built = _BUILT[key] = load_generated(f"{prefix}_{digest}", src)
+    return built, table

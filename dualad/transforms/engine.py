@@ -245,4 +245,6 @@ def lane_jacobian(f, argnums, chunk_size, mode: str, name: str, executor=None, p
         return rows_to_jacobian(full, *engine.out_info, leaves, treedef, single)
 
     jac.__name__ = f"{name}({getattr(f, '__name__', 'f')})"
+    if mode == "forward" and chunk_size is None and executor is None and not progress and not holomorphic:
+        jac.jit_route = ("jacfwd", f, argnums)  # what dualad.jit runs for it: compiled forward lanes
     return jac

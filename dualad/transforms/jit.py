@@ -193,12 +193,13 @@ class _Replayer:
     argument splitting).  Returns None whenever the general path must decide (the recording
     was made anew, a constant ``f`` reads changed, a guard changed)."""
 
-    __slots__ = ("entry", "rec", "tape", "dtypes")
+    __slots__ = ("jitted", "entry", "rec", "tape", "dtypes", "routed")
 
-    def __init__(self, entry: _Entry, traced: list, args: tuple):
-        self.entry, self.rec, self.tape = entry, entry.rec, entry.rec.tape
+    def __init__(self, jitted: Jitted, entry: _Entry, traced: list, args: tuple, routed: bool):
+        self.jitted, self.entry, self.rec, self.tape = jitted, entry, entry.rec, entry.rec.tape
         # a Python float is traced in the dtype it took beside the arrays (JAX's weak type)
         self.dtypes = [x.dtype if type(a) is float else None for a, x in zip(args, traced)]
+        self.routed = routed  # the entry holds a recording of hessian's/jacfwd's g, not of f
 
     def __call__(self, args: tuple):
         entry, rec = self.entry, self.rec
@@ -208,6 +209,9 @@ class _Replayer:
                 rec.free_constants and not constants_hold(rec.free_constants)):
             return None
         leaves = [a if dt is None else np.asarray(a, dt) for a, dt in zip(args, self.dtypes)]
+        if self.routed:
+            with self.jitted._lock:
+                return None if entry.direct else self.jitted._routed(entry, leaves[0])
         outs = rec.program().run(leaves, rec.outs)
         if outs is None:
             return None
@@ -241,6 +245,8 @@ class Jitted:
         self._cache: OrderedDict = OrderedDict()
         # plain positional signatures -> their replayers (only without static arguments)
         self._fast: dict | None = None if (self.static_argnums or self.static_argnames) else {}
+        # hessian(g) and jacfwd(g) of one array argument: record g and run the compiled lanes
+        self._route = getattr(f, "jit_route", None)
         self._lock = threading.RLock()
         self.records = 0
         self.fallbacks = 0
@@ -320,10 +326,21 @@ class Jitted:
                 self._cache.move_to_end(key)
             if entry.direct:
                 return self.f(*args, **kwargs)
-            out = self._replay(entry, traced, rebuild)
+            x = self._route_arg(traced, rebuild)
+            out = self._replay(entry, traced, rebuild) if x is None else self._routed(entry, x)
             if plain is not None and entry.rec is not None and not entry.direct:
-                self._fast[plain] = _Replayer(entry, traced, args)
+                self._fast[plain] = _Replayer(self, entry, traced, args, x is not None)
             return out
+
+    def _route_arg(self, traced: list, rebuild):
+        """The one float array that ``hessian(g)`` / ``jacfwd(g)`` is called with, where ``jit``
+        runs the lanes of a recording of ``g``; None where it records ``f`` itself."""
+        if self._route is None or len(traced) != 1:
+            return None
+        args, kwargs = rebuild(traced)
+        if not kwargs and len(args) == 1 and self._route[2] in (0, -1) and type(args[0]) is np.ndarray:
+            return args[0]
+        return None
 
     def _replay(self, entry: _Entry, traced: list, rebuild):
         traced_out = []
@@ -348,6 +365,23 @@ class Jitted:
         # run with floating-point warnings silenced (0·inf resolved by strong zeros): so do replays.
         with np.errstate(all="ignore"):
             out = entry.rec(*traced)
+        entry.traces += entry.rec.records - seen
+        self.records += entry.rec.records - seen
+        if entry.traces - 1 > MAX_RERECORDS and entry.rec.records > seen:
+            self._give_up(entry)
+        return out
+
+    def _routed(self, entry: _Entry, x: np.ndarray):
+        """``hessian(g)(x)`` or ``jacfwd(g)(x)`` from a recording of ``g`` (its lane sweeps in
+        compiled code, :meth:`dualad.Recording.hessian` and ``jacobian(mode="forward")``)."""
+        kind, g, _ = self._route
+        seen = 0
+        if entry.rec is None:
+            entry.rec = Recording(g, (np.array(x, copy=True),), None)
+        else:
+            seen = entry.rec.records
+        with np.errstate(all="ignore"):
+            out = entry.rec.hessian(x) if kind == "hessian" else entry.rec.jacobian(x, mode="forward")
         entry.traces += entry.rec.records - seen
         self.records += entry.rec.records - seen
         if entry.traces - 1 > MAX_RERECORDS and entry.rec.records > seen:
@@ -412,6 +446,10 @@ def jit(f: Callable | None = None, static_argnums: int | Sequence[int] = (), sta
     compiled code for scalar and small-array ops and for fused runs of large elementwise ops,
     NumPy and BLAS for the rest.  A signature seen before, called with plain positional
     arguments (float or complex arrays, Python floats), goes straight to its program.
+    ``jit(hessian(g))`` and ``jit(jacfwd(g))`` without options, called with one float array,
+    record ``g`` itself and run the recording's compiled lanes
+    (:meth:`~dualad.Recording.hessian`, coloured when the Hessian is sparse, and
+    ``Recording.jacobian(mode="forward")``).
 
     Examples
     --------

@@ -153,6 +153,8 @@ def hessian(
 
     h.decision = None
     h.__name__ = f"hessian({getattr(f, '__name__', 'f')}, mode={mode!r})"
+    if sparsity is None and not holomorphic and chunk_size is None and executor is None and not progress:
+        h.jit_route = ("hessian", f, argnums)  # what dualad.jit runs for it: compiled (coloured) lanes
     return h
 
 

@@ -116,6 +116,9 @@ class Program:
         #: The most elements of any value of the program.
         self.largest = max([math.prod(slot[1]) for slot in slots if slot is not None] + [0])
         self._spare: list = []  # buffers of finished runs, for reuse
+        #: The instructions as the lane sweeps run them, and those sweeps (made by
+        #: :func:`dualad.transforms.sweeps.lane_code`).
+        self.lane_code = None
 
     def value(self, buf, held, node):
         """Node ``node``'s value in ``buf`` (a NumPy scalar for shape (), else a view), or in
@@ -127,14 +130,15 @@ class Program:
             return buf[off]
         return buf[off:off + math.prod(shape)].reshape(shape)
 
-    def _forward(self, leaves: list, residuals: list | None = None):
-        """A buffer (and the held values) with every node computed at ``leaves``; with
-        ``residuals``, each host step's residual appended to it."""
+    def prepare(self, leaves: list):
+        """``(buffer, held)`` before a run at ``leaves``: the constants and the leaves in place
+        (a buffer of an earlier run, or a copy of :attr:`image`), the values kept on the host
+        (complex, other precision, outer level; and every leaf, for the guards) in ``held``."""
         try:  # a buffer of an earlier run: its constants are in place, every other slot is written
             buf = self._spare.pop()
         except IndexError:
             buf = self.image.copy()
-        held: dict = {}  # the values kept on the host (complex, other precision, outer level)
+        held: dict = {}
         for (node, off, size), x in zip(self.leaf_slots, leaves):
             if off < 0:
                 held[node] = x
@@ -142,6 +146,16 @@ class Program:
                 buf[off:off + size] = np.ravel(x)
         if self.guards:
             held.update((node, x) for (node, _, _), x in zip(self.leaf_slots, leaves))
+        return buf, held
+
+    def release(self, buf) -> None:
+        """Hand back a buffer of a finished run (:meth:`prepare`), for the next run to reuse."""
+        self._spare.append(buf)
+
+    def _forward(self, leaves: list, residuals: list | None = None):
+        """A buffer (and the held values) with every node computed at ``leaves``; with
+        ``residuals``, each host step's residual appended to it."""
+        buf, held = self.prepare(leaves)
         vm, code, ints = self._vm, self.code, self.ints
         with np.errstate(all="ignore"):
             for start, stop, host in self.steps:
@@ -157,7 +171,7 @@ class Program:
         """The outputs ``outs`` (``("n", node)`` or ``("c", constant)``) at the leaf values
         ``leaves``, or None if a guard changed."""
         buf, held = self._forward(leaves)
-        if self.guards and not self._guards_hold(buf, held):
+        if self.guards and not self.guards_hold(buf, held):
             return None
         vals = []
         for kind, v in outs:
@@ -177,7 +191,7 @@ class Program:
         changed.  Needs :attr:`differentiable`."""
         residuals: list = []
         buf, held = self._forward(leaves, residuals)
-        if self.guards and not self._guards_hold(buf, held):
+        if self.guards and not self.guards_hold(buf, held):
             return None
         adj = np.zeros_like(buf)
         off, shape = self.slots[node]
@@ -195,7 +209,7 @@ class Program:
         :attr:`differentiable`."""
         residuals: list = []
         buf, held = self._forward(leaves, residuals)
-        if self.guards and not self._guards_hold(buf, held):
+        if self.guards and not self.guards_hold(buf, held):
             return None
         n = sum(size for _, _, size in self.leaf_slots)
         rows = []
@@ -243,7 +257,7 @@ class Program:
                 o, s = self.slots[n]
                 adj[o:o + math.prod(s)] += np.ravel(np.broadcast_to(c, (1,) + tuple(s)))
 
-    def _guards_hold(self, buf, held) -> bool:
+    def guards_hold(self, buf, held) -> bool:
         """Whether every guard gives its recorded result on this run's values (the inputs as
         given; a 0-d value as a NumPy scalar, or else as a 0-d array, the two forms NumPy gives)."""
         for fn, refs, kw, result in self.guards:

@@ -26,6 +26,7 @@ from .guards import constants_hold, free_constants, snapshot
 from .lanes import ReverseRecording, pull_nodes, rows_to_jacobian
 from .program import SWEEP_ROWS_MAX, SWEEP_SIZE_MAX, Program, lower
 from .pytree import as_input, tree_flatten, tree_map, tree_unflatten
+from .sweeps import LANES_MAX, HessianPlan, hessian_lanes, lanes_apply, second_order, value_and_jacfwd
 
 __all__ = ["record", "Recording"]
 
@@ -69,6 +70,7 @@ class Recording:
         self.records = 0
         self._lowered = None
         self._small = (None, False)  # (tape, whether its values all have < SWEEP_SIZE_MAX elements)
+        self._plan = (None, None)  # (tape, the HessianPlan of its compiled Hessian, None if none applies)
         self._trace(args)
 
     # -- recording ----------------------------------------------------------------------------
@@ -245,10 +247,12 @@ class Recording:
             self._small = (self.tape, small)
         return small
 
-    def _compiled(self, args, sweep):
+    def _compiled(self, args, sweep, bounded: bool = True):
         """``sweep(program, leaves)`` at ``args`` if the program applies (recording anew after
-        a guard changed; False from ``sweep``: it does not apply), else None."""
-        if not self.small():  # (checked first: the replay that follows splits the arguments again)
+        a guard changed; False from ``sweep``: it does not apply), else None.  ``bounded``:
+        only for programs whose values all have fewer than ``SWEEP_SIZE_MAX`` elements (the
+        adjoint sweep's bound; the lane sweeps apply to any program without host steps)."""
+        if bounded and not self.small():  # (checked first: the replay that follows splits the arguments again)
             return None
         nums, leaves, treedef, rest = self.split_args(args)
         if any(isinstance(x, Active) for x in leaves):
@@ -257,7 +261,7 @@ class Recording:
             self._trace(args)
         for _attempt in range(2):
             prog = self.program()
-            if not prog.differentiable or prog.largest >= SWEEP_SIZE_MAX:
+            if not prog.differentiable or (bounded and prog.largest >= SWEEP_SIZE_MAX):
                 return None
             result = sweep(prog, leaves)
             if result is False:
@@ -306,6 +310,11 @@ class Recording:
             raise ValueError(f"Recording.jacobian: mode must be 'forward' or 'reverse', got {mode!r}")
         nums, leaves, treedef, rest = self.split_args(args)
         if mode == "forward":
+            compiled = self._compiled(args, lambda prog, lv: lanes_apply(prog) and value_and_jacfwd(prog, lv, self.outs), False)
+            self._check_outputs("Recording.jacobian")
+            if compiled is not None:
+                values, full = compiled
+                return rows_to_jacobian(full, self.out_def, [np.shape(v) for v in values], leaves, treedef, len(self.nums) == 1)
             engine = self._engine(args, nums, leaves, treedef, self._lane_outputs, "Recording.jacobian")
             n = engine.n
             full = engine.run_forward(None, n, max(n, 1)) if n else np.transpose(engine.forward(None, 0, 0))
@@ -326,13 +335,36 @@ class Recording:
         return rows_to_jacobian(full, rec.o_def, rec.shapes, leaves, treedef, len(self.nums) == 1)
 
     def hessian(self, *args):
-        """The Hessian at ``args``: forward-over-reverse replay (one sweep carrying n lanes)."""
+        """The Hessian at ``args``: forward-over-reverse lanes through the program in compiled
+        code where it applies (:mod:`.sweeps`: no host steps; star-coloured lanes when the
+        Hessian is sparse enough, its pattern traced once per recording), else a replay with
+        one sweep carrying n lanes."""
         nums, leaves, treedef, rest = self.split_args(args)
+        compiled = self._compiled(args, lambda prog, lv: self._hessian_sweep(prog, lv, args), False)
+        if compiled is not None:
+            o_def = tree_flatten(self.shape_grads(tree_unflatten(self.in_def, leaves)))[1]
+            return rows_to_jacobian(compiled, o_def, [tuple(x.shape) for x in leaves], leaves, treedef, len(self.nums) == 1)
         engine = self._engine(args, nums, leaves, treedef, self._lane_gradient, "Recording.hessian")
         n = engine.n
         full = engine.run_forward(None, n, max(n, 1))
         o_def, shapes = engine.out_info if engine.out_info else (None, [])
         return rows_to_jacobian(full, o_def, shapes, leaves, treedef, len(self.nums) == 1)
+
+    def _hessian_sweep(self, prog, leaves, args):
+        """The dense Hessian matrix by :func:`.sweeps.hessian_lanes` with this recording's
+        plan (made once per recording); False where that does not apply, None if a guard
+        changed."""
+        if len(self.outs) != 1 or self.outs[0][0] != "n" or prog.slots[self.outs[0][1]][1] != ():
+            return False
+        if self._plan[0] is not self.tape:  # (None: the lane sweeps do not apply)
+            n = sum(size for _, _, size in prog.leaf_slots)
+            applies = lanes_apply(prog) and second_order(prog)
+            self._plan = (self.tape, HessianPlan.make(self.f, tuple(args), self.nums, n) if applies else None)
+        plan = self._plan[1]
+        if plan is None or plan.seeds.shape[1] > LANES_MAX:
+            return False
+        result = hessian_lanes(prog, leaves, self.outs[0][1], plan.seeds)
+        return None if result is None else plan.hessian(result[2])
 
     def _engine(self, args, nums, leaves, treedef, lane_fn, name: str) -> LaneEngine:
         """A lane engine whose passes replay this recording at ``args`` with seeded leaves."""
