@@ -483,3 +483,67 @@ def test_direct_path_of_routed_transforms_gives_the_transform_not_f(make):
     for x in _points(4, 6):
         _same(jf(x), make(rosen)(x), rtol=1e-10, atol=1e-10)
     assert jf.records == 1
+
+
+# -- jit(grad(g)) and jit(value_and_grad(g)): g recorded, its compiled adjoint sweep run --------
+
+
+def _loop(p):
+    theta, omega = p[0], 0.0
+    for _ in range(50):
+        omega = omega - p[3] * (p[1] * np.sin(theta) + p[2] * omega)
+        theta = theta + p[3] * omega
+    return theta**2 + omega**2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_routed_gradients_equal_the_plain_transform(dtype):
+    p0 = np.array([0.5, 9.81, 0.1, 0.01], dtype=dtype)
+    jg, jvg = ad.jit(ad.grad(_loop)), ad.jit(ad.value_and_grad(_loop))
+    rtol = 1e-11 if dtype == np.float64 else 2e-4
+    for scale in (1.0, 1.01, 0.97):
+        p = (p0 * dtype(scale)).astype(dtype)
+        _same(jg(p), ad.grad(_loop)(p), rtol=rtol, atol=0)
+        value, grad = jvg(p)
+        want_value, want_grad = ad.value_and_grad(_loop)(p)
+        np.testing.assert_allclose(value, want_value, rtol=rtol)
+        _same(grad, want_grad, rtol=rtol, atol=0)
+        assert jg(p).dtype == dtype
+    assert jg.records == 1 and jvg.records == 1
+    assert jg._cache[next(iter(jg._cache))].routed  # g was recorded, not the gradient's computation
+
+
+def test_routed_gradients_argnums_forms():
+    f = lambda a, b: np.sum(np.sin(a) * b)  # noqa: E731
+    a, b = np.linspace(0, 1, 3), np.linspace(1, 2, 3)
+    for argnums in [(0, 1), (-2, -1), (0,), 1, (1, 0)]:
+        jf = ad.jit(ad.grad(f, argnums=argnums))
+        for s in (1.0, 2.0):
+            _same(jf(a * s, b), ad.grad(f, argnums=argnums)(a * s, b))
+    _same(ad.jit(ad.grad(np.sin))(np.float64(0.5)), np.cos(0.5))
+    one = ad.jit(ad.grad(lambda x: np.sum(x**2), argnums=(0,)))  # a tuple of one gradient, as grad gives
+    got = one(np.ones(2))
+    assert isinstance(got, tuple) and len(got) == 1
+    _same(got[0], [2.0, 2.0])
+
+
+def test_gradients_the_sweep_does_not_serve_record_the_transform():
+    big = ad.jit(ad.grad(lambda x: np.sum(np.tanh(x) ** 2)))
+    x = np.linspace(-1, 1, 5000)  # values of 1024 elements or more: the recorded gradient runs
+    _same(big(x), ad.grad(lambda x: np.sum(np.tanh(x) ** 2))(x))
+    assert big._cache[next(iter(big._cache))].routed is False
+    vec = ad.jit(ad.grad(lambda x: x * 2.0))  # not scalar: grad's own error
+    with pytest.raises(ValueError, match="scalar"):
+        vec(np.ones(3))
+
+
+def test_routed_gradient_records_again_on_a_changed_branch():
+    def f(x):
+        return np.sum(x**2) if x[0] > 0 else np.sum(x**3)
+
+    g = ad.jit(ad.grad(f))
+    _same(g(np.array([1.0, 2.0])), [2.0, 4.0])
+    _same(g(np.array([3.0, 1.0])), [6.0, 2.0])
+    _same(g(np.array([-1.0, 1.0])), [3.0, 3.0])
+    _same(g(np.array([2.0, 1.0])), [4.0, 2.0])
+    assert g.records == 3

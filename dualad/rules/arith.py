@@ -24,6 +24,7 @@ __all__ = ["strong_multiply", "unbroadcast", "lane_sum", "is_complex", "any_comp
 
 _SCALARS = (float, np.float64, np.float32, int)
 _PLAIN = (np.ndarray, np.generic, float, int, bool, complex)
+_FLOATS = (float, np.float64, np.float32)
 
 
 def is_complex(x) -> bool:
@@ -139,9 +140,10 @@ def _strong_multiply_active(p, t):
     # factor may still carry derivatives of older levels, which must survive.  On a device,
     # testing bad.any() would wait for the device: the selection is made unconditionally.
     plain = dispatch.strip(prod_)
+    if type(plain) in _FLOATS and not math.isnan(plain):  # scalar code: the common case, cheaply
+        return prod_
     on_device = type(plain) is not np.ndarray and dispatch.is_device(plain)
-    with np.errstate(all="ignore"):
-        bad = np.isnan(plain)
+    bad = np.isnan(plain)
     if not on_device and not bad.any():
         return prod_
     sp, st = dispatch.strip(p), dispatch.strip(t)

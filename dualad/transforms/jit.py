@@ -159,13 +159,14 @@ class _Entry:
     """One signature's recording (or the decision to run ``f`` directly), the values ``f``
     reads from its module and closure when it was recorded, and how often it was recorded."""
 
-    __slots__ = ("rec", "consts", "traces", "direct")
+    __slots__ = ("rec", "consts", "traces", "direct", "routed")
 
     def __init__(self):
         self.rec: Recording | None = None
         self.consts: list = []
         self.traces = 0
         self.direct = False
+        self.routed: bool | None = None  # whether rec records the transform's g (decided once)
 
 
 def _plain_signature(args: tuple):
@@ -210,12 +211,33 @@ class _Replayer:
             return None
         leaves = [a if dt is None else np.asarray(a, dt) for a, dt in zip(args, self.dtypes)]
         if self.routed:
+            kind = self.jitted._route[0]
+            if kind in ("grad", "value_and_grad"):  # the adjoint sweep, straight from the program
+                res = rec.program().value_and_grad(leaves, rec.outs[0][1])
+                if res is None:  # a guard changed: the general path records again
+                    return None
+                value, grads = res
+                grads = grads[0] if len(grads) == 1 else tuple(grads)
+                return grads if kind == "grad" else (value, grads)
             with self.jitted._lock:
-                return None if entry.direct else self.jitted._routed(entry, leaves[0])
+                return None if entry.direct else self.jitted._routed(entry, leaves)
         outs = rec.program().run(leaves, rec.outs)
         if outs is None:
             return None
         return tree_unflatten(rec.out_def, [strip(o) if isinstance(o, Active) else o for o in outs])
+
+
+_UNROUTED = object()  # _routed's answer when the transform itself is to be recorded
+
+
+def _adjoint_sweep_serves(rec: Recording) -> bool:
+    """Whether ``Recording.value_and_grad`` runs ``rec`` by its compiled adjoint sweep: one real
+    scalar output node, every value in the VM's buffer and smaller than ``SWEEP_SIZE_MAX``."""
+    if len(rec.outs) != 1 or rec.outs[0][0] != "n" or not rec.small():
+        return False
+    prog = rec.program()
+    slot = prog.slots[rec.outs[0][1]]
+    return prog.differentiable and slot is not None and slot[1] == () and prog.image.dtype.kind == "f"
 
 
 class Jitted:
@@ -326,21 +348,33 @@ class Jitted:
                 self._cache.move_to_end(key)
             if entry.direct:
                 return self.f(*args, **kwargs)
-            x = self._route_arg(traced, rebuild)
-            out = self._replay(entry, traced, rebuild) if x is None else self._routed(entry, x)
+            routed = None if entry.routed is False else self._route_args(traced, rebuild)
+            out = _UNROUTED if routed is None else self._routed(entry, routed)
+            if out is _UNROUTED:
+                out = self._replay(entry, traced, rebuild)
             if plain is not None and entry.rec is not None and not entry.direct:
-                self._fast[plain] = _Replayer(self, entry, traced, args, x is not None)
+                self._fast[plain] = _Replayer(self, entry, traced, args, bool(entry.routed))
             return out
 
-    def _route_arg(self, traced: list, rebuild):
-        """The one float array that ``hessian(g)`` / ``jacfwd(g)`` is called with, where ``jit``
-        runs the lanes of a recording of ``g``; None where it records ``f`` itself."""
-        if self._route is None or len(traced) != 1:
+    def _route_args(self, traced: list, rebuild):
+        """The arguments with which ``jit`` runs a recording of ``g`` instead of recording the
+        transform ``hessian(g)``, ``jacfwd(g)``, ``grad(g)`` or ``value_and_grad(g)`` (see
+        :func:`jit`): positional float arrays only, every one of them differentiated (and
+        returned as the transform returns them: ``grad`` takes an int ``argnums`` for one
+        argument, the tuple of all positions for several); None where ``f`` is recorded."""
+        if self._route is None:
             return None
+        kind, _, argnums = self._route
         args, kwargs = rebuild(traced)
-        if not kwargs and len(args) == 1 and self._route[2] in (0, -1) and type(args[0]) is np.ndarray:
-            return args[0]
-        return None
+        if kwargs or len(args) != len(traced) or any(type(a) is not np.ndarray or a.dtype.kind != "f" for a in args):
+            return None
+        n = len(args)
+        if kind in ("hessian", "jacfwd"):
+            return args if n == 1 and argnums in (0, -1) else None
+        if isinstance(argnums, (int, np.integer)):
+            return args if n == 1 and int(argnums) in (0, -1) else None
+        nums = tuple(argnums)
+        return args if n > 1 and all(isinstance(i, (int, np.integer)) for i in nums) and tuple(int(i) % n for i in nums) == tuple(range(n)) else None
 
     def _replay(self, entry: _Entry, traced: list, rebuild):
         traced_out = []
@@ -371,20 +405,37 @@ class Jitted:
             self._give_up(entry)
         return out
 
-    def _routed(self, entry: _Entry, x: np.ndarray):
-        """``hessian(g)(x)`` or ``jacfwd(g)(x)`` from a recording of ``g`` (its lane sweeps in
-        compiled code, :meth:`dualad.Recording.hessian` and ``jacobian(mode="forward")``)."""
+    def _routed(self, entry: _Entry, args: tuple):
+        """The transform at ``args`` from a recording of its ``g``: the compiled (coloured)
+        lanes of :meth:`dualad.Recording.hessian` and ``jacobian(mode="forward")``, the
+        compiled adjoint sweep of :meth:`dualad.Recording.value_and_grad`.  A gradient whose
+        recording that sweep does not serve (large values, host steps, not one real scalar
+        out) is not routed: ``_UNROUTED``, and the transform itself is recorded."""
         kind, g, _ = self._route
         seen = 0
         if entry.rec is None:
-            entry.rec = Recording(g, (np.array(x, copy=True),), None)
+            rec = Recording(g, tuple(np.array(a, copy=True) for a in args), None)
+            if kind in ("grad", "value_and_grad") and not _adjoint_sweep_serves(rec):
+                entry.routed = False
+                return _UNROUTED
+            entry.rec, entry.routed = rec, True
+            self.records += 1
+            entry.traces += 1
+            seen = rec.records
         else:
             seen = entry.rec.records
+        rec = entry.rec
         with np.errstate(all="ignore"):
-            out = entry.rec.hessian(x) if kind == "hessian" else entry.rec.jacobian(x, mode="forward")
-        entry.traces += entry.rec.records - seen
-        self.records += entry.rec.records - seen
-        if entry.traces - 1 > MAX_RERECORDS and entry.rec.records > seen:
+            if kind == "hessian":
+                out = rec.hessian(*args)
+            elif kind == "jacfwd":
+                out = rec.jacobian(*args, mode="forward")
+            else:
+                value, grads = rec.value_and_grad(*args)
+                out = grads if kind == "grad" else (value, grads)
+        entry.traces += rec.records - seen
+        self.records += rec.records - seen
+        if entry.traces - 1 > MAX_RERECORDS and rec.records > seen:
             self._give_up(entry)
         return out
 

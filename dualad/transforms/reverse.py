@@ -151,6 +151,8 @@ def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic:
         return ((value, aux), g) if has_aux else (value, g)
 
     vg.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    if not has_aux and not holomorphic:  # what dualad.jit runs for it: the compiled adjoint sweep
+        vg.jit_route = ("value_and_grad", f, argnums)
     return vg
 
 
@@ -189,6 +191,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, h
         return (gr, value[1]) if has_aux else gr
 
     g.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    if not has_aux and not holomorphic:  # what dualad.jit runs for it: the compiled adjoint sweep
+        g.jit_route = ("grad", f, argnums)
     return g
 
 
