@@ -14,17 +14,22 @@ negative number NaN, ``tanh`` saturates at ±1, signed zeros keep their sign.  `
 one exactly, from a table of ``2**q · 2/π mod 4`` (Payne–Hanek in double-double arithmetic),
 so ``sin(1e300)`` is right too.
 
-Each function is a Python function too: :func:`overloads` registers, when the kernels are
-built, a Numba implementation per argument type (float64; float32 computed in float64 and
-rounded; complex numbers keep NumPy's own).  The elementwise rules name them as their
-``scalar=`` implementation (:func:`scalar`); CUDA kernels keep libdevice, the NumPy path keeps
-NumPy.  Numba is imported only when a kernel is built.
+Kernels call them as Numba intrinsics (:func:`kernel_function`): each function is compiled
+once per process on its own and its call is marked ``alwaysinline``, so that LLVM inlines it
+into the kernel's loop and vectorises it, while Numba's front end handles one call per use
+instead of a copy of the whole function (which made every kernel that uses them several times
+slower to compile).  float64 runs the code here; float32 is computed in float64 and rounded;
+integers are converted to float64; complex numbers keep NumPy's own functions.  The
+elementwise rules name them as their ``scalar=`` implementation (:func:`scalar`); CUDA kernels
+keep libdevice, the NumPy path keeps NumPy.  Numba is imported only when a kernel is built.
 
 Examples
 --------
->>> import numpy as np
+>>> import math
+>>> import numba
 >>> from dualad.rules import vecmath
->>> float(vecmath.exp(1.0)) == float(np.exp(1.0))
+>>> vexp = vecmath.kernel_function("exp")
+>>> math.isclose(numba.njit(lambda x: vexp(x))(1.0), math.e, rel_tol=2**-52)  # within an ulp
 True
 """
 
@@ -32,60 +37,24 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
 from pathlib import Path
 
-import numpy as np
+__all__ = ["FUNCTIONS", "scalar", "kernel_function"]
 
-__all__ = ["FUNCTIONS", "scalar", "overloads", "kernel_function", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh"]
-
-#: The functions, by name; each is ``np.<name>`` in Python and the vectorisable one in kernels.
+#: The functions' names: NumPy's ufuncs of these names are computed by the code here in kernels.
 FUNCTIONS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh")
 
-
-def _stub(name: str):
-    """The Python face of one function: ``np.<name>`` itself, which Numba code then calls as the
-    vectorisable version once :func:`overloads` has registered it."""
-    ufunc = getattr(np, name)
-
-    def function(x):
-        return ufunc(x)
-
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = f"``np.{name}`` in Python; in a kernel the vectorisable version (see the module)."
-    return function
-
-
-exp, log, log1p, expm1, sin, cos, tanh = (_stub(name) for name in FUNCTIONS)
-
-_STUBS = {"exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sin": sin, "cos": cos, "tanh": tanh}
 _SOURCE_HASH = hashlib.sha1((Path(__file__).parent / "vecmath_impl.py").read_bytes()).hexdigest()[:12]
-_LOCK = threading.Lock()
-_REGISTERED: list = []
 
 
-def overloads() -> dict:
-    """Register the Numba implementations of the functions (once) and return ``{name: function}``:
-    the Python functions above, which Numba-compiled code then calls as the vectorisable ones.
-
-    Examples
-    --------
-    >>> from dualad.rules import vecmath
-    >>> sorted(vecmath.overloads()) == sorted(vecmath.FUNCTIONS)
-    True
-    """
-    if not _REGISTERED:
-        with _LOCK:
-            if not _REGISTERED:
-                from . import vecmath_impl
-
-                vecmath_impl.register(_STUBS)
-                _REGISTERED.append(True)
-    return dict(_STUBS)
+def _check(name: str) -> None:
+    if name not in FUNCTIONS:
+        raise ValueError(f"dualad.rules.vecmath has no {name!r}; it has {', '.join(FUNCTIONS)}")
 
 
 def kernel_function(name: str):
-    """The function ``name`` as kernels call it (registering the implementations first).
+    """The function ``name`` as kernels call it: a Numba intrinsic (of a float, integer or
+    complex number), callable in Numba-compiled code only.
 
     Examples
     --------
@@ -96,7 +65,10 @@ def kernel_function(name: str):
     >>> float(f(1e22))  # reduced exactly, as NumPy's sin(1e22)
     -0.8522008497671888
     """
-    return overloads()[name]
+    _check(name)
+    from .vecmath_impl import KERNEL_FUNCTIONS
+
+    return KERNEL_FUNCTIONS[name]
 
 
 @functools.cache
@@ -113,7 +85,6 @@ def scalar(name: str):
     """
     from .native import Scalar
 
-    if name not in _STUBS:
-        raise ValueError(f"dualad.rules.vecmath has no {name!r}; it has {', '.join(FUNCTIONS)}")
+    _check(name)
     return Scalar(name, 1, lambda: kernel_function(name), f"dualad.rules.vecmath.{name}@{_SOURCE_HASH}")
 

@@ -18,6 +18,11 @@ is below 2**-60 of the result on the reduced interval.
   53-bit significand by ``2**q · 2/π mod 4`` (four doubles, 212 bits) in double-double
   arithmetic (exact products by FMA where the CPU has it, else by Dekker's splitting); both
   are computed and one selected, so no lane branches.
+
+Kernels call :data:`KERNEL_FUNCTIONS`, Numba intrinsics that compile each implementation once
+per process on its own and call it with LLVM's ``alwaysinline`` attribute: LLVM inlines the
+code into the kernel's loop (and merges the reduction that ``sin`` and ``cos`` of one argument
+share), while Numba's front end, which is slow on large inlined IR, sees one call.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
-__all__ = ["register", "IMPLEMENTATIONS", "has_fma", "two_prod_fma", "two_prod_dekker"]
+__all__ = ["KERNEL_FUNCTIONS", "IMPLEMENTATIONS", "has_fma", "two_prod_fma", "two_prod_dekker"]
 
 _SCALE = 1400  # bits after the binary point of the integer constants
 
@@ -370,9 +375,34 @@ def _sincos(x):
     return k - 4.0 * np.floor(k * 0.25), s, c
 
 
+def _call_compiled_once(context, builder, impl, sig, args):
+    """Lower a call of the ``_jit`` function ``impl``: compiled on its own, once per process
+    (Numba does not copy its IR into the caller, which made every kernel that inlined these
+    functions 3–19× slower to compile), and called with the ``alwaysinline`` attribute, so that
+    LLVM inlines it into the caller's loop and vectorises it there."""
+    from numba.core.compiler import Flags
+
+    flags = Flags()
+    flags.error_model = "numpy"
+    cres = context.compile_subroutine(builder, impl.py_func, sig, flags=flags)
+    fn = context.declare_function(builder.module, cres.fndesc)
+    status, res = context.call_conv.call_function(builder, fn, sig.return_type, sig.args, args, attrs=("alwaysinline",))
+    with cgutils.if_unlikely(builder, status.is_error):  # never taken: no exceptions (numpy error model)
+        context.call_conv.return_status_propagate(builder, status)
+    return res
+
+
+@intrinsic
+def _sincos_once(typingctx, x):
+    """:func:`_sincos` compiled once for ``sin64`` and ``cos64`` (LLVM merges the two copies
+    a kernel that needs both holds)."""
+    sig = types.UniTuple(types.float64, 3)(types.float64)
+    return sig, lambda context, builder, sig, args: _call_compiled_once(context, builder, _sincos, sig, args)
+
+
 @_jit
 def sin64(x):
-    j, s, c = _sincos(x)
+    j, s, c = _sincos_once(x)
     y = _select((j == 1.0) | (j == 3.0), c, s)
     y = _select(j >= 2.0, -y, y)
     y = y * math.copysign(1.0, x)
@@ -381,7 +411,7 @@ def sin64(x):
 
 @_jit
 def cos64(x):
-    j, s, c = _sincos(x)
+    j, s, c = _sincos_once(x)
     y = _select((j == 1.0) | (j == 3.0), s, c)
     y = _select((j == 1.0) | (j == 2.0), -y, y)
     return _select(abs(x) < INF, y, x - x)
@@ -391,25 +421,36 @@ def cos64(x):
 IMPLEMENTATIONS = {"exp": exp64, "log": log64, "log1p": log1p64, "expm1": expm1_64, "sin": sin64, "cos": cos64, "tanh": tanh64}
 
 
-def _typer(impl, ufunc):
-    """The overload of one function: float64 → ``impl``, float32 → ``impl`` rounded to float32,
-    integers → ``impl`` on float64, complex → NumPy's own."""
+def _numpy(ufunc):
+    return lambda z: ufunc(z)
 
-    def typer(x):
-        if isinstance(x, types.Float):
-            if x.bitwidth == 64:
-                return lambda x: impl(x)
-            return lambda x: np.float32(impl(np.float64(x)))
-        if isinstance(x, (types.Integer, types.Boolean)):
-            return lambda x: impl(np.float64(x))
+
+def _kernel_intrinsic(impl, ufunc):
+    """What kernels call for ``ufunc``: float64 → ``impl`` (see :func:`_call_compiled_once`),
+    other floats → ``impl`` on float64 rounded back, integers and booleans → ``impl`` on
+    float64, complex numbers → NumPy's own function."""
+
+    @intrinsic
+    def call(typingctx, x):
         if isinstance(x, types.Complex):
-            return lambda x: ufunc(x)
-        return None
+            return x(x), lambda context, builder, sig, args: context.compile_internal(builder, _numpy(ufunc), sig, args)
+        if isinstance(x, types.Float):
+            out = x
+        elif isinstance(x, (types.Integer, types.Boolean)):
+            out = types.float64
+        else:
+            return None
 
-    return typer
+        def codegen(context, builder, sig, args):
+            f64 = types.float64
+            v = context.cast(builder, args[0], sig.args[0], f64)
+            y = _call_compiled_once(context, builder, impl, f64(f64), [v])
+            return context.cast(builder, y, f64, sig.return_type)
+
+        return out(x), codegen
+
+    return call
 
 
-def register(stubs: dict) -> None:
-    """Register, for each ``{name: python_function}``, the Numba implementation above."""
-    for name, stub in stubs.items():
-        overload(stub, inline="always", jit_options={"error_model": "numpy"})(_typer(IMPLEMENTATIONS[name], getattr(np, name)))
+#: What kernels call, by name (Numba intrinsics).
+KERNEL_FUNCTIONS = {name: _kernel_intrinsic(impl, getattr(np, name)) for name, impl in IMPLEMENTATIONS.items()}
