@@ -414,3 +414,62 @@ def test_plain_uses_of_an_index_are_guards():
         for x in (np.array([5.0, 0, 0, 0]), np.array([0, 0, 5.0, 0])):
             _same(jf(x), f(x))
         assert jf.records == 2, name
+
+
+# -- the direct path for plain positional arguments ----------------------------------------------
+
+
+def test_plain_arguments_fallback_runs_f_directly_afterwards():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sin(x) if x > 0 else np.cos(x)
+
+    jf = ad.jit(f)
+    xs = [np.array(v) for v in np.tile([0.5, -0.5], 10)]  # 0-d arrays: the direct path's kind
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ad.JitFallbackWarning)
+        got = [jf(x) for x in xs]
+    _same(np.array(got), np.array([f(x) for x in xs]))
+    assert jf.fallbacks == 1
+    before = len(calls)
+    jf(np.array(0.25))
+    assert len(calls) == before + 1  # given up: f itself runs, not a stale replay
+
+
+def test_python_float_beside_float32_keeps_its_weak_type_on_replay():
+    jf = ad.jit(ad.grad(lambda x, s: np.sum(np.sin(x) * s)))
+    x = np.linspace(-1.0, 1.0, 4).astype(np.float32)
+    for s in (2.0, -3.5, 0.25):
+        got = jf(x, s)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, np.cos(x) * np.float32(s), rtol=1e-6)
+    assert jf.records == 1
+
+
+def test_dropped_signature_records_again_when_it_returns():
+    from dualad.transforms.jit import MAX_SIGNATURES
+
+    f = ad.jit(lambda x: np.sum(x * 3.0))
+    first = np.ones(1)
+    _same(f(first), 3.0)
+    _same(f(first), 3.0)
+    for n in range(2, MAX_SIGNATURES + 3):
+        f(np.ones(n))
+    records = f.records
+    _same(f(first * 2.0), 6.0)
+    assert f.records == records + 1  # its recording was dropped: made again, not replayed stale
+
+
+def test_concurrent_calls_replay_correctly():
+    import concurrent.futures as cf
+
+    g = ad.jit(ad.grad(chain))
+    xs = [RNG.uniform(-1, 1, 5) for _ in range(64)]
+    g(xs[0])
+    with cf.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(g, xs))
+    for x, y in zip(xs, got):
+        _same(y, ad.grad(chain)(x))
+    assert g.records == 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules.arith import is_complex, lane_sum, push_terms, strong_multiply
+from ..rules.arith import any_complex, lane_sum, push_terms, strong_multiply
 from ..rules.base import ElementwiseRule
 from . import compiles_complex
 from . import hvp as cpu_hvp
@@ -97,11 +97,7 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
     ``into[i]``, when given, is an adjoint buffer the CPU kernel may add into (the result for
     that input is then the buffer itself).
     """
-    complex_ = g.dtype.kind == "c"
-    for v in values:  # (a loop, not any(...): no generator per entry of a sweep)
-        if complex_:
-            break
-        complex_ = is_complex(v)
+    complex_ = g.dtype.kind == "c" or any_complex(values)
     if complex_:
         _no_device(xp)
     if xp is not None:
@@ -144,7 +140,7 @@ def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
     """The rule's value alone at plain ``xs``: the NumPy ufunc where the rule has one, else
     its compiled value kernel (``dtype`` is then required); on a device the CUDA kernel."""
     if xp is not None:
-        if (dtype is not None and np.dtype(dtype).kind == "c") or any(is_complex(x) for x in xs):
+        if (dtype is not None and np.dtype(dtype).kind == "c") or any_complex(xs):
             _no_device(xp)
         return _cuda().value(rule, _scalars_on_device(xs, dtype, xp), dtype, empty=_allocator(xp))
     if rule.ufunc is not None:

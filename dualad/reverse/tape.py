@@ -21,7 +21,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, new_tag
 from ..kernels import backend
-from ..rules.arith import is_complex, pull_terms, real_dtype, strong_multiply, to_dtype, unbroadcast
+from ..rules.arith import any_complex, is_complex, pull_terms, real_dtype, strong_multiply, to_dtype, unbroadcast
 from ..rules.base import ElementwiseRule
 
 __all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock"]
@@ -341,7 +341,7 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
     """
     out_shape = tuple(out_shape)
     m = g.shape[0]
-    if rule.wirtinger is not None and any(is_complex(v) for v in values):
+    if rule.wirtinger is not None and any_complex(values):
         # Not holomorphic, complex inputs: ȳ ∂ + conj(ȳ ∂̄) (NumPy dispatch, any level).
         return _shape_contributions(values, pull_terms(rule, values, g, needed), g, m, out_shape)
     consts = rule.constant_partials

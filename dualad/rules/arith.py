@@ -20,7 +20,7 @@ import numpy as np
 
 from . import base
 
-__all__ = ["strong_multiply", "unbroadcast", "lane_sum", "is_complex", "to_dtype", "real_dtype", "push_terms", "pull_terms"]
+__all__ = ["strong_multiply", "unbroadcast", "lane_sum", "is_complex", "any_complex", "to_dtype", "real_dtype", "push_terms", "pull_terms"]
 
 _SCALARS = (float, np.float64, np.float32, int)
 _PLAIN = (np.ndarray, np.generic, float, int, bool, complex)
@@ -30,6 +30,16 @@ def is_complex(x) -> bool:
     """Whether ``x`` (an array, active value or number) has a complex dtype."""
     dt = getattr(x, "dtype", None)
     return isinstance(x, complex) if dt is None else dt.kind == "c"
+
+
+def any_complex(values) -> bool:
+    """Whether any of ``values`` has a complex dtype (:func:`is_complex` of each, in one call:
+    the backward sweep asks this for every entry)."""
+    for x in values:
+        dt = getattr(x, "dtype", None)
+        if (dt.kind == "c") if dt is not None else isinstance(x, complex):
+            return True
+    return False
 
 
 def real_dtype(dtype) -> np.dtype:

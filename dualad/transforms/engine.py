@@ -221,13 +221,17 @@ def lane_jacobian(f, argnums, chunk_size, mode: str, name: str, executor=None, p
         raise NotImplementedError(f"{name}(holomorphic=True) runs its passes here: drop executor=")
     single = is_single(argnums)
     run = {"executor": options.executor, "progress": options.progress, "name": name}
+    serial = options.executor is None and not options.progress
 
     def jac(*args):
         nums = norm_argnums(argnums, len(args), name)
         if mode == "reverse":
             rec = reverse_record(f, args, nums, name, holomorphic)
             m = sum(rec.sizes)
-            full = LaneEngine(f, args, nums, rec=rec, **run).run_reverse(None, m, options.chunk(m))
+            if serial and options.chunk(m) >= m > 0:  # one sweep: no engine, executor or progress
+                full = reverse_lanes(rec, None, 0, m)
+            else:
+                full = LaneEngine(f, args, nums, rec=rec, **run).run_reverse(None, m, options.chunk(m))
             return rows_to_jacobian(full, rec.o_def, rec.shapes, rec.leaves, rec.treedef, single)
         engine = LaneEngine(f, args, nums, **run)
         check_inputs_dtype(name, holomorphic, engine.prepared[0], forward=True)

@@ -168,6 +168,52 @@ class _Entry:
         self.direct = False
 
 
+def _plain_signature(args: tuple):
+    """The signature of positional arguments that are all float/complex arrays or Python
+    floats (what most jitted calls pass), cheaply; None for anything else (pytrees, ints,
+    active values, NumPy scalars), which takes the general path."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            dt = a.dtype
+            if dt.kind not in "fc":
+                return None
+            key.append((a.shape, dt.char))
+        elif t is float:
+            key.append(float)
+        else:
+            return None
+    return tuple(key)
+
+
+class _Replayer:
+    """A signature's recorded program, called straight from plain positional arguments: what
+    :meth:`Jitted.__call__` runs when the signature was seen before (no pytree walk, no
+    argument splitting).  Returns None whenever the general path must decide (the recording
+    was made anew, a constant ``f`` reads changed, a guard changed)."""
+
+    __slots__ = ("entry", "rec", "tape", "dtypes")
+
+    def __init__(self, entry: _Entry, traced: list, args: tuple):
+        self.entry, self.rec, self.tape = entry, entry.rec, entry.rec.tape
+        # a Python float is traced in the dtype it took beside the arrays (JAX's weak type)
+        self.dtypes = [x.dtype if type(a) is float else None for a, x in zip(args, traced)]
+
+    def __call__(self, args: tuple):
+        entry, rec = self.entry, self.rec
+        if entry.rec is not rec or rec.tape is not self.tape:
+            return None
+        if (entry.consts and not constants_hold(entry.consts)) or (
+                rec.free_constants and not constants_hold(rec.free_constants)):
+            return None
+        leaves = [a if dt is None else np.asarray(a, dt) for a, dt in zip(args, self.dtypes)]
+        outs = rec.program().run(leaves, rec.outs)
+        if outs is None:
+            return None
+        return tree_unflatten(rec.out_def, [strip(o) if isinstance(o, Active) else o for o in outs])
+
+
 class Jitted:
     """A function that records itself per input signature and replays (made by :func:`jit`).
 
@@ -193,6 +239,8 @@ class Jitted:
         nums, names = _static_positions(static_argnums), _static_names(static_argnames)
         self.static_argnums, self.static_argnames = _both_ways(f, nums, names)
         self._cache: OrderedDict = OrderedDict()
+        # plain positional signatures -> their replayers (only without static arguments)
+        self._fast: dict | None = None if (self.static_argnums or self.static_argnames) else {}
         self._lock = threading.RLock()
         self.records = 0
         self.fallbacks = 0
@@ -250,6 +298,13 @@ class Jitted:
 
     # -- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        plain = None if kwargs or self._fast is None else _plain_signature(args)
+        if plain is not None:
+            replayer = self._fast.get(plain)
+            if replayer is not None:
+                out = replayer(args)
+                if out is not None:
+                    return out
         if _has_active((args, kwargs)):  # traced by an outer transform: as JAX, trace through
             return self.f(*args, **kwargs)
         traced, key, rebuild = self._split(args, kwargs)
@@ -259,11 +314,16 @@ class Jitted:
                 entry = self._cache[key] = _Entry()
                 while len(self._cache) > MAX_SIGNATURES:
                     self._cache.popitem(last=False)
+                    if self._fast is not None:
+                        self._fast.clear()  # (replayers of dropped signatures must go too)
             else:
                 self._cache.move_to_end(key)
             if entry.direct:
                 return self.f(*args, **kwargs)
-            return self._replay(entry, traced, rebuild)
+            out = self._replay(entry, traced, rebuild)
+            if plain is not None and entry.rec is not None and not entry.direct:
+                self._fast[plain] = _Replayer(entry, traced, args)
+            return out
 
     def _replay(self, entry: _Entry, traced: list, rebuild):
         traced_out = []
@@ -348,8 +408,10 @@ def jit(f: Callable | None = None, static_argnums: int | Sequence[int] = (), sta
     changed more than :data:`~dualad.transforms.jit.MAX_RERECORDS` times runs ``f`` directly
     from then on, with one :class:`~dualad.JitFallbackWarning`.  Side effects (printing,
     appending to lists) and NumPy's floating-point warnings happen only while recording.
-    Today a replay runs the recorded list in Python (see the performance guide for when that
-    pays).
+    A replay runs the recording lowered to a program (:mod:`dualad.transforms.program`):
+    compiled code for scalar and small-array ops and for fused runs of large elementwise ops,
+    NumPy and BLAS for the rest.  A signature seen before, called with plain positional
+    arguments (float or complex arrays, Python floats), goes straight to its program.
 
     Examples
     --------

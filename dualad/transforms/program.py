@@ -7,8 +7,8 @@ interpreter of :mod:`dualad.kernels.vm`, which is generated once from the rule t
 program.  Lowering is one linear pass over the list, so a 10,000-step loop costs no compilation.
 
 - An elementwise rule becomes one instruction; an operand that broadcasts (other than a
-  scalar) is first gathered to the output's shape.  From :data:`HOST_MIN` elements on, the
-  entry runs NumPy's ufunc instead (into its slot), and so does a full sum.
+  scalar) is first gathered to the output's shape.  From :data:`HOST_MIN` elements on, an
+  entry outside a fused run runs NumPy's ufunc instead (into its slot), and so does a full sum.
 - Constant-index data movement (getitem, broadcast_to, reshape, transpose, gather, embed,
   concatenate, ``where`` with a recorded condition, setitem, flip, roll) is found
   by applying the op to arrays of buffer *positions*: the result says where each output element
@@ -18,6 +18,9 @@ program.  Lowering is one linear pass over the list, so a 10,000-step loop costs
 - ``sum`` becomes ``SUM`` or ``SCATTER_ADD`` (an output position per input element), as does
   ``scatter_add``; an einsum that is a (batched) matrix product becomes gathers around
   ``MATMUL`` rows.
+- Runs of elementwise entries over one shape of :data:`HOST_MIN` elements or more (with full
+  sums of their values) are *fused* (:mod:`.fusion`): one generated loop per run, a step of
+  the program between compiled segments, forward and adjoint.
 - Everything else (linear algebra, FFT, custom rules, ...) is a *host step*: that entry is
   evaluated in Python on views of the buffer, as a replay does, between compiled segments.
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -40,8 +44,9 @@ from ..kernels.vm import BINARY, GATHER, MATMUL, SCATTER_ADD, SUM, TERNARY, UNAR
 from ..reverse.tape import elementwise_adjoints
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
+from .fusion import block_copy, build_run, schedule
 
-__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
+__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
@@ -58,6 +63,11 @@ SWEEP_SIZE_MAX = 1 << 10
 #: full sums of as many: NumPy's vectorised loops beat the VM's element loop there (which calls
 #: the rule element by element; measured, the crossover lies between 4096 and 8192 elements).
 HOST_MIN = 1 << 12
+#: Matrix products of at least this many multiply-adds whose operands or result the VM would
+#: have to gather (transposed) are host steps: NumPy's matmul reads them in place.  The VM calls
+#: BLAS too, so products on operands as they lie stay in it.  W3 (products of 128 × 784 × 256,
+#: transposed in the gradient) replays 3.7 → 3.2 ms this way.
+MATMUL_HOST_MIN = 1 << 16
 _KINDS = {1: UNARY, 2: BINARY, 3: TERNARY}
 _PAD = [[0] * (WIDTH - k) for k in range(WIDTH + 1)]
 
@@ -78,8 +88,10 @@ class Program:
     ints : numpy.ndarray
         The int64 positions that gather and scatter instructions read.
     steps : list
-        ``(start, stop, host)``: run instructions ``start:stop``, then the host entry ``host``
-        (a tape entry evaluated in Python; None for none).
+        ``(start, stop, host)``: run instructions ``start:stop``, then the host step ``host``:
+        ``(entry, constants)`` for a tape entry evaluated in Python, a
+        :class:`~dualad.transforms.fusion.FusedRun` or
+        :class:`~dualad.transforms.fusion.BlockCopy` (large values), or None for none.
     slots : list
         Per node, ``(offset, shape)`` or None.
 
@@ -136,7 +148,7 @@ class Program:
                 if stop > start:
                     vm(buf, code, ints, start, stop)
                 if host is not None:
-                    res = self._host(buf, held, *host)
+                    res = self._host(buf, held, *host) if type(host) is tuple else host.run(buf)
                     if residuals is not None:
                         residuals.append(res)
         return buf, held
@@ -208,7 +220,10 @@ class Program:
             for start, stop, host in reversed(self.steps):
                 if host is not None:
                     k -= 1
-                    self._host_adjoint(adj, host[0], residuals[k])
+                    if type(host) is tuple:
+                        self._host_adjoint(adj, host[0], residuals[k])
+                    else:  # a fused run or a block copy (:mod:`.fusion`)
+                        host.adjoint(buf, adj)
                 if stop > start:
                     self._sweep(buf, adj, self.code, self.ints, start, stop)
 
@@ -264,8 +279,11 @@ class Program:
 class _Lowering:
     """One pass over a tape, building the program's buffer layout and instructions."""
 
-    def __init__(self, tape, dtype):
-        self.tape, self.dtype = tape, dtype
+    def __init__(self, tape, dtype, outs=None):
+        self.tape, self.dtype, self.outs = tape, dtype, outs
+        self.readers: Counter | None = None  # node -> how many entries, guards and outputs read it
+        self.reading: dict = {}  # node -> the entries that read it
+        self.hosted: dict = {}  # embedding's node -> its slot, where a fused run wrote its operand
         self.run, table, self.sweep = get_vm()
         self.subs = {r: (_KINDS[nin], s) for nin, rs in table.items() for s, r in enumerate(rs)}
         self.scalars: dict = {}  # float constant (and its sign, for -0.0) -> its slot
@@ -319,10 +337,13 @@ class _Lowering:
         n = idx.size
         if n == 0:
             return self.alloc(0)
-        first = int(idx[0])
-        if n == 1 or (int(idx[-1]) - first == n - 1 and bool(np.all(np.diff(idx) == 1))):
-            return first
+        if _is_run(idx):
+            return int(idx[0])
         out = self.alloc(n)
+        copy = block_copy(idx, out) if n >= HOST_MIN else None
+        if copy is not None:
+            self.step(copy)
+            return out
         self.emit([GATHER, 0, out, n, self.nints])
         self.add_ints(idx)
         return out
@@ -335,6 +356,21 @@ class _Lowering:
         self.rows += fields
         self.rows += _PAD[len(fields)]
 
+    def spread(self, slot, out_shape) -> tuple[int, bool]:
+        """An elementwise operand's offset for an output of shape ``out_shape`` and whether it
+        is a broadcast scalar; an operand that broadcasts otherwise is gathered first."""
+        off, shape = slot
+        if shape == out_shape:
+            return off, False
+        if math.prod(shape) == 1:
+            return off, True
+        return self.gather(np.broadcast_to(self.positions(slot), out_shape)), False
+
+    def step(self, host) -> None:
+        """End the compiled segment: a host step (or a fused run) follows it."""
+        self.start, start = len(self.rows) // WIDTH, self.start
+        self.steps.append((start, self.start, host))
+
     def host(self, entry, consts) -> None:
         """Evaluate ``entry`` in Python between compiled segments; its value lives in the
         buffer if it is of the buffer's dtype and made of plain operands, else on the host."""
@@ -343,8 +379,84 @@ class _Lowering:
         active = any(isinstance(c, Active) for n, c in zip(entry.in_nodes, consts) if n is None)
         off = -1 if active or dt != self.dtype else self.alloc(math.prod(entry.out_shape))
         self.slots[node] = (off, entry.out_shape)
-        self.start, start = len(self.rows) // WIDTH, self.start
-        self.steps.append((start, self.start, (entry, consts)))
+        self.step((entry, consts))
+
+    # -- fusion (:mod:`.fusion`) -----------------------------------------------------------
+    def fits(self, entry, made) -> tuple | None:
+        """Whether ``entry`` can join a fused run whose values are ``made`` (node -> shape), as
+        :func:`.fusion.schedule` asks: an elementwise rule of the VM on :data:`HOST_MIN` elements
+        or more of the buffer's dtype, a full sum of such values, or a reshape of a run's value."""
+        op, out_shape = entry.op, entry.out_shape
+        if isinstance(op, ElementwiseRule):
+            n = math.prod(out_shape)
+            if n < HOST_MIN or op not in self.subs or self.tape.dtypes.get(entry.out_node, self.dtype) != self.dtype:
+                return None
+            for node, r in zip(entry.in_nodes, entry.residual):
+                if node is None:
+                    if isinstance(r, Active) or np.asarray(r).dtype.kind not in "fiub":
+                        return None
+                elif node not in made and self.slots[node][0] < 0:
+                    return None
+            return ("e", n)
+        node = entry.in_nodes[0] if entry.in_nodes else None
+        if node is None or self.tape.dtypes.get(entry.out_node, self.dtype) != self.dtype:
+            return None
+        if node in made and op is S.reshape:
+            return ("r", math.prod(made[node]))
+        if op is S.sum_ and math.prod(out_shape) == 1:
+            shape = made[node] if node in made else self.slots[node][1]
+            return ("s", math.prod(shape)) if node in made or self.slots[node][0] >= 0 else None
+        return None
+
+    def fused(self, entries, consts) -> None:
+        """One fused loop for a run of entries (:func:`.fusion.build_run`) as a step."""
+        def operand(node, c, shape):
+            if node is None and np.size(c) > 1:
+                a = np.asarray(c)
+                if a.flat[0] == a.flat[0] and np.all(a == a.flat[0]):  # one value (not NaN): a scalar
+                    c = float(a.flat[0])
+            slot = self.operand(node, c)
+            return (slot[0], False) if shape is None else self.spread(slot, shape)
+
+        run, placed = build_run(entries, consts, operand, self.place, self.read_after)
+        for e in entries:
+            if e.out_node in placed:
+                self.slots[e.out_node] = (placed[e.out_node], tuple(e.out_shape))
+        self.step(run)
+
+    def place(self, node, shape: tuple) -> int:
+        """Positions for a value a fused run stores: inside the slot of an embedding that reads
+        it, if one does (zeros around the value, which nothing else writes: the embedding then
+        costs no copy), else new ones."""
+        size = math.prod(shape)
+        for e in self.readers_of(node):
+            if e.op is not S.embed or e.out_node in self.hosted or self.tape.dtypes.get(e.out_node, self.dtype) != self.dtype:
+                continue
+            idx = np.ravel(S.embed.impl(np.arange(1, size + 1).reshape(shape), **e.params))
+            k = int(np.argmax(idx == 1))
+            if np.array_equal(idx[k:k + size], np.arange(1, size + 1)) and np.count_nonzero(idx) == size:
+                off = self.hosted[e.out_node] = self.alloc(idx.size)
+                return off + k
+        return self.alloc(size)
+
+    def readers_of(self, node) -> list:
+        """The entries that read ``node``."""
+        if self.readers is None:
+            self.read_after(node, 0)
+        return self.reading.get(node, [])
+
+    def read_after(self, node, uses: int) -> bool:
+        """Whether anything but ``uses`` reads of a run read ``node``: later entries, guards or
+        the outputs (all nodes, when the outputs are not known)."""
+        if self.readers is None:
+            for e in self.tape.entries:
+                for n in e.in_nodes:
+                    if n is not None:
+                        self.reading.setdefault(n, []).append(e)
+            count = self.readers = Counter({n: len(es) for n, es in self.reading.items()})
+            count.update(v for _, refs, _, _ in self.tape.guards or [] for kind, v in refs if kind == "n")
+            count.update(v for kind, v in self.outs or [] if kind == "n")
+        return self.outs is None or self.readers[node] > uses
 
     # -- entries ---------------------------------------------------------------------------
     def elementwise(self, entry) -> bool:
@@ -365,12 +477,8 @@ class _Lowering:
                 off, shape = slots[node]
                 if off < 0:
                     return False
-            if shape == out_shape:
-                row += (off, 1)
-            elif math.prod(shape) == 1:
-                row += (off, 0)
-            else:
-                row += (self.gather(np.broadcast_to(self.positions((off, shape)), out_shape)), 1)
+            off, scalar = self.spread((off, shape), out_shape)
+            row += (off, 0 if scalar else 1)
         row[2] = out = self.size
         self.size = out + n
         slots[entry.out_node] = (out, out_shape)
@@ -379,6 +487,9 @@ class _Lowering:
         return True
 
     def move(self, entry, consts) -> None:
+        if entry.out_node in self.hosted:  # an embedding whose operand a fused run wrote in place
+            self.slots[entry.out_node] = (self.hosted.pop(entry.out_node), tuple(entry.out_shape))
+            return
         ins = [self.positions(self.operand(n, c)) for n, c in zip(entry.in_nodes, consts)]
         idx = entry.op.impl(*ins, **entry.params)
         if tuple(np.shape(idx)) != tuple(entry.out_shape):
@@ -405,8 +516,13 @@ class _Lowering:
         if layout is None:
             return self.host(entry, consts)
         perm_a, perm_b, nbatch, m, k, n, natural, perm_out = layout
-        a = self.gather(np.transpose(self.positions(slots[0]), perm_a))
-        b = self.gather(np.transpose(self.positions(slots[1]), perm_b))
+        pos_a = np.transpose(self.positions(slots[0]), perm_a)
+        pos_b = np.transpose(self.positions(slots[1]), perm_b)
+        in_place = _is_run(pos_a) and _is_run(pos_b) and list(perm_out) == sorted(perm_out)
+        if not in_place and nbatch * m * k * n >= MATMUL_HOST_MIN:
+            return self.host(entry, consts)  # BLAS on the operands as they lie, no gathers
+        a = self.gather(pos_a)
+        b = self.gather(pos_b)
         prod = self.alloc(nbatch * m * n)
         for i in range(nbatch):
             self.emit([MATMUL, 0, prod + i * m * n, m, a + i * m * k, k, b + i * k * n, n])
@@ -440,6 +556,13 @@ class _Lowering:
         leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
         steps = [s for s in self.steps if s[1] > s[0] or s[2] is not None]
         return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep))
+
+
+def _is_run(idx) -> bool:
+    """Whether buffer positions ``idx`` (any shape, C order) are one contiguous run."""
+    idx = np.asarray(idx).reshape(-1)
+    n = idx.size
+    return n <= 1 or (int(idx[-1]) - int(idx[0]) == n - 1 and bool(np.all(np.diff(idx) == 1)))
 
 
 def _sum_target(entry):
@@ -501,10 +624,13 @@ def _program_dtype(in_sig) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def lower(tape, leaf_nodes: list, in_sig: list) -> Program:
+def lower(tape, leaf_nodes: list, in_sig: list, outs: list | None = None) -> Program:
     """Lower a recorded tape (with ``guards`` and ``consts``, as :func:`dualad.record` makes
     them) whose leaves are ``leaf_nodes`` with ``(shape, dtype)`` ``in_sig`` to a
     :class:`Program`.  Entries the VM cannot run become host steps, so every recording lowers.
+    ``outs`` (``("n", node)`` or ``("c", constant)``, as :meth:`Program.run` takes them) says
+    which nodes the caller reads: a fused run (:mod:`.fusion`) then keeps the values nothing
+    after it reads in registers; without it, every value is stored.
 
     Examples
     --------
@@ -516,7 +642,7 @@ def lower(tape, leaf_nodes: list, in_sig: list) -> Program:
     >>> float(prog.run([np.array([1.0, 2.0, 3.0])], rec.outs)[0])
     12.0
     """
-    low = _Lowering(tape, _program_dtype(in_sig))
+    low = _Lowering(tape, _program_dtype(in_sig), outs)
     for n, (shape, dt) in zip(leaf_nodes, in_sig):
         low.slots[n] = (low.alloc(math.prod(shape)) if dt == low.dtype else -1, tuple(shape))
     enabled = gc.isenabled()
@@ -530,23 +656,28 @@ def lower(tape, leaf_nodes: list, in_sig: list) -> Program:
 
 
 def _lower_entries(low: _Lowering, tape) -> None:
-    consts, dtypes, dtype, slots = tape.consts or {}, tape.dtypes, low.dtype, low.slots
-    for entry in tape.entries:
-        op = entry.op
-        dt = dtypes.get(entry.out_node, dtype)
-        if isinstance(op, ElementwiseRule):
-            try:
-                if (dt is dtype or dt == dtype) and low.elementwise(entry):
-                    continue
-            except NotLowerable:  # a constant the buffer cannot hold
-                pass
-            low.host(entry, entry.residual)
-            continue
-        c = consts.get(entry.out_node, [None] * len(entry.in_nodes))
-        if dt != dtype or any(slots[n][0] < 0 if n is not None else isinstance(v, Active) for n, v in zip(entry.in_nodes, c)):
-            low.host(entry, c)
-            continue
+    consts = tape.consts or {}
+    for item in schedule(tape.entries, low.fits):
+        if type(item) is list:
+            low.fused(item, consts)
+        else:
+            _lower_entry(low, item, consts)
+
+
+def _lower_entry(low: _Lowering, entry, consts: dict) -> None:
+    op, dtype, slots = entry.op, low.dtype, low.slots
+    dt = low.tape.dtypes.get(entry.out_node, dtype)
+    if isinstance(op, ElementwiseRule):
         try:
-            low.structural(entry, c)
-        except NotLowerable:
-            low.host(entry, c)
+            if (dt is dtype or dt == dtype) and low.elementwise(entry):
+                return
+        except NotLowerable:  # a constant the buffer cannot hold
+            pass
+        return low.host(entry, entry.residual)
+    c = consts.get(entry.out_node, [None] * len(entry.in_nodes))
+    if dt != dtype or any(slots[n][0] < 0 if n is not None else isinstance(v, Active) for n, v in zip(entry.in_nodes, c)):
+        return low.host(entry, c)
+    try:
+        low.structural(entry, c)
+    except NotLowerable:
+        low.host(entry, c)

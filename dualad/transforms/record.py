@@ -180,7 +180,7 @@ class Recording:
         (3, True)
         """
         if self._lowered is None or self._lowered[0] is not self.tape:
-            self._lowered = (self.tape, lower(self.tape, self.leaf_nodes, self.in_sig))
+            self._lowered = (self.tape, lower(self.tape, self.leaf_nodes, self.in_sig, self.outs))
         return self._lowered[1]
 
     def __call__(self, *args):

@@ -1,0 +1,239 @@
+"""Fusion: runs of elementwise entries over one shape in a program become one generated loop.
+
+The lowering (:mod:`dualad.transforms.program`) hands its entries to :func:`schedule`, which
+yields them back one by one, except for *runs*: consecutive elementwise entries over values of
+one size (operands of that size, broadcast scalars and constants, or other operands gathered to
+it first), with the full sums of such values and reshapes (which only rename a value) among
+them.  An entry that cannot join an open run is *deferred* past it, with everything that reads
+its value, so that a slice, an embedding or a sum in the middle of a computation does not split
+the run in two; a run closes after :data:`DEFER_MAX` deferred entries or :data:`RUN_MAX`
+entries.  Reordering is safe because every entry writes a new value (the buffer is written once
+per position) and reads only values made before it, which the deferral keeps.
+
+:func:`build_run` turns a run into a :class:`FusedRun`: the loop's structure
+(:class:`dualad.kernels.fused.FusedSpec`, shared by every run of the same ops, operand kinds and
+dtype) and its offsets in one program's buffer.  Values read only inside the run live in
+registers; those read after it (by later entries, guards or outputs) are stored.  Identical
+entries of a run (a recorded gradient recomputes the same ``sin(x)`` the function computed)
+are computed once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from ..kernels.fused import FusedSpec, fused_kernel
+from ..rules import structural as S
+
+__all__ = ["FusedRun", "BlockCopy", "block_copy", "schedule", "build_run", "DEFER_MAX", "RUN_MAX", "COPY_SEGMENTS_MAX"]
+
+#: Entries an open run may defer past itself before it closes.
+DEFER_MAX = 32
+#: Entries of one run at most (a larger loop takes longer to compile than it saves).
+RUN_MAX = 96
+#: Large gathers made of at most this many contiguous runs of positions (or of zeros) are
+#: block copies (:class:`BlockCopy`) rather than element-by-element gathers.
+COPY_SEGMENTS_MAX = 8
+
+
+class FusedRun:
+    """A step of a program: one generated loop over a run of elementwise entries.
+
+    Attributes
+    ----------
+    spec : FusedSpec
+        The loop's structure.
+    offs : numpy.ndarray
+        The offsets of its inputs, scalar inputs, stored values and sums in the buffer.
+    n : int
+        Elements per value.
+    nodes : list
+        The tape nodes the run computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> rec = ad.record(lambda x: np.sum(np.sin(x) * x), np.zeros(5000))
+    >>> [type(h).__name__ for _, _, h in rec.program().steps]
+    ['FusedRun']
+    """
+
+    def __init__(self, spec: FusedSpec, offs: list, n: int, nodes: list):
+        self.spec, self.n, self.nodes = spec, n, nodes
+        self.offs = np.asarray(offs, dtype=np.int64)
+        self._kernel = fused_kernel(spec)
+
+    def __repr__(self) -> str:
+        return f"<FusedRun of {len(self.spec.ops)} ops over {self.n} elements>"
+
+    def run(self, buf) -> None:
+        """Compute the run's stored values and sums in ``buf``."""
+        self._kernel.run(buf, self.offs, self.n)
+
+    def adjoint(self, buf, adj) -> None:
+        """Add the run's contributions to the inputs' adjoints in ``adj``, from the adjoints of
+        its stored values and sums (``buf`` holds the values of a forward run)."""
+        self._kernel.adjoint(buf, adj, self.offs, self.n)
+
+
+class BlockCopy:
+    """A step of a program: values moved by contiguous blocks (an embedding into zeros, a
+    shifted slice, a concatenation), ``buf[dst : dst + k] = buf[src : src + k]`` per block,
+    ``src`` None for zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.transforms.fusion import block_copy
+    >>> buf = np.array([0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0])
+    >>> copy = block_copy(np.array([0, 1, 2, 3]), 4)      # x[:3] embedded after a zero
+    >>> copy.run(buf); buf[4:]
+    array([0., 1., 2., 3.])
+    """
+
+    def __init__(self, blocks: list):
+        self.blocks = blocks
+
+    def __repr__(self) -> str:
+        return f"<BlockCopy of {len(self.blocks)} blocks>"
+
+    def run(self, buf) -> None:
+        """Move the values."""
+        for dst, src, k in self.blocks:
+            buf[dst:dst + k] = 0 if src is None else buf[src:src + k]
+
+    def adjoint(self, buf, adj) -> None:
+        """Add each moved value's adjoint to its source's."""
+        for dst, src, k in self.blocks:
+            if src is not None:
+                adj[src:src + k] += adj[dst:dst + k]
+
+
+def block_copy(idx: np.ndarray, out: int) -> BlockCopy | None:
+    """A :class:`BlockCopy` writing the values at buffer positions ``idx`` (position 0 reads a
+    zero) to ``out``, or None if ``idx`` has more than :data:`COPY_SEGMENTS_MAX` blocks or a
+    block that overlaps its destination."""
+    zero = idx == 0
+    step = np.diff(idx)
+    cut = np.flatnonzero((zero[1:] != zero[:-1]) | (~zero[1:] & (step != 1))) + 1
+    if cut.size >= COPY_SEGMENTS_MAX:
+        return None
+    bounds = [0, *cut.tolist(), idx.size]
+    blocks = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        src = None if zero[lo] else int(idx[lo])
+        if src is not None and src < out + idx.size and out < src + hi - lo:
+            return None
+        blocks.append((out + lo, src, hi - lo))
+    return BlockCopy(blocks)
+
+
+def schedule(entries, fits, defer_max: int = DEFER_MAX, run_max: int = RUN_MAX):
+    """Yield ``entries`` in an order that keeps every value made before it is read: single
+    entries, and lists of entries that form a run.
+
+    ``fits(entry, made)`` says whether ``entry`` can join a run whose values are the nodes of
+    ``made`` (node → shape): ``(kind, size)`` with kind ``"e"`` (an elementwise entry; only
+    these open a run), ``"s"`` (a full sum, whose value is ready only after the run) or ``"r"``
+    (a reshape of a value of the run), or None.  It is called on an entry only when each of
+    its operands is either in ``made`` or was yielded already (and lowered, since this is a
+    generator).  An entry that cannot join but reads only values made before the run (a slice
+    of an input, a constant gather) is yielded at once, ahead of the run; an elementwise entry
+    of another size is deferred instead, to open a run of its own."""
+    pending = deque(entries)
+    while pending:
+        entry = pending.popleft()
+        first = fits(entry, {})
+        if first is None or first[0] != "e":
+            yield entry
+            continue
+        size = first[1]
+        run, work, made, late, deferred = [entry], 1, {entry.out_node: entry.out_shape}, set(), []
+        while pending and len(deferred) < defer_max and len(run) < run_max:
+            e = pending.popleft()
+            fit = None if any(n in late for n in e.in_nodes) else fits(e, made)
+            if fit is None or fit[1] != size:
+                if fit is None and not any(n in late or n in made for n in e.in_nodes):
+                    yield e  # reads only values made before the run: lowered now, ahead of it
+                else:
+                    deferred.append(e)
+                    late.add(e.out_node)
+                continue
+            run.append(e)
+            if fit[0] == "s":
+                late.add(e.out_node)
+            else:
+                made[e.out_node] = e.out_shape
+            work += fit[0] != "r"
+        pending.extendleft(reversed(deferred))
+        if work > 1:
+            yield run
+        else:
+            yield from run
+
+
+def build_run(entries: list, consts: dict, operand, alloc, read_after) -> tuple[FusedRun, dict]:
+    """The loop of a run (from :func:`schedule`) and where its results live.
+
+    ``operand(node, constant, shape)`` gives an operand's place outside the run: ``(offset,
+    True)`` for a broadcast scalar, ``(offset, False)`` for values of the run's size (gathered
+    there first if the operand broadcasts otherwise); ``alloc(node, shape)`` reserves buffer
+    positions for a value the run stores;
+    ``read_after(node, uses)`` says whether anything after the run reads ``node``, given the
+    run's own ``uses`` of it.  ``consts`` maps a structural entry's node to its constant
+    operands.  Returns the :class:`FusedRun` and ``{node: offset}`` for every value the run
+    stores (the sums' included)."""
+    refs: dict = {}  # node -> its reference in the loop
+    places = {"a": {}, "s": {}}  # offset -> reference, per kind of input
+    ops, seen, sums, sum_nodes, uses = [], {}, [], [], {}
+    n = 0
+
+    def ref(node, c, shape):
+        if node in refs:
+            uses[node] = uses.get(node, 0) + 1
+            return refs[node]
+        off, scalar = operand(node, c, shape)
+        kind = places["s" if scalar else "a"]
+        return kind.setdefault(off, f"{'s' if scalar else 'a'}{len(kind)}")
+
+    for e in entries:
+        cs = e.residual if e.op not in (S.sum_, S.reshape) else consts.get(e.out_node, [None])
+        if e.op is S.sum_ and not read_after(e.out_node, 0):
+            # a sum nothing reads (a recorded gradient's own value, say): not computed; its
+            # operand is read by the run, not after it
+            src = e.in_nodes[0]
+            uses[src] = uses.get(src, 0) + 1
+            continue
+        if e.op is S.sum_ or e.op is S.reshape:
+            src = ref(e.in_nodes[0], cs[0], None)
+            if e.op is S.sum_:
+                sums.append(src)
+                sum_nodes.append((e.out_node, tuple(e.out_shape)))
+            else:
+                refs[e.out_node] = src
+            continue
+        n = math.prod(e.out_shape)
+        key = (e.op.name, tuple(ref(nd, c, e.out_shape) for nd, c in zip(e.in_nodes, cs)))
+        if key not in seen:
+            seen[key] = f"v{len(ops)}"
+            ops.append(key)
+        refs[e.out_node] = seen[key]
+    stored: dict = {}  # reference -> offset
+    placed = {}
+    for e in entries:
+        node = e.out_node
+        r = refs.get(node)
+        if r is None or not read_after(node, uses.get(node, 0)):
+            continue
+        if r not in stored:
+            stored[r] = alloc(node, tuple(e.out_shape))
+        placed[node] = stored[r]
+    for node, shape in sum_nodes:
+        placed[node] = alloc(node, shape)
+    spec = FusedSpec(tuple(ops), len(places["a"]), len(places["s"]), tuple(stored), tuple(sums))
+    offs = list(places["a"]) + list(places["s"]) + list(stored.values()) + [placed[m] for m, _ in sum_nodes]
+    return FusedRun(spec, offs, n, [e.out_node for e in entries]), placed

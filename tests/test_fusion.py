@@ -1,0 +1,238 @@
+"""Fused runs inside programs (dualad.transforms.fusion, dualad.kernels.fused).
+
+Differential: random programs (tests/random_programs.py) lowered with fusion from one element
+on, so that every run of elementwise entries becomes a generated loop, against eager NumPy and
+the plain transforms: values (float64, float32), recorded gradients and Hessian-vector
+products, and gradients through the fused runs' adjoint sweeps.  Then programs on large arrays
+as they are lowered by default: W6's Hessian-vector product and W2's value and gradient under
+``jit`` against the plain transforms, a fused value read after its run, in-place updates,
+broadcasting, float32, block copies, guards on fused values, and loops shared by structure.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from random_programs import programs
+
+import dualad as ad
+from dualad.transforms import program as P
+from dualad.transforms.fusion import BlockCopy, FusedRun
+
+# Each program's runs compile loops of their own (about a second each with an empty kernel
+# cache), so few examples, the same ones at every run (derandomized: the loops are then found in
+# the cache); HYPOTHESIS_PROFILE=long draws many more, at random.
+LONG = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "long"
+SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=not LONG)
+
+
+def examples(ci: int) -> int:
+    return 50 * ci if LONG else ci
+RNG = np.random.default_rng(7)
+
+
+@pytest.fixture
+def fuse_all(monkeypatch):
+    """Lower every elementwise entry as part of a fused run (or NumPy's ufunc, if alone)."""
+    monkeypatch.setattr(P, "HOST_MIN", 1)
+
+
+def _moved(args, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return [(a + 0.01 * rng.standard_normal(a.shape)).astype(dtype) for a in args]
+
+
+def _close(got, want, rtol, atol):
+    if isinstance(want, (tuple, list)):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _close(g, w, rtol, atol)
+        return
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
+
+
+def _fused(rec) -> list:
+    return [h for _, _, h in rec.program().steps if isinstance(h, FusedRun)]
+
+
+# -- random programs, fused from one element on ----------------------------------------------------
+
+
+@settings(max_examples=examples(8), **SETTINGS)
+@given(prog=programs(), dtype=st.sampled_from([np.float64, np.float32]))
+def test_random_program_values(fuse_all, prog, dtype):
+    rtol, atol = (1e-12, 1e-13) if dtype == np.float64 else (1e-4, 1e-5)
+    args = prog.args(dtype)
+    rec = ad.record(prog, *args)
+    new = _moved(args, prog.seed % 997, dtype)
+    got, want = rec(*new), prog(*new)
+    assert np.result_type(got) == np.result_type(want)
+    _close(got, want, rtol, atol)
+
+
+@settings(max_examples=examples(4), **SETTINGS)
+@given(prog=programs(max_steps=4))
+def test_random_recorded_gradients_and_hvps(fuse_all, prog):
+    args, nums, h = prog.args(), prog.argnums, prog.hess_arg
+    new = _moved(args, prog.seed % 991)
+
+    def hvp_of(*a):
+        return ad.hvp(lambda x: prog(*a[:h], x, *a[h + 1:]), a[h], np.ones_like(a[h]))
+
+    for t in (ad.grad(prog, argnums=nums), hvp_of):
+        with np.errstate(all="ignore"):
+            _close(ad.record(t, *args)(*new), t(*new), 1e-9, 1e-10)
+
+
+@settings(max_examples=examples(6), **SETTINGS)
+@given(prog=programs())
+def test_random_gradients_by_the_fused_adjoint_sweep(fuse_all, prog):
+    """Recording.value_and_grad: the program's forward run and adjoint sweep, fused runs swept by
+    their generated adjoint loops, against the plain transform."""
+    args, nums = prog.args(), prog.argnums
+    idx = (nums,) if isinstance(nums, int) else nums
+    rec = ad.record(prog, *args, argnums=nums)
+    moved = _moved(args, prog.seed % 983)
+    new = [moved[i] if i in idx else a for i, a in enumerate(args)]
+    v, g = rec.value_and_grad(*new)
+    v0, g0 = ad.value_and_grad(prog, argnums=idx)(*new)
+    _close(v, v0, 1e-12, 1e-13)
+    _close((g,) if len(idx) == 1 else g, g0, 1e-9, 1e-10)
+
+
+# -- large arrays, lowered as by default -------------------------------------------------------------
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def w2(x):
+    return np.sum(np.sin(x) * np.exp(-(x**2)) + np.log1p(x**2))
+
+
+def test_hvp_of_rosenbrock_runs_fused_without_copies():
+    """W6: the recorded Hessian-vector product is two fused loops; the embeddings of the slices'
+    adjoints cost nothing (the first loop writes into their zero-padded slots)."""
+    n = 6000
+    f = ad.jit(lambda x, v: ad.hvp(rosen, x, v))
+    x, v = RNG.standard_normal(n), RNG.standard_normal(n)
+    f(x, v)
+    for _ in range(2):
+        x, v = RNG.standard_normal(n), RNG.standard_normal(n)
+        np.testing.assert_allclose(f(x, v), ad.hvp(rosen, x, v), rtol=1e-12, atol=1e-12)
+    rec = next(iter(f._cache.values())).rec
+    steps = [h for _, _, h in rec.program().steps]
+    assert all(isinstance(h, FusedRun) for h in steps) and len(steps) == 2, steps
+    assert f.records == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_value_and_grad_of_an_elementwise_chain(dtype):
+    """W2 under jit: the function's value (a fused sum) and its gradient in one loop."""
+    x = RNG.standard_normal(9000).astype(dtype)
+    f = ad.jit(ad.value_and_grad(w2))
+    f(x)
+    x = RNG.standard_normal(9000).astype(dtype)
+    (v, g), (v0, g0) = f(x), ad.value_and_grad(w2)(x)
+    assert v.dtype == dtype and g.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(v, v0, rtol=tol)
+    np.testing.assert_allclose(g, g0, rtol=tol, atol=tol)
+    (run,) = _fused(next(iter(f._cache.values())).rec)
+    assert len(run.spec.sums) == 1 and len(run.spec.stores) == 1  # the value; the gradient
+
+
+def test_a_fused_value_read_later_is_stored():
+    """A run's value read by a host step (sort) and by the output is materialised; the values
+    only the run reads stay in registers."""
+
+    def f(x):
+        y = np.sin(x) * x + 1.0
+        z = np.cos(y) ** 2
+        return np.sort(y)[-3:].sum() + np.sum(z), y
+
+    x = RNG.standard_normal(5000)
+    rec = ad.record(f, x)
+    x = RNG.standard_normal(5000)
+    (s, y), (s0, y0) = rec(x), f(x)
+    np.testing.assert_allclose(y, y0, rtol=1e-15)
+    np.testing.assert_allclose(s, s0, rtol=1e-12)
+    (run, *_) = _fused(rec)
+    assert len(run.spec.stores) == 1  # y; sin(x), sin(x)·x, cos(y) are not stored
+
+
+def test_in_place_updates_and_broadcasting():
+    """Item assignment and augmented operators between fused runs; operands broadcast from a
+    row, a column and a scalar; against NumPy and the plain gradient."""
+    row, col = RNG.standard_normal(80), RNG.standard_normal((100, 1))
+
+    def f(x):
+        y = x.reshape(100, 80) * row + col
+        y[10:20] = 0.5
+        y *= np.tanh(y) + 2.0
+        y[:, 3] += y[:, 4]
+        return np.sum(y**2 - 3.0 * y)
+
+    x = RNG.standard_normal(8000)
+    jf, jg = ad.jit(f), ad.jit(ad.grad(f))
+    jf(x), jg(x)
+    x = RNG.standard_normal(8000)
+    np.testing.assert_allclose(jf(x), f(x), rtol=1e-12)
+    np.testing.assert_allclose(jg(x), ad.grad(f)(x), rtol=1e-11, atol=1e-12)
+
+
+def test_concatenation_is_a_block_copy_and_sweeps_back():
+    def f(x):
+        z = np.concatenate([x[2000:], x[:2000]]) * np.arange(6000.0)
+        return np.sum(np.sin(z) * z)
+
+    x = RNG.standard_normal(6000)
+    rec = ad.record(f, x)
+    assert any(isinstance(h, BlockCopy) for _, _, h in rec.program().steps)
+    x = RNG.standard_normal(6000)
+    np.testing.assert_allclose(rec(x), f(x), rtol=1e-12)
+    prog = rec.program()
+    value, (g,) = prog.value_and_grad([x], rec.outs[0][1])  # the adjoint sweep, block copy included
+    np.testing.assert_allclose(value, f(x), rtol=1e-12)
+    np.testing.assert_allclose(g, ad.grad(f)(x), rtol=1e-12, atol=1e-12)
+
+
+def test_fused_adjoint_sweep_on_large_arrays():
+    """Program.value_and_grad through fused runs on large arrays, against the plain gradient."""
+    x = RNG.standard_normal(7000)
+    rec = ad.record(w2, x)
+    value, (g,) = rec.program().value_and_grad([x], rec.outs[0][1])
+    v0, g0 = ad.value_and_grad(w2)(x)
+    np.testing.assert_allclose(value, v0, rtol=1e-12)
+    np.testing.assert_allclose(g, g0, rtol=1e-12, atol=1e-14)
+
+
+def test_a_guard_on_a_fused_sum_records_again():
+    def f(x):
+        s = np.sum(np.sin(x) * x)
+        return np.sum(x**2) if s > 2000.0 else np.sum(x**3)
+
+    x = np.full(5000, 1.0)
+    jf = ad.jit(f)
+    assert jf(x) == pytest.approx(f(x))
+    y = np.full(5000, 0.1)
+    assert jf(y) == pytest.approx(f(y))
+    assert jf.records == 2
+
+
+def test_loops_are_shared_by_structure():
+    """Two programs with the same run (other sizes, other constants' values) share one loop."""
+    a = ad.record(lambda x: np.sum(np.exp(x) * 2.0 - x), np.zeros(5000))
+    b = ad.record(lambda x: np.sum(np.exp(x) * 3.0 - x), np.zeros(6000))
+    (ra,), (rb,) = _fused(a), _fused(b)
+    assert ra.spec == rb.spec and ra._kernel is rb._kernel
+    x = RNG.standard_normal(6000)
+    np.testing.assert_allclose(b(x), np.sum(np.exp(x) * 3.0 - x), rtol=1e-12)
