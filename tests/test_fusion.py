@@ -163,7 +163,8 @@ def test_a_fused_value_read_later_is_stored():
     rec = ad.record(f, x)
     x = RNG.standard_normal(5000)
     (s, y), (s0, y0) = rec(x), f(x)
-    np.testing.assert_allclose(y, y0, rtol=1e-15)
+    # the kernels' sin is within a few ulp of NumPy's; y = sin(x)·x + 1 cancels near 0
+    np.testing.assert_allclose(y, y0, rtol=1e-15, atol=1e-14)
     np.testing.assert_allclose(s, s0, rtol=1e-12)
     (run, *_) = _fused(rec)
     assert len(run.spec.stores) == 1  # y; sin(x), sin(x)·x, cos(y) are not stored

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from . import vecmath
 from .base import ALL_DTYPES, elementwise, implementation
 
 _LN2 = 0.6931471805599453
@@ -85,6 +86,12 @@ def _cuda_remainder(x, y):
         m = np.copysign(0.0, y)
     return m
 
+
+# The kernels' vectorisable exp, log, ... (their rules below name them again, with their CUDA
+# twins), declared before any rule so that the kernels' cache key of every rule that calls them
+# records them (power's partial calls np.log).
+for _name in vecmath.FUNCTIONS:
+    implementation(getattr(np, _name), scalar=vecmath.scalar(_name))
 
 # Functions the rules call without differentiating them (predicates), and np.fabs for device
 # functions written by users (:func:`dualad.kernels.cuda.device_function`).
@@ -166,7 +173,7 @@ def reciprocal(x):
 # --- exponentials and logarithms --------------------------------------------------------------
 
 
-@elementwise(np.exp, text=("exp {a}", ("exp {a}",)), cuda=math.exp, dtypes=ALL_DTYPES)
+@elementwise(np.exp, text=("exp {a}", ("exp {a}",)), cuda=math.exp, scalar=vecmath.scalar('exp'), dtypes=ALL_DTYPES)
 def exp(x):
     v = np.exp(x)
     return v, v
@@ -178,13 +185,13 @@ def exp2(x):
     return v, v * _LN2
 
 
-@elementwise(np.expm1, text=("expm1 {a}", ("exp {a}",)), cuda=math.expm1, dtypes=ALL_DTYPES)
+@elementwise(np.expm1, text=("expm1 {a}", ("exp {a}",)), cuda=math.expm1, scalar=vecmath.scalar('expm1'), dtypes=ALL_DTYPES)
 def expm1(x):
     v = np.expm1(x)
     return v, v + 1.0
 
 
-@elementwise(np.log, domain=_POS, text=("ln {a}", ("/{a}",)), cuda=math.log, dtypes=ALL_DTYPES)
+@elementwise(np.log, domain=_POS, text=("ln {a}", ("/{a}",)), cuda=math.log, scalar=vecmath.scalar('log'), dtypes=ALL_DTYPES)
 def log(x):
     return np.log(x), 1.0 / x
 
@@ -199,7 +206,7 @@ def log10(x):
     return np.log10(x), 1.0 / (x * _LN10)
 
 
-@elementwise(np.log1p, domain=((-0.8, 2.0),), text=("ln(1 + {a})", ("/(1 + {a})",)), cuda=math.log1p, dtypes=ALL_DTYPES)
+@elementwise(np.log1p, domain=((-0.8, 2.0),), text=("ln(1 + {a})", ("/(1 + {a})",)), cuda=math.log1p, scalar=vecmath.scalar('log1p'), dtypes=ALL_DTYPES)
 def log1p(x):
     return np.log1p(x), 1.0 / (1.0 + x)
 
@@ -227,12 +234,12 @@ def logaddexp2(x, y):
 # --- trigonometric ----------------------------------------------------------------------------
 
 
-@elementwise(np.sin, domain=((-3.0, 3.0),), text=("sin {a}", ("cos {a}",)), cuda=math.sin, dtypes=ALL_DTYPES)
+@elementwise(np.sin, domain=((-3.0, 3.0),), text=("sin {a}", ("cos {a}",)), cuda=math.sin, scalar=vecmath.scalar('sin'), dtypes=ALL_DTYPES)
 def sin(x):
     return np.sin(x), np.cos(x)
 
 
-@elementwise(np.cos, domain=((-3.0, 3.0),), text=("cos {a}", ("(−sin {a})",)), cuda=math.cos, dtypes=ALL_DTYPES)
+@elementwise(np.cos, domain=((-3.0, 3.0),), text=("cos {a}", ("(−sin {a})",)), cuda=math.cos, scalar=vecmath.scalar('cos'), dtypes=ALL_DTYPES)
 def cos(x):
     return np.cos(x), -np.sin(x)
 
@@ -323,7 +330,7 @@ def cosh(x):
     return np.cosh(x), np.sinh(x)
 
 
-@elementwise(np.tanh, text=("tanh {a}", ("(1 − tanh² {a})",)), cuda=math.tanh, dtypes=ALL_DTYPES)
+@elementwise(np.tanh, text=("tanh {a}", ("(1 − tanh² {a})",)), cuda=math.tanh, scalar=vecmath.scalar('tanh'), dtypes=ALL_DTYPES)
 def tanh(x):
     v = np.tanh(x)
     return v, 1.0 - v * v
