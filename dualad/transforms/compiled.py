@@ -111,7 +111,7 @@ def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> 
         "from dualad.rules.base import RULES",
         "",
     ]
-    head += [f'_r{i} = numba.njit(RULES["{name}"].kernel_fn, inline="always", error_model="numpy")' for i, name in enumerate(rules)]
+    head += [f'_r{i} = numba.njit(RULES["{name}"].loop_fn, inline="always", error_model="numpy")' for i, name in enumerate(rules)]
     head += [
         "",
         "",
