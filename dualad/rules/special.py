@@ -429,9 +429,12 @@ def i0(x):
     return special.i0(x), special.i1(x)
 
 
-@elementwise(special.i1, scalar=_native("i1"), text=("I₁({a})", ("((I₀({a}) + I₂({a})) / 2)",)))
+@elementwise(special.i1, scalar=_native("i1"), text=("I₁({a})", ("(I₀({a}) − I₁({a}) / {a})",)))
 def i1(x):
-    return special.i1(x), 0.5 * (special.i0(x) + special.iv(2.0, x))
+    # I₁′ = I₀ − I₁/x (no I₂, a costly iv): the value read, and the limit 1/2 at x = 0
+    y = special.i1(x)
+    z = (x == 0) * 1.0
+    return y, special.i0(x) - y / (x + z) - 0.5 * z
 
 
 @elementwise(special.i0e, domain=((0.2, 3.0),), scalar=_native("i0e"), nondiff="i0e′(0) = 0",
@@ -444,8 +447,10 @@ def i0e(x):
 @elementwise(special.i1e, domain=((0.2, 3.0),), scalar=_native("i1e"), nondiff="one-sided at 0: i1e′(0) = 1/2",
              text=("I₁ₑ({a})", None))
 def i1e(x):
+    # i1e′ = i0e − i1e/x − sign(x) i1e (no ive of order 2); 1/2 at x = 0
     y = special.i1e(x)
-    return y, 0.5 * (special.i0e(x) + special.ive(2.0, x)) - np.sign(x) * y
+    z = (x == 0) * 1.0
+    return y, special.i0e(x) - y / (x + z) - 0.5 * z - np.sign(x) * y
 
 
 @elementwise(special.iv, domain=((0.0, 3.0), (0.2, 3.0)), argnums=(1,), scalar=_native("iv", 2), nondiff=_ORDER + " v",
@@ -466,9 +471,12 @@ def j0(x):
     return special.j0(x), -special.j1(x)
 
 
-@elementwise(special.j1, scalar=_native("j1"), text=("J₁({a})", ("((J₀({a}) − J₂({a})) / 2)",)))
+@elementwise(special.j1, scalar=_native("j1"), text=("J₁({a})", ("(J₀({a}) − J₁({a}) / {a})",)))
 def j1(x):
-    return special.j1(x), 0.5 * (special.j0(x) - special.jv(2.0, x))
+    # J₁′ = J₀ − J₁/x (no J₂, a costly jv): the value read, and the limit 1/2 at x = 0
+    y = special.j1(x)
+    z = (x == 0) * 1.0
+    return y, special.j0(x) - y / (x + z) - 0.5 * z
 
 
 @elementwise(special.jv, domain=((0.0, 3.0), (0.2, 3.0)), argnums=(1,), scalar=_native("jv", 2), nondiff=_ORDER + " v",
