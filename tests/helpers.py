@@ -134,3 +134,13 @@ def check_degenerate_point(what, f, x, expected):
                 assert expected == "nonfinite" and not np.all(np.isfinite(g)), what
             else:
                 np.testing.assert_allclose(g, expected, atol=1e-12)
+
+
+def pendulum(p, n):
+    """A damped pendulum's ``n`` explicit Euler steps from ``p = (θ₀, g/l, c, dt)``: a long scalar
+    loop (the loss θ² + ω² at the end)."""
+    theta, omega = p[0], 0.0
+    for _ in range(n):
+        omega = omega - p[3] * (p[1] * np.sin(theta) + p[2] * omega)
+        theta = theta + p[3] * omega
+    return theta**2 + omega**2

@@ -489,11 +489,7 @@ def test_direct_path_of_routed_transforms_gives_the_transform_not_f(make):
 
 
 def _loop(p):
-    theta, omega = p[0], 0.0
-    for _ in range(50):
-        omega = omega - p[3] * (p[1] * np.sin(theta) + p[2] * omega)
-        theta = theta + p[3] * omega
-    return theta**2 + omega**2
+    return pendulum(p, 50)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -514,7 +510,7 @@ def test_routed_gradients_equal_the_plain_transform(dtype):
 
 
 def test_routed_gradients_argnums_forms():
-    f = lambda a, b: np.sum(np.sin(a) * b)  # noqa: E731
+    f = lambda a, b: np.sum(np.sin(a) * b)
     a, b = np.linspace(0, 1, 3), np.linspace(1, 2, 3)
     for argnums in [(0, 1), (-2, -1), (0,), 1, (1, 0)]:
         jf = ad.jit(ad.grad(f, argnums=argnums))
@@ -535,15 +531,3 @@ def test_gradients_the_sweep_does_not_serve_record_the_transform():
     vec = ad.jit(ad.grad(lambda x: x * 2.0))  # not scalar: grad's own error
     with pytest.raises(ValueError, match="scalar"):
         vec(np.ones(3))
-
-
-def test_routed_gradient_records_again_on_a_changed_branch():
-    def f(x):
-        return np.sum(x**2) if x[0] > 0 else np.sum(x**3)
-
-    g = ad.jit(ad.grad(f))
-    _same(g(np.array([1.0, 2.0])), [2.0, 4.0])
-    _same(g(np.array([3.0, 1.0])), [6.0, 2.0])
-    _same(g(np.array([-1.0, 1.0])), [3.0, 3.0])
-    _same(g(np.array([2.0, 1.0])), [4.0, 2.0])
-    assert g.records == 3

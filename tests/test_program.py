@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import pendulum
 from hypothesis import HealthCheck, given, settings
 from random_programs import FAMILIES, programs
 
@@ -323,14 +324,6 @@ def test_large_transposed_products_are_host_steps():
         want_value, want_grad = ad.value_and_grad(loss)(w1)
         np.testing.assert_allclose(value, want_value, rtol=1e-12)
         np.testing.assert_allclose(grad, want_grad, rtol=1e-11, atol=1e-13)
-
-
-def pendulum(p, n):
-    theta, omega = p[0], 0.0
-    for _ in range(n):
-        omega = omega - p[3] * (p[1] * np.sin(theta) + p[2] * omega)
-        theta = theta + p[3] * omega
-    return theta**2 + omega**2
 
 
 def test_long_scalar_loop():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import pendulum
 from hypothesis import HealthCheck, event, given, settings
 from random_programs import programs
 
@@ -107,23 +108,15 @@ def test_float32_hessian_lanes_compute_in_float32():
 
 def test_a_dense_hessian_and_a_value_dependent_pattern_stay_dense():
     A = np.random.default_rng(0).standard_normal((40, 40))
-    f = lambda x: np.sum(np.tanh(A @ x) ** 2)  # noqa: E731 - a dense Hessian
+    f = lambda x: np.sum(np.tanh(A @ x) ** 2)  # a dense Hessian
     x = np.linspace(-0.5, 0.5, 40)
     plan = HessianPlan.make(f, (x,), (0,), 40)
     assert plan.seeds.shape == (40, 40) and plan.decompress is None
-    g = lambda x: rosen(x) if x[0] > 0 else rosen(x) + np.sum(x) ** 2  # noqa: E731 - a guard steers it
+    g = lambda x: rosen(x) if x[0] > 0 else rosen(x) + np.sum(x) ** 2  # a guard steers it
     assert HessianPlan.make(g, (x,), (0,), 40).decompress is None
     rec = ad.record(g, x)
     for z in (x, -x):  # the other branch records again, with a plan of its own
         _close(rec.hessian(z), ad.hessian(g)(z), 1e-12, 1e-12)
-
-
-def pendulum(p, n):
-    theta, omega = p[0], 0.0
-    for _ in range(n):
-        omega = omega - p[3] * (p[1] * np.sin(theta) + p[2] * omega)
-        theta = theta + p[3] * omega
-    return theta**2 + omega**2
 
 
 def test_long_loop_hessian_and_jacobian_by_compiled_lanes():
@@ -150,7 +143,7 @@ def test_jit_of_hessian_runs_the_recorded_lanes(mode):
 
 
 def test_jit_of_hessian_and_jacfwd_follow_guards_and_fall_back_for_the_rest():
-    f = lambda x: np.sum(np.sin(x) * x) if x[0] > 0 else np.sum(x**3)  # noqa: E731
+    f = lambda x: np.sum(np.sin(x) * x) if x[0] > 0 else np.sum(x**3)
     h = ad.jit(ad.hessian(f))
     for x in (np.array([1.0, 2.0]), np.array([-1.0, 2.0]), np.array([0.5, -2.0])):
         _close(h(x), ad.hessian(f)(x), 1e-13, 1e-13)
