@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -97,7 +98,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     f : callable
         Scalar-valued function (returns shape ``()``; or ``(value, aux)`` with ``has_aux``).
     argnums : int or tuple of int
-        Which positional arguments to differentiate; the gradient mirrors them.
+        Which positional arguments to differentiate; the gradient mirrors them.  Keyword
+        arguments of the returned function go to ``f`` as they are, not differentiated.
     has_aux : bool
         ``f`` returns ``(value, aux)``; ``aux`` is passed through undifferentiated.
     holomorphic : bool
@@ -121,9 +123,10 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic: bool) -> Callable:
     single = is_single(argnums)
 
-    def vg(*args):
+    def vg(*args, **kwargs):
         nums = norm_argnums(argnums, len(args), name)
-        tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
+        # keyword arguments go to f as they are, not differentiated (as JAX's)
+        tape, leaves, vars_, treedef, out = record_tape(functools.partial(f, **kwargs) if kwargs else f, args, nums)
         check_inputs_dtype(name, holomorphic, leaves)
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
@@ -164,7 +167,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, h
     f : callable
         Scalar-valued function of NumPy arrays (shape ``()`` output).
     argnums : int or tuple of int
-        Which positional arguments to differentiate.
+        Which positional arguments to differentiate.  Keyword arguments of the returned
+        function go to ``f`` as they are, not differentiated (as in JAX).
     has_aux : bool
         ``f`` returns ``(value, aux)``; the result is then ``(grad, aux)``.
     holomorphic : bool
@@ -186,8 +190,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, h
     check_callable(f, "grad")
     vg = _value_and_grad(f, argnums, has_aux, "grad", holomorphic)
 
-    def g(*args):
-        value, gr = vg(*args)
+    def g(*args, **kwargs):
+        value, gr = vg(*args, **kwargs)
         return (gr, value[1]) if has_aux else gr
 
     g.__name__ = f"grad({getattr(f, '__name__', 'f')})"
