@@ -33,8 +33,6 @@ CASES = [
     ("argnums out of range jacrev", lambda: ad.jacrev(F, argnums=(0, 2))(X), ValueError, r"argnums"),
     ("object dtype", lambda: ad.grad(F)(np.array([1, "a"], dtype=object)), TypeError, r"dtype object"),
     ("string input", lambda: ad.grad(F)("abc"), TypeError, r"float array"),
-    ("float16 input", lambda: ad.grad(F)(X.astype(np.float16)), TypeError, r"dtype float16.*float32.*astype"),
-    ("longdouble jvp", lambda: ad.jvp(F, (X.astype(np.longdouble),), (X,)), TypeError, r"dtype float\d+.*astype"),
     ("None input", lambda: ad.grad(F)(None), TypeError, r"float array"),
     ("complex output", lambda: ad.grad(lambda z: np.sum(z))(X + 1j), TypeError, r"real-valued outputs.*holomorphic=True"),
     ("holomorphic real input", lambda: ad.grad(F, holomorphic=True)(X), TypeError, r"holomorphic=True requires inputs with complex"),

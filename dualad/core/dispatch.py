@@ -168,13 +168,8 @@ def float_array(x, what: str = "input") -> np.ndarray:
     if x is None or isinstance(x, str):
         raise TypeError(f"cannot differentiate with respect to {what} {x!r}: pass a float array or number")
     a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
-    if a.dtype.kind in "fc" and a.dtype.char in "fdFD":
+    if a.dtype.kind in "fc":
         return a
-    if a.dtype.kind in "fc":  # float16, longdouble, clongdouble: no kernels, no rules' dtypes
-        raise TypeError(
-            f"cannot differentiate with respect to {what} of dtype {a.dtype}: dualad computes in float32, "
-            "float64, complex64 and complex128; cast it, e.g. x.astype(np.float32)"
-        )
     if a.dtype.kind in "biu":
         return a.astype(np.float64)
     raise TypeError(f"cannot differentiate with respect to {what} of dtype {a.dtype}: pass a float array")
