@@ -62,7 +62,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     nums = tuple(range(len(primals)))
     if not nums:
         raise TypeError("vjp(f, *primals) needs at least one primal")
-    tape, leaves, vars_, treedef, out = record_tape(f, primals, nums)
+    tape, leaves, vars_, treedef, out = record_tape(f, primals, nums, allow_empty=True)
     o_leaves, o_def = flatten_output(out, "vjp")
     y = tree_unflatten(o_def, [_value(o, tape.tag, "vjp", i, len(o_leaves)) for i, o in enumerate(o_leaves)])
 
@@ -77,10 +77,11 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             device.locate([strip(o), strip(c)], "pullback(cotangent)")
             if tuple(c.shape) != tuple(shape):
                 raise ValueError(f"pullback: cotangent shape {tuple(c.shape)} does not match output shape {tuple(shape)}")
-            dt = o.dtype if np.dtype(o.dtype).kind in "fc" else np.float64
+            odt = np.dtype(o.dtype) if hasattr(o, "dtype") else np.asarray(o).dtype  # a Python float output
+            dt = odt if odt.kind in "fc" else np.float64
             if np.dtype(c.dtype).kind == "c" and np.dtype(dt).kind != "c":
                 raise TypeError(
-                    f"pullback: a complex cotangent (dtype {c.dtype}) for a real output ({np.dtype(o.dtype)}); "
+                    f"pullback: a complex cotangent (dtype {c.dtype}) for a real output ({odt}); "
                     "a real output's cotangent is real: pass its real part"
                 )
             lanes.append(c[None] if isinstance(c, Active) else c.astype(dt, copy=False)[None])
@@ -126,7 +127,7 @@ def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic:
     def vg(*args, **kwargs):
         nums = norm_argnums(argnums, len(args), name)
         # keyword arguments go to f as they are, not differentiated (as JAX's)
-        tape, leaves, vars_, treedef, out = record_tape(functools.partial(f, **kwargs) if kwargs else f, args, nums)
+        tape, leaves, vars_, treedef, out = record_tape(functools.partial(f, **kwargs) if kwargs else f, args, nums, allow_empty=True)
         check_inputs_dtype(name, holomorphic, leaves)
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
