@@ -66,8 +66,18 @@ def _matmul(x):
     return np.linalg.solve(A, x[:2]) + np.linalg.solve(x[:2].reshape(2, 1) * np.ones(2) + np.eye(2), np.array([1.0, x[0]]))
 
 
+def _reduced(x):
+    """NumPy's reductions over an object array pick some active elements, some constants."""
+    return np.max(np.array([[x[0], 3.0], [x[1], 4.0]]), axis=0)
+
+
+def _reduced_to_constants(x):
+    """... or constants only: an object array of numbers, whose derivative is zero."""
+    return np.min(np.array([[x[0], x[1]], [0.1, -2.0]]), axis=0)
+
+
 CASES = {f.__name__: f for f in (_scalars, _nested, _mixed_plain_arrays, _tuple, _arrays, _arrays_nested, _whole, _zero_d,
-                                 _computed, _combined, _matmul)}
+                                 _computed, _combined, _matmul, _reduced, _reduced_to_constants)}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

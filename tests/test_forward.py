@@ -531,6 +531,26 @@ def test_float32_stays_float32():
     assert ad.Dual(x, np.ones(3, np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize("dtype,rtol", [(np.float16, 2e-2), (np.longdouble, 1e-12), (np.clongdouble, 1e-12)])
+@pytest.mark.parametrize("n", [5, 600])  # NumPy on small arrays; the kernels' size, where NumPy evaluates these dtypes too
+def test_float16_and_longdouble_keep_their_dtype(dtype, rtol, n):
+    """The kernels compile for float32/float64 and complex64/complex128; other float dtypes are
+    evaluated with NumPy at every size and keep their dtype, in both modes and nested."""
+    x = (np.linspace(-1.0, 1.0, n) + (0.3j if np.dtype(dtype).kind == "c" else 0.0)).astype(dtype)
+    f = lambda z: np.real(np.sum(np.sin(z) ** 2 * np.exp(z / 4.0)))
+    x64 = x.astype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
+    g = ad.grad(f)(x)
+    assert g.dtype == dtype
+    np.testing.assert_allclose(g.astype(np.complex128), ad.grad(f)(x64), rtol=rtol, atol=rtol)
+    if np.dtype(dtype).kind == "f":
+        y, t = ad.jvp(f, (x,), (np.ones(n, dtype),))
+        assert t.dtype == dtype
+        np.testing.assert_allclose(float(t), float(ad.jvp(f, (x64,), (np.ones(n),))[1]), rtol=rtol * 10)
+        h = ad.hvp(f, x, np.ones(n, dtype))
+        assert h.dtype == dtype
+        np.testing.assert_allclose(h.astype(float), ad.hvp(f, x64, np.ones(n)), rtol=rtol * 10, atol=rtol * 10)
+
+
 def test_tangent_shape_mismatch():
     with pytest.raises(ValueError):
         ad.jvp(np.sin, (np.ones(3),), (np.ones(2),))

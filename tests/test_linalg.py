@@ -41,6 +41,11 @@ CASES = {
     "eigh_U_stack": (lambda x: flat(*[(w, v**4) for w, v in [np.linalg.eigh(sym(x), UPLO="U")]][0]), (2, 3, 3)),
     "eigvalsh": (lambda x: np.linalg.eigvalsh(sym(x)), (4, 4)),
     "eigvalsh_stack": (lambda x: np.linalg.eigvalsh(sym(x)), (2, 3, 3)),
+    # unsymmetrised inputs: the value reads one triangle (as NumPy's), so does the derivative
+    "cholesky_reads_lower": (lambda x: np.linalg.cholesky(x + 6.0 * np.eye(3)), (3, 3)),
+    "cholesky_upper_reads_upper": (lambda x: np.linalg.cholesky(x + 6.0 * np.eye(3), upper=True), (3, 3)),
+    "eigh_reads_lower": (lambda x: flat(*[(w, v * v) for w, v in [np.linalg.eigh(x)]][0]), (3, 3)),
+    "eigvalsh_reads_upper_stack": (lambda x: np.linalg.eigvalsh(x, UPLO="U"), (2, 3, 3)),
     "svd_tall": (lambda x: flat(*[(u * u, s, vt * vt) for u, s, vt in [np.linalg.svd(x, full_matrices=False)]][0]), (4, 3)),
     "svd_wide": (lambda x: flat(*[(u * u, s, vt * vt) for u, s, vt in [np.linalg.svd(x, full_matrices=False)]][0]), (3, 4)),
     "svd_square_full": (lambda x: flat(*[(u * u, s, vt * vt) for u, s, vt in [np.linalg.svd(x)]][0]), (3, 3)),
@@ -143,6 +148,7 @@ SCALARS = {
     "nuc_norm": lambda x: np.linalg.norm(x, "nuc"),
     "qr_r_sq": lambda x: np.sum(np.linalg.qr(x)[1] ** 2 * np.arange(3.0)),
     "pinv_sum": lambda x: np.sum(np.linalg.pinv(x) ** 2),
+    "eigvalsh_triangle_cubed": lambda x: np.sum(np.linalg.eigvalsh(x, UPLO="U") ** 3),
 }
 MODES = ["forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"]
 
@@ -169,10 +175,14 @@ def test_hessian_stacked_float32():
 
 def test_sign_invariant_losses_and_closed_forms():
     a = spd(_point((4, 4), 1))
-    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.slogdet(np.linalg.cholesky(m))[1] * 2)(a), np.linalg.inv(a), rtol=1e-10)
+    # cholesky and eigvalsh read the lower triangle: a symmetric gradient G counts twice below
+    # the diagonal and not at all above it
+    lower = lambda g: 2.0 * np.tril(g, -1) + np.diag(np.diag(g))
+    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.slogdet(np.linalg.cholesky(m))[1] * 2)(a),
+                               lower(np.linalg.inv(a)), rtol=1e-10)
     w, v = np.linalg.eigh(a)
     # the projector onto the top eigenvector: d λ_max / dA = v vᵀ
-    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.eigvalsh(m)[-1])(a), np.outer(v[:, -1], v[:, -1]), atol=1e-12)
+    np.testing.assert_allclose(ad.grad(lambda m: np.linalg.eigvalsh(m)[-1])(a), lower(np.outer(v[:, -1], v[:, -1])), atol=1e-12)
     b = _point((5, 3), 2)
     u, s, vt = np.linalg.svd(b, full_matrices=False)
     np.testing.assert_allclose(ad.grad(lambda m: np.linalg.norm(m, "nuc"))(b), u @ vt, atol=1e-12)

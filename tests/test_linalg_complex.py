@@ -39,6 +39,11 @@ CASES = {
     "cholesky": (lambda x: np.linalg.cholesky(herm(x)), (3, 3)),
     "cholesky_upper_stack": (lambda x: np.linalg.cholesky(herm(x), upper=True), (2, 3, 3)),
     "eigvalsh": (lambda x: np.linalg.eigvalsh(herm(x)), (3, 3)),
+    # not Hermitian: NumPy reads one triangle and the diagonal's real part; so does the derivative
+    "cholesky_reads_lower": (lambda x: np.linalg.cholesky(x + 6.0 * np.eye(3)), (3, 3)),
+    "cholesky_upper_reads_upper": (lambda x: np.linalg.cholesky(x + 6.0 * np.eye(3), upper=True), (3, 3)),
+    "eigh_U_reads_upper": (lambda x: flat(*[(w, np.abs(v) ** 2) for w, v in [np.linalg.eigh(x, UPLO="U")]][0]), (3, 3)),
+    "eigvalsh_reads_lower_stack": (lambda x: np.linalg.eigvalsh(x), (2, 3, 3)),
     "eigh": (lambda x: flat(*[(w, np.abs(v) ** 2) for w, v in [np.linalg.eigh(herm(x))]][0]), (3, 3)),
     "eigh_U_stack": (lambda x: flat(*[(w, np.abs(v) ** 4) for w, v in [np.linalg.eigh(herm(x), UPLO="U")]][0]), (2, 3, 3)),
     "eigh_projector": (lambda x: (lambda v: v[:, :1] * np.conj(v[:, :1]).T)(np.linalg.eigh(herm(x))[1]), (3, 3)),
@@ -159,7 +164,9 @@ def test_closed_forms():
     logdet = lambda m: 2.0 * np.sum(np.log(np.real(np.diagonal(np.linalg.cholesky(m)))))
     ainv = np.linalg.inv(a)
     g = ad.grad(logdet)(a)
-    np.testing.assert_allclose(g, (ainv + ainv.conj().T).conj() / 2, atol=1e-12)  # symmetrised, as JAX
+    # cholesky reads the lower triangle (and the diagonal's real part): the Hermitian gradient
+    # counts twice below the diagonal, not at all above it
+    np.testing.assert_allclose(g, np.conj(2.0 * np.tril(ainv, -1) + np.diag(np.real(np.diag(ainv)))), atol=1e-12)
     np.testing.assert_allclose(ad.grad(lambda m: np.sum(np.linalg.eigvalsh(m)))(a), np.eye(4), atol=1e-12)
     u, s, vh = np.linalg.svd(z)
     np.testing.assert_allclose(ad.grad(lambda m: np.linalg.norm(m, "nuc"))(z), np.conj(u @ vh), atol=1e-12)

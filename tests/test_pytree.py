@@ -141,9 +141,27 @@ def test_errors_name_the_leaf_by_its_path():
         ad.grad(lambda a, b: a, argnums=(0, 1))(1.0, [Point(1.0, "s")])
 
 
-def test_differentiating_only_none_raises():
+def test_leafless_arguments_as_jax():
+    """grad, value_and_grad and vjp with respect to containers without leaves ([], {}) return
+    that empty structure, as JAX's; a None argument (JAX: None) and the Jacobian transforms
+    (JAX: an obscure error) are refused, naming the reason."""
     with pytest.raises(TypeError, match="hold no arrays"):
         ad.grad(lambda x: 1.0)(None)
+    assert ad.grad(lambda x, t: 1.0)([], 1) == []
+    assert ad.grad(lambda x, y: np.sum(x["a"]) * y, argnums=(0, 1))({"a": [], "b": None}, 2.0) == ({"a": [], "b": None}, 0.0)
+    value, g = ad.value_and_grad(lambda x, y: y * 2.0)({}, 3.0)
+    assert float(value) == 6.0 and g == {}
+    assert ad.vjp(lambda x: 1.0, ())[1](1.0) == ((),)
+    with pytest.raises(TypeError, match="hold no arrays"):
+        ad.jacfwd(lambda x: 1.0)(None)
+    with pytest.raises(TypeError, match="hold no arrays"):
+        ad.hessian(lambda x: 1.0)([])
+
+
+def test_constant_python_float_output_has_zero_cotangents():
+    (g,) = ad.vjp(lambda x: 1.0, np.ones(2, np.float32))[1](1.0)
+    np.testing.assert_array_equal(g, np.zeros(2, np.float32))
+    assert g.dtype == np.float32
 
 
 def test_registration_errors():

@@ -49,6 +49,21 @@ def test_lecture_value_and_grad():
     assert float(g1) == pytest.approx(5.5) and round(float(g2), 3) == 1.716
 
 
+def test_keyword_arguments_pass_through_undifferentiated():
+    """As JAX's: grad(f)(x, k=...) calls f(x, k=...) and differentiates x only."""
+    def f(x, y, scale=1.0, shift=0.0):
+        return scale * lecture(x, y) + shift
+
+    eps = 1e-6
+    fd = (f(2.0 + eps, 5.0, scale=3.0, shift=2.0) - f(2.0 - eps, 5.0, scale=3.0, shift=2.0)) / (2 * eps)
+    assert float(ad.grad(f)(2.0, 5.0, scale=3.0, shift=2.0)) == pytest.approx(fd, rel=1e-8)
+    value, (g1, g2) = ad.value_and_grad(f, argnums=(0, 1))(2.0, 5.0, scale=3.0, shift=2.0)
+    assert float(value) == pytest.approx(3.0 * LECTURE_VALUE + 2.0)
+    assert (float(g1), float(g2)) == pytest.approx((3.0 * 5.5, 3.0 * LECTURE_GRAD[1]))
+    (g, aux) = ad.grad(lambda x, k: (f(x, 5.0, scale=k), k), has_aux=True)(2.0, k=2.0)
+    assert float(g) == pytest.approx(11.0) and aux == 2.0
+
+
 def test_lecture_vjp():
     y, pullback = ad.vjp(lecture, 2.0, 5.0)
     assert round(float(y), 3) == 11.652

@@ -97,6 +97,21 @@ def test_active_values_equal_scipy():
         np.testing.assert_allclose(ad.jvp(f, (S,), (A,))[0], g(S), rtol=1e-10)
 
 
+@pytest.mark.parametrize("lower", [False, True])
+def test_cho_factor_reads_scipys_triangle(lower):
+    """On a non-symmetric matrix SciPy's factor reads one triangle (the upper one by default):
+    the value and the derivative (against differences of SciPy's own functions) follow it."""
+    a = np.random.default_rng(3).normal(size=(3, 3)) + 5.0 * np.eye(3)
+    b = np.arange(1.0, 4.0)
+    c = ad.jvp(lambda m: dsl.cho_factor(m, lower=lower)[0], (a,), (np.ones((3, 3)),))[0]
+    np.testing.assert_allclose(c, sl.cho_factor(a, lower=lower)[0], rtol=1e-13)
+    ours = lambda m: dsl.cho_solve(dsl.cho_factor(m, lower=lower), b)
+    theirs = lambda m: sl.cho_solve(sl.cho_factor(m, lower=lower), b)
+    expected = fd_jacobian(theirs, [a], 0)
+    np.testing.assert_allclose(ad.jacfwd(ours)(a), expected, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ad.jacrev(ours)(a), expected, rtol=1e-6, atol=1e-8)
+
+
 MODES = ["forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"]
 SCALARS = {
     "logdet_cho_factor": lambda x: 2.0 * np.sum(np.log(np.diagonal(dsl.cho_factor(spd(x), lower=True)[0]))),

@@ -141,8 +141,10 @@ def matrix_power(a, n):
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    lo = L.cholesky.bind(_square(a, "cholesky"))
-    return L.conj_transpose(lo) if upper else lo
+    a = _square(a, "cholesky")
+    if upper:  # NumPy reads the upper triangle: that of aᴴ is the lower one
+        return L.conj_transpose(L.cholesky.bind(L.conj_transpose(a)))
+    return L.cholesky.bind(a)
 
 
 def _uplo(UPLO) -> str:

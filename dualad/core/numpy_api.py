@@ -10,6 +10,7 @@ Anything NumPy offers that is not listed raises ``TypeError`` naming the functio
 from __future__ import annotations
 
 import functools
+import numbers
 import string
 from collections.abc import Callable
 
@@ -23,7 +24,7 @@ from .observed import ObservedIndex, has_observed, observe_index, take_observed
 
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
-    "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain", "holds_actives", "from_objects",
+    "axes_of", "axis_of", "slice_along", "no_out", "flat_positions", "scan", "plain", "holds_actives", "joinable", "from_objects",
     "abs_squared", "astype_copy",
 ]
 
@@ -53,7 +54,7 @@ def _arr(x):
         return x
     a = x if type(x) is not np.ndarray and device.is_device(x) else np.asarray(x)
     if a.dtype.kind not in "fciub":
-        if a.dtype.kind == "O" and holds_actives(a):
+        if joinable(a):
             return from_objects(a)
         raise TypeError(f"cannot differentiate through a value of dtype {a.dtype}: {x!r:.60}")
     return a
@@ -63,6 +64,24 @@ def holds_actives(x) -> bool:
     """Whether ``x`` is a NumPy object array carrying active values or escaped elements of one
     (what ``np.array([c1, c2])`` of active values builds, :mod:`dualad.core.elements`)."""
     return type(x) is np.ndarray and x.dtype.kind == "O" and any(elements.is_element(e) for e in x.flat)
+
+
+def joinable(x) -> bool:
+    """Whether ``x`` is a NumPy object array that dualad takes as one array: active values,
+    escaped elements and numbers.  Numbers alone count too: NumPy's functions on
+    ``np.array([[c, 0.5], [0.5, 0.5]])`` (``np.min(..., axis=0)``) may leave only constants.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.core.numpy_api import joinable
+    >>> joinable(np.array([0.5, 1], dtype=object)), joinable(np.array([1, "a"], dtype=object))
+    (True, False)
+    """
+    if type(x) is not np.ndarray or x.dtype.kind != "O" or x.size == 0:
+        return False
+    return all(elements.is_element(e) or isinstance(e, numbers.Number)
+               or (type(e) is np.ndarray and e.ndim == 0 and e.dtype.kind in "biufc") for e in x.flat)
 
 
 def from_objects(x):

@@ -220,7 +220,7 @@ class Dual(ArrayBehaviour):
                 xs.append(v)
                 ts.append(None)
         dtype = float_dtype(xs + [gp])
-        if k is None or dtype.kind == "c":  # (the kernels are real-only)
+        if k is None or dtype.char not in "fd":  # (the kernels are real-only, float32/float64)
             return None
         outs = backend.fused_hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, dtype)
         return [None if o is None else Dual.make(o[0][None], o[1][:, None], tag, self._single) for o in outs]

@@ -32,6 +32,12 @@ __all__ = ["SMALL", "push", "pull", "pull_wirtinger", "pull_scalar", "value", "f
 SMALL = 256
 
 
+def compiled_dtype(dtype) -> bool:
+    """Whether the kernels compile for ``dtype`` (float32/64, complex64/128); float16 and
+    longdouble values are evaluated with NumPy at every size."""
+    return np.dtype(dtype).char in "fdFD"
+
+
 def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> tuple:
     """``(y, lanes)``: the rule's value at plain ``ps`` and its k tangent lanes.
 
@@ -57,7 +63,7 @@ def push(rule: ElementwiseRule, ps: list, ts: list, k: int, dtype, xp=None) -> t
     for t in ts:
         if t is not None:
             break
-    if t.size >= SMALL and (not complex_ or compiles_complex(rule)):
+    if t.size >= SMALL and compiled_dtype(dtype) and (not complex_ or compiles_complex(rule)):
         return cpu_jvp(rule, ps, ts, dtype)
     # Few elements: NumPy on whole arrays beats the fixed cost of a kernel call.
     outs = rule.evaluate(*ps)
@@ -108,7 +114,7 @@ def pull(rule: ElementwiseRule, values: list, g, needed: list, into: list | None
         cuda = _cuda()
         return cuda.vjp(rule, _scalars_on_device(values, g.dtype, xp), g, needed, g.dtype, None, empty=_allocator(xp), y=y)
     m = g.shape[0]
-    if m and g.size // m >= SMALL and (not complex_ or compiles_complex(rule)):  # m = 0: no rows (an empty output)
+    if m and g.size // m >= SMALL and compiled_dtype(g.dtype) and (not complex_ or compiles_complex(rule)):  # m = 0: no rows (an empty output)
         full = g.shape
         into = [b if b is not None and b.shape == full and b.dtype == g.dtype and b.flags.c_contiguous else None
                 for b in into or [None] * len(values)]
@@ -129,7 +135,7 @@ def pull_wirtinger(rule: ElementwiseRule, values: list, g: np.ndarray, needed: l
     into ``into[i]`` as :func:`pull` does), below it NumPy on whole arrays."""
     m = g.shape[0]
     plain = all(isinstance(v, (np.ndarray, np.generic, float, complex, int)) for v in values)
-    if not (m and plain and g.size // m >= SMALL and compiles_wirtinger(rule)):
+    if not (m and plain and g.size // m >= SMALL and compiled_dtype(g.dtype) and compiles_wirtinger(rule)):
         return pull_terms(rule, values, g, needed)
     dtype = np.result_type(g.dtype, np.complex64)
     into = [b if b is not None and b.shape == g.shape and b.dtype == dtype and b.flags.c_contiguous else None
@@ -163,7 +169,7 @@ def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
     if rule.ufunc is not None:
         with np.errstate(all="ignore"):
             return rule.ufunc(*xs)
-    if np.dtype(dtype).kind == "c":
+    if np.dtype(dtype).kind == "c" or not compiled_dtype(dtype):
         return rule.evaluate(*xs)[0]
     return cpu_value(rule, list(xs), dtype)
 

@@ -81,8 +81,26 @@ def _T(x):
     return np.swapaxes(x, -1, -2)
 
 
-def _sym(x):
-    return (x + _H(x)) * 0.5
+@functools.lru_cache(maxsize=64)
+def _strict_mask(n: int, dtype: str, uplo: str):
+    mask = (np.tril(np.ones((n, n)), -1) if uplo == "L" else np.triu(np.ones((n, n)), 1)).astype(dtype)
+    mask.flags.writeable = False
+    return mask
+
+
+def _from_triangle(t, uplo: str):
+    """The Hermitian matrix that the ``uplo`` triangle of ``t`` stands for, what LAPACK reads
+    (the other triangle and the diagonal's imaginary part are ignored): the derivative of
+    NumPy's ``eigh``/``eigvalsh``/``cholesky`` follows the triangle their value reads."""
+    lo = t * _strict_mask(t.shape[-1], np.dtype(t.dtype).char, uplo)
+    return lo + _H(lo) + _real(t) * _eye(t.shape[-1], _real(t).dtype)
+
+
+def _to_triangle(g, uplo: str):
+    """The adjoint of :func:`_from_triangle`: ``g + gᴴ`` on the strict triangle, ``Re g`` on
+    the diagonal, zero on the triangle the value does not read."""
+    both = (g + _H(g)) * _strict_mask(g.shape[-1], np.dtype(g.dtype).char, uplo)
+    return both + _real(g) * _eye(g.shape[-1], _real(g).dtype)
 
 
 def _column_dots(a, b):
@@ -420,17 +438,17 @@ def _phi_mask(n: int, dtype: str):
 def _cholesky_tangent(x, full, t):
     """``L̇ = L Φ(L⁻¹ sym(Ȧ) L⁻ᴴ)``."""
     (lo,) = full
-    s = _sym(t)
+    s = _from_triangle(t, "L")
     m = triangular_solve(lo, _H(triangular_solve(lo, s, lower=True)), lower=True)
     return (np.matmul(lo, _phi(m)),)
 
 
 def _cholesky_cotangent(x, full, cts):
-    """``Ā = sym(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``."""
+    """``Ā = tri(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``, ``tri`` the adjoint of reading the lower triangle."""
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
     p = _phi(triangular_product(lh, lbar, lower=False))
-    return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
+    return _to_triangle(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)), "L")
 
 
 cholesky = Decomposition(
@@ -461,7 +479,7 @@ def _eigh_full(x, *, uplo, vectors):
 def _eigh_tangent(x, full, t, *, uplo, vectors):
     """``M = Vᴴ sym(Ȧ) V``: ``ẇ = diag(M)``, ``V̇ = V (F ∘ M)`` with ``F = 1/(w_j − w_i)``."""
     w, v = full
-    sv = np.matmul(_sym(t), v)
+    sv = np.matmul(_from_triangle(t, uplo), v)
     if not vectors:  # diag(Vᴴ S V) without the product
         return (_real(_column_dots(v, sv)),)
     m = np.matmul(_H(v), sv)
@@ -469,14 +487,14 @@ def _eigh_tangent(x, full, t, *, uplo, vectors):
 
 
 def _eigh_cotangent(x, full, cts, *, uplo, vectors):
-    """``Ā = sym(V (diag(w̄) + F ∘ (Vᴴ V̄)) Vᴴ)``."""
+    """``Ā = tri(V (diag(w̄) + F ∘ (Vᴴ V̄)) Vᴴ)``, ``tri`` the adjoint of reading the triangle."""
     w, v = full
     wbar = _real(cts[0])
     if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
-        return _sym(np.matmul(v * wbar[..., None, :], _H(v)))
+        return _to_triangle(np.matmul(v * wbar[..., None, :], _H(v)), uplo)
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
     inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
-    return _sym(np.matmul(v, np.matmul(inner, _H(v))))
+    return _to_triangle(np.matmul(v, np.matmul(inner, _H(v))), uplo)
 
 
 eigh = Decomposition(

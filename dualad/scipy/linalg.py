@@ -11,7 +11,7 @@ Examples
 >>> import dualad as ad, dualad.scipy.linalg as dsl, numpy as np
 >>> a = np.array([[4.0, 1.0], [1.0, 3.0]])
 >>> x = np.linalg.solve(a, np.ones(2))
->>> g = ad.grad(lambda m: np.sum(dsl.cho_solve(dsl.cho_factor(m), np.ones(2))))(a)
+>>> g = ad.grad(lambda m: np.sum(dsl.cho_solve(dsl.cho_factor((m + m.T) / 2), np.ones(2))))(a)
 >>> bool(np.allclose(g, -np.outer(x, x)))
 True
 """
@@ -129,10 +129,10 @@ def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
            [2., 2.]])
     """
     a = _float(a)
-    lo = np.linalg.cholesky(a)
     if lower:
-        return lo + np.triu(a, 1), True
-    return _H(lo) + np.tril(a, -1), False
+        return np.linalg.cholesky(a) + np.triu(a, 1), True
+    # SciPy's factor reads the triangle it computes (LAPACK's potrf): here the upper one
+    return np.linalg.cholesky(a, upper=True) + np.tril(a, -1), False
 
 
 def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):

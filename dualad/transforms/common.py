@@ -130,11 +130,14 @@ def size_of(shape) -> int:
     return int(math.prod(shape))
 
 
-def prepare_args(args: tuple, argnums: tuple[int, ...]):
-    """Flatten the differentiated arguments: (leaves, rebuild), rebuild(new_leaves) -> args."""
+def prepare_args(args: tuple, argnums: tuple[int, ...], allow_empty: bool = False):
+    """Flatten the differentiated arguments: (leaves, rebuild), rebuild(new_leaves) -> args.
+    ``allow_empty``: containers without leaves (``[]``, ``{}``) are accepted, as JAX's ``grad``
+    and ``vjp`` accept them (their cotangent is the same empty structure); an argument that is
+    None itself is refused (more likely a mistake than an empty subtree)."""
     trees = [args[i] for i in argnums]
     leaves, treedef = tree_flatten(trees)
-    if not leaves:
+    if not leaves and not (allow_empty and all(t is not None for t in trees)):
         raise TypeError(
             f"cannot differentiate with respect to argument(s) {argnums[0] if len(argnums) == 1 else argnums}: "
             "they hold no arrays (None and empty containers have no leaves); pass a float array or number"

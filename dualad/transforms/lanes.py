@@ -133,7 +133,7 @@ def unwrap_dual(o, tag: int, k: int, name: str = "jacfwd", index: int | None = N
     return o, device.zeros((k,) + tuple(o.shape), o.dtype, strip(o))
 
 
-def record_tape(f, args, nums):
+def record_tape(f, args, nums, allow_empty: bool = False):
     """Run ``f`` once on fresh leaf Variables: (tape, leaves, leaf Variables, leaf treedef, output).
 
     Examples
@@ -144,7 +144,7 @@ def record_tape(f, args, nums):
     >>> len(tape.entries)
     1
     """
-    leaves, treedef, rebuild = prepare_args(args, nums)
+    leaves, treedef, rebuild = prepare_args(args, nums, allow_empty)
     tape = Tape()
     vars_ = [Variable.leaf(x, tape) for x in leaves]
     out_leaves, out_def = tree_flatten(f(*rebuild(vars_)))  # object arrays of actives joined

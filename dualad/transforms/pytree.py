@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..core.dispatch import Active, float_array
-from ..core.numpy_api import from_objects, holds_actives
+from ..core.numpy_api import from_objects, joinable
 
 __all__ = [
     "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "as_input", "register_node", "register_dataclass",
@@ -85,7 +85,7 @@ def _flatten(t, leaves: list):
         return (dict, keys, tuple([_flatten(t[k], leaves) for k in keys]))
     if t is None:
         return (_NONE, None, ())
-    if tt is np.ndarray and t.dtype.kind == "O" and holds_actives(t):
+    if tt is np.ndarray and joinable(t):
         leaves.append(from_objects(t))  # np.array([c1, c2]) of active values: one active leaf
         return None
     if isinstance(t, Active) or tt is np.ndarray or tt is float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,7 +62,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     nums = tuple(range(len(primals)))
     if not nums:
         raise TypeError("vjp(f, *primals) needs at least one primal")
-    tape, leaves, vars_, treedef, out = record_tape(f, primals, nums)
+    tape, leaves, vars_, treedef, out = record_tape(f, primals, nums, allow_empty=True)
     o_leaves, o_def = flatten_output(out, "vjp")
     y = tree_unflatten(o_def, [_value(o, tape.tag, "vjp", i, len(o_leaves)) for i, o in enumerate(o_leaves)])
 
@@ -76,10 +77,11 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             device.locate([strip(o), strip(c)], "pullback(cotangent)")
             if tuple(c.shape) != tuple(shape):
                 raise ValueError(f"pullback: cotangent shape {tuple(c.shape)} does not match output shape {tuple(shape)}")
-            dt = o.dtype if np.dtype(o.dtype).kind in "fc" else np.float64
+            odt = np.dtype(o.dtype) if hasattr(o, "dtype") else np.asarray(o).dtype  # a Python float output
+            dt = odt if odt.kind in "fc" else np.float64
             if np.dtype(c.dtype).kind == "c" and np.dtype(dt).kind != "c":
                 raise TypeError(
-                    f"pullback: a complex cotangent (dtype {c.dtype}) for a real output ({np.dtype(o.dtype)}); "
+                    f"pullback: a complex cotangent (dtype {c.dtype}) for a real output ({odt}); "
                     "a real output's cotangent is real: pass its real part"
                 )
             lanes.append(c[None] if isinstance(c, Active) else c.astype(dt, copy=False)[None])
@@ -97,7 +99,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     f : callable
         Scalar-valued function (returns shape ``()``; or ``(value, aux)`` with ``has_aux``).
     argnums : int or tuple of int
-        Which positional arguments to differentiate; the gradient mirrors them.
+        Which positional arguments to differentiate; the gradient mirrors them.  Keyword
+        arguments of the returned function go to ``f`` as they are, not differentiated.
     has_aux : bool
         ``f`` returns ``(value, aux)``; ``aux`` is passed through undifferentiated.
     holomorphic : bool
@@ -121,9 +124,10 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic: bool) -> Callable:
     single = is_single(argnums)
 
-    def vg(*args):
+    def vg(*args, **kwargs):
         nums = norm_argnums(argnums, len(args), name)
-        tape, leaves, vars_, treedef, out = record_tape(f, args, nums)
+        # keyword arguments go to f as they are, not differentiated (as JAX's)
+        tape, leaves, vars_, treedef, out = record_tape(functools.partial(f, **kwargs) if kwargs else f, args, nums, allow_empty=True)
         check_inputs_dtype(name, holomorphic, leaves)
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
@@ -164,7 +168,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, h
     f : callable
         Scalar-valued function of NumPy arrays (shape ``()`` output).
     argnums : int or tuple of int
-        Which positional arguments to differentiate.
+        Which positional arguments to differentiate.  Keyword arguments of the returned
+        function go to ``f`` as they are, not differentiated (as in JAX).
     has_aux : bool
         ``f`` returns ``(value, aux)``; the result is then ``(grad, aux)``.
     holomorphic : bool
@@ -186,8 +191,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, h
     check_callable(f, "grad")
     vg = _value_and_grad(f, argnums, has_aux, "grad", holomorphic)
 
-    def g(*args):
-        value, gr = vg(*args)
+    def g(*args, **kwargs):
+        value, gr = vg(*args, **kwargs)
         return (gr, value[1]) if has_aux else gr
 
     g.__name__ = f"grad({getattr(f, '__name__', 'f')})"
