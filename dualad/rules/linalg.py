@@ -429,8 +429,51 @@ def _cholesky_cotangent(x, full, cts):
     """``Ā = sym(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``."""
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
+    if _lapack_ready(lo, lbar, 2):
+        lanes = [_inverse_congruence(lo, 0.5 * _H(x)) for x in triangular_product(lh, lbar, lower=False)]
+        return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
     p = _phi(triangular_product(lh, lbar, lower=False))
     return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
+
+
+def _lapack_ready(mat, ct, core: int) -> bool:
+    """Whether BLAS/LAPACK can take a formula on one plain matrix ``mat`` (no batch axes) and
+    plain lanes ``ct`` (one lane axis before ``core`` axes), both of ``mat``'s dtype, a LAPACK
+    one, with SciPy installed (it is optional: without it, the NumPy formulas)."""
+    if type(mat) is not np.ndarray or type(ct) is not np.ndarray or mat.ndim != 2 or ct.ndim != core + 1:
+        return False
+    if mat.dtype.char not in "fdFD" or np.result_type(mat, ct) != mat.dtype:
+        return False
+    try:
+        import scipy.linalg.lapack  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _hermitian_from_lower(r):
+    """The Hermitian matrix whose lower triangle ``r`` holds (its upper one is not read)."""
+    return np.where(_phi_mask(r.shape[-1], "d") > 0.75, r, _H(r))  # (mask: the strict lower triangle)
+
+
+def _inverse_congruence(lo, s_upper):
+    """``L⁻ᴴ S L⁻¹`` for the Hermitian ``S`` whose *upper* triangle ``s_upper`` holds (its other
+    triangle is not read), by LAPACK's ``sygst``/``hegst`` (half the work of two triangular
+    solves).  ``sygst`` forms ``M⁻¹ S M⁻ᴴ`` for a lower-triangular ``M``: with the reversal ``J``
+    of rows and columns, ``L⁻ᴴ S L⁻¹ = J (M⁻¹ (J S J) M⁻ᴴ) J`` for ``M = J Lᴴ J``, and the lower
+    triangle of ``J S J`` is ``S``'s upper one."""
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    complex_ = np.dtype(lo.dtype).kind == "c"
+    m = np.asfortranarray(_H(lo)[::-1, ::-1])
+    a = np.asfortranarray(s_upper[::-1, ::-1])
+    if complex_:
+        np.fill_diagonal(a, np.real(np.diagonal(a)))
+    routine = get_lapack_funcs("hegst" if complex_ else "sygst", (m,))
+    r, info = routine(a, m, itype=1, lower=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{routine.__name__} failed (info = {info})")
+    return _hermitian_from_lower(r)[::-1, ::-1]
 
 
 cholesky = Decomposition(
