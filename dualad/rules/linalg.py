@@ -430,10 +430,19 @@ def _cholesky_cotangent(x, full, cts):
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
     if _lapack_ready(lo, lbar, 2):
-        lanes = [_inverse_congruence(lo, 0.5 * _H(x)) for x in triangular_product(lh, lbar, lower=False)]
+        lanes = [_inverse_congruence(lo, 0.5 * _H(_upper_times(lh, lb))) for lb in lbar]
         return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
     p = _phi(triangular_product(lh, lbar, lower=False))
     return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
+
+
+def _upper_times(lh, lb):
+    """``Lᴴ L̄`` for one lane: a diagonal ``L̄`` (a loss on the diagonal only, as logdet) scales
+    the columns of ``Lᴴ``; any other takes BLAS's triangular product."""
+    d = np.diagonal(lb)
+    if np.count_nonzero(lb) == np.count_nonzero(d):
+        return lh * d
+    return triangular_product(lh, lb, lower=False)
 
 
 def _lapack_ready(mat, ct, core: int) -> bool:
