@@ -460,11 +460,6 @@ def _lapack_ready(mat, ct, core: int) -> bool:
     return True
 
 
-def _hermitian_from_lower(r):
-    """The Hermitian matrix whose lower triangle ``r`` holds (its upper one is not read)."""
-    return np.where(_phi_mask(r.shape[-1], "d") > 0.75, r, _H(r))  # (mask: the strict lower triangle)
-
-
 def _inverse_congruence(lo, s_upper):
     """``L⁻ᴴ S L⁻¹`` for the Hermitian ``S`` whose *upper* triangle ``s_upper`` holds (its other
     triangle is not read), by LAPACK's ``sygst``/``hegst`` (half the work of two triangular
@@ -482,7 +477,12 @@ def _inverse_congruence(lo, s_upper):
     r, info = routine(a, m, itype=1, lower=1, overwrite_a=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"{routine.__name__} failed (info = {info})")
-    return _hermitian_from_lower(r)[::-1, ::-1]
+    # J H J for the Hermitian H whose lower triangle r holds: its strict upper triangle from r
+    # reversed, the rest from (r reversed)ᴴ, C-ordered
+    rev = r[::-1, ::-1]
+    out = np.ascontiguousarray(_H(rev))
+    np.copyto(out, rev, where=_phi_mask(r.shape[-1], "d").T > 0.75)
+    return out
 
 
 cholesky = Decomposition(
