@@ -308,6 +308,10 @@ def test_cholesky_adjoint_of_one_large_matrix(dtype):
     u = draw(n, n).astype(dtype)
     (jtu,) = ad.vjp(np.linalg.cholesky, a)[1](u)
     np.testing.assert_allclose(np.real(np.sum(u * jv)), np.real(np.sum(jtu * v)), **tol)
+    w = rng.normal(size=n)  # a loss on the diagonal with weights of both signs
+    diag_loss = lambda m: np.sum(np.real(np.diagonal(np.linalg.cholesky(m))) * w)
+    _, jv1 = ad.jvp(diag_loss, (a,), (v,))
+    np.testing.assert_allclose(np.real(np.sum(ad.grad(diag_loss)(a) * v)), jv1, **tol)
     pick = lambda m: np.real(np.linalg.cholesky(m)[[0, 50, 99], [0, 20, 99]])
     rows = ad.jacrev(pick)(a)  # three lanes in one sweep
     _, jv3 = ad.jvp(pick, (a,), (v,))

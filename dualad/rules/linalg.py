@@ -430,19 +430,39 @@ def _cholesky_cotangent(x, full, cts):
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
     if _lapack_ready(lo, lbar, 2):
-        lanes = [_inverse_congruence(lo, 0.5 * _H(_upper_times(lh, lb))) for lb in lbar]
+        lanes = [_cholesky_lane(lo, lh, lb) for lb in lbar]
         return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
     p = _phi(triangular_product(lh, lbar, lower=False))
     return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
 
 
-def _upper_times(lh, lb):
-    """``Lᴴ L̄`` for one lane: a diagonal ``L̄`` (a loss on the diagonal only, as logdet) scales
-    the columns of ``Lᴴ``; any other takes BLAS's triangular product."""
+def _cholesky_lane(lo, lh, lb):
+    """One lane of the adjoint on host arrays, ``L⁻ᴴ S L⁻¹`` with ``S = sym(Φ(Lᴴ L̄))``.  A
+    diagonal ``L̄`` (a loss on the diagonal only, as logdet) makes ``S = diag(s)``; with ``s ≥ 0``
+    that is ``Nᴴ N`` for ``N = √S L⁻¹`` (LAPACK's ``trtri`` and ``lauum``, as ``potri`` forms
+    ``A⁻¹``).  Otherwise ``Lᴴ L̄`` (the diagonal case: ``Lᴴ``'s columns scaled) and ``sygst``."""
     d = np.diagonal(lb)
     if np.count_nonzero(lb) == np.count_nonzero(d):
-        return lh * d
-    return triangular_product(lh, lb, lower=False)
+        s = 0.5 * np.real(np.conj(np.diagonal(lo)) * d)
+        if np.all(s >= 0):
+            return _inverse_gram(lo, np.sqrt(s))
+        x = lh * d
+    else:
+        x = triangular_product(lh, lb, lower=False)
+    return _inverse_congruence(lo, 0.5 * _H(x))
+
+
+def _inverse_gram(lo, r):
+    """``Nᴴ N`` for ``N = diag(r) L⁻¹``: the inverse by ``trtri``, its rows scaled, then ``lauum``."""
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    trtri, lauum = get_lapack_funcs(("trtri", "lauum"), (lo,))
+    m, info = trtri(lo, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{trtri.__name__} failed (info = {info})")
+    m *= r[:, None]
+    p, _ = lauum(m, lower=1, overwrite_c=1)
+    return _hermitian_copy(p, _phi_mask(p.shape[-1], "d") > 0.25)  # (p's lower triangle, diagonal included)
 
 
 def _lapack_ready(mat, ct, core: int) -> bool:
@@ -477,11 +497,15 @@ def _inverse_congruence(lo, s_upper):
     r, info = routine(a, m, itype=1, lower=1, overwrite_a=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"{routine.__name__} failed (info = {info})")
-    # J H J for the Hermitian H whose lower triangle r holds: its strict upper triangle from r
-    # reversed, the rest from (r reversed)ᴴ, C-ordered
-    rev = r[::-1, ::-1]
-    out = np.ascontiguousarray(_H(rev))
-    np.copyto(out, rev, where=_phi_mask(r.shape[-1], "d").T > 0.75)
+    # J H J for the Hermitian H whose lower triangle r holds: the strict upper triangle of r reversed
+    return _hermitian_copy(r[::-1, ::-1], _phi_mask(r.shape[-1], "d").T > 0.75)
+
+
+def _hermitian_copy(tri, keep):
+    """The Hermitian matrix, C-ordered, that agrees with ``tri`` where ``keep`` (a triangle) is
+    set: a copy of ``triᴴ`` with ``tri`` copied over it there."""
+    out = np.ascontiguousarray(_H(tri))
+    np.copyto(out, tri, where=keep)
     return out
 
 
