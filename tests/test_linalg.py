@@ -316,3 +316,29 @@ def test_cholesky_adjoint_of_one_large_matrix(dtype):
     rows = ad.jacrev(pick)(a)  # three lanes in one sweep
     _, jv3 = ad.jvp(pick, (a,), (v,))
     np.testing.assert_allclose(np.real(np.sum(rows * v, axis=(1, 2))), jv3, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+def test_eigvalsh_adjoint_of_one_large_matrix(dtype):
+    """At n = 100 BLAS's syrk/herk forms ``V diag(w̄) Vᴴ`` (weights of both signs and zeros: two
+    rank-k updates): the gradient of ``Σ c_i λ_i`` against the closed form ``V diag(c) Vᵀ`` for
+    real matrices and against forward mode for every dtype; a NaN weight stays NaN."""
+    n, rng = 100, np.random.default_rng(22)
+    cplx = np.dtype(dtype).kind == "c"
+    draw = (lambda *s: rng.normal(size=s) + 1j * rng.normal(size=s)) if cplx else (lambda *s: rng.normal(size=s))
+    x = draw(n, n).astype(dtype)
+    a = x + np.conj(x.T)
+    c = rng.normal(size=n)
+    c[::7] = 0.0
+    tol = dict(rtol=1e-3, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-11)
+    loss = lambda m: np.sum(np.linalg.eigvalsh(m) * c)
+    g = ad.grad(loss)(a)
+    assert g.dtype == dtype
+    if not cplx:
+        v = np.linalg.eigh(a.astype(np.float64))[1]
+        np.testing.assert_allclose(g, (v * c) @ v.T, **tol)
+    t = draw(n, n).astype(dtype)
+    _, jv = ad.jvp(loss, (a,), (t,))
+    np.testing.assert_allclose(np.real(np.sum(g * t)), jv, **tol)
+    c[3] = np.nan
+    assert np.isnan(ad.grad(loss)(a)).any()

@@ -430,8 +430,7 @@ def _cholesky_cotangent(x, full, cts):
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
     if _lapack_ready(lo, lbar, 2):
-        lanes = [_cholesky_lane(lo, lh, lb) for lb in lbar]
-        return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
+        return _stack_lanes([_cholesky_lane(lo, lh, lb) for lb in lbar])
     p = _phi(triangular_product(lh, lbar, lower=False))
     return _sym(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)))
 
@@ -501,6 +500,33 @@ def _inverse_congruence(lo, s_upper):
     return _hermitian_copy(r[::-1, ::-1], _phi_mask(r.shape[-1], "d").T > 0.75)
 
 
+def _stack_lanes(lanes: list):
+    """The lanes' results as one array (one lane: a view, no copy)."""
+    return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
+
+
+def _scaled_gram(v, d):
+    """``V diag(d) Vᴴ`` for real ``d``: ``A₊ A₊ᴴ − A₋ A₋ᴴ`` with ``A± = V[:, ±d > 0] √|d|``, BLAS's
+    ``syrk``/``herk`` (half the work of a general product; columns with ``d = 0`` dropped), its
+    half result mirrored."""
+    from scipy.linalg.blas import get_blas_funcs
+
+    if not np.all(np.isfinite(d)):  # (NaN has no sign: the general product carries it)
+        return _sym(np.matmul(v * d, _H(v)))
+    real = np.dtype(v.dtype).kind != "c"
+    rank_k = get_blas_funcs("syrk" if real else "herk", (v,))
+    c = None
+    for sign, cols in ((1.0, d > 0), (-1.0, d < 0)):
+        if not cols.any():
+            continue
+        a = v * np.sqrt(np.abs(d)) if cols.all() else v[:, cols] * np.sqrt(np.abs(d[cols]))
+        a, trans = (a.T, 1) if real else (np.asfortranarray(a), 0)  # (A Aᵀ as (Aᵀ)ᵀ Aᵀ: no copy)
+        c = rank_k(sign, a, trans=trans, lower=1) if c is None else rank_k(sign, a, beta=1.0, c=c, trans=trans, lower=1, overwrite_c=1)
+    if c is None:
+        return np.zeros(v.shape[:1] * 2, dtype=v.dtype)
+    return _hermitian_copy(c, _phi_mask(c.shape[-1], "d") > 0.25)  # (c's lower triangle, diagonal included)
+
+
 def _hermitian_copy(tri, keep):
     """The Hermitian matrix, C-ordered, that agrees with ``tri`` where ``keep`` (a triangle) is
     set: a copy of ``triᴴ`` with ``tri`` copied over it there."""
@@ -549,6 +575,8 @@ def _eigh_cotangent(x, full, cts, *, uplo, vectors):
     w, v = full
     wbar = _real(cts[0])
     if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
+        if _lapack_ready(v, wbar, 1):
+            return _stack_lanes([_scaled_gram(v, d) for d in wbar])
         return _sym(np.matmul(v * wbar[..., None, :], _H(v)))
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
     inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
