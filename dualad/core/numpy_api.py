@@ -891,6 +891,10 @@ def sort(a, axis=-1, kind=None, order=None, stable=None):
 @implements(np.diagonal)
 def diagonal(a, offset=0, axis1=0, axis2=1):
     a = _arr(a)
+    if a.ndim == 2 and (axis1, axis2) in ((0, 1), (-2, -1)):  # a matrix's: a stride of n + 1, no index grid
+        m, n = a.shape
+        start, count = (offset, min(m, n - offset)) if offset >= 0 else (-offset * n, min(m + offset, n))
+        return S.gather.bind(a, flat=start + (n + 1) * np.arange(max(count, 0), dtype=np.intp), batch=0)
     pos = np.arange(a.size, dtype=np.intp).reshape(a.shape)
     return S.gather.bind(a, flat=np.diagonal(pos, offset, axis1, axis2).copy(), batch=0)
 

@@ -447,8 +447,110 @@ def _cholesky_cotangent(x, full, cts):
     """``Ā = tri(L⁻ᴴ Φ(Lᴴ L̄) L⁻¹)``, ``tri`` the adjoint of reading the lower triangle."""
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
+    if _lapack_ready(lo, lbar, 2):
+        return _to_triangle(_stack_lanes([_cholesky_lane(lo, lh, lb) for lb in lbar]), "L")
     p = _phi(triangular_product(lh, lbar, lower=False))
     return _to_triangle(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)), "L")
+
+
+def _cholesky_lane(lo, lh, lb):
+    """One lane of the adjoint on host arrays, ``L⁻ᴴ S L⁻¹`` with ``S = sym(Φ(Lᴴ L̄))``.  A
+    diagonal ``L̄`` (a loss on the diagonal only, as logdet) makes ``S = diag(s)``; with ``s ≥ 0``
+    that is ``Nᴴ N`` for ``N = √S L⁻¹`` (LAPACK's ``trtri`` and ``lauum``, as ``potri`` forms
+    ``A⁻¹``).  Otherwise ``Lᴴ L̄`` (the diagonal case: ``Lᴴ``'s columns scaled) and ``sygst``."""
+    d = np.diagonal(lb)
+    if np.count_nonzero(lb) == np.count_nonzero(d):
+        s = 0.5 * np.real(np.conj(np.diagonal(lo)) * d)
+        if np.all(s >= 0):
+            return _inverse_gram(lo, np.sqrt(s))
+        x = lh * d
+    else:
+        x = triangular_product(lh, lb, lower=False)
+    return _inverse_congruence(lo, 0.5 * _H(x))
+
+
+def _inverse_gram(lo, r):
+    """``Nᴴ N`` for ``N = diag(r) L⁻¹``: the inverse by ``trtri``, its rows scaled, then ``lauum``."""
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    trtri, lauum = get_lapack_funcs(("trtri", "lauum"), (lo,))
+    m, info = trtri(lo, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{trtri.__name__} failed (info = {info})")
+    m *= r[:, None]
+    p, _ = lauum(m, lower=1, overwrite_c=1)
+    return _hermitian_copy(p, _phi_mask(p.shape[-1], "d") > 0.25)  # (p's lower triangle, diagonal included)
+
+
+def _lapack_ready(mat, ct, core: int) -> bool:
+    """Whether BLAS/LAPACK can take a formula on one plain matrix ``mat`` (no batch axes) and
+    plain lanes ``ct`` (one lane axis before ``core`` axes), both of ``mat``'s dtype, a LAPACK
+    one, with SciPy installed (it is optional: without it, the NumPy formulas)."""
+    if type(mat) is not np.ndarray or type(ct) is not np.ndarray or mat.ndim != 2 or ct.ndim != core + 1:
+        return False
+    if mat.dtype.char not in "fdFD" or np.result_type(mat, ct) != mat.dtype:
+        return False
+    try:
+        import scipy.linalg.lapack  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _inverse_congruence(lo, s_upper):
+    """``L⁻ᴴ S L⁻¹`` for the Hermitian ``S`` whose *upper* triangle ``s_upper`` holds (its other
+    triangle is not read), by LAPACK's ``sygst``/``hegst`` (half the work of two triangular
+    solves).  ``sygst`` forms ``M⁻¹ S M⁻ᴴ`` for a lower-triangular ``M``: with the reversal ``J``
+    of rows and columns, ``L⁻ᴴ S L⁻¹ = J (M⁻¹ (J S J) M⁻ᴴ) J`` for ``M = J Lᴴ J``, and the lower
+    triangle of ``J S J`` is ``S``'s upper one."""
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    complex_ = np.dtype(lo.dtype).kind == "c"
+    m = np.asfortranarray(_H(lo)[::-1, ::-1])
+    a = np.asfortranarray(s_upper[::-1, ::-1])
+    if complex_:
+        np.fill_diagonal(a, np.real(np.diagonal(a)))
+    routine = get_lapack_funcs("hegst" if complex_ else "sygst", (m,))
+    r, info = routine(a, m, itype=1, lower=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{routine.__name__} failed (info = {info})")
+    # J H J for the Hermitian H whose lower triangle r holds: the strict upper triangle of r reversed
+    return _hermitian_copy(r[::-1, ::-1], _phi_mask(r.shape[-1], "d").T > 0.75)
+
+
+def _stack_lanes(lanes: list):
+    """The lanes' results as one array (one lane: a view, no copy)."""
+    return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
+
+
+def _scaled_gram(v, d):
+    """``V diag(d) Vᴴ`` for real ``d``: ``A₊ A₊ᴴ − A₋ A₋ᴴ`` with ``A± = V[:, ±d > 0] √|d|``, BLAS's
+    ``syrk``/``herk`` (half the work of a general product; columns with ``d = 0`` dropped), its
+    half result mirrored."""
+    from scipy.linalg.blas import get_blas_funcs
+
+    if not np.all(np.isfinite(d)):  # (NaN has no sign: the general product carries it)
+        return np.matmul(v * d, _H(v))  # (made Hermitian where the triangle is taken)
+    real = np.dtype(v.dtype).kind != "c"
+    rank_k = get_blas_funcs("syrk" if real else "herk", (v,))
+    c = None
+    for sign, cols in ((1.0, d > 0), (-1.0, d < 0)):
+        if not cols.any():
+            continue
+        a = v * np.sqrt(np.abs(d)) if cols.all() else v[:, cols] * np.sqrt(np.abs(d[cols]))
+        a, trans = (a.T, 1) if real else (np.asfortranarray(a), 0)  # (A Aᵀ as (Aᵀ)ᵀ Aᵀ: no copy)
+        c = rank_k(sign, a, trans=trans, lower=1) if c is None else rank_k(sign, a, beta=1.0, c=c, trans=trans, lower=1, overwrite_c=1)
+    if c is None:
+        return np.zeros(v.shape[:1] * 2, dtype=v.dtype)
+    return _hermitian_copy(c, _phi_mask(c.shape[-1], "d") > 0.25)  # (c's lower triangle, diagonal included)
+
+
+def _hermitian_copy(tri, keep):
+    """The Hermitian matrix, C-ordered, that agrees with ``tri`` where ``keep`` (a triangle) is
+    set: a copy of ``triᴴ`` with ``tri`` copied over it there."""
+    out = np.ascontiguousarray(_H(tri))
+    np.copyto(out, tri, where=keep)
+    return out
 
 
 cholesky = Decomposition(
@@ -491,6 +593,8 @@ def _eigh_cotangent(x, full, cts, *, uplo, vectors):
     w, v = full
     wbar = _real(cts[0])
     if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
+        if _lapack_ready(v, wbar, 1):
+            return _to_triangle(_stack_lanes([_scaled_gram(v, d) for d in wbar]), uplo)
         return _to_triangle(np.matmul(v * wbar[..., None, :], _H(v)), uplo)
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
     inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
