@@ -19,7 +19,7 @@ from ..rules.derive import value_partials
 from .cache import cache_dir
 from .cpu import compiles_complex, compiles_wirtinger, get_kernel
 
-__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "compiles_complex", "compiles_wirtinger", "PARALLEL_MIN"]
+__all__ = ["jvp", "vjp", "hvp", "value", "value_and_partials", "cache_dir", "get_kernel", "compiles_complex", "compiles_wirtinger", "PARALLEL_MIN"]
 
 def _parallel_min() -> int:
     # Threads pay on a quiet machine with cores to spare; on two shared cores, measured, they
@@ -172,6 +172,12 @@ def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarra
 
 def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:
     """The rule's value alone, for rules that are not NumPy ufuncs."""
+    return value_and_partials(rule, xs, [False] * len(xs), dtype)[0]
+
+
+def value_and_partials(rule: ElementwiseRule, xs: list, needed: list, dtype) -> tuple[np.ndarray, list]:
+    """``(y, partials)``: the rule's value at ``xs`` and, in the same pass, the partial of each
+    ``needed`` input (of the broadcast shape; None for the others).  Real dtypes."""
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
     size = int(np.prod(shape, dtype=np.int64))
@@ -181,5 +187,10 @@ def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:
         flat.append(f)
         pattern.append(scalar)
     y = np.empty(size, dtype=dtype)
-    get_kernel(rule, "value", tuple(pattern), size >= PARALLEL_MIN)(*flat, y)
-    return y.reshape(shape)
+    ps = [np.empty(size, dtype=dtype) if need else None for need in needed]
+    if any(needed):
+        kern = get_kernel(rule, "partials", (tuple(pattern), tuple(bool(n) for n in needed)), size >= PARALLEL_MIN)
+    else:
+        kern = get_kernel(rule, "value", tuple(pattern), size >= PARALLEL_MIN)
+    kern(*flat, y, *(p for p in ps if p is not None))
+    return y.reshape(shape), [None if p is None else p.reshape(shape) for p in ps]

@@ -26,7 +26,7 @@ from ..rules.base import ElementwiseRule
 from ..rules.derive import partials_at, value_partials
 
 __all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock",
-           "Operands", "operands"]
+           "Operands", "operands", "Kept", "kept"]
 
 _local = threading.local()
 
@@ -84,6 +84,30 @@ def operands(rule: ElementwiseRule, vals: list, y):
         return vals
     res = Operands(vals)
     res.value = y
+    return res
+
+
+class Kept(Operands):
+    """An elementwise entry's residual when its partials were computed with its value while
+    recording (:func:`dualad.kernels.backend.keep_partials`): the operand values, as a list, and
+    ``partials``, per input its partial (None for a constant).  The sweep multiplies them with
+    the cotangent; values active at an outer level (a cotangent of a higher-order sweep) take
+    the rule's partials from the operands as usual.
+
+    Examples
+    --------
+    >>> res = kept([0.5], [2.0])
+    >>> list(res), res.partials
+    ([0.5], [2.0])
+    """
+
+    __slots__ = ("partials",)
+
+
+def kept(vals: list, partials: list) -> Kept:
+    """The residual of an entry whose ``partials`` were kept (see :class:`Kept`)."""
+    res = Kept(vals)
+    res.partials = partials
     return res
 
 
@@ -387,6 +411,8 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
         contribs = [None if not need or c == 0.0 else (g if c == 1.0 else c * g) for c, need in zip(consts, needed)]
         return _shape_contributions(values, contribs, g, m, out_shape)
     if type(g) is np.ndarray:
+        if type(values) is Kept:
+            return _shape_contributions(values, backend.pull_kept(values.partials, g, needed, into), g, m, out_shape)
         for v in values:  # (a loop, not any(...): no generator per entry in scalar code)
             if isinstance(v, Active):
                 contribs = _nested_adjoints(rule, values, g, needed, y)
