@@ -18,8 +18,8 @@ from .observed import observe_index
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD = (
-    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder)
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD, _SQUARE = (
+    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder, np.square)
 )
 
 
@@ -190,8 +190,8 @@ class ArrayBehaviour(Active):
         return apply_elementwise(_DIV, (_operand(o), self))
 
     def __pow__(self, o):
-        if isinstance(o, (int, float)) and o == 2:
-            return apply_elementwise(_MUL, (self, self))
+        if isinstance(o, (int, float)) and o == 2:  # as NumPy: x * x, one operand (one adjoint contribution)
+            return apply_elementwise(_SQUARE, (self,))
         return apply_elementwise(_POW, (self, _operand(o)))
 
     def __rpow__(self, o):
