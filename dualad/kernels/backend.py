@@ -19,7 +19,7 @@ import numpy as np
 
 from ..rules.arith import any_complex, lane_sum, pull_terms, push_terms, strong_multiply
 from ..rules.base import RULES, ElementwiseRule
-from ..rules.derive import costly_partials, partials_at
+from ..rules.derive import partials_at
 from . import compiles_complex, compiles_wirtinger
 from . import hvp as cpu_hvp
 from . import jvp as cpu_jvp
@@ -172,13 +172,12 @@ def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
 _KEPT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def keep_partials(rule: ElementwiseRule, xs: list, needed: list):
-    """``(y, partials)`` for reverse mode to record, or None: where the rule's partials are
-    costly (:func:`dualad.rules.derive.costly_partials`) and the operands are plain real host
-    values of at least :data:`SMALL` elements, one CPU kernel pass computes the value and the
-    partials of the ``needed`` inputs, so that the sweep (:func:`pull_kept`) only multiplies."""
-    if not costly_partials(rule):
-        return None
+def keep_partials(rule: ElementwiseRule, xs: list, nodes: list):
+    """``(y, partials)`` for reverse mode to record, or None: for a rule whose partials are
+    costly (:func:`dualad.rules.derive.costly_partials`; the caller asks first), on plain real
+    host values of at least :data:`SMALL` elements, one CPU kernel pass computes the value and
+    the partials of the inputs whose ``nodes`` entry is not None (the others are constants),
+    so that the sweep (:func:`pull_kept`) only multiplies."""
     size = 0
     for x in xs:
         if type(x) is np.ndarray:
@@ -190,7 +189,7 @@ def keep_partials(rule: ElementwiseRule, xs: list, needed: list):
     dtype = np.result_type(*xs)
     if dtype not in _KEPT_DTYPES:
         return None
-    return cpu_value_and_partials(rule, xs, needed, dtype)
+    return cpu_value_and_partials(rule, xs, [n is not None for n in nodes], dtype)
 
 
 def pull_kept(partials: list, g: np.ndarray, needed: list, into: list | None) -> list:

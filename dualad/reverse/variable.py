@@ -16,6 +16,7 @@ from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, escape, float_array, strip
 from ..kernels import backend
+from ..rules.derive import costly_partials
 from .tape import Tape, current_default_tape, default_tape, kept, operands, recording_enabled
 
 __all__ = ["Variable"]
@@ -197,10 +198,14 @@ class Variable(ArrayBehaviour):
         recording = self._recording()
         # Costly partials of plain host arrays: computed with the value in one kernel pass and
         # kept for the sweep (see dualad.rules.derive.costly_partials).
-        both = None if nested or not recording else backend.keep_partials(rule, vals, [n is not None for n in nodes])
-        if both is not None:
-            y, partials = both
-            return Variable.make(y, self._tape, self._tape.record(rule, nodes, kept(vals, partials), None, y))
+        costly = rule.__dict__.get("_costly_partials")  # (costly_partials' cache: one lookup per op)
+        if costly is None:
+            costly = costly_partials(rule)
+        if costly and recording and not nested:
+            both = backend.keep_partials(rule, vals, nodes)
+            if both is not None:
+                y, partials = both
+                return Variable.make(y, self._tape, self._tape.record(rule, nodes, kept(vals, partials), None, y))
         # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would
         # (device values: the rule's CUDA kernel, through apply_elementwise).
         if rule.ufunc is not None and not nested and device.locate(vals, rule.name) is None:
