@@ -116,21 +116,23 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
         if g.shape[1:] != shape:
             g = np.broadcast_to(g, (m,) + shape)
         gflat, g_scalar = np.ascontiguousarray(g).reshape(m, size), False
-    outs = []
+    outs, made = [], []  # made: the new contributions, in their own shape (arrays that own their data)
     for need, buf in zip(needed, into):
         if not need:
             outs.append(None)
         elif buf is not None:
             outs.append(buf.reshape(m, size))
         else:
-            outs.append(np.empty((m, size), dtype=dtype))
+            made.append(np.empty((m,) + shape, dtype=dtype))
+            outs.append(made[-1].reshape(m, size))
     valued = not wirtinger and y is not None and value_partials(rule) is not None
     if valued:
         flat.append(np.ascontiguousarray(y, dtype=dtype).reshape(size))  # the output: the broadcast shape
     kind = "wvjp" if wirtinger else "vjp"
     kern = get_kernel(rule, kind, (tuple(per_input), g_scalar, _layout(m, size), valued) + _kind(dtype), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
-    return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
+    new = iter(made)
+    return [None if o is None else (buf if buf is not None else next(new)) for o, buf in zip(outs, into)]
 
 
 def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarray, needed: list, dtype) -> list:

@@ -264,7 +264,9 @@ class Tape:
                 if keep is not None:
                     keep[out_node] = g
                 needed = [n is not None for n in in_nodes]
+                new = False  # whether contributions that own their data are new arrays of this entry
                 if isinstance(op, ElementwiseRule):
+                    new = True
                     into = None
                     if owned and math.prod(out_shape) >= backend.SMALL:
                         into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
@@ -283,6 +285,8 @@ class Tape:
                     prev = adj.get(n)
                     if prev is None:
                         adj[n] = c
+                        if new and c is not g and type(c) is np.ndarray and c.flags.owndata and id(c) not in owned:
+                            owned[id(c)] = c  # a new array of an elementwise adjoint: later contributions add into it
                     elif prev is c and into is not None and any(c is b for b in into):
                         continue  # the kernel added into this buffer already
                     elif id(prev) in owned and type(c) is np.ndarray and c.shape == prev.shape:
