@@ -2,8 +2,10 @@
 
 A :class:`Tape` is an ordered list of assignments ``v_i = op(v_j, v_k, ...)``, each with what
 its adjoint needs: the input values for an elementwise rule (the fused adjoint kernel
-recomputes the partials from them in the same pass that applies them), the residuals a
-structural primitive asked for (often just shapes).  ``backward`` sweeps the list once, in
+recomputes the partials from them in the same pass that applies them; the output too where
+the partials read it, :class:`Operands`; the partials themselves where they are costly and
+were computed with the value, :class:`Kept`), the residuals a structural primitive asked for
+(often just shapes).  ``backward`` sweeps the list once, in
 reverse order, accumulating adjoints that carry a leading lane axis, so m cotangent rows come
 back from one sweep.
 """
