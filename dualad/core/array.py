@@ -190,7 +190,8 @@ class ArrayBehaviour(Active):
         return apply_elementwise(_DIV, (_operand(o), self))
 
     def __pow__(self, o):
-        if isinstance(o, (int, float)) and o == 2:  # as NumPy: x * x, one operand (one adjoint contribution)
+        if isinstance(o, (int, float)) and o == 2:
+            # One operand: its partial 2x is one product, where x·x's are two to be added.
             return apply_elementwise(_SQUARE, (self,))
         return apply_elementwise(_POW, (self, _operand(o)))
 
