@@ -420,3 +420,20 @@ def test_gather_adds_into_a_transposed_adjoint():
     expected = (a + b).T.copy()
     np.add.at(expected, ([0, 1, 1], [2, 0, 1]), w)
     np.testing.assert_allclose(ad.grad(f)(np.ones((3, 4))), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("n", [5, 4096])
+def test_new_adjoint_buffers_are_added_into_and_shared_cotangents_are_not(n):
+    """The sweep adds later contributions into the arrays an elementwise adjoint made, but never
+    into a cotangent that ``x + y`` passed on to both x and y (one array, two adjoints; swept
+    first, so it starts both): x*x (twice), sin(y) (its partial kept for large n), exp(x) and
+    exp(y) arrive after it."""
+    rng = np.random.default_rng(11)
+    x0, y0, w = rng.uniform(-1.0, 1.0, n), rng.uniform(-1.0, 1.0, n), rng.uniform(-1.0, 1.0, n)
+
+    def f(x, y):
+        return np.sum(np.exp(x) + np.exp(y) + np.sin(y) * (x * x) + (x + y) * w)
+
+    gx, gy = ad.grad(f, argnums=(0, 1))(x0, y0)
+    np.testing.assert_allclose(gx, np.exp(x0) + w + 2 * x0 * np.sin(y0), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(gy, np.exp(y0) + w + np.cos(y0) * x0 * x0, rtol=1e-13, atol=1e-15)

@@ -19,7 +19,7 @@ from ..rules.derive import value_partials
 from .cache import cache_dir
 from .cpu import compiles_complex, compiles_wirtinger, get_kernel
 
-__all__ = ["jvp", "vjp", "hvp", "value", "cache_dir", "get_kernel", "compiles_complex", "compiles_wirtinger", "PARALLEL_MIN"]
+__all__ = ["jvp", "vjp", "hvp", "value", "value_and_partials", "cache_dir", "get_kernel", "compiles_complex", "compiles_wirtinger", "PARALLEL_MIN"]
 
 def _parallel_min() -> int:
     # Threads pay on a quiet machine with cores to spare; on two shared cores, measured, they
@@ -116,21 +116,23 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
         if g.shape[1:] != shape:
             g = np.broadcast_to(g, (m,) + shape)
         gflat, g_scalar = np.ascontiguousarray(g).reshape(m, size), False
-    outs = []
+    outs, made = [], []  # made: the new contributions, in their own shape (arrays that own their data)
     for need, buf in zip(needed, into):
         if not need:
             outs.append(None)
         elif buf is not None:
             outs.append(buf.reshape(m, size))
         else:
-            outs.append(np.empty((m, size), dtype=dtype))
+            made.append(np.empty((m,) + shape, dtype=dtype))
+            outs.append(made[-1].reshape(m, size))
     valued = not wirtinger and y is not None and value_partials(rule) is not None
     if valued:
         flat.append(np.ascontiguousarray(y, dtype=dtype).reshape(size))  # the output: the broadcast shape
     kind = "wvjp" if wirtinger else "vjp"
     kern = get_kernel(rule, kind, (tuple(per_input), g_scalar, _layout(m, size), valued) + _kind(dtype), size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
-    return [None if o is None else (buf if buf is not None else o.reshape((m,) + shape)) for o, buf in zip(outs, into)]
+    new = iter(made)
+    return [None if o is None else (buf if buf is not None else next(new)) for o, buf in zip(outs, into)]
 
 
 def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarray, needed: list, dtype) -> list:
@@ -172,6 +174,12 @@ def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarra
 
 def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:
     """The rule's value alone, for rules that are not NumPy ufuncs."""
+    return value_and_partials(rule, xs, [False] * len(xs), dtype)[0]
+
+
+def value_and_partials(rule: ElementwiseRule, xs: list, needed: list, dtype) -> tuple[np.ndarray, list]:
+    """``(y, partials)``: the rule's value at ``xs`` and, in the same pass, the partial of each
+    ``needed`` input (of the broadcast shape; None for the others).  Real dtypes."""
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
     size = int(np.prod(shape, dtype=np.int64))
@@ -181,5 +189,10 @@ def value(rule: ElementwiseRule, xs: list, dtype) -> np.ndarray:
         flat.append(f)
         pattern.append(scalar)
     y = np.empty(size, dtype=dtype)
-    get_kernel(rule, "value", tuple(pattern), size >= PARALLEL_MIN)(*flat, y)
-    return y.reshape(shape)
+    ps = [np.empty(size, dtype=dtype) if need else None for need in needed]
+    if any(needed):
+        kern = get_kernel(rule, "partials", (tuple(pattern), tuple(bool(n) for n in needed)), size >= PARALLEL_MIN)
+    else:
+        kern = get_kernel(rule, "value", tuple(pattern), size >= PARALLEL_MIN)
+    kern(*flat, y, *(p for p in ps if p is not None))
+    return y.reshape(shape), [None if p is None else p.reshape(shape) for p in ps]

@@ -18,15 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules.arith import any_complex, lane_sum, pull_terms, push_terms, strong_multiply
-from ..rules.base import ElementwiseRule
+from ..rules.base import RULES, ElementwiseRule
 from ..rules.derive import partials_at
 from . import compiles_complex, compiles_wirtinger
 from . import hvp as cpu_hvp
 from . import jvp as cpu_jvp
 from . import value as cpu_value
+from . import value_and_partials as cpu_value_and_partials
 from . import vjp as cpu_vjp
 
-__all__ = ["SMALL", "push", "pull", "pull_wirtinger", "pull_scalar", "value", "fused_hvp"]
+__all__ = ["SMALL", "push", "pull", "pull_wirtinger", "pull_scalar", "value", "fused_hvp", "keep_partials", "pull_kept"]
 
 #: Below this many elements × lanes a NumPy evaluation of the rule is cheaper than a kernel call.
 SMALL = 256
@@ -172,6 +173,40 @@ def value(rule: ElementwiseRule, xs: list, dtype=None, xp=None):
     if np.dtype(dtype).kind == "c" or not compiled_dtype(dtype):
         return rule.evaluate(*xs)[0]
     return cpu_value(rule, list(xs), dtype)
+
+
+_KEPT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def keep_partials(rule: ElementwiseRule, xs: list, nodes: list):
+    """``(y, partials)`` for reverse mode to record, or None: for a rule whose partials are
+    costly (:func:`dualad.rules.derive.costly_partials`; the caller asks first), on plain real
+    host values of at least :data:`SMALL` elements, one CPU kernel pass computes the value and
+    the partials of the inputs whose ``nodes`` entry is not None (the others are constants),
+    so that the sweep (:func:`pull_kept`) only multiplies."""
+    size = 0
+    for x in xs:
+        if type(x) is np.ndarray:
+            size = max(size, x.size)
+        elif not isinstance(x, (float, int, np.floating, np.integer)) or isinstance(x, bool):
+            return None
+    if size < SMALL:
+        return None
+    dtype = np.result_type(*xs)
+    if dtype not in _KEPT_DTYPES:
+        return None
+    return cpu_value_and_partials(rule, xs, [n is not None for n in nodes], dtype)
+
+
+def pull_kept(partials: list, g: np.ndarray, needed: list, into: list | None) -> list:
+    """Adjoint contributions ``ȳ · ∂_i`` from partials :func:`keep_partials` kept: the
+    ``multiply`` rule's adjoint (strong zeros; adding into ``into[i]`` as :func:`pull` does)."""
+    multiply = RULES["multiply"]
+    into = into or [None] * len(partials)
+    out = []
+    for p, need, buf in zip(partials, needed, into):
+        out.append(pull(multiply, [p, p], g, [True, False], [buf, None])[0] if need else None)
+    return out
 
 
 def fused_hvp(rule: ElementwiseRule, xs: list, ts: list, gp, gt, needed: list, dtype):

@@ -16,6 +16,9 @@ give for functions Numba cannot compile (``math.erf`` for ``scipy.special.erf``)
     (:func:`numba_compilable`): ``x̄_i[l] = ȳ[l] · ∂_i + conj(ȳ[l] · ∂̄_i)``.
 ``value``
     The value alone, for rules that are not NumPy ufuncs.
+``partials``
+    The value and the partials of the inputs asked for, in one pass: what reverse mode keeps
+    for a rule whose partials are costly (:func:`dualad.rules.derive.costly_partials`).
 
 Products follow the *strong zero* policy: an exact zero on either side contributes 0, even
 against an infinite or NaN factor.  Each variant is specialised on a *pattern*: which inputs are
@@ -264,15 +267,19 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) 
     return "\n".join(body) + "\n"
 
 
-def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
+def _value_source(rule: ElementwiseRule, pattern: tuple, needed: tuple = ()) -> str:
+    """The value ``y`` (pattern: per input, whether it is a broadcast scalar) and, for kind
+    ``"partials"`` (pattern ``(scalars, needed)``), the partials ``p_i`` of the ``needed``
+    inputs, written in the same pass."""
     nin = rule.nin
-    args = [f"x{i}" for i in range(nin)] + ["y"]
+    out = [i for i in range(len(needed)) if needed[i]]
+    args = [f"x{i}" for i in range(nin)] + ["y"] + [f"p{i}" for i in out]
     body = _chunks(", ".join(args), "y.shape[0]")
-    body += [
-        "        for i in range(lo, hi):",
-        f"            y[i] = _rule({', '.join(_x(i, pattern[i]) for i in range(nin))})[0]",
-    ]
-    return "\n".join(body) + "\n"
+    call = f"_rule({', '.join(_x(i, pattern[i]) for i in range(nin))})"
+    if not out:
+        return "\n".join(body + ["        for i in range(lo, hi):", f"            y[i] = {call}[0]"]) + "\n"
+    body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
+    return "\n".join(body + [f"            p{i}[i] = r[{i + 1}]" for i in out]) + "\n"
 
 
 def _hvp_element(nin: int, per_input, with_t: list, out: list, ind: str, save: str | None) -> list[str]:
@@ -389,6 +396,7 @@ _SOURCES = {
     "vjp": _vjp_source,
     "wvjp": lambda rule, pattern: _vjp_source(rule, pattern, wirtinger=True),
     "value": _value_source,
+    "partials": lambda rule, pattern: _value_source(rule, *pattern),
     "hvp": _hvp_source,
 }
 
@@ -437,7 +445,7 @@ def _compiles(fn, nin: int) -> bool:
 
 
 def get_kernel(rule: ElementwiseRule, kind: str, pattern: tuple, parallel: bool = False):
-    """The compiled kernel for ``rule`` of ``kind`` ('jvp', 'vjp', 'wvjp', 'value' or 'hvp') and ``pattern``.
+    """The compiled kernel for ``rule`` of ``kind`` ('jvp', 'vjp', 'wvjp', 'value', 'partials' or 'hvp') and ``pattern``.
 
     Compiled on first request (per dtype on first call), then served from memory; across
     processes Numba's on-disk cache makes the first call cheap.

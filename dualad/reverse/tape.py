@@ -2,8 +2,10 @@
 
 A :class:`Tape` is an ordered list of assignments ``v_i = op(v_j, v_k, ...)``, each with what
 its adjoint needs: the input values for an elementwise rule (the fused adjoint kernel
-recomputes the partials from them in the same pass that applies them), the residuals a
-structural primitive asked for (often just shapes).  ``backward`` sweeps the list once, in
+recomputes the partials from them in the same pass that applies them; the output too where
+the partials read it, :class:`Operands`; the partials themselves where they are costly and
+were computed with the value, :class:`Kept`), the residuals a structural primitive asked for
+(often just shapes).  ``backward`` sweeps the list once, in
 reverse order, accumulating adjoints that carry a leading lane axis, so m cotangent rows come
 back from one sweep.
 """
@@ -26,7 +28,7 @@ from ..rules.base import ElementwiseRule
 from ..rules.derive import partials_at, value_partials
 
 __all__ = ["Tape", "TapeEntry", "new_entry", "default_tape", "recording_enabled", "no_grad", "elementwise_adjoints", "unlock",
-           "Operands", "operands"]
+           "Operands", "operands", "Kept", "kept"]
 
 _local = threading.local()
 
@@ -84,6 +86,30 @@ def operands(rule: ElementwiseRule, vals: list, y):
         return vals
     res = Operands(vals)
     res.value = y
+    return res
+
+
+class Kept(Operands):
+    """An elementwise entry's residual when its partials were computed with its value while
+    recording (:func:`dualad.kernels.backend.keep_partials`): the operand values, as a list, and
+    ``partials``, per input its partial (None for a constant).  The sweep multiplies them with
+    the cotangent; values active at an outer level (a cotangent of a higher-order sweep) take
+    the rule's partials from the operands as usual.
+
+    Examples
+    --------
+    >>> res = kept([0.5], [2.0])
+    >>> list(res), res.partials
+    ([0.5], [2.0])
+    """
+
+    __slots__ = ("partials",)
+
+
+def kept(vals: list, partials: list) -> Kept:
+    """The residual of an entry whose ``partials`` were kept (see :class:`Kept`)."""
+    res = Kept(vals)
+    res.partials = partials
     return res
 
 
@@ -240,7 +266,9 @@ class Tape:
                 if keep is not None:
                     keep[out_node] = g
                 needed = [n is not None for n in in_nodes]
+                new = False  # whether contributions that own their data are new arrays of this entry
                 if isinstance(op, ElementwiseRule):
+                    new = True
                     into = None
                     if owned and math.prod(out_shape) >= backend.SMALL:
                         into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
@@ -259,6 +287,8 @@ class Tape:
                     prev = adj.get(n)
                     if prev is None:
                         adj[n] = c
+                        if new and c is not g and type(c) is np.ndarray and c.flags.owndata and id(c) not in owned:
+                            owned[id(c)] = c  # a new array of an elementwise adjoint: later contributions add into it
                     elif prev is c and into is not None and any(c is b for b in into):
                         continue  # the kernel added into this buffer already
                     elif id(prev) in owned and type(c) is np.ndarray and c.shape == prev.shape:
@@ -395,6 +425,8 @@ def elementwise_adjoints(rule: ElementwiseRule, values: list, g, needed: list, o
         contribs = [None if not need or c == 0.0 else (g if c == 1.0 else c * g) for c, need in zip(consts, needed)]
         return _shape_contributions(values, contribs, g, m, out_shape)
     if type(g) is np.ndarray:
+        if type(values) is Kept:
+            return _shape_contributions(values, backend.pull_kept(values.partials, g, needed, into), g, m, out_shape)
         for v in values:  # (a loop, not any(...): no generator per entry in scalar code)
             if isinstance(v, Active):
                 contribs = _nested_adjoints(rule, values, g, needed, y)

@@ -15,7 +15,9 @@ import numpy as np
 from ..core import device
 from ..core.array import ArrayBehaviour, not_a_sequence
 from ..core.dispatch import Active, apply_elementwise, escape, float_array, strip
-from .tape import Tape, current_default_tape, default_tape, operands, recording_enabled
+from ..kernels import backend
+from ..rules.derive import costly_partials
+from .tape import Tape, current_default_tape, default_tape, kept, operands, recording_enabled
 
 __all__ = ["Variable"]
 
@@ -193,6 +195,17 @@ class Variable(ArrayBehaviour):
 
     def _elementwise(self, rule, args):
         vals, nodes, nested = self._split(args)
+        recording = self._recording()
+        # Costly partials of plain host arrays: computed with the value in one kernel pass and
+        # kept for the sweep (see dualad.rules.derive.costly_partials).
+        costly = rule.__dict__.get("_costly_partials")  # (costly_partials' cache: one lookup per op)
+        if costly is None:
+            costly = costly_partials(rule)
+        if costly and recording and not nested:
+            both = backend.keep_partials(rule, vals, nodes)
+            if both is not None:
+                y, partials = both
+                return Variable.make(y, self._tape, self._tape.record(rule, nodes, kept(vals, partials), None, y))
         # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would
         # (device values: the rule's CUDA kernel, through apply_elementwise).
         if rule.ufunc is not None and not nested and device.locate(vals, rule.name) is None:
@@ -201,7 +214,7 @@ class Variable(ArrayBehaviour):
             y = apply_elementwise(rule, vals)
         if not isinstance(y, (np.ndarray, np.generic, Active)):
             y = device.asarray(y)
-        if not self._recording():
+        if not recording:
             return y
         node = self._tape.record(rule, nodes, operands(rule, vals, y), None, y)
         return Variable.make(y, self._tape, node)

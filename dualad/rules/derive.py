@@ -26,7 +26,8 @@ import numpy as np
 
 from .base import FUNCTION_RULES, RULES, UFUNC_RULES, ElementwiseRule
 
-__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value", "with_value", "value_partials", "partials_at"]
+__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value", "with_value", "value_partials", "partials_at",
+           "costly_partials"]
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -364,6 +365,51 @@ def value_partials(rule: ElementwiseRule):
     known = rule.__dict__.get("_value_partials", _UNKNOWN)
     if known is _UNKNOWN:
         known = rule.__dict__["_value_partials"] = with_value(rule.fn)
+    return known
+
+
+#: Functions that cost about an arithmetic operation (one instruction or a select): partials
+#: calling only these are not worth keeping from the value's pass (see :func:`costly_partials`).
+_CHEAP_CALLS = frozenset({"sign", "sqrt", "abs", "absolute", "fabs", "maximum", "minimum", "fmax", "fmin", "where",
+                          "isnan", "isinf", "isfinite", "copysign", "signbit", "floor", "ceil", "trunc", "rint"})
+
+
+def _calls_costly(fn) -> bool:
+    tree = _rule_ast(fn)
+    if tree is None:
+        return False
+    fdef = tree.body[0]
+    ret = fdef.body[-1]
+    if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)):
+        return False
+    parts = fdef.body[:-1] + ret.value.elts[1:]  # the statements before the return and the partials
+    for node in (n for part in parts for n in ast.walk(part)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name not in _CHEAP_CALLS:
+                return True
+    return False
+
+
+def costly_partials(rule: ElementwiseRule) -> bool:
+    """Whether the rule's partials cost a function evaluation of their own per element (``sin``:
+    ``np.cos(x)``; ``gammaln``: ``special.psi(x)``) and do not read its value.  Reverse mode
+    computes such partials in the pass that computes the value, while recording (one kernel:
+    the inputs read once, shared work shared, as sin's and cos's range reduction), and keeps
+    them for the sweep, which then only multiplies.  Partials of arithmetic and cheap calls
+    (``np.sign``, ``np.sqrt``, ``np.where``) or read from the value (:func:`value_partials`) are
+    computed in the sweep, as before.  Made once per rule.
+
+    Examples
+    --------
+    >>> from dualad.rules import RULES
+    >>> costly_partials(RULES["sin"]), costly_partials(RULES["exp"]), costly_partials(RULES["multiply"])
+    (True, False, False)
+    """
+    known = rule.__dict__.get("_costly_partials")
+    if known is None:
+        known = rule.__dict__["_costly_partials"] = value_partials(rule) is None and _calls_costly(rule.fn)
     return known
 
 
