@@ -28,12 +28,15 @@ from .compare import _TAG, thread_env
 _HERE = Path(__file__).resolve().parent
 
 
-def run_side(tree: Path, bench_root: Path, budget: float, clock: str = "wall") -> dict[tuple, float]:
+def run_side(tree: Path, bench_root: Path, budget: float, clock: str = "wall",
+             groups: list[str] | None = None) -> dict[tuple, float]:
     """One worker process with ``dualad`` from ``tree``: {(group, mode, variant): median s}."""
     env = dict(os.environ, **thread_env(1))
     env["DUALAD_BENCH_CLOCK"] = clock
     env["PYTHONPATH"] = str(tree)
     cmd = [sys.executable, "-m", "benchmarks.compare", "--worker", "dualad", "--budget", str(budget)]
+    if groups:
+        cmd += ["--groups", *groups]
     proc = subprocess.run(cmd, cwd=bench_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = {}
     for line in proc.stdout.splitlines():
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every run's cells to this file")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time (default) or process CPU time (on a loaded machine)")
+    parser.add_argument("--groups", nargs="+", help="only these workloads (W1 ... W6, P); default: all")
     args = parser.parse_args(argv)
     trees = {"A": args.a.resolve(), "B": args.b.resolve()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.runs):
             for side in ("A", "B"):
                 print(f"run {i + 1}/{args.runs} {side}", file=sys.stderr, flush=True)
-                runs[side].append(run_side(trees[side], bench_root, args.budget, args.clock))
+                runs[side].append(run_side(trees[side], bench_root, args.budget, args.clock, args.groups))
     if args.json:
         args.json.write_text(json.dumps({s: [{"|".join(k): v for k, v in r.items()} for r in rs] for s, rs in runs.items()}))
     keys = sorted(set().union(*runs["A"], *runs["B"]))

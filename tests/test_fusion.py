@@ -12,6 +12,7 @@ broadcasting, float32, block copies, guards on fused values, and loops shared by
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 from random_programs import programs
 
 import dualad as ad
+from dualad.kernels.fused import FusedSpec, fused_source, vectorises
+from dualad.rules import RULES
 from dualad.transforms import program as P
 from dualad.transforms.fusion import BlockCopy, FusedRun
 
@@ -237,3 +240,73 @@ def test_loops_are_shared_by_structure():
     assert ra.spec == rb.spec and ra._kernel is rb._kernel
     x = RNG.standard_normal(6000)
     np.testing.assert_allclose(b(x), np.sum(np.exp(x) * 3.0 - x), rtol=1e-12)
+
+
+# -- vectorised loops ----------------------------------------------------------------------------------
+
+
+def _compiled_uncached(spec: FusedSpec) -> dict:
+    """The generated module of ``spec`` compiled apart, without Numba's disk cache (code loaded
+    from it cannot be inspected)."""
+    namespace: dict = {}
+    exec(compile(fused_source(spec).replace("cache=True", "cache=False"), "<fused>", "exec"), namespace)
+    return namespace
+
+
+def test_fused_loops_vectorise():
+    """A run with a full sum, a stored value and a scalar input (whose adjoint is a sum over the
+    elements too) compiles to vector code in both directions; a run with a rule that calls the C
+    library keeps the C library's functions (``loop_fn``)."""
+    spec = FusedSpec((("sin", ("a0",)), ("multiply", ("v0", "s0")), ("exp", ("v1",)), ("log1p", ("v2",))),
+                     1, 1, ("v1",), ("v3",))
+    assert "kernel_fn" in fused_source(spec) and "loop_fn" not in fused_source(spec)
+    mod = _compiled_uncached(spec)
+    buf, adj = np.zeros(20000), np.zeros(20000)
+    offs = np.array([1, 0, 8000, 19999])
+    mod["run"](buf, offs, 5000)
+    mod["adjoint"](buf, adj, offs, 5000)
+    for fn in (mod["run"], mod["adjoint"]):
+        ir = fn.inspect_llvm(fn.signatures[0])
+        assert re.search(r"<\d+ x double>", ir), "the element loop did not vectorise"
+    slow = FusedSpec((("arctan", ("a0",)), ("sin", ("v0",))), 1, 0, (), ("v1",))
+    assert not vectorises(RULES["arctan"]) and vectorises(RULES["sin"]) and vectorises(RULES["maximum"])
+    assert "loop_fn" in fused_source(slow) and "kernel_fn" not in fused_source(slow)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [4096, 5000, 8 * 1024 + 1])
+def test_vectorised_loops_against_numpy(dtype, n):
+    """Values of a vectorised fused run (every vecmath function, a stored value, full sums over a
+    last partial block) and its adjoint sweep against NumPy and the closed form, to a few ulp."""
+    def f(x, c):
+        y = np.sin(x) * np.exp(-x * x) + np.log1p(x * x) * c - np.tanh(x) * np.cos(x) + np.expm1(x * 0.5)
+        return np.sum(y), y, np.sum(np.log(x * x + 1.0) * c)
+
+    x = RNG.uniform(-4.0, 4.0, n).astype(dtype)
+    c = dtype(0.75)
+    rec = ad.record(f, x, c)
+    (run,) = _fused(rec)
+    assert run.spec.stores and len(run.spec.sums) == 2 and "kernel_fn" in fused_source(run.spec)
+    x = RNG.uniform(-4.0, 4.0, n).astype(dtype)
+    s, y, t = rec(x, c)
+    x64 = x.astype(np.float64)
+    y64 = np.sin(x64) * np.exp(-x64 * x64) + np.log1p(x64 * x64) * 0.75 - np.tanh(x64) * np.cos(x64) + np.expm1(x64 * 0.5)
+    if dtype == np.float64:  # the same operations, each within a few ulp of NumPy's
+        np.testing.assert_allclose(y, f(x, c)[1], rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose([s, t], [np.sum(y64), np.sum(np.log(x64 * x64 + 1.0) * 0.75)], rtol=1e-14)
+    else:  # every op rounded to float32
+        assert y.dtype == np.float32 and np.asarray(s).dtype == np.float32
+        np.testing.assert_allclose(y, y64, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s, np.sum(y64), rtol=1e-5)
+
+    def g(x, c):
+        return np.sum(np.sin(x) * np.exp(-x * x) * c)
+
+    rec = ad.record(g, x, c, argnums=(0, 1))
+    value, (gx, gc) = rec.value_and_grad(x, c)  # the fused adjoint: gc is a sum over the elements
+    e = np.exp(-x64 * x64)
+    want_gx = 0.75 * (np.cos(x64) * e - 2.0 * x64 * np.sin(x64) * e)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(gx, want_gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gc, np.sum(np.sin(x64) * e), rtol=tol)
+    np.testing.assert_allclose(value, 0.75 * np.sum(np.sin(x64) * e), rtol=tol)

@@ -485,6 +485,36 @@ def test_direct_path_of_routed_transforms_gives_the_transform_not_f(make):
     assert jf.records == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_routed_forward_jacobians_straight_from_the_lanes(dtype, monkeypatch):
+    """jit(jacfwd(g)) of one array to one array: repeated calls take the lanes' rows as the
+    Jacobian (shape S_out + S_in, the input's dtype) without Recording.jacobian, fresh arrays at
+    every call; a changed branch records again."""
+    A = np.linspace(-1.0, 1.0, 30).reshape(5, 6).astype(dtype)
+
+    def g(x):
+        y = np.tanh(A @ np.ravel(x)) * np.sum(np.sin(x))
+        return y if np.ravel(x)[0] > 0 else -y
+
+    jf = ad.jit(ad.jacfwd(g))
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    got = []
+    for x in _points(3, 6):
+        x = (np.abs(x) + 0.1).reshape(2, 3).astype(dtype)
+        J = jf(x)
+        if not got:  # the first call recorded g; the others take the lanes' rows directly
+            monkeypatch.setattr(ad.Recording, "jacobian", None)
+        assert J.shape == (5, 2, 3) and J.dtype == dtype
+        _same(J, ad.jacfwd(g)(x), rtol=rtol, atol=rtol)
+        got.append((J, J.copy()))
+    assert jf.records == 1
+    assert all(np.array_equal(J, kept) for J, kept in got)  # no result overwritten by a later call
+    monkeypatch.undo()
+    x = -(np.abs(_points(4, 6)[3]) + 0.1).reshape(2, 3).astype(dtype)  # the other branch
+    _same(jf(x), ad.jacfwd(g)(x), rtol=rtol, atol=rtol)
+    assert jf.records == 2
+
+
 # -- jit(grad(g)) and jit(value_and_grad(g)): g recorded, its compiled adjoint sweep run --------
 
 

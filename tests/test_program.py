@@ -17,6 +17,7 @@ from random_programs import FAMILIES, programs
 
 import dualad as ad
 from dualad.rules import RULES
+from dualad.transforms import program as P
 from dualad.transforms.fusion import FusedRun
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -354,3 +355,30 @@ def test_a_recording_differentiated_from_outside_keeps_its_derivative():
     np.testing.assert_allclose(ad.jacfwd(rec)(x), ad.grad(f)(x), rtol=1e-14)
     np.testing.assert_allclose(ad.hessian(rec)(x), ad.hessian(f)(x), rtol=1e-13)
     np.testing.assert_allclose(rec(x), f(x), rtol=1e-14)
+
+
+def test_entries_nothing_reads_are_not_lowered():
+    """A recorded Hessian-vector product computes the gradient too; nothing reads it, so it is
+    not lowered (no instruction, no slot), and the product is still right.  A value that only a
+    guard reads stays: a changed sign records again."""
+    def f(x):
+        return np.sum(np.sin(x) * x**2)
+
+    x, v = np.linspace(-1.0, 1.0, 7), np.linspace(0.5, 2.0, 7)
+    rec = ad.record(lambda x, v: ad.hvp(f, x, v), x, v)
+    live = P.live_entries(rec.tape, rec.outs)
+    assert len(live) < len(rec.tape.entries)
+    dead = {e.out_node for e in rec.tape.entries} - {e.out_node for e in live}
+    prog = rec.program()
+    assert all(prog.slots[n] is None for n in dead)
+    x2 = x + 0.3
+    np.testing.assert_allclose(rec(x2, v), ad.hvp(f, x2, v), rtol=1e-13, atol=1e-14)
+
+    def g(x):
+        s = np.sum(np.sin(x))  # read by the branch only
+        return x * 2.0 if s > 0 else x * 3.0
+
+    jg = ad.jit(g)
+    np.testing.assert_allclose(jg(x + 0.5), g(x + 0.5))
+    np.testing.assert_allclose(jg(x - 0.5), g(x - 0.5))
+    assert jg.records == 2

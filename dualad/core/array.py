@@ -18,8 +18,8 @@ from .observed import observe_index
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD = (
-    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder)
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD, _SQUARE = (
+    UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder, np.square)
 )
 
 
@@ -191,7 +191,8 @@ class ArrayBehaviour(Active):
 
     def __pow__(self, o):
         if isinstance(o, (int, float)) and o == 2:
-            return apply_elementwise(_MUL, (self, self))
+            # One operand: its partial 2x is one product, where x·x's are two to be added.
+            return apply_elementwise(_SQUARE, (self,))
         return apply_elementwise(_POW, (self, _operand(o)))
 
     def __rpow__(self, o):

@@ -312,10 +312,18 @@ def _accumulate(op, shapes, g, params, in_nodes, adj: dict, owned: dict, dtypes:
     if g.dtype != dt:
         return False
     buf = adj.get(n)
-    if buf is None or id(buf) not in owned or not buf.flags.c_contiguous:  # gather adds through a flat view
-        if buf is not None and (type(buf) is not np.ndarray or buf.shape != shape):
+    if buf is None:
+        # The first contribution: the transpose writes ``g`` into fresh zeros, one reading
+        # pass fewer than adding it into them; later ones add into that buffer in place.
+        (buf,) = op.backward(shapes, g, params, [True])
+        adj[n] = buf
+        if type(buf) is np.ndarray and buf.flags.c_contiguous and buf.flags.writeable:
+            owned[id(buf)] = buf
+        return True
+    if id(buf) not in owned or not buf.flags.c_contiguous:  # gather adds through a flat view
+        if type(buf) is not np.ndarray or buf.shape != shape:
             return False
-        buf = np.zeros(shape, dtype=dt) if buf is None else np.array(buf, dtype=dt, order="C")
+        buf = np.array(buf, dtype=dt, order="C")
         adj[n] = owned[id(buf)] = buf
     op.accumulate(buf, g, shapes=shapes, **{**params, "batch": batch})
     return True

@@ -453,4 +453,11 @@ def partials_at(rule: ElementwiseRule, xs, value=None) -> tuple:
     [2.0]
     """
     reader = None if value is None else value_partials(rule)
-    return (rule.fn(*xs) if reader is None else reader(*xs, value))[1:]
+    if reader is not None:
+        return reader(*xs, value)[1:]
+    # Without the value: the copy that does not compute it (on values active at an older
+    # level, computing it would record a dead operation there, swept over for nothing).
+    only = rule.__dict__.get("_partials_only")
+    if only is None:
+        only = rule.__dict__["_partials_only"] = without_value(rule.fn)
+    return only(*xs)[1:]

@@ -25,6 +25,7 @@ from .common import check_callable, flatten_output
 from .guards import constants_hold, free_constants
 from .pytree import tree_flatten, tree_unflatten
 from .record import Recording
+from .sweeps import lanes_apply, value_and_jacfwd
 
 __all__ = ["jit", "Jitted", "JitFallbackWarning", "MAX_RERECORDS", "MAX_SIGNATURES"]
 
@@ -194,13 +195,17 @@ class _Replayer:
     argument splitting).  Returns None whenever the general path must decide (the recording
     was made anew, a constant ``f`` reads changed, a guard changed)."""
 
-    __slots__ = ("jitted", "entry", "rec", "tape", "dtypes", "routed")
+    __slots__ = ("jitted", "entry", "rec", "tape", "dtypes", "routed", "jac_shape")
 
     def __init__(self, jitted: Jitted, entry: _Entry, traced: list, args: tuple, routed: bool):
         self.jitted, self.entry, self.rec, self.tape = jitted, entry, entry.rec, entry.rec.tape
         # a Python float is traced in the dtype it took beside the arrays (JAX's weak type)
         self.dtypes = [x.dtype if type(a) is float else None for a, x in zip(args, traced)]
         self.routed = routed  # the entry holds a recording of hessian's/jacfwd's g, not of f
+        # jacfwd(g) of one array to one array: the Jacobian's shape, for the lanes' rows as they come
+        rec = entry.rec
+        one = routed and jitted._route[0] == "jacfwd" and rec.out_def is None and rec.outs[0][0] == "n"
+        self.jac_shape = tuple(rec.program().slots[rec.outs[0][1]][1]) + np.shape(args[0]) if one else None
 
     def __call__(self, args: tuple):
         entry, rec = self.entry, self.rec
@@ -219,6 +224,10 @@ class _Replayer:
                 value, grads = res
                 grads = grads[0] if len(grads) == 1 else tuple(grads)
                 return grads if kind == "grad" else (value, grads)
+            if self.jac_shape is not None:  # the forward lanes, straight from the program
+                prog = rec.program()
+                res = lanes_apply(prog) and value_and_jacfwd(prog, leaves, rec.outs, values=False)
+                return res[1].reshape(self.jac_shape) if res else None  # (else: the general path decides)
             with self.jitted._lock:
                 return None if entry.direct else self.jitted._routed(entry, leaves)
         outs = rec.program().run(leaves, rec.outs)

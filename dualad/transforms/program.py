@@ -5,6 +5,7 @@ a :class:`Program`: every node gets a slot in one flat buffer (offset and shape)
 written into the buffer's initial image once, and each entry becomes instructions of the
 interpreter of :mod:`dualad.kernels.vm`, which is generated once from the rule table, not per
 program.  Lowering is one linear pass over the list, so a 10,000-step loop costs no compilation.
+Entries that neither the outputs nor the guards depend on are left out (:func:`live_entries`).
 
 - An elementwise rule becomes one instruction; an operand that broadcasts (other than a
   scalar) is first gathered to the output's shape.  From :data:`HOST_MIN` elements on, an
@@ -46,7 +47,7 @@ from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .fusion import block_copy, build_run, schedule
 
-__all__ = ["Program", "NotLowerable", "lower", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
+__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
@@ -295,6 +296,7 @@ class _Lowering:
 
     def __init__(self, tape, dtype, outs=None):
         self.tape, self.dtype, self.outs = tape, dtype, outs
+        self.entries = live_entries(tape, outs)
         self.readers: Counter | None = None  # node -> how many entries, guards and outputs read it
         self.reading: dict = {}  # node -> the entries that read it
         self.hosted: dict = {}  # embedding's node -> its slot, where a fused run wrote its operand
@@ -463,7 +465,7 @@ class _Lowering:
         """Whether anything but ``uses`` reads of a run read ``node``: later entries, guards or
         the outputs (all nodes, when the outputs are not known)."""
         if self.readers is None:
-            for e in self.tape.entries:
+            for e in self.entries:
                 for n in e.in_nodes:
                     if n is not None:
                         self.reading.setdefault(n, []).append(e)
@@ -669,9 +671,35 @@ def lower(tape, leaf_nodes: list, in_sig: list, outs: list | None = None) -> Pro
     return low.finish(leaf_nodes, tape.guards or [])
 
 
+def live_entries(tape, outs: list | None) -> list:
+    """The entries of ``tape`` that the outputs ``outs`` or the guards depend on, in order (all
+    of them without ``outs``).  The others compute what nothing reads: a recorded transform's
+    by-products, such as the gradient inside a recorded Hessian-vector product.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> rec = ad.record(lambda x: ad.hvp(lambda y: np.sum(y**3), x, np.ones(3)), np.ones(3))
+    >>> len(live_entries(rec.tape, rec.outs)) < len(rec.tape.entries)
+    True
+    """
+    if outs is None:
+        return list(tape.entries)
+    live = {v for kind, v in outs if kind == "n"}
+    live.update(v for _, refs, _, _ in tape.guards or [] for kind, v in refs if kind == "n")
+    kept = []
+    for e in reversed(tape.entries):
+        if e.out_node in live:
+            kept.append(e)
+            live.update(n for n in e.in_nodes if n is not None)
+    kept.reverse()
+    return kept
+
+
 def _lower_entries(low: _Lowering, tape) -> None:
     consts = tape.consts or {}
-    for item in schedule(tape.entries, low.fits):
+    for item in schedule(low.entries, low.fits):
         if type(item) is list:
             low.fused(item, consts)
         else:

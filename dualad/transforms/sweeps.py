@@ -132,11 +132,12 @@ def _chunks(prog, k: int):
     return [(s, min(s + step, k)) for s in range(0, k, step)] or [(0, 0)]
 
 
-def value_and_jacfwd(prog, leaves: list, outs: list):
+def value_and_jacfwd(prog, leaves: list, outs: list, values: bool = True):
     """``(outputs, J)``: the outputs (``("n", node)`` or ``("c", constant)``) at ``leaves`` and
     the Jacobian matrix (a row per output element, a column per input element; constant outputs
     give zero rows), by forward lanes seeded with the identity; None if a guard changed, False
-    for more than :data:`LANES_MAX` input elements.
+    for more than :data:`LANES_MAX` input elements.  With ``values=False`` the outputs are not
+    copied out (``(None, J)``).
 
     Examples
     --------
@@ -150,9 +151,10 @@ def value_and_jacfwd(prog, leaves: list, outs: list):
     n = sum(size for _, _, size in prog.leaf_slots)
     if n > LANES_MAX:
         return False
-    blocks, values = [], None
+    blocks, found = [], None
+    eye = np.eye(n, dtype=prog.image.dtype)
     for start, stop in _chunks(prog, n):
-        seeds = np.eye(n, dtype=prog.image.dtype)[:, start:stop]
+        seeds = eye[:, start:stop]
         result = _lanes(prog, leaves, seeds)
         if result is None:
             return None
@@ -164,11 +166,11 @@ def value_and_jacfwd(prog, leaves: list, outs: list):
                 continue
             off, shape = prog.slots[v]
             rows.append(tan[off:off + math.prod(shape)])
-        if values is None:
-            values = [v if kind != "n" else np.copy(prog.value(buf, held, v)) for kind, v in outs]
-        blocks.append(np.concatenate(rows) if rows else np.zeros((0, stop - start)))
+        if values and found is None:
+            found = [v if kind != "n" else np.copy(prog.value(buf, held, v)) for kind, v in outs]
+        blocks.append(np.concatenate(rows) if rows else np.zeros((0, stop - start)))  # (a copy: tan is reused)
         _release(prog, buf, tan)
-    return values, np.concatenate(blocks, axis=1)
+    return found, blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
 
 def hessian_lanes(prog, leaves: list, node: int, seeds: np.ndarray):
