@@ -106,9 +106,10 @@ def _read(ref: str) -> str:
     return f"{ref}[i]" if ref[0] == "a" else ref
 
 
-def _heads(spec: FusedSpec, with_adjoints: bool, direct: tuple = ()) -> list[str]:
+def _heads(spec: FusedSpec, with_adjoints: bool, direct: tuple = (), fresh: tuple = ()) -> list[str]:
     """Views of the buffer for the run's inputs and stored values (``a<k>_``, ``o<j>_``; the
-    inputs of ``direct`` are the arguments ``x<m>`` instead, arrays of the caller's); with
+    inputs of ``direct`` are the arguments ``x<m>`` instead, arrays of the caller's, and the
+    stored values of ``fresh`` the arguments ``z<m>``, new arrays of the run's); with
     adjoints, views of ``adj`` for the same (``ya<k>_``, ``yo<j>_``) and the sums' adjoints;
     the scalar inputs; a block of partial terms per sum (values) or per scalar input
     (adjoints), and their totals."""
@@ -117,6 +118,8 @@ def _heads(spec: FusedSpec, with_adjoints: bool, direct: tuple = ()) -> list[str
         for j in range(count):
             if name == "s":
                 lines.append(f"    s{j} = buf[offs[{k}]]")
+            elif name == "o" and j in fresh:
+                lines.append(f"    o{j}_ = z{fresh.index(j)}")
             elif name == "a" and j in direct:
                 lines.append(f"    a{j}_ = x{direct.index(j)}")
                 if with_adjoints:
@@ -160,17 +163,18 @@ def _totals(count: int, last: str) -> list[str]:
     return lines + [last(j) for j in range(count)]
 
 
-def _args(direct: tuple) -> str:
-    """The direct inputs' parameters (``, x0, x1``)."""
-    return "".join(f", x{m}" for m in range(len(direct)))
+def _args(direct: tuple, fresh: tuple = ()) -> str:
+    """The direct inputs' and fresh stores' parameters (``, x0, x1, z0``)."""
+    return "".join(f", x{m}" for m in range(len(direct))) + "".join(f", z{m}" for m in range(len(fresh)))
 
 
-def _run_source(spec: FusedSpec, rules: dict, direct: tuple = ()) -> list[str]:
+def _run_source(spec: FusedSpec, rules: dict, direct: tuple = (), fresh: tuple = ()) -> list[str]:
     """The values: per element, the ops and the stored values; the sums' terms go to a block
     of partial terms, summed per block (:func:`_block_sum`) into float64 totals."""
     first = spec.inputs + spec.scalars + len(spec.stores)
     ind = " " * 12
-    lines = [f"def run(buf, offs, n{_args(direct)}):"] + _heads(spec, False, direct) + _blocks(spec, False)
+    lines = [f"def run(buf, offs, n{_args(direct, fresh)}):"] + _heads(spec, False, direct, fresh)
+    lines += _blocks(spec, False)
     lines += _element(spec, rules, ind)
     lines += [f"{ind}o{j}[i] = {ref}" for j, ref in enumerate(spec.stores)]
     lines += [f"{ind}t{j}[i] = {_read(ref)}" for j, ref in enumerate(spec.sums)]
@@ -251,10 +255,11 @@ def vectorises(rule) -> bool:
     return True
 
 
-def fused_source(spec: FusedSpec, direct: tuple = ()) -> str:
+def fused_source(spec: FusedSpec, direct: tuple = (), fresh: tuple = ()) -> str:
     """The generated module's source for ``spec``; the input arrays numbered in ``direct``
     (ascending) are passed to ``run`` and ``adjoint`` as arguments after ``n`` (the caller's
-    arrays, read where they lie), the others are read from the buffer.
+    arrays, read where they lie), the others are read from the buffer; the stored values
+    numbered in ``fresh`` (ascending) are written to arrays passed to ``run`` after those.
 
     Examples
     --------
@@ -277,12 +282,12 @@ def fused_source(spec: FusedSpec, direct: tuple = ()) -> str:
               f"  # {RULES[name].source_hash}" for i, name in enumerate(names)]
     lines += ["", "", _BLOCK_SUM.rstrip()]
     jit = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
-    lines += ["", "", jit] + _run_source(spec, rules, direct) + ["", "", jit] + _adjoint_source(spec, rules, direct)
+    lines += ["", "", jit] + _run_source(spec, rules, direct, fresh) + ["", "", jit] + _adjoint_source(spec, rules, direct)
     return "\n".join(lines) + "\n"
 
 
-def fused_kernel(spec: FusedSpec, direct: tuple = ()):
-    """The compiled module for ``spec`` and ``direct`` (:func:`fused_source`; its ``run`` and
+def fused_kernel(spec: FusedSpec, direct: tuple = (), fresh: tuple = ()):
+    """The compiled module for ``spec``, ``direct`` and ``fresh`` (:func:`fused_source`; its ``run`` and
     ``adjoint``), generated and imported
     once per process; Numba compiles each on first call per buffer dtype, or loads it from its
     disk cache.
@@ -299,8 +304,8 @@ def fused_kernel(spec: FusedSpec, direct: tuple = ()):
     True
     """
     def build():
-        src = fused_source(spec, direct)
+        src = fused_source(spec, direct, fresh)
         digest = hashlib.sha1(f"{FORMAT}\n{src}".encode()).hexdigest()[:16]
         return load_generated(f"dualad_fused_{digest}", src)
 
-    return memo(_BUILT, _LOCK, (spec, direct), build)
+    return memo(_BUILT, _LOCK, (spec, direct, fresh), build)

@@ -55,6 +55,9 @@ class FusedRun:
     direct : tuple
         ``(input, leaf node, start)`` per input array read straight from a leaf's array (the
         caller's, at element ``start`` of it flattened) instead of the buffer (:meth:`read_leaves`).
+    fresh : tuple
+        ``(store, node)`` per stored value written to a new array per run, ``held[node]``,
+        instead of the buffer (:meth:`write_fresh`).
 
     Examples
     --------
@@ -70,6 +73,7 @@ class FusedRun:
         self.offs = np.asarray(offs, dtype=np.int64)
         self._kernel = fused_kernel(spec)
         self.direct: tuple = ()
+        self.fresh: tuple = ()
 
     def __repr__(self) -> str:
         return f"<FusedRun of {len(self.spec.ops)} ops over {self.n} elements>"
@@ -78,7 +82,16 @@ class FusedRun:
         """Read the inputs of ``direct`` (``(input, leaf node, start)``) from the leaves' own
         arrays, given to :meth:`run` and :meth:`adjoint` in ``held``, not from the buffer."""
         self.direct = tuple(sorted(direct))
-        self._kernel = fused_kernel(self.spec, tuple(k for k, _, _ in self.direct))
+        self._rebuild()
+
+    def write_fresh(self, fresh: list) -> None:
+        """Write the stored values of ``fresh`` (``(store, node)``) to a new array per run,
+        kept in ``held[node]`` (flat), instead of the buffer."""
+        self.fresh = tuple(sorted(fresh))
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._kernel = fused_kernel(self.spec, tuple(k for k, _, _ in self.direct), tuple(j for j, _ in self.fresh))
 
     def _leaves(self, buf, held) -> list:
         n, dtype = self.n, buf.dtype
@@ -87,10 +100,13 @@ class FusedRun:
     def run(self, buf, held=None) -> None:
         """Compute the run's stored values and sums in ``buf`` (``held``: the leaves' arrays, by
         node, where the run reads some of them directly)."""
-        if self.direct:
-            self._kernel.run(buf, self.offs, self.n, *self._leaves(buf, held))
-        else:
+        if not (self.direct or self.fresh):
             self._kernel.run(buf, self.offs, self.n)
+            return
+        made = [np.empty(self.n, buf.dtype) for _ in self.fresh]
+        self._kernel.run(buf, self.offs, self.n, *self._leaves(buf, held), *made)
+        for (_, node), z in zip(self.fresh, made):
+            held[node] = z
 
     def adjoint(self, buf, adj, held=None) -> None:
         """Add the run's contributions to the inputs' adjoints in ``adj``, from the adjoints of

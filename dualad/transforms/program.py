@@ -212,7 +212,7 @@ class Program:
         off, shape = self.slots[node]
         adj[off] = 1
         self._backward(buf, adj, residuals, held)
-        value = buf[off]
+        value = buf[off] if node not in self.fresh else self.value(buf, held, node)[()]
         grads = [adj[o:o + size].reshape(self.slots[n][1]) for n, o, size in self.leaf_slots]
         self._spare.append(buf)
         return value, grads
@@ -492,7 +492,24 @@ class _Lowering:
         for e in entries:
             if e.out_node in placed:
                 self.slots[e.out_node] = (placed[e.out_node], tuple(e.out_shape))
+        if self.outs is not None:
+            self.fresh_stores(run, [e.out_node for e in entries if e.out_node in placed])
         self.step(run)
+
+    def fresh_stores(self, run, nodes: list) -> None:
+        """Let ``run`` write the stored values that only the outputs read (through whole-value
+        renames) to new arrays per run, handed out as they are (:attr:`Program.fresh`)."""
+        first = run.spec.inputs + run.spec.scalars
+        fresh = []
+        for j in range(len(run.spec.stores)):
+            off = int(run.offs[first + j])
+            same = [n for n in nodes if self.slots[n][0] == off]
+            views = [self.output_only(n, self.slots[n]) for n in same]
+            if same and all(v is not None for v in views):
+                fresh.append((j, same[0]))
+                self.fresh.update((v, same[0]) for vs in views for v in vs)
+        if fresh:
+            run.write_fresh(fresh)
 
     def place(self, node, shape: tuple) -> int:
         """Positions for a value a fused run stores: inside the slot of an embedding that reads
