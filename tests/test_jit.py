@@ -561,3 +561,112 @@ def test_gradients_the_sweep_does_not_serve_record_the_transform():
     vec = ad.jit(ad.grad(lambda x: x * 2.0))  # not scalar: grad's own error
     with pytest.raises(ValueError, match="scalar"):
         vec(np.ones(3))
+
+
+# -- outputs and inputs of replays: fresh arrays out, the caller's arrays never written ------------
+
+
+def _rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+_C = np.random.default_rng(3).uniform(-1, 1, (128, 100))
+
+
+def _large_functions():
+    """Replays whose outputs come from fused loops, host steps (a large ufunc made as a new
+    array and handed out as it is) and the buffer."""
+    return {
+        "hvp": (lambda x, v: ad.hvp(_rosen, x, v), 2),
+        "grad": (ad.grad(_rosen), 1),
+        "ufunc out": (lambda x, v: (x + v)[None].reshape(-1), 2),
+        "ufunc out twice": (lambda x, v: (lambda y: (y, y.reshape(1, -1), y))(x + v), 2),
+        "value and ufunc": (lambda x, v: (np.sum(np.sin(x) * v), np.sin(x) * v + x), 2),
+        "matmul out": (lambda x, v: (x.reshape(60, 100).T @ v.reshape(60, 100), x @ v), 2),
+        "gradient of a matmul": (ad.grad(lambda x, v: np.sum(np.tanh(_C @ x.reshape(100, 60)) * v[:60])), 2),
+    }
+
+
+def _listed(result) -> list:
+    return list(result) if isinstance(result, tuple) else [result]
+
+
+@pytest.mark.parametrize("name", list(_large_functions()))
+def test_replayed_outputs_are_fresh_and_inputs_untouched(name):
+    """Two calls' outputs are distinct arrays that a later call does not change, no output is a
+    view of another, writing into one changes nothing else, and the arguments are never written."""
+    f, nargs = _large_functions()[name]
+    n = 6000  # large enough for fused loops and host steps of NumPy's loops (HOST_MIN)
+    args = [RNG.uniform(-1, 1, n) for _ in range(nargs)]
+    others = [RNG.uniform(-1, 1, n) for _ in range(nargs)]
+    kept = [a.copy() for a in args + others]
+    jf = ad.jit(f)
+    jf(*args)
+    first = _listed(jf(*args))
+    first_copy = [np.array(o, copy=True) for o in first]
+    second = _listed(jf(*others))
+    for a, b in zip(args + others, kept):
+        np.testing.assert_array_equal(a, b)  # the caller's arrays are never written
+    for o, c in zip(first, first_copy):
+        np.testing.assert_array_equal(o, c)  # the second call left the first one's results alone
+    for o, ref in zip(second, _listed(f(*others))):
+        np.testing.assert_allclose(o, ref, rtol=1e-12, atol=1e-12)
+    arrays = [o for o in first + second if isinstance(o, np.ndarray) and o.ndim]
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1:]:
+            assert not np.shares_memory(a, b)
+    for o in arrays:  # writing into a result is the caller's business, and changes nothing else
+        o[...] = -7.0
+    for o, c in zip(_listed(jf(*args)), first_copy):
+        np.testing.assert_array_equal(o, c)
+
+
+def _readonly(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("kind", ["plain", "read-only", "strided", "float32", "2-d fortran"])
+def test_fused_runs_read_the_callers_leaves_where_they_lie(kind):
+    """Leaves that only fused loops read are not copied into the program's buffer: the loops
+    read the caller's arrays (any layout, read-only too), which stay unchanged, and the results
+    match the plain transforms, for the value, the gradient and the Hessian-vector product."""
+    from dualad.transforms.fusion import FusedRun
+
+    n = 6001
+    make = {"plain": lambda a: a, "read-only": _readonly, "strided": lambda a: np.repeat(a, 2)[::2],
+            "float32": lambda a: a.astype(np.float32), "2-d fortran": lambda a: np.asfortranarray(a[:6000].reshape(60, 100))}[kind]
+    x, v = make(RNG.uniform(-1, 1, n)), make(RNG.uniform(-1, 1, n))
+    f = lambda y: _rosen(np.ravel(y))
+    tol = 1e-4 if kind == "float32" else 1e-10
+    for jf, plain, args in [(ad.jit(lambda x, v: ad.hvp(f, x, v)), lambda x, v: ad.hvp(f, x, v), (x, v)),
+                            (ad.jit(ad.value_and_grad(f)), ad.value_and_grad(f), (x,))]:
+        kept = [a.copy() for a in args]
+        jf(*args)
+        prog = list(jf._cache.values())[0].rec.program()
+        assert prog.direct and any(isinstance(h, FusedRun) and h.direct for _, _, h in prog.steps)
+        for _ in range(2):
+            got, ref = jf(*args), plain(*args)
+            for g, r in zip(_listed(got), _listed(ref)):
+                np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+            for a, b in zip(args, kept):
+                np.testing.assert_array_equal(a, b)
+        other = [make(RNG.uniform(-1, 1, n)) for _ in args]  # new values: no stale leaf is read
+        for g, r in zip(_listed(jf(*other)), _listed(plain(*other))):
+            np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
+def test_a_leaf_read_outside_fused_runs_is_copied_into_the_buffer():
+    """A leaf (or a part of it) that an output, a guard or a compiled instruction reads lives in
+    the buffer as before."""
+    n = 6000
+    x = RNG.uniform(-1, 1, n)
+    for fn in [lambda x: (x[1:], np.sin(x) * x), lambda x: np.sin(x) * x if x[3] > -2 else x,
+               lambda x: (np.sin(x) * x, np.cumsum(x))]:
+        jf = ad.jit(fn)
+        jf(x)
+        prog = list(jf._cache.values())[0].rec.program()
+        assert not prog.direct
+        for g, r in zip(_listed(jf(x + 1.0)), _listed(fn(x + 1.0))):
+            np.testing.assert_allclose(g, r, rtol=1e-12)

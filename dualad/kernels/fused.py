@@ -106,8 +106,10 @@ def _read(ref: str) -> str:
     return f"{ref}[i]" if ref[0] == "a" else ref
 
 
-def _heads(spec: FusedSpec, with_adjoints: bool) -> list[str]:
-    """Views of the buffer for the run's inputs and stored values (``a<k>_``, ``o<j>_``); with
+def _heads(spec: FusedSpec, with_adjoints: bool, direct: tuple = (), fresh: tuple = ()) -> list[str]:
+    """Views of the buffer for the run's inputs and stored values (``a<k>_``, ``o<j>_``; the
+    inputs of ``direct`` are the arguments ``x<m>`` instead, arrays of the caller's, and the
+    stored values of ``fresh`` the arguments ``z<m>``, new arrays of the run's); with
     adjoints, views of ``adj`` for the same (``ya<k>_``, ``yo<j>_``) and the sums' adjoints;
     the scalar inputs; a block of partial terms per sum (values) or per scalar input
     (adjoints), and their totals."""
@@ -116,6 +118,12 @@ def _heads(spec: FusedSpec, with_adjoints: bool) -> list[str]:
         for j in range(count):
             if name == "s":
                 lines.append(f"    s{j} = buf[offs[{k}]]")
+            elif name == "o" and j in fresh:
+                lines.append(f"    o{j}_ = z{fresh.index(j)}")
+            elif name == "a" and j in direct:
+                lines.append(f"    a{j}_ = x{direct.index(j)}")
+                if with_adjoints:
+                    lines.append(f"    ya{j}_ = adj[offs[{k}]:offs[{k}] + n]")
             else:
                 lines.append(f"    {name}{j}_ = buf[offs[{k}]:offs[{k}] + n]")
                 if with_adjoints:
@@ -155,24 +163,31 @@ def _totals(count: int, last: str) -> list[str]:
     return lines + [last(j) for j in range(count)]
 
 
-def _run_source(spec: FusedSpec, rules: dict) -> list[str]:
+def _args(direct: tuple, fresh: tuple = ()) -> str:
+    """The direct inputs' and fresh stores' parameters (``, x0, x1, z0``)."""
+    return "".join(f", x{m}" for m in range(len(direct))) + "".join(f", z{m}" for m in range(len(fresh)))
+
+
+def _run_source(spec: FusedSpec, rules: dict, direct: tuple = (), fresh: tuple = ()) -> list[str]:
     """The values: per element, the ops and the stored values; the sums' terms go to a block
     of partial terms, summed per block (:func:`_block_sum`) into float64 totals.  ``rules``
     name the rules' copies that compute no partial."""
     first = spec.inputs + spec.scalars + len(spec.stores)
     ind = " " * 12
-    lines = ["def run(buf, offs, n):"] + _heads(spec, False) + _blocks(spec, False) + _element(spec, rules, ind)
+    lines = [f"def run(buf, offs, n{_args(direct, fresh)}):"] + _heads(spec, False, direct, fresh)
+    lines += _blocks(spec, False)
+    lines += _element(spec, rules, ind)
     lines += [f"{ind}o{j}[i] = {ref}" for j, ref in enumerate(spec.stores)]
     lines += [f"{ind}t{j}[i] = {_read(ref)}" for j, ref in enumerate(spec.sums)]
     return lines + _totals(len(spec.sums), lambda j: f"    buf[offs[{first + j}]] = m{j}")
 
 
-def _adjoint_source(spec: FusedSpec, rules: dict) -> list[str]:
+def _adjoint_source(spec: FusedSpec, rules: dict, direct: tuple = ()) -> list[str]:
     """The reverse sweep: per element, the values again, then ``g<x> += sz(g<v_j>, ∂)`` from the
     last op back; input arrays' adjoints are added once per element, scalars' terms go to a
     block of partial terms (as the sums of :func:`_run_source`), added once per run."""
     ind = " " * 12
-    lines = ["def adjoint(buf, adj, offs, n):"] + _heads(spec, True) + _blocks(spec, True)
+    lines = [f"def adjoint(buf, adj, offs, n{_args(direct)}):"] + _heads(spec, True, direct) + _blocks(spec, True)
     lines += _element(spec, rules, ind)
     lines += [f"{ind}g{ref} = 0.0" for ref in _refs(spec)]
     lines += [f"{ind}g{ref} += yo{j}[i]" for j, ref in enumerate(spec.stores)]
@@ -241,8 +256,11 @@ def vectorises(rule) -> bool:
     return True
 
 
-def fused_source(spec: FusedSpec) -> str:
-    """The generated module's source for ``spec``.
+def fused_source(spec: FusedSpec, direct: tuple = (), fresh: tuple = ()) -> str:
+    """The generated module's source for ``spec``; the input arrays numbered in ``direct``
+    (ascending) are passed to ``run`` and ``adjoint`` as arguments after ``n`` (the caller's
+    arrays, read where they lie), the others are read from the buffer; the stored values
+    numbered in ``fresh`` (ascending) are written to arrays passed to ``run`` after those.
 
     Examples
     --------
@@ -270,12 +288,13 @@ def fused_source(spec: FusedSpec) -> str:
     lines += ["", "", _BLOCK_SUM.rstrip()]
     jit = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
     values = {name: f"_v{i}" for i, name in enumerate(names)}
-    lines += ["", "", jit] + _run_source(spec, values) + ["", "", jit] + _adjoint_source(spec, rules)
+    lines += ["", "", jit] + _run_source(spec, values, direct, fresh) + ["", "", jit] + _adjoint_source(spec, rules, direct)
     return "\n".join(lines) + "\n"
 
 
-def fused_kernel(spec: FusedSpec):
-    """The compiled module for ``spec`` (its ``run`` and ``adjoint``), generated and imported
+def fused_kernel(spec: FusedSpec, direct: tuple = (), fresh: tuple = ()):
+    """The compiled module for ``spec``, ``direct`` and ``fresh`` (:func:`fused_source`; its ``run`` and
+    ``adjoint``), generated and imported
     once per process; Numba compiles each on first call per buffer dtype, or loads it from its
     disk cache.
 
@@ -291,8 +310,8 @@ def fused_kernel(spec: FusedSpec):
     True
     """
     def build():
-        src = fused_source(spec)
+        src = fused_source(spec, direct, fresh)
         digest = hashlib.sha1(f"{FORMAT}\n{src}".encode()).hexdigest()[:16]
         return load_generated(f"dualad_fused_{digest}", src)
 
-    return memo(_BUILT, _LOCK, spec, build)
+    return memo(_BUILT, _LOCK, (spec, direct, fresh), build)

@@ -52,6 +52,12 @@ class FusedRun:
         Elements per value.
     nodes : list
         The tape nodes the run computes.
+    direct : tuple
+        ``(input, leaf node, start)`` per input array read straight from a leaf's array (the
+        caller's, at element ``start`` of it flattened) instead of the buffer (:meth:`read_leaves`).
+    fresh : tuple
+        ``(store, node)`` per stored value written to a new array per run, ``held[node]``,
+        instead of the buffer (:meth:`write_fresh`).
 
     Examples
     --------
@@ -66,18 +72,49 @@ class FusedRun:
         self.spec, self.n, self.nodes = spec, n, nodes
         self.offs = np.asarray(offs, dtype=np.int64)
         self._kernel = fused_kernel(spec)
+        self.direct: tuple = ()
+        self.fresh: tuple = ()
 
     def __repr__(self) -> str:
         return f"<FusedRun of {len(self.spec.ops)} ops over {self.n} elements>"
 
-    def run(self, buf) -> None:
-        """Compute the run's stored values and sums in ``buf``."""
-        self._kernel.run(buf, self.offs, self.n)
+    def read_leaves(self, direct: list) -> None:
+        """Read the inputs of ``direct`` (``(input, leaf node, start)``) from the leaves' own
+        arrays, given to :meth:`run` and :meth:`adjoint` in ``held``, not from the buffer."""
+        self.direct = tuple(sorted(direct))
+        self._rebuild()
 
-    def adjoint(self, buf, adj) -> None:
+    def write_fresh(self, fresh: list) -> None:
+        """Write the stored values of ``fresh`` (``(store, node)``) to a new array per run,
+        kept in ``held[node]`` (flat), instead of the buffer."""
+        self.fresh = tuple(sorted(fresh))
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._kernel = fused_kernel(self.spec, tuple(k for k, _, _ in self.direct), tuple(j for j, _ in self.fresh))
+
+    def _leaves(self, buf, held) -> list:
+        n, dtype = self.n, buf.dtype
+        return [np.ravel(np.asarray(held[node], dtype))[start:start + n] for _, node, start in self.direct]
+
+    def run(self, buf, held=None) -> None:
+        """Compute the run's stored values and sums in ``buf`` (``held``: the leaves' arrays, by
+        node, where the run reads some of them directly)."""
+        if not (self.direct or self.fresh):
+            self._kernel.run(buf, self.offs, self.n)
+            return
+        made = [np.empty(self.n, buf.dtype) for _ in self.fresh]
+        self._kernel.run(buf, self.offs, self.n, *self._leaves(buf, held), *made)
+        for (_, node), z in zip(self.fresh, made):
+            held[node] = z
+
+    def adjoint(self, buf, adj, held=None) -> None:
         """Add the run's contributions to the inputs' adjoints in ``adj``, from the adjoints of
         its stored values and sums (``buf`` holds the values of a forward run)."""
-        self._kernel.adjoint(buf, adj, self.offs, self.n)
+        if self.direct:
+            self._kernel.adjoint(buf, adj, self.offs, self.n, *self._leaves(buf, held))
+        else:
+            self._kernel.adjoint(buf, adj, self.offs, self.n)
 
 
 class BlockCopy:
@@ -101,12 +138,12 @@ class BlockCopy:
     def __repr__(self) -> str:
         return f"<BlockCopy of {len(self.blocks)} blocks>"
 
-    def run(self, buf) -> None:
+    def run(self, buf, held=None) -> None:
         """Move the values."""
         for dst, src, k in self.blocks:
             buf[dst:dst + k] = 0 if src is None else buf[src:src + k]
 
-    def adjoint(self, buf, adj) -> None:
+    def adjoint(self, buf, adj, held=None) -> None:
         """Add each moved value's adjoint to its source's."""
         for dst, src, k in self.blocks:
             if src is not None:

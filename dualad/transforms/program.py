@@ -45,7 +45,7 @@ from ..kernels.vm import BINARY, GATHER, MATMUL, SCATTER_ADD, SUM, TERNARY, UNAR
 from ..reverse.tape import elementwise_adjoints
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
-from .fusion import block_copy, build_run, schedule
+from .fusion import FusedRun, block_copy, build_run, schedule
 
 __all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
 
@@ -108,9 +108,15 @@ class Program:
     2.660066
     """
 
-    def __init__(self, image, code, ints, steps, slots, leaf_slots, guards, vm):
+    def __init__(self, image, code, ints, steps, slots, leaf_slots, guards, vm, fresh=None, direct=frozenset()):
         self.image, self.code, self.ints, self.steps = image, code, ints, steps
         self.slots, self.leaf_slots, self.guards = slots, leaf_slots, guards
+        #: Values that only the outputs and guards read, made by a host step (a ufunc, an einsum) as a new array
+        #: per run (kept in ``held``, handed out as they are: no copy out of the buffer): node ->
+        #: the host step's node (itself, or the node it reshapes).
+        self.fresh = fresh or {}
+        #: Leaves that only fused runs read (``FusedRun.direct``): not copied into the buffer.
+        self.direct = direct
         self._vm, self._sweep = vm
         #: Whether :meth:`value_and_grad` applies: no value is held on the host.
         self.differentiable = all(slot is None or slot[0] >= 0 for slot in slots)
@@ -127,6 +133,8 @@ class Program:
         off, shape = self.slots[node]
         if off < 0:
             return held[node]
+        if node in self.fresh:
+            return held[self.fresh[node]].reshape(shape)
         if shape == ():
             return buf[off]
         return buf[off:off + math.prod(shape)].reshape(shape)
@@ -140,8 +148,9 @@ class Program:
         except IndexError:
             buf = self.image.copy()
         held: dict = {}
+        direct = self.direct
         for (node, off, size), x in zip(self.leaf_slots, leaves):
-            if off < 0:
+            if off < 0 or node in direct:
                 held[node] = x
             else:
                 buf[off:off + size] = np.ravel(x)
@@ -163,7 +172,7 @@ class Program:
                 if stop > start:
                     vm(buf, code, ints, start, stop)
                 if host is not None:
-                    res = self._host(buf, held, *host) if type(host) is tuple else host.run(buf)
+                    res = self._host(buf, held, *host) if type(host) is tuple else host.run(buf, held)
                     if residuals is not None:
                         residuals.append(res)
         return buf, held
@@ -174,12 +183,17 @@ class Program:
         buf, held = self._forward(leaves)
         if self.guards and not self.guards_hold(buf, held):
             return None
-        vals = []
+        vals, given = [], set()
         for kind, v in outs:
             if kind != "n":
                 vals.append(v)
                 continue
             y = self.value(buf, held, v)
+            made = self.fresh.get(v)
+            if made is not None and made not in given:  # a new array of this run: handed over as it is
+                given.add(made)
+                vals.append(y)
+                continue
             vals.append(y.copy() if isinstance(y, np.ndarray) else y)
         self._spare.append(buf)  # (only now: outputs and guards read it; other threads take others)
         return vals
@@ -197,8 +211,8 @@ class Program:
         adj = np.zeros_like(buf)
         off, shape = self.slots[node]
         adj[off] = 1
-        self._backward(buf, adj, residuals)
-        value = buf[off]
+        self._backward(buf, adj, residuals, held)
+        value = buf[off] if node not in self.fresh else self.value(buf, held, node)[()]
         grads = [adj[o:o + size].reshape(self.slots[n][1]) for n, o, size in self.leaf_slots]
         self._spare.append(buf)
         return value, grads
@@ -222,13 +236,13 @@ class Program:
             for i in range(math.prod(shape)):
                 adj = np.zeros_like(buf)
                 adj[off + i] = 1
-                self._backward(buf, adj, residuals)
+                self._backward(buf, adj, residuals, held)
                 rows.append(np.concatenate([adj[o:o + size] for _, o, size in self.leaf_slots])[None])
         values = [v if kind != "n" else np.copy(self.value(buf, held, v)) for kind, v in outs]
         self._spare.append(buf)
         return values, np.concatenate(rows) if rows else np.zeros((0, n), dtype=buf.dtype)
 
-    def _backward(self, buf, adj, residuals: list) -> None:
+    def _backward(self, buf, adj, residuals: list, held: dict) -> None:
         """The adjoint sweep over all steps, compiled segments and host steps, into ``adj``."""
         k = len(residuals)
         with np.errstate(all="ignore"):
@@ -238,7 +252,7 @@ class Program:
                     if type(host) is tuple:
                         self._host_adjoint(adj, host[0], residuals[k])
                     else:  # a fused run or a block copy (:mod:`.fusion`)
-                        host.adjoint(buf, adj)
+                        host.adjoint(buf, adj, held)
                 if stop > start:
                     self._sweep(buf, adj, self.code, self.ints, start, stop)
 
@@ -279,16 +293,31 @@ class Program:
         off, shape = self.slots[node]
         if isinstance(op, ElementwiseRule):
             if off >= 0 and op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
-                op.ufunc(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
+                if node in self.fresh:  # a new array, which the run hands to its caller
+                    y = op.ufunc(*vals)
+                    held[node] = y if y.dtype == buf.dtype else y.astype(buf.dtype)
+                else:
+                    op.ufunc(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
                 return vals
             y, res = apply_elementwise(op, vals), vals
         else:
             y, res = op.forward(vals, params)
         if off < 0:
             held[node] = y
+        elif node in self.fresh:
+            held[node] = _owned(y, vals, buf.dtype, shape)
         else:
             buf[off:off + math.prod(shape)] = np.ravel(y)
         return res
+
+
+def _owned(y, operands: list, dtype, shape: tuple) -> np.ndarray:
+    """``y`` as a C-ordered array of ``dtype`` and ``shape`` that nothing else holds: ``y``
+    itself (reshaped) when it owns its memory and is none of ``operands``, else a copy."""
+    if (type(y) is np.ndarray and y.dtype == dtype and y.flags.owndata and y.flags.c_contiguous
+            and not any(y is v for v in operands)):
+        return y.reshape(shape)
+    return np.array(y, dtype=dtype, order="C").reshape(shape)
 
 
 class _Lowering:
@@ -311,6 +340,7 @@ class _Lowering:
         self.steps: list = []
         self.start = 0
         self.slots: list = [None] * tape.nodes
+        self.fresh: dict = {}  # values made as new arrays per run (:attr:`Program.fresh`)
 
     def alloc(self, size: int) -> int:
         off = self.size
@@ -395,7 +425,31 @@ class _Lowering:
         active = any(isinstance(c, Active) for n, c in zip(entry.in_nodes, consts) if n is None)
         off = -1 if active or dt != self.dtype else self.alloc(math.prod(entry.out_shape))
         self.slots[node] = (off, entry.out_shape)
+        op = entry.op
+        new = op is S.einsum or (isinstance(op, ElementwiseRule) and op.ufunc is not None)
+        if off >= 0 and new and self.outs is not None and math.prod(entry.out_shape) >= HOST_MIN:
+            views = self.output_only(node, self.slots[node])
+            self.fresh.update((v, node) for v in views or ())
         self.step((entry, consts))
+
+    def output_only(self, node, slot) -> list | None:
+        """``node`` and the values that rename it whole (reshapes, ``[0]`` of a leading axis of
+        one, ...), if only they, the outputs and the guards read it (a host step can then make
+        it as a new array per run, :attr:`Program.fresh`), else None."""
+        views = [node]
+        readers = self.readers_of(node)
+        for e in readers:
+            more = None
+            if e.op in MOVES and len(e.in_nodes) == 1 and tuple(e.out_shape) != () and self.outs is not None:
+                idx = np.ravel(e.op.impl(self.positions(slot), **e.params))
+                whole = idx.size == math.prod(slot[1]) and idx.size > 0 and int(idx[0]) == slot[0] and _is_run(idx)
+                more = self.output_only(e.out_node, (slot[0], tuple(e.out_shape))) if whole else None
+            if more is None:
+                return None
+            views += more
+        reads = sum(kind == "n" and v == node for kind, v in self.outs)
+        reads += sum(kind == "n" and v == node for _, refs, _, _ in self.tape.guards or [] for kind, v in refs)
+        return None if self.read_after(node, len(readers) + reads) else views
 
     # -- fusion (:mod:`.fusion`) -----------------------------------------------------------
     def fits(self, entry, made) -> tuple | None:
@@ -438,7 +492,24 @@ class _Lowering:
         for e in entries:
             if e.out_node in placed:
                 self.slots[e.out_node] = (placed[e.out_node], tuple(e.out_shape))
+        if self.outs is not None:
+            self.fresh_stores(run, [e.out_node for e in entries if e.out_node in placed])
         self.step(run)
+
+    def fresh_stores(self, run, nodes: list) -> None:
+        """Let ``run`` write the stored values that only the outputs read (through whole-value
+        renames) to new arrays per run, handed out as they are (:attr:`Program.fresh`)."""
+        first = run.spec.inputs + run.spec.scalars
+        fresh = []
+        for j in range(len(run.spec.stores)):
+            off = int(run.offs[first + j])
+            same = [n for n in nodes if self.slots[n][0] == off]
+            views = [self.output_only(n, self.slots[n]) for n in same]
+            if same and all(v is not None for v in views):
+                fresh.append((j, same[0]))
+                self.fresh.update((v, same[0]) for vs in views for v in vs)
+        if fresh:
+            run.write_fresh(fresh)
 
     def place(self, node, shape: tuple) -> int:
         """Positions for a value a fused run stores: inside the slot of an embedding that reads
@@ -571,7 +642,46 @@ class _Lowering:
         ints = np.concatenate(self.ints) if self.ints else np.zeros(0, np.int64)
         leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
         steps = [s for s in self.steps if s[1] > s[0] or s[2] is not None]
-        return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep))
+        direct = self.direct_leaves(leaf_slots, [h for _, _, h in steps if isinstance(h, FusedRun)])
+        return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep),
+                       dict(self.fresh), direct)
+
+    def direct_leaves(self, leaf_slots: list, runs: list) -> frozenset:
+        """The large leaves that only fused runs read, as input arrays of the run's size (the
+        leaf or a contiguous part of it, such as ``x[1:]``): those runs read them from the
+        caller's arrays (:meth:`.fusion.FusedRun.read_leaves`), and they are not copied into
+        the buffer.  Outputs, guards on parts of them, and any other reader need the copy."""
+        if self.outs is None or not runs:
+            return frozenset()
+        in_run = {node: run for run in runs for node in run.nodes}
+        outs = {v for kind, v in self.outs if kind == "n"}
+        outs.update(v for _, refs, _, _ in self.tape.guards or [] for kind, v in refs if kind == "n")
+        direct, reads = set(), {}
+        for node, lo, size in leaf_slots:
+            if lo < 0 or size < HOST_MIN:
+                continue
+            parts = {n for n, slot in enumerate(self.slots) if slot is not None and lo <= slot[0] < lo + size}
+            if outs & (parts - {node}) or node in {v for kind, v in self.outs if kind == "n"}:
+                continue
+            for part in parts:
+                for e in self.readers_of(part):
+                    if e.out_node in parts:
+                        continue  # an alias of the leaf: checked as a part
+                    run = in_run.get(e.out_node)
+                    if run is None or math.prod(self.slots[part][1]) != run.n:
+                        break
+                else:
+                    continue
+                break
+            else:
+                direct.add(node)
+                reads[node] = (lo, size)
+        for run in runs:
+            found = [(k, node, int(run.offs[k]) - lo) for k in range(run.spec.inputs)
+                     for node, (lo, size) in reads.items() if lo <= run.offs[k] < lo + size]
+            if found:
+                run.read_leaves(found)
+        return frozenset(direct)
 
 
 def _is_run(idx) -> bool:
