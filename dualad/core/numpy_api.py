@@ -358,6 +358,8 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
     append = None if append is np._NoValue else append
     a = _arr(a)
     ax = _axis1(axis, a.ndim)
+    if n == 0:  # NumPy returns the input itself, prepend/append unused
+        return a
     if prepend is not None or append is not None:
         parts = ([np.broadcast_to(prepend, _with(a.shape, ax, 1)) if np.ndim(prepend) == 0 else prepend] if prepend is not None else [])
         parts += [a] + ([np.broadcast_to(append, _with(a.shape, ax, 1)) if np.ndim(append) == 0 else append] if append is not None else [])

@@ -153,7 +153,7 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         d = api.operand(dx)
     else:
         x = api.as_array(x)
-        d = api.diff(x, axis=-1 if x.ndim > 1 else 0)
+        d = api.diff(x, axis=axis if x.ndim > 1 else 0)  # an N-D x along y's axis, as NumPy
         if x.ndim == 1:
             d = _along(d, ax, y.ndim)
     return api.sum_(d * (api.slice_along(y, ax, 1, n) + api.slice_along(y, ax, 0, n - 1)) / 2.0, axis=ax)

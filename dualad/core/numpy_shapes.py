@@ -1,7 +1,7 @@
 """NumPy's shape and selection functions on active values, beyond :mod:`dualad.core.numpy_api`.
 
 ``meshgrid``, ``diagflat``, ``append``, ``insert``, ``delete``, the ``v/h/dsplit`` family,
-``rot90``, ``kron``, ``atleast_3d``, ``rollaxis``, ``partition``, ``select``, ``piecewise``: each
+``rot90``, ``kron``, ``atleast_3d``, ``dstack``, ``rollaxis``, ``partition``, ``select``, ``piecewise``: each
 is a composition of the structural handlers (reshape, broadcast, transpose, flip, gather, where,
 einsum).  Where an element goes is computed by NumPy itself on an array of positions, so the
 placement is NumPy's exactly.  No derivative is written here.
@@ -20,7 +20,7 @@ from .observed import observe_index
 
 __all__ = [
     "meshgrid", "diagflat", "append", "insert", "delete", "vsplit", "hsplit", "dsplit", "rot90", "kron",
-    "atleast_3d", "rollaxis", "partition", "select", "piecewise",
+    "atleast_3d", "dstack", "rollaxis", "partition", "select", "piecewise",
 ]
 
 
@@ -146,6 +146,13 @@ def atleast_3d(*arys):
         shape = {0: (1, 1, 1), 1: (1,) + tuple(x.shape) + (1,), 2: tuple(x.shape) + (1,)}.get(x.ndim, tuple(x.shape))
         out.append(api.reshape(x, shape))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+@api.implements(np.dstack)
+def dstack(tup):
+    """Along the third axis, each array first made at least 3-D (NumPy's rule)."""
+    arrs = [atleast_3d(x) for x in tup]
+    return api.concatenate(arrs, axis=2)
 
 
 @api.implements(np.rollaxis)

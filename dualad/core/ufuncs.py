@@ -102,8 +102,10 @@ def _modf(x):
 
 
 def _float_power(x, y):
-    """``x ** y`` computed in float64, as NumPy's ``float_power`` does."""
-    x, y = (api.astype(v, np.float64) if isinstance(v, Active) else np.asarray(v, dtype=np.float64) for v in (x, y))
+    """``x ** y`` computed in float64 (complex128 for complex operands), as NumPy's
+    ``float_power`` does."""
+    wide = np.complex128 if any(np.iscomplexobj(strip(v)) for v in (x, y)) else np.float64
+    x, y = (api.astype(v, wide) if isinstance(v, Active) else np.asarray(v, dtype=wide) for v in (x, y))
     return np.power(x, y)
 
 

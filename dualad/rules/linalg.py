@@ -26,6 +26,7 @@ Formulas use the conjugate transpose ``_H``, the plain transpose on real values.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -188,6 +189,8 @@ class TriangularSolve(Primitive):
         super().__init__("triangular_solve")
 
     def impl(self, a, b, *, lower):
+        if a.size == 0 or b.size == 0:  # (SciPy refuses zero-size batches)
+            return np.zeros(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + tuple(b.shape[-2:]), np.result_type(a, b))
         if type(a) is not np.ndarray or type(b) is not np.ndarray:  # device arrays
             return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
         return _side_by_side(lambda m, r: _blas_triangular("trsm", m, r, lower), _one_matrix(a), b)
@@ -222,7 +225,7 @@ class TriangularSolve(Primitive):
 def _one_matrix(a):
     """A stack that is one matrix broadcast over its batch axes (lanes): that matrix."""
     lead = a.shape[:-2]
-    return a[(0,) * len(lead)] if lead and not any(a.strides[:-2]) else a
+    return a[(0,) * len(lead)] if lead and a.size and not any(a.strides[:-2]) else a
 
 
 def _side_by_side(fn, a, b):
@@ -230,7 +233,7 @@ def _side_by_side(fn, a, b):
     when ``a`` is one matrix: one BLAS call for all lanes."""
     if a.ndim == 2 and b.ndim > 2:
         n, m = b.shape[-2:]
-        x = fn(a, np.moveaxis(b, -2, 0).reshape(n, -1))
+        x = fn(a, np.moveaxis(b, -2, 0).reshape(n, math.prod(b.shape[:-2]) * m))  # (n may be 0)
         return np.moveaxis(x.reshape((n,) + tuple(b.shape[:-2]) + (m,)), 0, -2)
     return fn(a, b)
 
@@ -344,7 +347,8 @@ class Decomposition(Primitive):
         if len(outs) == 1:
             return outs[0]
         ncore = [len(c) for c in self.cores(1, 1, **params)]
-        return np.concatenate([np.reshape(o, tuple(o.shape[:len(o.shape) - k]) + (-1,)) for o, k in zip(outs, ncore)], axis=-1)
+        return np.concatenate([np.reshape(o, tuple(o.shape[:len(o.shape) - k]) + (math.prod(o.shape[len(o.shape) - k:]),))
+                               for o, k in zip(outs, ncore)], axis=-1)
 
     def unpack(self, y, m: int, n: int, params: dict) -> tuple:
         """The outputs from the packed ``y`` (any leading axes), as views or linear ops.
@@ -632,6 +636,8 @@ def _largest(v):
     """A plain 0/1 mask of each column's largest-magnitude component, which LAPACK makes real
     (the first of equal ones, as JAX's ``argmax``)."""
     plain = np.abs(dispatcher().strip(v))
+    if plain.shape[-2] == 0:  # 0×0 matrices: no components
+        return plain
     k = np.argmax(plain, axis=-2)
     return (np.arange(plain.shape[-2])[:, None] == k[..., None, :]).astype(plain.dtype)
 

@@ -721,6 +721,8 @@ def _prod_fn(x, *, axis, keepdims):
     (a,) = axis
     n = x.shape[a]
     y = np.prod(x, axis=a, keepdims=keepdims)
+    if n == 0:  # an empty product: no partials (x itself is the empty array of their shape)
+        return y, x
     ones_shape = list(x.shape)
     ones_shape[a] = 1
     ones = np.ones(ones_shape, dtype=x.dtype) if type(x) is np.ndarray else _base._DISPATCH.ones(ones_shape, x.dtype, x)
@@ -749,7 +751,9 @@ def _adjugate_t(x):
     from the SVD A = U S Vᴴ, adj(A) = det(U) det(Vᴴ) · V diag(prod_{j≠i} s_j) Uᴴ."""
     u, s, vt = np.linalg.svd(x)
     n = s.shape[-1]
-    others = np.stack([np.prod(np.delete(s, i, axis=-1), axis=-1) for i in range(n)], axis=-1)
+    others = np.zeros_like(s)  # (stays empty for 0×0 matrices)
+    for i in range(n):
+        others[..., i] = np.prod(np.delete(s, i, axis=-1), axis=-1)
     sign = np.linalg.det(u) * np.linalg.det(vt)
     u, vt = np.conjugate(u), np.conjugate(vt)  # (no-ops on real matrices) Vᴴᴴ and Uᴴ below
     adj = sign[..., None, None] * np.matmul(np.swapaxes(vt, -1, -2) * others[..., None, :], np.swapaxes(u, -1, -2))

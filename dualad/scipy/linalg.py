@@ -162,8 +162,8 @@ def _pivot_matrix(a):
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False):
     """LU decomposition with partial pivoting, ``a = p @ l @ u``, as :func:`scipy.linalg.lu`.
 
-    The permutation is piecewise constant (no derivative); ``l`` and ``u`` are differentiable
-    for square matrices.
+    The permutation is piecewise constant (no derivative); ``l`` and ``u`` are differentiable,
+    for rectangular matrices too (``l`` is ``m × k`` and ``u`` is ``k × n``, ``k = min(m, n)``).
 
     Examples
     --------
@@ -178,13 +178,36 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False
     """
     a = _float(a)
     p = observe(_pivot_matrix, a)
-    n = a.shape[-1]
-    lo, up = L.lu.unpack(L.lu.bind(np.matmul(np.swapaxes(p, -1, -2), a)), n, n, {})
+    lo, up = _lu_in_order(np.matmul(np.swapaxes(p, -1, -2), a))
     if permute_l:
         return np.matmul(p, lo), up
     if p_indices:
         return np.argmax(p, axis=-2), lo, up
     return p, lo, up
+
+
+def _lu_in_order(pa):
+    """``pa = l @ u`` for rows already in LAPACK's pivot order: the square LU of the leading
+    ``k × k`` block; a tall matrix's remaining rows of ``l`` solve ``l₂ u = pa₂``, a wide
+    matrix's remaining columns of ``u`` solve ``l u₂ = pa₂``."""
+    m, n = pa.shape[-2:]
+    k = min(m, n)
+    lo, up = L.lu.unpack(L.lu.bind(pa[..., :k, :k]), k, k, {})
+    if m > n:
+        if observe(_zero_pivot, up):
+            raise NotImplementedError(
+                f"lu of a rank-deficient tall {m}×{n} matrix: a zero pivot leaves the last rows of l "
+                "undetermined by a = p l u (SciPy's values there are LAPACK's convention), so they have no "
+                "derivative; perturb the matrix to full column rank, or take dualad.primal(a) for values only")
+        rest = L.triangular_solve(np.swapaxes(up, -1, -2), np.swapaxes(pa[..., k:, :], -1, -2), lower=True)
+        lo = np.concatenate([lo, np.swapaxes(rest, -1, -2)], axis=-2)
+    elif n > m:
+        up = np.concatenate([up, L.triangular_solve(lo, pa[..., :, k:], lower=True)], axis=-1)
+    return lo, up
+
+
+def _zero_pivot(up) -> bool:
+    return bool(np.any(np.diagonal(up, axis1=-2, axis2=-1) == 0))
 
 
 def _lapack_pivots(a):
@@ -207,7 +230,9 @@ def lu_factor(a, overwrite_a=False, check_finite=True):
     a = _float(a)
     piv = observe(_lapack_pivots, a)
     _, lo, up = lu(a)
-    return np.tril(lo, -1) + up, piv
+    m, n = a.shape[-2:]
+    k, lead = min(m, n), [(0, 0)] * (a.ndim - 2)
+    return np.pad(np.tril(lo, -1), lead + [(0, 0), (0, n - k)]) + np.pad(up, lead + [(0, m - k), (0, 0)]), piv
 
 
 def _row_order(piv) -> np.ndarray:
