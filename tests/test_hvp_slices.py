@@ -72,3 +72,29 @@ def test_plain_and_dual_cotangents_mix(n):
     for f in (lambda y: np.sum(y[1:]) + np.sum(y[:-1] ** 3) + np.sum(y[2:]),
               lambda y: np.sum(y[:-1] ** 3) + np.sum(y[1:]) - np.sum(y[::2])):
         np.testing.assert_allclose(ad.hvp(f, x, v), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("gval", [0.7, 0.0])
+def test_hvp_kernel_reads_a_broadcast_cotangent_once(k, gval):
+    """A sum's cotangent reaches the forward-over-reverse kernel as one value broadcast to every
+    element; the kernel reads that value instead of a materialised copy, with the same result
+    (strong zeros included) as for the full array."""
+    from dualad import kernels
+    from dualad.rules.base import RULES
+
+    rng = np.random.default_rng(k)
+    x, y = rng.standard_normal(500), rng.standard_normal(500)
+    tx, ty = rng.standard_normal((k, 500)), rng.standard_normal((k, 500))
+    gt = rng.standard_normal((k, 500))
+    x[:5] = np.inf  # ∞ partials meet a zero cotangent: strong zeros either way
+    for rule, xs, ts in ((RULES["square"], [x], [tx]), (RULES["multiply"], [x, y], [tx, None]), (RULES["multiply"], [x, y], [tx, ty]),
+                       (RULES["sin"], [x], [tx])):
+        for g_t in (None, gt):
+            bro = np.broadcast_to(np.array(gval), (500,))
+            full = np.full(500, gval)
+            got = kernels.hvp(rule, xs, ts, bro, g_t, [True] * len(xs), np.float64)
+            want = kernels.hvp(rule, xs, ts, full, g_t, [True] * len(xs), np.float64)
+            for (gp_, gl), (wp, wl) in zip(got, want):
+                np.testing.assert_array_equal(gp_, wp)
+                np.testing.assert_array_equal(gl, wl)
