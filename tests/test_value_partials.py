@@ -155,3 +155,100 @@ def test_jv_in_a_replayed_recording():
     x = np.linspace(1.0, 4.0, 300)
     want = _closed_form(1.5, x) * x + special.jv(1.5, x)
     np.testing.assert_allclose(rec.grad(x), want, rtol=1e-10, atol=1e-13)
+
+
+# --- iv, ive: I′_v = I_{v+1} + (v/x) I_v = I_{v−1} − (v/x) I_v ------------------------------------
+
+
+def _iv_closed_form(v, x):
+    return 0.5 * (special.iv(v - 1.0, x) + special.iv(v + 1.0, x))
+
+
+def _ive_closed_form(v, x):
+    return 0.5 * (special.ive(v - 1.0, x) + special.ive(v + 1.0, x)) - np.sign(x) * special.ive(v, x)
+
+
+IV_ORDERS = ORDERS + [-2.7, 20.5]
+
+
+@pytest.mark.parametrize("v", IV_ORDERS)
+@pytest.mark.parametrize("n", [11, 2 * backend.SMALL])  # NumPy evaluation, then the kernels
+def test_iv_and_ive_derivatives_against_the_closed_form_in_both_modes(v, n):
+    x = np.concatenate([[0.7, 5.0, 30.0, 700.0, -1.3, -4.0, 1e-3], np.linspace(0.05, 12.0, n - 7)])
+    # ive′ = ive_{v±1} − ive_v + O(ive_v/x) cancels where it crosses 0 (either way of writing it):
+    # an absolute tolerance there, ive being at most 1
+    for fn, closed, atol in ((special.iv, _iv_closed_form, 1e-300), (special.ive, _ive_closed_form, 1e-15)):
+        want = closed(v, x)  # NaN where SciPy's value is NaN (x < 0, v not an integer)
+        g = ad.grad(lambda x: np.sum(fn(v, x)))(x)
+        _, t = ad.jvp(lambda x: fn(v, x), (x,), (np.ones_like(x),))
+        np.testing.assert_allclose(g, want, rtol=1e-12, atol=atol, err_msg=fn.__name__)
+        np.testing.assert_allclose(t, want, rtol=1e-12, atol=atol, err_msg=fn.__name__)
+        assert np.array_equal(np.isnan(g), np.isnan(fn(v, x))), fn.__name__
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_iv_and_ive_derivatives_against_finite_differences(dtype):
+    x = np.linspace(0.3, 9.0, 2 * backend.SMALL)
+    for fn in (special.iv, special.ive):
+        for v in (0.0, 1.5, -2.5):
+            g = ad.grad(lambda x: np.sum(fn(v, x)))(x.astype(dtype))
+            fd = (fn(v, x + 1e-6) - fn(v, x - 1e-6)) / 2e-6
+            assert g.dtype == dtype
+            np.testing.assert_allclose(g, fd, rtol=1e-6 if dtype is np.float64 else 2e-4,
+                                       atol=1e-7 if dtype is np.float64 else 1e-5, err_msg=f"{fn.__name__}({v}, x)")
+
+
+# I′_v(0) = ½(I_{v−1}(0) + I_{v+1}(0)): 0 for v = 0, 1/2 for v = ±1, 0 for |v| ≥ 2 integer and
+# v > 1, +inf for 0 < v < 1; at the pole of a negative order that is not an integer SciPy gives
+# I_v(0) = +inf, and the slope follows its values (+inf).  ive: the same where SciPy's ive(v, 0)
+# is finite, NaN at those poles (where SciPy's value is NaN).
+IV_LIMITS = {0.0: 0.0, 1.0: 0.5, -1.0: 0.5, 2.0: 0.0, -2.0: 0.0, 3.0: 0.0, 1.5: 0.0, 2.5: 0.0,
+             0.5: np.inf, -0.5: np.inf, -1.5: np.inf, -2.5: np.inf}
+
+
+@pytest.mark.parametrize("n", [1, 2 * backend.SMALL])
+def test_iv_and_ive_derivatives_at_zero_are_the_limits(n):
+    x = np.zeros(n)
+    for v, want in IV_LIMITS.items():
+        assert np.all(ad.grad(lambda x: np.sum(special.iv(v, x)))(x) == want), v
+        assert np.all(ad.jvp(lambda x: special.iv(v, x), (x,), (np.ones(n),))[1] == want), v
+        ive = ad.grad(lambda x: np.sum(special.ive(v, x)))(x)
+        assert np.all(ive == want) if np.isfinite(want) else np.all(np.isnan(ive)), v
+        if np.isfinite(want):  # one-sided differences agree with a finite limit
+            assert abs((special.iv(v, 1e-12) - special.iv(v, 0.0)) / 1e-12 - want) < 1e-5
+
+
+@pytest.mark.parametrize("dtype, span", [(np.float64, (720.0, 800.0)), (np.float32, (92.0, 100.0))])
+def test_iv_derivative_where_iv_overflows_is_inf(dtype, span):
+    """I_v overflows to inf (from x ≈ 714 in float64, 91 in float32); so does its slope, for v = 0
+    too (whose (v/x)·I_v is 0 · inf)."""
+    for n in (3, 2 * backend.SMALL):
+        x = np.linspace(*span, n).astype(dtype)
+        for v in (0.0, 1.0, -1.0, 2.5, -2.5):
+            assert np.all(np.isinf(special.iv(v, x))), v
+            g = ad.grad(lambda x: np.sum(special.iv(v, x)))(x)
+            assert np.all(g == np.inf), (v, n)
+
+
+@pytest.mark.parametrize("v", [0.0, 1.0, -1.0, 2.5, -2.7])
+@pytest.mark.parametrize("mode", ["forward-over-reverse", "reverse-over-reverse", "forward-over-forward", "reverse-over-forward"])
+def test_iv_second_derivative_solves_the_modified_bessel_equation(v, mode):
+    """I″ = −I′/x + (1 + v²/x²) I, in every nesting order."""
+    x = np.linspace(0.3, 8.0, 6)
+    h = np.diag(ad.hessian(lambda x: np.sum(special.iv(v, x)), mode=mode)(x))
+    want = -_iv_closed_form(v, x) / x + (1.0 + v * v / (x * x)) * special.iv(v, x)
+    np.testing.assert_allclose(h, want, rtol=1e-9, atol=1e-12)
+
+
+def test_iv_hvp_on_the_kernels_solves_the_modified_bessel_equation():
+    v, x = -2.7, np.linspace(0.3, 8.0, 2 * backend.SMALL)
+    hv = ad.hvp(lambda x: np.sum(special.iv(v, x)), x, np.ones_like(x))
+    want = -_iv_closed_form(v, x) / x + (1.0 + v * v / (x * x)) * special.iv(v, x)
+    np.testing.assert_allclose(hv, want, rtol=1e-9, atol=1e-12)
+
+
+def test_iv_ive_and_y1_partials_read_their_value():
+    assert {"iv", "ive", "y1"} <= set(READERS)
+    x = np.linspace(0.3, 9.0, 2 * backend.SMALL)
+    g = ad.grad(lambda x: np.sum(special.y1(x)))(x)
+    np.testing.assert_allclose(g, 0.5 * (special.y0(x) - special.yn(2, x)), rtol=1e-12)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["cache_dir", "load_generated", "is_private", "FORMAT"]
 
-FORMAT = 7  # bump when the generated source changes shape
+FORMAT = 8  # bump when the generated source changes shape
 
 _CHOSEN: dict[tuple, Path] = {}
 _LOCK = threading.Lock()

@@ -49,19 +49,28 @@ _HEADER = '''\
 import numba
 import numpy as np
 from dualad.rules.base import RULES
-from dualad.rules.derive import with_value, without_value
+from dualad.rules.derive import restricted, with_value
 
 PARALLEL = {parallel}
 _range = numba.prange if PARALLEL else range
 
 _rule = numba.njit(RULES[{name!r}].kernel_fn, inline="always", error_model="numpy", cache=False)
-_partials = numba.njit(without_value(RULES[{name!r}].kernel_fn), inline="always", error_model="numpy", cache=False)
 
 '''
 
 
 def _x(i: int, scalar: bool) -> str:
     return f"x{i}[0]" if scalar else f"x{i}[i]"
+
+
+def _part(rule: ElementwiseRule, var: str, outputs: list, derive: str = "restricted") -> list[str]:
+    """The line defining ``var``: the rule restricted to the slots ``outputs`` of its result
+    (:func:`dualad.rules.derive.restricted`, or ``with_value`` for the copy given the value),
+    so that a kernel computes only what it writes; ``_rule`` itself where that is everything."""
+    if derive == "restricted" and sorted(outputs) == list(range(rule.nin + 1)):
+        return [f"{var} = _rule", ""]
+    return [f'{var} = numba.njit({derive}(RULES[{rule.name!r}].kernel_fn, {tuple(outputs)!r}), inline="always", '
+            'error_model="numpy", cache=False)', ""]
 
 
 _WIRTINGER = '''\
@@ -162,10 +171,11 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     nin = rule.nin
     with_t = [i for i in range(nin) if per_input[i][1]]
     args = [f"x{i}" for i in range(nin)] + [f"t{i}" for i in with_t] + ["y", "ty"]
-    call = f"_rule({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"
+    call = f"_pushed({', '.join(_x(i, per_input[i][0]) for i in range(nin))})"
+    head = _part(rule, "_pushed", [0] + [i + 1 for i in with_t])  # no partial of an input without tangents
     if layout == "wide":
         # Many lanes over few elements: partials once for all elements, then lanes in parallel.
-        body = [f"def kernel({', '.join(args)}):", "    n = y.shape[0]", "    k = ty.shape[0]"]
+        body = head + [f"def kernel({', '.join(args)}):", "    n = y.shape[0]", "    k = ty.shape[0]"]
         body += [f"    p{i} = np.empty(n, {buf})" for i in with_t]
         body += ["    for i in range(n):", f"        r = {call}", "        y[i] = r[0]"]
         body += [f"        p{i}[i] = r[{i + 1}]" for i in with_t]
@@ -173,7 +183,7 @@ def _jvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
         body += ["        tyl = ty[l]", "        for i in range(n):"]
         body += _lane_sum(with_t, per_input, " " * 12, lambda i: f"tl{i}", lambda i: f"p{i}[i]", "i", "tyl[i]")
         return "\n".join(body) + "\n"
-    body = _chunks(", ".join(args), "y.shape[0]")
+    body = head + _chunks(", ".join(args), "y.shape[0]")
     if layout == "one":
         body += [f"        t{i}r = t{i}[0]" for i in with_t] + ["        tyr = ty[0]"]
         body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
@@ -214,15 +224,16 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) 
     args = [f"x{i}" for i in range(nin)] + ["yv"] * valued + ["g"] + [f"c{i}" for i in out]
     gcol = "0" if g_scalar else "i"  # the one-lane and wide variants index full rows
     xs = [_x(i, per_input[i][0]) for i in range(nin)]
-    # the value is not computed: given (valued), or not needed (_partials drops it)
+    # the value is not computed: given (valued), or not needed (_partials drops it, and the
+    # partials of inputs whose adjoints are not written)
     if wirtinger:
         call = f"_wirtinger({', '.join(xs)})"
     elif valued:
         call = f"_valued({', '.join(xs + ['yv[i]'])})"
     else:
         call = f"_partials({', '.join(xs)})"
-    head = [f'_valued = numba.njit(with_value(RULES[{rule.name!r}].kernel_fn), inline="always", error_model="numpy", cache=False)', ""]
-    head = head if valued else []
+    wanted = [i + 1 for i in out]  # the partials of the adjoints written, no others
+    head = [] if wirtinger else _part(rule, "_valued", wanted, "with_value") if valued else _part(rule, "_partials", wanted)
     # (slot name, its index in the call's result, conjugated) per input
     slots = {i: [(f"{i}", 2 * i, False), (f"{i}c", 2 * i + 1, True)] if wirtinger else [(f"{i}", i + 1, False)] for i in out}
     names = [name for i in out for name, _, _ in slots[i]]
@@ -274,11 +285,12 @@ def _value_source(rule: ElementwiseRule, pattern: tuple, needed: tuple = ()) -> 
     nin = rule.nin
     out = [i for i in range(len(needed)) if needed[i]]
     args = [f"x{i}" for i in range(nin)] + ["y"] + [f"p{i}" for i in out]
-    body = _chunks(", ".join(args), "y.shape[0]")
-    call = f"_rule({', '.join(_x(i, pattern[i]) for i in range(nin))})"
+    xs = ", ".join(_x(i, pattern[i]) for i in range(nin))
     if not out:
-        return "\n".join(body + ["        for i in range(lo, hi):", f"            y[i] = {call}[0]"]) + "\n"
-    body += ["        for i in range(lo, hi):", f"            r = {call}", "            y[i] = r[0]"]
+        body = _part(rule, "_value", [0]) + _chunks(", ".join(args), "y.shape[0]")
+        return "\n".join(body + ["        for i in range(lo, hi):", f"            y[i] = _value({xs})[0]"]) + "\n"
+    body = _part(rule, "_kept", [0] + [i + 1 for i in out]) + _chunks(", ".join(args), "y.shape[0]")
+    body += ["        for i in range(lo, hi):", f"            r = _kept({xs})", "            y[i] = r[0]"]
     return "\n".join(body + [f"            p{i}[i] = r[{i + 1}]" for i in out]) + "\n"
 
 
@@ -288,7 +300,7 @@ def _hvp_element(nin: int, per_input, with_t: list, out: list, ind: str, save: s
     own.  ``g_scalar``: the cotangent's primal is one value for every element (``gp[0]``)."""
     xv = ", ".join(f"xv{i}" for i in range(nin))
     lines = [f"xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
-    lines += [f"r = _rule({xv})", "gv = gp[0]" if g_scalar else "gv = gp[i]"]
+    lines += [f"r = _needed({xv})", "gv = gp[0]" if g_scalar else "gv = gp[i]"]
     for j in with_t:
         seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
         lines += [f"h{j} = _tangent({xv}, {seeds})"]
@@ -369,7 +381,7 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     body = _chunks(", ".join(args), f"cp{out[0]}.shape[0]")
     layout_lines = _hvp_one_lane if layout == "one" else _hvp_many_lanes
     body += layout_lines(nin, per_input, with_t, out, g_tangent, g_scalar)
-    return "\n".join(_hvp_head(rule) + body) + "\n"
+    return "\n".join(_hvp_head(rule) + _part(rule, "_needed", [i + 1 for i in out]) + body) + "\n"
 
 
 def _hvp_head(rule: ElementwiseRule) -> list[str]:

@@ -76,7 +76,7 @@ __all__ = [
     "SIMULATOR_LAUNCH",
 ]
 
-_FORMAT = 1  # bump when the generated source changes shape
+_FORMAT = 2  # bump when the generated source changes shape
 _LOCK = threading.RLock()
 _KERNELS: dict[tuple, object] = {}
 _DEVICE_FNS: dict[tuple, object] = {}
@@ -248,7 +248,7 @@ from numba import cuda
 
 from dualad.kernels.cuda import device_function, device_rule
 from dualad.rules.base import RULES
-from dualad.rules.derive import value_partials
+from dualad.rules.derive import restricted, value_partials
 
 _rule = device_rule(RULES[{name!r}])
 
@@ -310,10 +310,13 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple) -> str:
 
 
 def _value_source(rule: ElementwiseRule, pattern: tuple) -> str:
+    """The value alone: the rule's copy that computes no partial
+    (:func:`dualad.rules.derive.restricted`)."""
     nin = rule.nin
     args = [f"x{i}" for i in range(nin)] + ["y"]
-    body = [f"def kernel({', '.join(args)}):", "    n = y.shape[0]"] + _LOOP
-    body.append(f"        y[i] = _rule({', '.join(_x(i, pattern[i]) for i in range(nin))})[0]")
+    body = [f"_value = device_function(restricted(RULES[{rule.name!r}].fn, (0,)))", "", ""]
+    body += [f"def kernel({', '.join(args)}):", "    n = y.shape[0]"] + _LOOP
+    body.append(f"        y[i] = _value({', '.join(_x(i, pattern[i]) for i in range(nin))})[0]")
     return "\n".join(body) + "\n"
 
 
@@ -343,7 +346,7 @@ def kernel_source(rule: ElementwiseRule, kind: str, pattern: tuple) -> str:
         start = cuda.grid(1)
         stride = cuda.gridsize(1)
         for i in range(start, n, stride):
-            y[i] = _rule(x0[i])[0]
+            y[i] = _value(x0[i])[0]
     <BLANKLINE>
     kernel = cuda.jit(kernel)
     <BLANKLINE>

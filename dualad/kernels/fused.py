@@ -157,7 +157,8 @@ def _totals(count: int, last: str) -> list[str]:
 
 def _run_source(spec: FusedSpec, rules: dict) -> list[str]:
     """The values: per element, the ops and the stored values; the sums' terms go to a block
-    of partial terms, summed per block (:func:`_block_sum`) into float64 totals."""
+    of partial terms, summed per block (:func:`_block_sum`) into float64 totals.  ``rules``
+    name the rules' copies that compute no partial."""
     first = spec.inputs + spec.scalars + len(spec.stores)
     ind = " " * 12
     lines = ["def run(buf, offs, n):"] + _heads(spec, False) + _blocks(spec, False) + _element(spec, rules, ind)
@@ -258,13 +259,18 @@ def fused_source(spec: FusedSpec) -> str:
         "import numba",
         "import numpy as np",
         "from dualad.rules.base import RULES",
+        "from dualad.rules.derive import restricted",
         "",
     ]
     lines += [f"_r{i} = numba.njit(RULES[{name!r}].{fn}, inline='always', error_model='numpy', cache=False)"
               f"  # {RULES[name].source_hash}" for i, name in enumerate(names)]
+    # the values alone, for run: the rules' copies that compute no partial
+    lines += [f"_v{i} = numba.njit(restricted(RULES[{name!r}].{fn}, (0,)), inline='always', error_model='numpy', cache=False)"
+              for i, name in enumerate(names)]
     lines += ["", "", _BLOCK_SUM.rstrip()]
     jit = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
-    lines += ["", "", jit] + _run_source(spec, rules) + ["", "", jit] + _adjoint_source(spec, rules)
+    values = {name: f"_v{i}" for i, name in enumerate(names)}
+    lines += ["", "", jit] + _run_source(spec, values) + ["", "", jit] + _adjoint_source(spec, rules)
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,8 @@ sizes, strides, or offsets into a table of int64 indices ``ints``):
 ``UNARY`` / ``BINARY`` / ``TERNARY``
     ``buf[out + i] = rule_sub(buf[a + i*sa], buf[b + i*sb], buf[c + i*sc])[0]`` for ``i < n``:
     the value of the elementwise rule numbered ``sub`` among the rules of its arity
-    (:func:`vm_rules`).  A stride is 1 (an operand of the output's size) or 0 (a broadcast
+    (:func:`vm_rules`), from the rule's copy that computes no partial
+    (:func:`dualad.rules.derive.restricted`).  A stride is 1 (an operand of the output's size) or 0 (a broadcast
     scalar).
 ``GATHER``
     ``buf[out + i] = buf[ints[a + i]]``: any constant-index data movement (getitem, transpose,
@@ -108,7 +109,7 @@ def _arity_function(nin: int, rules: list[ElementwiseRule]) -> list[str]:
     call = ", ".join(f"buf[{x} + i * s{x}]" for x in names)
 
     def body(s: int) -> list[str]:
-        return ["for i in range(n):", f"    buf[out + i] = _r{nin}_{s}({call})[0]"]
+        return ["for i in range(n):", f"    buf[out + i] = _v{nin}_{s}({call})[0]"]
 
     lines = [f"def _op{nin}(sub, buf, out, n, {args}):"]
     if not rules:
@@ -150,10 +151,14 @@ def vm_source(rules: dict | None = None) -> str:
         "import numba",
         "import numpy as np",
         "from dualad.rules.base import RULES",
+        "from dualad.rules.derive import restricted",
         "",
     ]
     for nin, rs in table.items():
         lines += [f"_r{nin}_{s} = numba.njit(RULES[{r.name!r}].loop_fn, error_model='numpy', cache=False)  # {r.source_hash}"
+                  for s, r in enumerate(rs)]
+        # the values alone (no partial computed): the forward instructions' copies of the rules
+        lines += [f"_v{nin}_{s} = numba.njit(restricted(RULES[{r.name!r}].loop_fn, (0,)), error_model='numpy', cache=False)"
                   for s, r in enumerate(rs)]
     lines.append("")
     for nin, rs in table.items():

@@ -26,8 +26,8 @@ import numpy as np
 
 from .base import FUNCTION_RULES, RULES, UFUNC_RULES, ElementwiseRule
 
-__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "without_value", "with_value", "value_partials", "partials_at",
-           "costly_partials"]
+__all__ = ["NotDerivable", "tangent_source", "derivable", "check_all", "restricted", "without_value", "with_value", "value_partials",
+           "partials_at", "costly_partials"]
 
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitOr: "|", ast.BitAnd: "&"}
@@ -239,12 +239,47 @@ def check_all() -> dict[str, str]:
     return out
 
 
+def restricted(fn, outputs):
+    """``fn`` computing only the slots ``outputs`` of its return (0 the value, ``i + 1`` the
+    partial in input ``i``): the other slots become ``0.0`` and every assignment only they read
+    is dropped.  The kernels call such copies where they need part of a rule's result: the
+    value kernels the value alone, the adjoint kernels the partials of the inputs they write.
+    (A call of a native function, ``special.psi(x)``, is not dead code the compiler may drop:
+    it is not computed only because it is no longer written.)  The copy shares ``fn``'s
+    globals and returns a tuple of the same length; ``fn`` itself returns where its source
+    cannot be read.
+
+    Parameters
+    ----------
+    fn : callable
+        A rule's function ``fn(*xs) -> (value, *partials)`` (or a copy sharing its code, such
+        as :attr:`~dualad.rules.ElementwiseRule.kernel_fn`).
+    outputs : iterable of int
+        The slots of its return to compute.
+
+    Returns
+    -------
+    callable
+
+    Examples
+    --------
+    >>> import inspect
+    >>> from dualad.rules import RULES
+    >>> [float(v) for v in restricted(RULES["sin"].fn, (0,))(1.0)]       # sin(x), not cos(x)
+    [0.8414709848078965, 0.0]
+    >>> [float(v) for v in restricted(RULES["arctan2"].fn, (2,))(1.0, 1.0)]   # ∂/∂x only
+    [0.0, 0.0, -0.5]
+    """
+    tree = _rule_ast(fn)
+    if tree is None or not _returns_tuple(tree.body[0]):
+        return fn
+    _restrict(tree.body[0], set(outputs))
+    return _compiled(fn, tree)
+
+
 def without_value(fn):
-    """``fn`` computing its partials only: the value slot of its return becomes ``0.0`` where it
-    is an expression of its own (``special.gammaln(x)``), for the adjoint kernels, which read the
-    partials alone.  (A call of a native function is not dead code the compiler may drop.)  The
-    copy shares ``fn``'s globals; ``fn`` itself returns when the value is a name the partials
-    share (``y = special.erfinv(x); return y, ... y ...``) or the source cannot be read.
+    """``fn`` computing its partials only (:func:`restricted` to every partial): the value slot
+    of its return becomes ``0.0``, for the adjoint kernels, which read the partials alone.
 
     Examples
     --------
@@ -254,14 +289,49 @@ def without_value(fn):
     >>> [float(v) for v in without_value(RULES["sin"].fn)(1.0)][0]
     0.0
     """
-    tree = _rule_ast(fn)
-    if tree is None:
-        return fn
-    ret = tree.body[0].body[-1]
-    if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)) or isinstance(ret.value.elts[0], (ast.Name, ast.Constant)):
-        return fn
-    ret.value.elts[0] = ast.Constant(0.0)
-    return _compiled(fn, tree)
+    return restricted(fn, range(1, fn.__code__.co_argcount + 1))
+
+
+def _returns_tuple(fdef: ast.FunctionDef) -> bool:
+    ret = fdef.body[-1]
+    return isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)
+
+
+def _restrict(fdef: ast.FunctionDef, outputs: set) -> None:
+    """In place: the return's slots not in ``outputs`` become ``0.0``, then the assignments no
+    later statement reads are dropped (statements other than assignments to names are kept)."""
+    ret = fdef.body[-1]
+    ret.value.elts = [e if k in outputs else ast.Constant(0.0) for k, e in enumerate(ret.value.elts)]
+
+    def reads(node) -> set:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+    live, kept = reads(ret), [ret]
+    for st in reversed(fdef.body[:-1]):
+        targets = _assigned_names(st)
+        if targets is not None and not targets & live:
+            continue
+        kept.append(st)
+        live |= reads(st) | (targets if isinstance(st, ast.AugAssign) else set())
+    fdef.body = kept[::-1]
+
+
+def _assigned_names(st) -> set | None:
+    """The names ``st`` assigns if it is an assignment to names only (``y = ...``, ``a, b =
+    ...``, ``y += ...``), else None."""
+    if isinstance(st, ast.AugAssign):
+        targets = [st.target]
+    elif isinstance(st, ast.Assign):
+        targets = st.targets
+    else:
+        return None
+    names = set()
+    for t in targets:
+        for n in t.elts if isinstance(t, ast.Tuple) else [t]:
+            if not isinstance(n, ast.Name):
+                return None
+            names.add(n.id)
+    return names
 
 
 def _rule_ast(fn):
@@ -314,7 +384,7 @@ def _value_name(fdef: ast.FunctionDef) -> tuple[str, int] | None:
     return name, i
 
 
-def with_value(fn):
+def with_value(fn, outputs=None):
     """``fn``'s partials as a function of its inputs *and its value*, or None.
 
     A rule that binds its value to a name its partials read (``y = np.tanh(x)``; ``return y,
@@ -323,7 +393,9 @@ def with_value(fn):
     ``fn`` returns (the given value first).  Reverse mode keeps such a rule's output on the tape
     and its adjoint kernels call this copy: the value is not computed twice (``scipy.special.jv``
     is one Bessel function, not two, in the backward sweep).  None where the rule does not read
-    its value so, or its source cannot be read.
+    its value so, or its source cannot be read.  ``outputs`` (optional) restricts the copy to
+    those slots of the return as :func:`restricted` does (the partials of the inputs an adjoint
+    kernel writes).
 
     Examples
     --------
@@ -344,6 +416,8 @@ def with_value(fn):
     name, i = found
     del fdef.body[i]
     fdef.args.args.append(ast.arg(arg=name))
+    if outputs is not None:
+        _restrict(fdef, set(outputs))
     new = _compiled(fn, tree)
     new.__name__ = fdef.name
     return new

@@ -454,16 +454,33 @@ def i1e(x):
 
 
 @elementwise(special.iv, domain=((0.0, 3.0), (0.2, 3.0)), argnums=(1,), scalar=_native("iv", 2), nondiff=_ORDER + " v",
-             text=("I_{a}({b})", ("0", "((I_{a}−1({b}) + I_{a}+1({b})) / 2)")))
+             text=("I_{a}({b})", ("0", "(I_{a}±1({b}) + (|{a}|/{b}) I_{a}({b}))")))
 def iv(v, x):
-    return special.iv(v, x), 0.0, 0.5 * (special.iv(v - 1.0, x) + special.iv(v + 1.0, x))
+    # I′_v = I_{v+1} + (v/x) I_v = I_{v−1} − (v/x) I_v, the one of two terms of one sign (for
+    # v ≥ 0, resp. v < 0, and x > 0): one Bessel function besides the value, which the partial
+    # reads (the adjoint kernels are given it), and I_v's overflow to inf gives inf.  The
+    # product (|v|/x) I_v reads 0 · inf as 0 (v = 0 where I_0 overflows).  At x = 0 the limit
+    # ½(I_{v−1}(0) + I_{v+1}(0)) with SciPy's values: the order v − 1 there, v I_v(0) = 0 but
+    # at the pole of an order v < 0 not an integer (SciPy's +inf there, as its I_{v−1}(0)),
+    # and I_{v+1}(0) = 1 for v = −1.
+    y = special.iv(v, x)
+    z = (x == 0) * 1.0
+    s = 1.0 - 2.0 * (v < 0)
+    t = np.abs(v) / (x + z) * y
+    t = np.fmin(t, 0.0) + np.fmax(t, 0.0)
+    return y, 0.0, (1.0 - 0.5 * z) * special.iv(v + s - (s + 1.0) * z, x) + t + 0.5 * z * (v == -1.0)
 
 
 @elementwise(special.ive, domain=((0.0, 3.0), (0.2, 3.0)), argnums=(1,), scalar=_native("ive", 2), nondiff=_ORDER + " v",
              text=("I_{a}ₑ({b})", None))
 def ive(v, x):
+    # ive_v = I_v e^(−|x|): ive′_v = ive_{v±1} + (|v|/x − sign x) ive_v as iv's, the same limit
+    # at x = 0 (ive does not overflow)
     y = special.ive(v, x)
-    return y, 0.0, 0.5 * (special.ive(v - 1.0, x) + special.ive(v + 1.0, x)) - np.sign(x) * y
+    z = (x == 0) * 1.0
+    s = 1.0 - 2.0 * (v < 0)
+    return y, 0.0, (1.0 - 0.5 * z) * special.ive(v + s - (s + 1.0) * z, x) + (np.abs(v) / (x + z) - np.sign(x)) * y \
+        + 0.5 * z * (v == -1.0)
 
 
 @elementwise(special.j0, scalar=_native("j0"), text=("J₀({a})", ("(−J₁({a}))",)))
@@ -499,7 +516,8 @@ def y0(x):
 
 @elementwise(special.y1, domain=_POS, scalar=_native("y1"), text=("Y₁({a})", ("(Y₀({a}) − Y₁({a}) / {a})",)))
 def y1(x):
-    return special.y1(x), special.y0(x) - special.y1(x) / x
+    y = special.y1(x)  # the partial reads the value: the adjoint kernels compute Y₀ alone
+    return y, special.y0(x) - y / x
 
 
 @elementwise(special.yn, domain=((0, 3), (0.3, 3.0)), argnums=(1,), scalar=_native("yn", 2), nondiff=_ORDER + " n (an integer)",

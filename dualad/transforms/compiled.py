@@ -4,8 +4,10 @@ For a recording whose entries are all elementwise rules on one common shape (sca
 included), optionally ending in a full ``sum``, the forward sweep and the reverse sweep are
 written out as straight-line code inside a single loop over elements: each element's values and
 partials live in registers, its adjoints are accumulated right after, and nothing is allocated
-per op.  The rules are inlined from the rule table as they are; the generated source holds no
-derivative formula, only products of partials and adjoints (with strong zeros).
+per op.  The rules are inlined from the rule table, each restricted to the value and the
+partials of its operands that are not constants (:func:`dualad.rules.derive.restricted`); the
+generated source holds no derivative formula, only products of partials and adjoints (with
+strong zeros).
 """
 
 from __future__ import annotations
@@ -74,9 +76,12 @@ def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> 
     partials = []  # (node, [(input var or None, partial name)])
     for entry in entries:
         op, in_nodes, residual, node = entry.op, entry.in_nodes, entry.residual, entry.out_node
-        if op.name not in rule_ix:
-            rule_ix[op.name] = len(rules)
-            rules.append(op.name)
+        # the value and the partials of the operands that are not constants (the rule's copy
+        # restricted to those, one per rule and pattern of constants)
+        key = (op.name, (0,) + tuple(j + 1 for j, n in enumerate(in_nodes) if n is not None), op.source_hash)
+        if key not in rule_ix:
+            rule_ix[key] = len(rules)
+            rules.append(key)
         args = []
         for n, r in zip(in_nodes, residual):
             if n is None:
@@ -84,7 +89,7 @@ def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> 
                 args.append(f"cs[{len(consts) - 1}]")
             else:
                 args.append(var[n])
-        lines.append(f"        r{node} = _r{rule_ix[op.name]}({', '.join(args)})")
+        lines.append(f"        r{node} = _r{rule_ix[key]}({', '.join(args)})")
         lines.append(f"        v{node} = r{node}[0]")
         var[node] = f"v{node}"
         ps = []
@@ -109,9 +114,11 @@ def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> 
         "import numba",
         "import numpy as np",
         "from dualad.rules.base import RULES",
+        "from dualad.rules.derive import restricted",
         "",
     ]
-    head += [f'_r{i} = numba.njit(RULES["{name}"].loop_fn, inline="always", error_model="numpy")' for i, name in enumerate(rules)]
+    head += [f'_r{i} = numba.njit(restricted(RULES["{name}"].loop_fn, {outputs!r}), inline="always", error_model="numpy")'
+             f"  # {digest}" for i, (name, outputs, digest) in enumerate(rules)]
     head += [
         "",
         "",
@@ -123,7 +130,7 @@ def _source(entries, leaf_nodes, out_node, final_sum, guard_nodes, parallel) -> 
         "    total = 0.0",
         f"    for i in {'numba.prange' if parallel else 'range'}(n):",
     ]
-    return "\n".join(head + lines + ["    return total, grads, gv", ""]), rules, consts
+    return "\n".join(head + lines + ["    return total, grads, gv", ""]), [name for name, _, _ in rules], consts
 
 
 class CompiledRecording:

@@ -363,13 +363,16 @@ def check(what, fn, sig):
 
 
 # every rule's device function inside a k-lane jvp kernel (both dtypes) and a vjp kernel that
-# writes, adds and reads a cotangent column (float32); the value kernel is the same call
+# writes, adds and reads a cotangent column (float32); the value kernel (float64), which calls
+# the rule's copy restricted to the value
 for name, rule in RULES.items():
     nin = rule.nin
     for dt in (nt.float64, nt.float32):
         a1, a2 = nt.Array(dt, 1, "C"), nt.Array(dt, 2, "C")
         pattern = tuple((i == 0 and nin > 1, True) for i in range(nin))
         check(f"{name} {dt} jvp", kc.get_kernel(rule, "jvp", pattern).py_func, [a1] * nin + [a2] * nin + [a1, a2])
+        if dt is nt.float64:
+            check(f"{name} {dt} value", kc.get_kernel(rule, "value", tuple(p for p, _ in pattern)).py_func, [a1] * (nin + 1))
         if dt is nt.float32:
             # a rule whose partials read its value: also the kernel that reads the output
             for valued in (False, True) if value_partials(rule) is not None else (False,):
