@@ -225,6 +225,33 @@ class Dual(ArrayBehaviour):
         outs = backend.fused_hvp(rule, xs, ts, gp[0], None if gt is None else gt[:, 0], needed, dtype)
         return [None if o is None else Dual.make(o[0][None], o[1][:, None], tag, self._single) for o in outs]
 
+    def pull_into(self, buf, op, shapes, params):
+        """Pull this cotangent (one reverse lane axis, a backward sweep's adjoint) through the
+        indexing op ``op`` (one with ``accumulate``; ``shapes``, ``params`` as recorded): with
+        ``buf`` None, a new Dual of its transpose, whose arrays nothing else holds (the sweep
+        may add into them); else added into ``buf``'s primal and lanes in place, and ``buf``
+        returned.  None where this does not apply (nested or device values, another tag, lane
+        count or dtype); the sweep then adds as usual."""
+        p, t = self._p, self._t
+        if type(p) is not np.ndarray or type(t) is not np.ndarray:
+            return None
+        b = params["batch"]
+        if buf is None:
+            (bp,) = op.backward(shapes, p, params, [True])
+            (bt,) = op.backward(shapes, t, {**params, "batch": b + 1}, [True])
+            if type(bp) is not np.ndarray or type(bt) is not np.ndarray:
+                return None
+            return Dual.make(bp, bt, self._tag, self._single)
+        if type(buf) is not Dual or buf._tag != self._tag:
+            return None
+        bp, bt = buf._p, buf._t
+        if (type(bp) is not np.ndarray or type(bt) is not np.ndarray or bp.dtype != p.dtype or bt.dtype != t.dtype
+                or bt.shape[:2] != t.shape[:2] or not (bp.flags.c_contiguous and bt.flags.c_contiguous)):
+            return None
+        op.accumulate(bp, p, shapes=shapes, **{**params, "batch": b + 1})
+        op.accumulate(bt, t, shapes=shapes, **{**params, "batch": b + 2})
+        return buf
+
     def _process(self, prim, args, params):
         ps, ts, single = self._split(args)
         device.locate(ps, prim.name)

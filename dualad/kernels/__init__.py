@@ -9,6 +9,7 @@ a CUDA kernel or plain NumPy evaluates a rule for the value types is decided in 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -69,7 +70,7 @@ def jvp(rule: ElementwiseRule, xs: list, ts: list, dtype) -> tuple[np.ndarray, n
     """Fused value and tangent lanes: ``xs`` arrays, ``ts`` lane arrays ``(k,)+x.shape`` or None."""
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     k = next(t.shape[0] for t in ts if t is not None)
     flat, pattern, lanes = [], [], []
     for x, t in zip(xs, ts):
@@ -98,7 +99,7 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
     """
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     m = g.shape[0]
     into = into or [None] * len(xs)
     flat, per_input = [], []
@@ -146,7 +147,7 @@ def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarra
     """
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     k = next(t.shape[0] for t in ts if t is not None)
     flat, pattern, lanes = [], [], []
     for x, t, need in zip(xs, ts, needed):
@@ -155,11 +156,17 @@ def hvp(rule: ElementwiseRule, xs: list, ts: list, gp: np.ndarray, gt: np.ndarra
         pattern.append((scalar, t is not None, bool(need)))
         if t is not None:
             lanes.append(_flat_lanes(t.astype(dtype, copy=False), k, shape, size, scalar))
-    gpf = np.ascontiguousarray(np.broadcast_to(np.asarray(gp, dtype=dtype), shape)).reshape(size)
+    gp = np.asarray(gp, dtype=dtype)
+    g_scalar = gp.size == 1 or (gp.ndim > 0 and not any(gp.strides))  # one value everywhere (a sum's cotangent)
+    if g_scalar:
+        gpf = np.ascontiguousarray(gp.reshape(-1)[:1])
+    else:
+        gpf = np.ascontiguousarray(np.broadcast_to(gp, shape)).reshape(size)
     gts = [] if gt is None else [_flat_lanes(np.asarray(gt, dtype=dtype), k, shape, size, False)]
     cps = [np.empty(size, dtype=dtype) for n in needed if n]
     cts = [np.empty((k, size), dtype=dtype) for n in needed if n]
-    kern = get_kernel(rule, "hvp", (tuple(pattern), gt is not None, "one" if k == 1 else "lanes"), size * k >= PARALLEL_MIN)
+    pattern = (tuple(pattern), gt is not None, "one" if k == 1 else "lanes", g_scalar)
+    kern = get_kernel(rule, "hvp", pattern, size * k >= PARALLEL_MIN)
     kern(*flat, *lanes, gpf, *gts, *cps, *cts)
     made = iter(zip(cps, cts))
     out = []
@@ -182,7 +189,7 @@ def value_and_partials(rule: ElementwiseRule, xs: list, needed: list, dtype) -> 
     ``needed`` input (of the broadcast shape; None for the others).  Real dtypes."""
     xs = [np.asarray(x, dtype=dtype) for x in xs]
     shape = xs[0].shape if len(xs) == 1 else np.broadcast_shapes(*(x.shape for x in xs))
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     flat, pattern = [], []
     for x in xs:
         f, scalar = _flat(x, shape, size)

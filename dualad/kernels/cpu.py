@@ -294,13 +294,13 @@ def _value_source(rule: ElementwiseRule, pattern: tuple, needed: tuple = ()) -> 
     return "\n".join(body + [f"            p{i}[i] = r[{i + 1}]" for i in out]) + "\n"
 
 
-def _hvp_element(nin: int, per_input, with_t: list, out: list, ind: str, save: str | None) -> list[str]:
+def _hvp_element(nin: int, per_input, with_t: list, out: list, ind: str, save: str | None, g_scalar: bool) -> list[str]:
     """Lines for element ``i`` of the forward-over-reverse kernel: partials and second partials,
     ``cp`` written; kept in block buffers (index ``save``) when lanes follow in a loop of their
-    own."""
+    own.  ``g_scalar``: the cotangent's primal is one value for every element (``gp[0]``)."""
     xv = ", ".join(f"xv{i}" for i in range(nin))
     lines = [f"xv{i} = {_x(i, per_input[i][0])}" for i in range(nin)]
-    lines += [f"r = _needed({xv})", "gv = gp[i]"]
+    lines += [f"r = _needed({xv})", "gv = gp[0]" if g_scalar else "gv = gp[i]"]
     for j in with_t:
         seeds = ", ".join("1.0" if jj == j else "0.0" for jj in range(nin))
         lines += [f"h{j} = _tangent({xv}, {seeds})"]
@@ -333,15 +333,15 @@ def _hvp_lanes(per_input, with_t: list, out: list, g_tangent: bool, ind: str, id
     return [ind + line for line in lines]
 
 
-def _hvp_one_lane(nin: int, per_input, with_t: list, out: list, g_tangent: bool) -> list[str]:
+def _hvp_one_lane(nin: int, per_input, with_t: list, out: list, g_tangent: bool, g_scalar: bool) -> list[str]:
     """One lane: rows hoisted, straight-line code per element."""
     body = [f"        tl{j} = t{j}[0]" for j in with_t] + [f"        ctl{i} = ct{i}[0]" for i in out]
     body += ["        gtl = gt[0]"] if g_tangent else []
-    body += ["        for i in range(lo, hi):"] + _hvp_element(nin, per_input, with_t, out, " " * 12, None)
+    body += ["        for i in range(lo, hi):"] + _hvp_element(nin, per_input, with_t, out, " " * 12, None, g_scalar)
     return body + _hvp_lanes(per_input, with_t, out, g_tangent, " " * 12, "i", False)
 
 
-def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: bool) -> list[str]:
+def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: bool, g_scalar: bool) -> list[str]:
     """k lanes: a block of partials first, then each lane a contiguous loop over the block."""
     body = [f"        k = ct{out[0]}.shape[0]", f"        gvb = np.empty({_BLOCK})"]
     body += [f"        qb{i} = np.empty({_BLOCK})" for i in out]
@@ -351,7 +351,7 @@ def _hvp_many_lanes(nin: int, per_input, with_t: list, out: list, g_tangent: boo
         f"            stop = min(start + {_BLOCK}, hi)",
         "            for i in range(start, stop):",
     ]
-    body += _hvp_element(nin, per_input, with_t, out, " " * 16, "i - start")
+    body += _hvp_element(nin, per_input, with_t, out, " " * 16, "i - start", g_scalar)
     body += ["            for l in range(k):"]
     body += [f"                tl{j} = t{j}[l, 0:1]" if per_input[j][0] else f"                tl{j} = t{j}[l, start:stop]" for j in with_t]
     body += ["                gtl = gt[l, start:stop]"] if g_tangent else []
@@ -364,22 +364,23 @@ def _hvp_source(rule: ElementwiseRule, pattern: tuple) -> str:
     """Forward-over-reverse adjoint: ``x̄_i = ḡ · ∂_i`` on dual numbers in one pass.
 
     pattern: (per input (is_scalar, has_tangent, needed), g_has_tangent, layout 'one' or
-    'lanes').  Reads the inputs ``x_i``, their
-    tangent lanes ``t_i`` (k, n), the cotangent's primal ``gp`` (n) and tangent lanes ``gt``
+    'lanes', g_scalar).  Reads the inputs ``x_i``, their
+    tangent lanes ``t_i`` (k, n), the cotangent's primal ``gp`` (n, or 1 for one value
+    broadcast to every element, ``g_scalar``: the cotangent of a sum) and tangent lanes ``gt``
     (k, n); writes ``cp_i = sz(gp, ∂_i)`` and ``ct_i[l] = sz(gt[l], ∂_i) + sz(gp, Σ_j
     sz(∂²_ij, t_j[l]))``, the second partials ``∂²_ij = ∂(∂_i)/∂x_j`` coming from the rule's
     tangent (:mod:`dualad.rules.derive`): what the rule evaluated on Duals followed by a Dual
     product computes, without the intermediate arrays.
     """
-    per_input, g_tangent, layout = pattern
+    per_input, g_tangent, layout, g_scalar = pattern
     nin = rule.nin
     with_t = [j for j in range(nin) if per_input[j][1]]
     out = [i for i in range(nin) if per_input[i][2]]
     gargs = ["gp", "gt"] if g_tangent else ["gp"]
     args = [f"x{i}" for i in range(nin)] + [f"t{j}" for j in with_t] + gargs + [f"cp{i}" for i in out] + [f"ct{i}" for i in out]
-    body = _chunks(", ".join(args), "gp.shape[0]")
+    body = _chunks(", ".join(args), f"cp{out[0]}.shape[0]")
     layout_lines = _hvp_one_lane if layout == "one" else _hvp_many_lanes
-    body += layout_lines(nin, per_input, with_t, out, g_tangent)
+    body += layout_lines(nin, per_input, with_t, out, g_tangent, g_scalar)
     return "\n".join(_hvp_head(rule) + _part(rule, "_needed", [i + 1 for i in out]) + body) + "\n"
 
 

@@ -271,7 +271,7 @@ class Tape:
                     new = True
                     into = None
                     if owned and math.prod(out_shape) >= backend.SMALL:
-                        into = [owned.get(id(adj.get(n))) if n is not None else None for n in in_nodes]
+                        into = [_owned_array(owned, adj.get(n)) if n is not None else None for n in in_nodes]
                     contribs = elementwise_adjoints(op, residual, g, needed, out_shape, into)
                 elif op.accumulate is not None and _accumulate(op, residual, g, params, in_nodes, adj, owned, dtypes):
                     continue
@@ -291,7 +291,7 @@ class Tape:
                             owned[id(c)] = c  # a new array of an elementwise adjoint: later contributions add into it
                     elif prev is c and into is not None and any(c is b for b in into):
                         continue  # the kernel added into this buffer already
-                    elif id(prev) in owned and type(c) is np.ndarray and c.shape == prev.shape:
+                    elif type(c) is np.ndarray and type(prev) is np.ndarray and id(prev) in owned and c.shape == prev.shape:
                         np.add(prev, c, out=prev)
                     else:
                         s = prev + c
@@ -333,9 +333,12 @@ def _accumulate(op, shapes, g, params, in_nodes, adj: dict, owned: dict, dtypes:
     buffer this sweep owns, made once per node) instead of building a zero array of the
     input's size per entry: reading n elements one by one then costs O(n), not O(n²).
     Host cotangents of the input's dtype only; False (nothing done) otherwise."""
-    if type(g) is not np.ndarray or len(in_nodes) != 1 or in_nodes[0] is None:
+    if len(in_nodes) != 1 or in_nodes[0] is None:
         return False
     n = in_nodes[0]
+    if type(g) is not np.ndarray:
+        dt = dtypes.get(n)
+        return (dt is None or g.dtype == dt) and _accumulate_active(op, shapes, g, params, n, adj, owned)
     batch = params["batch"] + 1
     dt = dtypes.get(n, g.dtype)
     shape = g.shape[:batch] + tuple(shapes[0])
@@ -350,13 +353,38 @@ def _accumulate(op, shapes, g, params, in_nodes, adj: dict, owned: dict, dtypes:
         if type(buf) is np.ndarray and buf.flags.c_contiguous and buf.flags.writeable:
             owned[id(buf)] = buf
         return True
+    if type(buf) is not np.ndarray:  # an active adjoint (a Dual's buffer): added as usual
+        return False
     if id(buf) not in owned or not buf.flags.c_contiguous:  # gather adds through a flat view
-        if type(buf) is not np.ndarray or buf.shape != shape:
+        if buf.shape != shape:
             return False
         buf = np.array(buf, dtype=dt, order="C")
         adj[n] = owned[id(buf)] = buf
     op.accumulate(buf, g, shapes=shapes, **{**params, "batch": batch})
     return True
+
+
+def _owned_array(owned: dict, a):
+    """``a`` if it is a plain adjoint buffer this sweep owns (a kernel may add into it), else None."""
+    b = owned.get(id(a))
+    return b if type(b) is np.ndarray else None
+
+
+def _accumulate_active(op, shapes, g, params, n: int, adj: dict, owned: dict) -> bool:
+    """:func:`_accumulate` for an active cotangent (a Dual under forward-over-reverse): its
+    ``pull_into`` adds its parts into a buffer of this sweep in place (the first contribution
+    makes that buffer by the transpose).  False where the value offers no such path."""
+    pull_into = getattr(g, "pull_into", None)
+    if pull_into is None:
+        return False
+    buf = adj.get(n)
+    if buf is None:
+        buf = pull_into(None, op, shapes, params)
+        if buf is None:
+            return False
+        adj[n] = owned[id(buf)] = buf
+        return True
+    return id(buf) in owned and pull_into(buf, op, shapes, params) is not None
 
 
 def _const(x) -> str:
