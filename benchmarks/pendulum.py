@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .timing import best_of
+
 PARAMS = np.array([0.5, 9.81, 0.1, 0.01])
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,12 +59,7 @@ def make_loss(n: int):
 
 def best(fn, repeat: int = 7) -> float:
     """The minimum wall time of ``repeat`` calls."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_of(fn, repeat)
 
 
 def steady(n: int = 1000) -> dict:

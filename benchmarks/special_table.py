@@ -36,6 +36,8 @@ import dualad.scipy.special as dspecial
 from dualad import kernels
 from dualad.rules import RULES
 
+from .timing import best_of
+
 N = 1_000_000
 _POS = (0.1, 3.0)
 _PROB = (0.01, 0.99)
@@ -66,13 +68,7 @@ CASES = [
 
 
 def _best(fn, repeat: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
+    return best_of(fn, repeat, time.process_time, warm=True)
 
 
 def row(name: str, fn, lead: tuple, span: tuple, repeat: int) -> tuple[float, float, float]:

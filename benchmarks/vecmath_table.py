@@ -21,6 +21,8 @@ import numpy as np
 
 from dualad.rules import vecmath
 
+from .timing import best_of
+
 RANGES = {"exp": (-5, 5), "log": (0.01, 100), "log1p": (-0.5, 10), "expm1": (-5, 5), "sin": (-10, 10), "cos": (-10, 10), "tanh": (-5, 5)}
 
 
@@ -34,12 +36,7 @@ def _loop(f):
 
 
 def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
+    return best_of(fn, repeat, time.process_time)
 
 
 def _max_ulp(apply, name: str) -> float:
