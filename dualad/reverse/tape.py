@@ -415,7 +415,7 @@ def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> l
                 return None
         elif type(v) not in _FLOAT64 and type(v) is not int:
             return None
-    ps = partials_at(rule, values, values.value) if type(values) is Operands else rule.fn(*values)[1:]
+    ps = partials_at(rule, values, values.value if type(values) is Operands else None)
     out = []
     for i, n in enumerate(in_nodes):
         if n is None:
