@@ -436,9 +436,15 @@ def value_partials(rule: ElementwiseRule):
     >>> value_partials(RULES["exp"]) is not None, value_partials(RULES["sin"])
     (True, None)
     """
-    known = rule.__dict__.get("_value_partials", _UNKNOWN)
+    return _once(rule, "_value_partials", lambda: with_value(rule.fn))
+
+
+def _once(rule: ElementwiseRule, key: str, make):
+    """``make()``, computed once per rule and kept in its ``__dict__`` under ``key`` (read there
+    directly by the hot paths that cannot afford a call)."""
+    known = rule.__dict__.get(key, _UNKNOWN)
     if known is _UNKNOWN:
-        known = rule.__dict__["_value_partials"] = with_value(rule.fn)
+        known = rule.__dict__[key] = make()
     return known
 
 
@@ -453,10 +459,9 @@ def _calls_costly(fn) -> bool:
     if tree is None:
         return False
     fdef = tree.body[0]
-    ret = fdef.body[-1]
-    if not (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)):
+    if not _returns_tuple(fdef):
         return False
-    parts = fdef.body[:-1] + ret.value.elts[1:]  # the statements before the return and the partials
+    parts = fdef.body[:-1] + fdef.body[-1].value.elts[1:]  # the statements before the return and the partials
     for node in (n for part in parts for n in ast.walk(part)):
         if isinstance(node, ast.Call):
             f = node.func
@@ -481,15 +486,13 @@ def costly_partials(rule: ElementwiseRule) -> bool:
     >>> costly_partials(RULES["sin"]), costly_partials(RULES["exp"]), costly_partials(RULES["multiply"])
     (True, False, False)
     """
-    known = rule.__dict__.get("_costly_partials")
-    if known is None:
-        known = rule.__dict__["_costly_partials"] = value_partials(rule) is None and _calls_costly(rule.fn)
-    return known
+    return _once(rule, "_costly_partials", lambda: value_partials(rule) is None and _calls_costly(rule.fn))
 
 
 def partials_at(rule: ElementwiseRule, xs, value=None) -> tuple:
     """The partials of ``rule`` at ``xs`` (any value types), read from its ``value`` where the
-    rule's partials read their value and it is given, else computed with it.
+    rule's partials read their value and it is given, else by the rule's copy that does not
+    compute the value (:func:`without_value`).
 
     Examples
     --------
@@ -503,7 +506,4 @@ def partials_at(rule: ElementwiseRule, xs, value=None) -> tuple:
         return reader(*xs, value)[1:]
     # Without the value: the copy that does not compute it (on values active at an older
     # level, computing it would record a dead operation there, swept over for nothing).
-    only = rule.__dict__.get("_partials_only")
-    if only is None:
-        only = rule.__dict__["_partials_only"] = without_value(rule.fn)
-    return only(*xs)[1:]
+    return _once(rule, "_partials_only", lambda: without_value(rule.fn))(*xs)[1:]
