@@ -71,6 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .timing import one_cpu
 from .workloads import (
     HESSIAN_ORDERS,
     MLP,
@@ -724,7 +725,8 @@ def _run_worker(system: str, budget: float, full: bool, threads: int | None, gro
     if groups:
         cmd += ["--groups", *groups]
     print(f"[{system}]", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, cwd=_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    pin = one_cpu() if threads == 1 else None
+    proc = subprocess.run(cmd, cwd=_ROOT, env=env, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     records, version = [], None
     for line in proc.stdout.splitlines():
         if line.startswith(_TAG):

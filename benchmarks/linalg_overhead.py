@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from .timing import one_cpu
+
 N = 200
 N_FFT = 2**20
 WORKLOADS = ("L1 eigvalsh", "L2 cholesky logdet", "L3 svd values", "F1 rfft power")
@@ -166,7 +168,8 @@ def _run(system: str, python: str, budget: float, threads: int, clock: str) -> l
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, "-m", "benchmarks.linalg_overhead", "--worker", system, "--budget", str(budget), "--clock", clock]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=here, timeout=1800)
+    pin = one_cpu() if threads == 1 else None
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=here, timeout=1800, preexec_fn=pin)
     if proc.returncode != 0:
         print(f"# {system} skipped: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
         return []
