@@ -7,7 +7,8 @@ partials live in registers, its adjoints are accumulated right after, and nothin
 per op.  The rules are inlined from the rule table, each restricted to the value and the
 partials of its operands that are not constants (:func:`dualad.rules.derive.restricted`); the
 generated source holds no derivative formula, only products of partials and adjoints (with
-strong zeros).
+strong zeros).  A recording this loop does not fit compiles to its lowered program instead
+(:class:`ProgramRecording`), so ``Recording.compile()`` never refuses.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .guards import constants_hold
 
-__all__ = ["compile_recording", "CompiledRecording", "NotCompilable", "COMPILED_PARALLEL_MIN"]
+__all__ = ["compile_recording", "CompiledRecording", "ProgramRecording", "NotCompilable", "COMPILED_PARALLEL_MIN"]
 
 #: Elements from which a compiled tape runs its loop on all cores.
 COMPILED_PARALLEL_MIN = 1 << 16
 
 
 class NotCompilable(NotImplementedError):
-    """The recording uses something the tape compiler does not handle (yet)."""
+    """The recording does not fit the one-loop kernel (:class:`CompiledRecording`); the message
+    names what does not fit.  :func:`compile_recording` then runs the recording's program."""
 
 
 def _plan(rec):
@@ -38,33 +40,33 @@ def _plan(rec):
     tape = rec.tape
     shapes = {s for s, _ in rec.in_sig}
     if len(shapes) != 1:
-        raise NotCompilable("compile(): all differentiated inputs must have one common shape")
+        raise NotCompilable("all differentiated inputs must have one common shape")
     (shape,) = shapes
     if len(rec.outs) != 1 or rec.outs[0][0] != "n":
-        raise NotCompilable("compile(): the function must have one output that depends on its inputs")
+        raise NotCompilable("the function must have one output that depends on its inputs")
     out_node = rec.outs[0][1]
     entries = list(tape.entries)
     final_sum = False
     if entries and entries[-1].op is S.sum_ and entries[-1].out_node == out_node:
         last = entries[-1]
         if last.out_shape != () or last.params["batch"] != 0 or len(last.params["axis"]) != len(shape):
-            raise NotCompilable("compile(): only a full sum may end the program")
+            raise NotCompilable("only a full sum may end the program")
         final_sum = True
         entries = entries[:-1]
         out_node = last.in_nodes[0]  # each element's output; the sum's adjoint broadcasts the seed
     for entry in entries:
         if not isinstance(entry.op, ElementwiseRule):
-            raise NotCompilable(f"compile(): {entry.op.name} is not elementwise; only elementwise programs compile so far")
+            raise NotCompilable(f"compile(): {entry.op.name} is not elementwise: the one-loop kernel takes elementwise programs only")
         if entry.out_shape != shape:
-            raise NotCompilable("compile(): every intermediate must have the inputs' shape")
+            raise NotCompilable("every intermediate must have the inputs' shape")
         for n, r in zip(entry.in_nodes, entry.residual):
             if n is None and (isinstance(r, Active) or np.size(r) != 1):
-                raise NotCompilable("compile(): constant operands must be scalars")
+                raise NotCompilable("constant operands must be scalars")
     if not final_sum and shape != ():
-        raise NotCompilable("compile(): a vector output needs a final np.sum to give a scalar")
+        raise NotCompilable("a vector output needs a final np.sum to give a scalar")
     for fn, refs, kw, result in tape.guards:
         if any(kind == "n" for kind, _ in refs) and shape != ():
-            raise NotCompilable("compile(): comparisons on array values (guards) cannot be checked in compiled code")
+            raise NotCompilable("comparisons on array values (guards) are checked outside the one loop")
     return entries, shape, final_sum, out_node
 
 
@@ -228,12 +230,35 @@ class CompiledRecording:
         return self.value_and_grad(*args)[0]
 
 
-def compile_recording(rec) -> CompiledRecording:
-    """Compile a :class:`~dualad.Recording` of a scalar elementwise program into one loop.
+class ProgramRecording:
+    """``value_and_grad`` of a recording that the one-loop kernel does not fit (an op that is not
+    elementwise, several shapes, a guard on array values): the recording's lowered program, run
+    forward and swept backward in compiled code with host steps between (as
+    :meth:`~dualad.Recording.value_and_grad`).  ``why`` says what kept it from the one loop."""
 
-    Raises
-    ------
-    NotCompilable
-        Naming what the recording uses that the compiler does not handle.
+    def __init__(self, rec, why: str):
+        self._rec = rec
+        self.why = why
+
+    def value_and_grad(self, *args):
+        return self._rec.value_and_grad(*args)
+
+    def grad(self, *args):
+        return self._rec.grad(*args)
+
+    def __call__(self, *args):
+        return self._rec(*args)
+
+
+def compile_recording(rec) -> CompiledRecording | ProgramRecording:
+    """The fastest compiled ``value_and_grad`` of a :class:`~dualad.Recording`.
+
+    Scalar code and elementwise programs on one shape (ending in a full ``np.sum``) become one
+    generated loop that runs both sweeps per element (:class:`CompiledRecording`); any other
+    recording runs its lowered program, the machinery ``jit`` replays
+    (:class:`ProgramRecording`).
     """
-    return CompiledRecording(rec)
+    try:
+        return CompiledRecording(rec)
+    except NotCompilable as why:
+        return ProgramRecording(rec, str(why))

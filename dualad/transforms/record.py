@@ -390,11 +390,14 @@ class Recording:
 
 
 def _compile(self):
-    """One Numba function for the forward and reverse sweeps of this recording.
+    """This recording's value and gradient in compiled code, by the fastest route that applies.
 
-    For scalar code and elementwise programs ending in a full ``np.sum``; the result has
-    ``value_and_grad``/``grad`` and falls back to replay when a guard changes.  Raises
-    ``NotImplementedError`` naming what cannot be compiled otherwise.
+    Scalar code and elementwise programs on one shape ending in a full ``np.sum`` become one
+    Numba function that runs the forward and the reverse sweep per element (a few µs per call
+    on scalars); any other recording (matrix products, indexing, reductions along axes, linear
+    algebra, ...) runs its lowered program as :meth:`value_and_grad` does, which is what
+    :func:`dualad.jit` replays.  The result has ``value_and_grad``, ``grad`` and ``__call__``
+    and records again when a guard or an argument's shape changes.
 
     Examples
     --------
