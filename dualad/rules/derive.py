@@ -1,4 +1,5 @@
-"""Second derivatives of a rule, derived from the rule table by forward mode on its source.
+"""Code derived from a rule's source: its second derivatives, and copies that compute only some
+of its outputs.
 
 A rule ``fn(*xs) -> (value, *partials)`` is straight-line NumPy code.  :func:`tangent_source`
 rewrites it into ``tangent(*xs, *ds) -> (value, *partials, *dpartials)`` where ``dpartials[i]``
@@ -13,6 +14,11 @@ even against inf or nan), as everywhere else in dualad.  Comparisons and boolean
 (``x > 0``, ``np.isnan``) have no tangent.  A rule using anything else (a loop, a call of an
 unknown function) is reported with :class:`NotDerivable`; callers then fall back to evaluating
 the rule on dual values.
+
+:func:`restricted` (with :func:`without_value`, :func:`with_value`, :func:`value_partials`,
+:func:`partials_at`) copies a rule keeping only the outputs a kernel writes, dropping the
+statements only the dropped outputs read; :func:`costly_partials` tells which rules have partials
+worth computing together with the value.
 """
 
 from __future__ import annotations
