@@ -553,6 +553,46 @@ def test_routed_gradients_argnums_forms():
     _same(got[0], [2.0, 2.0])
 
 
+def _two(x, y):
+    return np.sum(np.sin(x) * np.cos(y)) + np.sum(x[1:] * x[:-1] ** 2) + np.sum(y**3) * x[0]
+
+
+def _pair(d):
+    return _two(d["x"], d["ys"][0]) + np.sum(d["ys"][1] ** 2 * d["x"][:2])
+
+
+def _vector(x, y):
+    return np.concatenate([np.tanh(x) * y[0], np.sin(y) * np.sum(x)])
+
+
+@pytest.mark.parametrize(
+    "make, f, args",
+    [
+        (lambda f: ad.hessian(f, argnums=(0, 1)), _two, "xy"),
+        (lambda f: ad.hessian(f), _pair, "tree"),
+        (lambda f: ad.jacfwd(f, argnums=(0, 1)), _vector, "xy"),
+        (lambda f: ad.jacfwd(f), _pair, "tree"),
+        (lambda f: ad.grad(f), _pair, "tree"),
+        (lambda f: ad.value_and_grad(f, argnums=(0, 1)), _two, "xy"),
+    ],
+    ids=["hessian-two", "hessian-tree", "jacfwd-two", "jacfwd-tree", "grad-tree", "value_and_grad-two"],
+)
+def test_routed_transforms_of_several_arguments_and_pytrees(make, f, args):
+    """jit of hessian/jacfwd/grad of several arrays or of a pytree records g once and runs its
+    compiled lanes or sweep, with the structure and values of the plain transform."""
+    jf = ad.jit(make(f))
+    got = []
+    for k, p in enumerate(_points(3, 5)):
+        x, y = p + 0.5, np.linspace(-0.4, 0.8, 5) * (1 + 0.1 * k)
+        call = (x, y) if args == "xy" else ({"x": x, "ys": [y, y[:2] + 1.0]},)
+        out, want = jf(*call), make(f)(*call)
+        _same(out, want, rtol=1e-11, atol=1e-11)
+        got.append((out, ad.tree.map(np.copy, out)))
+    assert jf.records == 1 and jf._cache[next(iter(jf._cache))].routed
+    for out, kept in got:  # no result overwritten by a later call
+        _same(out, kept, rtol=0, atol=0)
+
+
 def test_gradients_the_sweep_does_not_serve_record_the_transform():
     big = ad.jit(ad.grad(lambda x: np.sum(np.tanh(x) ** 2)))
     x = np.linspace(-1, 1, 5000)  # values of 1024 elements or more: the recorded gradient runs

@@ -204,7 +204,7 @@ class _Replayer:
         self.routed = routed  # the entry holds a recording of hessian's/jacfwd's g, not of f
         # jacfwd(g) of one array to one array: the Jacobian's shape, for the lanes' rows as they come
         rec = entry.rec
-        one = routed and jitted._route[0] == "jacfwd" and rec.out_def is None and rec.outs[0][0] == "n"
+        one = routed and jitted._route[0] == "jacfwd" and len(args) == 1 and rec.out_def is None and rec.outs[0][0] == "n"
         self.jac_shape = tuple(rec.program().slots[rec.outs[0][1]][1]) + np.shape(args[0]) if one else None
 
     def __call__(self, args: tuple):
@@ -276,7 +276,7 @@ class Jitted:
         self._cache: OrderedDict = OrderedDict()
         # plain positional signatures -> their replayers (only without static arguments)
         self._fast: dict | None = None if (self.static_argnums or self.static_argnames) else {}
-        # hessian(g) and jacfwd(g) of one array argument: record g and run the compiled lanes
+        # hessian(g), jacfwd(g), grad(g) of float arrays: record g and run its compiled lanes or sweep
         self._route = getattr(f, "jit_route", None)
         self._lock = threading.RLock()
         self.records = 0
@@ -368,18 +368,17 @@ class Jitted:
     def _route_args(self, traced: list, rebuild):
         """The arguments with which ``jit`` runs a recording of ``g`` instead of recording the
         transform ``hessian(g)``, ``jacfwd(g)``, ``grad(g)`` or ``value_and_grad(g)`` (see
-        :func:`jit`): positional float arrays only, every one of them differentiated (and
+        :func:`jit`): positional arguments of float arrays only, every one of them differentiated (and
         returned as the transform returns them: ``grad`` takes an int ``argnums`` for one
-        argument, the tuple of all positions for several); None where ``f`` is recorded."""
+        argument, the tuple of all positions for several); each argument an array or a pytree of
+        them; None where ``f`` is recorded."""
         if self._route is None:
             return None
-        kind, _, argnums = self._route
+        _, _, argnums = self._route
         args, kwargs = rebuild(traced)
-        if kwargs or len(args) != len(traced) or any(type(a) is not np.ndarray or a.dtype.kind != "f" for a in args):
+        if kwargs or any(type(a) is not np.ndarray or a.dtype.kind != "f" for a in traced):
             return None
-        n = len(args)
-        if kind in ("hessian", "jacfwd"):
-            return args if n == 1 and argnums in (0, -1) else None
+        n = len(args)  # arguments may be pytrees: the recording takes them as the transform does
         if isinstance(argnums, (int, np.integer)):
             return args if n == 1 and int(argnums) in (0, -1) else None
         nums = tuple(argnums)
@@ -423,7 +422,8 @@ class Jitted:
         kind, g, _ = self._route
         seen = 0
         if entry.rec is None:
-            rec = Recording(g, tuple(np.array(a, copy=True) for a in args), None)
+            leaves, treedef = tree_flatten(args)  # copies: the tape keeps its inputs read-only
+            rec = Recording(g, tree_unflatten(treedef, [np.array(a, copy=True) for a in leaves]), None)
             if kind in ("grad", "value_and_grad") and not _adjoint_sweep_serves(rec):
                 entry.routed = False
                 return _UNROUTED
@@ -506,8 +506,8 @@ def jit(f: Callable | None = None, static_argnums: int | Sequence[int] = (), sta
     compiled code for scalar and small-array ops and for fused runs of large elementwise ops,
     NumPy and BLAS for the rest.  A signature seen before, called with plain positional
     arguments (float or complex arrays, Python floats), goes straight to its program.
-    ``jit(hessian(g))`` and ``jit(jacfwd(g))`` without options, called with one float array,
-    record ``g`` itself and run the recording's compiled lanes
+    ``jit(hessian(g))`` and ``jit(jacfwd(g))`` without options, called with float arrays (or
+    pytrees of them) that are all differentiated, record ``g`` itself and run the recording's compiled lanes
     (:meth:`~dualad.Recording.hessian`, coloured when the Hessian is sparse, and
     ``Recording.jacobian(mode="forward")``).
 
