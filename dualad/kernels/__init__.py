@@ -130,7 +130,9 @@ def vjp(rule: ElementwiseRule, xs: list, g: np.ndarray, needed: list, dtype, int
     if valued:
         flat.append(np.ascontiguousarray(y, dtype=dtype).reshape(size))  # the output: the broadcast shape
     kind = "wvjp" if wirtinger else "vjp"
-    kern = get_kernel(rule, kind, (tuple(per_input), g_scalar, _layout(m, size), valued) + _kind(dtype), size * m >= PARALLEL_MIN)
+    real_g = ("real cotangent",) if wirtinger and gflat.dtype.kind != "c" else ()
+    pattern = (tuple(per_input), g_scalar, _layout(m, size), valued) + real_g + _kind(dtype)
+    kern = get_kernel(rule, kind, pattern, size * m >= PARALLEL_MIN)
     kern(*flat, gflat, *(o for o in outs if o is not None))
     new = iter(made)
     return [None if o is None else (buf if buf is not None else next(new)) for o, buf in zip(outs, into)]

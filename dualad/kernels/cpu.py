@@ -216,8 +216,11 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) 
     partials read its value (:func:`dualad.rules.derive.with_value`) reads instead of computing
     it.  With ``wirtinger`` (kind ``"wvjp"``: a rule that is not holomorphic, on complex inputs;
     never valued) the partials are the pairs of :attr:`~dualad.rules.ElementwiseRule.wirtinger`,
-    and ``x̄_i = ȳ ∂_i + conj(ȳ ∂̄_i)``, each product a strong zero."""
+    and ``x̄_i = ȳ ∂_i + conj(ȳ ∂̄_i)``, each product a strong zero; for a real ``ȳ`` (a pattern
+    with ``"real cotangent"``: the rule's output is real) that is ``ȳ (∂_i + conj(∂̄_i))``, one
+    product of one combined partial."""
     per_input, g_scalar, layout, valued = pattern[:4]
+    real_g = wirtinger and "real cotangent" in pattern[4:]
     buf = _buffer(pattern)
     nin = rule.nin
     out = [i for i in range(nin) if per_input[i][1] != "n"]
@@ -234,9 +237,16 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) 
         call = f"_partials({', '.join(xs)})"
     wanted = [i + 1 for i in out]  # the partials of the adjoints written, no others
     head = [] if wirtinger else _part(rule, "_valued", wanted, "with_value") if valued else _part(rule, "_partials", wanted)
-    # (slot name, its index in the call's result, conjugated) per input
-    slots = {i: [(f"{i}", 2 * i, False), (f"{i}c", 2 * i + 1, True)] if wirtinger else [(f"{i}", i + 1, False)] for i in out}
+    # (slot name, its index in the call's result (a pair: the first plus the conjugate of the
+    # second), conjugated) per input
+    if real_g:
+        slots = {i: [(f"{i}", (2 * i, 2 * i + 1), False)] for i in out}
+    else:
+        slots = {i: [(f"{i}", 2 * i, False), (f"{i}c", 2 * i + 1, True)] if wirtinger else [(f"{i}", i + 1, False)] for i in out}
     names = [name for i in out for name, _, _ in slots[i]]
+
+    def part(k) -> str:
+        return f"r[{k[0]}] + np.conj(r[{k[1]}])" if type(k) is tuple else f"r[{k}]"
 
     def load(indent: str, source) -> list[str]:
         return [f"{indent}q{name} = {source(name, k)}" for i in out for name, k, _ in slots[i]]
@@ -253,7 +263,7 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) 
     if layout == "wide":
         body = head + [f"def kernel({', '.join(args)}):", f"    n = c{out[0]}.shape[1]", "    m = g.shape[0]"]
         body += [f"    p{name} = np.empty(n, {buf})" for name in names]
-        body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{name}[i] = r[{k}]" for i in out for name, k, _ in slots[i]]
+        body += ["    for i in range(n):", f"        r = {call}"] + [f"        p{name}[i] = {part(k)}" for i in out for name, k, _ in slots[i]]
         body += ["    for l in _range(m):", "        gl = g[l]"] + [f"        cl{i} = c{i}[l]" for i in out]
         body += ["        for i in range(n):", f"            gv = gl[{gcol}]"] + load(" " * 12, lambda name, k: f"p{name}[i]")
         for i in out:
@@ -263,12 +273,12 @@ def _vjp_source(rule: ElementwiseRule, pattern: tuple, wirtinger: bool = False) 
     if layout == "one":
         body += ["        gr = g[0]"] + [f"        cr{i} = c{i}[0]" for i in out]
         body += ["        for i in range(lo, hi):", f"            r = {call}", f"            gv = gr[{gcol}]"]
-        body += load(" " * 12, lambda name, k: f"r[{k}]")
+        body += load(" " * 12, lambda name, k: part(k))
         for i in out:
             body += store(i, "            ", "cr")
         return "\n".join(body) + "\n"
     body += _block_head("m = g.shape[0]", names, call, buf)
-    body += [f"                p{name}[i - start] = r[{k}]" for i in out for name, k, _ in slots[i]]
+    body += [f"                p{name}[i - start] = {part(k)}" for i in out for name, k, _ in slots[i]]
     body += ["            for l in range(m):", "                gl = g[l, 0:1]" if g_scalar else "                gl = g[l, start:stop]"]
     body += [f"                cl{i} = c{i}[l, start:stop]" for i in out]
     body += ["                for j in range(stop - start):", f"                    gv = gl[{'0' if g_scalar else 'j'}]"]

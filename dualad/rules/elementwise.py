@@ -301,15 +301,17 @@ def rad2deg(x):
 
 # The sweep's domain stays between sinc's zeros: near them sin(πx)/(πx) cancels, and float32
 # values computed by NumPy (float32 throughout) and by the kernels (Numba widens πx to float64)
-# differ in the last digits there.
-@elementwise(np.sinc, domain=((-0.9, 0.9),), text=("sinc {a}", ("sinc′({a})",)))
+# differ in the last digits there.  Holomorphic (entire) on complex values.
+@elementwise(np.sinc, domain=((-0.9, 0.9),), text=("sinc {a}", ("sinc′({a})",)), dtypes=ALL_DTYPES)
 def sinc(x):
     xs = x + (x == 0)
     v = np.sin(_PI * x) / (_PI * xs) + (x == 0)  # sin(πx)/(πx), 1 at 0 (as np.sinc)
     # sinc'(x) = (cos πx − sinc x) / x cancels for small |x| (badly in float32): below 1/4 its
-    # Taylor series, Σ (−1)^k π^2k 2k x^(2k−1) / (2k+1)!, to eight terms (float64 accurate).
+    # Taylor series, Σ (−1)^k π^2k 2k x^(2k−1) / (2k+1)!, to eight terms (float64 accurate, on
+    # the disc |x| < 1/4 of the complex plane too); evaluated at 0 elsewhere (x finite) or NaN
+    # (x infinite, where the other branch is NaN too), and dropped there.
     small = np.abs(x) < 0.25
-    c = np.minimum(np.maximum(x, -0.25), 0.25)
+    c = x * small
     c2 = c * c
     series = c * (-3.289868133696453 + c2 * (3.246969701133414 + c2 * (-1.144510944732505 + c2 * (
         0.20918278254123832 + c2 * (-0.023460810354558225 + c2 * (0.001781145516372851 + c2 * (

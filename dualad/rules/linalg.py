@@ -104,6 +104,25 @@ def _to_triangle(g, uplo: str):
     return both + _real(g) * _eye(g.shape[-1], _real(g).dtype)
 
 
+def _half_to_triangle(c, uplo: str):
+    """:func:`_to_triangle` of the Hermitian ``H`` whose lower triangle (diagonal included) one
+    plain matrix ``c`` holds, as BLAS/LAPACK leave it (the other triangle is not read): ``2 H``
+    on the strict triangle, ``Re H`` on the diagonal, in one product with ``tril(c)`` (no mirrored
+    copy of ``H``)."""
+    t = np.tril(c)
+    t *= _twice_lower(t.shape[-1], t.dtype.char)
+    if _is_complex(t):
+        np.fill_diagonal(t, np.real(np.diagonal(t)))
+    return t if uplo == "L" else np.ascontiguousarray(_H(t))
+
+
+@functools.lru_cache(maxsize=64)
+def _twice_lower(n: int, dtype: str):
+    mask = 2.0 * _phi_mask(n, dtype)  # 2 on the strict lower triangle, 1 on the diagonal
+    mask.flags.writeable = False
+    return mask
+
+
 def _column_dots(a, b):
     """``diag(aᴴ b)``: the inner products of matching columns, without the whole product."""
     return np.sum((np.conj(a) if np.dtype(a.dtype).kind == "c" else a) * b, axis=-2)
@@ -452,13 +471,13 @@ def _cholesky_cotangent(x, full, cts):
     (lo,), (lbar,) = full, cts
     lh = _H(lo)
     if _lapack_ready(lo, lbar, 2):
-        return _to_triangle(_stack_lanes([_cholesky_lane(lo, lh, lb) for lb in lbar]), "L")
+        return _stack_lanes([_cholesky_lane(lo, lh, lb) for lb in lbar])
     p = _phi(triangular_product(lh, lbar, lower=False))
     return _to_triangle(_H(triangular_solve(lh, _H(triangular_solve(lh, p, lower=False)), lower=False)), "L")
 
 
 def _cholesky_lane(lo, lh, lb):
-    """One lane of the adjoint on host arrays, ``L⁻ᴴ S L⁻¹`` with ``S = sym(Φ(Lᴴ L̄))``.  A
+    """One lane of the adjoint on host arrays, ``tri(L⁻ᴴ S L⁻¹)`` with ``S = sym(Φ(Lᴴ L̄))``.  A
     diagonal ``L̄`` (a loss on the diagonal only, as logdet) makes ``S = diag(s)``; with ``s ≥ 0``
     that is ``Nᴴ N`` for ``N = √S L⁻¹`` (LAPACK's ``trtri`` and ``lauum``, as ``potri`` forms
     ``A⁻¹``).  Otherwise ``Lᴴ L̄`` (the diagonal case: ``Lᴴ``'s columns scaled) and ``sygst``."""
@@ -470,11 +489,12 @@ def _cholesky_lane(lo, lh, lb):
         x = lh * d
     else:
         x = triangular_product(lh, lb, lower=False)
-    return _inverse_congruence(lo, 0.5 * _H(x))
+    return _to_triangle(_inverse_congruence(lo, 0.5 * _H(x)), "L")
 
 
 def _inverse_gram(lo, r):
-    """``Nᴴ N`` for ``N = diag(r) L⁻¹``: the inverse by ``trtri``, its rows scaled, then ``lauum``."""
+    """``tri(Nᴴ N)`` (:func:`_to_triangle`, lower) for ``N = diag(r) L⁻¹``: the inverse by
+    ``trtri``, its rows scaled, then ``lauum``."""
     from scipy.linalg.lapack import get_lapack_funcs
 
     trtri, lauum = get_lapack_funcs(("trtri", "lauum"), (lo,))
@@ -483,7 +503,7 @@ def _inverse_gram(lo, r):
         raise np.linalg.LinAlgError(f"{trtri.__name__} failed (info = {info})")
     m *= r[:, None]
     p, _ = lauum(m, lower=1, overwrite_c=1)
-    return _hermitian_copy(p, _phi_mask(p.shape[-1], "d") > 0.25)  # (p's lower triangle, diagonal included)
+    return _half_to_triangle(p, "L")
 
 
 def _lapack_ready(mat, ct, core: int) -> bool:
@@ -527,14 +547,14 @@ def _stack_lanes(lanes: list):
     return lanes[0][None] if len(lanes) == 1 else np.stack(lanes)
 
 
-def _scaled_gram(v, d):
-    """``V diag(d) Vᴴ`` for real ``d``: ``A₊ A₊ᴴ − A₋ A₋ᴴ`` with ``A± = V[:, ±d > 0] √|d|``, BLAS's
-    ``syrk``/``herk`` (half the work of a general product; columns with ``d = 0`` dropped), its
-    half result mirrored."""
+def _scaled_gram(v, d, uplo: str):
+    """``tri(V diag(d) Vᴴ)`` (:func:`_to_triangle`) for real ``d``: ``A₊ A₊ᴴ − A₋ A₋ᴴ`` with
+    ``A± = V[:, ±d > 0] √|d|``, BLAS's ``syrk``/``herk`` (half the work of a general product;
+    columns with ``d = 0`` dropped), its half result taken to the triangle directly."""
     from scipy.linalg.blas import get_blas_funcs
 
     if not np.all(np.isfinite(d)):  # (NaN has no sign: the general product carries it)
-        return np.matmul(v * d, _H(v))  # (made Hermitian where the triangle is taken)
+        return _to_triangle(np.matmul(v * d, _H(v)), uplo)
     real = np.dtype(v.dtype).kind != "c"
     rank_k = get_blas_funcs("syrk" if real else "herk", (v,))
     c = None
@@ -546,7 +566,7 @@ def _scaled_gram(v, d):
         c = rank_k(sign, a, trans=trans, lower=1) if c is None else rank_k(sign, a, beta=1.0, c=c, trans=trans, lower=1, overwrite_c=1)
     if c is None:
         return np.zeros(v.shape[:1] * 2, dtype=v.dtype)
-    return _hermitian_copy(c, _phi_mask(c.shape[-1], "d") > 0.25)  # (c's lower triangle, diagonal included)
+    return _half_to_triangle(c, uplo)
 
 
 def _hermitian_copy(tri, keep):
@@ -598,7 +618,7 @@ def _eigh_cotangent(x, full, cts, *, uplo, vectors):
     wbar = _real(cts[0])
     if not vectors or _unused(cts[1]):  # V diag(w̄) Vᴴ in one product
         if _lapack_ready(v, wbar, 1):
-            return _to_triangle(_stack_lanes([_scaled_gram(v, d) for d in wbar]), uplo)
+            return _stack_lanes([_scaled_gram(v, d, uplo) for d in wbar])
         return _to_triangle(np.matmul(v * wbar[..., None, :], _H(v)), uplo)
     inner = wbar[..., :, None] * _eye(w.shape[-1], wbar.dtype)
     inner = inner + _divided(_gap_inverse(w), np.matmul(_H(v), cts[1]))
