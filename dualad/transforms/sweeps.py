@@ -113,8 +113,7 @@ def _lanes(prog, leaves: list, seeds: np.ndarray):
     for _, off, size in prog.leaf_slots:
         tan[off:off + size] = seeds[row:row + size]
         row += size
-    with np.errstate(all="ignore"):
-        jvp_run(buf, tan, code, prog.ints, 0, len(code))
+    jvp_run(buf, tan, code, prog.ints, 0, len(code))  # (compiled code: NumPy's error state has no say in it)
     if prog.guards and not prog.guards_hold(buf, held):
         _release(prog, buf, tan)
         return None
