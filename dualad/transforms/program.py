@@ -329,6 +329,16 @@ class _Lowering:
         self.readers: Counter | None = None  # node -> how many entries, guards and outputs read it
         self.reading: dict = {}  # node -> the entries that read it
         self.hosted: dict = {}  # embedding's node -> its slot, where a fused run wrote its operand
+        # summed embeddings of a run's values (:meth:`summed_embeddings`): positions planned for a
+        # run's value, pairs to settle, stores added, buffer ranges zeroed per run, the run's nodes
+        self.summed: dict = {}
+        self.groups: list = []
+        self.adding: set = set()
+        self.zeroing: list = []
+        self.run_nodes: set = set()
+        self.alone: set = set()
+        self.settled: list = []  # (add's node, offset, size, (written, added), zeroed) per pair of a run
+        self.made_by = {e.out_node: e for e in self.entries}
         self.run, table, self.sweep = get_vm()
         self.subs = {r: (_KINDS[nin], s) for nin, rs in table.items() for s, r in enumerate(rs)}
         self.scalars: dict = {}  # float constant (and its sign, for -0.0) -> its slot
@@ -457,6 +467,8 @@ class _Lowering:
         :func:`.fusion.schedule` asks: an elementwise rule of the VM on :data:`HOST_MIN` elements
         or more of the buffer's dtype, a full sum of such values, or a reshape of a run's value."""
         op, out_shape = entry.op, entry.out_shape
+        if entry.out_node in self.hosted:  # (a sum that a fused run makes in place)
+            return None
         if isinstance(op, ElementwiseRule):
             n = math.prod(out_shape)
             if n < HOST_MIN or op not in self.subs or self.tape.dtypes.get(entry.out_node, self.dtype) != self.dtype:
@@ -488,12 +500,23 @@ class _Lowering:
             slot = self.operand(node, c)
             return (slot[0], False) if shape is None else self.spread(slot, shape)
 
-        run, placed = build_run(entries, consts, operand, self.place, self.read_after)
+        def adds(asked) -> bool | None:  # the nodes stored alone, then each store's offset
+            if isinstance(asked, set):
+                self.alone = asked
+                return None
+            self.settle()
+            return asked in self.adding
+
+        self.run_nodes = {e.out_node for e in entries}
+        run, placed = build_run(entries, consts, operand, self.place, self.read_after, adds)
+        self.settle()
         for e in entries:
             if e.out_node in placed:
                 self.slots[e.out_node] = (placed[e.out_node], tuple(e.out_shape))
         if self.outs is not None:
             self.fresh_stores(run, [e.out_node for e in entries if e.out_node in placed])
+        run.zeros = tuple((a, b) for a, b in self.zeroing if b > a)
+        self.zeroing, self.adding, self.settled = [], set(), []
         self.step(run)
 
     def fresh_stores(self, run, nodes: list) -> None:
@@ -508,24 +531,92 @@ class _Lowering:
             if same and all(v is not None for v in views):
                 fresh.append((j, same[0]))
                 self.fresh.update((v, same[0]) for vs in views for v in vs)
-        if fresh:
-            run.write_fresh(fresh)
+        slabs = []
+        for node, out, n, (written, added), zeroed in self.settled:  # summed embeddings only the outputs read
+            views = self.output_only(node, (out, self.made_by[node].out_shape))
+            if views is None:
+                continue
+            offs = [int(o) for o in run.offs[first:first + len(run.spec.stores)]]
+            slabs.append((node, n, ((offs.index(written), written - out), (offs.index(added), added - out)),
+                          tuple((a - out, b - out) for a, b in zeroed if b > a)))
+            self.zeroing = [z for z in self.zeroing if z not in zeroed]
+            self.fresh.update((v, node) for v in views)
+        if fresh or slabs:
+            run.write_fresh(fresh, slabs)
 
     def place(self, node, shape: tuple) -> int:
         """Positions for a value a fused run stores: inside the slot of an embedding that reads
         it, if one does (zeros around the value, which nothing else writes: the embedding then
-        costs no copy), else new ones."""
-        size = math.prod(shape)
+        costs no copy; where the embedding is summed with another of the run's values,
+        :meth:`summed_embeddings`), else new ones."""
+        planned = self.summed.pop(node, None)
+        if planned is not None:
+            return planned
         for e in self.readers_of(node):
-            if e.op is not S.embed or e.out_node in self.hosted or self.tape.dtypes.get(e.out_node, self.dtype) != self.dtype:
+            k = self.embedded_at(e, shape)
+            if k is None:
                 continue
-            idx = np.ravel(S.embed.impl(np.arange(1, size + 1).reshape(shape), **e.params))
-            k = int(np.argmax(idx == 1))
-            if np.array_equal(idx[k:k + size], np.arange(1, size + 1)) and np.count_nonzero(idx) == size:
-                off = self.hosted[e.out_node] = self.alloc(idx.size)
-                return off + k
-        return self.alloc(size)
+            summed = self.summed_embeddings(e, node, k, shape)
+            if summed is not None:
+                return summed
+            off = self.hosted[e.out_node] = self.alloc(math.prod(e.out_shape))
+            return off + k
+        return self.alloc(math.prod(shape))
 
+    def embedded_at(self, e, shape: tuple) -> int | None:
+        """Where entry ``e`` embeds its operand (of ``shape``) into zeros, as one contiguous run
+        of its output, or None (not such an embedding, or its slot is taken)."""
+        if e.op is not S.embed or e.out_node in self.hosted or self.tape.dtypes.get(e.out_node, self.dtype) != self.dtype:
+            return None
+        size = math.prod(shape)
+        idx = np.ravel(S.embed.impl(np.arange(1, size + 1).reshape(shape), **e.params))
+        k = int(np.argmax(idx == 1))
+        return k if np.array_equal(idx[k:k + size], np.arange(1, size + 1)) and np.count_nonzero(idx) == size else None
+
+    def summed_embeddings(self, e, node, k: int, shape: tuple) -> int | None:
+        """Positions for ``node`` when the embedding ``e`` (at ``k``) is read only by an ``add``
+        whose other operand embeds another value of the run at another offset (the adjoints of
+        ``x[1:]`` and ``x[:-1]`` summed): both values go into the add's slot, the one at the
+        higher offset written, the other *added* (:attr:`dualad.kernels.fused.FusedSpec.adds`;
+        :meth:`settle`), so the embeddings and the add cost nothing."""
+        (add,) = self.readers_of(e.out_node)[:1] or (None,)
+        if (add is None or self.read_after(e.out_node, 1) or getattr(add.op, "name", None) != "add" or add.out_node in self.hosted
+                or tuple(add.out_shape) != tuple(e.out_shape) or self.tape.dtypes.get(add.out_node, self.dtype) != self.dtype):
+            return None
+        other = [n for n in add.in_nodes if n != e.out_node]
+        e2 = self.made_by.get(other[0]) if len(other) == 1 else None
+        partner = e2.in_nodes[0] if e2 is not None and e2.in_nodes else None
+        if partner not in self.run_nodes or partner == node or self.read_after(e2.out_node, 1):
+            return None
+        for value, embedding in ((node, e), (partner, e2)):  # read by nothing else after the run
+            readers = self.readers_of(value)
+            if value not in self.alone or self.readers[value] != len(readers) or any(
+                    r is not embedding and r.out_node not in self.run_nodes for r in readers):
+                return None
+        k2 = self.embedded_at(e2, shape) if tuple(self.made_by[partner].out_shape) == tuple(shape) else None
+        if k2 is None or k2 == k:
+            return None
+        out = self.alloc(math.prod(add.out_shape))
+        for m in (e.out_node, e2.out_node, add.out_node):
+            self.hosted[m] = out
+        self.summed[partner] = out + k2
+        self.groups.append((out, math.prod(add.out_shape), math.prod(shape), (out + k, out + k2), (partner, e2.out_node, add.out_node)))
+        return out + k
+
+    def settle(self) -> None:
+        """After a run's stores are placed: per pair of summed embeddings, the store at the lower
+        offset is added and the add's slot is zeroed around the other; a pair whose second
+        value was not stored apart (the run computes it as another value) is undone, the first
+        embedding keeping its place and the second embedding and the add lowered as they are."""
+        for out, n, size, (mine, theirs), (partner, e2, add) in self.groups:
+            if self.summed.pop(partner, None) is not None:  # not placed: only the first embedding stays
+                del self.hosted[e2], self.hosted[add]
+                continue
+            written = max(mine, theirs)
+            self.adding.add(min(mine, theirs))
+            self.zeroing += [(out, written), (written + size, out + n)]
+            self.settled.append((add, out, n, (written, min(mine, theirs)), ((out, written), (written + size, out + n))))
+        self.groups.clear()
     def readers_of(self, node) -> list:
         """The entries that read ``node``."""
         if self.readers is None:
@@ -819,6 +910,9 @@ def _lower_entries(low: _Lowering, tape) -> None:
 def _lower_entry(low: _Lowering, entry, consts: dict) -> None:
     op, dtype, slots = entry.op, low.dtype, low.slots
     dt = low.tape.dtypes.get(entry.out_node, dtype)
+    if isinstance(op, ElementwiseRule) and entry.out_node in low.hosted:  # summed embeddings a fused run added in place
+        slots[entry.out_node] = (low.hosted.pop(entry.out_node), tuple(entry.out_shape))
+        return None
     if isinstance(op, ElementwiseRule):
         try:
             if (dt is dtype or dt == dtype) and low.elementwise(entry):
