@@ -15,10 +15,10 @@ per position) and reads only values made before it, which the deferral keeps.
 dtype) and its offsets in one program's buffer.  Values read only inside the run live in
 registers; those read after it (by later entries, guards or outputs) are stored.  Identical
 entries of a run (a recorded gradient recomputes the same ``sin(x)`` the function computed)
-are computed once.  Two values of a run embedded into zeros at different offsets and summed
-(the adjoints of ``x[1:]`` and ``x[:-1]``), read by nothing else, are stored into the sum's
-positions, one written and the other added (:attr:`dualad.kernels.fused.FusedSpec.adds`), so
-the embeddings and the sum take no pass of their own.
+are computed once.  Values of a run embedded into zeros and summed (the adjoints of ``x[1:]``
+and ``x[:-1]``), read by nothing else, are stored into the sum's positions, one written and the
+others added (:attr:`dualad.kernels.fused.FusedSpec.adds`), so the embeddings and the sum take
+no pass of their own.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ class FusedRun:
         #: run, ``held[node]``, at ``start`` (a store and the store added to it), its ``(start,
         #: stop)`` ranges ``zeros`` zeroed first (:meth:`write_fresh`).
         self.slabs: tuple = ()
+        #: Per store, the node it was placed for.
+        self.store_nodes: tuple = ()
 
     def __repr__(self) -> str:
         return f"<FusedRun of {len(self.spec.ops)} ops over {self.n} elements>"
@@ -246,8 +248,8 @@ def build_run(entries: list, consts: dict, operand, alloc, read_after, adds=None
     positions for a value the run stores;
     ``read_after(node, uses)`` says whether anything after the run reads ``node``, given the
     run's own ``uses`` of it; ``adds`` is told first the set of nodes stored alone (no other
-    node of the run has the same value), then asked per store, once every store is placed,
-    whether the store at an offset is added to what its positions hold
+    node of the run has the same value), then asked per store (by the node it was placed
+    for), once every store is placed, whether it is added to what its positions hold
     (:attr:`FusedSpec.adds`).  ``consts`` maps a structural entry's node to its constant
     operands.  Returns the :class:`FusedRun` and ``{node: offset}`` for every value the run
     stores (the sums' included)."""
@@ -293,13 +295,17 @@ def build_run(entries: list, consts: dict, operand, alloc, read_after, adds=None
     if adds is not None:  # the nodes stored alone: no other node of the run is the same value
         count = Counter(r for _, r in storing)
         adds({e.out_node for e, r in storing if count[r] == 1})
+    first = []  # per store, the node it was placed for
     for e, r in storing:
         if r not in stored:
             stored[r] = alloc(e.out_node, tuple(e.out_shape))
+            first.append(e.out_node)
         placed[e.out_node] = stored[r]
     for node, shape in sum_nodes:
         placed[node] = alloc(node, shape)
-    added = tuple(j for j, off in enumerate(stored.values()) if adds is not None and adds(off))
+    added = tuple(j for j, node in enumerate(first) if adds is not None and adds(node))
     spec = FusedSpec(tuple(ops), len(places["a"]), len(places["s"]), tuple(stored), tuple(sums), added)
     offs = list(places["a"]) + list(places["s"]) + list(stored.values()) + [placed[m] for m, _ in sum_nodes]
-    return FusedRun(spec, offs, n, [e.out_node for e in entries]), placed
+    run = FusedRun(spec, offs, n, [e.out_node for e in entries])
+    run.store_nodes = tuple(first)
+    return run, placed

@@ -47,7 +47,8 @@ from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .fusion import FusedRun, block_copy, build_run, schedule
 
-__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
+__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX",
+           "SUMMED_MAX"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
@@ -64,6 +65,8 @@ SWEEP_SIZE_MAX = 1 << 10
 #: full sums of as many: NumPy's vectorised loops beat the VM's element loop there (which calls
 #: the rule element by element; measured, the crossover lies between 4096 and 8192 elements).
 HOST_MIN = 1 << 12
+#: Embeddings one sum may gather into a fused run's stores (:meth:`_Lowering.summed_embeddings`).
+SUMMED_MAX = 8
 #: Matrix products of at least this many multiply-adds whose operands or result the VM would
 #: have to gather (transposed) are host steps: NumPy's matmul reads them in place.  The VM calls
 #: BLAS too, so products on operands as they lie stay in it.  W3 (products of 128 × 784 × 256,
@@ -337,7 +340,7 @@ class _Lowering:
         self.zeroing: list = []
         self.run_nodes: set = set()
         self.alone: set = set()
-        self.settled: list = []  # (add's node, offset, size, (written, added), zeroed) per pair of a run
+        self.settled: list = []  # (root add, offset, size, [(value, offset)], written value, zeroed) per sum of a run
         self.made_by = {e.out_node: e for e in self.entries}
         self.run, table, self.sweep = get_vm()
         self.subs = {r: (_KINDS[nin], s) for nin, rs in table.items() for s, r in enumerate(rs)}
@@ -500,7 +503,7 @@ class _Lowering:
             slot = self.operand(node, c)
             return (slot[0], False) if shape is None else self.spread(slot, shape)
 
-        def adds(asked) -> bool | None:  # the nodes stored alone, then each store's offset
+        def adds(asked) -> bool | None:  # the nodes stored alone, then each store's node
             if isinstance(asked, set):
                 self.alone = asked
                 return None
@@ -532,15 +535,14 @@ class _Lowering:
                 fresh.append((j, same[0]))
                 self.fresh.update((v, same[0]) for vs in views for v in vs)
         slabs = []
-        for node, out, n, (written, added), zeroed in self.settled:  # summed embeddings only the outputs read
-            views = self.output_only(node, (out, self.made_by[node].out_shape))
+        for root, out, n, places, _, zeroed in self.settled:  # summed embeddings only the outputs read
+            views = self.output_only(root.out_node, (out, tuple(root.out_shape)))
             if views is None:
                 continue
-            offs = [int(o) for o in run.offs[first:first + len(run.spec.stores)]]
-            slabs.append((node, n, ((offs.index(written), written - out), (offs.index(added), added - out)),
-                          tuple((a - out, b - out) for a, b in zeroed if b > a)))
+            parts = tuple((run.store_nodes.index(v), off - out) for v, off in places)
+            slabs.append((root.out_node, n, parts, tuple((a - out, b - out) for a, b in zeroed if b > a)))
             self.zeroing = [z for z in self.zeroing if z not in zeroed]
-            self.fresh.update((v, node) for v in views)
+            self.fresh.update((v, root.out_node) for v in views)
         if fresh or slabs:
             run.write_fresh(fresh, slabs)
 
@@ -574,49 +576,82 @@ class _Lowering:
         return k if np.array_equal(idx[k:k + size], np.arange(1, size + 1)) and np.count_nonzero(idx) == size else None
 
     def summed_embeddings(self, e, node, k: int, shape: tuple) -> int | None:
-        """Positions for ``node`` when the embedding ``e`` (at ``k``) is read only by an ``add``
-        whose other operand embeds another value of the run at another offset (the adjoints of
-        ``x[1:]`` and ``x[:-1]`` summed): both values go into the add's slot, the one at the
-        higher offset written, the other *added* (:attr:`dualad.kernels.fused.FusedSpec.adds`;
-        :meth:`settle`), so the embeddings and the add cost nothing."""
-        (add,) = self.readers_of(e.out_node)[:1] or (None,)
-        if (add is None or self.read_after(e.out_node, 1) or getattr(add.op, "name", None) != "add" or add.out_node in self.hosted
-                or tuple(add.out_shape) != tuple(e.out_shape) or self.tape.dtypes.get(add.out_node, self.dtype) != self.dtype):
+        """Positions for ``node`` when the embedding ``e`` (at ``k``) is a term of a sum (``add``
+        entries read by nothing else) of embeddings into zeros of values of the run, each read
+        by nothing but its embedding after the run (the adjoints of ``x[1:]`` and ``x[:-1]``
+        summed): every value goes into the sum's slot, the one at the highest offset written,
+        the others *added* (:attr:`dualad.kernels.fused.FusedSpec.adds`; :meth:`settle`), so the
+        embeddings and the adds cost nothing."""
+        if self.outs is None:  # (any value may be read: every one keeps its own)
             return None
-        other = [n for n in add.in_nodes if n != e.out_node]
-        e2 = self.made_by.get(other[0]) if len(other) == 1 else None
-        partner = e2.in_nodes[0] if e2 is not None and e2.in_nodes else None
-        if partner not in self.run_nodes or partner == node or self.read_after(e2.out_node, 1):
+        root, terms, inner = self.embedding_sum(e)
+        if root is None or len(terms) > SUMMED_MAX:
             return None
-        for value, embedding in ((node, e), (partner, e2)):  # read by nothing else after the run
+        places = []
+        for emb in terms:
+            value = emb.in_nodes[0]
+            at = self.embedded_at(emb, shape) if value in self.run_nodes and tuple(self.made_by[value].out_shape) == shape else None
             readers = self.readers_of(value)
-            if value not in self.alone or self.readers[value] != len(readers) or any(
-                    r is not embedding and r.out_node not in self.run_nodes for r in readers):
+            if at is None or value not in self.alone or any(v == value for v, _ in places) or (
+                    self.readers[value] != len(readers) or any(r is not emb and r.out_node not in self.run_nodes for r in readers)):
                 return None
-        k2 = self.embedded_at(e2, shape) if tuple(self.made_by[partner].out_shape) == tuple(shape) else None
-        if k2 is None or k2 == k:
-            return None
-        out = self.alloc(math.prod(add.out_shape))
-        for m in (e.out_node, e2.out_node, add.out_node):
+            places.append((value, at))
+        n = math.prod(root.out_shape)
+        out = self.alloc(n)
+        for m in inner:
             self.hosted[m] = out
-        self.summed[partner] = out + k2
-        self.groups.append((out, math.prod(add.out_shape), math.prod(shape), (out + k, out + k2), (partner, e2.out_node, add.out_node)))
-        return out + k
+        self.summed.update((value, out + at) for value, at in places if value != node)
+        self.groups.append((root, out, n, math.prod(shape), [(v, out + at) for v, at in places]))
+        return out + dict(places)[node]
+
+    def embedding_sum(self, e) -> tuple:
+        """``(root, terms, nodes)`` of the sum that embedding ``e`` is a term of: its last
+        ``add``, the embeddings summed (entries) and every embedding's and add's node; or
+        ``(None, None, None)``.  Each add and embedding of it is read only by the add after it."""
+        shape = tuple(e.out_shape)
+
+        def single_reader(node):
+            readers = self.readers_of(node)
+            return readers[0] if len(readers) == 1 and self.readers[node] == 1 else None
+
+        def is_add(entry):
+            return (entry is not None and getattr(entry.op, "name", None) == "add" and tuple(entry.out_shape) == shape
+                    and entry.out_node not in self.hosted and self.tape.dtypes.get(entry.out_node, self.dtype) == self.dtype)
+
+        root = single_reader(e.out_node)
+        if not is_add(root):
+            return None, None, None
+        while is_add(single_reader(root.out_node)):
+            root = single_reader(root.out_node)
+        terms, inner, todo = [], [], [root]
+        while todo:
+            entry = todo.pop()
+            inner.append(entry.out_node)
+            if entry.op is S.embed:
+                terms.append(entry)
+                continue
+            for m in entry.in_nodes:
+                below = self.made_by.get(m) if m is not None else None
+                if below is None or single_reader(m) is not entry or not (below.op is S.embed or is_add(below)):
+                    return None, None, None
+                todo.append(below)
+        return root, terms, inner
 
     def settle(self) -> None:
-        """After a run's stores are placed: per pair of summed embeddings, the store at the lower
-        offset is added and the add's slot is zeroed around the other; a pair whose second
-        value was not stored apart (the run computes it as another value) is undone, the first
-        embedding keeping its place and the second embedding and the add lowered as they are."""
-        for out, n, size, (mine, theirs), (partner, e2, add) in self.groups:
-            if self.summed.pop(partner, None) is not None:  # not placed: only the first embedding stays
-                del self.hosted[e2], self.hosted[add]
-                continue
-            written = max(mine, theirs)
-            self.adding.add(min(mine, theirs))
-            self.zeroing += [(out, written), (written + size, out + n)]
-            self.settled.append((add, out, n, (written, min(mine, theirs)), ((out, written), (written + size, out + n))))
+        """After a run's stores are placed: per sum of embeddings, the store at the highest
+        offset is written, the others added, and the sum's slot is zeroed around the written
+        one (every value of it is placed as planned: each is stored alone, :meth:`place`)."""
+        for root, out, n, size, places in self.groups:
+            unplaced = [v for v, _ in places if self.summed.pop(v, None) is not None]
+            if unplaced:
+                raise NotLowerable(f"values {unplaced} of a sum of embeddings were not stored apart")
+            top, written = max(places, key=lambda p: p[1])
+            self.adding.update(v for v, _ in places if v != top)
+            zeroed = ((out, written), (written + size, out + n))
+            self.zeroing += zeroed
+            self.settled.append((root, out, n, places, top, zeroed))
         self.groups.clear()
+
     def readers_of(self, node) -> list:
         """The entries that read ``node``."""
         if self.readers is None:
