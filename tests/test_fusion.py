@@ -197,6 +197,29 @@ def test_summed_embeddings_read_later_and_swept_back():
         np.testing.assert_allclose(g, ad.grad(f)(z), rtol=1e-9, atol=1e-9)
 
 
+def stencil(x):
+    """Second differences and shifted products: the gradient sums embeddings of slices'
+    adjoints at offsets 0, 1 and 2."""
+    return np.sum((x[2:] - 2.0 * x[1:-1] + x[:-2]) ** 2) + np.sum(np.sin(x[1:]) * x[:-1] ** 3)
+
+
+@pytest.mark.parametrize("fn, summed", [(stencil, False), (rosen_head, True), (rosen, True)])
+def test_summed_embeddings_under_jit_of_grad_and_hvp(fn, summed):
+    """jit(grad) and jit(hvp) of stencil-like functions, whose gradients sum embeddings of the
+    slices' adjoints, against the plain transforms, over calls with new arguments; where the
+    sum's terms are not all values of one fused run (the stencil's), it runs as before."""
+    n = 4500
+    g, h = ad.jit(ad.grad(fn)), ad.jit(lambda x, v: ad.hvp(fn, x, v))
+    v = RNG.standard_normal(n)
+    for _ in range(3):
+        x = RNG.standard_normal(n)
+        want_g, want_h = ad.grad(fn)(x), ad.hvp(fn, x, v)
+        np.testing.assert_allclose(g(x), want_g, rtol=1e-11, atol=1e-11 * np.max(np.abs(want_g)))
+        np.testing.assert_allclose(h(x, v), want_h, rtol=1e-11, atol=1e-11 * np.max(np.abs(want_h)))
+    runs = [s for _, _, s in next(iter(h._cache.values())).rec.program().steps if isinstance(s, FusedRun)]
+    assert any(r.spec.adds for r in runs) == summed
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_value_and_grad_of_an_elementwise_chain(dtype):
     """W2 under jit: the function's value (a fused sum) and its gradient in one loop."""
