@@ -122,8 +122,9 @@ def w2(x):
 
 
 def test_hvp_of_rosenbrock_runs_fused_without_copies():
-    """W6: the recorded Hessian-vector product is two fused loops; the embeddings of the slices'
-    adjoints cost nothing (the first loop writes into their zero-padded slots)."""
+    """W6: the recorded Hessian-vector product is one fused loop; the embeddings of the slices'
+    adjoints (three here: ``x[:-1]`` is taken twice) and their sum cost nothing (the loop writes
+    one and adds the others into the sum's array)."""
     n = 6000
     f = ad.jit(lambda x, v: ad.hvp(rosen, x, v))
     x, v = RNG.standard_normal(n), RNG.standard_normal(n)
@@ -133,8 +134,90 @@ def test_hvp_of_rosenbrock_runs_fused_without_copies():
         np.testing.assert_allclose(f(x, v), ad.hvp(rosen, x, v), rtol=1e-12, atol=1e-12)
     rec = next(iter(f._cache.values())).rec
     steps = [h for _, _, h in rec.program().steps]
-    assert all(isinstance(h, FusedRun) for h in steps) and len(steps) == 2, steps
+    assert all(isinstance(h, FusedRun) for h in steps) and len(steps) == 1, steps
+    assert len(steps[0].spec.adds) == 2 and len(steps[0].slabs) == 1
     assert f.records == 1
+
+
+def rosen_head(x):
+    head = x[:-1]  # (one slice read twice: the adjoints of x[1:] and x[:-1], two embeddings, summed)
+    return np.sum(100.0 * (x[1:] - head**2) ** 2 + (1.0 - head) ** 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_summed_embeddings_are_added_in_the_fused_loop(dtype):
+    """W6 as the benchmark writes it: the adjoints of x[1:] and x[:-1], embedded into zeros and
+    summed, are stored by the fused loop into one new array per call (the one at the higher
+    offset written, the other added), so the program is one loop; against the plain hvp and
+    central differences of the plain gradient, fresh results, arguments unwritten."""
+    n = 5000
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    f = ad.jit(lambda x, v: ad.hvp(rosen_head, x, v))
+    x, v = RNG.standard_normal(n).astype(dtype), RNG.standard_normal(n).astype(dtype)
+    f(x, v)
+    kept = (x.copy(), v.copy())
+    first = f(x, v)
+    rec = next(iter(f._cache.values())).rec
+    (run,) = [h for _, _, h in rec.program().steps]
+    assert isinstance(run, FusedRun) and len(run.spec.adds) == 1 and len(run.slabs) == 1
+    second = f(x, v)
+    assert first is not second and not np.shares_memory(first, second) and first.dtype == dtype
+    want = ad.hvp(rosen_head, x, v)
+    np.testing.assert_allclose(first, want, rtol=rtol, atol=rtol * np.max(np.abs(want)))
+    np.testing.assert_array_equal(first, second)
+    assert np.array_equal(x, kept[0]) and np.array_equal(v, kept[1])
+    if dtype == np.float64:
+        g, h = ad.grad(rosen_head), 1e-6
+        fd = (g(x + h * v) - g(x - h * v)) / (2 * h)
+        np.testing.assert_allclose(first, fd, rtol=1e-5, atol=1e-5 * np.max(np.abs(fd)))
+    x2 = RNG.standard_normal(n).astype(dtype)
+    third = f(x2, v)
+    np.testing.assert_allclose(third, ad.hvp(rosen_head, x2, v), rtol=rtol, atol=rtol * np.max(np.abs(want)))
+    np.testing.assert_array_equal(first, second)  # an earlier result stays as it was
+
+
+def test_summed_embeddings_read_later_and_swept_back():
+    """The summed embeddings kept in the buffer (a later loop reads them; the add's other
+    positions zeroed per run) and the adjoint sweep through the added store, against the plain
+    transforms."""
+    n = 5000
+    w = RNG.standard_normal(n)
+
+    def f(x):
+        return np.sum(np.sin(ad.grad(rosen_head)(x)) * w)
+
+    x = RNG.standard_normal(n)
+    rec = ad.record(f, x)
+    runs = _fused(rec)
+    assert any(r.spec.adds for r in runs) and any(r.zeros for r in runs)
+    for z in (x, RNG.standard_normal(n), x):
+        np.testing.assert_allclose(rec(z), f(z), rtol=1e-11)
+        value, (g,) = rec.program().value_and_grad([z], rec.outs[0][1])
+        np.testing.assert_allclose(value, f(z), rtol=1e-11)
+        np.testing.assert_allclose(g, ad.grad(f)(z), rtol=1e-9, atol=1e-9)
+
+
+def stencil(x):
+    """Second differences and shifted products: the gradient sums embeddings of slices'
+    adjoints at offsets 0, 1 and 2."""
+    return np.sum((x[2:] - 2.0 * x[1:-1] + x[:-2]) ** 2) + np.sum(np.sin(x[1:]) * x[:-1] ** 3)
+
+
+@pytest.mark.parametrize("fn, summed", [(stencil, False), (rosen_head, True), (rosen, True)])
+def test_summed_embeddings_under_jit_of_grad_and_hvp(fn, summed):
+    """jit(grad) and jit(hvp) of stencil-like functions, whose gradients sum embeddings of the
+    slices' adjoints, against the plain transforms, over calls with new arguments; where the
+    sum's terms are not all values of one fused run (the stencil's), it runs as before."""
+    n = 4500
+    g, h = ad.jit(ad.grad(fn)), ad.jit(lambda x, v: ad.hvp(fn, x, v))
+    v = RNG.standard_normal(n)
+    for _ in range(3):
+        x = RNG.standard_normal(n)
+        want_g, want_h = ad.grad(fn)(x), ad.hvp(fn, x, v)
+        np.testing.assert_allclose(g(x), want_g, rtol=1e-11, atol=1e-11 * np.max(np.abs(want_g)))
+        np.testing.assert_allclose(h(x, v), want_h, rtol=1e-11, atol=1e-11 * np.max(np.abs(want_h)))
+    runs = [s for _, _, s in next(iter(h._cache.values())).rec.program().steps if isinstance(s, FusedRun)]
+    assert any(r.spec.adds for r in runs) == summed
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -155,3 +155,47 @@ def test_jit_of_hessian_and_jacfwd_follow_guards_and_fall_back_for_the_rest():
     for x in (np.array([0.3, -0.2]), np.array([0.1, 0.7])):
         _close(j(x), ad.jacfwd(lambda x: np.tanh(A @ x) * x[0])(x), 1e-14, 1e-14)
     assert j.records == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m", [5, 16, 300])
+def test_forward_lanes_of_vectorised_rules_by_blocks(m, dtype):
+    """jvp_run runs a rule that calls a vecmath function by blocks of elements from
+    LANE_BLOCK_MIN elements on (300: one full block and a part): Jacobians against the plain
+    jacfwd and central differences, zero tangents against infinite partials (log at 0) kept
+    strong zeros, results fresh per call and the argument unwritten."""
+    rng = np.random.default_rng(m)
+    A = rng.standard_normal((m, 8)).astype(dtype) / 3
+
+    def f(x):
+        y = A @ x
+        z = np.tanh(y) * np.exp(-y) + np.sin(y) * np.cos(y) + np.log1p(y * y) + np.expm1(0.5 * y)
+        return z + np.log(np.abs(y) + (x[0] - x[0]) * y) * x[1]
+
+    x = (rng.standard_normal(8) * 0.7).astype(dtype)
+    tol = (1e-12, 1e-12) if dtype == np.float64 else (2e-4, 2e-4)
+    want = ad.jacfwd(f)(x)
+    rec = ad.record(f, x)
+    assert lanes_apply(rec.program())
+    got = rec.jacobian(x, mode="forward")
+    assert got.dtype == dtype
+    _close(got, want, *tol)
+    if dtype == np.float64:
+        h = 1e-6
+        fd = np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(8)], axis=-1)
+        _close(got, fd, 1e-5, 1e-6)
+    j = ad.jit(ad.jacfwd(f))
+    kept = x.copy()
+    first, second = j(x), j(x)
+    third = j(x + 0.25)
+    assert first is not second and not np.shares_memory(first, second)
+    _close(first, want, *tol)
+    _close(second, want, *tol)
+    _close(third, ad.jacfwd(f)(x + 0.25), *tol)
+    assert np.array_equal(x, kept)
+    with np.errstate(divide="ignore"):  # log(0): value -inf, partial inf, tangent 0 off the diagonal
+        zero = ad.record(lambda x: np.log(x * np.arange(m, dtype=dtype)), np.ones(m, dtype))
+        J = zero.jacobian(np.ones(m, dtype), mode="forward")
+        want = ad.jacfwd(lambda x: np.log(x * np.arange(m, dtype=dtype)))(np.ones(m, dtype))
+    assert np.array_equal(np.isnan(J), np.isnan(want)) and np.count_nonzero(J[1:, 0]) == 0
+    np.testing.assert_allclose(J, want, rtol=tol[0], atol=tol[1])

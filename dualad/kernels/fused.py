@@ -81,6 +81,12 @@ class FusedSpec(NamedTuple):
         The references written to the buffer, in the order of their offsets.
     sums : tuple
         The references whose full sums are the run's scalar results.
+    adds : tuple
+        The numbers of the stores *added* to what their positions hold instead of written
+        (the adjoints of slices embedded into zeros and summed: two stores at offsets one
+        apart into one array).  A block's added values go to a block of their own first, and
+        are added after the block's element loop, so a store at a higher offset written by an
+        earlier element or block comes first.
 
     Examples
     --------
@@ -95,6 +101,7 @@ class FusedSpec(NamedTuple):
     scalars: int
     stores: tuple
     sums: tuple
+    adds: tuple = ()
 
     def offsets(self) -> int:
         """The length of the run's offset table."""
@@ -133,6 +140,8 @@ def _heads(spec: FusedSpec, with_adjoints: bool, direct: tuple = (), fresh: tupl
         lines += [f"    ym{j} = adj[offs[{k + j}]]" for j in range(len(spec.sums))]
     terms = spec.scalars if with_adjoints else len(spec.sums)
     lines += [f"    t{j} = np.empty({SUM_BLOCK}, np.float64)" for j in range(terms)]
+    if not with_adjoints:
+        lines += [f"    u{j} = np.empty({SUM_BLOCK}, buf.dtype)" for j in spec.adds]
     return lines + [f"    m{j} = 0.0" for j in range(terms)]
 
 
@@ -177,8 +186,10 @@ def _run_source(spec: FusedSpec, rules: dict, direct: tuple = (), fresh: tuple =
     lines = [f"def run(buf, offs, n{_args(direct, fresh)}):"] + _heads(spec, False, direct, fresh)
     lines += _blocks(spec, False)
     lines += _element(spec, rules, ind)
-    lines += [f"{ind}o{j}[i] = {ref}" for j, ref in enumerate(spec.stores)]
+    lines += [f"{ind}{'u' if j in spec.adds else 'o'}{j}[i] = {ref}" for j, ref in enumerate(spec.stores)]
     lines += [f"{ind}t{j}[i] = {_read(ref)}" for j, ref in enumerate(spec.sums)]
+    for j in spec.adds:  # after the block's element loop: its added stores
+        lines += ["        for i in range(hi - lo):", f"            o{j}[i] += u{j}[i]"]
     return lines + _totals(len(spec.sums), lambda j: f"    buf[offs[{first + j}]] = m{j}")
 
 

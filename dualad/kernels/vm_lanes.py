@@ -32,9 +32,20 @@ from __future__ import annotations
 
 from ..rules.base import ElementwiseRule
 from ..rules.derive import derivable, tangent_source
+from ..rules.vecmath import FUNCTIONS
+from .fused import vectorises
 from .vm import BLAS_MIN, KIND_NAMES, branch_tree, generated_module, vm_rules
 
-__all__ = ["lanes_source", "get_lane_sweeps"]
+__all__ = ["lanes_source", "get_lane_sweeps", "LANE_BLOCK", "LANE_BLOCK_MIN"]
+
+#: Elements per block of an elementwise instruction run by blocks in ``jvp_run`` (see
+#: :data:`LANE_BLOCK_MIN`).
+LANE_BLOCK = 256
+#: Elementwise instructions of at least this many elements whose rule vectorises run by blocks:
+#: the rule's values and partials in a loop of their own over a block, which LLVM vectorises
+#: (W4 tall: ``tanh`` of 2000 elements), then the lanes.  Below it, one loop calls the rule with
+#: the C library's functions per element (``vecmath``'s selects cost more unvectorised).
+LANE_BLOCK_MIN = 16
 
 def _sz(dst: str, a: str, b: str) -> str:
     """A strong-zero product: 0 when either factor is exactly 0 (even against inf or nan)."""
@@ -46,20 +57,55 @@ def _operands(nin: int) -> tuple[str, str, list[str]]:
     return names, ", ".join(f"{x}, s{x}" for x in names), [f"    p{x} = {x} + i * s{x}" for x in names]
 
 
+def _lanes_of(nin: int, names: str, indent: str) -> list[str]:
+    """The tangent lanes of element ``o`` from its operands' rows ``p<x>`` and partials ``q<j>``."""
+    lines = ["for l in range(k):"]
+    for j, x in enumerate(names):
+        lines += [f"    t{j} = tan[p{x}, l]", "    " + _sz(f"v{j}", f"q{j}", f"t{j}")]
+    lines += [f"    tan[o, l] = {' + '.join(f'v{j}' for j in range(nin))}"]
+    return [indent + line for line in lines]
+
+
+def _jvp_blocks(nin: int, s: int) -> list[str]:
+    """Rule ``s``'s instruction by blocks of :data:`LANE_BLOCK` elements, element innermost: the
+    operands copied to rows of the scratch array ``w``, the rule's
+    :attr:`~dualad.rules.ElementwiseRule.kernel_fn` over them (a loop LLVM vectorises, with
+    :mod:`dualad.rules.vecmath`'s functions), its value and partials to rows of ``w``, then the
+    lanes element by element."""
+    names, _, _ = _operands(nin)
+    lines = [f"w{j} = w[{j}]" for j in range(4 + nin)]  # (rows as 1-d arrays: plain strided access)
+    lines += [f"for lo in range(0, n, {LANE_BLOCK}):", f"    m = min(n - lo, {LANE_BLOCK})", "    for i in range(m):"]
+    lines += [f"        w{j}[i] = buf[{x} + (lo + i) * s{x}]" for j, x in enumerate(names)]
+    lines += ["    for i in range(m):", f"        r = _k{nin}_{s}({', '.join(f'w{j}[i]' for j in range(nin))})"]
+    lines += [f"        w{3 + j}[i] = r[{j}]" for j in range(nin + 1)]
+    lines += ["    for i in range(m):", "        o = out + lo + i", "        buf[o] = w3[i]"]
+    lines += [f"        p{x} = {x} + (lo + i) * s{x}" for x in names] + [f"        q{j} = w{4 + j}[i]" for j in range(nin)]
+    return lines + _lanes_of(nin, names, "        ")
+
+
+def _blocked(rule: ElementwiseRule) -> bool:
+    """Whether ``jvp_run`` runs ``rule`` by blocks: it vectorises and calls one of
+    :mod:`dualad.rules.vecmath`'s functions (the C library's one element at a time costs
+    10-15 ns; arithmetic alone runs faster in the one loop)."""
+    return vectorises(rule) and any(name in FUNCTIONS for name in rule.fn.__code__.co_names)
+
+
 def _jvp_function(nin: int, rules: list[ElementwiseRule]) -> list[str]:
-    """``_jvp{nin}``: an elementwise instruction's values and tangent lanes."""
+    """``_jvp{nin}``: an elementwise instruction's values and tangent lanes; from
+    :data:`LANE_BLOCK_MIN` elements on, by blocks (:func:`_jvp_blocks`) for a rule that
+    calls a vectorisable function (:func:`_blocked`)."""
     names, args, positions = _operands(nin)
     xs = ", ".join(f"buf[p{x}]" for x in names)
 
     def body(s: int) -> list[str]:
         lines = ["for i in range(n):"] + positions
         lines += [f"    r = _r{nin}_{s}({xs})", "    o = out + i", "    buf[o] = r[0]"]
-        lines += [f"    q{j} = r[{j + 1}]" for j in range(nin)] + ["    for l in range(k):"]
-        for j, x in enumerate(names):
-            lines += [f"        t{j} = tan[p{x}, l]", "        " + _sz(f"v{j}", f"q{j}", f"t{j}")]
-        return lines + [f"        tan[o, l] = {' + '.join(f'v{j}' for j in range(nin))}"]
+        lines += [f"    q{j} = r[{j + 1}]" for j in range(nin)] + _lanes_of(nin, names, "    ")
+        if not _blocked(rules[s]):
+            return lines
+        return [f"if n >= {LANE_BLOCK_MIN}:"] + ["    " + x for x in _jvp_blocks(nin, s)] + ["    return"] + lines
 
-    head = ["@numba.njit(error_model='numpy', cache=False)", f"def _jvp{nin}(sub, buf, tan, k, out, n, {args}):"]
+    head = ["@numba.njit(error_model='numpy', cache=False)", f"def _jvp{nin}(sub, buf, tan, w, k, out, n, {args}):"]
     return head + (branch_tree(list(range(len(rules))), body, "    ") if rules else ["    return"]) + [""]
 
 
@@ -131,10 +177,12 @@ def lanes_source(rules: dict | None = None) -> str:
     for nin, rs in table.items():
         lines += [f"_r{nin}_{s} = numba.njit(RULES[{r.name!r}].loop_fn, error_model='numpy', cache=False)  # {r.source_hash}"
                   for s, r in enumerate(rs)]
+        lines += [f"_k{nin}_{s} = numba.njit(RULES[{r.name!r}].kernel_fn, inline='always', error_model='numpy', cache=False)"
+                  for s, r in enumerate(rs) if _blocked(r)]
     lines += [""] + _tangents(table)
     for nin, rs in table.items():
         lines += _jvp_function(nin, rs) + _hvp_function(nin, rs)
-    lines += _SWEEPS.format(blas=BLAS_MIN, **{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
+    lines += _SWEEPS.format(blas=BLAS_MIN, block=LANE_BLOCK, **{k: v for v, k in enumerate(KIND_NAMES)}).splitlines()
     return "\n".join(lines) + "\n"
 
 
@@ -143,12 +191,12 @@ _SWEEPS = '''
 def _matmul_jvp(buf, tan, k, out, m, kk, n, a, b, fixed_a, fixed_b):
     if fixed_a != 0 and m * kk * n * (k + 1) > {blas}:  # a constant matrix: C = A B and its tangents A dB, by BLAS
         A = buf[a:a + m * kk].reshape((m, kk))
-        buf[out:out + m * n] = np.dot(A, buf[b:b + kk * n].reshape((kk, n))).ravel()
+        np.dot(A, buf[b:b + kk * n].reshape((kk, n)), buf[out:out + m * n].reshape((m, n)))  # (into place)
         flat = tan.reshape(-1)
         if fixed_b != 0:
             flat[out * k:(out + m * n) * k] = 0
         else:
-            flat[out * k:(out + m * n) * k] = np.dot(A, flat[b * k:(b + kk * n) * k].reshape((kk, n * k))).ravel()
+            np.dot(A, flat[b * k:(b + kk * n) * k].reshape((kk, n * k)), flat[out * k:(out + m * n) * k].reshape((m, n * k)))
         return
     for i in range(m):
         for j in range(n):
@@ -174,14 +222,15 @@ def _matmul_jvp(buf, tan, k, out, m, kk, n, a, b, fixed_a, fixed_b):
 @numba.njit(error_model='numpy', cache=True, nogil=True)
 def jvp_run(buf, tan, code, ints, start, stop):
     k = tan.shape[1]
+    w = np.empty((7, {block}), buf.dtype)
     for p in range(start, stop):
         kind = code[p, 0]
         out = code[p, 2]
         n = code[p, 3]
         if kind == {BINARY}:
-            _jvp2(code[p, 1], buf, tan, k, out, n, code[p, 4], code[p, 5], code[p, 6], code[p, 7])
+            _jvp2(code[p, 1], buf, tan, w, k, out, n, code[p, 4], code[p, 5], code[p, 6], code[p, 7])
         elif kind == {UNARY}:
-            _jvp1(code[p, 1], buf, tan, k, out, n, code[p, 4], code[p, 5])
+            _jvp1(code[p, 1], buf, tan, w, k, out, n, code[p, 4], code[p, 5])
         elif kind == {GATHER}:
             a = code[p, 4]
             for i in range(n):
@@ -213,7 +262,7 @@ def jvp_run(buf, tan, code, ints, start, stop):
         elif kind == {MATMUL}:
             _matmul_jvp(buf, tan, k, out, n, code[p, 5], code[p, 7], code[p, 4], code[p, 6], code[p, 8], code[p, 9])
         elif kind == {TERNARY}:
-            _jvp3(code[p, 1], buf, tan, k, out, n, code[p, 4], code[p, 5], code[p, 6], code[p, 7], code[p, 8], code[p, 9])
+            _jvp3(code[p, 1], buf, tan, w, k, out, n, code[p, 4], code[p, 5], code[p, 6], code[p, 7], code[p, 8], code[p, 9])
 
 
 @numba.njit(error_model='numpy', cache=False)

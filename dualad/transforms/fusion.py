@@ -15,13 +15,16 @@ per position) and reads only values made before it, which the deferral keeps.
 dtype) and its offsets in one program's buffer.  Values read only inside the run live in
 registers; those read after it (by later entries, guards or outputs) are stored.  Identical
 entries of a run (a recorded gradient recomputes the same ``sin(x)`` the function computed)
-are computed once.
+are computed once.  Values of a run embedded into zeros and summed (the adjoints of ``x[1:]``
+and ``x[:-1]``), read by nothing else, are stored into the sum's positions, one written and the
+others added (:attr:`dualad.kernels.fused.FusedSpec.adds`), so the embeddings and the sum take
+no pass of their own.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 
 import numpy as np
 
@@ -74,6 +77,15 @@ class FusedRun:
         self._kernel = fused_kernel(spec)
         self.direct: tuple = ()
         self.fresh: tuple = ()
+        #: ``(start, stop)`` ranges of the buffer zeroed before each run (around a store that
+        #: another store of the run is added to, :attr:`FusedSpec.adds`).
+        self.zeros: tuple = ()
+        #: ``(node, size, ((store, start), ...), zeros)``: stores written into one new array per
+        #: run, ``held[node]``, at ``start`` (a store and the store added to it), its ``(start,
+        #: stop)`` ranges ``zeros`` zeroed first (:meth:`write_fresh`).
+        self.slabs: tuple = ()
+        #: Per store, the node it was placed for.
+        self.store_nodes: tuple = ()
 
     def __repr__(self) -> str:
         return f"<FusedRun of {len(self.spec.ops)} ops over {self.n} elements>"
@@ -84,14 +96,29 @@ class FusedRun:
         self.direct = tuple(sorted(direct))
         self._rebuild()
 
-    def write_fresh(self, fresh: list) -> None:
+    def write_fresh(self, fresh: list, slabs: list = ()) -> None:
         """Write the stored values of ``fresh`` (``(store, node)``) to a new array per run,
-        kept in ``held[node]`` (flat), instead of the buffer."""
-        self.fresh = tuple(sorted(fresh))
+        kept in ``held[node]`` (flat), instead of the buffer; and those of ``slabs`` (see
+        :attr:`slabs`) into parts of one new array each."""
+        self.fresh, self.slabs = tuple(sorted(fresh)), tuple(slabs)
         self._rebuild()
 
     def _rebuild(self) -> None:
-        self._kernel = fused_kernel(self.spec, tuple(k for k, _, _ in self.direct), tuple(j for j, _ in self.fresh))
+        fresh = sorted([j for j, _ in self.fresh] + [j for _, _, parts, _ in self.slabs for j, _ in parts])
+        self._kernel = fused_kernel(self.spec, tuple(k for k, _, _ in self.direct), tuple(fresh))
+
+    def _made(self, dtype, held) -> list:
+        """New arrays for the fresh stores (in ``held``), in the order of the stores."""
+        arrays = {}
+        for j, node in self.fresh:
+            arrays[j] = held[node] = np.empty(self.n, dtype)
+        for node, size, parts, zeros in self.slabs:
+            whole = held[node] = np.empty(size, dtype)
+            for lo, hi in zeros:
+                whole[lo:hi] = 0
+            for j, start in parts:
+                arrays[j] = whole[start:start + self.n]
+        return [arrays[j] for j in sorted(arrays)]
 
     def _leaves(self, buf, held) -> list:
         n, dtype = self.n, buf.dtype
@@ -100,13 +127,12 @@ class FusedRun:
     def run(self, buf, held=None) -> None:
         """Compute the run's stored values and sums in ``buf`` (``held``: the leaves' arrays, by
         node, where the run reads some of them directly)."""
-        if not (self.direct or self.fresh):
+        for lo, hi in self.zeros:
+            buf[lo:hi] = 0
+        if not (self.direct or self.fresh or self.slabs):
             self._kernel.run(buf, self.offs, self.n)
             return
-        made = [np.empty(self.n, buf.dtype) for _ in self.fresh]
-        self._kernel.run(buf, self.offs, self.n, *self._leaves(buf, held), *made)
-        for (_, node), z in zip(self.fresh, made):
-            held[node] = z
+        self._kernel.run(buf, self.offs, self.n, *self._leaves(buf, held), *self._made(buf.dtype, held))
 
     def adjoint(self, buf, adj, held=None) -> None:
         """Add the run's contributions to the inputs' adjoints in ``adj``, from the adjoints of
@@ -213,7 +239,7 @@ def schedule(entries, fits, defer_max: int = DEFER_MAX, run_max: int = RUN_MAX):
             yield from run
 
 
-def build_run(entries: list, consts: dict, operand, alloc, read_after) -> tuple[FusedRun, dict]:
+def build_run(entries: list, consts: dict, operand, alloc, read_after, adds=None) -> tuple[FusedRun, dict]:
     """The loop of a run (from :func:`schedule`) and where its results live.
 
     ``operand(node, constant, shape)`` gives an operand's place outside the run: ``(offset,
@@ -221,7 +247,10 @@ def build_run(entries: list, consts: dict, operand, alloc, read_after) -> tuple[
     there first if the operand broadcasts otherwise); ``alloc(node, shape)`` reserves buffer
     positions for a value the run stores;
     ``read_after(node, uses)`` says whether anything after the run reads ``node``, given the
-    run's own ``uses`` of it.  ``consts`` maps a structural entry's node to its constant
+    run's own ``uses`` of it; ``adds`` is told first the set of nodes stored alone (no other
+    node of the run has the same value), then asked per store (by the node it was placed
+    for), once every store is placed, whether it is added to what its positions hold
+    (:attr:`FusedSpec.adds`).  ``consts`` maps a structural entry's node to its constant
     operands.  Returns the :class:`FusedRun` and ``{node: offset}`` for every value the run
     stores (the sums' included)."""
     refs: dict = {}  # node -> its reference in the loop
@@ -261,16 +290,22 @@ def build_run(entries: list, consts: dict, operand, alloc, read_after) -> tuple[
         refs[e.out_node] = seen[key]
     stored: dict = {}  # reference -> offset
     placed = {}
-    for e in entries:
-        node = e.out_node
-        r = refs.get(node)
-        if r is None or not read_after(node, uses.get(node, 0)):
-            continue
+    storing = [(e, refs[e.out_node]) for e in entries
+               if e.out_node in refs and read_after(e.out_node, uses.get(e.out_node, 0))]
+    if adds is not None:  # the nodes stored alone: no other node of the run is the same value
+        count = Counter(r for _, r in storing)
+        adds({e.out_node for e, r in storing if count[r] == 1})
+    first = []  # per store, the node it was placed for
+    for e, r in storing:
         if r not in stored:
-            stored[r] = alloc(node, tuple(e.out_shape))
-        placed[node] = stored[r]
+            stored[r] = alloc(e.out_node, tuple(e.out_shape))
+            first.append(e.out_node)
+        placed[e.out_node] = stored[r]
     for node, shape in sum_nodes:
         placed[node] = alloc(node, shape)
-    spec = FusedSpec(tuple(ops), len(places["a"]), len(places["s"]), tuple(stored), tuple(sums))
+    added = tuple(j for j, node in enumerate(first) if adds is not None and adds(node))
+    spec = FusedSpec(tuple(ops), len(places["a"]), len(places["s"]), tuple(stored), tuple(sums), added)
     offs = list(places["a"]) + list(places["s"]) + list(stored.values()) + [placed[m] for m, _ in sum_nodes]
-    return FusedRun(spec, offs, n, [e.out_node for e in entries]), placed
+    run = FusedRun(spec, offs, n, [e.out_node for e in entries])
+    run.store_nodes = tuple(first)
+    return run, placed

@@ -47,7 +47,8 @@ from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .fusion import FusedRun, block_copy, build_run, schedule
 
-__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX"]
+__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX",
+           "SUMMED_MAX"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
@@ -64,6 +65,8 @@ SWEEP_SIZE_MAX = 1 << 10
 #: full sums of as many: NumPy's vectorised loops beat the VM's element loop there (which calls
 #: the rule element by element; measured, the crossover lies between 4096 and 8192 elements).
 HOST_MIN = 1 << 12
+#: Embeddings one sum may gather into a fused run's stores (:meth:`_Lowering.summed_embeddings`).
+SUMMED_MAX = 8
 #: Matrix products of at least this many multiply-adds whose operands or result the VM would
 #: have to gather (transposed) are host steps: NumPy's matmul reads them in place.  The VM calls
 #: BLAS too, so products on operands as they lie stay in it.  W3 (products of 128 × 784 × 256,
@@ -329,6 +332,16 @@ class _Lowering:
         self.readers: Counter | None = None  # node -> how many entries, guards and outputs read it
         self.reading: dict = {}  # node -> the entries that read it
         self.hosted: dict = {}  # embedding's node -> its slot, where a fused run wrote its operand
+        # summed embeddings of a run's values (:meth:`summed_embeddings`): positions planned for a
+        # run's value, pairs to settle, stores added, buffer ranges zeroed per run, the run's nodes
+        self.summed: dict = {}
+        self.groups: list = []
+        self.adding: set = set()
+        self.zeroing: list = []
+        self.run_nodes: set = set()
+        self.alone: set = set()
+        self.settled: list = []  # (root add, offset, size, [(value, offset)], written value, zeroed) per sum of a run
+        self.made_by = {e.out_node: e for e in self.entries}
         self.run, table, self.sweep = get_vm()
         self.subs = {r: (_KINDS[nin], s) for nin, rs in table.items() for s, r in enumerate(rs)}
         self.scalars: dict = {}  # float constant (and its sign, for -0.0) -> its slot
@@ -457,6 +470,8 @@ class _Lowering:
         :func:`.fusion.schedule` asks: an elementwise rule of the VM on :data:`HOST_MIN` elements
         or more of the buffer's dtype, a full sum of such values, or a reshape of a run's value."""
         op, out_shape = entry.op, entry.out_shape
+        if entry.out_node in self.hosted:  # (a sum that a fused run makes in place)
+            return None
         if isinstance(op, ElementwiseRule):
             n = math.prod(out_shape)
             if n < HOST_MIN or op not in self.subs or self.tape.dtypes.get(entry.out_node, self.dtype) != self.dtype:
@@ -488,12 +503,23 @@ class _Lowering:
             slot = self.operand(node, c)
             return (slot[0], False) if shape is None else self.spread(slot, shape)
 
-        run, placed = build_run(entries, consts, operand, self.place, self.read_after)
+        def adds(asked) -> bool | None:  # the nodes stored alone, then each store's node
+            if isinstance(asked, set):
+                self.alone = asked
+                return None
+            self.settle()
+            return asked in self.adding
+
+        self.run_nodes = {e.out_node for e in entries}
+        run, placed = build_run(entries, consts, operand, self.place, self.read_after, adds)
+        self.settle()
         for e in entries:
             if e.out_node in placed:
                 self.slots[e.out_node] = (placed[e.out_node], tuple(e.out_shape))
         if self.outs is not None:
             self.fresh_stores(run, [e.out_node for e in entries if e.out_node in placed])
+        run.zeros = tuple((a, b) for a, b in self.zeroing if b > a)
+        self.zeroing, self.adding, self.settled = [], set(), []
         self.step(run)
 
     def fresh_stores(self, run, nodes: list) -> None:
@@ -508,23 +534,123 @@ class _Lowering:
             if same and all(v is not None for v in views):
                 fresh.append((j, same[0]))
                 self.fresh.update((v, same[0]) for vs in views for v in vs)
-        if fresh:
-            run.write_fresh(fresh)
+        slabs = []
+        for root, out, n, places, _, zeroed in self.settled:  # summed embeddings only the outputs read
+            views = self.output_only(root.out_node, (out, tuple(root.out_shape)))
+            if views is None:
+                continue
+            parts = tuple((run.store_nodes.index(v), off - out) for v, off in places)
+            slabs.append((root.out_node, n, parts, tuple((a - out, b - out) for a, b in zeroed if b > a)))
+            self.zeroing = [z for z in self.zeroing if z not in zeroed]
+            self.fresh.update((v, root.out_node) for v in views)
+        if fresh or slabs:
+            run.write_fresh(fresh, slabs)
 
     def place(self, node, shape: tuple) -> int:
         """Positions for a value a fused run stores: inside the slot of an embedding that reads
         it, if one does (zeros around the value, which nothing else writes: the embedding then
-        costs no copy), else new ones."""
-        size = math.prod(shape)
+        costs no copy; where the embedding is summed with another of the run's values,
+        :meth:`summed_embeddings`), else new ones."""
+        planned = self.summed.pop(node, None)
+        if planned is not None:
+            return planned
         for e in self.readers_of(node):
-            if e.op is not S.embed or e.out_node in self.hosted or self.tape.dtypes.get(e.out_node, self.dtype) != self.dtype:
+            k = self.embedded_at(e, shape)
+            if k is None:
                 continue
-            idx = np.ravel(S.embed.impl(np.arange(1, size + 1).reshape(shape), **e.params))
-            k = int(np.argmax(idx == 1))
-            if np.array_equal(idx[k:k + size], np.arange(1, size + 1)) and np.count_nonzero(idx) == size:
-                off = self.hosted[e.out_node] = self.alloc(idx.size)
-                return off + k
-        return self.alloc(size)
+            summed = self.summed_embeddings(e, node, k, shape)
+            if summed is not None:
+                return summed
+            off = self.hosted[e.out_node] = self.alloc(math.prod(e.out_shape))
+            return off + k
+        return self.alloc(math.prod(shape))
+
+    def embedded_at(self, e, shape: tuple) -> int | None:
+        """Where entry ``e`` embeds its operand (of ``shape``) into zeros, as one contiguous run
+        of its output, or None (not such an embedding, or its slot is taken)."""
+        if e.op is not S.embed or e.out_node in self.hosted or self.tape.dtypes.get(e.out_node, self.dtype) != self.dtype:
+            return None
+        size = math.prod(shape)
+        idx = np.ravel(S.embed.impl(np.arange(1, size + 1).reshape(shape), **e.params))
+        k = int(np.argmax(idx == 1))
+        return k if np.array_equal(idx[k:k + size], np.arange(1, size + 1)) and np.count_nonzero(idx) == size else None
+
+    def summed_embeddings(self, e, node, k: int, shape: tuple) -> int | None:
+        """Positions for ``node`` when the embedding ``e`` (at ``k``) is a term of a sum (``add``
+        entries read by nothing else) of embeddings into zeros of values of the run, each read
+        by nothing but its embedding after the run (the adjoints of ``x[1:]`` and ``x[:-1]``
+        summed): every value goes into the sum's slot, the one at the highest offset written,
+        the others *added* (:attr:`dualad.kernels.fused.FusedSpec.adds`; :meth:`settle`), so the
+        embeddings and the adds cost nothing."""
+        if self.outs is None:  # (any value may be read: every one keeps its own)
+            return None
+        root, terms, inner = self.embedding_sum(e)
+        if root is None or len(terms) > SUMMED_MAX:
+            return None
+        places = []
+        for emb in terms:
+            value = emb.in_nodes[0]
+            at = self.embedded_at(emb, shape) if value in self.run_nodes and tuple(self.made_by[value].out_shape) == shape else None
+            readers = self.readers_of(value)
+            if at is None or value not in self.alone or any(v == value for v, _ in places) or (
+                    self.readers[value] != len(readers) or any(r is not emb and r.out_node not in self.run_nodes for r in readers)):
+                return None
+            places.append((value, at))
+        n = math.prod(root.out_shape)
+        out = self.alloc(n)
+        for m in inner:
+            self.hosted[m] = out
+        self.summed.update((value, out + at) for value, at in places if value != node)
+        self.groups.append((root, out, n, math.prod(shape), [(v, out + at) for v, at in places]))
+        return out + dict(places)[node]
+
+    def embedding_sum(self, e) -> tuple:
+        """``(root, terms, nodes)`` of the sum that embedding ``e`` is a term of: its last
+        ``add``, the embeddings summed (entries) and every embedding's and add's node; or
+        ``(None, None, None)``.  Each add and embedding of it is read only by the add after it."""
+        shape = tuple(e.out_shape)
+
+        def single_reader(node):
+            readers = self.readers_of(node)
+            return readers[0] if len(readers) == 1 and self.readers[node] == 1 else None
+
+        def is_add(entry):
+            return (entry is not None and getattr(entry.op, "name", None) == "add" and tuple(entry.out_shape) == shape
+                    and entry.out_node not in self.hosted and self.tape.dtypes.get(entry.out_node, self.dtype) == self.dtype)
+
+        root = single_reader(e.out_node)
+        if not is_add(root):
+            return None, None, None
+        while is_add(single_reader(root.out_node)):
+            root = single_reader(root.out_node)
+        terms, inner, todo = [], [], [root]
+        while todo:
+            entry = todo.pop()
+            inner.append(entry.out_node)
+            if entry.op is S.embed:
+                terms.append(entry)
+                continue
+            for m in entry.in_nodes:
+                below = self.made_by.get(m) if m is not None else None
+                if below is None or single_reader(m) is not entry or not (below.op is S.embed or is_add(below)):
+                    return None, None, None
+                todo.append(below)
+        return root, terms, inner
+
+    def settle(self) -> None:
+        """After a run's stores are placed: per sum of embeddings, the store at the highest
+        offset is written, the others added, and the sum's slot is zeroed around the written
+        one (every value of it is placed as planned: each is stored alone, :meth:`place`)."""
+        for root, out, n, size, places in self.groups:
+            unplaced = [v for v, _ in places if self.summed.pop(v, None) is not None]
+            if unplaced:
+                raise NotLowerable(f"values {unplaced} of a sum of embeddings were not stored apart")
+            top, written = max(places, key=lambda p: p[1])
+            self.adding.update(v for v, _ in places if v != top)
+            zeroed = ((out, written), (written + size, out + n))
+            self.zeroing += zeroed
+            self.settled.append((root, out, n, places, top, zeroed))
+        self.groups.clear()
 
     def readers_of(self, node) -> list:
         """The entries that read ``node``."""
@@ -819,6 +945,9 @@ def _lower_entries(low: _Lowering, tape) -> None:
 def _lower_entry(low: _Lowering, entry, consts: dict) -> None:
     op, dtype, slots = entry.op, low.dtype, low.slots
     dt = low.tape.dtypes.get(entry.out_node, dtype)
+    if isinstance(op, ElementwiseRule) and entry.out_node in low.hosted:  # summed embeddings a fused run added in place
+        slots[entry.out_node] = (low.hosted.pop(entry.out_node), tuple(entry.out_shape))
+        return None
     if isinstance(op, ElementwiseRule):
         try:
             if (dt is dtype or dt == dtype) and low.elementwise(entry):

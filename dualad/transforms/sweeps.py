@@ -13,6 +13,7 @@ recording traces the pattern once, not per call, so colouring pays from fewer un
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -112,12 +113,19 @@ def _lanes(prog, leaves: list, seeds: np.ndarray):
     for _, off, size in prog.leaf_slots:
         tan[off:off + size] = seeds[row:row + size]
         row += size
-    with np.errstate(all="ignore"):
-        jvp_run(buf, tan, code, prog.ints, 0, len(code))
+    jvp_run(buf, tan, code, prog.ints, 0, len(code))  # (compiled code: NumPy's error state has no say in it)
     if prog.guards and not prog.guards_hold(buf, held):
         _release(prog, buf, tan)
         return None
     return buf, held, tan
+
+
+@functools.lru_cache(maxsize=64)
+def _identity(n: int, dtype) -> np.ndarray:
+    """The seeds of a dense forward Jacobian, read-only (made once per size and dtype)."""
+    eye = np.eye(n, dtype=dtype)
+    eye.flags.writeable = False
+    return eye
 
 
 def _release(prog, buf, tan) -> None:
@@ -128,6 +136,8 @@ def _release(prog, buf, tan) -> None:
 
 def _chunks(prog, k: int):
     """Lane ranges ``(start, stop)`` covering ``k`` lanes within :data:`LANE_BUDGET`."""
+    if k * prog.image.size <= LANE_BUDGET:
+        return ((0, k),)
     step = max(1, LANE_BUDGET // max(prog.image.size, 1))
     return [(s, min(s + step, k)) for s in range(0, k, step)] or [(0, 0)]
 
@@ -152,7 +162,7 @@ def value_and_jacfwd(prog, leaves: list, outs: list, values: bool = True):
     if n > LANES_MAX:
         return False
     blocks, found = [], None
-    eye = np.eye(n, dtype=prog.image.dtype)
+    eye = _identity(n, prog.image.dtype)
     for start, stop in _chunks(prog, n):
         seeds = eye[:, start:stop]
         result = _lanes(prog, leaves, seeds)
