@@ -13,6 +13,7 @@ import pytest
 from helpers import fd_directional
 
 import dualad as ad
+from dualad.transforms import program as P
 from dualad.transforms.numpy_steps import AxisSumStep, BroadcastStep, ProductStep
 from dualad.transforms.program import lower
 
@@ -113,3 +114,32 @@ def test_broadcasts_and_axis_sums_and_their_adjoints():
     value, (grad,) = prog.value_and_grad([x1], rec.outs[0][1])
     np.testing.assert_allclose(value, f(x1), rtol=1e-12)
     np.testing.assert_allclose(grad, ad.grad(f)(x1), rtol=1e-11)
+
+
+def test_jit_jacrev_of_a_tall_map_broadcasts_in_numpy_and_matches_plain():
+    """The recorded reverse lanes multiply output-sized vectors into the identity seed (600 ×
+    600): NumPy's ufuncs read those vectors in place rather than a fused run reading copies."""
+    rng = np.random.default_rng(8)
+    A, B = rng.standard_normal((600, 8)), rng.standard_normal((600, 8))
+
+    def f(x):
+        return np.tanh(A @ x) * (B @ np.sin(x))
+
+    def hand(x):
+        t, s = np.tanh(A @ x), B @ np.sin(x)
+        return ((1.0 - t * t) * s)[:, None] * A + t[:, None] * B * np.cos(x)[None, :]
+
+    j = ad.jit(ad.jacrev(f))
+    x0, x1 = rng.standard_normal(8), rng.standard_normal(8)
+    first = j(x0)
+    kept = first.copy()
+    second = j(x1)
+    assert j.records == 1
+    np.testing.assert_allclose(first, hand(x0), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(second, hand(x1), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(second, ad.jacrev(f)(x1), rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(first, kept)
+    (entry,) = j._cache.values()
+    big = [h for _, _, h in entry.rec.program().steps
+           if isinstance(h, BroadcastStep) and np.prod(h.out_shape) >= P.BROADCAST_UFUNC_MIN]
+    assert not big, big
