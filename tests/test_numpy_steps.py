@@ -71,21 +71,23 @@ def test_results_are_fresh_arrays_and_arguments_untouched():
         np.testing.assert_array_equal(q, k)
 
 
-@pytest.mark.parametrize("case", ["transposed", "batched", "constant first", "vector"])
+@pytest.mark.parametrize("case", ["transposed", "batched", "constant first", "vector", "narrow"])
 def test_products_match_numpy_and_their_adjoints_the_plain_gradient(case):
     rng = np.random.default_rng(5)
-    c = rng.standard_normal((48, 200))
+    c, d = rng.standard_normal((48, 200)), rng.standard_normal((2000, 8)) / 40.0
     fns = {
         "transposed": (lambda x: np.tanh(np.einsum("ji,jk->ik", x, x)), (200, 48)),  # xᵀx, read in place
         "batched": (lambda x: np.einsum("bij,bkj->bik", x, np.sin(x)), (3, 64, 120)),
         "constant first": (lambda x: np.exp(0.1 * (c @ x)), (200, 100)),  # in place, beside a host step
         "vector": (lambda x: x @ np.cos(x), (70_000,)),
+        "narrow": (lambda x: np.exp(x @ d), (1100, 2000)),  # a large x by 8 columns: flipped
     }
     fn, shape = fns[case]
     x0, x1 = rng.standard_normal(shape), rng.standard_normal(shape)
     rec = ad.record(fn, x0)
     np.testing.assert_allclose(rec(x1), fn(x1), rtol=1e-12, atol=1e-12)
-    assert any(isinstance(h, ProductStep) for _, _, h in rec.program().steps), rec.program().steps
+    products = [h for _, _, h in rec.program().steps if isinstance(h, ProductStep)]
+    assert products and any(h.flip for h in products) is (case == "narrow"), rec.program().steps
     # the adjoints: the program's own sweep (forward steps, then each step's adjoint backwards)
     loss = lambda x: np.sum(fn(x) ** 2)
     rec = ad.record(loss, x0)

@@ -25,7 +25,17 @@ import math
 
 import numpy as np
 
-__all__ = ["ProductStep", "BroadcastStep", "AxisSumStep"]
+__all__ = ["ProductStep", "BroadcastStep", "AxisSumStep", "FLIP_MIN", "FLIP_COLUMNS"]
+
+#: A product ``A @ B`` whose ``A`` has at least this many elements and whose result at most
+#: :data:`FLIP_COLUMNS` columns runs as ``(Bᵀ Aᵀ)ᵀ`` (into a small temporary, then copied): NumPy's
+#: OpenBLAS runs a large, memory-bound ``A`` against a narrow ``B`` 1.3–1.7× faster that way
+#: (measured on one thread: 2000 × 2000 by 2000 × 8, 4.2–5.2 ms against 2.9–3.6 ms; 2000 × 1000
+#: by 1000 × 8, 2.7 against 1.7 ms; 1024 × 1024 by 1024 × 8, within the cache, is faster as it
+#: is, 0.73 against 0.95 ms).
+FLIP_MIN = 1 << 21
+#: See :data:`FLIP_MIN`.
+FLIP_COLUMNS = 32
 
 
 def _view(buf, off: int, shape: tuple):
@@ -73,6 +83,7 @@ class ProductStep:
         self.mat = lead + (m, n)
         probe = np.empty(self.shape).transpose(self.back)  # can matmul write the result in place?
         self.in_place = np.shares_memory(probe.reshape(self.mat), probe)
+        self.flip = nbatch == 1 and m * k >= FLIP_MIN and n <= FLIP_COLUMNS
         self.direct: frozenset = frozenset()  # operands' nodes read from the caller's arrays
         self.fresh = False  # whether the result is a new array per run, ``held[node]``
         self.nodes = [out[0]]
@@ -93,7 +104,9 @@ class ProductStep:
         else:
             y = _view(buf, self.off, self.shape)
         target = y.transpose(self.back)
-        if self.in_place:
+        if self.flip:
+            target[...] = np.matmul(b.T, a.T).T.reshape(self.natural)
+        elif self.in_place:
             np.matmul(a, b, out=target.reshape(self.mat))
         else:
             target[...] = np.matmul(a, b).reshape(self.natural)
