@@ -771,3 +771,30 @@ def test_a_mask_that_steers_python_or_picks_elements_is_still_a_guard():
     for x in (np.array([1.0, -2.0, 3.0]), np.array([1.5, -2.0, 3.0]), np.array([-1.0, 2.0, 3.0])):
         _same(jf(x), ad.grad(f)(x), rtol=1e-13)
     assert jf.records == 2  # the second call had the first's mask: replayed
+
+
+@pytest.mark.parametrize("n", [6, 80])  # small values (the compiled adjoint sweep) and large ones
+def test_relu_training_loop_replays_without_recording_again(n):
+    """relu's partial is an op of a recorded gradient, not a guard: steps of gradient descent
+    that change which units are active replay one recording, and match the plain gradient."""
+    rng = np.random.default_rng(12)
+    X, v, y = rng.standard_normal((2 * n, n)), rng.standard_normal(32), rng.standard_normal(2 * n)
+
+    def loss(W, b):
+        return np.mean((ad.relu(X @ W + b) @ v - y) ** 2)
+
+    step = ad.jit(ad.value_and_grad(loss, argnums=(0, 1)))
+    W, b = rng.standard_normal((n, 32)) / np.sqrt(n), np.zeros(32)
+    patterns = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.JitFallbackWarning)
+        for _ in range(12):
+            value, (gW, gb) = step(W, b)
+            want_value, (want_W, want_b) = ad.value_and_grad(loss, argnums=(0, 1))(W, b)
+            np.testing.assert_allclose(value, want_value, rtol=1e-12)
+            np.testing.assert_allclose(gW, want_W, rtol=1e-11, atol=1e-14)
+            np.testing.assert_allclose(gb, want_b, rtol=1e-11, atol=1e-14)
+            patterns.add((X @ W + b > 0).tobytes())
+            W, b = W - 0.05 * gW, b - 0.05 * gb
+    assert len(patterns) > 2  # the active units did change
+    assert step.records == 1

@@ -19,6 +19,7 @@ import dualad as ad
 from dualad.rules import RULES
 from dualad.transforms import program as P
 from dualad.transforms.fusion import FusedRun
+from dualad.transforms.numpy_steps import ProductStep
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                       HealthCheck.filter_too_much])
@@ -320,8 +321,8 @@ def test_large_transposed_products_are_host_steps():
 
     for w0, host in ((rng.standard_normal((48, 40)), True), (rng.standard_normal((48, 2)), False)):
         rec = ad.record(ad.value_and_grad(loss), w0)  # the gradient's products recorded too
-        hosts = [h[0].op.name for _, _, h in rec.program().steps if h is not None]
-        assert ("einsum" in hosts) is host  # Xᵀ @ ḡ: 48 × 64 × 40 multiply-adds, X transposed
+        steps = [h for _, _, h in rec.program().steps if h is not None]
+        assert any(isinstance(h, ProductStep) for h in steps) is host  # Xᵀ @ ḡ: 48 × 64 × 40 multiply-adds
         w1 = w0 + 0.1
         value, grad = rec(w1)
         want_value, want_grad = ad.value_and_grad(loss)(w1)

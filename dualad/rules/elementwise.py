@@ -570,10 +570,13 @@ def clip(x, lo, hi):
 
 
 # relu keeps the generic reading ``relu v₀`` / ``relu′(v₀)`` (text=None): tests/test_trace.py
-# checks that path on it.
+# checks that path on it.  The partial is 1 for x > 0, else 0 (NaN included), written with rules
+# rather than a comparison: inside a recorded gradient (``jit(grad(f))``) it is then an op of the
+# program, computed again at each replay, not a guard that records ``f`` anew whenever the
+# pattern of positive inputs changes (every step of a training loop).
 @elementwise("relu", nondiff="relu'(0) = 0")
 def relu(x):
-    return np.maximum(x, 0.0), (x > 0) * 1.0
+    return np.maximum(x, 0.0), np.sign(np.fmax(x, 0.0))
 
 
 @elementwise("sigmoid", domain=((-4.0, 4.0),), text=("σ({a})", ("σ′({a})",)))

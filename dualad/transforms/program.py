@@ -46,9 +46,10 @@ from ..reverse.tape import elementwise_adjoints
 from ..rules import structural as S
 from ..rules.base import ElementwiseRule
 from .fusion import FusedRun, block_copy, build_run, schedule
+from .numpy_steps import AxisSumStep, BroadcastStep, ProductStep
 
-__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX",
-           "SUMMED_MAX"]
+__all__ = ["Program", "NotLowerable", "lower", "live_entries", "MOVES", "HOST_MIN", "MATMUL_HOST_MIN", "BROADCAST_UFUNC_MIN",
+           "SWEEP_ROWS_MAX", "SWEEP_SIZE_MAX", "SUMMED_MAX"]
 
 #: Structural ops that only move data: lowered by applying them to arrays of buffer positions.
 MOVES = frozenset([S.getitem, S.broadcast_to, S.reshape, S.transpose, S.embed, S.gather, S.concatenate, S.where,
@@ -72,6 +73,13 @@ SUMMED_MAX = 8
 #: BLAS too, so products on operands as they lie stay in it.  W3 (products of 128 × 784 × 256,
 #: transposed in the gradient) replays 3.7 → 3.2 ms this way.
 MATMUL_HOST_MIN = 1 << 16
+#: Elementwise entries of at least this many elements with an operand that broadcasts (other than
+#: a scalar) run NumPy's ufunc, which reads the operand in place, instead of joining a fused run,
+#: which reads it copied to the full size first: in memory-bound sizes the copy's write and read
+#: cost more than the fused loop saves (W4 tall under ``jit(jacrev)``, three products of
+#: 2000-vectors broadcast against the 2000 × 2000 seed: 24.3 → 19.4 ms, CPU time); in smaller
+#: ones the fused loop wins (W3's bias add and relu on 128 × 256 values: 27 µs against 50 µs).
+BROADCAST_UFUNC_MIN = 1 << 18
 _KINDS = {1: UNARY, 2: BINARY, 3: TERNARY}
 _PAD = [[0] * (WIDTH - k) for k in range(WIDTH + 1)]
 
@@ -354,6 +362,7 @@ class _Lowering:
         self.start = 0
         self.slots: list = [None] * tape.nodes
         self.fresh: dict = {}  # values made as new arrays per run (:attr:`Program.fresh`)
+        self.products: list = []  # (first row, stop row, ProductStep) of large in-place VM products
 
     def alloc(self, size: int) -> int:
         off = self.size
@@ -423,6 +432,10 @@ class _Lowering:
             return off, False
         if math.prod(shape) == 1:
             return off, True
+        if math.prod(out_shape) >= HOST_MIN:  # a strided copy, not a gather through an index table
+            out = self.alloc(math.prod(out_shape))
+            self.step(BroadcastStep(off, shape, out, out_shape))
+            return out, False
         return self.gather(np.broadcast_to(self.positions(slot), out_shape)), False
 
     def step(self, host) -> None:
@@ -430,9 +443,10 @@ class _Lowering:
         self.start, start = len(self.rows) // WIDTH, self.start
         self.steps.append((start, self.start, host))
 
-    def host(self, entry, consts) -> None:
-        """Evaluate ``entry`` in Python between compiled segments; its value lives in the
-        buffer if it is of the buffer's dtype and made of plain operands, else on the host."""
+    def host(self, entry, consts, step=None) -> None:
+        """Evaluate ``entry`` in Python between compiled segments (by ``step``, a step of
+        :mod:`.numpy_steps` made from the slot, if given); its value lives in the buffer if it
+        is of the buffer's dtype and made of plain operands, else on the host."""
         node = entry.out_node
         dt = self.tape.dtypes.get(node, self.dtype)
         active = any(isinstance(c, Active) for n, c in zip(entry.in_nodes, consts) if n is None)
@@ -443,6 +457,10 @@ class _Lowering:
         if off >= 0 and new and self.outs is not None and math.prod(entry.out_shape) >= HOST_MIN:
             views = self.output_only(node, self.slots[node])
             self.fresh.update((v, node) for v in views or ())
+        if step is not None and off >= 0:
+            step = step(off)
+            step.fresh = node in self.fresh
+            return self.step(step)
         self.step((entry, consts))
 
     def output_only(self, node, slot) -> list | None:
@@ -482,6 +500,9 @@ class _Lowering:
                         return None
                 elif node not in made and self.slots[node][0] < 0:
                     return None
+                shape = np.shape(r) if node is None else made[node] if node in made else self.slots[node][1]
+                if n >= BROADCAST_UFUNC_MIN and op.ufunc is not None and 1 < math.prod(shape) < n:
+                    return None  # an operand that broadcasts: NumPy's ufunc reads it in place
             return ("e", n)
         node = entry.in_nodes[0] if entry.in_nodes else None
         if node is None or self.tape.dtypes.get(entry.out_node, self.dtype) != self.dtype:
@@ -732,13 +753,18 @@ class _Lowering:
         pos_a = np.transpose(self.positions(slots[0]), perm_a)
         pos_b = np.transpose(self.positions(slots[1]), perm_b)
         in_place = _is_run(pos_a) and _is_run(pos_b) and list(perm_out) == sorted(perm_out)
-        if not in_place and nbatch * m * k * n >= MATMUL_HOST_MIN:
-            return self.host(entry, consts)  # BLAS on the operands as they lie, no gathers
+        large = nbatch * m * k * n >= MATMUL_HOST_MIN
+        operands = [(n_, o, s) for n_, (o, s) in zip(entry.in_nodes, slots)]
+        if not in_place and large:  # BLAS on the operands as they lie, no gathers
+            return self.host(entry, consts, lambda off: ProductStep(operands, (entry.out_node, off, entry.out_shape), layout))
         a = self.gather(pos_a)
         b = self.gather(pos_b)
         prod = self.alloc(nbatch * m * n)
+        first = len(self.rows) // WIDTH
         for i in range(nbatch):
             self.emit([MATMUL, 0, prod + i * m * n, m, a + i * m * k, k, b + i * k * n, n])
+        if large:  # NumPy's matmul instead, if the program has host steps anyway (:meth:`finish`)
+            self.products.append((first, first + nbatch, ProductStep(operands, (entry.out_node, prod, natural), layout)))
         idx = np.transpose(self.positions((prod, natural)), perm_out)
         self.slots[entry.out_node] = (self.gather(idx), tuple(entry.out_shape))
 
@@ -750,6 +776,11 @@ class _Lowering:
             self.slots[entry.out_node] = self.operand(entry.in_nodes[0], c[0])
         elif op is S.sum_ and math.prod(entry.out_shape) == 1 and self.size_of(entry, c) >= HOST_MIN:
             self.host(entry, c)  # NumPy's pairwise sum: faster, and rounds as NumPy does
+        elif op is S.sum_ and self.size_of(entry, c) >= HOST_MIN:
+            (off, shape), = [self.operand(n, v) for n, v in zip(entry.in_nodes, c)]
+            out = self.alloc(math.prod(entry.out_shape))
+            self.slots[entry.out_node] = (out, tuple(entry.out_shape))
+            self.step(AxisSumStep(off, shape, entry.params["axis"], out, entry.out_shape))
         elif op is S.sum_:
             self.reduce(entry, c, _sum_target(entry))
         elif op is S.scatter_add:
@@ -767,8 +798,8 @@ class _Lowering:
         code = np.array(self.rows, dtype=np.int64).reshape(-1, WIDTH)
         ints = np.concatenate(self.ints) if self.ints else np.zeros(0, np.int64)
         leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
-        steps = [s for s in self.steps if s[1] > s[0] or s[2] is not None]
-        direct = self.direct_leaves(leaf_slots, [h for _, _, h in steps if isinstance(h, FusedRun)])
+        steps = [s for s in _products_on_host(self.steps, self.products) if s[1] > s[0] or s[2] is not None]
+        direct = self.direct_leaves(leaf_slots, [h for _, _, h in steps if isinstance(h, (FusedRun, ProductStep))])
         return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep),
                        dict(self.fresh), direct)
 
@@ -794,7 +825,7 @@ class _Lowering:
                     if e.out_node in parts:
                         continue  # an alias of the leaf: checked as a part
                     run = in_run.get(e.out_node)
-                    if run is None or math.prod(self.slots[part][1]) != run.n:
+                    if run is None or (part != node if type(run) is ProductStep else math.prod(self.slots[part][1]) != run.n):
                         break
                 else:
                     continue
@@ -803,11 +834,31 @@ class _Lowering:
                 direct.add(node)
                 reads[node] = (lo, size)
         for run in runs:
+            if type(run) is ProductStep:
+                run.read_leaves(direct)
+                continue
             found = [(k, node, int(run.offs[k]) - lo) for k in range(run.spec.inputs)
                      for node, (lo, size) in reads.items() if lo <= run.offs[k] < lo + size]
             if found:
                 run.read_leaves(found)
         return frozenset(direct)
+
+
+def _products_on_host(steps: list, products: list) -> list:
+    """``steps`` with the large products the VM would run (``(first row, stop row,
+    ProductStep)``) run by their :class:`.numpy_steps.ProductStep` instead, if the program has
+    host steps anyway (the lane sweeps, which need every step in the VM, do not apply to it):
+    NumPy's matmul writes into the product's slot and reads a large argument where it lies."""
+    if not products or all(host is None for _, _, host in steps):
+        return steps
+    out, todo = [], list(products)
+    for start, stop, host in steps:
+        while todo and todo[0][0] < stop:
+            first, end, step = todo.pop(0)
+            out.append((start, first, step))
+            start = end
+        out.append((start, stop, host))
+    return out
 
 
 def _is_run(idx) -> bool:
