@@ -358,3 +358,28 @@ def test_eigvalsh_adjoint_of_one_large_matrix(dtype):
     np.testing.assert_allclose(np.real(np.sum(g * t)), jv, **tol)
     c[3] = np.nan
     assert np.isnan(ad.grad(loss)(a)).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (2, 5, 5)])
+def test_pinv_hermitian_along_any_direction(dtype, shape):
+    # NumPy's pinv(hermitian=True) reads the lower triangle and the real diagonal alone: the
+    # derivative along a direction that is not Hermitian is that of NumPy's own function
+    rng = np.random.default_rng(3)
+    draw = (lambda: rng.standard_normal(shape)) if dtype == np.float64 else \
+        (lambda: rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+    a, t, u = draw(), draw(), draw()
+    a = (a + np.conj(np.swapaxes(a, -1, -2))) / 2 + 3 * np.eye(shape[-1])
+
+    def f(x):
+        return np.linalg.pinv(x, hermitian=True)
+
+    eps = 1e-6
+    fd = (f(a + eps * t) - f(a - eps * t)) / (2 * eps)
+    y, ty = ad.jvp(f, (a,), (t,))
+    np.testing.assert_allclose(y, f(a), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ty, fd, rtol=1e-6, atol=1e-7)
+    _, pull = ad.vjp(f, a)
+    (ga,) = pull(u)
+    # vjp is the plain transpose of the jvp: Re Σ u·(J t) = Re Σ (Jᵀu)·t
+    np.testing.assert_allclose(np.real(np.sum(ga * t)), np.real(np.sum(u * fd)), rtol=1e-6)

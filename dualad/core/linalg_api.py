@@ -250,12 +250,22 @@ def _cutoff(a, rcond, rtol):
     return np.asarray(rcond, dtype=np.float64)
 
 
+def _lower_hermitian(a):
+    """The Hermitian matrix LAPACK's ``*heevd`` sees in ``a``: the strict lower triangle, its
+    conjugate transpose above, the real part of the diagonal (so a derivative along any
+    direction is the derivative of what NumPy computes)."""
+    half = np.tril(a, -1) + 0.5 * np.triu(np.tril(a))
+    return half + L.conj_transpose(half)
+
+
 @implements(np.linalg.pinv)
 def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     a = _matrices(a, "pinv")
     if rcond is not None and rtol is not np._NoValue:
         raise ValueError("`rtol` and `rcond` can't be both set.")
-    cut = _cutoff(a, rcond, rtol)  # hermitian only picks NumPy's algorithm: the same pseudo-inverse
+    cut = _cutoff(a, rcond, rtol)
+    if hermitian:  # NumPy's Hermitian algorithm (eigh) reads the lower triangle alone
+        a = _lower_hermitian(_square(a, "pinv(hermitian=True)"))
     if np.ndim(cut) and cut.shape != tuple(a.shape[:-2]):
         cut = np.broadcast_to(cut, tuple(a.shape[:-2]))
     return L.pinv.bind(a, rcond=float(cut) if np.ndim(cut) == 0 else cut)
