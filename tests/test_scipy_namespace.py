@@ -49,6 +49,21 @@ def test_logsumexp_weights_and_sign():
     np.testing.assert_allclose(ad.grad(dsp.logsumexp)(big), [0.5, 0.5])
 
 
+@pytest.mark.parametrize("axis", [None, 1])
+def test_logsumexp_where_is_the_selected_elements_alone(axis):
+    mask = RNG.uniform(size=A.shape) < 0.6
+    mask[:, 0] = True
+    a = np.where(mask, A, 800.0)  # unselected elements whose exp overflows leak nothing
+    f = lambda a: dsp.logsumexp(a, axis=axis, where=mask)
+    want = (sps.logsumexp(A[mask]) if axis is None
+            else np.array([sps.logsumexp(A[i][mask[i]]) for i in range(A.shape[0])]))
+    np.testing.assert_allclose(f(a), want, rtol=1e-13)
+    check(f, a)  # zero derivative in the unselected elements, softmax of the others
+    g = ad.grad(lambda a: dsp.logsumexp(a, where=mask))(a)
+    np.testing.assert_allclose(g, np.where(mask, np.exp(A - sps.logsumexp(A[mask])), 0.0), atol=1e-15)
+    assert dsp.logsumexp(a, where=np.zeros_like(mask)) == -np.inf
+
+
 def test_softmax_log_softmax():
     for axis in (None, 0, 1):
         np.testing.assert_allclose(dsp.softmax(A, axis=axis), sps.softmax(A, axis=axis), rtol=1e-13)

@@ -69,14 +69,15 @@ __all__ = [
 load_scipy_rules()
 
 
-def _shift(a, axis):
-    """The largest element along ``axis`` (kept dims) as a plain constant, 0 where not finite:
-    logsumexp is the same for any shift, so the shift carries no derivative."""
-    m = np.max(strip(a), axis=axis, keepdims=True)
+def _shift(a, axis, where=None):
+    """The largest element along ``axis`` (kept dims; among those ``where`` selects) as a plain
+    constant, 0 where not finite: logsumexp is the same for any shift, so the shift carries no
+    derivative."""
+    m = np.max(strip(a), axis=axis, keepdims=True, initial=-np.inf, where=True if where is None else where)
     return np.where(np.isfinite(m), m, 0.0)
 
 
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=None):
     """``log(sum(b * exp(a)))`` along ``axis``, computed stably, as ``scipy.special.logsumexp``.
 
     Parameters
@@ -89,6 +90,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         ``return_sign=True`` to get ``log|sum|`` and the sign.
     keepdims : bool
     return_sign : bool
+    where : array_like of bool, optional
+        The elements summed (broadcast against ``a``), as ``jax.scipy.special.logsumexp``'s
+        ``where``: the others contribute nothing, to the value or the derivative (even where
+        ``exp`` of them overflows); with none selected the value is ``-inf``.
 
     Returns
     -------
@@ -104,8 +109,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     >>> np.allclose(ad.grad(logsumexp)(x), np.exp(x) / np.exp(x).sum())
     True
     """
-    m = _shift(a, axis)
-    e = np.exp(a - m)
+    if where is not None:
+        where = np.broadcast_to(np.asarray(where, dtype=bool), np.broadcast_shapes(np.shape(where), np.shape(a)))
+    m = _shift(a, axis, where)
+    e = np.exp(a - m if where is None else np.where(where, a - m, -np.inf))
     if b is not None:
         e = b * e
     s = np.sum(e, axis=axis, keepdims=True)
