@@ -32,6 +32,7 @@ from .native import cython_special, jit
 _TWO_OVER_SQRT_PI = 1.1283791670955126
 _SQRT_PI_OVER_2 = 0.886226925452758
 _INV_SQRT_2PI = 0.3989422804014327
+_INV_SQRT_2 = 0.7071067811865476
 _SQRT_2PI = 2.5066282746310002
 _POS = ((0.3, 3.0),)
 _PROB = ((0.05, 0.95),)
@@ -142,10 +143,43 @@ def erfcinv(x):
     return y, -_SQRT_PI_OVER_2 * np.exp(y * y)
 
 
-@elementwise(special.erfcx, scalar=_native("erfcx"), text=("erfcx {a}", ("(2{a} erfcx {a} − 2/√π)",)))
+@elementwise(special.erfcx, scalar=_native("erfcx"), text=("erfcx {a}", ("(2{a} erfcx {a} − 2/√π)",)), dtypes=ALL_DTYPES)
 def erfcx(x):
     y = special.erfcx(x)
     return y, 2.0 * x * y - _TWO_OVER_SQRT_PI
+
+
+@elementwise(special.dawsn, scalar=_native("dawsn"), text=("F({a})", ("(1 − 2{a} F({a}))",)))
+def dawsn(x):
+    y = special.dawsn(x)  # Dawson's integral: F′ = 1 − 2xF
+    return y, 1.0 - 2.0 * x * y
+
+
+@elementwise(special.owens_t, domain=((-2.0, 2.0), (-2.0, 2.0)), scalar=_native("owens_t", 2), text=("T({a}, {b})", None))
+def owens_t(h, a):
+    return (special.owens_t(h, a), -0.5 * _INV_SQRT_2PI * np.exp(-0.5 * h * h) * special.erf(a * h * _INV_SQRT_2),
+            np.exp(-0.5 * h * h * (1.0 + a * a)) / (2.0 * _PI * (1.0 + a * a)))
+
+
+# --- exponential integrals ----------------------------------------------------------------------
+
+
+@elementwise(special.exp1, domain=_POS, scalar=_native("exp1"), text=("E₁({a})", ("(−e^−{a} / {a})",)))
+def exp1(x):
+    return special.exp1(x), -np.exp(-x) / x
+
+
+@elementwise(special.expi, domain=_POS, scalar=_native("expi"), text=("Ei({a})", ("(e^{a} / {a})",)))
+def expi(x):
+    return special.expi(x), np.exp(x) / x
+
+
+@elementwise(special.expn, domain=((0, 3), (0.3, 3.0)), argnums=(1,), scalar=_native("expn", 2), nondiff=_ORDER + " n (an integer)",
+             text=("E_{a}({b})", ("0", "(−E_{a}−1({b}))")))
+def expn(n, x):
+    # E′_n = −E_{n−1} for n ≥ 1; E₀ = e^−x/x has E₀′ = −e^−x (1 + x)/x² (E_{−1} is not SciPy's)
+    zero = (n == 0) * 1.0
+    return special.expn(n, x), 0.0, (zero - 1.0) * special.expn(n - 1.0 + zero, x) - zero * np.exp(-x) * (1.0 + x) / (x * x)
 
 
 # --- gamma and beta functions -------------------------------------------------------------------
@@ -165,6 +199,25 @@ def gamma(x):
 @elementwise(special.gammaln, domain=_POS, scalar=math.lgamma, text=("ln|Γ({a})|", ("ψ({a})",)))
 def gammaln(x):
     return special.gammaln(x), special.psi(x)
+
+
+@elementwise(special.loggamma, domain=_POS, scalar=_native("loggamma"), text=("ln Γ({a})", ("ψ({a})",)))
+def loggamma(x):
+    return special.loggamma(x), special.psi(x)
+
+
+@elementwise(special.poch, domain=((0.5, 3.0), (0.5, 3.0)), scalar=_native("poch", 2), text=("({a})_{b}", None))
+def poch(z, m):
+    y = special.poch(z, m)  # Γ(z + m) / Γ(z)
+    d = special.psi(z + m)
+    return y, y * (d - special.psi(z)), y * d
+
+
+@elementwise(special.binom, domain=((2.0, 5.0), (0.3, 1.5)), scalar=_native("binom", 2), text=("C({a}, {b})", None))
+def binom(n, k):
+    y = special.binom(n, k)  # Γ(n + 1) / (Γ(k + 1) Γ(n − k + 1))
+    d = special.psi(n - k + 1.0)
+    return y, y * (special.psi(n + 1.0) - d), y * (d - special.psi(k + 1.0))
 
 
 @elementwise(special.rgamma, domain=_POS, scalar=_native("rgamma"), text=("1/Γ({a})", ("(−ψ({a})/Γ({a}))",)))
@@ -524,6 +577,57 @@ def y1(x):
              text=("Y_{a}({b})", ("0", "((Y_{a}−1({b}) − Y_{a}+1({b})) / 2)")))
 def yn(n, x):
     return special.yn(n, x), 0.0, 0.5 * (special.yn(n - 1.0, x) - special.yn(n + 1.0, x))
+
+
+# --- Box-Cox transforms: (x^λ − 1)/λ and the same of 1 + x -----------------------------------------
+# d/dλ = (u eᵘ − (eᵘ − 1))/λ² with u = λ ln x: boxcox_dlambda computes it (its Taylor series in u
+# where the difference cancels) as a ufunc Numba compiles, so that nested derivatives in x reach it.
+
+
+def boxcox_dlambda(lx, lmbda):
+    u = lmbda * lx
+    if abs(u) < 0.01:
+        return lx * lx * (0.5 + u * (1.0 / 3.0 + u * (0.125 + u * (1.0 / 30.0 + u / 144.0))))
+    return (u * math.exp(u) - math.expm1(u)) / (lmbda * lmbda)
+
+
+_boxcox_dlambda_py = boxcox_dlambda
+boxcox_dlambda = _ufunc(_boxcox_dlambda_py)
+
+
+@elementwise(boxcox_dlambda, domain=((0.2, 1.5), (-1.0, 1.0)), argnums=(0,), scalar=jit(_boxcox_dlambda_py),
+             nondiff="not differentiable in λ (the second derivative of boxcox in λ is not offered)",
+             text=("∂boxcox/∂λ({a}, {b})", None))
+def _boxcox_dlambda(lx, lmbda):
+    return boxcox_dlambda(lx, lmbda), lx * np.exp(lmbda * lx), 0.0
+
+
+@elementwise(special.boxcox, domain=((0.3, 3.0), (-1.0, 1.0)), scalar=_native("boxcox", 2), text=("boxcox({a}, {b})", None))
+def boxcox(x, lmbda):
+    lx = np.log(x)
+    return special.boxcox(x, lmbda), np.exp((lmbda - 1.0) * lx), boxcox_dlambda(lx, lmbda)
+
+
+@elementwise(special.boxcox1p, domain=((-0.5, 3.0), (-1.0, 1.0)), scalar=_native("boxcox1p", 2),
+             text=("boxcox1p({a}, {b})", None))
+def boxcox1p(x, lmbda):
+    lx = np.log1p(x)
+    return special.boxcox1p(x, lmbda), np.exp((lmbda - 1.0) * lx), boxcox_dlambda(lx, lmbda)
+
+
+# --- hypergeometric functions: d/dx of ₁F₁ and ₂F₁ are the functions at shifted parameters ---------
+
+
+@elementwise(special.hyp1f1, domain=((0.5, 2.0), (0.5, 2.0), (0.1, 2.0)), argnums=(2,), scalar=_native("hyp1f1", 3),
+             nondiff="not differentiable in a and b", text=("₁F₁({a}; {b}; {c})", None))
+def hyp1f1(a, b, x):
+    return special.hyp1f1(a, b, x), 0.0, 0.0, a / b * special.hyp1f1(a + 1.0, b + 1.0, x)
+
+
+@elementwise(special.hyp2f1, domain=((0.2, 1.5), (0.2, 1.5), (0.5, 2.0), (0.1, 0.8)), argnums=(3,),
+             scalar=_native("hyp2f1", 4), nondiff="not differentiable in a, b and c", text=("₂F₁({a}, {b}; {c}; {d})", None))
+def hyp2f1(a, b, c, x):
+    return special.hyp2f1(a, b, c, x), 0.0, 0.0, 0.0, a * b / c * special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x)
 
 
 # --- inverses of distribution functions (the quantile functions of dualad.scipy.stats) -------------

@@ -4,7 +4,7 @@ The ufuncs (``erf``, ``gammaln``, ``xlogy``...) are SciPy's own, re-exported: th
 dualad's rules (:mod:`dualad.rules.special`) through ``__array_ufunc__``.  The functions SciPy
 writes in Python around ``np.asarray`` are written here with differentiable operations:
 :func:`logsumexp`, :func:`softmax`, :func:`log_softmax`, :func:`polygamma`,
-:func:`multigammaln`.
+:func:`multigammaln`, :func:`comb`, :func:`factorial`, :func:`zeta`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     betainc,
     betaincinv,
     betaln,
+    binom,
+    boxcox,
+    boxcox1p,
+    dawsn,
     digamma,
     entr,
     erf,
@@ -23,13 +27,18 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     erfcinv,
     erfcx,
     erfinv,
+    exp1,
+    expi,
     expit,
+    expn,
     gamma,
     gammainc,
     gammaincc,
     gammaincinv,
     gammaln,
     gammasgn,
+    hyp1f1,
+    hyp2f1,
     i0,
     i0e,
     i1,
@@ -41,9 +50,12 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     jv,
     kl_div,
     log_ndtr,
+    loggamma,
     logit,
     ndtr,
     ndtri,
+    owens_t,
+    poch,
     psi,
     rel_entr,
     rgamma,
@@ -59,11 +71,12 @@ from ..core.dispatch import is_active, strip
 from ..rules import RULES, load_scipy_rules
 
 __all__ = [
-    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln",
-    "beta", "betainc", "betaincinv", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv",
-    "expit", "gamma", "gammainc", "gammaincc", "gammaincinv", "gammaln", "gammasgn", "i0", "i0e", "i1", "i1e",
-    "iv", "ive", "j0", "j1", "jv", "kl_div", "log_ndtr", "logit", "ndtr", "ndtri", "psi", "rel_entr", "rgamma",
-    "stdtrit", "xlog1py", "xlogy", "y0", "y1", "yn",
+    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln", "comb", "factorial", "zeta",
+    "beta", "betainc", "betaincinv", "betaln", "binom", "boxcox", "boxcox1p", "dawsn", "digamma", "entr", "erf",
+    "erfc", "erfcinv", "erfcx", "erfinv", "exp1", "expi", "expit", "expn", "gamma", "gammainc", "gammaincc",
+    "gammaincinv", "gammaln", "gammasgn", "hyp1f1", "hyp2f1", "i0", "i0e", "i1", "i1e", "iv", "ive", "j0", "j1",
+    "jv", "kl_div", "log_ndtr", "loggamma", "logit", "ndtr", "ndtri", "owens_t", "poch", "psi", "rel_entr",
+    "rgamma", "stdtrit", "xlog1py", "xlogy", "y0", "y1", "yn",
 ]
 
 load_scipy_rules()
@@ -191,3 +204,81 @@ def multigammaln(a, d: int):
     for j in range(d):
         out = out + _sp.gammaln(a - 0.5 * j)
     return out
+
+
+def comb(N, k, exact=False, repetition=False):
+    """The number of combinations of ``N`` things taken ``k`` at a time, as
+    ``scipy.special.comb`` with ``exact=False``: ``binom(N, k)`` where ``0 ≤ k ≤ N``, else 0;
+    differentiable in both (through the rule of ``binom``).
+
+    Parameters
+    ----------
+    N, k : array_like or active values
+    exact : bool
+        Only ``False`` (floating point) is differentiable; ``True`` is SciPy's integer count of
+        plain integers.
+    repetition : bool
+        Combinations with repetition: ``comb(N + k − 1, k)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from scipy import special
+    >>> from dualad.scipy.special import comb
+    >>> g = ad.grad(lambda n: comb(n, 2.0))(5.0)      # d/dn n(n − 1)/2 = n − 1/2
+    >>> bool(np.isclose(g, 4.5))
+    True
+    """
+    if exact:
+        if is_active(N) or is_active(k):
+            raise TypeError("comb(exact=True) counts plain integers and has no derivative; "
+                            "use exact=False to differentiate")
+        return _sp.comb(N, k, exact=True, repetition=repetition)
+    if repetition:
+        N = N + k - 1
+    inside = (strip(k) <= strip(N)) & (strip(N) >= 0) & (strip(k) >= 0)
+    return np.where(inside, binom(N, k), 0.0)
+
+
+def factorial(n, exact=False):
+    """``Γ(n + 1)``, 0 for ``n < 0``, as ``scipy.special.factorial`` with ``exact=False``;
+    differentiable in ``n`` (``Γ(n + 1) ψ(n + 1)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from scipy import special
+    >>> from dualad.scipy.special import factorial
+    >>> bool(np.isclose(ad.grad(factorial)(3.0), 6.0 * special.psi(4.0)))
+    True
+    """
+    if exact:
+        if is_active(n):
+            raise TypeError("factorial(exact=True) counts plain integers and has no derivative; "
+                            "use exact=False to differentiate")
+        return _sp.factorial(n, exact=True)
+    if not is_active(n):
+        return _sp.factorial(n, exact=False)
+    return np.where(strip(n) < 0, 0.0, gamma(np.where(strip(n) < 0, 0.0, n) + 1.0))
+
+
+def zeta(x, q=None):
+    """The Hurwitz zeta function ``ζ(x, q) = Σ_k (k + q)^−x`` (Riemann's for ``q=None``), as
+    ``scipy.special.zeta``; differentiable in ``q`` (``−x ζ(x + 1, q)``).  The derivative in
+    ``x`` is not offered: an active ``x`` raises a ``TypeError`` naming it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import zeta
+    >>> bool(np.isclose(ad.grad(lambda q: zeta(3.0, q))(2.0), -3.0 * zeta(4.0, 2.0)))
+    True
+    """
+    if q is None:
+        if is_active(x):
+            return zeta(x, 1.0)
+        return _sp.zeta(x)
+    return _sp.zeta(x, q)
