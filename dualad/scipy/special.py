@@ -259,8 +259,6 @@ def factorial(n, exact=False):
             raise TypeError("factorial(exact=True) counts plain integers and has no derivative; "
                             "use exact=False to differentiate")
         return _sp.factorial(n, exact=True)
-    if not is_active(n):
-        return _sp.factorial(n, exact=False)
     return np.where(strip(n) < 0, 0.0, gamma(np.where(strip(n) < 0, 0.0, n) + 1.0))
 
 
