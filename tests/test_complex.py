@@ -422,6 +422,13 @@ def test_check_grads_on_complex_functions(monkeypatch):
         ad.check_grads(lambda z: np.conj(z) * z, (Z,), order=1, modes=("forward",))
 
 
+def test_check_grads_takes_jax_mode_names_and_tolerances_per_dtype(monkeypatch):
+    ad.check_grads(lambda z: np.sin(z) * np.conj(z), (Z,), 2, ["fwd", "rev"], atol={np.complex128: 1e-6})
+    monkeypatch.setattr(RULES["conjugate"], "wirtinger", lambda z: (1.0, 0.0))  # a wrong rule is caught
+    with pytest.raises(AssertionError, match="check_grads"):
+        ad.check_grads(lambda z: np.conj(z) * z, (Z,), 1, ["fwd"], rtol={np.float32: 1.0})
+
+
 def test_backward_of_a_complex_output_needs_a_gradient():
     z = ad.Variable(Z)
     y = np.sum(z * z)
