@@ -247,7 +247,12 @@ def test_special_rule_second_order(rule, i, n):
     grad = ad.grad(f)
     not_offered = {("gammainc_da", 0): "gammainc_da2 is not differentiable in its argument 'a'",  # d³P/da³
                    ("boxcox", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",  # d²/dλ²
-                   ("boxcox1p", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'"}
+                   ("boxcox1p", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",
+                   ("hyp1f1", 0): "hyp1f1_d. is not differentiable in its argument 'a'",  # in the parameters
+                   ("hyp1f1", 1): "hyp1f1_d. is not differentiable in its argument 'b'",
+                   ("hyp2f1", 0): "hyp2f1_d. is not differentiable in its argument 'a'",
+                   ("hyp2f1", 1): "hyp2f1_d. is not differentiable in its argument 'b'",
+                   ("hyp2f1", 2): "hyp2f1_d. is not differentiable in its argument 'c'"}
     if (rule.name, i) in not_offered:  # not offered, and said so
         with pytest.raises(TypeError, match=not_offered[rule.name, i]):
             ad.hvp(f, xs[i], v)

@@ -364,7 +364,12 @@ def test_comb_factorial_zeta_match_scipy_and_differences():
     ("boxcox", (np.array([0.5, 1.5, 3.0, 2.0, 2.0]), np.array([0.3, 0.0, -1.2, 1e-5, 2.0])), 1),
     ("boxcox1p", (np.array([-0.5, 0.5, 3.0, 1e-3]), np.array([0.3, 0.0, -1.2, 1e-6])), 1),
     ("hyp1f1", (np.array([0.5, 1.5, 3.0]), np.array([2.5, 1.0, 4.0]), np.array([0.7, -2.0, 10.0])), 2),
+    ("hyp1f1", (np.array([0.5, 1.5, 3.0, 0.7]), np.array([2.5, 1.0, 4.0, 2.0]), np.array([0.7, -2.0, 10.0, -20.0])), 0),
+    ("hyp1f1", (np.array([0.5, 1.5, 3.0, 0.7]), np.array([2.5, 1.0, 4.0, 2.0]), np.array([0.7, -2.0, 10.0, -20.0])), 1),
     ("hyp2f1", (np.array([0.3, 1.5]), np.array([0.4, -0.5]), np.array([0.5, 2.5]), np.array([0.6, -0.9])), 3),
+    ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 0),
+    ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 1),
+    ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 2),
     ("erfcx", (np.array([-2.0, 0.0, 0.5, 30.0]),), 0),
 ])
 def test_more_special_functions_match_scipy_and_differences(name, args, argnum):
@@ -377,7 +382,10 @@ def test_holomorphic_erfcx_and_special_parameters_refused():
     z = np.array([0.5 + 0.2j, -1.0 + 2.0j, 3.0 - 0.5j])
     _, t = ad.jvp(dsp.erfcx, (z,), (np.ones_like(z),))
     np.testing.assert_allclose(t, 2 * z * sps.erfcx(z) - 2 / np.sqrt(np.pi), rtol=1e-12)  # f'(z)
-    with pytest.raises(TypeError, match="hyp1f1 is not differentiable in its argument 'a'"):
-        ad.grad(lambda a: dsp.hyp1f1(a, 2.0, 0.5))(1.5)
+    with pytest.raises(TypeError, match="hyp1f1_da is not differentiable in its argument 'a'"):  # second order
+        ad.derivative(lambda a: dsp.hyp1f1(a, 2.0, 0.5), order=2)(1.5)
+    # the mixed second derivative in a and x: ∂/∂x ∂F/∂a against differences of the first
+    d = lambda x: ad.grad(lambda a: dsp.hyp1f1(a, 2.0, x))(1.5)
+    np.testing.assert_allclose(ad.grad(d)(0.5), (d(0.5 + 1e-5) - d(0.5 - 1e-5)) / 2e-5, rtol=1e-7)
     with pytest.raises(TypeError, match="expn is not differentiable in its argument 'n'"):
         ad.grad(lambda n: dsp.expn(n, 0.5))(2.0)

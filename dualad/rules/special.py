@@ -26,6 +26,7 @@ from scipy import special as public
 from scipy.special import _ufuncs
 from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
+from . import hypergeom
 from .base import ALL_DTYPES, elementwise
 from .native import cython_special, jit
 
@@ -353,9 +354,10 @@ def gammainc_da2(a, x):
 
 
 def _ufunc(fn):
-    """A scalar function of (a, x) as a NumPy ufunc that Numba compiles (its wrapper keeps the
-    loops alive)."""
-    return numba.vectorize(["float64(float64, float64)", "float32(float32, float32)"], cache=True)(fn).ufunc
+    """A scalar function of floats (``(a, x)``, ``(a, b, x)``...) as a NumPy ufunc that Numba
+    compiles (its wrapper keeps the loops alive)."""
+    sig = lambda t: f"{t}({', '.join([t] * fn.__code__.co_argcount)})"  # noqa: E731
+    return numba.vectorize([sig("float64"), sig("float32")], cache=True)(fn).ufunc
 
 
 _gammainc_da_py, _gammainc_da2_py = gammainc_da, gammainc_da2
@@ -615,19 +617,60 @@ def boxcox1p(x, lmbda):
     return special.boxcox1p(x, lmbda), np.exp((lmbda - 1.0) * lx), boxcox_dlambda(lx, lmbda)
 
 
-# --- hypergeometric functions: d/dx of ₁F₁ and ₂F₁ are the functions at shifted parameters ---------
+# --- hypergeometric functions: d/dx of ₁F₁ and ₂F₁ are the functions at shifted parameters; the
+# parameter derivatives are series (dualad.rules.hypergeom), ufuncs whose derivatives in x are
+# expressions of them again (nested derivatives in x to any order; in the parameters, the first).
+
+hyp1f1_da, hyp1f1_db = _ufunc(hypergeom.hyp1f1_da), _ufunc(hypergeom.hyp1f1_db)
+hyp2f1_da, hyp2f1_db, hyp2f1_dc = (_ufunc(hypergeom.hyp2f1_da), _ufunc(hypergeom.hyp2f1_db),
+                                   _ufunc(hypergeom.hyp2f1_dc))
+_H1 = ((0.5, 2.0), (0.5, 2.0), (0.1, 2.0))
+_H2 = ((0.2, 1.5), (0.2, 1.5), (0.5, 2.0), (0.1, 0.8))
+_SECOND = "not differentiable in the parameters (second derivatives of {} in them are not offered)"
 
 
-@elementwise(special.hyp1f1, domain=((0.5, 2.0), (0.5, 2.0), (0.1, 2.0)), argnums=(2,), scalar=_native("hyp1f1", 3),
-             nondiff="not differentiable in a and b", text=("₁F₁({a}; {b}; {c})", None))
+@elementwise(hyp1f1_da, domain=_H1, argnums=(2,), scalar=jit(hypergeom.hyp1f1_da), nondiff=_SECOND.format("hyp1f1"),
+             text=("∂₁F₁/∂a({a}; {b}; {c})", None))
+def _hyp1f1_da(a, b, x):
+    return hyp1f1_da(a, b, x), 0.0, 0.0, (special.hyp1f1(a + 1.0, b + 1.0, x) + a * hyp1f1_da(a + 1.0, b + 1.0, x)) / b
+
+
+@elementwise(hyp1f1_db, domain=_H1, argnums=(2,), scalar=jit(hypergeom.hyp1f1_db), nondiff=_SECOND.format("hyp1f1"),
+             text=("∂₁F₁/∂b({a}; {b}; {c})", None))
+def _hyp1f1_db(a, b, x):
+    return hyp1f1_db(a, b, x), 0.0, 0.0, a / b * (hyp1f1_db(a + 1.0, b + 1.0, x) - special.hyp1f1(a + 1.0, b + 1.0, x) / b)
+
+
+@elementwise(special.hyp1f1, domain=_H1, scalar=_native("hyp1f1", 3), text=("₁F₁({a}; {b}; {c})", None))
 def hyp1f1(a, b, x):
-    return special.hyp1f1(a, b, x), 0.0, 0.0, a / b * special.hyp1f1(a + 1.0, b + 1.0, x)
+    return special.hyp1f1(a, b, x), hyp1f1_da(a, b, x), hyp1f1_db(a, b, x), a / b * special.hyp1f1(a + 1.0, b + 1.0, x)
 
 
-@elementwise(special.hyp2f1, domain=((0.2, 1.5), (0.2, 1.5), (0.5, 2.0), (0.1, 0.8)), argnums=(3,),
-             scalar=_native("hyp2f1", 4), nondiff="not differentiable in a, b and c", text=("₂F₁({a}, {b}; {c}; {d})", None))
+@elementwise(hyp2f1_da, domain=_H2, argnums=(3,), scalar=jit(hypergeom.hyp2f1_da), nondiff=_SECOND.format("hyp2f1"),
+             text=("∂₂F₁/∂a({a}, {b}; {c}; {d})", None))
+def _hyp2f1_da(a, b, c, x):
+    up = special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x) + a * hyp2f1_da(a + 1.0, b + 1.0, c + 1.0, x)
+    return hyp2f1_da(a, b, c, x), 0.0, 0.0, 0.0, b / c * up
+
+
+@elementwise(hyp2f1_db, domain=_H2, argnums=(3,), scalar=jit(hypergeom.hyp2f1_db), nondiff=_SECOND.format("hyp2f1"),
+             text=("∂₂F₁/∂b({a}, {b}; {c}; {d})", None))
+def _hyp2f1_db(a, b, c, x):
+    up = special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x) + b * hyp2f1_db(a + 1.0, b + 1.0, c + 1.0, x)
+    return hyp2f1_db(a, b, c, x), 0.0, 0.0, 0.0, a / c * up
+
+
+@elementwise(hyp2f1_dc, domain=_H2, argnums=(3,), scalar=jit(hypergeom.hyp2f1_dc), nondiff=_SECOND.format("hyp2f1"),
+             text=("∂₂F₁/∂c({a}, {b}; {c}; {d})", None))
+def _hyp2f1_dc(a, b, c, x):
+    up = hyp2f1_dc(a + 1.0, b + 1.0, c + 1.0, x) - special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x) / c
+    return hyp2f1_dc(a, b, c, x), 0.0, 0.0, 0.0, a * b / c * up
+
+
+@elementwise(special.hyp2f1, domain=_H2, scalar=_native("hyp2f1", 4), text=("₂F₁({a}, {b}; {c}; {d})", None))
 def hyp2f1(a, b, c, x):
-    return special.hyp2f1(a, b, c, x), 0.0, 0.0, 0.0, a * b / c * special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x)
+    return (special.hyp2f1(a, b, c, x), hyp2f1_da(a, b, c, x), hyp2f1_db(a, b, c, x), hyp2f1_dc(a, b, c, x),
+            a * b / c * special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x))
 
 
 # --- inverses of distribution functions (the quantile functions of dualad.scipy.stats) -------------
