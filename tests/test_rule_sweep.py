@@ -248,6 +248,7 @@ def test_special_rule_second_order(rule, i, n):
     not_offered = {("gammainc_da", 0): "gammainc_da2 is not differentiable in its argument 'a'",  # d³P/da³
                    ("boxcox", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",  # d²/dλ²
                    ("boxcox1p", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",
+                   ("_zeta", 0): "zeta_ds is not differentiable in its argument 's'",
                    ("hyp1f1", 0): "hyp1f1_d. is not differentiable in its argument 'a'",  # in the parameters
                    ("hyp1f1", 1): "hyp1f1_d. is not differentiable in its argument 'b'",
                    ("hyp2f1", 0): "hyp2f1_d. is not differentiable in its argument 'a'",

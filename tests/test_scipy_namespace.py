@@ -345,8 +345,11 @@ def test_comb_factorial_zeta_match_scipy_and_differences():
     np.testing.assert_allclose(dsp.zeta(3.0, q), sps.zeta(3.0, q), rtol=1e-13)
     np.testing.assert_allclose(dsp.zeta(np.array([2.0, 3.5])), sps.zeta(np.array([2.0, 3.5])), rtol=1e-13)
     check(lambda q: dsp.zeta(3.0, q), q, rtol=1e-6)
-    with pytest.raises(TypeError, match="not differentiable in its argument 's'"):
-        ad.grad(lambda s: dsp.zeta(s, 2.0))(3.0)
+    s = np.array([1.5, 2.0, 3.0, 10.0, 50.0])
+    check(lambda s: dsp.zeta(s, 0.7), s, rtol=1e-6)
+    np.testing.assert_allclose(ad.grad(dsp.zeta)(2.0), -0.93754825431584375370, rtol=1e-14)  # ζ′(2)
+    with pytest.raises(TypeError, match="zeta_ds is not differentiable in its argument 's'"):
+        ad.derivative(lambda s: dsp.zeta(s, 2.0), order=2)(3.0)
 
 
 @pytest.mark.parametrize("name,args,argnum", [

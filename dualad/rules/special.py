@@ -111,10 +111,50 @@ def _zeta_scalar(x, q):
     return s
 
 
-@elementwise(_ufuncs._zeta, domain=((2.0, 4.0), (0.3, 3.0)), argnums=(1,), scalar=jit(_zeta_scalar),
-             nondiff="not differentiable in s", text=("ζ({a}, {b})", ("0", "(−{a} ζ({a} + 1, {b}))")))
+_BERNOULLI = (1.0 / 6.0, -1.0 / 30.0, 1.0 / 42.0, -1.0 / 30.0, 5.0 / 66.0, -691.0 / 2730.0, 7.0 / 6.0)
+
+
+def zeta_ds(s, q):
+    """∂ζ(s, q)/∂s = −Σ_k ln(k + q) (k + q)^−s: the Euler-Maclaurin summation of ζ (above),
+    each term differentiated in s, from a = q + N ≥ s + 15 (a scalar function; the ufunc below)."""
+    if not (s > 1.0 and q > 0.0):
+        return math.nan
+    acc = 0.0
+    n = int(max(10.0, s + 15.0 - q)) + 1
+    for k in range(n):
+        acc -= math.log(k + q) * (k + q) ** -s
+    a = q + n
+    la = math.log(a)
+    p = a ** (1.0 - s)
+    acc -= p * la / (s - 1.0) + p / ((s - 1.0) * (s - 1.0)) + 0.5 * la * a ** -s
+    rising = s  # (s)_{2j−1}, its derivative's share h = Σ 1/(s + i), and a^(−s−2j+1)
+    h = 1.0 / s
+    power = p / (a * a)
+    fact = 2.0
+    for j in range(7):
+        acc += _BERNOULLI[j] / fact * rising * power * (h - la)
+        rising *= (s + 2 * j + 1) * (s + 2 * j + 2)
+        h += 1.0 / (s + 2 * j + 1) + 1.0 / (s + 2 * j + 2)
+        power /= a * a
+        fact *= (2 * j + 3) * (2 * j + 4)
+    return acc
+
+
+_zeta_ds_py = zeta_ds
+zeta_ds = numba.vectorize(["float64(float64, float64)", "float32(float32, float32)"], cache=True)(_zeta_ds_py).ufunc
+
+
+@elementwise(zeta_ds, domain=((2.0, 4.0), (0.3, 3.0)), argnums=(1,), scalar=jit(_zeta_ds_py),
+             nondiff="not differentiable in s (the second derivative of zeta in s is not offered)",
+             text=("∂ζ/∂s({a}, {b})", None))
+def _zeta_ds(s, q):
+    return zeta_ds(s, q), 0.0, -_ufuncs._zeta(s + 1.0, q) - s * zeta_ds(s + 1.0, q)
+
+
+@elementwise(_ufuncs._zeta, domain=((2.0, 4.0), (0.3, 3.0)), scalar=jit(_zeta_scalar),
+             text=("ζ({a}, {b})", ("∂ζ/∂s({a}, {b})", "(−{a} ζ({a} + 1, {b}))")))
 def _zeta(s, q):
-    return _ufuncs._zeta(s, q), 0.0, -s * _ufuncs._zeta(s + 1.0, q)
+    return _ufuncs._zeta(s, q), zeta_ds(s, q), -s * _ufuncs._zeta(s + 1.0, q)
 
 
 # --- error functions ----------------------------------------------------------------------------

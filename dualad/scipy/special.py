@@ -264,8 +264,9 @@ def factorial(n, exact=False):
 
 def zeta(x, q=None):
     """The Hurwitz zeta function ``ζ(x, q) = Σ_k (k + q)^−x`` (Riemann's for ``q=None``), as
-    ``scipy.special.zeta``; differentiable in ``q`` (``−x ζ(x + 1, q)``).  The derivative in
-    ``x`` is not offered: an active ``x`` raises a ``TypeError`` naming it.
+    ``scipy.special.zeta``; differentiable in ``q`` (``−x ζ(x + 1, q)``, to any order) and in
+    ``x`` (``−Σ ln(k + q) (k + q)^−x``, summed as ζ itself; the second derivative in ``x`` is not
+    offered and raises a ``TypeError`` naming it).
 
     Examples
     --------
