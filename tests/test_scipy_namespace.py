@@ -392,3 +392,47 @@ def test_holomorphic_erfcx_and_special_parameters_refused():
     np.testing.assert_allclose(ad.grad(d)(0.5), (d(0.5 + 1e-5) - d(0.5 - 1e-5)) / 2e-5, rtol=1e-7)
     with pytest.raises(TypeError, match="expn is not differentiable in its argument 'n'"):
         ad.grad(lambda n: dsp.expn(n, 0.5))(2.0)
+
+
+def test_wofz_is_holomorphic_on_complex_values_and_refuses_real_ones():
+    z = np.array([0.5 + 0.2j, -1.0 + 0.3j, 2.0 - 1.0j, 0.1 + 3.0j])
+    y, t = ad.jvp(dsp.wofz, (z,), (np.ones_like(z),))
+    np.testing.assert_array_equal(y, sps.wofz(z))
+    np.testing.assert_allclose(t, -2 * z * sps.wofz(z) + 2j / np.sqrt(np.pi), rtol=1e-12)  # w′(z)
+    v = np.array([0.3 - 1.0j, 1.0 + 0.0j, -0.5j, 2.0 + 1.0j])
+    eps = 1e-6
+    np.testing.assert_allclose(ad.jvp(dsp.wofz, (z,), (v,))[1], (sps.wofz(z + eps * v) - sps.wofz(z - eps * v)) / (2 * eps), rtol=1e-7)
+    # the gradient of a real function: ∂f/∂x − i ∂f/∂y by differences along both axes
+    f = lambda z: np.sum(np.abs(dsp.wofz(z)) ** 2)
+    g = ad.grad(f)(z)
+    fd = [np.array([(f(z + eps * d * e) - f(z - eps * d * e)) / (2 * eps) for e in np.eye(4)]) for d in (1, 1j)]
+    np.testing.assert_allclose(g, fd[0] - 1j * fd[1], rtol=1e-6)
+    # second order, holomorphic: w″ = −2w − 2z w′
+    one = np.ones_like(z)
+    w, w1 = sps.wofz(z), -2 * z * sps.wofz(z) + 2j / np.sqrt(np.pi)
+    w2 = ad.jvp(lambda z: ad.jvp(dsp.wofz, (z,), (one,))[1], (z,), (one,))[1]
+    np.testing.assert_allclose(w2, -2 * w - 2 * z * w1, rtol=1e-12)
+    with pytest.raises(TypeError, match="takes complex values only"):
+        ad.grad(lambda x: np.real(dsp.wofz(x)))(0.5)
+
+
+@pytest.mark.parametrize("name,out,deriv", [
+    ("sici", 0, lambda x: np.where(x == 0, 1.0, np.sin(x) / np.where(x == 0, 1.0, x))),
+    ("sici", 1, lambda x: np.cos(x) / x),
+    ("fresnel", 0, lambda x: np.sin(np.pi * x * x / 2)),
+    ("fresnel", 1, lambda x: np.cos(np.pi * x * x / 2)),
+])
+@pytest.mark.parametrize("reps", [1, 100])  # NumPy, then the kernels (SciPy's compiled pair)
+def test_two_output_functions_sici_fresnel(name, out, deriv, reps):
+    x = np.tile(np.array([-3.0, -0.5, 0.7, 2.0, 30.0]), reps)
+    f = lambda x: getattr(dsp, name)(x)[out]
+    y, t = ad.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(y, getattr(sps, name)(x)[out])
+    np.testing.assert_allclose(t, deriv(x), rtol=1e-13)  # the closed forms
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(f(x)))(x), deriv(x), rtol=1e-13)
+    if reps == 1:
+        check(f, x, rtol=1e-6)
+        h = 1e-5  # second order (nested) against differences of the closed form
+        np.testing.assert_allclose(ad.hessian(lambda x: np.sum(f(x)))(x).diagonal(), (deriv(x + h) - deriv(x - h)) / (2 * h),
+                                   rtol=1e-6, atol=1e-6)
+    assert dsp.sici(0.0)[0] == 0.0 and ad.grad(lambda x: dsp.sici(x)[0])(0.0) == 1.0

@@ -27,10 +27,11 @@ from scipy.special import _ufuncs
 from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
 from . import hypergeom
-from .base import ALL_DTYPES, elementwise
-from .native import cython_special, jit
+from .base import ALL_DTYPES, RULES, elementwise
+from .native import cython_special, cython_special_pair, jit
 
 _TWO_OVER_SQRT_PI = 1.1283791670955126
+_TWO_I_OVER_SQRT_PI = 1.1283791670955126j
 _SQRT_PI_OVER_2 = 0.886226925452758
 _INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT_2 = 0.7071067811865476
@@ -190,6 +191,15 @@ def erfcx(x):
     return y, 2.0 * x * y - _TWO_OVER_SQRT_PI
 
 
+# The Faddeeva function w(z) = e^(−z²) erfc(−iz), entire: w′ = −2z w + 2i/√π.  SciPy's real loop
+# returns complex values, which a real rule would truncate: complex dtypes only (a real value
+# reaches it as a complex one, by dualad.scipy.special.wofz).
+@elementwise(special.wofz, domain=((-2.0, 2.0),), dtypes=ALL_DTYPES[2:], text=("w({a})", ("(2i/√π − 2{a} w({a}))",)))
+def wofz(z):
+    y = special.wofz(z)
+    return y, _TWO_I_OVER_SQRT_PI - 2.0 * z * y
+
+
 @elementwise(special.dawsn, scalar=_native("dawsn"), text=("F({a})", ("(1 − 2{a} F({a}))",)))
 def dawsn(x):
     y = special.dawsn(x)  # Dawson's integral: F′ = 1 − 2xF
@@ -200,6 +210,59 @@ def dawsn(x):
 def owens_t(h, a):
     return (special.owens_t(h, a), -0.5 * _INV_SQRT_2PI * np.exp(-0.5 * h * h) * special.erf(a * h * _INV_SQRT_2),
             np.exp(-0.5 * h * h * (1.0 + a * a)) / (2.0 * _PI * (1.0 + a * a)))
+
+
+# --- SciPy's two-output functions, one rule per output (dualad.scipy.special.sici, .fresnel) -------
+# Each output is a function of its own: SciPy's on plain values, the rule itself on active ones
+# (the rule's value expression meets those at nested levels).
+
+
+def _output(fn, index, rule, x):
+    if isinstance(x, (float, int, np.ndarray, np.generic)):
+        return fn(x)[index]
+    return RULES[rule](x)
+
+
+def sici_si(x):
+    """The sine integral Si(x), the first output of ``scipy.special.sici``."""
+    return _output(special.sici, 0, "sici_si", x)
+
+
+def sici_ci(x):
+    """The cosine integral Ci(x) (of |x| for x < 0, as SciPy), the second output of ``sici``."""
+    return _output(special.sici, 1, "sici_ci", x)
+
+
+def fresnel_s(x):
+    """The Fresnel integral S(x), the first output of ``scipy.special.fresnel``."""
+    return _output(special.fresnel, 0, "fresnel_s", x)
+
+
+def fresnel_c(x):
+    """The Fresnel integral C(x), the second output of ``scipy.special.fresnel``."""
+    return _output(special.fresnel, 1, "fresnel_c", x)
+
+
+@elementwise(sici_si, scalar=cython_special_pair("sici", 0), nondiff="Si′(0) = 1, its limit", text=("Si({a})", None))
+def _sici_si(x):
+    z = (x == 0) * 1.0
+    return sici_si(x), np.sin(x) / (x + z) + z
+
+
+@elementwise(sici_ci, domain=_POS, scalar=cython_special_pair("sici", 1), nondiff="Ci′(0) = +inf",
+             text=("Ci({a})", ("(cos {a} / {a})",)))
+def _sici_ci(x):
+    return sici_ci(x), np.cos(x) / x
+
+
+@elementwise(fresnel_s, scalar=cython_special_pair("fresnel", 0), text=("S({a})", ("sin(π{a}²/2)",)))
+def _fresnel_s(x):
+    return fresnel_s(x), np.sin(0.5 * _PI * x * x)
+
+
+@elementwise(fresnel_c, scalar=cython_special_pair("fresnel", 1), text=("C({a})", ("cos(π{a}²/2)",)))
+def _fresnel_c(x):
+    return fresnel_c(x), np.cos(0.5 * _PI * x * x)
 
 
 # --- exponential integrals ----------------------------------------------------------------------

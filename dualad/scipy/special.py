@@ -60,6 +60,7 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     rel_entr,
     rgamma,
     stdtrit,
+    wofz,
     xlog1py,
     xlogy,
     y0,
@@ -71,12 +72,12 @@ from ..core.dispatch import is_active, strip
 from ..rules import RULES, load_scipy_rules
 
 __all__ = [
-    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln", "comb", "factorial", "zeta",
+    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln", "comb", "factorial", "zeta", "sici", "fresnel",
     "beta", "betainc", "betaincinv", "betaln", "binom", "boxcox", "boxcox1p", "dawsn", "digamma", "entr", "erf",
     "erfc", "erfcinv", "erfcx", "erfinv", "exp1", "expi", "expit", "expn", "gamma", "gammainc", "gammaincc",
     "gammaincinv", "gammaln", "gammasgn", "hyp1f1", "hyp2f1", "i0", "i0e", "i1", "i1e", "iv", "ive", "j0", "j1",
     "jv", "kl_div", "log_ndtr", "loggamma", "logit", "ndtr", "ndtri", "owens_t", "poch", "psi", "rel_entr",
-    "rgamma", "stdtrit", "xlog1py", "xlogy", "y0", "y1", "yn",
+    "rgamma", "stdtrit", "wofz", "xlog1py", "xlogy", "y0", "y1", "yn",
 ]
 
 load_scipy_rules()
@@ -281,3 +282,37 @@ def zeta(x, q=None):
             return zeta(x, 1.0)
         return _sp.zeta(x)
     return _sp.zeta(x, q)
+
+
+def sici(x):
+    """The sine and cosine integrals ``(Si(x), Ci(x))``, as ``scipy.special.sici`` (real ``x``;
+    ``Ci`` of ``|x|`` for negative ``x``, as SciPy): ``Si′ = sin x / x``, ``Ci′ = cos x / x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import sici
+    >>> bool(np.isclose(ad.grad(lambda x: sici(x)[0])(1.0), np.sin(1.0)))
+    True
+    """
+    if not is_active(x):
+        return _sp.sici(x)
+    return RULES["sici_si"](x), RULES["sici_ci"](x)
+
+
+def fresnel(x):
+    """The Fresnel integrals ``(S(x), C(x))``, as ``scipy.special.fresnel`` (real ``x``):
+    ``S′ = sin(πx²/2)``, ``C′ = cos(πx²/2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import fresnel
+    >>> bool(np.isclose(ad.grad(lambda x: fresnel(x)[1])(1.0), np.cos(np.pi / 2)))
+    True
+    """
+    if not is_active(x):
+        return _sp.fresnel(x)
+    return RULES["fresnel_s"](x), RULES["fresnel_c"](x)
