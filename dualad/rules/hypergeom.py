@@ -27,12 +27,8 @@ _MAX_TERMS = 100000
 @numba.njit(cache=True, error_model="numpy")
 def _series1(a, b, x):
     """(∂a, ∂b) of ₁F₁(a; b; x) for x ≥ 0: positive terms once k > −a."""
-    t = 1.0
-    s = 1.0
-    sa = 0.0
-    sb = 0.0
-    da = 0.0
-    db = 0.0
+    t = s = 1.0
+    sa = sb = da = db = 0.0
     for k in range(_MAX_TERMS):
         sa += 1.0 / (a + k)
         sb += 1.0 / (b + k)
@@ -57,14 +53,8 @@ def _hyp1f1_dab(a, b, x):
 @numba.njit(cache=True, error_model="numpy")
 def _series2(a, b, c, x):
     """(value, ∂a, ∂b, ∂c) of ₂F₁(a, b; c; x) for |x| < 1."""
-    t = 1.0
-    s = 1.0
-    sa = 0.0
-    sb = 0.0
-    sc = 0.0
-    da = 0.0
-    db = 0.0
-    dc = 0.0
+    t = s = 1.0
+    sa = sb = sc = da = db = dc = 0.0
     for k in range(_MAX_TERMS):
         sa += 1.0 / (a + k)
         sb += 1.0 / (b + k)
