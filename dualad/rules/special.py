@@ -31,7 +31,6 @@ from .base import ALL_DTYPES, RULES, elementwise
 from .native import cython_special, cython_special_pair, jit
 
 _TWO_OVER_SQRT_PI = 1.1283791670955126
-_TWO_I_OVER_SQRT_PI = 1.1283791670955126j
 _SQRT_PI_OVER_2 = 0.886226925452758
 _INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT_2 = 0.7071067811865476
@@ -197,7 +196,7 @@ def erfcx(x):
 @elementwise(special.wofz, domain=((-2.0, 2.0),), dtypes=ALL_DTYPES[2:], text=("w({a})", ("(2i/√π − 2{a} w({a}))",)))
 def wofz(z):
     y = special.wofz(z)
-    return y, _TWO_I_OVER_SQRT_PI - 2.0 * z * y
+    return y, 1.1283791670955126j - 2.0 * z * y  # 2i/√π
 
 
 @elementwise(special.dawsn, scalar=_native("dawsn"), text=("F({a})", ("(1 − 2{a} F({a}))",)))
