@@ -194,6 +194,24 @@ def test_dtypes_are_kept(dtype):
     _close(g, ad.grad(lambda z: np.sum(np.abs(np.exp(z) * z) ** 2))(Z), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("f", [lambda x: 1j * x, lambda x: x + 1j, lambda x: np.multiply(x, 1j),
+                               lambda x: np.exp(1j * x), lambda x: x / (1 + 1j)])
+def test_python_complex_scalars_are_weakly_typed(f):
+    # NumPy (NEP 50) keeps float32 and a Python complex as complex64: so must every mode,
+    # the value included (a complex128 tangent for a complex64 value was the bug)
+    x = np.linspace(0.5, 1.5, 3).astype(np.float32)
+    want = f(x).dtype
+    assert want == np.complex64
+    y, t = ad.jvp(f, (x,), (np.ones_like(x),))
+    assert y.dtype == want and t.dtype == want
+    y, pull = ad.vjp(f, x)
+    assert y.dtype == want and pull(np.ones(3, want))[0].dtype == np.float32
+    # the value itself, and the tangent against central differences in float64
+    x64 = x.astype(np.float64)
+    _close(y, f(x), rtol=1e-6)
+    _close(t, (f(x64 + 1e-6) - f(x64 - 1e-6)) / 2e-6, rtol=1e-4, atol=1e-5)
+
+
 def test_mixed_real_and_complex_arguments():
     def f(x, z):
         return np.sum(np.abs(x * z + x**2) ** 2)
@@ -402,6 +420,13 @@ def test_check_grads_on_complex_functions(monkeypatch):
     monkeypatch.setattr(RULES["conjugate"], "wirtinger", lambda z: (1.0, 0.0))
     with pytest.raises(AssertionError, match="check_grads"):
         ad.check_grads(lambda z: np.conj(z) * z, (Z,), order=1, modes=("forward",))
+
+
+def test_check_grads_takes_jax_mode_names_and_tolerances_per_dtype(monkeypatch):
+    ad.check_grads(lambda z: np.sin(z) * np.conj(z), (Z,), 2, ["fwd", "rev"], atol={np.complex128: 1e-6})
+    monkeypatch.setattr(RULES["conjugate"], "wirtinger", lambda z: (1.0, 0.0))  # a wrong rule is caught
+    with pytest.raises(AssertionError, match="check_grads"):
+        ad.check_grads(lambda z: np.conj(z) * z, (Z,), 1, ["fwd"], rtol={np.float32: 1.0})
 
 
 def test_backward_of_a_complex_output_needs_a_gradient():

@@ -56,6 +56,8 @@ CASES = {
     "svd_hermitian_values": (lambda x: np.linalg.svd(sym(x), compute_uv=False, hermitian=True), (3, 3)),
     "qr_tall": (lambda x: flat(*np.linalg.qr(x)), (4, 3)),
     "qr_square_complete": (lambda x: flat(*np.linalg.qr(x, mode="complete")), (3, 3)),
+    "qr_tall_complete": (lambda x: flat(*np.linalg.qr(x, mode="complete")), (4, 2)),  # LAPACK's completion of Q
+    "qr_tall_complete_stack": (lambda x: flat(*np.linalg.qr(x, mode="complete")), (2, 5, 3)),
     "qr_r": (lambda x: np.linalg.qr(x, mode="r"), (4, 3)),
     "qr_wide": (lambda x: flat(*np.linalg.qr(x)), (2, 3)),
     "qr_stack": (lambda x: flat(*np.linalg.qr(x)), (2, 4, 3)),
@@ -228,7 +230,6 @@ def test_second_derivatives_at_repeated_eigenvalues_are_nan_as_in_jax(mode):
 
 REFUSED = [
     ("svd full_matrices on non-square", lambda a: np.sum(np.linalg.svd(a)[0]), np.ones((3, 2)), NotImplementedError, "full_matrices=False"),
-    ("qr complete on tall", lambda a: np.sum(np.linalg.qr(a, mode="complete")[0]), np.eye(3, 2), NotImplementedError, "mode='complete'"),
     ("qr raw", lambda a: np.sum(np.linalg.qr(a, mode="raw")[0]), np.eye(3, 2), NotImplementedError, "Householder"),
     ("cholesky of a non-positive-definite matrix", lambda a: np.sum(np.linalg.cholesky(a)), -np.eye(2), np.linalg.LinAlgError, ""),
     ("slogdet at a singular matrix", lambda a: np.linalg.slogdet(a)[1], np.zeros((2, 2)), np.linalg.LinAlgError, ""),
@@ -358,3 +359,48 @@ def test_eigvalsh_adjoint_of_one_large_matrix(dtype):
     np.testing.assert_allclose(np.real(np.sum(g * t)), jv, **tol)
     c[3] = np.nan
     assert np.isnan(ad.grad(loss)(a)).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("shape", [(1, 1), (4, 4), (2, 5, 5)])
+def test_pinv_hermitian_along_any_direction(dtype, shape):
+    # NumPy's pinv(hermitian=True) reads the lower triangle and the real diagonal alone: the
+    # derivative along a direction that is not Hermitian is that of NumPy's own function
+    rng = np.random.default_rng(3)
+    draw = (lambda: rng.standard_normal(shape)) if dtype == np.float64 else \
+        (lambda: rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+    a, t, u = draw(), draw(), draw()
+    a = (a + np.conj(np.swapaxes(a, -1, -2))) / 2 + 3 * np.eye(shape[-1])
+
+    def f(x):
+        return np.linalg.pinv(x, hermitian=True)
+
+    eps = 1e-6
+    fd = (f(a + eps * t) - f(a - eps * t)) / (2 * eps)
+    y, ty = ad.jvp(f, (a,), (t,))
+    np.testing.assert_allclose(y, f(a), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ty, fd, rtol=1e-6, atol=1e-7)
+    _, pull = ad.vjp(f, a)
+    (ga,) = pull(u)
+    # vjp is the plain transpose of the jvp: Re Σ u·(J t) = Re Σ (Jᵀu)·t
+    np.testing.assert_allclose(np.real(np.sum(ga * t)), np.real(np.sum(u * fd)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (2, 6, 4), (5, 1)])
+def test_qr_complete_of_tall_complex_matrices(shape):
+    # Q's last m − n columns are LAPACK's Householder completion, a smooth function of A:
+    # values equal NumPy's, tangents its central differences, vjp the jvp's transpose
+    rng = np.random.default_rng(5)
+    draw = lambda: rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    a, t = draw(), draw()
+    f = lambda x: np.linalg.qr(x, mode="complete")
+    (q, r), (tq, tr) = ad.jvp(f, (a,), (t,))
+    want_q, want_r = f(a)
+    np.testing.assert_allclose(q, want_q, atol=1e-13)
+    np.testing.assert_array_equal(r, want_r)
+    eps = 1e-6
+    for got, i in ((tq, 0), (tr, 1)):
+        np.testing.assert_allclose(got, (f(a + eps * t)[i] - f(a - eps * t)[i]) / (2 * eps), atol=1e-7)
+    u = rng.standard_normal(q.shape) + 1j * rng.standard_normal(q.shape)
+    (ga,) = ad.vjp(lambda x: f(x)[0], a)[1](u)
+    np.testing.assert_allclose(np.real(np.sum(ga * t)), np.real(np.sum(u * tq)), rtol=1e-10)

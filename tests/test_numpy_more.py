@@ -101,6 +101,9 @@ ELEMENTWISE = {
     "copysign": lambda x: np.copysign(x, -1.0),
     "copysign_signs": lambda x: np.copysign(x, np.array([-1.0, 1.0, -1.0, 1.0, -1.0, 1.0])),
     "fix": lambda x: np.fix(x) + x,
+    "ldexp": lambda x: np.ldexp(x, 3),
+    "ldexp_exponents": lambda x: np.ldexp(x, np.array([-2, 0, 1, 5, -7, 2])),
+    "frexp_mantissa": lambda x: np.frexp(x * 7.0)[0],
 }
 
 
@@ -110,7 +113,8 @@ def test_elementwise_both_modes_and_fd(name):
         both_modes(ELEMENTWISE[name], X)
 
 
-@pytest.mark.parametrize("name", ["radians", "fmod", "remainder", "sinc", "copysign", "modf_frac", "fabs"])
+@pytest.mark.parametrize("name", ["radians", "fmod", "remainder", "sinc", "copysign", "modf_frac", "fabs", "ldexp",
+                                  "frexp_mantissa"])
 def test_elementwise_float32(name):
     f = ELEMENTWISE[name]
     x = X.astype(np.float32)
@@ -296,3 +300,17 @@ def test_real_if_close():
     np.testing.assert_array_equal(y, far)
     np.testing.assert_array_equal(ty, t)
     np.testing.assert_allclose(ad.grad(lambda x: np.sum(np.real_if_close(x * (1.0 + 1e-16j)) ** 2))(X), 2 * X)
+
+
+def test_ldexp_frexp_values_and_closed_forms():
+    x = np.array([0.3, -5.0, 1e3, 0.0, 5e-324, 1e308])
+    m, e = np.frexp(x)
+    y, t = ad.jvp(lambda x: np.frexp(x)[0], (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(y, m)  # exact, subnormals and the largest exponents included
+    np.testing.assert_array_equal(t, np.ldexp(1.0, -e))  # d/dx (x 2^-e) = 2^-e
+    seen = []
+    ad.grad(lambda x: seen.append(np.frexp(x)[1]) or np.sum(x))(x)
+    assert seen[0].dtype == e.dtype and np.array_equal(seen[0], e)  # the exponent: plain integers
+    np.testing.assert_array_equal(ad.grad(lambda x: np.sum(np.ldexp(x, -1070)))(x), np.ldexp(1.0, -1070))
+    with pytest.raises(TypeError, match="exponent n must be a plain integer"):
+        ad.grad(lambda x: np.sum(np.ldexp(x, x)))(x)

@@ -35,7 +35,7 @@ def _point(rule, u):
 
 @pytest.mark.parametrize("name", list(RULES))
 @settings(max_examples=5, deadline=None)
-@given(u=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3))
+@given(u=st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4))  # (hyp2f1 has four inputs)
 def test_restricted_copies_agree_with_the_rule(name, u):
     """Each slot kept is the rule's own, each dropped one is 0, for the value alone, each
     partial alone and every partial (``without_value``)."""

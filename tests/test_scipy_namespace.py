@@ -49,6 +49,22 @@ def test_logsumexp_weights_and_sign():
     np.testing.assert_allclose(ad.grad(dsp.logsumexp)(big), [0.5, 0.5])
 
 
+@pytest.mark.parametrize("axis", [None, 1])
+def test_logsumexp_where_is_the_selected_elements_alone(axis):
+    mask = RNG.uniform(size=A.shape) < 0.6
+    mask[:, 0] = True
+    a = np.where(mask, A, 800.0)  # unselected elements whose exp overflows leak nothing
+    f = lambda a: dsp.logsumexp(a, axis=axis, where=mask)
+    want = (sps.logsumexp(A[mask]) if axis is None
+            else np.array([sps.logsumexp(A[i][mask[i]]) for i in range(A.shape[0])]))
+    np.testing.assert_allclose(f(a), want, rtol=1e-13)
+    check(f, a)  # zero derivative in the unselected elements, softmax of the others
+    g = ad.grad(lambda a: dsp.logsumexp(a, where=mask))(a)
+    np.testing.assert_allclose(g, np.where(mask, np.exp(A - sps.logsumexp(A[mask])), 0.0), atol=1e-15)
+    with np.errstate(divide="ignore"):
+        assert dsp.logsumexp(a, where=np.zeros_like(mask)) == -np.inf
+
+
 def test_softmax_log_softmax():
     for axis in (None, 0, 1):
         np.testing.assert_allclose(dsp.softmax(A, axis=axis), sps.softmax(A, axis=axis), rtol=1e-13)
@@ -308,3 +324,115 @@ def test_signal_errors():
         signal.correlate(np.ones((2, 2)), np.ones(2))
     with pytest.raises(ValueError, match="at least as large as the other in every dimension"):
         signal.convolve(np.ones((2, 4)), np.ones((3, 3)), mode="valid")
+
+
+def test_comb_factorial_zeta_match_scipy_and_differences():
+    n = np.array([2.5, 1.2, 4.0, 3.3])
+    k = np.array([1.3, 2.0, 2.0, 0.4])  # k > N gives 0, as SciPy
+    np.testing.assert_allclose(dsp.comb(n, k), sps.comb(n, k), rtol=1e-13)
+    np.testing.assert_allclose(dsp.comb(n, k, repetition=True), sps.comb(n, k, repetition=True), rtol=1e-13)
+    check(lambda n: dsp.comb(n, k), n, rtol=1e-5, atol=1e-7)
+    check(lambda k: dsp.comb(n, k), k, rtol=1e-5, atol=1e-7)
+    assert dsp.comb(5, 2, exact=True) == 10
+    with pytest.raises(TypeError, match="exact=False"):
+        ad.grad(lambda n: dsp.comb(n, 2, exact=True))(5.0)
+    x = np.array([-1.5, 0.0, 0.7, 2.5, 4.0])
+    np.testing.assert_allclose(dsp.factorial(x), sps.factorial(x), rtol=1e-13)
+    check(dsp.factorial, x[x != 0], rtol=1e-5)  # (a jump at 0: SciPy's 0 below)
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(dsp.factorial(x)))(x),
+                               np.where(x < 0, 0.0, sps.gamma(x + 1) * sps.psi(x + 1)), rtol=1e-12)
+    q = np.array([0.5, 1.0, 2.0, 7.5])
+    np.testing.assert_allclose(dsp.zeta(3.0, q), sps.zeta(3.0, q), rtol=1e-13)
+    np.testing.assert_allclose(dsp.zeta(np.array([2.0, 3.5])), sps.zeta(np.array([2.0, 3.5])), rtol=1e-13)
+    check(lambda q: dsp.zeta(3.0, q), q, rtol=1e-6)
+    s = np.array([1.5, 2.0, 3.0, 10.0, 50.0])
+    check(lambda s: dsp.zeta(s, 0.7), s, rtol=1e-6)
+    np.testing.assert_allclose(ad.grad(dsp.zeta)(2.0), -0.93754825431584375370, rtol=1e-14)  # ζ′(2)
+    with pytest.raises(TypeError, match="zeta_ds is not differentiable in its argument 's'"):
+        ad.derivative(lambda s: dsp.zeta(s, 2.0), order=2)(3.0)
+
+
+@pytest.mark.parametrize("name,args,argnum", [
+    ("dawsn", (np.array([-3.0, -0.5, 0.0, 0.7, 8.0]),), 0),
+    ("owens_t", (np.array([-1.0, 0.0, 0.5, 2.0]), np.array([0.3, -0.7, 1.5, 4.0])), 0),
+    ("owens_t", (np.array([-1.0, 0.0, 0.5, 2.0]), np.array([0.3, -0.7, 1.5, 4.0])), 1),
+    ("exp1", (np.array([0.01, 0.5, 3.0, 20.0]),), 0),
+    ("expi", (np.array([-2.0, 0.01, 0.5, 3.0]),), 0),
+    ("expn", (np.array([0, 1, 2, 5]), np.array([0.3, 0.5, 1.5, 4.0])), 1),
+    ("loggamma", (np.array([0.1, 1.0, 2.5, 30.0]),), 0),
+    ("poch", (np.array([0.5, 1.5, 3.0]), np.array([2.2, 0.3, -0.5])), 0),
+    ("poch", (np.array([0.5, 1.5, 3.0]), np.array([2.2, 0.3, -0.5])), 1),
+    ("binom", (np.array([4.5, 3.0, 7.2]), np.array([1.2, 0.5, 3.3])), 1),
+    ("boxcox", (np.array([0.5, 1.5, 3.0, 2.0, 2.0]), np.array([0.3, 0.0, -1.2, 1e-5, 2.0])), 0),
+    ("boxcox", (np.array([0.5, 1.5, 3.0, 2.0, 2.0]), np.array([0.3, 0.0, -1.2, 1e-5, 2.0])), 1),
+    ("boxcox1p", (np.array([-0.5, 0.5, 3.0, 1e-3]), np.array([0.3, 0.0, -1.2, 1e-6])), 1),
+    ("hyp1f1", (np.array([0.5, 1.5, 3.0]), np.array([2.5, 1.0, 4.0]), np.array([0.7, -2.0, 10.0])), 2),
+    ("hyp1f1", (np.array([0.5, 1.5, 3.0, 0.7]), np.array([2.5, 1.0, 4.0, 2.0]), np.array([0.7, -2.0, 10.0, -20.0])), 0),
+    ("hyp1f1", (np.array([0.5, 1.5, 3.0, 0.7]), np.array([2.5, 1.0, 4.0, 2.0]), np.array([0.7, -2.0, 10.0, -20.0])), 1),
+    ("hyp2f1", (np.array([0.3, 1.5]), np.array([0.4, -0.5]), np.array([0.5, 2.5]), np.array([0.6, -0.9])), 3),
+    ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 0),
+    ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 1),
+    ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 2),
+    ("erfcx", (np.array([-2.0, 0.0, 0.5, 30.0]),), 0),
+])
+def test_more_special_functions_match_scipy_and_differences(name, args, argnum):
+    f = getattr(dsp, name)
+    np.testing.assert_array_equal(f(*args), getattr(sps, name)(*args))  # SciPy's own values
+    check(lambda *a: f(*a), *args, argnum=argnum, rtol=1e-6, atol=1e-8)
+
+
+def test_holomorphic_erfcx_and_special_parameters_refused():
+    z = np.array([0.5 + 0.2j, -1.0 + 2.0j, 3.0 - 0.5j])
+    _, t = ad.jvp(dsp.erfcx, (z,), (np.ones_like(z),))
+    np.testing.assert_allclose(t, 2 * z * sps.erfcx(z) - 2 / np.sqrt(np.pi), rtol=1e-12)  # f'(z)
+    with pytest.raises(TypeError, match="hyp1f1_da is not differentiable in its argument 'a'"):  # second order
+        ad.derivative(lambda a: dsp.hyp1f1(a, 2.0, 0.5), order=2)(1.5)
+    # the mixed second derivative in a and x: ∂/∂x ∂F/∂a against differences of the first
+    d = lambda x: ad.grad(lambda a: dsp.hyp1f1(a, 2.0, x))(1.5)
+    np.testing.assert_allclose(ad.grad(d)(0.5), (d(0.5 + 1e-5) - d(0.5 - 1e-5)) / 2e-5, rtol=1e-7)
+    with pytest.raises(TypeError, match="expn is not differentiable in its argument 'n'"):
+        ad.grad(lambda n: dsp.expn(n, 0.5))(2.0)
+
+
+def test_wofz_is_holomorphic_on_complex_values_and_refuses_real_ones():
+    z = np.array([0.5 + 0.2j, -1.0 + 0.3j, 2.0 - 1.0j, 0.1 + 3.0j])
+    y, t = ad.jvp(dsp.wofz, (z,), (np.ones_like(z),))
+    np.testing.assert_array_equal(y, sps.wofz(z))
+    np.testing.assert_allclose(t, -2 * z * sps.wofz(z) + 2j / np.sqrt(np.pi), rtol=1e-12)  # w′(z)
+    v = np.array([0.3 - 1.0j, 1.0 + 0.0j, -0.5j, 2.0 + 1.0j])
+    eps = 1e-6
+    np.testing.assert_allclose(ad.jvp(dsp.wofz, (z,), (v,))[1], (sps.wofz(z + eps * v) - sps.wofz(z - eps * v)) / (2 * eps), rtol=1e-7)
+    # the gradient of a real function: ∂f/∂x − i ∂f/∂y by differences along both axes
+    f = lambda z: np.sum(np.abs(dsp.wofz(z)) ** 2)
+    g = ad.grad(f)(z)
+    fd = [np.array([(f(z + eps * d * e) - f(z - eps * d * e)) / (2 * eps) for e in np.eye(4)]) for d in (1, 1j)]
+    np.testing.assert_allclose(g, fd[0] - 1j * fd[1], rtol=1e-6)
+    # second order, holomorphic: w″ = −2w − 2z w′
+    one = np.ones_like(z)
+    w, w1 = sps.wofz(z), -2 * z * sps.wofz(z) + 2j / np.sqrt(np.pi)
+    w2 = ad.jvp(lambda z: ad.jvp(dsp.wofz, (z,), (one,))[1], (z,), (one,))[1]
+    np.testing.assert_allclose(w2, -2 * w - 2 * z * w1, rtol=1e-12)
+    with pytest.raises(TypeError, match="takes complex values only"):
+        ad.grad(lambda x: np.real(dsp.wofz(x)))(0.5)
+
+
+@pytest.mark.parametrize("name,out,deriv", [
+    ("sici", 0, lambda x: np.where(x == 0, 1.0, np.sin(x) / np.where(x == 0, 1.0, x))),
+    ("sici", 1, lambda x: np.cos(x) / x),
+    ("fresnel", 0, lambda x: np.sin(np.pi * x * x / 2)),
+    ("fresnel", 1, lambda x: np.cos(np.pi * x * x / 2)),
+])
+@pytest.mark.parametrize("reps", [1, 100])  # NumPy, then the kernels (SciPy's compiled pair)
+def test_two_output_functions_sici_fresnel(name, out, deriv, reps):
+    x = np.tile(np.array([-3.0, -0.5, 0.7, 2.0, 30.0]), reps)
+    f = lambda x: getattr(dsp, name)(x)[out]
+    y, t = ad.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(y, getattr(sps, name)(x)[out])
+    np.testing.assert_allclose(t, deriv(x), rtol=1e-13)  # the closed forms
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(f(x)))(x), deriv(x), rtol=1e-13)
+    if reps == 1:
+        check(f, x, rtol=1e-6)
+        h = 1e-5  # second order (nested) against differences of the closed form
+        np.testing.assert_allclose(ad.hessian(lambda x: np.sum(f(x)))(x).diagonal(), (deriv(x + h) - deriv(x - h)) / (2 * h),
+                                   rtol=1e-6, atol=1e-6)
+    assert dsp.sici(0.0)[0] == 0.0 and ad.grad(lambda x: dsp.sici(x)[0])(0.0) == 1.0

@@ -75,7 +75,7 @@ def not_a_sequence(cls: type) -> type:
 
 
 def _operand(x):
-    if isinstance(x, (Active, float, int, np.generic)) or (type(x) is np.ndarray and x.dtype.kind != "O"):
+    if isinstance(x, (Active, float, int, complex, np.generic)) or (type(x) is np.ndarray and x.dtype.kind != "O"):
         return x
     return api.operand(x)
 

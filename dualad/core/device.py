@@ -249,7 +249,7 @@ def result_type(values, what: str = "this operation") -> np.dtype:
     """
     if locate(values, what) is None:
         return np.result_type(*values)
-    return np.result_type(*[v if isinstance(v, (int, float)) else v.dtype for v in values])
+    return np.result_type(*[v if isinstance(v, (int, float, complex)) else v.dtype for v in values])
 
 
 def result_dtype(values) -> np.dtype:
@@ -264,7 +264,7 @@ def result_dtype(values) -> np.dtype:
     >>> result_dtype([np.ones(2, np.float32), 2.0])
     dtype('float32')
     """
-    dt = np.result_type(*[v if isinstance(v, (int, float)) else v.dtype for v in values])
+    dt = np.result_type(*[v if isinstance(v, (int, float, complex)) else v.dtype for v in values])
     if dt.kind in "fc":
         return dt
     if dt.kind in "biu":

@@ -217,6 +217,11 @@ def apply_elementwise(rule, args):
                     f"{', '.join(d.name for d in rule.dtypes)}), and NumPy's {rule.name} of a complex "
                     "value has no complex derivative here; apply it to np.real(z) / np.abs(z) as meant"
                 )
+    elif rule.dtypes[0].kind == "c" and not any(np.iscomplexobj(strip(a)) for a in args):
+        raise TypeError(
+            f"dualad's rule for {rule.name} takes complex values only: NumPy's {rule.name} of a real "
+            f"value is complex, which a real result would truncate; pass a complex value (x + 0j)"
+        )
     if len(rule.argnums) < rule.nin:
         _check_differentiable(rule, args)
     return owner._elementwise(rule, args)

@@ -230,8 +230,27 @@ def qr(a, mode="reduced"):
         return r if mode == "r" else QRResult(q, r)
     if mode == "r":
         return L.qr.bind(a, mode="r")
+    if mode == "complete" and n == 0:  # no columns: Q = I, nothing to differentiate
+        batch = tuple(a.shape[:-2])
+        return QRResult(np.broadcast_to(np.eye(m, dtype=strip(a).dtype), batch + (m, m)).copy(), a[..., :, :0] * 0)
+    if mode == "complete":  # tall: the reduced factors, Householder's completion of Q
+        q, r = _factors(L.qr, a, mode="reduced")
+        zeros = np.zeros(tuple(r.shape[:-2]) + (m - n, n), dtype=strip(r).dtype)
+        return QRResult(np.concatenate([q, _householder_completion(q)], axis=-1), np.concatenate([r, zeros], axis=-2))
     q, r = _factors(L.qr, a, mode=mode)
     return QRResult(q, r)
+
+
+def _householder_completion(q):
+    """The last m − n columns of LAPACK's complete Q whose first n columns are ``q`` (m × n,
+    m > n), as a differentiable function of ``q``.  Householder's Q is ``I − Y T Yᴴ`` with Y
+    unit lower trapezoidal; eliminating Y and T leaves ``[(Q₁ − I) W; I + Q₂ W]`` with
+    ``W = (Q₁ − I)⁻ᴴ Q₂ᴴ``, Q₁ the top n × n block of ``q`` and Q₂ the rest (the completion
+    JAX differentiates too, arXiv:2409.13374); it reproduces LAPACK's columns to rounding."""
+    m, n = q.shape[-2:]
+    d = q[..., :n, :] - np.eye(n, dtype=strip(q).dtype)
+    w = np.linalg.solve(L.conj_transpose(d), L.conj_transpose(q[..., n:, :]))
+    return np.concatenate([np.matmul(d, w), np.eye(m - n, dtype=strip(q).dtype) + np.matmul(q[..., n:, :], w)], axis=-2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,12 +269,22 @@ def _cutoff(a, rcond, rtol):
     return np.asarray(rcond, dtype=np.float64)
 
 
+def _lower_hermitian(a):
+    """The Hermitian matrix LAPACK's ``*heevd`` sees in ``a``: the strict lower triangle, its
+    conjugate transpose above, the real part of the diagonal (so a derivative along any
+    direction is the derivative of what NumPy computes)."""
+    half = np.tril(a, -1) + 0.5 * np.triu(np.tril(a))
+    return half + L.conj_transpose(half)
+
+
 @implements(np.linalg.pinv)
 def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     a = _matrices(a, "pinv")
     if rcond is not None and rtol is not np._NoValue:
         raise ValueError("`rtol` and `rcond` can't be both set.")
-    cut = _cutoff(a, rcond, rtol)  # hermitian only picks NumPy's algorithm: the same pseudo-inverse
+    cut = _cutoff(a, rcond, rtol)
+    if hermitian:  # NumPy's Hermitian algorithm (eigh) reads the lower triangle alone
+        a = _lower_hermitian(_square(a, "pinv(hermitian=True)"))
     if np.ndim(cut) and cut.shape != tuple(a.shape[:-2]):
         cut = np.broadcast_to(cut, tuple(a.shape[:-2]))
     return L.pinv.bind(a, rcond=float(cut) if np.ndim(cut) == 0 else cut)

@@ -43,8 +43,9 @@ def implements(*funcs):
 
 def _operand(x):
     """An elementwise operand: Python numbers stay as they are (weakly typed, so a float32
-    array times 2.0 stays float32); anything else goes through :func:`_arr`."""
-    if isinstance(x, (float, int)) and not isinstance(x, bool):
+    array times 2.0 stays float32 and times 1j complex64); anything else goes through
+    :func:`_arr`."""
+    if isinstance(x, (float, int, complex)) and not isinstance(x, bool):
         return x
     return _arr(x)
 

@@ -133,7 +133,30 @@ def _vecdot(x1, x2, /, *, axis=-1, axes=None, keepdims=False):
     return np.sum(prod, axis=axis, keepdims=keepdims)
 
 
-_COMPOSED = {np.divmod: _divmod, np.modf: _modf, np.float_power: _float_power, np.heaviside: _heaviside}
+def _ldexp(x, n):
+    """``x · 2ⁿ`` for integer exponents ``n`` (exact, as NumPy's): a derivative in x alone."""
+    if isinstance(n, Active) or np.asarray(n).dtype.kind not in "iub":
+        raise TypeError("np.ldexp(x, n): the exponent n must be a plain integer array or int "
+                        "(it has no derivative); pass np.asarray(n, dtype=int)")
+    x = api.as_array(x) if not isinstance(x, Active) else x
+    one = np.ones((), dtype=np.result_type(strip(x).dtype, np.float16))
+    half = observe(np.floor_divide, n, 2)  # two factors: each finite where 2ⁿ alone is not (subnormals)
+    return x * observe(np.ldexp, one, half) * observe(np.ldexp, one, observe(np.subtract, n, half))
+
+
+def _frexp_exponent(x):
+    return np.frexp(x)[1]
+
+
+def _frexp(x):
+    """``(m, e)`` with ``x = m · 2ᵉ``, ``0.5 ≤ |m| < 1``: the exponent is piecewise constant, so
+    the mantissa's derivative is ``2⁻ᵉ``."""
+    e = observe(_frexp_exponent, x)
+    return _ldexp(x, -e), e
+
+
+_COMPOSED = {np.divmod: _divmod, np.modf: _modf, np.float_power: _float_power, np.heaviside: _heaviside,
+             np.ldexp: _ldexp, np.frexp: _frexp}
 
 
 # --------------------------------------------------------------------------------------------

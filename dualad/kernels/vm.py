@@ -78,7 +78,7 @@ def vm_rules(rules: dict | None = None) -> dict[int, list[ElementwiseRule]]:
     rules = RULES if rules is None else rules
     out: dict[int, list] = {1: [], 2: [], 3: []}
     for rule in rules.values():
-        if rule.nin in out:
+        if rule.nin in out and rule.dtypes[0].kind == "f":  # (not the complex-only: wofz)
             out[rule.nin].append(rule)
     return out
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Scalar", "cython_special", "jit"]
+__all__ = ["Scalar", "cython_special", "cython_special_pair", "jit"]
 
 _LOCK = threading.Lock()
 
@@ -78,11 +78,12 @@ def _capsule_signature(capsule) -> str:
     return get(capsule).decode()
 
 
-def _find_variant(name: str, nin: int) -> str:
-    """The exported name of ``name``'s all-double variant in ``cython_special``."""
+def _find_variant(name: str, nin: int, want: str = "") -> str:
+    """The exported name of ``name``'s all-double variant in ``cython_special`` (or the one of
+    C signature ``want``)."""
     from scipy.special import cython_special as cs
 
-    want = "double (" + ", ".join(["double"] * nin) + ", int __pyx_skip_dispatch)"
+    want = want or "double (" + ", ".join(["double"] * nin) + ", int __pyx_skip_dispatch)"
     pattern = re.compile(rf"(__pyx_fuse_\d+)?{re.escape(name)}")
     for key, capsule in cs.__pyx_capi__.items():
         if pattern.fullmatch(key) and _capsule_signature(capsule) == want:
@@ -104,6 +105,43 @@ def _bind_cython(name: str, nin: int):
     # the trailing 0 is Cython's skip_dispatch flag
     exec(f"def call({args}):\n    return c_fn({args}, 0)\n", scope)  # noqa: S102
     return njit(inline="always", error_model="numpy")(scope["call"])
+
+
+_PAIR = "void (double, double *, double *)"
+
+
+def _bind_cython_pair(name: str, index: int):
+    import llvmlite.binding as llvm
+    import numpy as np
+    from numba import njit, types
+    from numba.extending import get_cython_function_address
+
+    key = _find_variant(name, 1, _PAIR)
+    symbol = f"dualad_cython_special_{key}"
+    llvm.add_symbol(symbol, get_cython_function_address("scipy.special.cython_special", key))
+    ptr = types.CPointer(types.float64)
+    c_fn = types.ExternalFunction(symbol, types.void(types.float64, ptr, ptr))
+
+    def call(x):
+        out = np.empty(2)
+        c_fn(x, out.ctypes, out[1:].ctypes)
+        return out[index]
+
+    return njit(error_model="numpy")(call)
+
+
+def cython_special_pair(name: str, index: int) -> Scalar:
+    """Declare output ``index`` (0 or 1) of SciPy's compiled two-output function
+    ``scipy.special.cython_special.<name>`` (C signature ``void (double, double *, double *)``:
+    ``sici``, ``fresnel``) as a rule's scalar implementation.
+
+    Examples
+    --------
+    >>> from dualad.rules.native import cython_special_pair
+    >>> cython_special_pair("sici", 1).key
+    'scipy.special.cython_special.sici[1]'
+    """
+    return Scalar(f"{name}[{index}]", 1, lambda: _bind_cython_pair(name, index), f"scipy.special.cython_special.{name}[{index}]")
 
 
 def cython_special(name: str, nin: int) -> Scalar:

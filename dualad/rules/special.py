@@ -26,12 +26,14 @@ from scipy import special as public
 from scipy.special import _ufuncs
 from scipy.special import _ufuncs as special  # the ufuncs themselves: SciPy's array-API mode wraps the public names
 
-from .base import ALL_DTYPES, elementwise
-from .native import cython_special, jit
+from . import hypergeom
+from .base import ALL_DTYPES, RULES, elementwise
+from .native import cython_special, cython_special_pair, jit
 
 _TWO_OVER_SQRT_PI = 1.1283791670955126
 _SQRT_PI_OVER_2 = 0.886226925452758
 _INV_SQRT_2PI = 0.3989422804014327
+_INV_SQRT_2 = 0.7071067811865476
 _SQRT_2PI = 2.5066282746310002
 _POS = ((0.3, 3.0),)
 _PROB = ((0.05, 0.95),)
@@ -109,10 +111,50 @@ def _zeta_scalar(x, q):
     return s
 
 
-@elementwise(_ufuncs._zeta, domain=((2.0, 4.0), (0.3, 3.0)), argnums=(1,), scalar=jit(_zeta_scalar),
-             nondiff="not differentiable in s", text=("ζ({a}, {b})", ("0", "(−{a} ζ({a} + 1, {b}))")))
+_BERNOULLI = (1.0 / 6.0, -1.0 / 30.0, 1.0 / 42.0, -1.0 / 30.0, 5.0 / 66.0, -691.0 / 2730.0, 7.0 / 6.0)
+
+
+def zeta_ds(s, q):
+    """∂ζ(s, q)/∂s = −Σ_k ln(k + q) (k + q)^−s: the Euler-Maclaurin summation of ζ (above),
+    each term differentiated in s, from a = q + N ≥ s + 15 (a scalar function; the ufunc below)."""
+    if not (s > 1.0 and q > 0.0):
+        return math.nan
+    acc = 0.0
+    n = int(max(10.0, s + 15.0 - q)) + 1
+    for k in range(n):
+        acc -= math.log(k + q) * (k + q) ** -s
+    a = q + n
+    la = math.log(a)
+    p = a ** (1.0 - s)
+    acc -= p * la / (s - 1.0) + p / ((s - 1.0) * (s - 1.0)) + 0.5 * la * a ** -s
+    rising = s  # (s)_{2j−1}, its derivative's share h = Σ 1/(s + i), and a^(−s−2j+1)
+    h = 1.0 / s
+    power = p / (a * a)
+    fact = 2.0
+    for j in range(7):
+        acc += _BERNOULLI[j] / fact * rising * power * (h - la)
+        rising *= (s + 2 * j + 1) * (s + 2 * j + 2)
+        h += 1.0 / (s + 2 * j + 1) + 1.0 / (s + 2 * j + 2)
+        power /= a * a
+        fact *= (2 * j + 3) * (2 * j + 4)
+    return acc
+
+
+_zeta_ds_py = zeta_ds
+zeta_ds = numba.vectorize(["float64(float64, float64)", "float32(float32, float32)"], cache=True)(_zeta_ds_py).ufunc
+
+
+@elementwise(zeta_ds, domain=((2.0, 4.0), (0.3, 3.0)), argnums=(1,), scalar=jit(_zeta_ds_py),
+             nondiff="not differentiable in s (the second derivative of zeta in s is not offered)",
+             text=("∂ζ/∂s({a}, {b})", None))
+def _zeta_ds(s, q):
+    return zeta_ds(s, q), 0.0, -_ufuncs._zeta(s + 1.0, q) - s * zeta_ds(s + 1.0, q)
+
+
+@elementwise(_ufuncs._zeta, domain=((2.0, 4.0), (0.3, 3.0)), scalar=jit(_zeta_scalar),
+             text=("ζ({a}, {b})", ("∂ζ/∂s({a}, {b})", "(−{a} ζ({a} + 1, {b}))")))
 def _zeta(s, q):
-    return _ufuncs._zeta(s, q), 0.0, -s * _ufuncs._zeta(s + 1.0, q)
+    return _ufuncs._zeta(s, q), zeta_ds(s, q), -s * _ufuncs._zeta(s + 1.0, q)
 
 
 # --- error functions ----------------------------------------------------------------------------
@@ -142,10 +184,105 @@ def erfcinv(x):
     return y, -_SQRT_PI_OVER_2 * np.exp(y * y)
 
 
-@elementwise(special.erfcx, scalar=_native("erfcx"), text=("erfcx {a}", ("(2{a} erfcx {a} − 2/√π)",)))
+@elementwise(special.erfcx, scalar=_native("erfcx"), text=("erfcx {a}", ("(2{a} erfcx {a} − 2/√π)",)), dtypes=ALL_DTYPES)
 def erfcx(x):
     y = special.erfcx(x)
     return y, 2.0 * x * y - _TWO_OVER_SQRT_PI
+
+
+# The Faddeeva function w(z) = e^(−z²) erfc(−iz), entire: w′ = −2z w + 2i/√π.  SciPy's real loop
+# returns complex values, which a real rule would truncate: complex dtypes only (a real value
+# reaches it as a complex one, by dualad.scipy.special.wofz).
+@elementwise(special.wofz, domain=((-2.0, 2.0),), dtypes=ALL_DTYPES[2:], text=("w({a})", ("(2i/√π − 2{a} w({a}))",)))
+def wofz(z):
+    y = special.wofz(z)
+    return y, 1.1283791670955126j - 2.0 * z * y  # 2i/√π
+
+
+@elementwise(special.dawsn, scalar=_native("dawsn"), text=("F({a})", ("(1 − 2{a} F({a}))",)))
+def dawsn(x):
+    y = special.dawsn(x)  # Dawson's integral: F′ = 1 − 2xF
+    return y, 1.0 - 2.0 * x * y
+
+
+@elementwise(special.owens_t, domain=((-2.0, 2.0), (-2.0, 2.0)), scalar=_native("owens_t", 2), text=("T({a}, {b})", None))
+def owens_t(h, a):
+    return (special.owens_t(h, a), -0.5 * _INV_SQRT_2PI * np.exp(-0.5 * h * h) * special.erf(a * h * _INV_SQRT_2),
+            np.exp(-0.5 * h * h * (1.0 + a * a)) / (2.0 * _PI * (1.0 + a * a)))
+
+
+# --- SciPy's two-output functions, one rule per output (dualad.scipy.special.sici, .fresnel) -------
+# Each output is a function of its own: SciPy's on plain values, the rule itself on active ones
+# (the rule's value expression meets those at nested levels).
+
+
+def _output(fn, index, rule, x):
+    if isinstance(x, (float, int, np.ndarray, np.generic)):
+        return fn(x)[index]
+    return RULES[rule](x)
+
+
+def sici_si(x):
+    """The sine integral Si(x), the first output of ``scipy.special.sici``."""
+    return _output(special.sici, 0, "sici_si", x)
+
+
+def sici_ci(x):
+    """The cosine integral Ci(x) (of |x| for x < 0, as SciPy), the second output of ``sici``."""
+    return _output(special.sici, 1, "sici_ci", x)
+
+
+def fresnel_s(x):
+    """The Fresnel integral S(x), the first output of ``scipy.special.fresnel``."""
+    return _output(special.fresnel, 0, "fresnel_s", x)
+
+
+def fresnel_c(x):
+    """The Fresnel integral C(x), the second output of ``scipy.special.fresnel``."""
+    return _output(special.fresnel, 1, "fresnel_c", x)
+
+
+@elementwise(sici_si, scalar=cython_special_pair("sici", 0), nondiff="Si′(0) = 1, its limit", text=("Si({a})", None))
+def _sici_si(x):
+    z = (x == 0) * 1.0
+    return sici_si(x), np.sin(x) / (x + z) + z
+
+
+@elementwise(sici_ci, domain=_POS, scalar=cython_special_pair("sici", 1), nondiff="Ci′(0) = +inf",
+             text=("Ci({a})", ("(cos {a} / {a})",)))
+def _sici_ci(x):
+    return sici_ci(x), np.cos(x) / x
+
+
+@elementwise(fresnel_s, scalar=cython_special_pair("fresnel", 0), text=("S({a})", ("sin(π{a}²/2)",)))
+def _fresnel_s(x):
+    return fresnel_s(x), np.sin(0.5 * _PI * x * x)
+
+
+@elementwise(fresnel_c, scalar=cython_special_pair("fresnel", 1), text=("C({a})", ("cos(π{a}²/2)",)))
+def _fresnel_c(x):
+    return fresnel_c(x), np.cos(0.5 * _PI * x * x)
+
+
+# --- exponential integrals ----------------------------------------------------------------------
+
+
+@elementwise(special.exp1, domain=_POS, scalar=_native("exp1"), text=("E₁({a})", ("(−e^−{a} / {a})",)))
+def exp1(x):
+    return special.exp1(x), -np.exp(-x) / x
+
+
+@elementwise(special.expi, domain=_POS, scalar=_native("expi"), text=("Ei({a})", ("(e^{a} / {a})",)))
+def expi(x):
+    return special.expi(x), np.exp(x) / x
+
+
+@elementwise(special.expn, domain=((0, 3), (0.3, 3.0)), argnums=(1,), scalar=_native("expn", 2), nondiff=_ORDER + " n (an integer)",
+             text=("E_{a}({b})", ("0", "(−E_{a}−1({b}))")))
+def expn(n, x):
+    # E′_n = −E_{n−1} for n ≥ 1; E₀ = e^−x/x has E₀′ = −e^−x (1 + x)/x² (E_{−1} is not SciPy's)
+    zero = (n == 0) * 1.0
+    return special.expn(n, x), 0.0, (zero - 1.0) * special.expn(n - 1.0 + zero, x) - zero * np.exp(-x) * (1.0 + x) / (x * x)
 
 
 # --- gamma and beta functions -------------------------------------------------------------------
@@ -165,6 +302,25 @@ def gamma(x):
 @elementwise(special.gammaln, domain=_POS, scalar=math.lgamma, text=("ln|Γ({a})|", ("ψ({a})",)))
 def gammaln(x):
     return special.gammaln(x), special.psi(x)
+
+
+@elementwise(special.loggamma, domain=_POS, scalar=_native("loggamma"), text=("ln Γ({a})", ("ψ({a})",)))
+def loggamma(x):
+    return special.loggamma(x), special.psi(x)
+
+
+@elementwise(special.poch, domain=((0.5, 3.0), (0.5, 3.0)), scalar=_native("poch", 2), text=("({a})_{b}", None))
+def poch(z, m):
+    y = special.poch(z, m)  # Γ(z + m) / Γ(z)
+    d = special.psi(z + m)
+    return y, y * (d - special.psi(z)), y * d
+
+
+@elementwise(special.binom, domain=((2.0, 5.0), (0.3, 1.5)), scalar=_native("binom", 2), text=("C({a}, {b})", None))
+def binom(n, k):
+    y = special.binom(n, k)  # Γ(n + 1) / (Γ(k + 1) Γ(n − k + 1))
+    d = special.psi(n - k + 1.0)
+    return y, y * (special.psi(n + 1.0) - d), y * (d - special.psi(k + 1.0))
 
 
 @elementwise(special.rgamma, domain=_POS, scalar=_native("rgamma"), text=("1/Γ({a})", ("(−ψ({a})/Γ({a}))",)))
@@ -300,9 +456,10 @@ def gammainc_da2(a, x):
 
 
 def _ufunc(fn):
-    """A scalar function of (a, x) as a NumPy ufunc that Numba compiles (its wrapper keeps the
-    loops alive)."""
-    return numba.vectorize(["float64(float64, float64)", "float32(float32, float32)"], cache=True)(fn).ufunc
+    """A scalar function of floats (``(a, x)``, ``(a, b, x)``...) as a NumPy ufunc that Numba
+    compiles (its wrapper keeps the loops alive)."""
+    sig = lambda t: f"{t}({', '.join([t] * fn.__code__.co_argcount)})"  # noqa: E731
+    return numba.vectorize([sig("float64"), sig("float32")], cache=True)(fn).ufunc
 
 
 _gammainc_da_py, _gammainc_da2_py = gammainc_da, gammainc_da2
@@ -524,6 +681,98 @@ def y1(x):
              text=("Y_{a}({b})", ("0", "((Y_{a}−1({b}) − Y_{a}+1({b})) / 2)")))
 def yn(n, x):
     return special.yn(n, x), 0.0, 0.5 * (special.yn(n - 1.0, x) - special.yn(n + 1.0, x))
+
+
+# --- Box-Cox transforms: (x^λ − 1)/λ and the same of 1 + x -----------------------------------------
+# d/dλ = (u eᵘ − (eᵘ − 1))/λ² with u = λ ln x: boxcox_dlambda computes it (its Taylor series in u
+# where the difference cancels) as a ufunc Numba compiles, so that nested derivatives in x reach it.
+
+
+def boxcox_dlambda(lx, lmbda):
+    u = lmbda * lx
+    if abs(u) < 0.01:
+        return lx * lx * (0.5 + u * (1.0 / 3.0 + u * (0.125 + u * (1.0 / 30.0 + u / 144.0))))
+    return (u * math.exp(u) - math.expm1(u)) / (lmbda * lmbda)
+
+
+_boxcox_dlambda_py = boxcox_dlambda
+boxcox_dlambda = _ufunc(_boxcox_dlambda_py)
+
+
+@elementwise(boxcox_dlambda, domain=((0.2, 1.5), (-1.0, 1.0)), argnums=(0,), scalar=jit(_boxcox_dlambda_py),
+             nondiff="not differentiable in λ (the second derivative of boxcox in λ is not offered)",
+             text=("∂boxcox/∂λ({a}, {b})", None))
+def _boxcox_dlambda(lx, lmbda):
+    return boxcox_dlambda(lx, lmbda), lx * np.exp(lmbda * lx), 0.0
+
+
+@elementwise(special.boxcox, domain=((0.3, 3.0), (-1.0, 1.0)), scalar=_native("boxcox", 2), text=("boxcox({a}, {b})", None))
+def boxcox(x, lmbda):
+    lx = np.log(x)
+    return special.boxcox(x, lmbda), np.exp((lmbda - 1.0) * lx), boxcox_dlambda(lx, lmbda)
+
+
+@elementwise(special.boxcox1p, domain=((-0.5, 3.0), (-1.0, 1.0)), scalar=_native("boxcox1p", 2),
+             text=("boxcox1p({a}, {b})", None))
+def boxcox1p(x, lmbda):
+    lx = np.log1p(x)
+    return special.boxcox1p(x, lmbda), np.exp((lmbda - 1.0) * lx), boxcox_dlambda(lx, lmbda)
+
+
+# --- hypergeometric functions: d/dx of ₁F₁ and ₂F₁ are the functions at shifted parameters; the
+# parameter derivatives are series (dualad.rules.hypergeom), ufuncs whose derivatives in x are
+# expressions of them again (nested derivatives in x to any order; in the parameters, the first).
+
+hyp1f1_da, hyp1f1_db = _ufunc(hypergeom.hyp1f1_da), _ufunc(hypergeom.hyp1f1_db)
+hyp2f1_da, hyp2f1_db, hyp2f1_dc = (_ufunc(hypergeom.hyp2f1_da), _ufunc(hypergeom.hyp2f1_db),
+                                   _ufunc(hypergeom.hyp2f1_dc))
+_H1 = ((0.5, 2.0), (0.5, 2.0), (0.1, 2.0))
+_H2 = ((0.2, 1.5), (0.2, 1.5), (0.5, 2.0), (0.1, 0.8))
+_SECOND = "not differentiable in the parameters (second derivatives of {} in them are not offered)"
+
+
+@elementwise(hyp1f1_da, domain=_H1, argnums=(2,), scalar=jit(hypergeom.hyp1f1_da), nondiff=_SECOND.format("hyp1f1"),
+             text=("∂₁F₁/∂a({a}; {b}; {c})", None))
+def _hyp1f1_da(a, b, x):
+    return hyp1f1_da(a, b, x), 0.0, 0.0, (special.hyp1f1(a + 1.0, b + 1.0, x) + a * hyp1f1_da(a + 1.0, b + 1.0, x)) / b
+
+
+@elementwise(hyp1f1_db, domain=_H1, argnums=(2,), scalar=jit(hypergeom.hyp1f1_db), nondiff=_SECOND.format("hyp1f1"),
+             text=("∂₁F₁/∂b({a}; {b}; {c})", None))
+def _hyp1f1_db(a, b, x):
+    return hyp1f1_db(a, b, x), 0.0, 0.0, a / b * (hyp1f1_db(a + 1.0, b + 1.0, x) - special.hyp1f1(a + 1.0, b + 1.0, x) / b)
+
+
+@elementwise(special.hyp1f1, domain=_H1, scalar=_native("hyp1f1", 3), text=("₁F₁({a}; {b}; {c})", None))
+def hyp1f1(a, b, x):
+    return special.hyp1f1(a, b, x), hyp1f1_da(a, b, x), hyp1f1_db(a, b, x), a / b * special.hyp1f1(a + 1.0, b + 1.0, x)
+
+
+@elementwise(hyp2f1_da, domain=_H2, argnums=(3,), scalar=jit(hypergeom.hyp2f1_da), nondiff=_SECOND.format("hyp2f1"),
+             text=("∂₂F₁/∂a({a}, {b}; {c}; {d})", None))
+def _hyp2f1_da(a, b, c, x):
+    up = special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x) + a * hyp2f1_da(a + 1.0, b + 1.0, c + 1.0, x)
+    return hyp2f1_da(a, b, c, x), 0.0, 0.0, 0.0, b / c * up
+
+
+@elementwise(hyp2f1_db, domain=_H2, argnums=(3,), scalar=jit(hypergeom.hyp2f1_db), nondiff=_SECOND.format("hyp2f1"),
+             text=("∂₂F₁/∂b({a}, {b}; {c}; {d})", None))
+def _hyp2f1_db(a, b, c, x):
+    up = special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x) + b * hyp2f1_db(a + 1.0, b + 1.0, c + 1.0, x)
+    return hyp2f1_db(a, b, c, x), 0.0, 0.0, 0.0, a / c * up
+
+
+@elementwise(hyp2f1_dc, domain=_H2, argnums=(3,), scalar=jit(hypergeom.hyp2f1_dc), nondiff=_SECOND.format("hyp2f1"),
+             text=("∂₂F₁/∂c({a}, {b}; {c}; {d})", None))
+def _hyp2f1_dc(a, b, c, x):
+    up = hyp2f1_dc(a + 1.0, b + 1.0, c + 1.0, x) - special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x) / c
+    return hyp2f1_dc(a, b, c, x), 0.0, 0.0, 0.0, a * b / c * up
+
+
+@elementwise(special.hyp2f1, domain=_H2, scalar=_native("hyp2f1", 4), text=("₂F₁({a}, {b}; {c}; {d})", None))
+def hyp2f1(a, b, c, x):
+    return (special.hyp2f1(a, b, c, x), hyp2f1_da(a, b, c, x), hyp2f1_db(a, b, c, x), hyp2f1_dc(a, b, c, x),
+            a * b / c * special.hyp2f1(a + 1.0, b + 1.0, c + 1.0, x))
 
 
 # --- inverses of distribution functions (the quantile functions of dualad.scipy.stats) -------------

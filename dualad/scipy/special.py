@@ -4,7 +4,7 @@ The ufuncs (``erf``, ``gammaln``, ``xlogy``...) are SciPy's own, re-exported: th
 dualad's rules (:mod:`dualad.rules.special`) through ``__array_ufunc__``.  The functions SciPy
 writes in Python around ``np.asarray`` are written here with differentiable operations:
 :func:`logsumexp`, :func:`softmax`, :func:`log_softmax`, :func:`polygamma`,
-:func:`multigammaln`.
+:func:`multigammaln`, :func:`comb`, :func:`factorial`, :func:`zeta`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     betainc,
     betaincinv,
     betaln,
+    binom,
+    boxcox,
+    boxcox1p,
+    dawsn,
     digamma,
     entr,
     erf,
@@ -23,13 +27,18 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     erfcinv,
     erfcx,
     erfinv,
+    exp1,
+    expi,
     expit,
+    expn,
     gamma,
     gammainc,
     gammaincc,
     gammaincinv,
     gammaln,
     gammasgn,
+    hyp1f1,
+    hyp2f1,
     i0,
     i0e,
     i1,
@@ -41,13 +50,17 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     jv,
     kl_div,
     log_ndtr,
+    loggamma,
     logit,
     ndtr,
     ndtri,
+    owens_t,
+    poch,
     psi,
     rel_entr,
     rgamma,
     stdtrit,
+    wofz,
     xlog1py,
     xlogy,
     y0,
@@ -59,24 +72,26 @@ from ..core.dispatch import is_active, strip
 from ..rules import RULES, load_scipy_rules
 
 __all__ = [
-    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln",
-    "beta", "betainc", "betaincinv", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv",
-    "expit", "gamma", "gammainc", "gammaincc", "gammaincinv", "gammaln", "gammasgn", "i0", "i0e", "i1", "i1e",
-    "iv", "ive", "j0", "j1", "jv", "kl_div", "log_ndtr", "logit", "ndtr", "ndtri", "psi", "rel_entr", "rgamma",
-    "stdtrit", "xlog1py", "xlogy", "y0", "y1", "yn",
+    "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln", "comb", "factorial", "zeta", "sici", "fresnel",
+    "beta", "betainc", "betaincinv", "betaln", "binom", "boxcox", "boxcox1p", "dawsn", "digamma", "entr", "erf",
+    "erfc", "erfcinv", "erfcx", "erfinv", "exp1", "expi", "expit", "expn", "gamma", "gammainc", "gammaincc",
+    "gammaincinv", "gammaln", "gammasgn", "hyp1f1", "hyp2f1", "i0", "i0e", "i1", "i1e", "iv", "ive", "j0", "j1",
+    "jv", "kl_div", "log_ndtr", "loggamma", "logit", "ndtr", "ndtri", "owens_t", "poch", "psi", "rel_entr",
+    "rgamma", "stdtrit", "wofz", "xlog1py", "xlogy", "y0", "y1", "yn",
 ]
 
 load_scipy_rules()
 
 
-def _shift(a, axis):
-    """The largest element along ``axis`` (kept dims) as a plain constant, 0 where not finite:
-    logsumexp is the same for any shift, so the shift carries no derivative."""
-    m = np.max(strip(a), axis=axis, keepdims=True)
+def _shift(a, axis, where=None):
+    """The largest element along ``axis`` (kept dims; among those ``where`` selects) as a plain
+    constant, 0 where not finite: logsumexp is the same for any shift, so the shift carries no
+    derivative."""
+    m = np.max(strip(a), axis=axis, keepdims=True, initial=-np.inf, where=True if where is None else where)
     return np.where(np.isfinite(m), m, 0.0)
 
 
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=None):
     """``log(sum(b * exp(a)))`` along ``axis``, computed stably, as ``scipy.special.logsumexp``.
 
     Parameters
@@ -89,6 +104,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         ``return_sign=True`` to get ``log|sum|`` and the sign.
     keepdims : bool
     return_sign : bool
+    where : array_like of bool, optional
+        The elements summed (broadcast against ``a``), as ``jax.scipy.special.logsumexp``'s
+        ``where``: the others contribute nothing, to the value or the derivative (even where
+        ``exp`` of them overflows); with none selected the value is ``-inf``.
 
     Returns
     -------
@@ -104,8 +123,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     >>> np.allclose(ad.grad(logsumexp)(x), np.exp(x) / np.exp(x).sum())
     True
     """
-    m = _shift(a, axis)
-    e = np.exp(a - m)
+    if where is not None:
+        where = np.broadcast_to(np.asarray(where, dtype=bool), np.broadcast_shapes(np.shape(where), np.shape(a)))
+    m = _shift(a, axis, where)
+    e = np.exp(a - m if where is None else np.where(where, a - m, -np.inf))
     if b is not None:
         e = b * e
     s = np.sum(e, axis=axis, keepdims=True)
@@ -184,3 +205,113 @@ def multigammaln(a, d: int):
     for j in range(d):
         out = out + _sp.gammaln(a - 0.5 * j)
     return out
+
+
+def _exact_count(fn, *args, **kwargs):
+    """SciPy's exact integer count (``exact=True``) of plain values; active ones refused."""
+    if any(is_active(a) for a in args):
+        raise TypeError(f"{fn.__name__}(exact=True) counts plain integers and has no derivative; "
+                        "use exact=False to differentiate")
+    return fn(*args, **kwargs)
+
+
+def comb(N, k, exact=False, repetition=False):
+    """The number of combinations of ``N`` things taken ``k`` at a time, as
+    ``scipy.special.comb`` with ``exact=False``: ``binom(N, k)`` where ``0 ≤ k ≤ N``, else 0;
+    differentiable in both (through the rule of ``binom``).
+
+    Parameters
+    ----------
+    N, k : array_like or active values
+    exact : bool
+        Only ``False`` (floating point) is differentiable; ``True`` is SciPy's integer count of
+        plain integers.
+    repetition : bool
+        Combinations with repetition: ``comb(N + k − 1, k)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import comb
+    >>> g = ad.grad(lambda n: comb(n, 2.0))(5.0)      # d/dn n(n − 1)/2 = n − 1/2
+    >>> bool(np.isclose(g, 4.5))
+    True
+    """
+    if exact:
+        return _exact_count(_sp.comb, N, k, exact=True, repetition=repetition)
+    if repetition:
+        N = N + k - 1
+    inside = (strip(k) <= strip(N)) & (strip(N) >= 0) & (strip(k) >= 0)
+    return np.where(inside, binom(N, k), 0.0)
+
+
+def factorial(n, exact=False):
+    """``Γ(n + 1)``, 0 for ``n < 0``, as ``scipy.special.factorial`` with ``exact=False``;
+    differentiable in ``n`` (``Γ(n + 1) ψ(n + 1)``).
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import digamma, factorial
+    >>> bool(abs(ad.grad(factorial)(3.0) - 6.0 * digamma(4.0)) < 1e-12)   # Γ(4) ψ(4)
+    True
+    """
+    if exact:
+        return _exact_count(_sp.factorial, n, exact=True)
+    return np.where(strip(n) < 0, 0.0, gamma(np.where(strip(n) < 0, 0.0, n) + 1.0))
+
+
+def zeta(x, q=None):
+    """The Hurwitz zeta function ``ζ(x, q) = Σ_k (k + q)^−x`` (Riemann's for ``q=None``), as
+    ``scipy.special.zeta``; differentiable in ``q`` (``−x ζ(x + 1, q)``, to any order) and in
+    ``x`` (``−Σ ln(k + q) (k + q)^−x``, summed as ζ itself; the second derivative in ``x`` is not
+    offered and raises a ``TypeError`` naming it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import zeta
+    >>> bool(np.isclose(ad.grad(lambda q: zeta(3.0, q))(2.0), -3.0 * zeta(4.0, 2.0)))
+    True
+    """
+    if q is None:
+        if is_active(x):
+            return zeta(x, 1.0)
+        return _sp.zeta(x)
+    return _sp.zeta(x, q)
+
+
+def sici(x):
+    """The sine and cosine integrals ``(Si(x), Ci(x))``, as ``scipy.special.sici`` (real ``x``;
+    ``Ci`` of ``|x|`` for negative ``x``, as SciPy): ``Si′ = sin x / x``, ``Ci′ = cos x / x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import sici
+    >>> bool(np.isclose(ad.grad(lambda x: sici(x)[0])(1.0), np.sin(1.0)))
+    True
+    """
+    if not is_active(x):
+        return _sp.sici(x)
+    return RULES["sici_si"](x), RULES["sici_ci"](x)
+
+
+def fresnel(x):
+    """The Fresnel integrals ``(S(x), C(x))``, as ``scipy.special.fresnel`` (real ``x``):
+    ``S′ = sin(πx²/2)``, ``C′ = cos(πx²/2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.special import fresnel
+    >>> bool(np.isclose(ad.grad(lambda x: fresnel(x)[1])(1.0), np.cos(np.pi / 2)))
+    True
+    """
+    if not is_active(x):
+        return _sp.fresnel(x)
+    return RULES["fresnel_s"](x), RULES["fresnel_c"](x)

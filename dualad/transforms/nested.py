@@ -437,6 +437,10 @@ def check_grads(
     vjp is the transpose of the jvp.  For ``order > 1`` the same
     checks run on the functions ``x ↦ J(x) v`` and ``x ↦ J(x)ᵀ u``, recursively.
 
+    ``modes`` also takes JAX's names ``"fwd"`` and ``"rev"``, and ``atol``/``rtol`` a dict of
+    tolerances per dtype (the arguments' dtype picks one), so calls written for
+    ``jax.test_util.check_grads`` carry over.
+
     Raises
     ------
     AssertionError
@@ -451,17 +455,30 @@ def check_grads(
     check_callable(f, "check_grads")
     if not isinstance(args, (tuple, list)):
         raise TypeError("check_grads(f, args, ...): args must be a tuple of arguments")
+    modes = tuple(_JAX_MODES.get(m, m) for m in modes)
     for m in modes:
         if m not in ("forward", "reverse"):
-            raise ValueError(f"check_grads: unknown mode {m!r}; use 'forward' and/or 'reverse'")
+            raise ValueError(f"check_grads: unknown mode {m!r}; use 'forward' and/or 'reverse' (JAX's 'fwd', 'rev')")
     rng = np.random.default_rng(seed)
     leaves, treedef = tree_flatten(tuple(args))
     leaves = [as_input(x) for x in leaves]
     args = tree_unflatten(treedef, leaves)
     dtype = np.result_type(*[x.dtype for x in leaves]) if leaves else np.float64
     d_eps, d_atol, d_rtol = _default_tols(dtype)
+    atol, rtol = (_for_dtype(t, dtype) for t in (atol, rtol))
     eps, atol, rtol = eps or d_eps, atol or d_atol, rtol or d_rtol
     _check_level(f, tuple(args), order, tuple(modes), eps, atol, rtol, rng, level=1)
+
+
+_JAX_MODES = {"fwd": "forward", "rev": "reverse"}
+
+
+def _for_dtype(tol, dtype):
+    """A tolerance given per dtype (``{np.float32: 1e-3, ...}``, as JAX's check_grads takes):
+    the arguments' dtype's, None (the default) where it has none."""
+    if not isinstance(tol, dict):
+        return tol
+    return {np.dtype(k): v for k, v in tol.items()}.get(np.dtype(dtype))
 
 
 def _random_like(leaves, rng):
