@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.dispatch import Active, escape, strip
+from .core.dispatch import Active, escape
 from .core.numpy_api import as_array
 from .rules import RULES
 from .rules.structural import stop_gradient as _STOP_GRADIENT
@@ -113,7 +113,9 @@ def softplus(x):
 
 
 def _shift(x, axis):
-    m = np.max(strip(x), axis=axis, keepdims=True)
+    # The maximum as a value of the computation without derivative (logsumexp is the same for
+    # any shift), not a plain constant: a replayed recording must shift by the new inputs' max.
+    m = _stop(np.max(x, axis=axis, keepdims=True))
     return np.where(np.isfinite(m), m, 0.0)
 
 

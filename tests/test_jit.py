@@ -737,3 +737,24 @@ def test_relu_training_loop_replays_without_recording_again(n):
             W, b = W - 0.05 * gW, b - 0.05 * gb
     assert len(patterns) > 2  # the active units did change
     assert step.records == 1
+
+
+@pytest.mark.parametrize("fn", ["logsumexp", "softmax", "log_softmax", "scipy logsumexp", "scipy softmax"])
+def test_stable_shifts_follow_the_inputs_of_each_call(fn):
+    """logsumexp/softmax shift by the inputs' maximum: a replay shifts by the new inputs' own
+    (a shift kept from the recording overflows: NaN or inf for inputs far from the recorded)."""
+    from scipy import special as sp
+
+    from dualad.scipy import special as S
+
+    f = {"logsumexp": ad.logsumexp, "softmax": ad.softmax, "log_softmax": ad.log_softmax,
+         "scipy logsumexp": S.logsumexp, "scipy softmax": S.softmax}[fn]
+    want = {"logsumexp": sp.logsumexp, "softmax": sp.softmax, "log_softmax": sp.log_softmax,
+            "scipy logsumexp": sp.logsumexp, "scipy softmax": sp.softmax}[fn]
+    jf, jg = ad.jit(f), ad.jit(ad.grad(lambda x: np.sum(f(x) * np.arange(1.0, 3.0))))
+    for x in (np.array([0.0, 1.0]), np.array([1000.0, 1001.0]), np.array([-800.0, -799.5])):
+        np.testing.assert_allclose(jf(x), want(x), rtol=1e-12)
+        g = jg(x)
+        assert np.all(np.isfinite(g))
+        _same(g, ad.grad(lambda x: np.sum(f(x) * np.arange(1.0, 3.0)))(x), rtol=1e-10, atol=1e-12)
+    assert jf.records == 1

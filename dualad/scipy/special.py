@@ -70,6 +70,7 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
 
 from ..core.dispatch import is_active, strip
 from ..rules import RULES, load_scipy_rules
+from ..rules import structural as _structural
 
 __all__ = [
     "logsumexp", "softmax", "log_softmax", "polygamma", "multigammaln", "comb", "factorial", "zeta", "sici", "fresnel",
@@ -84,10 +85,16 @@ load_scipy_rules()
 
 
 def _shift(a, axis, where=None):
-    """The largest element along ``axis`` (kept dims; among those ``where`` selects) as a plain
-    constant, 0 where not finite: logsumexp is the same for any shift, so the shift carries no
-    derivative."""
-    m = np.max(strip(a), axis=axis, keepdims=True, initial=-np.inf, where=True if where is None else where)
+    """The largest element along ``axis`` (kept dims; among those ``where`` selects), 0 where
+    not finite: logsumexp is the same for any shift, so the shift carries no derivative.  A
+    value of the computation (a replayed recording shifts by the new inputs' max), not a plain
+    constant."""
+    if not is_active(a):
+        m = np.max(a, axis=axis, keepdims=True, initial=-np.inf, where=True if where is None else where)
+        return np.where(np.isfinite(m), m, 0.0)
+    if where is not None:
+        a = np.where(where, a, -np.inf)
+    m = _structural.stop_gradient.bind(np.max(a, axis=axis, keepdims=True))
     return np.where(np.isfinite(m), m, 0.0)
 
 
