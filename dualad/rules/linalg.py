@@ -26,6 +26,7 @@ Formulas use the conjugate transpose ``_H``, the plain transpose on real values.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 
 import numpy as np
@@ -514,11 +515,14 @@ def _lapack_ready(mat, ct, core: int) -> bool:
         return False
     if mat.dtype.char not in "fdFD" or np.result_type(mat, ct) != mat.dtype:
         return False
-    try:
-        import scipy.linalg.lapack  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _have_scipy()
+
+
+@functools.cache
+def _have_scipy() -> bool:
+    # asked once, not at every backward step; find_spec imports nothing (import dualad stays
+    # free of SciPy)
+    return importlib.util.find_spec("scipy") is not None
 
 
 def _inverse_congruence(lo, s_upper):

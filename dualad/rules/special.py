@@ -458,8 +458,9 @@ def gammainc_da2(a, x):
 def _ufunc(fn):
     """A scalar function of floats (``(a, x)``, ``(a, b, x)``...) as a NumPy ufunc that Numba
     compiles (its wrapper keeps the loops alive)."""
-    sig = lambda t: f"{t}({', '.join([t] * fn.__code__.co_argcount)})"  # noqa: E731
-    return numba.vectorize([sig("float64"), sig("float32")], cache=True)(fn).ufunc
+    n = fn.__code__.co_argcount
+    sigs = [f"{t}({', '.join([t] * n)})" for t in ("float64", "float32")]
+    return numba.vectorize(sigs, cache=True)(fn).ufunc
 
 
 _gammainc_da_py, _gammainc_da2_py = gammainc_da, gammainc_da2
