@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from random_programs import programs
 from scipy.optimize import rosen_der, rosen_hess
 
@@ -760,9 +761,6 @@ def test_stable_shifts_follow_the_inputs_of_each_call(fn):
     assert jf.records == 1
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: a recorded derivative computation keeps the strong-zero decisions "
-                   "made while recording (dualad.rules.arith._strong_multiply_active multiplies plainly where no "
-                   "0·inf appeared then), so a replay where one appears gives NaN; see docs/performance.md")
 def test_strong_zeros_of_a_recorded_hvp_follow_the_inputs_of_each_call():
     """d²/dx² of x·√x at 0 is inf (the plain transforms' answer); a jit(hvp) recorded at x > 0 and
     replayed at x = 0 must give it too, not 0·inf = NaN."""
@@ -771,3 +769,49 @@ def test_strong_zeros_of_a_recorded_hvp_follow_the_inputs_of_each_call():
     jf(np.array([1.0, 2.0]))
     x = np.array([0.0, 2.0])
     np.testing.assert_array_equal(jf(x), ad.hvp(f, x, np.ones_like(x)))
+
+
+# Functions whose partials are infinite at 0 (√x, log, ∛x), with products that meet them.
+_SINGULAR = {
+    "x_sqrt_x": lambda x, c: np.sum(x * np.sqrt(x) * c),
+    "sqrt_log": lambda x, c: np.sum(np.sqrt(x) * np.log(x) * c),
+    "cbrt_sq": lambda x, c: np.sum(np.cbrt(x) ** 2 * c + x * c),
+    "sqrt_sin": lambda x, c: np.sum(np.sin(np.sqrt(x)) * c),
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(_SINGULAR)),
+    zeros_first=st.lists(st.booleans(), min_size=4, max_size=4),
+    zeros_then=st.lists(st.booleans(), min_size=4, max_size=4),
+    size=st.sampled_from([4, 2048]),
+)
+def test_strong_zeros_of_recorded_derivatives_are_decided_at_each_replay(name, zeros_first, zeros_then, size):
+    """A derivative computation recorded at inputs with zeros in one pattern and replayed with
+    another (hvp, jvp of a gradient, grad in one of two arguments; small and large values) gives
+    exactly the plain transforms' values, inf and NaN included, from one recording."""
+    f = _SINGULAR[name]
+    c = np.linspace(0.5, 2.0, size)
+    v = np.linspace(-1.0, 1.0, size)
+
+    def point(zeros):
+        x = np.linspace(0.25, 1.5, size)
+        x[:4][np.array(zeros)] = 0.0
+        return x
+
+    computations = {
+        "hvp": lambda x, c: ad.hvp(lambda t: f(t, c), x, v),
+        "jvp_of_grad": lambda x, c: ad.jvp(lambda t: ad.grad(f)(t, c), (x,), (v,))[1],
+        "grad_argnums": ad.grad(f, argnums=0),
+    }
+    for label, fn in computations.items():
+        jf = ad.jit(fn)
+        with np.errstate(all="ignore"):
+            jf(point(zeros_first), c)
+            x = point(zeros_then)
+            got, want = jf(x, c), fn(x, c)
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
+        assert jf.records == 1, label

@@ -18,7 +18,7 @@ from ..rules import base as rules_base
 from . import device
 
 __all__ = [
-    "Active", "bind", "apply_elementwise", "strip", "observe", "guard_entries", "escape", "same_result", "read_only", "new_tag",
+    "Active", "bind", "apply_elementwise", "strip", "observe", "keeps_guards", "guard_entries", "escape", "same_result", "read_only", "new_tag",
     "is_active", "float_dtype", "float_array", "check_tangent_dtype", "ON_NEW_TAG",
 ]
 
@@ -79,6 +79,16 @@ def observe(fn, *args, **kwargs):
     for guards, entry in guard_entries(fn, args, kw, plain, result):
         guards.append(entry)
     return result
+
+
+def keeps_guards(x) -> bool:
+    """Whether ``x`` (through every nesting level) sits on a tape that will be replayed
+    (:func:`dualad.record`, :func:`dualad.jit`): its plain value may differ at each replay."""
+    while isinstance(x, Active):
+        if x._guard_ref() is not None:
+            return True
+        x = x._p
+    return False
 
 
 def guard_entries(fn, args, kw, plain, result) -> list:
@@ -251,6 +261,7 @@ class _Dispatcher:
     apply_elementwise = staticmethod(apply_elementwise)
     strip = staticmethod(strip)
     is_active = staticmethod(is_active)
+    keeps_guards = staticmethod(keeps_guards)
     is_device = staticmethod(device.is_device)
 
     @staticmethod

@@ -50,7 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..rules.base import RULES
+from ..rules.base import RULES, implementation_of
 from .cache import FORMAT, load_generated
 from .cpu import memo
 
@@ -62,7 +62,7 @@ SUM_BLOCK = 1024
 #: NumPy functions a rule may call and still vectorise in a fused loop (LLVM has vector code
 #: for them), besides :mod:`dualad.rules.vecmath`'s; see :func:`vectorises`.
 VECTOR_SAFE = frozenset(["sqrt", "absolute", "abs", "fabs", "sign", "copysign", "maximum", "minimum", "fmax", "fmin",
-                         "floor", "ceil", "rint", "trunc", "isnan", "positive", "negative", "square", "reciprocal"])
+                         "floor", "ceil", "rint", "trunc", "isnan", "isfinite", "positive", "negative", "square", "reciprocal"])
 
 _LOCK = threading.Lock()
 _BUILT: dict = {}
@@ -262,6 +262,9 @@ def vectorises(rule) -> bool:
     for name in code.co_names:
         value = fn.__globals__.get(name)
         if value is np or isinstance(value, (int, float)) or name in VECTOR_SAFE or name in FUNCTIONS:
+            continue
+        impl = implementation_of(value)
+        if impl is not None and getattr(impl.scalar, "key", "").endswith(":inline"):  # a select: no call
             continue
         return False
     return True

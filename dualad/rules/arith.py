@@ -135,6 +135,11 @@ def strong_multiply(p, t):
 
 def _strong_multiply_active(p, t):
     dispatch = base.dispatcher()  # the rules layer's hook to the dispatcher above it
+    p_varies, t_varies = dispatch.keeps_guards(p), dispatch.keeps_guards(t)
+    if (p_varies or t_varies) and not _finite_nonzero(dispatch.strip(t if p_varies else p), p_varies and t_varies):
+        # On a tape that will be replayed, where the strong zeros fall depends on the values of
+        # each replay: the product is recorded as the rule that decides them per element.
+        return base.RULES["strong_product"].function(p, t)
     prod_ = p * t
     # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
     # factor may still carry derivatives of older levels, which must survive.  On a device,
@@ -152,6 +157,19 @@ def _strong_multiply_active(p, t):
         return prod_
     zeros = dispatch.zeros((), prod_.dtype, prod_)
     return base.PRIMITIVES["where"].bind(prod_, zeros, cond=np.broadcast_to(~zero, prod_.shape), batch=0)
+
+
+def _finite_nonzero(c, varies: bool) -> bool:
+    """Whether the factor ``c``, a constant of the recording unless it ``varies``, has only
+    finite nonzero elements: no strong zero can then arise against it, at any replay."""
+    if varies:
+        return False
+    if type(c) in _FLOATS or type(c) is int:
+        return c != 0 and math.isfinite(c)
+    if type(c) is not np.ndarray:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.isfinite(c) & (c != 0)))
 
 
 def unbroadcast(ct, shape: tuple, batch: int):

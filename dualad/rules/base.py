@@ -190,6 +190,10 @@ class ElementwiseRule:
     parse : callable or None
         For a NumPy function: ``parse(*args, **kwargs) -> inputs`` normalises its signature
         (``np.clip(a, a_min=..., a_max=...)``); None takes the positional arguments as they are.
+    array_fn : callable or None
+        The value on plain arrays as a ufunc computes it (broadcasting its inputs, writing into
+        ``out=``): the ufunc, or ``function`` where it is declared ``ufunc_like``.  Recordings
+        run large entries through it in NumPy.
 
     Examples
     --------
@@ -217,6 +221,7 @@ class ElementwiseRule:
     opcode: int = -1
     parse: Callable | None = field(default=None, repr=False)
     wirtinger: Callable | None = field(default=None, repr=False)
+    array_fn: Callable | None = field(default=None, repr=False)
 
     def __call__(self, *args):
         if len(args) != self.nin:
@@ -318,6 +323,7 @@ def elementwise(
     argnums=None,
     dtypes=None,
     parse: Callable | None = None,
+    ufunc_like: bool = False,
 ):
     """Declare an elementwise rule.
 
@@ -346,6 +352,9 @@ def elementwise(
         defines on complex numbers).
     parse : callable, optional
         For a NumPy function: maps its arguments to the rule's inputs.
+    ufunc_like : bool
+        ``function`` computes the value on plain arrays as a ufunc would (broadcasting,
+        ``out=``): it becomes the rule's ``array_fn``.
 
     Examples
     --------
@@ -370,6 +379,7 @@ def elementwise(
         rule.opcode = len(RULES)
         rule.__doc__ = fn.__doc__
         RULES[rule.name] = rule
+        rule.array_fn = rule.ufunc if rule.ufunc is not None else (rule.function if ufunc_like else None)
         if rule.ufunc is not None:
             UFUNC_RULES[rule.ufunc] = rule
         elif rule.function is not None:
@@ -452,7 +462,8 @@ def retarget(fn: Callable, table: dict, copy: bool = False) -> Callable:
     closure = fn.__closure__
     if closure is not None:
         closure = tuple(types.CellType(_substitute(c.cell_contents, table, shims)) if _filled(c) else c for c in closure)
-    changed = any(glb[k] is not v for k, v in fn.__globals__.items()) or (
+    read = _code_names(fn.__code__)  # a replaced function the code never names changes nothing
+    changed = any(glb[k] is not v for k, v in fn.__globals__.items() if k in read) or (
         closure is not None and any(a.cell_contents is not b.cell_contents for a, b in zip(closure, fn.__closure__) if _filled(b)))
     if not (changed or copy):
         return fn

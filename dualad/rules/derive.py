@@ -125,6 +125,8 @@ class _Writer:
             named = self.rule.fn.__globals__.get(f.id) if isinstance(f, ast.Name) else None
             if isinstance(named, np.ufunc) and named in UFUNC_RULES and not node.keywords:  # a ufunc of the module
                 return self.call_rule(UFUNC_RULES[named], [self.expr(a) for a in node.args])
+            if _hashable(named) and named in FUNCTION_RULES and not node.keywords and len(node.args) == FUNCTION_RULES[named].nin:
+                return self.call_rule(FUNCTION_RULES[named], [self.expr(a) for a in node.args])  # a function with a rule
             if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)) or node.keywords:
                 raise NotDerivable(f"call of {ast.unparse(f)}")
             if f.value.id != "np":
@@ -156,6 +158,14 @@ class _Writer:
         v = self.temp("v")
         self.emit(f"{v} = {code}")
         return v
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def tangent_source(rule: ElementwiseRule, name: str = "tangent") -> tuple[str, list[str]]:

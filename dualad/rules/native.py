@@ -168,13 +168,16 @@ def cython_special(name: str, nin: int) -> Scalar:
     return Scalar(name, nin, lambda: _bind_cython(name, nin), f"scipy.special.cython_special.{name}")
 
 
-def jit(fn: Callable) -> Scalar:
+def jit(fn: Callable, inline: bool = False) -> Scalar:
     """Declare a scalar Python function (loops allowed) that Numba compiles for the kernels.
 
     Parameters
     ----------
     fn : callable
         A function of floats using ``math`` and arithmetic.
+    inline : bool
+        Inline it into the kernels (Numba IR inlining): for a few operations without a loop,
+        so that LLVM vectorises the kernels' loops around it (a call per element does not).
 
     Returns
     -------
@@ -193,7 +196,10 @@ def jit(fn: Callable) -> Scalar:
     def bind():
         from numba import njit
 
+        if inline:
+            return njit(error_model="numpy", inline="always")(fn)
         return njit(error_model="numpy")(fn)  # a loop: called, not inlined (Numba IR inlining made it 5x slower)
 
     digest = hashlib.sha1(inspect.getsource(fn).encode()).hexdigest()[:12]
-    return Scalar(fn.__name__, fn.__code__.co_argcount, bind, f"{fn.__module__}.{fn.__qualname__}@{digest}:called")
+    how = "inline" if inline else "called"
+    return Scalar(fn.__name__, fn.__code__.co_argcount, bind, f"{fn.__module__}.{fn.__qualname__}@{digest}:{how}")

@@ -303,12 +303,12 @@ class Program:
         vals = [self.value(buf, held, n) if n is not None else c for n, c in zip(in_nodes, consts)]
         off, shape = self.slots[node]
         if isinstance(op, ElementwiseRule):
-            if off >= 0 and op.ufunc is not None and not any(isinstance(v, Active) for v in vals):
+            if off >= 0 and op.array_fn is not None and not any(isinstance(v, Active) for v in vals):
                 if node in self.fresh:  # a new array, which the run hands to its caller
-                    y = op.ufunc(*vals)
+                    y = op.array_fn(*vals)
                     held[node] = y if y.dtype == buf.dtype else y.astype(buf.dtype)
                 else:
-                    op.ufunc(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
+                    op.array_fn(*vals, out=buf[off:off + math.prod(shape)].reshape(shape))  # straight into its slot
                 return vals
             y, res = apply_elementwise(op, vals), vals
         else:
@@ -453,7 +453,7 @@ class _Lowering:
         off = -1 if active or dt != self.dtype else self.alloc(math.prod(entry.out_shape))
         self.slots[node] = (off, entry.out_shape)
         op = entry.op
-        new = op is S.einsum or (isinstance(op, ElementwiseRule) and op.ufunc is not None)
+        new = op is S.einsum or (isinstance(op, ElementwiseRule) and op.array_fn is not None)
         if off >= 0 and new and self.outs is not None and math.prod(entry.out_shape) >= HOST_MIN:
             views = self.output_only(node, self.slots[node])
             self.fresh.update((v, node) for v in views or ())
@@ -501,7 +501,7 @@ class _Lowering:
                 elif node not in made and self.slots[node][0] < 0:
                     return None
                 shape = np.shape(r) if node is None else made[node] if node in made else self.slots[node][1]
-                if n >= BROADCAST_UFUNC_MIN and op.ufunc is not None and 1 < math.prod(shape) < n:
+                if n >= BROADCAST_UFUNC_MIN and op.array_fn is not None and 1 < math.prod(shape) < n:
                     return None  # an operand that broadcasts: NumPy's ufunc reads it in place
             return ("e", n)
         node = entry.in_nodes[0] if entry.in_nodes else None
@@ -700,7 +700,7 @@ class _Lowering:
         op, out_shape = entry.op, entry.out_shape
         found = self.subs.get(op)
         n = math.prod(out_shape)
-        if found is None or (n >= HOST_MIN and op.ufunc is not None):
+        if found is None or (n >= HOST_MIN and op.array_fn is not None):
             return False
         row = [found[0], found[1], 0, n]
         slots = self.slots
