@@ -67,7 +67,7 @@ KINKS: dict[str, Callable] = {
     "clip": lambda x, lo, hi: np.minimum(np.abs(x - lo), np.abs(x - hi)),
 }
 #: Rules whose non-differentiable point lies outside their declared domain: used through ``sq``.
-KINK_OUTSIDE_DOMAIN = {"sqrt", "cbrt", "power", "arctan2", "fmod", "remainder"}
+KINK_OUTSIDE_DOMAIN = {"sqrt", "cbrt", "power", "arctan2", "fmod", "remainder", "strong_product"}  # (the last: at inf/NaN)
 #: Inputs that may be fed any value (smooth and slowly growing everywhere); others go through
 #: ``sq`` into the rule's domain.  Kinked rules take raw inputs too (their margin is checked).
 RAW_INPUTS = {

@@ -135,28 +135,29 @@ def strong_multiply(p, t):
 
 def _strong_multiply_active(p, t):
     dispatch = base.dispatcher()  # the rules layer's hook to the dispatcher above it
+    strong_product = base.RULES["strong_product"].function
     p_varies, t_varies = dispatch.keeps_guards(p), dispatch.keeps_guards(t)
     if (p_varies or t_varies) and not _finite_nonzero(dispatch.strip(t if p_varies else p), p_varies and t_varies):
         # On a tape that will be replayed, where the strong zeros fall depends on the values of
-        # each replay: the product is recorded as the rule that decides them per element.
-        return base.RULES["strong_product"].function(p, t)
+        # each replay: the product is the rule that decides them per element, at every replay.
+        return strong_product(p, t)
     prod_ = p * t
-    # Only where the plain product is NaN (0·inf, 0·nan) is it replaced by 0: elsewhere a zero
-    # factor may still carry derivatives of older levels, which must survive.  On a device,
-    # testing bad.any() would wait for the device: the selection is made unconditionally.
+    # Where no strong zero arises (no 0·inf, 0·nan: the common case, tested cheaply on the plain
+    # values) the product is the plain one; else the strong_product rule, whose derivatives are
+    # the product rule's with strong zeros again (as the compiled kernels' derived tangents).
+    # On a device, testing bad.any() would wait for the device: the rule is applied always.
     plain = dispatch.strip(prod_)
     if type(plain) in _FLOATS and not math.isnan(plain):  # scalar code: the common case, cheaply
         return prod_
-    on_device = type(plain) is not np.ndarray and dispatch.is_device(plain)
+    if type(plain) is not np.ndarray and dispatch.is_device(plain):
+        return strong_product(p, t)
     bad = np.isnan(plain)
-    if not on_device and not bad.any():
+    if not bad.any():
         return prod_
     sp, st = dispatch.strip(p), dispatch.strip(t)
-    zero = bad & (np.equal(sp, 0) | np.equal(st, 0))
-    if not on_device and not zero.any():
+    if not (bad & (np.equal(sp, 0) | np.equal(st, 0))).any():
         return prod_
-    zeros = dispatch.zeros((), prod_.dtype, prod_)
-    return base.PRIMITIVES["where"].bind(prod_, zeros, cond=np.broadcast_to(~zero, prod_.shape), batch=0)
+    return strong_product(p, t)
 
 
 def _finite_nonzero(c, varies: bool) -> bool:

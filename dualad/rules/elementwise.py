@@ -134,12 +134,13 @@ def strong_product(x, y, out=None):
     dispatch = base.dispatcher()  # the rules layer's hook to the dispatcher above it
     if dispatch.is_active(x) or dispatch.is_active(y):
         return dispatch.apply_elementwise(_strong_product, (x, y))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         prod = np.multiply(x, y, out=out)
-    zero = np.equal(x, 0) | np.equal(y, 0)
-    if type(prod) is not np.ndarray:  # numbers
-        return prod.dtype.type(0) if zero else prod
-    np.copyto(prod, 0, where=zero)
+        if type(prod) is not np.ndarray:  # numbers
+            return prod.dtype.type(0) if x == 0 or y == 0 else prod
+        if np.isfinite(np.sum(prod)):  # no NaN (the common case), found by one cheap pass
+            return prod
+    np.copyto(prod, 0, where=np.equal(x, 0) | np.equal(y, 0))
     return prod
 
 
@@ -147,56 +148,19 @@ def _strong_product_scalar(x, y):
     return 0.0 if (x == 0) | (y == 0) else x * y
 
 
-def strong_mask(x, y, out=None):
-    """1 where ``x * y`` is a product, 0 where it is a strong zero (an exact zero factor against
-    inf or NaN): what :func:`strong_product`'s partials keep, as a value of its own (a rule
-    without derivative) so that a recording computes it at each replay, unlike a comparison.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from dualad.rules.elementwise import strong_mask
-    >>> strong_mask(np.array([0.0, 0.0, 2.0]), np.array([np.inf, 3.0, np.nan]))
-    array([0., 1., 1.])
-    """
-    dispatch = base.dispatcher()
-    if dispatch.is_active(x) or dispatch.is_active(y):
-        return dispatch.apply_elementwise(_strong_mask, (x, y))
-    dtype = np.result_type(x, y)
-    dtype = dtype if dtype.kind in "fc" else np.dtype(np.float64)  # the inputs' dtype, as every rule's value
-    with np.errstate(invalid="ignore"):
-        keep = ((np.not_equal(x, 0) | np.isfinite(y)) & (np.not_equal(y, 0) | np.isfinite(x)))
-    if out is None:
-        return keep.astype(dtype)
-    out[...] = keep
-    return out
-
-
-def _strong_mask_scalar(x, y):
-    # (v - v) == 0 tells a finite v, real or complex, without a function call
-    return 1.0 if ((x != 0) | ((y - y) == 0)) & ((y != 0) | ((x - x) == 0)) else 0.0
-
-
-@elementwise(strong_mask, scalar=native.jit(_strong_mask_scalar, inline=True), cuda=_strong_mask_scalar, dtypes=ALL_DTYPES, ufunc_like=True,
-             nondiff="a mask: zero derivative", text=("[{a} × {b} not a strong zero]", ("0", "0")))
-def _strong_mask(x, y):
-    return strong_mask(x, y), 0.0, 0.0
-
-
-# Its partials are the product's (y, x), except 0 where the value is a strong zero: there the
-# value is the constant 0, as where strong_multiply selects it.
+# Its partials are the product's: its derivatives follow the product rule, with strong zeros
+# again at the next order (what the kernels' derived tangents compute).
 @elementwise(
     strong_product,
     scalar=native.jit(_strong_product_scalar, inline=True),
     cuda=_strong_product_scalar,
     dtypes=ALL_DTYPES,
     ufunc_like=True,
-    nondiff="an exact zero factor gives 0 even against inf or NaN, with partials 0 there",
+    nondiff="an exact zero factor gives 0 even against inf or NaN; partials (y, x) as the product's",
     text=("{a} ⊙ {b}", ("{b}", "{a}")),
 )
 def _strong_product(x, y):
-    keep = strong_mask(x, y)
-    return strong_product(x, y), strong_product(keep, y), strong_product(keep, x)
+    return strong_product(x, y), y, x
 
 
 @elementwise(np.true_divide, domain=((-2.0, 2.0), (0.5, 2.0)), text=("{a} / {b}", ("/{b}", "(−{a} / {b}²)")), dtypes=ALL_DTYPES)
