@@ -23,7 +23,7 @@ def _chosen(monkeypatch, tmp_path, **env):
 
 def test_default_folder_is_created_private(monkeypatch, tmp_path):
     path = _chosen(monkeypatch, tmp_path, XDG_CACHE_HOME=tmp_path / "xdg")
-    assert path == tmp_path / "xdg" / "dualad" / f"kernels-v{cache.FORMAT}"
+    assert path == tmp_path / "xdg" / "dualad" / cache.FOLDER
     assert (path.stat().st_mode & 0o777) == 0o700
     assert cache.is_private(path)
 
@@ -40,7 +40,7 @@ def test_explicit_private_folder_is_used(monkeypatch, tmp_path):
 @pytest.mark.parametrize("where", ["folder", "pycache"])
 def test_folder_others_can_write_is_refused_with_a_warning(monkeypatch, tmp_path, where):
     shared = tmp_path / "shared"
-    target = shared / f"kernels-v{cache.FORMAT}"
+    target = shared / cache.FOLDER
     target.mkdir(parents=True)
     bad = target if where == "folder" else target / "__pycache__"
     bad.mkdir(exist_ok=True)
@@ -53,10 +53,10 @@ def test_folder_others_can_write_is_refused_with_a_warning(monkeypatch, tmp_path
 
 def test_folder_owned_by_another_user_is_refused(monkeypatch, tmp_path):
     theirs = tmp_path / "theirs"
-    (theirs / f"kernels-v{cache.FORMAT}").mkdir(parents=True, mode=0o700)
+    (theirs / cache.FOLDER).mkdir(parents=True, mode=0o700)
     real = os.getuid()
     monkeypatch.setattr(cache.os, "getuid", lambda: real + 1)  # the folder now belongs to "someone else"
-    assert not cache.is_private(theirs / f"kernels-v{cache.FORMAT}")
+    assert not cache.is_private(theirs / cache.FOLDER)
     with pytest.warns(RuntimeWarning):
         path = _chosen(monkeypatch, tmp_path, DUALAD_CACHE_DIR=theirs)
     assert theirs not in path.parents
@@ -67,7 +67,7 @@ def test_link_is_refused(monkeypatch, tmp_path):
     real.mkdir(mode=0o700)
     link = tmp_path / "link"
     (link).mkdir(mode=0o700)
-    (link / f"kernels-v{cache.FORMAT}").symlink_to(real)
+    (link / cache.FOLDER).symlink_to(real)
     with pytest.warns(RuntimeWarning):
         path = _chosen(monkeypatch, tmp_path, DUALAD_CACHE_DIR=link)
     assert path.resolve() != real.resolve()
@@ -86,7 +86,7 @@ def test_foreign_folder_never_receives_code(tmp_path):
     """End to end in a fresh process: a kernel compiles and runs, and nothing is written into
     (or imported from) a folder that others can write to."""
     shared = tmp_path / "shared"
-    target = shared / f"kernels-v{cache.FORMAT}"
+    target = shared / cache.FOLDER
     target.mkdir(parents=True)
     os.chmod(target, 0o777)
     planted = target / "planted.py"

@@ -19,9 +19,35 @@ import threading
 import warnings
 from pathlib import Path
 
-__all__ = ["cache_dir", "load_generated", "is_private", "FORMAT"]
+__all__ = ["cache_dir", "load_generated", "is_private", "FORMAT", "FOLDER"]
 
 FORMAT = 8  # bump when the generated source changes shape
+
+
+def _source_fingerprint() -> str:
+    """A hash of the code that generated kernels import and compile into themselves (the rule
+    table, the code that rewrites rules, the generators), read once at import.  Numba checks a
+    cached kernel against its own module file only: without this, a kernel compiled by another
+    version of dualad (or by a process whose rules' source changed on disk under it) would be
+    loaded as it was."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    root = Path(__file__).resolve().parent.parent
+    try:
+        for folder in ("rules", "kernels"):
+            for path in sorted((root / folder).glob("*.py")):
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    except OSError:  # (not installed as files: the installed version names the code)
+        from importlib import metadata
+
+        digest.update(metadata.version("dualad").encode())
+    return digest.hexdigest()[:10]
+
+
+#: The cache's subfolder: the generated sources' format and the code that compiles into them.
+FOLDER = f"kernels-v{FORMAT}-{_source_fingerprint()}"
 
 _CHOSEN: dict[tuple, Path] = {}
 _LOCK = threading.Lock()
@@ -93,7 +119,7 @@ def cache_dir() -> Path:
     if chosen is not None and chosen.is_dir():
         return chosen
     with _LOCK:
-        path = (Path(explicit) if explicit else Path(base) / "dualad") / f"kernels-v{FORMAT}"
+        path = (Path(explicit) if explicit else Path(base) / "dualad") / FOLDER
         if not _make_private(path):
             if explicit:
                 warnings.warn(
