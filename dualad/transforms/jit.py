@@ -195,7 +195,7 @@ class _Replayer:
     argument splitting).  Returns None whenever the general path must decide (the recording
     was made anew, a constant ``f`` reads changed, a guard changed)."""
 
-    __slots__ = ("jitted", "entry", "rec", "tape", "dtypes", "routed", "jac_shape")
+    __slots__ = ("jitted", "entry", "rec", "tape", "dtypes", "routed", "jac_shape", "hess_shape")
 
     def __init__(self, jitted: Jitted, entry: _Entry, traced: list, args: tuple, routed: bool):
         self.jitted, self.entry, self.rec, self.tape = jitted, entry, entry.rec, entry.rec.tape
@@ -206,6 +206,9 @@ class _Replayer:
         rec = entry.rec
         one = routed and jitted._route[0] == "jacfwd" and len(args) == 1 and rec.out_def is None and rec.outs[0][0] == "n"
         self.jac_shape = tuple(rec.program().slots[rec.outs[0][1]][1]) + np.shape(args[0]) if one else None
+        # hessian(g) of one array: the Hessian's shape, for the lanes' matrix as it comes
+        one = routed and jitted._route[0] == "hessian" and len(args) == 1 and type(args[0]) is np.ndarray and rec.nums == (0,)
+        self.hess_shape = np.shape(args[0]) * 2 if one else None
 
     def __call__(self, args: tuple):
         entry, rec = self.entry, self.rec
@@ -228,6 +231,12 @@ class _Replayer:
                 prog = rec.program()
                 res = lanes_apply(prog) and value_and_jacfwd(prog, leaves, rec.outs, values=False)
                 return res[1].reshape(self.jac_shape) if res else None  # (else: the general path decides)
+            if self.hess_shape is not None:  # the Hessian lanes, straight from the program
+                prog = rec.program()
+                if prog.differentiable:
+                    H = rec._hessian_sweep(prog, leaves, leaves)  # (compiled sweeps: NumPy's error state has no say)
+                    if H is not None and H is not False:
+                        return H.reshape(self.hess_shape)
             with self.jitted._lock:
                 return None if entry.direct else self.jitted._routed(entry, leaves)
         outs = rec.program().run(leaves, rec.outs)

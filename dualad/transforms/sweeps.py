@@ -211,10 +211,15 @@ def hessian_lanes(prog, leaves: list, node: int, seeds: np.ndarray):
         with np.errstate(all="ignore"):
             hvp_sweep(buf, tan, adj, adjt, code, prog.ints, 0, len(code))
         value = buf[off]
-        grad = np.concatenate([adj[o:o + size] for _, o, size in prog.leaf_slots])
-        cols.append(np.concatenate([adjt[o:o + size] for _, o, size in prog.leaf_slots]))
+        if len(prog.leaf_slots) == 1:  # views: adj and adjt are this call's own
+            (_, o, size), = prog.leaf_slots
+            grad, col = adj[o:o + size], adjt[o:o + size]
+        else:
+            grad = np.concatenate([adj[o:o + size] for _, o, size in prog.leaf_slots])
+            col = np.concatenate([adjt[o:o + size] for _, o, size in prog.leaf_slots])
+        cols.append(col)
         _release(prog, buf, tan)
-    return value, grad, np.concatenate(cols, axis=1)
+    return value, grad, cols[0] if len(cols) == 1 else np.concatenate(cols, axis=1)
 
 
 class HessianPlan:
