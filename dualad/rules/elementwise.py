@@ -132,8 +132,8 @@ def strong_product(x, y, out=None):
     array([0., 6.])
     """
     dispatch = base.dispatcher()  # the rules layer's hook to the dispatcher above it
-    if dispatch.is_active(x) or dispatch.is_active(y):
-        return dispatch.apply_elementwise(_strong_product, (x, y))
+    if dispatch.is_active(x) or dispatch.is_active(y) or _on_device(dispatch, x) or _on_device(dispatch, y):
+        return dispatch.apply_elementwise(_strong_product, (x, y))  # (device arrays: its CUDA kernel)
     with np.errstate(invalid="ignore", over="ignore"):
         prod = np.multiply(x, y, out=out)
         if type(prod) is not np.ndarray:  # numbers
@@ -142,6 +142,10 @@ def strong_product(x, y, out=None):
             return prod
     np.copyto(prod, 0, where=np.equal(x, 0) | np.equal(y, 0))
     return prod
+
+
+def _on_device(dispatch, a) -> bool:
+    return type(a) is not np.ndarray and not isinstance(a, (float, int, complex, np.generic)) and dispatch.is_device(a)
 
 
 def _strong_product_scalar(x, y):
