@@ -713,6 +713,67 @@ def test_a_leaf_read_outside_fused_runs_is_copied_into_the_buffer():
             np.testing.assert_allclose(g, r, rtol=1e-12)
 
 
+# -- masks computed from the inputs: np.where(x > 0, ...) is an op of the program, not a guard ----
+
+
+def _huber(x):
+    r = x[1:] - x[:-1] ** 2
+    return np.sum(np.where(np.abs(r) < 1.0, 0.5 * r**2, np.abs(r) - 0.5)) + np.sum(x**2)
+
+
+def _banded(x):
+    inside = (x > -0.5) & (x < 0.5) | ~(x < 1.0)
+    return np.where(inside, np.sin(x) * x, np.cos(x)) + np.where(x > 0, 1.0, x)
+
+
+@pytest.mark.parametrize("make", [ad.grad, ad.hessian, lambda f: ad.value_and_grad(f)], ids=["grad", "hessian", "value_and_grad"])
+def test_where_on_a_computed_mask_is_not_recorded_again(make):
+    """A new mask at every call (np.where of a comparison) is computed by the program: one
+    recording, the plain transform's values, never the fallback."""
+    jf = ad.jit(make(_huber))
+    rng = np.random.default_rng(3)
+    masks = set()
+    for _ in range(8):
+        x = rng.standard_normal(7) * 1.5
+        masks.add(tuple(np.abs(x[1:] - x[:-1] ** 2) < 1.0))
+        _same(jf(x), make(_huber)(x), rtol=1e-12, atol=1e-12)
+    assert len(masks) > 3 and jf.records == 1 and jf.fallbacks == 0
+
+
+def test_where_on_combined_masks_against_finite_differences():
+    """Masks combined with &, |, ~ (and a plain bool array) are computed again too; the
+    Jacobian against central differences away from the masks' edges."""
+    jac = ad.jit(ad.jacfwd(_banded))
+    jrev = ad.jit(ad.jacrev(_banded))
+    plain = np.array([True, False, True, False, True, False])
+    jw = ad.jit(ad.grad(lambda x: np.sum(np.where((x > 0) | plain, x**3, -x))))
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        x = rng.uniform(-2.0, 2.0, 6)
+        x = x[np.min(np.abs(x[:, None] - np.array([-0.5, 0.0, 0.5, 1.0])), axis=1) > 0.05]  # off the edges
+        eps = 1e-6
+        fd = np.stack([(_banded(x + eps * e) - _banded(x - eps * e)) / (2 * eps) for e in np.eye(x.size)], axis=1)
+        np.testing.assert_allclose(jac(x), fd, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(jrev(x), fd, rtol=1e-6, atol=1e-8)
+        if x.size == 6:
+            want = np.where((x > 0) | plain, 3 * x**2, -1.0)
+            np.testing.assert_allclose(jw(x), want, rtol=1e-13)
+    assert jac.fallbacks == jrev.fallbacks == jw.fallbacks == 0
+
+
+def test_a_mask_that_steers_python_or_picks_elements_is_still_a_guard():
+    """The same comparison used by Python (if) or as a boolean index (a shape that depends on
+    values) is a guard: a changed mask records again, with the right values."""
+    def f(x):
+        m = x > 0
+        return np.sum(x[m] ** 2) + (np.sum(x) if m[0] else 0.0)
+
+    jf = ad.jit(ad.grad(f))
+    for x in (np.array([1.0, -2.0, 3.0]), np.array([1.5, -2.0, 3.0]), np.array([-1.0, 2.0, 3.0])):
+        _same(jf(x), ad.grad(f)(x), rtol=1e-13)
+    assert jf.records == 2  # the second call had the first's mask: replayed
+
+
 @pytest.mark.parametrize("n", [6, 80])  # small values (the compiled adjoint sweep) and large ones
 def test_relu_training_loop_replays_without_recording_again(n):
     """relu's partial is an op of a recorded gradient, not a guard: steps of gradient descent

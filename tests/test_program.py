@@ -215,14 +215,16 @@ def test_host_step_between_compiled_segments():
 
 
 def test_structural_ops_run_in_compiled_code():
-    """Indexing, broadcasting, reductions along axes, setitem, concatenate, where, matmul: no
-    host step."""
+    """Indexing, broadcasting, reductions along axes, setitem, concatenate, where on a fixed
+    mask, matmul: no host step.  (A mask computed from the inputs, ``np.where(y > 0.2, ...)``,
+    is computed again at each replay by a NumPy step: tests/test_jit.py.)"""
     w = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    fixed = np.array([[True, False, True, True, False, True]] * 3)
 
     def f(x):
         y = x[:, None] * w + np.sum(w, axis=0)  # broadcast, reduce along an axis
         y = np.concatenate([y, y[::-1, 1:3] ** 2], axis=1)
-        y = np.where(y > 0.2, y, -y) @ np.ones((6, 2))  # where, matmul
+        y = np.where(fixed, y, -y) @ np.ones((6, 2))  # where, matmul
         z = np.zeros(5) * x[0]
         z[1:4] = np.tanh(x)  # setitem
         return np.sum(y.T @ y) + np.mean(z) + np.sum(np.take(x, [2, 0, 0]) * np.flip(x))

@@ -231,24 +231,25 @@ class ArrayBehaviour(Active):
     def __abs__(self):
         return apply_elementwise(_ABS, (self,))
 
-    # comparisons give plain booleans, so Python control flow works on active values
+    # comparisons give plain booleans, so Python control flow works on active values (on a tape
+    # that will be replayed, booleans that np.where computes again at each replay: observed.py)
     def __lt__(self, o):
-        return observe(np.less, self, o)
+        return observe_index(np.less, self, o)
 
     def __le__(self, o):
-        return observe(np.less_equal, self, o)
+        return observe_index(np.less_equal, self, o)
 
     def __gt__(self, o):
-        return observe(np.greater, self, o)
+        return observe_index(np.greater, self, o)
 
     def __ge__(self, o):
-        return observe(np.greater_equal, self, o)
+        return observe_index(np.greater_equal, self, o)
 
     def __eq__(self, o):
-        return observe(np.equal, self, o)
+        return observe_index(np.equal, self, o)
 
     def __ne__(self, o):
-        return observe(np.not_equal, self, o)
+        return observe_index(np.not_equal, self, o)
 
     __hash__ = None
 

@@ -20,7 +20,8 @@ from ..rules import FUNCTION_RULES
 from ..rules import structural as S
 from . import device, einsum_spec, elements
 from .dispatch import Active, apply_elementwise, observe, strip
-from .observed import ObservedIndex, has_observed, observe_index, take_observed
+from .observed import ObservedIndex, has_observed, observe_index, observed_mask, take_observed
+from .observed import plain as plain_value
 
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
@@ -705,17 +706,25 @@ def _truth(c):
 def where(condition, x=None, y=None):
     if x is None and y is None:
         return observe(np.where, condition)
-    # An active condition is tested for truth: a plain result that steers the values (a guard).
-    cond = device.asarray(observe(_truth, condition) if isinstance(condition, Active) else condition, dtype=bool)
+    # An active condition is tested for truth.  On a tape that will be replayed, a condition
+    # computed from active values (x > 0, masks combined with & | ~) is computed again at each
+    # replay (where_by); any other is a plain result that steers the values (a guard).
+    if isinstance(condition, Active):
+        condition = observe_index(_truth, condition)
+    mask = observed_mask(condition)
+    cond = None if mask is not None else device.asarray(plain_value(condition), dtype=bool)
     x, y = _operand(x), _operand(y)
     dt = device.result_type([strip(x), strip(y)], "np.where")
     if dt.kind not in "fc":
         dt = np.dtype(np.float64)
     x = astype(x, dt) if isinstance(x, Active) else device.asarray(x, dtype=dt)
     y = astype(y, dt) if isinstance(y, Active) else device.asarray(y, dtype=dt)
-    like = device.locate([cond, strip(x), strip(y)], "np.where")
+    like = device.locate([mask._value if mask is not None else cond, strip(x), strip(y)], "np.where")
     if like is not None:  # scalar branches go to the device with the rest
         x, y = (device.namespace(like).asarray(v) if type(v) is np.ndarray else v for v in (x, y))
+    if mask is not None:
+        by = S.MaskBy(mask.fn, {k: strip(v) for k, v in mask.kw.items()})
+        return S.where_by.bind(x, y, *mask.args, by=by, batch=0)
     return S.where.bind(x, y, cond=cond, batch=0)
 
 
@@ -787,7 +796,7 @@ def _flat_positions(shape, index, a=None):
 def getitem(a, index):
     if has_observed(index):
         return take_observed(a, index)
-    index = _norm_index(index)
+    index = _norm_index(plain_value(index))
     if _is_basic(index):
         return S.getitem.bind(a, index=index, batch=0)
     return S.gather.bind(a, flat=_flat_positions(tuple(a.shape), index, a), batch=0)
@@ -795,7 +804,7 @@ def getitem(a, index):
 
 def setitem_value(a, index, value):
     """The value of ``a`` after ``a[index] = value``: a new value (copy-on-write)."""
-    index = _norm_index(index)
+    index = _norm_index(plain_value(index))
     value = _arr(value)
     if _is_basic(index):
         return S.setitem.bind(a, value, index=index, batch=0)

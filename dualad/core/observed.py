@@ -21,7 +21,7 @@ import numpy as np
 from ..rules import structural as S
 from .dispatch import Active, guard_entries, strip
 
-__all__ = ["ObservedIndex", "observe_index", "plain", "has_observed", "take_observed"]
+__all__ = ["ObservedIndex", "observe_index", "plain", "has_observed", "take_observed", "observed_mask"]
 
 
 class _Pending:
@@ -89,6 +89,8 @@ class ObservedIndex:
         return getattr(ufunc, method)(*[plain(x) for x in inputs], **{k: plain(v) for k, v in kwargs.items()})
 
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.where and any(isinstance(a, Active) for a in args[1:]):
+            return NotImplemented  # dualad's np.where: a mask computed again at each replay
         shaping = _SHAPING.get(func)
         if shaping is not None and args and args[0] is self and _plain_key((args[1:], kwargs)):
             return self.derived(functools.partial(_call_on, func=func, rest=args[1:], kwargs=kwargs))
@@ -97,12 +99,77 @@ class ObservedIndex:
 
 def _binary(name):
     def method(self, other):
+        if name in _LOGICAL:
+            both = _combined(_LOGICAL[name], self, other)
+            if both is not None:
+                return both
         return getattr(operator, name)(self.value(), plain(other))
 
     def reflected(self, other):
+        if name in _LOGICAL:
+            both = _combined(_LOGICAL[name], other, self)
+            if both is not None:
+                return both
         return getattr(operator, name)(plain(other), self.value())
 
     return method, reflected
+
+
+_LOGICAL = {"and_": np.logical_and, "or_": np.logical_or, "xor": np.logical_xor}
+
+
+class _Both:
+    """The guards two combined masks owe (each settled at the first plain use of the result)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def settle(self) -> None:
+        for part in self.parts:
+            part.settle()
+
+
+class _Combine:
+    """``op(first(*args[:n], **kw1), second(*args[n:], **kw2))``: two masks combined."""
+
+    __slots__ = ("op", "first", "kw1", "n", "second", "kw2", "__name__")
+
+    def __init__(self, op, first, kw1, n, second, kw2):
+        self.op, self.first, self.kw1, self.n, self.second, self.kw2 = op, first, kw1, n, second, kw2
+        self.__name__ = op.__name__
+
+    def __call__(self, *args):
+        return self.op(self.first(*args[: self.n], **self.kw1), self.second(*args[self.n:], **self.kw2))
+
+
+def _constant(value):
+    return lambda: value
+
+
+def _is_mask(x) -> bool:
+    return isinstance(x, ObservedIndex) and x.dtype.kind == "b"
+
+
+def _combined(op, a, b):
+    """``op(a, b)`` of two boolean masks at least one of which is observed (the other may be a
+    plain bool array or bool), still computed at each replay; None when they are not masks."""
+    masks = [x if _is_mask(x) else None for x in (a, b)]
+    for i, x in enumerate((a, b)):
+        if masks[i] is None:
+            if isinstance(x, (ObservedIndex, Active)) or np.asarray(x).dtype.kind != "b":
+                return None
+            masks[i] = ObservedIndex(_constant(np.asarray(x)), (), {}, np.asarray(x), _Pending(None))
+    first, second = masks
+    fn = _Combine(op, first.fn, first.kw, len(first.args), second.fn, second.kw)
+    return ObservedIndex(fn, first.args + second.args, {}, op(first._value, second._value), _Both(first._pending, second._pending))
+
+
+def observed_mask(x) -> ObservedIndex | None:
+    """``x`` if it is a boolean mask computed from active values that a replay computes again
+    (a comparison on a tape that will be replayed), else None."""
+    return x if _is_mask(x) else None
 
 
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and_", "or_", "xor", "lshift", "rshift", "matmul"):
@@ -113,12 +180,18 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and_", 
 for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
     setattr(ObservedIndex, f"__{_name}__", _binary(_name)[0])
 for _name, _fn in (
-    ("neg", operator.neg), ("pos", operator.pos), ("abs", operator.abs), ("invert", operator.invert),
+    ("neg", operator.neg), ("pos", operator.pos), ("abs", operator.abs),
     ("index", operator.index), ("int", int), ("float", float), ("complex", complex), ("bool", bool),
     ("len", len), ("iter", iter), ("hash", hash), ("repr", repr), ("str", str),
 ):  # each a plain use of the value: a guard
     setattr(ObservedIndex, f"__{_name}__", (lambda fn: lambda self: fn(self.value()))(_fn))
 
+
+def _invert(self):
+    return self.derived(np.logical_not) if _is_mask(self) else operator.invert(self.value())
+
+
+ObservedIndex.__invert__ = _invert
 
 _SHAPING = {f: f.__name__ for f in (
     np.broadcast_to, np.reshape, np.expand_dims, np.ravel, np.transpose, np.flip, np.squeeze, np.swapaxes, np.moveaxis,
@@ -169,9 +242,16 @@ def plain(x):
     return x
 
 
+def _gathers(k) -> bool:
+    # a boolean mask as an index picks as many elements as it holds True: a shape that depends
+    # on values, so it is used plainly (a guard), not gathered by at each replay
+    return isinstance(k, ObservedIndex) and k.dtype.kind != "b"
+
+
 def has_observed(key) -> bool:
-    """Whether an index ``key`` (or a tuple of them) holds an :class:`ObservedIndex`."""
-    return isinstance(key, ObservedIndex) or (isinstance(key, tuple) and any(isinstance(k, ObservedIndex) for k in key))
+    """Whether an index ``key`` (or a tuple of them) holds an integer :class:`ObservedIndex`
+    (one that a replay gathers by; a boolean mask is used plainly)."""
+    return _gathers(key) or (isinstance(key, tuple) and any(_gathers(k) for k in key))
 
 
 def observe_index(fn, *args, **kwargs):
@@ -194,7 +274,7 @@ def take_observed(a, key, locate=None):
     plainly), computed again at each replay."""
     idx = key
     if isinstance(key, tuple):
-        slot = next(i for i, k in enumerate(key) if isinstance(k, ObservedIndex))
+        slot = next(i for i, k in enumerate(key) if _gathers(k))
         idx = key[slot]
         template = tuple(plain(k) if i != slot else None for i, k in enumerate(key))
         locate = functools.partial(_at_slot, template=template, slot=slot)

@@ -16,6 +16,7 @@ from ..rules import UFUNC_RULES, load_scipy_rules, ufunc_name
 from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
+from .observed import observe_index
 
 __all__ = ["handle_ufunc", "PLAIN_UFUNCS", "nan_to_num", "fix", "i0", "real_if_close"]
 
@@ -78,6 +79,8 @@ def _call(ufunc, inputs, kwargs):
         _plain_keywords(ufunc, kwargs)
         return apply_elementwise(rule, [api.operand(x) for x in inputs])
     if ufunc in PLAIN_UFUNCS:
+        if ufunc is not np.floor_divide and ufunc.nout == 1 and not kwargs:
+            return observe_index(ufunc, *inputs)  # a mask np.where computes again at each replay
         return observe(ufunc, *inputs, **kwargs)
     _no_rule(ufunc)
 

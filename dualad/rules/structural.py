@@ -483,6 +483,63 @@ take_by = GatherBy("take_by", scatter=False)
 scatter_by = GatherBy("scatter_by", scatter=True)
 
 
+class MaskBy:
+    """A boolean mask that an op computes from *mask values* each time it runs,
+    ``fn(*values, **kw)`` (a comparison such as ``x > 0``, or several combined), so that a
+    recording holds the comparison rather than the mask found once."""
+
+    __slots__ = ("fn", "kw")
+
+    def __init__(self, fn, kw: dict):
+        self.fn, self.kw = fn, dict(kw)
+
+    def mask(self, values):
+        strip = _base.dispatcher().strip
+        return np.asarray(self.fn(*[strip(v) for v in values], **self.kw), dtype=bool)
+
+    def __repr__(self) -> str:
+        return f"by {getattr(self.fn, '__name__', 'mask')}"
+
+
+class WhereBy(Primitive):
+    """``np.where(mask, x, y)`` with the mask a :class:`MaskBy` computes from the operands after
+    the first two: linear in ``x`` and ``y`` (the cotangent routed back by the same mask, as
+    :data:`where`'s transpose); the mask operands carry no derivative."""
+
+    def __init__(self):
+        super().__init__("where_by")
+
+    def label(self, params: dict) -> str:
+        return f"{self.name}[{params['by']!r}]"
+
+    def impl(self, x, y, *values, by, batch):
+        return where.impl(x, y, cond=by.mask(values), batch=batch)
+
+    def jvp(self, primals, tangents, params):
+        out = self.bind(*primals, **params)
+        k, dtype, like = next((t.shape[0], t.dtype, t) for t in tangents if t is not None)
+        if tangents[0] is None and tangents[1] is None:  # only the mask's operands move
+            return out, _zeros((k,) + tuple(out.shape), dtype, like)
+        tx, ty = (t if t is not None else _zeros((), dtype, like) for t in tangents[:2])
+        return out, self.bind(tx, ty, *primals[2:], **{**params, "batch": params["batch"] + 1})
+
+    def forward(self, primals, params):
+        b = params["batch"]
+        shapes = tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals[:2])
+        return self.bind(*primals, **params), (shapes, tuple(primals[2:]))
+
+    def backward(self, res, ct, params, needed):
+        (sx, sy), values = res
+        by, batch = params["by"], params["batch"] + 1
+        zero = _zeros((), ct.dtype, ct)
+        back_x = unbroadcast(self.bind(ct, zero, *values, by=by, batch=batch), sx, batch)
+        back_y = unbroadcast(self.bind(zero, ct, *values, by=by, batch=batch), sy, batch)
+        return (back_x, back_y) + (None,) * len(values)
+
+
+where_by = WhereBy()
+
+
 # --------------------------------------------------------------------------------------------
 # Multilinear: einsum
 
