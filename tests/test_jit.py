@@ -876,3 +876,49 @@ def test_strong_zeros_of_recorded_derivatives_are_decided_at_each_replay(name, z
         np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
         assert jf.records == 1, label
+
+
+# np.where on masks of the traced values, with a branch whose partials are infinite at 0.
+_MASKED = {
+    "sqrt_log_or_linear": lambda x, c: np.sum(np.where(x > 0.5, np.sqrt(x) * np.log(x) * c, x * c)),
+    "x_sqrt_x_or_square": lambda x, c: np.sum(np.where(x < 0.5, x * np.sqrt(x), x * x) * c),
+    "huber_of_cbrt": lambda x, c: np.sum(np.where(np.abs(np.cbrt(x) - c) < 0.3, 0.5 * (np.cbrt(x) - c) ** 2,
+                                                  np.abs(np.cbrt(x) - c) - 0.15)),
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(_MASKED)),
+    first=st.lists(st.sampled_from([0.0, 0.3, 0.7, 1.4]), min_size=6, max_size=6),
+    then=st.lists(st.sampled_from([0.0, 0.3, 0.7, 1.4]), min_size=6, max_size=6),
+    size=st.sampled_from([6, 2048]),
+)
+def test_masks_and_strong_zeros_are_computed_at_each_replay(name, first, then, size):
+    """np.where on a mask of the traced values is an op of the program: a derivative computation
+    recorded at one mask (and one pattern of zeros) replays at another, with one recording, and
+    gives the plain transforms' values, inf and NaN included."""
+    f = _MASKED[name]
+    c = np.linspace(0.5, 1.0, size)
+    v = np.linspace(-1.0, 1.0, size)
+
+    def point(head):
+        x = np.linspace(0.2, 1.6, size)
+        x[:6] = head
+        return x
+
+    computations = {
+        "grad": ad.grad(f),
+        "grad_argnums": ad.grad(f, argnums=0),
+        "hvp": lambda x, c: ad.hvp(lambda t: f(t, c), x, v),
+    }
+    for label, fn in computations.items():
+        jf = ad.jit(fn)
+        with np.errstate(all="ignore"):
+            jf(point(first), c)
+            x = point(then)
+            got, want = jf(x, c), fn(x, c)
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
+        assert jf.records == 1, label
