@@ -922,3 +922,22 @@ def test_masks_and_strong_zeros_are_computed_at_each_replay(name, first, then, s
         np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
         assert jf.records == 1, label
+
+
+def test_jit_jacrev_against_read_only_seeds_keeps_strong_zeros():
+    """jit(jacrev) multiplies partials by the Jacobian's read-only identity seeds (their
+    finiteness is checked once, not at every replay): a partial that becomes infinite at a
+    replay still gives the plain transform's inf on the diagonal and strong zeros off it."""
+    n = 200  # seeds of 40000 elements
+    c = np.linspace(1.0, 2.0, n)
+    f = lambda x: np.sqrt(x) * c + np.sin(x)
+    jf = ad.jit(ad.jacrev(f))
+    x = np.linspace(0.5, 1.5, n)
+    np.testing.assert_allclose(jf(x), ad.jacrev(f)(x), rtol=1e-13)
+    x[[3, 77]] = 0.0
+    with np.errstate(all="ignore"):
+        got, want = jf(x), ad.jacrev(f)(x)
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isinf(got[3, 3]) and got[3, 4] == 0.0 and got[4, 3] == 0.0
+    np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-13)
+    assert jf.records == 1

@@ -13,6 +13,7 @@ derivative.  ``x + (x == 0)`` is the idiom that turns a 0/0 at the origin into 0
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -135,13 +136,43 @@ def strong_product(x, y, out=None):
     if dispatch.is_active(x) or dispatch.is_active(y) or _on_device(dispatch, x) or _on_device(dispatch, y):
         return dispatch.apply_elementwise(_strong_product, (x, y))  # (device arrays: its CUDA kernel)
     with np.errstate(invalid="ignore", over="ignore"):
+        if _finite(x) and _finite(y):  # no inf or NaN to meet a zero: the plain product
+            return np.multiply(x, y, out=out)
         prod = np.multiply(x, y, out=out)
         if type(prod) is not np.ndarray:  # numbers
             return prod.dtype.type(0) if x == 0 or y == 0 else prod
-        if np.isfinite(np.sum(prod)):  # no NaN (the common case), found by one cheap pass
-            return prod
     np.copyto(prod, 0, where=np.equal(x, 0) | np.equal(y, 0))
     return prod
+
+
+#: id -> (weak reference, all finite) for large read-only arrays (a recording's constants, the
+#: seeds of a Jacobian): checked once, not at every replay.
+_FINITE_SEEN: dict = {}
+
+
+def _finite(a) -> bool:
+    """Whether ``a`` has no inf or NaN (one sum; a sum that overflows says no, which is safe)."""
+    if type(a) is not np.ndarray:
+        return bool(np.isfinite(a))
+    owner = _read_only_owner(a) if a.size >= 1 << 14 else None
+    if owner is not None:
+        key = (id(owner), a.__array_interface__["data"][0], a.shape, a.strides)
+        seen = _FINITE_SEEN.get(key)
+        if seen is not None and seen[0]() is owner:
+            return seen[1]
+    finite = bool(np.isfinite(np.sum(a)))
+    if owner is not None:
+        if len(_FINITE_SEEN) > 256:
+            _FINITE_SEEN.clear()
+        _FINITE_SEEN[key] = (weakref.ref(owner), finite)
+    return finite
+
+
+def _read_only_owner(a: np.ndarray):
+    """The array that owns ``a``'s memory if it is read-only (no one writes into it), else None."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a if a.base is None and not a.flags.writeable else None
 
 
 def _on_device(dispatch, a) -> bool:
