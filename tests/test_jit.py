@@ -832,6 +832,20 @@ def test_strong_zeros_of_a_recorded_hvp_follow_the_inputs_of_each_call():
     np.testing.assert_array_equal(jf(x), ad.hvp(f, x, np.ones_like(x)))
 
 
+def _replays_like_plain(computations: dict, recorded_at, replayed_at, c, name: str) -> None:
+    """Each ``fn(x, c)`` under jit, recorded at one ``x`` and called at another, gives the plain
+    transform's value there (inf and NaN at the same places) from one recording."""
+    for label, fn in computations.items():
+        jf = ad.jit(fn)
+        with np.errstate(all="ignore"):
+            jf(recorded_at, c)
+            got, want = jf(replayed_at, c), fn(replayed_at, c)
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
+        assert jf.records == 1, label
+
+
 # Functions whose partials are infinite at 0 (√x, log, ∛x), with products that meet them.
 _SINGULAR = {
     "x_sqrt_x": lambda x, c: np.sum(x * np.sqrt(x) * c),
@@ -866,16 +880,7 @@ def test_strong_zeros_of_recorded_derivatives_are_decided_at_each_replay(name, z
         "jvp_of_grad": lambda x, c: ad.jvp(lambda t: ad.grad(f)(t, c), (x,), (v,))[1],
         "grad_argnums": ad.grad(f, argnums=0),
     }
-    for label, fn in computations.items():
-        jf = ad.jit(fn)
-        with np.errstate(all="ignore"):
-            jf(point(zeros_first), c)
-            x = point(zeros_then)
-            got, want = jf(x, c), fn(x, c)
-        finite = np.isfinite(want)
-        np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
-        assert jf.records == 1, label
+    _replays_like_plain(computations, point(zeros_first), point(zeros_then), c, name)
 
 
 # np.where on masks of the traced values, with a branch whose partials are infinite at 0.
@@ -908,20 +913,11 @@ def test_masks_and_strong_zeros_are_computed_at_each_replay(name, first, then, s
         return x
 
     computations = {
-        "grad": ad.grad(f),
         "grad_argnums": ad.grad(f, argnums=0),
+        "jvp_of_grad": lambda x, c: ad.jvp(lambda t: ad.grad(f)(t, c), (x,), (v,))[1],
         "hvp": lambda x, c: ad.hvp(lambda t: f(t, c), x, v),
     }
-    for label, fn in computations.items():
-        jf = ad.jit(fn)
-        with np.errstate(all="ignore"):
-            jf(point(first), c)
-            x = point(then)
-            got, want = jf(x, c), fn(x, c)
-        finite = np.isfinite(want)
-        np.testing.assert_array_equal(got[~finite], want[~finite], err_msg=f"{name}, {label}: inf/NaN")
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {label}")
-        assert jf.records == 1, label
+    _replays_like_plain(computations, point(first), point(then), c, name)
 
 
 def test_jit_jacrev_against_read_only_seeds_keeps_strong_zeros():
