@@ -937,3 +937,18 @@ def test_jit_jacrev_against_read_only_seeds_keeps_strong_zeros():
     assert np.isinf(got[3, 3]) and got[3, 4] == 0.0 and got[4, 3] == 0.0
     np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-13)
     assert jf.records == 1
+
+
+@pytest.mark.parametrize("name", ["x_sin_x", "arcsinh", "log1p_of_square", "sqrt_of_square"])
+def test_jit_hvp_of_large_values_reads_its_broadcast_inputs(name):
+    """jit(hvp) on 5000 elements: the gradient's tangent multiplies x, broadcast against the
+    direction's lane axis, inside a fused loop.  The broadcast copy reads x from the program's
+    buffer, so x must be copied there even though the fused loop reads it from the caller's array
+    (it was not: the x·sin(x) term came out 0, at the recorded point too)."""
+    f = {"x_sin_x": lambda x: np.sum(x * np.sin(x)), "arcsinh": lambda x: np.sum(np.arcsinh(x)),
+         "log1p_of_square": lambda x: np.sum(np.log1p(x * x)), "sqrt_of_square": lambda x: np.sum(np.sqrt(x * x + 1.0))}[name]
+    jf = ad.jit(lambda x: ad.hvp(f, x, np.ones_like(x)))
+    x = np.linspace(-1.5, 1.5, 5000)
+    for point in (x + 0.5, x + 0.5, x):
+        _same(jf(point), ad.hvp(f, point, np.ones_like(point)))
+    assert jf.records == 1

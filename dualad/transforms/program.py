@@ -799,15 +799,18 @@ class _Lowering:
         ints = np.concatenate(self.ints) if self.ints else np.zeros(0, np.int64)
         leaf_slots = [(n, self.slots[n][0], math.prod(self.slots[n][1])) for n in leaf_nodes]
         steps = [s for s in _products_on_host(self.steps, self.products) if s[1] > s[0] or s[2] is not None]
-        direct = self.direct_leaves(leaf_slots, [h for _, _, h in steps if isinstance(h, (FusedRun, ProductStep))])
+        copied = [(h.off, math.prod(h.shape)) for _, _, h in steps if isinstance(h, BroadcastStep)]
+        direct = self.direct_leaves(leaf_slots, [h for _, _, h in steps if isinstance(h, (FusedRun, ProductStep))], copied)
         return Program(image, code, ints, steps, self.slots, leaf_slots, list(guards), (self.run, self.sweep),
                        dict(self.fresh), direct)
 
-    def direct_leaves(self, leaf_slots: list, runs: list) -> frozenset:
+    def direct_leaves(self, leaf_slots: list, runs: list, copied: list = ()) -> frozenset:
         """The large leaves that only fused runs read, as input arrays of the run's size (the
         leaf or a contiguous part of it, such as ``x[1:]``): those runs read them from the
         caller's arrays (:meth:`.fusion.FusedRun.read_leaves`), and they are not copied into
-        the buffer.  Outputs, guards on parts of them, and any other reader need the copy."""
+        the buffer.  Outputs, guards on parts of them, and any other reader need the copy, and
+        so do the ranges ``(offset, size)`` in ``copied``, read from the buffer by broadcast
+        steps that spread an operand of a run (they are not readers on the tape)."""
         if self.outs is None or not runs:
             return frozenset()
         in_run = {node: run for run in runs for node in run.nodes}
@@ -815,7 +818,7 @@ class _Lowering:
         outs.update(v for _, refs, _, _ in self.tape.guards or [] for kind, v in refs if kind == "n")
         direct, reads = set(), {}
         for node, lo, size in leaf_slots:
-            if lo < 0 or size < HOST_MIN:
+            if lo < 0 or size < HOST_MIN or any(o < lo + size and lo < o + n for o, n in copied):
                 continue
             parts = {n for n, slot in enumerate(self.slots) if slot is not None and lo <= slot[0] < lo + size}
             if outs & (parts - {node}) or node in {v for kind, v in self.outs if kind == "n"}:
