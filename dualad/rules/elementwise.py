@@ -136,9 +136,9 @@ def strong_product(x, y, out=None):
     if dispatch.is_active(x) or dispatch.is_active(y) or _on_device(dispatch, x) or _on_device(dispatch, y):
         return dispatch.apply_elementwise(_strong_product, (x, y))  # (device arrays: its CUDA kernel)
     with np.errstate(invalid="ignore", over="ignore"):
-        if _finite(x) and _finite(y):  # no inf or NaN to meet a zero: the plain product
-            return np.multiply(x, y, out=out)
         prod = np.multiply(x, y, out=out)
+        if _finite(x) and _finite(y):  # no inf or NaN to meet a zero: the plain product
+            return prod
         if type(prod) is not np.ndarray:  # numbers
             return prod.dtype.type(0) if x == 0 or y == 0 else prod
     np.copyto(prod, 0, where=np.equal(x, 0) | np.equal(y, 0))
