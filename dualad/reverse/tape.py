@@ -405,7 +405,7 @@ def _const(x) -> str:
     return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
 
 
-_FLOAT64 = (float, np.float64)
+_SCALARS = frozenset({float, np.float64, int})  # (bool is not among them, as before)
 
 
 def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> list | None:
@@ -419,11 +419,9 @@ def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> l
     else:
         gv = g
     for v in values:
-        if type(v) is np.ndarray:
-            if v.ndim or v.dtype != np.float64:
+        if type(v) not in _SCALARS:
+            if type(v) is not np.ndarray or v.ndim or v.dtype != np.float64:
                 return None
-        elif type(v) not in _FLOAT64 and type(v) is not int:
-            return None
     consts = rule.__dict__.get("_constant_partials")  # (constant_partials' cache: one lookup per entry)
     if consts is None:
         consts = rule.constant_partials
@@ -435,15 +433,15 @@ def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> l
         only = rule.__dict__.get("_partials_only")  # (partials_at's cache without a value)
         ps = only(*values)[1:] if only is not None else partials_at(rule, values)
     out = []
-    for i, n in enumerate(in_nodes):
+    for n, p in zip(in_nodes, ps):
         if n is None:
             out.append(None)
             continue
-        p = ps[i]
-        if type(p) not in _FLOAT64 and type(p) is not int:
+        if type(p) not in _SCALARS:
             if type(p) is not np.ndarray or p.ndim or p.dtype != np.float64:
                 return None
-        out.append(0.0 if gv == 0.0 or p == 0 else gv * float(p))
+        p = float(p)  # (exact: a float64 or an int partial; compared and multiplied as a float)
+        out.append(0.0 if gv == 0.0 or p == 0.0 else gv * p)
     return out
 
 
