@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "is_device",
+    "HOST_TYPES",
     "namespace",
     "locate",
     "mixing_error",
@@ -35,6 +36,9 @@ __all__ = [
 
 # Types that are never device arrays: checked before anything else.
 _HOST = frozenset({np.ndarray, float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_, type(None)})
+#: The same types, for callers that test plain values before calling :func:`locate`: values all
+#: of these types are host values (``locate`` returns None for them without raising).
+HOST_TYPES = _HOST
 _NAMESPACES: dict = {}
 
 

@@ -212,7 +212,10 @@ def bind(prim, args, params):
 
 def apply_elementwise(rule, args):
     """Apply an elementwise rule to any mix of plain and active values."""
-    owner = _owner(args)
+    owner = None
+    for a in args:  # (_owner, inline: this runs once per op)
+        if isinstance(a, Active) and (owner is None or a._tag > owner._tag):
+            owner = a
     if owner is None:
         like = device.locate(args, rule.name)
         if like is not None:

@@ -98,8 +98,11 @@ def join_numpy() -> None:
     """Let each loaded ``array_api_compat`` give dualad's namespace to active values mixed
     with NumPy arrays (called when an active value is first asked for its namespace; cheap
     afterwards: one look-up per module name)."""
+    modules = sys.modules
     for name in COMPAT_MODULES:
-        mod = sys.modules.get(name)
+        mod = modules.get(name)
+        if mod is None:  # (runs at every new tag: no attribute look-up on None)
+            continue
         fn = getattr(mod, "array_namespace", None)
         if fn is not None and not getattr(fn, "joins_numpy", False):
             mod.array_namespace = _with_numpy(fn)

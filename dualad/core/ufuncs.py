@@ -76,8 +76,9 @@ def _call(ufunc, inputs, kwargs):
     if rule is None and load_scipy_rules():  # a SciPy ufunc: its rules load on first use
         rule = UFUNC_RULES.get(ufunc)
     if rule is not None:
-        _plain_keywords(ufunc, kwargs)
-        return apply_elementwise(rule, [api.operand(x) for x in inputs])
+        if kwargs:
+            _plain_keywords(ufunc, kwargs)
+        return apply_elementwise(rule, [x if isinstance(x, Active) else api.operand(x) for x in inputs])
     if ufunc in PLAIN_UFUNCS:
         if ufunc is not np.floor_divide and ufunc.nout == 1 and not kwargs:
             return observe_index(ufunc, *inputs)  # a mask np.where computes again at each replay

@@ -148,7 +148,8 @@ class Tape:
     array([0.91821682, 0.07700375])
     """
 
-    __slots__ = ("tag", "entries", "leaves", "dtypes", "_next", "generation", "_locked", "_finalizer", "guards", "consts", "__weakref__")
+    __slots__ = ("tag", "entries", "leaves", "dtypes", "_next", "generation", "_locked", "_finalizer", "guards", "consts",
+                 "by_hand", "__weakref__")
 
     def __init__(self, tag: int | None = None):
         self.tag = new_tag() if tag is None else tag
@@ -164,6 +165,9 @@ class Tape:
         # Set by dualad.record on tapes meant for replay: branch guards, constant operands.
         self.guards: list | None = None
         self.consts: dict | None = None
+        # Whether this is a thread's tape for hand-made Variables (default_tape): only such a
+        # tape can pause under no_grad(); a transform's own tape always records.
+        self.by_hand = False
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -242,7 +246,12 @@ class Tape:
         top = max(seeds) if seeds else -1
         # One float64 lane: scalar entries' adjoints may travel as Python floats (no array per
         # contribution); they become (1,)-arrays again wherever an array is needed.
-        one_lane = all(type(s) is np.ndarray and s.shape[0] == 1 and s.dtype == np.float64 for s in seeds.values())
+        one_lane = True
+        for s in seeds.values():  # (a loop, not all(...): no generator per sweep in scalar code)
+            if not (type(s) is np.ndarray and s.shape[0] == 1 and s.dtype == np.float64):
+                one_lane = False
+                break
+        scalar = one_lane and keep is None  # scalar entries may take scalar_adjoints
         # The sweep runs only dualad's own arithmetic: 0·inf and 1/0 in partials are expected
         # (strong zeros resolve them), so floating-point warnings are silenced once, here.
         with np.errstate(all="ignore"):
@@ -252,7 +261,7 @@ class Tape:
                 g = adj.pop(out_node, None)
                 if g is None:
                     continue
-                if one_lane and out_shape == () and keep is None and type(op) is ElementwiseRule:
+                if scalar and out_shape == () and type(op) is ElementwiseRule:
                     cs = scalar_adjoints(op, residual, g, in_nodes)
                     if cs is not None:
                         for n, c in zip(in_nodes, cs):
@@ -396,7 +405,7 @@ def _const(x) -> str:
     return f"{a.item():.4g}" if a.size == 1 else f"const{a.shape}"
 
 
-_FLOAT64 = (float, np.float64)
+_SCALARS = frozenset({float, np.float64, int})  # (bool is not among them, as before)
 
 
 def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> list | None:
@@ -410,22 +419,29 @@ def scalar_adjoints(rule: ElementwiseRule, values: list, g, in_nodes: list) -> l
     else:
         gv = g
     for v in values:
-        if type(v) is np.ndarray:
-            if v.ndim or v.dtype != np.float64:
+        if type(v) not in _SCALARS:
+            if type(v) is not np.ndarray or v.ndim or v.dtype != np.float64:
                 return None
-        elif type(v) not in _FLOAT64 and type(v) is not int:
-            return None
-    ps = partials_at(rule, values, values.value if type(values) is Operands else None)
+    consts = rule.__dict__.get("_constant_partials")  # (constant_partials' cache: one lookup per entry)
+    if consts is None:
+        consts = rule.constant_partials
+    if None not in consts:
+        ps = consts  # declared number literals (add, subtract, negative): no call of the partials
+    elif type(values) is Operands:
+        ps = partials_at(rule, values, values.value)
+    else:
+        only = rule.__dict__.get("_partials_only")  # (partials_at's cache without a value)
+        ps = only(*values)[1:] if only is not None else partials_at(rule, values)
     out = []
-    for i, n in enumerate(in_nodes):
+    for n, p in zip(in_nodes, ps):
         if n is None:
             out.append(None)
             continue
-        p = ps[i]
-        if type(p) not in _FLOAT64 and type(p) is not int:
+        if type(p) not in _SCALARS:
             if type(p) is not np.ndarray or p.ndim or p.dtype != np.float64:
                 return None
-        out.append(0.0 if gv == 0.0 or p == 0 else gv * float(p))
+        p = float(p)  # (exact: a float64 or an int partial; compared and multiplied as a float)
+        out.append(0.0 if gv == 0.0 or p == 0.0 else gv * p)
     return out
 
 
@@ -512,6 +528,7 @@ def default_tape() -> Tape:
     tape = getattr(_local, "tape", None)
     if tape is None:
         tape = _local.tape = Tape()
+        tape.by_hand = True
     return tape
 
 

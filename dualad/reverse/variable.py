@@ -156,11 +156,14 @@ class Variable(ArrayBehaviour):
 
     # -- recording ----------------------------------------------------------------------------
     def _split(self, args):
-        """(values, nodes, nested): the operands' values, their nodes on this tape (None for
-        constants), and whether any value is active at an older level."""
+        """(values, nodes, nested, host): the operands' values, their nodes on this tape (None
+        for constants), whether any value is active at an older level, and whether every value
+        is of a host type (:data:`dualad.core.device.HOST_TYPES`: no device array among them)."""
         tag, tape = self._tag, self._tape
         vals, nodes = [], []
         nested = False
+        host = True
+        host_types = device.HOST_TYPES
         for a in args:
             if type(a) is Variable and a._tag == tag:
                 if a._is_leaf:
@@ -177,38 +180,48 @@ class Variable(ArrayBehaviour):
                         "call backward(retain_graph=True) to keep the graph"
                     )
                 p = a._p
-                nested = nested or isinstance(p, Active)
+                if type(p) not in host_types:
+                    host = False
+                    nested = nested or isinstance(p, Active)
                 vals.append(p)
                 nodes.append(a._node)
             else:
                 if type(a) is np.ndarray:
                     tape.lock(a)
-                else:
+                elif type(a) not in host_types:
+                    host = False
                     nested = nested or isinstance(a, Active)
                 vals.append(a)
                 nodes.append(None)
-        return vals, nodes, nested
+        return vals, nodes, nested, host
 
     def _recording(self) -> bool:
-        # no_grad() pauses the hand-made (PyTorch-style) tape only; transforms own theirs.
-        return recording_enabled() or self._tape is not current_default_tape()
+        # no_grad() pauses the hand-made (PyTorch-style) tape only; transforms own theirs (a
+        # tape not made by default_tape is no thread's default tape: no lookups for it).
+        tape = self._tape
+        return not tape.by_hand or recording_enabled() or tape is not current_default_tape()
 
     def _elementwise(self, rule, args):
-        vals, nodes, nested = self._split(args)
-        recording = self._recording()
+        vals, nodes, nested, host = self._split(args)
+        tape = self._tape
+        recording = not tape.by_hand or self._recording()
         # Costly partials of plain host arrays: computed with the value in one kernel pass and
         # kept for the sweep (see dualad.rules.derive.costly_partials).
         costly = rule.__dict__.get("_costly_partials")  # (costly_partials' cache: one lookup per op)
         if costly is None:
             costly = costly_partials(rule)
         if costly and recording and not nested:
-            both = backend.keep_partials(rule, vals, nodes)
-            if both is not None:
-                y, partials = both
-                return Variable.make(y, self._tape, self._tape.record(rule, nodes, kept(vals, partials), None, y))
+            small = backend.SMALL
+            for v in vals:  # (keep_partials needs a host array of SMALL elements: no call for scalars)
+                if type(v) is np.ndarray and v.size >= small:
+                    both = backend.keep_partials(rule, vals, nodes)
+                    if both is not None:
+                        y, partials = both
+                        return Variable.make(y, tape, tape.record(rule, nodes, kept(vals, partials), None, y))
+                    break
         # Plain values of a NumPy ufunc: call it directly, exactly as the primal code would
         # (device values: the rule's CUDA kernel, through apply_elementwise).
-        if rule.ufunc is not None and not nested and device.locate(vals, rule.name) is None:
+        if rule.ufunc is not None and (host or (not nested and device.locate(vals, rule.name) is None)):
             y = rule.ufunc(*vals)
         else:
             y = apply_elementwise(rule, vals)
@@ -216,11 +229,12 @@ class Variable(ArrayBehaviour):
             y = device.asarray(y)
         if not recording:
             return y
-        node = self._tape.record(rule, nodes, operands(rule, vals, y), None, y)
-        return Variable.make(y, self._tape, node)
+        # (a NumPy scalar keeps its operands alone: see operands)
+        node = tape.record(rule, nodes, vals if isinstance(y, np.generic) else operands(rule, vals, y), None, y)
+        return Variable.make(y, tape, node)
 
     def _process(self, prim, args, params):
-        vals, nodes, nested = self._split(args)
+        vals, nodes, nested, _ = self._split(args)
         if not nested:
             device.locate(vals, prim.name)
         y, residual = prim.forward(vals, params)

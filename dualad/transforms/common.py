@@ -55,6 +55,8 @@ def check_inputs_dtype(name: str, holomorphic: bool, leaves: list, forward: bool
     """JAX's checks of a transform's input dtypes: ``holomorphic=True`` needs complex inputs; a
     forward-mode Jacobian (``forward``) of complex inputs needs ``holomorphic=True`` (the
     real-linear map of a non-holomorphic function is no complex matrix)."""
+    if not holomorphic and not forward:  # nothing to check (no dtype is read then)
+        return
     for x in leaves:
         dt = np.dtype(x.dtype)
         if holomorphic and dt.kind != "c":
@@ -136,6 +138,12 @@ def prepare_args(args: tuple, argnums: tuple[int, ...], allow_empty: bool = Fals
     and ``vjp`` accept them (their cotangent is the same empty structure); an argument that is
     None itself is refused (more likely a mistake than an empty subtree)."""
     trees = [args[i] for i in argnums]
+    for t in trees:
+        if type(t) is not float and not (type(t) is np.ndarray and t.dtype.kind in "fc"):
+            break
+    else:  # plain floats and float arrays (the common case): leaves as they are, no tree walk
+        if trees:
+            return _plain_args(args, argnums, trees)
     leaves, treedef = tree_flatten(trees)
     if not leaves and not (allow_empty and all(t is not None for t in trees)):
         raise TypeError(
@@ -151,6 +159,21 @@ def prepare_args(args: tuple, argnums: tuple[int, ...], allow_empty: bool = Fals
     def rebuild(new_leaves):
         new = list(args)
         for i, t in zip(argnums, tree_unflatten(treedef, new_leaves)):
+            new[i] = t
+        return tuple(new)
+
+    return leaves, treedef, rebuild
+
+
+def _plain_args(args: tuple, argnums: tuple[int, ...], trees: list):
+    """:func:`prepare_args` where each differentiated argument is a Python float or a float or
+    complex NumPy array: each is a leaf of its own (a float as its 0-d array), all on the host."""
+    leaves = [np.asarray(t) if type(t) is float else t for t in trees]
+    treedef = (list, None, (None,) * len(trees))  # what tree_flatten gives for the list of leaves
+
+    def rebuild(new_leaves):
+        new = list(args)
+        for i, t in zip(argnums, new_leaves):
             new[i] = t
         return tuple(new)
 

@@ -147,7 +147,10 @@ def record_tape(f, args, nums, allow_empty: bool = False):
     leaves, treedef, rebuild = prepare_args(args, nums, allow_empty)
     tape = Tape()
     vars_ = [Variable.leaf(x, tape) for x in leaves]
-    out_leaves, out_def = tree_flatten(f(*rebuild(vars_)))  # object arrays of actives joined
+    out = f(*rebuild(vars_))
+    if isinstance(out, Active):  # one active leaf: the output itself (no tree walk)
+        return tape, leaves, vars_, treedef, out
+    out_leaves, out_def = tree_flatten(out)  # object arrays of actives joined
     return tape, leaves, vars_, treedef, tree_unflatten(out_def, out_leaves)
 
 

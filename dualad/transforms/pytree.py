@@ -224,6 +224,10 @@ def leaf_count(treedef) -> int:
 
 def tree_unflatten(treedef, leaves) -> Any:
     """The structure ``treedef`` rebuilt with ``leaves`` (in flattening order)."""
+    if type(treedef) is tuple and type(leaves) is list and (treedef[0] is list or treedef[0] is tuple) \
+            and len(leaves) == len(treedef[2]) and not any(treedef[2]):
+        # a flat list or tuple of leaves (a transform's arguments): no walk (kids are None or triples)
+        return leaves[:] if treedef[0] is list else tuple(leaves)
     return _build(treedef, iter(leaves))
 
 

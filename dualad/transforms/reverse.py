@@ -123,9 +123,16 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
 def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic: bool) -> Callable:
     single = is_single(argnums)
+    # argnums normalised per number of positional arguments, once (argnums given as an int or
+    # a tuple of ints cannot change after this call; a list could, and is normalised each time)
+    known = {} if single or (type(argnums) is tuple and all(isinstance(a, (int, np.integer)) for a in argnums)) else None
 
     def vg(*args, **kwargs):
-        nums = norm_argnums(argnums, len(args), name)
+        nums = None if known is None else known.get(len(args))
+        if nums is None:
+            nums = norm_argnums(argnums, len(args), name)
+            if known is not None:
+                known[len(args)] = nums
         # keyword arguments go to f as they are, not differentiated (as JAX's)
         tape, leaves, vars_, treedef, out = record_tape(functools.partial(f, **kwargs) if kwargs else f, args, nums, allow_empty=True)
         check_inputs_dtype(name, holomorphic, leaves)
@@ -149,7 +156,10 @@ def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic:
             )
         dt = np.dtype(value.dtype)
         check_output_dtype(name, holomorphic, dt)
-        res = pull(tape, [out], [device.ones((1,), dt, strip(value))], vars_, 1)
+        p = strip(value)
+        # the cotangent seed: ones((1,)) where the value lives (np.array: what np.ones makes, sooner)
+        seed = np.array((1,), dtype=dt) if type(p) in device.HOST_TYPES else device.ones((1,), dt, p)
+        res = pull(tape, [out], [seed], vars_, 1)
         grads = tree_unflatten(treedef, [r[0] for r in res])
         g = grads[0] if single else tuple(grads)
         return ((value, aux), g) if has_aux else (value, g)
