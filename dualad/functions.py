@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.dispatch import Active, escape
+from .core.dispatch import Active, escape, keeps_guards, strip
 from .core.numpy_api import as_array
 from .rules import RULES
 from .rules.structural import stop_gradient as _STOP_GRADIENT
@@ -115,8 +115,18 @@ def softplus(x):
 def _shift(x, axis):
     # The maximum as a value of the computation without derivative (logsumexp is the same for
     # any shift), not a plain constant: a replayed recording must shift by the new inputs' max.
-    m = _stop(np.max(x, axis=axis, keepdims=True))
-    return np.where(np.isfinite(m), m, 0.0)
+    v = strip(x)
+    if type(v) is np.ndarray and not keeps_guards(x):
+        # On no tape that will be replayed at other inputs (eager code, at every nesting
+        # level), a plain constant is that value without derivative: the maximum of the plain
+        # values, with no entries recorded for it (nor swept).  The same value as below.
+        m = np.max(v, axis=axis, keepdims=True)
+        fin = np.isfinite(m)
+        return m if fin.all() else np.where(fin, m, 0.0)
+    # The derivative is stopped last, so that a reverse sweep ends at stop_gradient and never
+    # pulls through the where or the max.
+    m = np.max(x, axis=axis, keepdims=True)
+    return _stop(np.where(np.isfinite(m), m, 0.0))
 
 
 def logsumexp(x, axis=None, keepdims: bool = False):

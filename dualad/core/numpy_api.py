@@ -1090,6 +1090,8 @@ def matmul(a, b):
         sb = "j" if b_vec else lb + "jk"
         out = lb + ("" if a_vec else "i") + ("" if b_vec else "k")
         return _einsum(f"{sa},{sb}->{out}", a, b)
+    if a.ndim == 2 and b.ndim == 2:  # two matrices (no batch axes): the subscripts below, at once
+        return _einsum("ij,jk->ik", a, b)
     a, b, batch = _broadcast_stacks(a, b)
     lb = _letters(len(batch), "ijk")
     return _einsum(f"{lb}ij,{lb}jk->{lb}ik", a, b)

@@ -234,18 +234,19 @@ class Variable(ArrayBehaviour):
         return Variable.make(y, tape, node)
 
     def _process(self, prim, args, params):
-        vals, nodes, nested, _ = self._split(args)
-        if not nested:
+        vals, nodes, nested, host = self._split(args)
+        if not (nested or host):  # (host values only: no device array to mix with)
             device.locate(vals, prim.name)
         y, residual = prim.forward(vals, params)
         if not isinstance(y, (np.ndarray, np.generic, Active)):
             y = device.asarray(y)
-        if not self._recording():
+        tape = self._tape
+        if tape.by_hand and not self._recording():
             return y
-        node = self._tape.record(prim, nodes, residual, params, y)
-        if self._tape.consts is not None:  # a tape for replay keeps the constant operands
-            self._tape.consts[node] = [v if n is None else None for v, n in zip(vals, nodes)]
-        return Variable.make(y, self._tape, node)
+        node = tape.record(prim, nodes, residual, params, y)
+        if tape.consts is not None:  # a tape for replay keeps the constant operands
+            tape.consts[node] = [v if n is None else None for v, n in zip(vals, nodes)]
+        return Variable.make(y, tape, node)
 
     # -- backward ---------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
