@@ -10,7 +10,7 @@ import numpy as np
 from ..core import device
 from ..core.dispatch import Active, strip
 from ..core.observed import ObservedIndex, plain
-from .pytree import as_input, leaf_paths, tree_flatten, tree_unflatten
+from .pytree import as_input, flat_treedef, leaf_paths, tree_flatten, tree_unflatten
 
 __all__ = [
     "check_callable", "flatten_output", "norm_argnums", "is_single", "size_of", "prepare_args", "assemble_jacobian", "same_place",
@@ -95,7 +95,29 @@ def flatten_output(out, name: str) -> tuple[list, Any]:
     return [plain(x) if isinstance(x, ObservedIndex) else x for x in leaves], treedef
 
 
+#: (argnums, nargs) -> normalised argnums, for argnums given as an int or a tuple (hashable,
+#: and unchangeable: a list is normalised at every call)
+_NORMALISED: dict = {}
+
+
 def norm_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
+    key = (argnums, nargs) if type(argnums) is int or type(argnums) is tuple else None
+    if key is not None:
+        try:
+            nums = _NORMALISED.get(key)
+        except TypeError:  # (a tuple holding something unhashable: checked below)
+            key = nums = None
+        if nums is not None:
+            return nums
+    nums = _normalise_argnums(argnums, nargs, name)
+    if key is not None:
+        if len(_NORMALISED) > 1024:
+            _NORMALISED.clear()
+        _NORMALISED[key] = nums
+    return nums
+
+
+def _normalise_argnums(argnums, nargs: int, name: str) -> tuple[int, ...]:
     nums = (int(argnums),) if is_single(argnums) else tuple(int(a) for a in argnums)
     if not nums:
         raise ValueError(f"{name}: argnums is empty; give at least one argument index")
@@ -138,23 +160,21 @@ def prepare_args(args: tuple, argnums: tuple[int, ...], allow_empty: bool = Fals
     and ``vjp`` accept them (their cotangent is the same empty structure); an argument that is
     None itself is refused (more likely a mistake than an empty subtree)."""
     trees = [args[i] for i in argnums]
-    for t in trees:
-        if type(t) is not float and not (type(t) is np.ndarray and t.dtype.kind in "fc"):
-            break
-    else:  # plain floats and float arrays (the common case): leaves as they are, no tree walk
-        if trees:
-            return _plain_args(args, argnums, trees)
-    leaves, treedef = tree_flatten(trees)
-    if not leaves and not (allow_empty and all(t is not None for t in trees)):
-        raise TypeError(
-            f"cannot differentiate with respect to argument(s) {argnums[0] if len(argnums) == 1 else argnums}: "
-            "they hold no arrays (None and empty containers have no leaves); pass a float array or number"
-        )
-    try:
-        leaves = same_place([as_input(x) for x in leaves])
-    except (TypeError, NotImplementedError):
-        _raise_for_leaf(leaves, treedef, argnums)
-        raise
+    if trees and _all_plain(trees):  # the common case: each a host leaf, no tree walk
+        leaves = [np.asarray(t) if type(t) is float else t for t in trees]
+        treedef = flat_treedef(len(leaves))
+    else:
+        leaves, treedef = tree_flatten(trees)
+        if not leaves and not (allow_empty and all(t is not None for t in trees)):
+            raise TypeError(
+                f"cannot differentiate with respect to argument(s) {argnums[0] if len(argnums) == 1 else argnums}: "
+                "they hold no arrays (None and empty containers have no leaves); pass a float array or number"
+            )
+        try:
+            leaves = same_place([as_input(x) for x in leaves])
+        except (TypeError, NotImplementedError):
+            _raise_for_leaf(leaves, treedef, argnums)
+            raise
 
     def rebuild(new_leaves):
         new = list(args)
@@ -165,19 +185,13 @@ def prepare_args(args: tuple, argnums: tuple[int, ...], allow_empty: bool = Fals
     return leaves, treedef, rebuild
 
 
-def _plain_args(args: tuple, argnums: tuple[int, ...], trees: list):
-    """:func:`prepare_args` where each differentiated argument is a Python float or a float or
-    complex NumPy array: each is a leaf of its own (a float as its 0-d array), all on the host."""
-    leaves = [np.asarray(t) if type(t) is float else t for t in trees]
-    treedef = (list, None, (None,) * len(trees))  # what tree_flatten gives for the list of leaves
-
-    def rebuild(new_leaves):
-        new = list(args)
-        for i, t in zip(argnums, new_leaves):
-            new[i] = t
-        return tuple(new)
-
-    return leaves, treedef, rebuild
+def _all_plain(trees: list) -> bool:
+    """Whether every tree is a Python float or a float or complex NumPy array (a leaf that
+    :func:`prepare_args` takes as it is)."""
+    for t in trees:
+        if type(t) is not float and not (type(t) is np.ndarray and t.dtype.kind in "fc"):
+            return False
+    return True
 
 
 def _raise_for_leaf(leaves, treedef, argnums) -> None:

@@ -222,6 +222,18 @@ def leaf_count(treedef) -> int:
     return sum(leaf_count(k) for k in treedef[2])
 
 
+def flat_treedef(n: int) -> tuple:
+    """The treedef :func:`tree_flatten` gives for a list of ``n`` leaves.
+
+    Examples
+    --------
+    >>> from dualad.transforms.pytree import flat_treedef, tree_flatten
+    >>> flat_treedef(2) == tree_flatten([1.0, 2.0])[1]
+    True
+    """
+    return (list, None, (None,) * n)
+
+
 def tree_unflatten(treedef, leaves) -> Any:
     """The structure ``treedef`` rebuilt with ``leaves`` (in flattening order)."""
     if type(treedef) is tuple and type(leaves) is list and (treedef[0] is list or treedef[0] is tuple) \

@@ -123,16 +123,9 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
 def _value_and_grad(f: Callable, argnums, has_aux: bool, name: str, holomorphic: bool) -> Callable:
     single = is_single(argnums)
-    # argnums normalised per number of positional arguments, once (argnums given as an int or
-    # a tuple of ints cannot change after this call; a list could, and is normalised each time)
-    known = {} if single or (type(argnums) is tuple and all(isinstance(a, (int, np.integer)) for a in argnums)) else None
 
     def vg(*args, **kwargs):
-        nums = None if known is None else known.get(len(args))
-        if nums is None:
-            nums = norm_argnums(argnums, len(args), name)
-            if known is not None:
-                known[len(args)] = nums
+        nums = norm_argnums(argnums, len(args), name)
         # keyword arguments go to f as they are, not differentiated (as JAX's)
         tape, leaves, vars_, treedef, out = record_tape(functools.partial(f, **kwargs) if kwargs else f, args, nums, allow_empty=True)
         check_inputs_dtype(name, holomorphic, leaves)
