@@ -135,12 +135,11 @@ def strong_multiply(p, t):
 
 def _strong_multiply_active(p, t):
     dispatch = base.dispatcher()  # the rules layer's hook to the dispatcher above it
-    strong_product = base.RULES["strong_product"].function
     p_varies, t_varies = dispatch.keeps_guards(p), dispatch.keeps_guards(t)
     if (p_varies or t_varies) and not _finite_nonzero(dispatch.strip(t if p_varies else p), p_varies and t_varies):
         # On a tape that will be replayed, where the strong zeros fall depends on the values of
         # each replay: the product is the rule that decides them per element, at every replay.
-        return strong_product(p, t)
+        return _strong_product(p, t)
     prod_ = p * t
     # Where no strong zero arises (no 0·inf, 0·nan: the common case, tested cheaply on the plain
     # values) the product is the plain one; else the strong_product rule, whose derivatives are
@@ -150,14 +149,19 @@ def _strong_multiply_active(p, t):
     if type(plain) in _FLOATS and not math.isnan(plain):  # scalar code: the common case, cheaply
         return prod_
     if type(plain) is not np.ndarray and dispatch.is_device(plain):
-        return strong_product(p, t)
+        return _strong_product(p, t)
     bad = np.isnan(plain)
     if not bad.any():
         return prod_
     sp, st = dispatch.strip(p), dispatch.strip(t)
     if not (bad & (np.equal(sp, 0) | np.equal(st, 0))).any():
         return prod_
-    return strong_product(p, t)
+    return _strong_product(p, t)
+
+
+def _strong_product(p, t):
+    # (the rule's function looked up where it is needed: the common path returns before)
+    return base.RULES["strong_product"].function(p, t)
 
 
 def _finite_nonzero(c, varies: bool) -> bool:

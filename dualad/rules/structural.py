@@ -532,8 +532,8 @@ class WhereBy(Primitive):
         (sx, sy), values = res
         by, batch = params["by"], params["batch"] + 1
         zero = _zeros((), ct.dtype, ct)
-        back_x = unbroadcast(self.bind(ct, zero, *values, by=by, batch=batch), sx, batch)
-        back_y = unbroadcast(self.bind(zero, ct, *values, by=by, batch=batch), sy, batch)
+        back_x = unbroadcast(self.bind(ct, zero, *values, by=by, batch=batch), sx, batch) if needed[0] else None
+        back_y = unbroadcast(self.bind(zero, ct, *values, by=by, batch=batch), sy, batch) if needed[1] else None
         return (back_x, back_y) + (None,) * len(values)
 
 
