@@ -487,8 +487,8 @@ def test_vjp_wrong_cotangent_shape():
 
 
 def test_unknown_numpy_function_raises_typeerror_naming_it():
-    with pytest.raises(TypeError, match="unwrap"):
-        ad.grad(lambda x: np.sum(np.unwrap(x)))(np.ones(3))
+    with pytest.raises(TypeError, match="histogramdd"):
+        ad.grad(lambda x: np.sum(np.histogramdd(x[:, None], weights=x)[0]))(np.ones(3))
 
 
 def test_complex_output_needs_holomorphic():

@@ -324,26 +324,28 @@ class ArrayBehaviour(Active):
     def squeeze(self, axis=None):
         return api.squeeze(self, axis)
 
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
-        return api.sum_(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+        return api.sum_(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
 
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
-        return api.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
+        return api.mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
 
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-        return api.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+        return api.var(self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where, mean=mean,
+                       correction=correction)
 
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-        return api.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+        return api.std(self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where, mean=mean,
+                       correction=correction)
 
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
-        return api.prod(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+        return api.prod(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
 
-    def max(self, axis=None, out=None, keepdims=False):
-        return api.amax(self, axis=axis, out=out, keepdims=keepdims)
+    def max(self, axis=None, out=None, keepdims=False, initial=None, where=None):
+        return api.amax(self, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
 
-    def min(self, axis=None, out=None, keepdims=False):
-        return api.amin(self, axis=axis, out=out, keepdims=keepdims)
+    def min(self, axis=None, out=None, keepdims=False, initial=None, where=None):
+        return api.amin(self, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
 
     def cumsum(self, axis=None, dtype=None, out=None):
         return api.cumsum(self, axis=axis, dtype=dtype, out=out)

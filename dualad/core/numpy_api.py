@@ -239,13 +239,36 @@ def _apply_function_rule(rule, args, kwargs):
 # Reductions
 
 
+def _where_mask(where):
+    """``where=`` of a reduction: None when it selects every element (NumPy's default True)."""
+    if where is None or where is True:
+        return None
+    if isinstance(where, (bool, np.bool_)) or (isinstance(where, np.ndarray) and where.ndim == 0 and where.dtype == bool):
+        return None if bool(where) else where
+    return where
+
+
+def _masked(a, mask, fill):
+    """``a`` with the elements ``mask`` leaves out replaced by the constant ``fill``: what a
+    reduction with ``where=`` reads (np.where, so that on a replayed tape a mask computed from
+    active values is computed again, and an unselected element gets no derivative)."""
+    return a if mask is None else where(mask, a, np.asarray(fill, dtype=a.dtype))
+
+
+def _count(a, mask, axes, keepdims: bool):
+    """How many elements ``mask`` selects per output of a reduction of ``a`` over ``axes``
+    (a plain array: the mask's value is used as it is, a guard on a replayed tape)."""
+    m = np.broadcast_to(np.asarray(mask, dtype=bool), tuple(a.shape))
+    return np.sum(m, axis=axes, keepdims=keepdims)
+
+
 @implements(np.sum)
 def sum_(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "sum")
-    if initial is not None or where is not None:
-        raise TypeError("np.sum: initial= and where= are not supported on active values")
-    a = _arr(a)
+    a = _masked(_arr(a), _where_mask(where), 0)
     y = S.sum_.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims), batch=0)
+    if initial is not None:  # added once to each output, as NumPy does
+        y = y + initial
     return _astype_opt(y, dtype)
 
 
@@ -254,22 +277,31 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     _no_out(out, "mean")
     a = _arr(a)
     axes = _axes(axis, a.ndim)
-    n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
-    s = S.sum_.bind(a, axis=axes, keepdims=bool(keepdims), batch=0)
+    mask = _where_mask(where)
+    if mask is None:
+        n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
+    else:
+        n = _count(a, mask, axes, bool(keepdims))
+    s = S.sum_.bind(_masked(a, mask, 0), axis=axes, keepdims=bool(keepdims), batch=0)
     return _astype_opt(s / n, dtype)
 
 
 @implements(np.var)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
     _no_out(out, "var")
-    a = _arr(a)
+    a = _astype_opt(_arr(a), dtype)
     if correction is not None:
         ddof = correction
     axes = _axes(axis, a.ndim)
-    n = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
-    m = S.sum_.bind(a, axis=axes, keepdims=True, batch=0) / n
+    mask = _where_mask(where)
+    if mask is None:
+        n = n_out = int(np.prod([a.shape[ax] for ax in axes], dtype=np.int64))
+    else:
+        n, n_out = _count(a, mask, axes, True), _count(a, mask, axes, bool(keepdims))
+    # ``mean=``: the mean NumPy is given instead of computing it (with keepdims=True's shape)
+    m = S.sum_.bind(_masked(a, mask, 0), axis=axes, keepdims=True, batch=0) / n if mean is None else mean
     d = a - m
-    return S.sum_.bind(abs_squared(d), axis=axes, keepdims=bool(keepdims), batch=0) / (n - ddof)
+    return S.sum_.bind(_masked(abs_squared(d), mask, 0), axis=axes, keepdims=bool(keepdims), batch=0) / (n_out - ddof)
 
 
 def abs_squared(x):
@@ -282,7 +314,30 @@ def abs_squared(x):
 
 @implements(np.std)
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
-    return np.sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims, correction=correction))
+    _no_out(out, "std")
+    return np.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where, mean=mean, correction=correction))
+
+
+def _extremum(prim, name: str, better, worst: float, a, axis, keepdims, initial, where):
+    """``np.max``/``np.min`` with NumPy's ``initial=`` (a bound every output compares with) and
+    ``where=`` (which NumPy accepts only together with ``initial``)."""
+    a = _arr(a)
+    axes = _reduce_axes(axis, a.ndim)
+    mask = _where_mask(where)
+    if mask is not None and initial is None:
+        raise ValueError(
+            f"np.{name}(..., where=...) needs initial=: the reduction has no identity for the elements "
+            "where= leaves out (NumPy's own rule); pass initial= (e.g. -np.inf for max, np.inf for min)"
+        )
+    if initial is None:
+        return prim.bind(a, axis=axes, keepdims=bool(keepdims))
+    if any(a.shape[ax] == 0 for ax in axes):  # nothing to reduce: every output is initial
+        out_shape = tuple(1 if i - a.ndim in axes else d for i, d in enumerate(a.shape)) if keepdims else tuple(
+            d for i, d in enumerate(a.shape) if i - a.ndim not in axes)
+        return broadcast_to(_operand(initial) + np.zeros(out_shape, dtype=a.dtype), out_shape)
+    # the left-out elements read as ``worst`` (±inf): they never win against initial
+    y = prim.bind(_masked(a, mask, worst), axis=axes, keepdims=bool(keepdims))
+    return better(y, initial)
 
 
 @implements(np.max, np.amax)
@@ -290,27 +345,27 @@ def amax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     # complex values: NumPy's lexicographic order picks the element, whose derivative is 1 (ties
     # split evenly, as for real values and as JAX does)
     _no_out(out, "max")
-    a = _arr(a)
-    return S.reduce_max.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return _extremum(S.reduce_max, "max", np.maximum, -np.inf, a, axis, keepdims, initial, where)
 
 
 @implements(np.min, np.amin)
 def amin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "min")
-    a = _arr(a)
-    return S.reduce_min.bind(a, axis=_reduce_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return _extremum(S.reduce_min, "min", np.minimum, np.inf, a, axis, keepdims, initial, where)
 
 
 @implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     _no_out(out, "prod")
-    a = _arr(a)
+    a = _masked(_arr(a), _where_mask(where), 1)
     axes = _reduce_axes(axis, a.ndim)
     y = a
     for ax in axes:
         y = S.prod.bind(y, axis=(ax,), keepdims=True)
     if not keepdims:
         y = squeeze(y, axis=axes) if axes else y
+    if initial is not None:  # multiplied once into each output, as NumPy does
+        y = y * initial
     return _astype_opt(y, dtype)
 
 

@@ -1,10 +1,10 @@
 """NumPy's numerical routines on active values: grids, finite differences, quadrature,
-interpolation, convolution and polynomials.
+interpolation, convolution, polynomials, cumulative sums and phase unwrapping.
 
 ``linspace``/``logspace``/``geomspace`` with active endpoints, ``gradient``, ``trapezoid``,
-``interp`` (in ``x``, ``xp`` and ``fp``), ``convolve``/``correlate``, ``polyval`` and
-``polyfit``: each is NumPy's formula written on the structural handlers and the rules, so both
-modes and every nesting order follow.  Which interval or window an element falls in is plain
+``interp`` (in ``x``, ``xp`` and ``fp``), ``convolve``/``correlate``, ``polyval``, ``polyfit``,
+``ediff1d``, ``cumulative_sum``/``cumulative_prod`` and ``unwrap``: each is NumPy's formula
+written on the structural handlers and the rules, so both modes and every nesting order follow.  Which interval or window an element falls in is plain
 (decided on the values, a guard on recorded tapes).  No derivative is written here.
 """
 
@@ -17,7 +17,7 @@ from . import numpy_api as api
 from .dispatch import Active, observe, strip
 
 __all__ = ["linspace", "logspace", "geomspace", "gradient", "trapezoid", "interp", "convolve", "correlate",
-           "polyval", "polyfit"]
+           "polyval", "polyfit", "ediff1d", "cumulative_sum", "cumulative_prod", "unwrap"]
 
 
 def _moved_grid(y, axis):
@@ -319,3 +319,53 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     else:
         fac = resids / (n - order)
     return c, (vbase * fac if rhs.ndim == 1 else api.reshape(vbase, tuple(vbase.shape) + (1,)) * fac)
+
+
+@api.implements(np.ediff1d)
+def ediff1d(ary, to_end=None, to_begin=None):
+    """The differences of the flattened array, with ``to_begin``/``to_end`` (flattened) around them."""
+    a = api.ravel(api.as_array(ary))
+    parts = [api.ravel(api.as_array(to_begin))] if to_begin is not None else []
+    parts.append(api.getitem(a, slice(1, None)) - api.getitem(a, slice(None, -1)))
+    if to_end is not None:
+        parts.append(api.ravel(api.as_array(to_end)))
+    return api.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def _cumulative(name, scan, identity):
+    def handler(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+        api.no_out(out, name)
+        x = api.as_array(x)
+        if axis is None:
+            if x.ndim > 1:
+                raise ValueError(f"np.{name}: axis= is required for arrays of more than one dimension")
+            axis = 0
+        ax = api.axis_of(axis, max(x.ndim, 1))
+        y = scan(x, axis=ax, dtype=dtype)
+        if not include_initial:
+            return y
+        head = list(y.shape)
+        head[ax] = 1
+        start = np.full(head, identity, dtype=np.result_type(strip(y)))
+        return api.concatenate([start, y], axis=ax)
+
+    handler.__name__ = name
+    return handler
+
+
+if hasattr(np, "cumulative_sum"):  # NumPy >= 2.1
+    cumulative_sum = api.implements(np.cumulative_sum)(_cumulative("cumulative_sum", api.cumsum, 0))
+    cumulative_prod = api.implements(np.cumulative_prod)(_cumulative("cumulative_prod", api.cumprod, 1))
+
+
+def _unwrap_correction(p, discont, axis, period):
+    return np.unwrap(p, discont=discont, axis=axis, period=period) - p
+
+
+@api.implements(np.unwrap)
+def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """``p`` plus NumPy's piecewise-constant correction (multiples of ``period``), which has no
+    derivative: the derivative is 1 everywhere the correction does not jump.  The values equal
+    NumPy's up to the rounding of that sum."""
+    p = api.as_array(p)
+    return p + observe(_unwrap_correction, p, discont=discont, axis=axis, period=period)

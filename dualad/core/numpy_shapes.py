@@ -1,7 +1,8 @@
 """NumPy's shape and selection functions on active values, beyond :mod:`dualad.core.numpy_api`.
 
 ``meshgrid``, ``diagflat``, ``append``, ``insert``, ``delete``, the ``v/h/dsplit`` family,
-``rot90``, ``kron``, ``atleast_3d``, ``dstack``, ``rollaxis``, ``partition``, ``select``, ``piecewise``: each
+``rot90``, ``kron``, ``atleast_3d``, ``dstack``, ``rollaxis``, ``partition``, ``select``, ``piecewise``,
+``resize``, ``compress``, ``extract``, ``choose``, ``putmask``, ``place``, ``apply_along_axis``: each
 is a composition of the structural handlers (reshape, broadcast, transpose, flip, gather, where,
 einsum).  Where an element goes is computed by NumPy itself on an array of positions, so the
 placement is NumPy's exactly.  No derivative is written here.
@@ -20,7 +21,8 @@ from .observed import observe_index
 
 __all__ = [
     "meshgrid", "diagflat", "append", "insert", "delete", "vsplit", "hsplit", "dsplit", "rot90", "kron",
-    "atleast_3d", "dstack", "rollaxis", "partition", "select", "piecewise",
+    "atleast_3d", "dstack", "rollaxis", "partition", "select", "piecewise", "resize", "compress", "extract",
+    "choose", "putmask", "place", "apply_along_axis",
 ]
 
 
@@ -218,3 +220,90 @@ def piecewise(x, condlist, funclist, *args, **kw):
             y = y.copy()
             y[cond] = value
     return y
+
+
+@api.implements(np.resize)
+def resize(a, new_shape):
+    """``a``'s elements repeated in order to fill ``new_shape`` (NumPy's resize of the positions)."""
+    a = api.as_array(a)
+    return S.gather.bind(a, flat=np.resize(_positions(a), new_shape), batch=0)
+
+
+def _plain_mask(condition):
+    # a condition computed from active values: its value (a guard on recorded tapes)
+    return np.asarray(observe(np.asarray, condition) if isinstance(condition, Active) else condition)
+
+
+@api.implements(np.compress)
+def compress(condition, a, axis=None, out=None):
+    api.no_out(out, "compress")
+    a = api.as_array(a)
+    return S.gather.bind(a, flat=np.compress(_plain_mask(condition), _positions(a), axis=axis), batch=0)
+
+
+@api.implements(np.extract)
+def extract(condition, arr):
+    a = api.as_array(arr)
+    return S.gather.bind(a, flat=np.extract(_plain_mask(condition), _positions(a)), batch=0)
+
+
+@api.implements(np.choose)
+def choose(a, choices, out=None, mode="raise"):
+    """``choices[a[i]][i]``: the choices broadcast and stacked, gathered at NumPy's ``choose`` of
+    their positions."""
+    api.no_out(out, "choose")
+    index = np.asarray(strip(a))
+    parts = api.broadcast_arrays(*[api.as_array(c) for c in choices])
+    stacked = api.stack(parts, axis=0)
+    pos = _positions(stacked)
+    return S.gather.bind(stacked, flat=np.choose(index, list(pos), mode=mode), batch=0)
+
+
+def _in_place(name: str, a, new) -> None:
+    if not isinstance(a, Active):
+        raise TypeError(
+            f"np.{name} cannot write active values into a plain array in place; make the target active "
+            f"first (e.g. a = np.zeros(n) * x[0], then np.{name}(a, ...)), or build a new array with np.where"
+        )
+    a._assign(new)
+
+
+@api.implements(np.putmask)
+def putmask(a, mask, values):
+    """``a.flat[n] = values.flat[n % len(values)]`` where ``mask.flat[n]``: in place, as NumPy
+    (the target is recorded anew, copy-on-write)."""
+    target = api.as_array(a)
+    m = np.broadcast_to(_plain_mask(mask).astype(bool), tuple(target.shape))
+    v = api.as_array(values)
+    filled = S.gather.bind(api.ravel(v), flat=np.resize(np.arange(v.size), tuple(target.shape)), batch=0)
+    _in_place("putmask", a, api.where(m, filled, target))
+
+
+@api.implements(np.place)
+def place(arr, mask, vals):
+    """``arr[mask] = vals`` with ``vals`` repeated in order over the selected elements, in place."""
+    target = api.as_array(arr)
+    picked = np.flatnonzero(np.broadcast_to(_plain_mask(mask).astype(bool), tuple(target.shape)))
+    v = api.ravel(api.as_array(vals))
+    if picked.size and v.size == 0:
+        raise ValueError("Cannot insert from an empty array!")
+    flat = api.ravel(target)
+    if picked.size:
+        flat = api.setitem_value(flat, picked, S.gather.bind(v, flat=np.resize(np.arange(v.size), picked.size), batch=0))
+    _in_place("place", arr, api.reshape(flat, tuple(target.shape)))
+
+
+@api.implements(np.apply_along_axis)
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """NumPy's loop: ``func1d`` on each 1-D slice along ``axis``; the results stacked where the
+    axis was (a scalar result removes it, an n-d one takes its place)."""
+    a = api.as_array(arr)
+    ax = api.axis_of(axis, a.ndim) + a.ndim
+    moved = api.moveaxis(a, ax, -1)
+    outer = tuple(moved.shape[:-1])
+    if 0 in outer:
+        raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+    results = [api.as_array(func1d(api.getitem(moved, i), *args, **kwargs)) for i in np.ndindex(*outer)]
+    y = api.reshape(api.stack(results, axis=0), outer + tuple(results[0].shape))
+    r = results[0].ndim  # the result's own axes go where ``axis`` was
+    return api.moveaxis(y, tuple(range(len(outer), len(outer) + r)), tuple(range(ax, ax + r))) if r else y

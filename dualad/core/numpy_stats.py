@@ -1,4 +1,5 @@
-"""NumPy's statistics on active values: quantiles, NaN-ignoring reductions, cov, corrcoef, ptp.
+"""NumPy's statistics on active values: quantiles, NaN-ignoring reductions, cov, corrcoef, ptp,
+weighted counts (``bincount``, ``histogram`` with active weights).
 
 All are compositions of the structural handlers of :mod:`dualad.core.numpy_api` and the rules:
 a quantile is a gather of two order statistics of the sorted values and their interpolation
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, observe, strip
 
 __all__ = [
     "quantile", "percentile", "median", "nanquantile", "nanpercentile", "nanmedian", "nansum", "nanmean",
     "nanmax", "nanmin", "nanprod", "nanvar", "nanstd", "nancumsum", "nancumprod", "ptp", "cov", "corrcoef",
+    "bincount", "histogram",
 ]
 
 
@@ -167,18 +170,27 @@ def _filled(a, value):
     return api.where(nan, np.asarray(value, dtype=a.dtype if a.dtype.kind == "f" else np.float64), a), nan
 
 
+def _given(x):
+    """A keyword NumPy's nan-functions default to ``np._NoValue``: None when not given."""
+    return None if x is np._NoValue else x
+
+
+def _selected(nan, where):
+    """The elements a nan-reduction reads: not NaN, and picked by ``where=`` (if given)."""
+    keep = ~nan
+    return keep if where is None else np.logical_and(keep, np.asarray(where, dtype=bool))
+
+
 @api.implements(np.nansum)
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     api.no_out(out, "nansum")
-    y = api.sum_(_filled(a, 0.0)[0], axis=axis, dtype=dtype, keepdims=keepdims)
-    return y if initial is np._NoValue else y + initial
+    return api.sum_(_filled(a, 0.0)[0], axis=axis, dtype=dtype, keepdims=keepdims, initial=_given(initial), where=_given(where))
 
 
 @api.implements(np.nanprod)
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     api.no_out(out, "nanprod")
-    y = api.prod(_filled(a, 1.0)[0], axis=axis, dtype=dtype, keepdims=keepdims)
-    return y if initial is np._NoValue else y * initial
+    return api.prod(_filled(a, 1.0)[0], axis=axis, dtype=dtype, keepdims=keepdims, initial=_given(initial), where=_given(where))
 
 
 @api.implements(np.nancumsum)
@@ -191,56 +203,52 @@ def nancumprod(a, axis=None, dtype=None, out=None):
     return api.cumprod(_filled(a, 1.0)[0], axis=axis, dtype=dtype, out=out)
 
 
-def _count(nan, axis, keepdims, dtype):
-    return np.sum(~nan, axis=axis, keepdims=keepdims).astype(dtype)
-
-
 @api.implements(np.nanmean)
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=np._NoValue):
     api.no_out(out, "nanmean")
     filled, nan = _filled(a, 0.0)
-    with np.errstate(all="ignore"):
-        return api.sum_(filled, axis=axis, dtype=dtype, keepdims=keepdims) / _count(nan, axis, keepdims, filled.dtype)
+    with np.errstate(all="ignore"):  # an all-NaN slice is NaN (NumPy warns; the mean is 0/0)
+        return api.mean(filled, axis=axis, dtype=dtype, keepdims=keepdims, where=_selected(nan, _given(where)))
 
 
 @api.implements(np.nanvar)
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=np._NoValue, mean=np._NoValue,
            correction=np._NoValue):
     api.no_out(out, "nanvar")
-    ddof = ddof if correction is np._NoValue else correction
     filled, nan = _filled(a, 0.0)
-    n = _count(nan, axis, True, filled.dtype)
     with np.errstate(all="ignore"):
-        m = api.sum_(filled, axis=axis, keepdims=True) / n
-        d = api.where(nan, np.zeros((), dtype=filled.dtype), filled - m)
-        return api.sum_(api.abs_squared(d), axis=axis, keepdims=keepdims) / (_count(nan, axis, keepdims, filled.dtype) - ddof)
+        return api.var(filled, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=_selected(nan, _given(where)),
+                       mean=_given(mean), correction=_given(correction))
 
 
 @api.implements(np.nanstd)
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=np._NoValue, mean=np._NoValue,
            correction=np._NoValue):
-    return np.sqrt(nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, correction=correction))
+    return np.sqrt(nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where, mean=mean,
+                          correction=correction))
 
 
-def _nan_extreme(a, axis, keepdims, fill, reduce):
+def _nan_extreme(a, axis, keepdims, fill, reduce, initial, where):
     filled, nan = _filled(a, fill)
-    y = reduce(filled, axis=axis, keepdims=keepdims)
-    all_nan = np.all(nan, axis=axis, keepdims=keepdims)
-    if np.any(all_nan):  # NumPy's result there is NaN
-        y = api.where(all_nan, np.full(np.shape(all_nan), np.nan, dtype=filled.dtype), y)
+    initial, where = _given(initial), _given(where)
+    y = reduce(filled, axis=axis, keepdims=keepdims, initial=initial, where=where)
+    if initial is None:  # (with initial= an all-NaN slice is initial, as in NumPy)
+        all_nan = np.all(~_selected(nan, where), axis=axis, keepdims=keepdims)
+        if np.any(all_nan):  # NumPy's result there is NaN
+            y = api.where(all_nan, np.full(np.shape(all_nan), np.nan, dtype=filled.dtype), y)
     return y
 
 
 @api.implements(np.nanmax)
 def nanmax(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     api.no_out(out, "nanmax")
-    return _nan_extreme(a, axis, keepdims, -np.inf, api.amax)
+    return _nan_extreme(a, axis, keepdims, -np.inf, api.amax, initial, where)
 
 
 @api.implements(np.nanmin)
 def nanmin(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
     api.no_out(out, "nanmin")
-    return _nan_extreme(a, axis, keepdims, np.inf, api.amin)
+    return _nan_extreme(a, axis, keepdims, np.inf, api.amin, initial, where)
 
 
 @api.implements(np.ptp)
@@ -297,3 +305,44 @@ def corrcoef(x, y=None, rowvar=True, bias=np._NoValue, ddof=np._NoValue, *, dtyp
     std = np.sqrt(d)
     c = c / api.reshape(std, (-1, 1)) / api.reshape(std, (1, -1))
     return np.clip(c, -1.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Weighted counts: the weights are summed per bin (a scatter-add); which bin is plain
+
+
+@api.implements(np.bincount)
+def bincount(x, weights=None, minlength=0):
+    """With active ``weights``: their sums per value of ``x`` (derivative 1 into the value's bin).
+    ``x`` itself is a count of integers: it carries no derivative."""
+    idx = np.asarray(observe(np.asarray, x) if isinstance(x, Active) else x)
+    if weights is None or not isinstance(weights, Active):
+        return np.bincount(idx, weights=None if weights is None else np.asarray(weights), minlength=minlength)
+    # NumPy's own checks (negative or non-integer x, mismatched lengths) on the plain values
+    counts = np.bincount(idx, weights=np.zeros(np.shape(strip(weights))), minlength=minlength)
+    w = api.as_array(weights)
+    return S.scatter_add.bind(w, flat=idx.astype(np.intp, copy=False), shape=counts.shape, batch=0)
+
+
+@api.implements(np.histogram)
+def histogram(a, bins=10, range=None, density=None, weights=None):
+    """NumPy's histogram; with active ``weights`` the weights summed per bin.  The bin edges and
+    which bin an element falls in are NumPy's, on the plain values (no derivative in ``a``:
+    the counts are piecewise constant in it)."""
+    values = np.asarray(observe(np.asarray, a) if isinstance(a, Active) else a)
+    if weights is None or not isinstance(weights, Active):
+        return np.histogram(values, bins=bins, range=range, density=density,
+                            weights=None if weights is None else np.asarray(weights))
+    w = api.as_array(weights)
+    if tuple(w.shape) != values.shape:
+        raise ValueError("weights should have the same shape as a.")
+    edges = np.histogram_bin_edges(values, bins=bins, range=range)
+    flat_values, flat_w = values.ravel(), api.ravel(w)
+    # NumPy's bins: [e_i, e_i+1), the last one closed; values outside the edges are not counted
+    inside = (flat_values >= edges[0]) & (flat_values <= edges[-1])
+    where_in = np.flatnonzero(inside)
+    which = np.clip(np.searchsorted(edges, flat_values[where_in], side="right") - 1, 0, edges.size - 2)
+    hist = S.scatter_add.bind(api.getitem(flat_w, where_in), flat=which, shape=(edges.size - 1,), batch=0)
+    if density:
+        hist = hist / np.diff(edges) / api.sum_(hist)
+    return hist, edges

@@ -70,14 +70,15 @@ def _call(ufunc, inputs, kwargs):
     if ufunc is np.vecdot:
         return _vecdot(*inputs, **kwargs)
     if ufunc in _COMPOSED:
-        _plain_keywords(ufunc, kwargs)
+        if kwargs:
+            inputs = _plain_keywords(ufunc, inputs, kwargs)
         return _COMPOSED[ufunc](*[api.operand(x) for x in inputs])
     rule = UFUNC_RULES.get(ufunc)
     if rule is None and load_scipy_rules():  # a SciPy ufunc: its rules load on first use
         rule = UFUNC_RULES.get(ufunc)
     if rule is not None:
         if kwargs:
-            _plain_keywords(ufunc, kwargs)
+            inputs = _plain_keywords(ufunc, inputs, kwargs)
         return apply_elementwise(rule, [x if isinstance(x, Active) else api.operand(x) for x in inputs])
     if ufunc in PLAIN_UFUNCS:
         if ufunc is not np.floor_divide and ufunc.nout == 1 and not kwargs:
@@ -86,9 +87,27 @@ def _call(ufunc, inputs, kwargs):
     _no_rule(ufunc)
 
 
-def _plain_keywords(ufunc, kwargs):
-    if kwargs.pop("where", True) is not True or kwargs:
-        raise TypeError(f"np.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not supported on active values")
+# Keywords that never change a ufunc's values when no out= is given: accepted as they are.
+_NEUTRAL_KEYWORDS = frozenset({"casting", "order", "subok"})
+
+
+def _plain_keywords(ufunc, inputs, kwargs) -> list:
+    """A ufunc call's keywords on active values: ``dtype=`` casts the inputs first (as NumPy
+    computes in that dtype); ``where=`` and anything else that would change the values raises."""
+    kwargs = dict(kwargs)
+    where = kwargs.pop("where", True)
+    if where is not True:
+        raise TypeError(
+            f"np.{ufunc.__name__}(..., where=...) is not supported on active values (it leaves the other "
+            f"elements uninitialised); write np.where(mask, np.{ufunc.__name__}(...), fallback) instead"
+        )
+    dtype = kwargs.pop("dtype", None)
+    unknown = sorted(k for k in kwargs if k not in _NEUTRAL_KEYWORDS)
+    if unknown:
+        raise TypeError(f"np.{ufunc.__name__}: keyword arguments {unknown} are not supported on active values")
+    if dtype is None:
+        return list(inputs)
+    return [api.astype(x, dtype) if isinstance(x, Active) else np.asarray(x, dtype=dtype) for x in inputs]
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,20 +184,23 @@ _COMPOSED = {np.divmod: _divmod, np.modf: _modf, np.float_power: _float_power, n
 
 
 def _reduce(ufunc, a, axis=0, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True):
-    """``ufunc.reduce``: the four with structural reductions, any other binary ufunc in turn."""
-    if where is not True:
-        raise TypeError(f"np.{ufunc.__name__}.reduce: where= is not supported on active values")
+    """``ufunc.reduce``: the four with structural reductions (``where=`` and ``initial=`` as
+    theirs), any other binary ufunc in turn."""
+    api.no_out(out, f"{ufunc.__name__}.reduce")
     if ufunc in PLAIN_UFUNCS:
-        return observe(ufunc.reduce, a, axis=axis, dtype=dtype, keepdims=keepdims)
+        return observe(ufunc.reduce, a, axis=axis, dtype=dtype, keepdims=keepdims, initial=initial, where=where)
     a = api.as_array(a)
     reducers = {np.add: api.sum_, np.multiply: api.prod, np.maximum: api.amax, np.minimum: api.amin}
     if ufunc in reducers:
-        y = reducers[ufunc](a, axis=axis, keepdims=keepdims)
-    else:
-        if axis is None:
-            a, axis = api.reshape(a, (-1,)), 0
-        ax = api.axis_of(axis, a.ndim) if a.ndim else None
-        y = a if ax is None else _fold(ufunc, a, ax, keepdims)
+        initial = None if initial is np._NoValue else initial
+        y = reducers[ufunc](a, axis=axis, keepdims=keepdims, initial=initial, where=None if where is True else where)
+        return api.astype(y, dtype) if dtype is not None else y
+    if where is not True:
+        raise TypeError(f"np.{ufunc.__name__}.reduce: where= is not supported on active values")
+    if axis is None:
+        a, axis = api.reshape(a, (-1,)), 0
+    ax = api.axis_of(axis, a.ndim) if a.ndim else None
+    y = a if ax is None else _fold(ufunc, a, ax, keepdims)
     if initial is not np._NoValue and initial is not None:
         y = ufunc(initial, y)
     return api.astype(y, dtype) if dtype is not None else y
@@ -283,10 +305,15 @@ def _at_in_rounds(ufunc, a, flat, b):
 
 @api.implements(np.nan_to_num)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
-    """Finite elements as they are (derivative 1), the others replaced by constants."""
-    x = api.as_array(x)
-    fixed = observe(np.nan_to_num, x, nan=nan, posinf=posinf, neginf=neginf)
-    return api.where(observe(np.isfinite, x), x, fixed)
+    """Finite elements as they are (derivative 1), the others replaced by constants;
+    ``copy=False`` replaces them in ``x`` itself, as NumPy does (recorded copy-on-write)."""
+    a = api.as_array(x)
+    fixed = observe(np.nan_to_num, a, nan=nan, posinf=posinf, neginf=neginf)
+    y = api.where(observe(np.isfinite, a), a, fixed)
+    if not copy and isinstance(x, Active):
+        x._assign(y)
+        return x
+    return y
 
 
 @api.implements(np.fix)
@@ -316,6 +343,6 @@ def i0(x):
 
 for _f in (
     np.iscomplex, np.isreal, np.isposinf, np.isneginf, np.argpartition, np.digitize, np.nanargmax,
-    np.nanargmin, np.isin, np.array_equiv, np.lexsort, np.bincount, np.shares_memory, np.may_share_memory,
+    np.nanargmin, np.isin, np.array_equiv, np.lexsort, np.shares_memory, np.may_share_memory,
 ):
     api.plain(_f)
