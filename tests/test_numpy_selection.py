@@ -118,3 +118,5 @@ def test_errors_name_the_problem():
         ad.grad(lambda x: np.sum(np.cumulative_sum(x)))(X)
     with pytest.raises(TypeError, match="keyword arguments"):
         ad.grad(lambda x: np.sum(np.sin(x, signature="d->d")))(X)
+    with pytest.raises(TypeError, match=r"clip: keyword arguments \['where'\]"):
+        ad.grad(lambda x: np.sum(np.clip(x, -1, 1, where=x > 0)))(X)

@@ -623,6 +623,10 @@ def _clip_inputs(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._N
     """``np.clip``'s arguments as the rule's three inputs; a missing bound is infinite."""
     if out is not None:
         raise TypeError("np.clip(..., out=...) cannot write derivatives into an existing array; drop out=")
+    # ufunc keywords that change the values (where=, dtype=, ...) are refused, not ignored
+    changing = sorted(k for k, v in kwargs.items() if k not in ("casting", "order", "subok") and not (k == "where" and v is True))
+    if changing:
+        raise TypeError(f"np.clip: keyword arguments {changing} are not supported on active values")
     lo = a_min if a_min is not np._NoValue else min
     hi = a_max if a_max is not np._NoValue else max
     lo = -np.inf if lo is np._NoValue or lo is None else lo
