@@ -15,6 +15,7 @@ from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 from .namespace import join_numpy, namespace
 from .observed import observe_index
+from .views import linked, write
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
@@ -222,6 +223,45 @@ class ArrayBehaviour(Active):
     def __rmatmul__(self, o):
         return api.matmul(o, self)
 
+    # in place: NumPy writes the result into the array itself, so every alias and view sees it
+    def _in_place(self, result):
+        """``self op= o`` with ``result = self op o``: written into ``self`` (and carried to the
+        array it views and to its views, core/views.py) in ``self``'s shape and dtype, as NumPy
+        does.  A leaf Variable (a transform's input, whose gradient is being taken) and a result
+        of another transform level are bound to the name instead, as in JAX."""
+        if getattr(self, "_is_leaf", False) or type(result) is not type(self) or result._tag != self._tag:
+            return result
+        if tuple(result.shape) != tuple(self.shape):
+            raise ValueError(
+                f"non-broadcastable output operand with shape {tuple(self.shape)} doesn't match the "
+                f"broadcast shape {tuple(result.shape)}"
+            )
+        if result.dtype != self.dtype:
+            result = api.astype(result, self.dtype)
+        write(self, result)
+        return self
+
+    def __iadd__(self, o):
+        return self._in_place(self + o)
+
+    def __isub__(self, o):
+        return self._in_place(self - o)
+
+    def __imul__(self, o):
+        return self._in_place(self * o)
+
+    def __itruediv__(self, o):
+        return self._in_place(self / o)
+
+    def __ipow__(self, o):
+        return self._in_place(self**o)
+
+    def __imod__(self, o):
+        return self._in_place(self % o)
+
+    def __imatmul__(self, o):
+        return self._in_place(self @ o)
+
     def __neg__(self):
         return apply_elementwise(_NEG, (self,))
 
@@ -274,18 +314,19 @@ class ArrayBehaviour(Active):
             yield self[i]
 
     def __getitem__(self, index):
-        return api.getitem(self, index)
+        # basic indexing is a view in NumPy: writes through it reach self (core/views.py)
+        return linked(api.getitem(self, index), self, lambda grid: grid[index])
 
     def __setitem__(self, index, value):
-        self._assign(api.setitem_value(self, index, value))
+        write(self, api.setitem_value(self, index, value))
 
     @property
     def T(self):
-        return api.transpose(self)
+        return linked(api.transpose(self), self, np.transpose)
 
     @property
     def mT(self):
-        return api.swapaxes(self, -1, -2)
+        return linked(api.swapaxes(self, -1, -2), self, lambda grid: np.swapaxes(grid, -1, -2))
 
     # -- complex parts (rules of their own: not holomorphic, see docs/complex.md) -------------
     @property
@@ -302,27 +343,29 @@ class ArrayBehaviour(Active):
     conjugate = conj
 
     # -- methods (NumPy's array methods, routed through the same handlers) ------------------
+    # (the methods NumPy answers with a view are linked as views: core/views.py)
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
-        return api.reshape(self, shape, order=order)
+        return linked(api.reshape(self, shape, order=order), self, lambda grid: np.reshape(grid, shape, order=order))
 
     def ravel(self, order="C"):
-        return api.ravel(self, order)
+        return linked(api.ravel(self, order), self, lambda grid: np.ravel(grid, order))
 
     def flatten(self, order="C"):
-        return api.ravel(self, order)
+        y = api.ravel(self, order)  # a copy: never linked (nor self itself, for a 1-d array)
+        return y._copy() if y is self else y
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = axes[0]
-        return api.transpose(self, axes or None)
+        return linked(api.transpose(self, axes or None), self, lambda grid: np.transpose(grid, axes or None))
 
     def swapaxes(self, a, b):
-        return api.swapaxes(self, a, b)
+        return linked(api.swapaxes(self, a, b), self, lambda grid: np.swapaxes(grid, a, b))
 
     def squeeze(self, axis=None):
-        return api.squeeze(self, axis)
+        return linked(api.squeeze(self, axis), self, lambda grid: np.squeeze(grid, axis))
 
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
         return api.sum_(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)

@@ -45,7 +45,7 @@ class Active:
     reads them to route ops and to strip values, subclasses set them.
     """
 
-    __slots__ = ("_p", "_tag")
+    __slots__ = ("_p", "_tag", "_view", "_views")  # _view/_views: set only for NumPy views (core/views.py)
 
     @property
     def tag(self) -> int:

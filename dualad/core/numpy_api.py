@@ -22,6 +22,7 @@ from . import device, einsum_spec, elements
 from .dispatch import Active, apply_elementwise, observe, strip
 from .observed import ObservedIndex, has_observed, observe_index, observed_mask, take_observed
 from .observed import plain as plain_value
+from .views import VIEW_FUNCTIONS, linked
 
 __all__ = [
     "FUNCTIONS", "implements", "handle_function", "getitem", "setitem_value", "as_array", "operand",
@@ -220,6 +221,9 @@ def handle_function(func, args, kwargs):
             f"dualad has no derivative rule for {mod}.{name}; it cannot be applied to an active "
             "value (apply it to dualad.primal(x) if no derivative is wanted)"
         )
+    if func in VIEW_FUNCTIONS and args:  # NumPy answers with a view of args[0] where it can
+        rest = args[1:]
+        return linked(handler(*args, **kwargs), args[0], lambda grid: func(grid, *rest, **kwargs))
     return handler(*args, **kwargs)
 
 

@@ -1,0 +1,104 @@
+"""NumPy's view semantics for active values.
+
+``v = y[1:]``, ``y.T``, ``y.reshape(...)`` and the other functions that NumPy answers with a
+view of ``y``'s memory give active values too, but dualad never writes into an array: an
+assignment (``v[0] = c``, ``v += 1``, ``np.putmask(v, ...)``) gives the written value a new
+array (copy-on-write, recorded on the tape).  So that the program still computes what NumPy
+computes, a view remembers the value it views (its *base*) and where its elements sit there,
+and a write is carried across: a write into a view is written into its base at those
+positions, and every live view of a written value reads its elements again.  Whether NumPy
+made a view is read off NumPy itself: the view's plain array shares memory with its base's.
+
+Everything is recorded with the structural ops (a scatter into the base, a gather per view),
+so both modes, nesting and ``jit`` follow; nothing here knows about derivatives.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..rules import structural as S
+from .dispatch import Active, strip
+
+__all__ = ["linked", "write", "VIEW_FUNCTIONS"]
+
+#: NumPy functions whose result is a view of their first argument whenever NumPy can make one
+#: (NumPy decides: a reshape of a transposed array is a copy, and then nothing is linked).
+VIEW_FUNCTIONS = frozenset(
+    f for f in (
+        np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.squeeze, np.expand_dims,
+        np.atleast_1d, np.atleast_2d, np.atleast_3d, getattr(np, "matrix_transpose", None),
+        getattr(np, "permute_dims", None),
+    ) if f is not None
+)
+
+
+def linked(view, base, positions):
+    """``view`` (the result of a NumPy view function applied to ``base``), linked to ``base``
+    when NumPy's own result shares ``base``'s memory.  ``positions(P)`` applies the same
+    function to an array ``P`` of ``base``'s shape (it locates the view's elements)."""
+    if not (isinstance(view, Active) and isinstance(base, Active)) or view is base:
+        return view
+    p, b = strip(view), strip(base)
+    if type(p) is not np.ndarray or type(b) is not np.ndarray or p.size == 0 or not np.may_share_memory(p, b):
+        return view
+    view._view = (base, positions)
+    views = getattr(base, "_views", None)
+    if views is None:
+        base._views = views = []
+    elif len(views) >= 16 and len(views) & (len(views) - 1) == 0:  # prune dead views at powers of two
+        views[:] = [r for r in views if r() is not None]
+    views.append(weakref.ref(view))
+    return view
+
+
+def _view_positions(view, base) -> np.ndarray:
+    """The flat positions in ``base`` of ``view``'s elements (``view``'s shape)."""
+    grid = np.arange(int(np.prod(base.shape, dtype=np.int64)), dtype=np.intp).reshape(tuple(base.shape))
+    return np.asarray(view._view[1](grid))
+
+
+def _refuse_leaf_base(a) -> None:
+    """Raise before anything is written when a write through ``a`` would reach a leaf that
+    must not change (a transform's input, a hand-made ``Variable``)."""
+    link = getattr(a, "_view", None)
+    while link is not None:
+        base = link[0]
+        if getattr(base, "_is_leaf", False):
+            raise RuntimeError(
+                "this array is a view of a leaf Variable (a transform's input, or a Variable made by "
+                "hand), and writing into it would write into that input, as NumPy does, which would "
+                "lose its gradient; copy the view first (v = x[...].copy()) and write into the copy"
+            )
+        link = getattr(base, "_view", None)
+
+
+def write(a, new) -> None:
+    """``a``'s value becomes ``new`` (of ``a``'s shape), as an in-place write: carried into the
+    value ``a`` views (and so on up) and into every live view of the values written."""
+    _refuse_leaf_base(a)
+    a._assign(new)
+    _refresh_views(a, None)
+    child = a
+    link = getattr(child, "_view", None)
+    while link is not None:
+        base = link[0]
+        base._assign(S.setitem_flat.bind(base, child, flat=_view_positions(child, base), batch=0))
+        _refresh_views(base, child)
+        child, link = base, getattr(base, "_view", None)
+
+
+def _refresh_views(a, skip) -> None:
+    """Every live view of ``a`` (but ``skip``, which was just written into ``a``) reads its
+    elements from ``a`` again, and so on down."""
+    views = getattr(a, "_views", None)
+    if not views:
+        return
+    for ref in list(views):
+        v = ref()
+        if v is None or v is skip or getattr(v, "_view", (None,))[0] is not a:
+            continue
+        v._assign(S.gather.bind(a, flat=_view_positions(v, a), batch=0))
+        _refresh_views(v, None)

@@ -1,0 +1,234 @@
+"""NumPy's view semantics on active values (dualad/core/views.py).
+
+A write through a view reaches the array it views, a write into an array reaches its live
+views, and in-place operators write into the array (so every alias sees them), exactly as
+NumPy computes the same program on plain arrays.  Each program is checked against itself run
+on plain NumPy arrays (the value), central differences (forward mode), forward against reverse,
+both Hessian orders, and ``jit`` at a new point against the plain transform.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dualad as ad
+from tests.helpers import check_jacfwd
+
+X = np.array([0.7, -1.3, 2.1, 0.4, -0.6, 1.9])
+
+
+def view_write(x):
+    y = x * 1.0
+    v = y[1:]
+    v[0] = 5.0 * x[0]
+    return y
+
+
+def reshape_view_write(x):
+    y = x * 1.0
+    m = y.reshape(2, 3)
+    m[1, 2] = np.sin(x[3])
+    return y
+
+
+def transpose_view_write(x):
+    y = (x * 2.0).reshape(2, 3)
+    y.T[0, 1] = x[0] ** 2
+    return y.ravel()
+
+
+def np_function_views(x):
+    y = x * 1.0
+    np.reshape(y, (3, 2))[0, 1] = x[2] * x[3]
+    np.transpose(np.reshape(y, (2, 3)))[2, 0] *= x[4]
+    return y
+
+
+def view_of_view(x):
+    y = (x * 1.0).reshape(2, 3)
+    row = y[1]
+    tail = row[1:]
+    tail += x[:2]
+    return y
+
+
+def parent_write_seen_by_view(x):
+    y = x * 1.0
+    head = y[:3]
+    y[1] = 10.0 * x[5]
+    y[4] = 3.0  # not in the view
+    return head * x[:3]
+
+
+def sibling_views(x):
+    y = x * 1.0
+    a = y[1:4]
+    b = y[2:]
+    a[1] = x[0] ** 3  # y[2], which b[0] also is
+    return b
+
+
+def alias_in_place(x):
+    y = x * 2.0
+    z = y
+    z += 1.0
+    z *= x
+    return y
+
+
+def row_in_place(x):
+    m = np.outer(x[:3], x[3:])
+    r = m[1]
+    r -= m[0] * 0.5
+    r /= np.sqrt(np.sum(r * r))
+    return m.ravel()
+
+
+def gram_schmidt(x):
+    a = np.stack([x[:3], x[3:], x[:3] * x[3:]], axis=1) + np.eye(3)
+    q = a * 1.0
+    for j in range(3):
+        v = q[:, j]
+        for i in range(j):
+            v -= np.dot(q[:, i], a[:, j]) * q[:, i]
+        v /= np.linalg.norm(v)
+    return q.ravel()
+
+
+def copies_are_not_views(x):
+    y = x * 1.0
+    c = y[[0, 2, 4]]  # advanced indexing: a copy in NumPy
+    c[0] = 100.0
+    t = y.reshape(2, 3).T.reshape(6)  # a reshape of a transposed array: a copy
+    t[0] = -7.0
+    f = y.flatten()
+    f[1] = 9.0
+    return np.concatenate([y, c, t, f])
+
+
+def view_outlives_rebinding(x):
+    y = x * 1.0
+    a = y[1:]
+    b = y[:3]
+    y = y * 0.0  # the name now holds another array; the views still share the old one
+    a[0] = x[3] ** 2  # old y[1], which is b[1]
+    return np.concatenate([b, y])
+
+
+PROGRAMS = [view_write, reshape_view_write, transpose_view_write, np_function_views, view_of_view,
+            parent_write_seen_by_view, sibling_views, alias_in_place, row_in_place, gram_schmidt,
+            copies_are_not_views, view_outlives_rebinding]
+
+
+@pytest.mark.parametrize("f", PROGRAMS, ids=lambda f: f.__name__)
+def test_view_program_matches_numpy(f):
+    want = f(X.copy())
+    y, _ = ad.jvp(f, (X,), (np.ones_like(X),))
+    np.testing.assert_allclose(ad.primal(y), want, rtol=1e-14)
+    jf = check_jacfwd(f, X, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ad.jacrev(f)(X), jf, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("f", [view_write, view_of_view, sibling_views, alias_in_place, gram_schmidt], ids=lambda f: f.__name__)
+def test_view_program_hessians(f):
+    def loss(x):
+        return np.sum(f(x) ** 3)
+
+    h = ad.hessian(loss)(X)
+    np.testing.assert_allclose(ad.hessian(loss, mode="reverse-over-forward")(X), h, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ad.hessian(loss, mode="forward-over-forward")(X), h, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("f", PROGRAMS, ids=lambda f: f.__name__)
+def test_view_program_under_jit(f):
+    def loss(x):
+        return np.sum(np.sin(f(x)))
+
+    fast = ad.jit(ad.value_and_grad(loss))
+    for x in (X, X[::-1] * 0.9):
+        value, g = fast(x)
+        want_value, want_g = ad.value_and_grad(loss)(x)
+        np.testing.assert_allclose(value, want_value, rtol=1e-13)
+        np.testing.assert_allclose(g, want_g, rtol=1e-11, atol=1e-13)
+
+
+def test_float32_views_keep_their_dtype():
+    x = X.astype(np.float32)
+
+    def f(v):
+        y = v * 1.0
+        w = y[2:]
+        w += v[:4] * 0.5  # float64 operand: the in-place result stays float32, as NumPy's
+        w *= np.float64(2.0)
+        return y
+
+    y, t = ad.jvp(f, (x,), (np.ones_like(x),))
+    assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
+    np.testing.assert_allclose(ad.primal(y), f(x.copy()), rtol=1e-6)
+
+
+def test_writing_through_a_view_of_an_input_is_refused_before_anything_changes():
+    def f(x):
+        v = x[1:]
+        v[0] = 3.0
+        return v
+
+    with pytest.raises(RuntimeError, match=r"view of a leaf Variable.*\.copy\(\)"):
+        ad.grad(lambda x: np.sum(f(x)))(X)
+    # a copy of the view may be written
+    g = ad.grad(lambda x: np.sum(np.sin((lambda v: (v.__setitem__(0, 3.0), v)[1])(x[1:].copy()))))(X)
+    np.testing.assert_allclose(g, np.r_[0.0, 0.0, np.cos(X[2:])], rtol=1e-14)
+
+
+def test_in_place_on_an_input_rebinds_the_name():
+    """``x += 1`` on a transform's input binds the name to the sum (as JAX does): the
+    caller's array is never written."""
+    x = X.copy()
+
+    def f(v):
+        v += 1.0
+        return np.sum(v**2)
+
+    np.testing.assert_allclose(ad.grad(f)(x), 2 * (X + 1.0), rtol=1e-14)
+    np.testing.assert_array_equal(x, X)
+
+
+def test_in_place_shape_and_dtype_errors_as_numpy():
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):
+        ad.jacfwd(lambda x: (lambda y: (y.__iadd__(np.ones((2, 6))), y)[1])(x * 1.0))(X)
+    with pytest.raises(TypeError, match="imaginary part"):
+        ad.jacfwd(lambda x: (lambda y: (y.__iadd__(1j * x), y)[1])(x * 1.0))(X)
+
+
+def test_hand_made_variables_and_backward():
+    w = ad.Variable(np.array([1.0, 2.0, 3.0, 4.0]))
+    y = w * 2.0
+    m = y.reshape(2, 2)
+    m[0] *= w[3]  # writes y[0:2] through the view
+    loss = np.sum(y * y)
+    loss.backward()
+    yv = np.array([2.0 * 4.0, 4.0 * 4.0, 6.0, 8.0])
+    want = np.array([2 * yv[0] * 8.0, 2 * yv[1] * 8.0, 2 * yv[2] * 2.0, 2 * yv[3] * 2.0 + 2 * yv[0] * 2.0 + 2 * yv[1] * 4.0])
+    np.testing.assert_allclose(w.grad, want, rtol=1e-14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.integers(0, 5), stop=st.integers(1, 6), step=st.sampled_from([1, 2, -1]),
+    pos=st.integers(0, 5), scale=st.floats(-2.0, 2.0),
+)
+def test_slice_writes_match_numpy(start, stop, step, pos, scale):
+    """Random slice views, a write through the view and one into the base, then both read."""
+
+    def f(x):
+        y = x * 1.0
+        v = y[start:stop:step]
+        if v.shape[0]:
+            v[pos % v.shape[0]] = scale * x[pos]
+        y[pos] += x[(pos + 1) % 6]
+        return np.concatenate([y, v])
+
+    y, t = ad.jvp(f, (X,), (np.ones_like(X),))
+    np.testing.assert_allclose(ad.primal(y), f(X.copy()), rtol=1e-14)
+    np.testing.assert_allclose(ad.jacrev(f)(X), ad.jacfwd(f)(X), rtol=1e-13, atol=1e-14)
