@@ -15,7 +15,7 @@ from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 from .namespace import join_numpy, namespace
 from .observed import observe_index
-from .views import linked, write
+from .views import is_view_at, linked, write
 
 __all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
@@ -315,9 +315,11 @@ class ArrayBehaviour(Active):
 
     def __getitem__(self, index):
         # basic indexing is a view in NumPy: writes through it reach self (core/views.py)
-        return linked(api.getitem(self, index), self, lambda grid: grid[index])
+        return linked(api.getitem(self, index), self, lambda grid: grid[index], index)
 
     def __setitem__(self, index, value):
+        if is_view_at(value, self, index):  # ``y[i] += v``: the view wrote itself into self already
+            return
         write(self, api.setitem_value(self, index, value))
 
     @property
@@ -433,7 +435,7 @@ class ArrayBehaviour(Active):
             v = api.astype(v, self.dtype) if v.dtype != self.dtype else v
         else:
             v = np.asarray(v, dtype=self.dtype)
-        self._assign(api.where(np.zeros(self.shape, dtype=bool), self, v))
+        write(self, api.where(np.zeros(self.shape, dtype=bool), self, v))
 
     def round(self, decimals=0):
         return np.round(self, decimals)  # piecewise constant: a plain array

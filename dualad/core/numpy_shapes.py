@@ -18,6 +18,7 @@ from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, observe, strip
 from .observed import observe_index
+from .views import write
 
 __all__ = [
     "meshgrid", "diagflat", "append", "insert", "delete", "vsplit", "hsplit", "dsplit", "rot90", "kron",
@@ -265,7 +266,7 @@ def _in_place(name: str, a, new) -> None:
             f"np.{name} cannot write active values into a plain array in place; make the target active "
             f"first (e.g. a = np.zeros(n) * x[0], then np.{name}(a, ...)), or build a new array with np.where"
         )
-    a._assign(new)
+    write(a, new)
 
 
 @api.implements(np.putmask)

@@ -17,6 +17,7 @@ from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 from .observed import observe_index
+from .views import write
 
 __all__ = ["handle_ufunc", "PLAIN_UFUNCS", "nan_to_num", "fix", "i0", "real_if_close"]
 
@@ -270,7 +271,7 @@ def _at(ufunc, a, indices, b=None):
         v = api.as_array(b)
         v = api.broadcast_to(v, flat.shape) if tuple(v.shape) != flat.shape else v
         v = S.scatter_add.bind(v, flat=flat, shape=tuple(a.shape), batch=0)
-        a._assign(ufunc(a, v))
+        write(a, ufunc(a, v))
         return None
     _at_in_rounds(ufunc, a, flat, b)
     return None
@@ -296,7 +297,7 @@ def _at_in_rounds(ufunc, a, flat, b):
         pos = flat[sel]
         vals = [api.getitem(v, sel) if v.ndim else v for v in args]
         y = api.setitem_value(y, pos, ufunc(api.getitem(y, pos), *vals))
-    a._assign(api.reshape(y, tuple(a.shape)))
+    write(a, api.reshape(y, tuple(a.shape)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     fixed = observe(np.nan_to_num, a, nan=nan, posinf=posinf, neginf=neginf)
     y = api.where(observe(np.isfinite, a), a, fixed)
     if not copy and isinstance(x, Active):
-        x._assign(y)
+        write(x, y)
         return x
     return y
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..rules import structural as S
 from .dispatch import Active, strip
 
-__all__ = ["linked", "write", "VIEW_FUNCTIONS"]
+__all__ = ["linked", "write", "is_view_at", "VIEW_FUNCTIONS"]
 
 #: NumPy functions whose result is a view of their first argument whenever NumPy can make one
 #: (NumPy decides: a reshape of a transposed array is a copy, and then nothing is linked).
@@ -35,16 +35,17 @@ VIEW_FUNCTIONS = frozenset(
 )
 
 
-def linked(view, base, positions):
+def linked(view, base, positions, index=None):
     """``view`` (the result of a NumPy view function applied to ``base``), linked to ``base``
     when NumPy's own result shares ``base``'s memory.  ``positions(P)`` applies the same
-    function to an array ``P`` of ``base``'s shape (it locates the view's elements)."""
+    function to an array ``P`` of ``base``'s shape (it locates the view's elements); ``index``
+    is the key of a view made by indexing (see :func:`is_view_at`)."""
     if not (isinstance(view, Active) and isinstance(base, Active)) or view is base:
         return view
     p, b = strip(view), strip(base)
     if type(p) is not np.ndarray or type(b) is not np.ndarray or p.size == 0 or not np.may_share_memory(p, b):
         return view
-    view._view = (base, positions)
+    view._view = (base, positions, index)
     views = getattr(base, "_views", None)
     if views is None:
         base._views = views = []
@@ -52,6 +53,25 @@ def linked(view, base, positions):
         views[:] = [r for r in views if r() is not None]
     views.append(weakref.ref(view))
     return view
+
+
+def is_view_at(value, base, index) -> bool:
+    """Whether ``value`` is the live view ``base[index]``: its elements are ``base``'s there
+    already (every write to either is carried to the other), so ``base[index] = value`` (the
+    last step of ``base[index] += v``) has nothing to write."""
+    link = getattr(value, "_view", None)
+    if link is None or link[0] is not base or link[2] is None:
+        return False
+    try:
+        return _plain_key(index) and bool(link[2] == index)
+    except (TypeError, ValueError):  # keys holding arrays do not compare to one truth value
+        return False
+
+
+def _plain_key(index) -> bool:
+    # ints, slices, None and Ellipsis only: an array in the key could compare equal elementwise
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(k, (int, np.integer, slice, type(None), type(Ellipsis))) and not isinstance(k, bool) for k in parts)
 
 
 def _view_positions(view, base) -> np.ndarray:
