@@ -45,7 +45,8 @@ class Active:
     reads them to route ops and to strip values, subclasses set them.
     """
 
-    __slots__ = ("_p", "_tag", "_view", "_views")  # _view/_views: set only for NumPy views (core/views.py)
+    # _view/_views: set only for NumPy views, which the values they view refer to weakly (core/views.py)
+    __slots__ = ("_p", "_tag", "_view", "_views", "__weakref__")
 
     @property
     def tag(self) -> int:

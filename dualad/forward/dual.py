@@ -71,7 +71,7 @@ class Dual(ArrayBehaviour):
            [0., 4.]])
     """
 
-    __slots__ = ("_t", "_single", "shape", "dtype", "__weakref__")  # and Active's _p, _tag
+    __slots__ = ("_t", "_single", "shape", "dtype")  # and Active's _p, _tag
     _kind = "Dual"
 
     def __init__(self, primal, tangent):

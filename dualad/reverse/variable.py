@@ -60,7 +60,7 @@ class Variable(ArrayBehaviour):
     (5.5, 1.716)
     """
 
-    __slots__ = ("_tape", "_node", "_gen", "_is_leaf", "grad", "shape", "dtype", "__weakref__")  # and Active's _p, _tag
+    __slots__ = ("_tape", "_node", "_gen", "_is_leaf", "grad", "shape", "dtype")  # and Active's _p, _tag, __weakref__
     _kind = "Variable"
 
     def __init__(self, value):
