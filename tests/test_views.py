@@ -262,3 +262,93 @@ def test_rows_written_while_iterating():
     np.testing.assert_allclose(ad.primal(ad.jvp(f, (X,), (np.ones_like(X),))[0]), f(X.copy()), rtol=1e-14)
     jf = check_jacfwd(f, X, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ad.jacrev(f)(X), jf, rtol=1e-11, atol=1e-12)
+
+
+# -- buffers from zeros_like & co., and whole programs written with in-place updates ------------
+
+def heat(u0, steps=20, r=0.2):
+    u = u0 * 1.0
+    for _ in range(steps):
+        lap = np.zeros_like(u)  # an active zero buffer when u is active
+        lap[1:-1] = u[2:] - 2 * u[1:-1] + u[:-2]
+        u[1:-1] += r * lap[1:-1]
+        u[0] = u[1]
+        u[-1] = u[-2]
+    return u
+
+
+def rk4(y0, h=0.1, n=10):
+    y = y0 * 1.0
+    k = np.zeros_like(y, shape=(4, 2))
+
+    def f(v):
+        return np.array([v[1], -np.sin(v[0]) - 0.1 * v[1]])
+
+    for _ in range(n):
+        k[0] = f(y)
+        k[1] = f(y + h / 2 * k[0])
+        k[2] = f(y + h / 2 * k[1])
+        k[3] = f(y + h * k[2])
+        y += h / 6 * (k[0] + 2 * k[1] + 2 * k[2] + k[3])
+    return y
+
+
+def kalman(z):
+    x, P = np.zeros_like(z, shape=2), np.eye(2)
+    F, H = np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([[1.0, 0.0]])
+    out = np.empty_like(z)
+    for t in range(z.shape[0]):
+        x = F @ x
+        P = F @ P @ F.T + 0.01 * np.eye(2)
+        K = P @ H.T / (H @ P @ H.T + 0.5)
+        x += (K * (z[t] - H @ x)).ravel()
+        P -= K @ H @ P
+        out[t] = x[0]
+    return out
+
+
+def lu_in_place(a):
+    A = a.reshape(4, 4) * 1.0 + 4 * np.eye(4)
+    for k in range(4):
+        A[k + 1:, k] /= A[k, k]
+        A[k + 1:, k + 1:] -= np.outer(A[k + 1:, k], A[k, k + 1:])
+    return A.ravel()
+
+
+def full_like_buffers(x):
+    ones = np.ones_like(x)
+    ones[::2] = x[::2] ** 2
+    filled = np.full_like(x, x[0], shape=(2, 3))  # an active fill value carries its derivative
+    filled[1] *= x[3:]
+    ints = np.zeros_like(x, dtype=int)  # integers stay plain
+    assert type(ints) is np.ndarray
+    return np.concatenate([ones, filled.ravel(), np.ones_like(x, dtype=np.float32) * x])
+
+
+RNG = np.random.default_rng(2)
+WHOLE = [(heat, RNG.standard_normal(12)), (rk4, np.array([0.5, 0.1])), (kalman, RNG.standard_normal(8)),
+         (lu_in_place, RNG.standard_normal(16)), (full_like_buffers, X)]
+
+
+@pytest.mark.parametrize("f, x", WHOLE, ids=[f.__name__ for f, _ in WHOLE])
+def test_programs_with_in_place_updates(f, x):
+    want = f(x.copy())
+    y, _ = ad.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(ad.primal(y), want, rtol=1e-13)
+    jf = check_jacfwd(f, x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ad.jacrev(f)(x), jf, rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(ad.jit(ad.jacrev(f))(x * 0.9), ad.jacrev(f)(x * 0.9), rtol=1e-11, atol=1e-12)
+
+
+def test_zeros_like_of_an_active_value_is_an_exact_constant():
+    x = np.array([np.inf, np.nan, -2.0])
+
+    def f(v):
+        z = np.zeros_like(v)
+        z[2] = v[2] ** 2
+        return z
+
+    y, t = ad.jvp(f, (x,), (np.ones(3),))
+    np.testing.assert_array_equal(ad.primal(y), [0.0, 0.0, 4.0])  # not inf * 0
+    np.testing.assert_array_equal(t, [0.0, 0.0, -4.0])
+    assert ad.jacrev(lambda v: np.empty_like(v, dtype=np.float32) + v)(np.ones(2, np.float32)).dtype == np.float32

@@ -29,8 +29,8 @@ def escape_error(what: str, kind: str, hint: str = "") -> TypeError:
         f"{what} of an active {kind} would drop its derivative. {hint}Take the value explicitly with "
         f"dualad.primal(x) if that is intended; to build an array that carries derivatives, return "
         f"np.array([...]) of active values or combine it with them (dualad joins it into one active "
-        f"array), use np.stack / np.concatenate, or start from an active value (e.g. "
-        f"y = np.zeros(3) * x[0], then y[i] = ...)."
+        f"array), use np.stack / np.concatenate, or start from an active array: y = np.zeros_like(x) "
+        f"(with shape= and dtype= as needed) is one when x is, then y[i] = ...."
     )
 
 

@@ -637,11 +637,53 @@ def _plain(func):
 
 for _f in (
     np.nonzero, np.flatnonzero, np.count_nonzero,
-    np.isclose, np.allclose, np.array_equal, np.zeros_like, np.ones_like, np.empty_like,
-    np.full_like, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
+    np.isclose, np.allclose, np.array_equal, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
     np.searchsorted, np.argwhere, np.any, np.all,
 ):
     _plain(_f)
+
+
+def _active_like(a, plain, fill=None):
+    """``np.zeros_like(a)`` and friends of an active ``a``: NumPy's ``plain`` result (values,
+    dtype, shape) as an active constant at ``a``'s level, derivative 0 (or ``fill``'s, when the
+    fill value is active), so that active values can be written into it (``out =
+    np.zeros_like(x); out[i] = f(x[i])``), as in PyTorch.  Integer and boolean results, empty
+    ones and device arrays stay NumPy's plain arrays."""
+    a = _arr(a)
+    if plain.dtype.kind not in "fc" or plain.size == 0 or type(plain) is not np.ndarray or type(strip(a)) is not np.ndarray:
+        return plain
+    seed = a
+    if np.dtype(seed.dtype).kind == "c" and plain.dtype.kind == "f":
+        seed = np.real(seed)
+    if seed.dtype != plain.dtype:
+        seed = astype(seed, plain.dtype)
+    if tuple(seed.shape) != plain.shape:  # shape= given: one element of a, broadcast
+        seed = broadcast_to(reshape(getitem(ravel(seed), slice(0, 1)), ()), plain.shape)
+    value = plain if fill is None else broadcast_to(astype(_arr(fill), plain.dtype), plain.shape)
+    # (the mask selects nothing from the seed: the value is the constant, the seed only its level)
+    return where(np.zeros(plain.shape, dtype=bool), seed, value)
+
+
+@implements(np.zeros_like)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return _active_like(a, np.zeros_like(strip(a), dtype=dtype, shape=shape))
+
+
+@implements(np.ones_like)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    return _active_like(a, np.ones_like(strip(a), dtype=dtype, shape=shape))
+
+
+@implements(np.empty_like)
+def empty_like(prototype, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    # zeros rather than NumPy's uninitialised memory: the same contract, and a defined derivative
+    return _active_like(prototype, np.zeros_like(strip(prototype), dtype=dtype, shape=shape))
+
+
+@implements(np.full_like)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    plain = np.full_like(strip(a), strip(fill_value), dtype=dtype, shape=shape)
+    return _active_like(a, plain, fill_value if isinstance(fill_value, Active) else None)
 
 
 def _index_of(func):

@@ -264,7 +264,7 @@ def _in_place(name: str, a, new) -> None:
     if not isinstance(a, Active):
         raise TypeError(
             f"np.{name} cannot write active values into a plain array in place; make the target active "
-            f"first (e.g. a = np.zeros(n) * x[0], then np.{name}(a, ...)), or build a new array with np.where"
+            f"first (e.g. a = np.zeros_like(x, shape=n), then np.{name}(a, ...)), or build a new array with np.where"
         )
     write(a, new)
 

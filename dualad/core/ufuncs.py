@@ -262,7 +262,7 @@ def _at(ufunc, a, indices, b=None):
     if not isinstance(a, Active):
         raise TypeError(
             f"np.{ufunc.__name__}.at cannot write active values into a plain array in place; make the "
-            "target active first (e.g. a = np.zeros(n) * x[0], then np.add.at(a, idx, v))"
+            "target active first (e.g. a = np.zeros_like(x, shape=n), then np.add.at(a, idx, v))"
         )
     if ufunc not in UFUNC_RULES:
         _no_rule(ufunc)
