@@ -635,7 +635,7 @@ for _f in (
     np.nonzero, np.flatnonzero, np.count_nonzero,
     np.isclose, np.allclose, np.array_equal, np.zeros_like, np.ones_like, np.empty_like,
     np.full_like, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
-    np.searchsorted, np.argwhere, np.any, np.all,
+    np.searchsorted, np.argwhere, np.any, np.all, np.einsum_path,
 ):
     _plain(_f)
 
