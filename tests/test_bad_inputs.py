@@ -95,7 +95,7 @@ def test_plain_array_item_assignment_names_the_fix():
         y[0] = x[0]
         return y
 
-    with pytest.raises(TypeError, match=r"np\.zeros\(3\) \* x\[0\]"):
+    with pytest.raises(TypeError, match=r"np\.zeros_like\(x\)"):
         ad.jacfwd(f)(X)
     _still_works()
 

@@ -17,7 +17,7 @@ from .namespace import join_numpy, namespace
 from .observed import observe_index
 from .views import is_view_at, linked, write
 
-__all__ = ["ArrayBehaviour", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
+__all__ = ["ArrayBehaviour", "FlatView", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
 _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _MOD, _SQUARE = (
     UFUNC_RULES[u] for u in (np.add, np.subtract, np.multiply, np.divide, np.power, np.negative, np.absolute, np.remainder, np.square)
@@ -323,6 +323,12 @@ class ArrayBehaviour(Active):
         write(self, api.setitem_value(self, index, value))
 
     @property
+    def flat(self):
+        """NumPy's flat iterator: ``x.flat[i]``, ``x.flat[a:b]``, ``x.flat[idx]``, iteration,
+        and ``x.flat[i] = v`` (copy-on-write, as ``x[i] = v``)."""
+        return FlatView(self)
+
+    @property
     def T(self):
         return linked(api.transpose(self), self, np.transpose)
 
@@ -454,6 +460,34 @@ class ArrayBehaviour(Active):
 
     def copy(self):
         return self._copy()
+
+
+class FlatView:
+    """``x.flat`` of an active value: indexes ``x`` as if flattened (C order), as NumPy's
+    ``flatiter`` does; assignment writes into ``x`` (recorded copy-on-write)."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base):
+        self.base = base
+
+    def __getitem__(self, index):
+        return numpy_shapes.flat_getitem(self.base, index)
+
+    def __setitem__(self, index, value):
+        numpy_shapes.flat_setitem(self.base, index, value)
+
+    def __len__(self) -> int:
+        return self.base.size
+
+    def __iter__(self):
+        flat = api.ravel(self.base)
+        for i in range(self.base.size):
+            yield api.getitem(flat, i)
+
+    def copy(self):
+        """The elements as a new 1-D value."""
+        return api.ravel(self.base).copy()
 
 
 def _object_loop_method(ufunc):

@@ -638,7 +638,7 @@ def _plain(func):
 for _f in (
     np.nonzero, np.flatnonzero, np.count_nonzero,
     np.isclose, np.allclose, np.array_equal, np.round, np.around, np.iscomplexobj, np.isrealobj, np.result_type,
-    np.searchsorted, np.argwhere, np.any, np.all,
+    np.searchsorted, np.argwhere, np.any, np.all, np.einsum_path,
 ):
     _plain(_f)
 

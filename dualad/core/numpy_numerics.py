@@ -3,9 +3,12 @@ interpolation, convolution, polynomials, cumulative sums and phase unwrapping.
 
 ``linspace``/``logspace``/``geomspace`` with active endpoints, ``gradient``, ``trapezoid``,
 ``interp`` (in ``x``, ``xp`` and ``fp``), ``convolve``/``correlate``, ``polyval``, ``polyfit``,
-``ediff1d``, ``cumulative_sum``/``cumulative_prod`` and ``unwrap``: each is NumPy's formula
-written on the structural handlers and the rules, so both modes and every nesting order follow.  Which interval or window an element falls in is plain
-(decided on the values, a guard on recorded tapes).  No derivative is written here.
+``polyadd``/``polysub``/``polymul``/``polyder``/``polyint``/``polydiv``, ``poly`` (a product of
+linear factors), ``roots`` (the eigenvalues of the companion matrix), ``ediff1d``,
+``cumulative_sum``/``cumulative_prod`` and ``unwrap``: each is NumPy's formula written on the
+structural handlers and the rules, so both modes and every nesting order follow.  Which interval
+or window an element falls in, and which zero coefficients are stripped, is plain (decided on the
+values, a guard on recorded tapes).  No derivative is written here.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from . import numpy_api as api
 from .dispatch import Active, observe, strip
 
 __all__ = ["linspace", "logspace", "geomspace", "gradient", "trapezoid", "interp", "convolve", "correlate",
-           "polyval", "polyfit", "ediff1d", "cumulative_sum", "cumulative_prod", "unwrap"]
+           "polyval", "polyfit", "ediff1d", "cumulative_sum", "cumulative_prod", "unwrap", "polyadd", "polysub",
+           "polymul", "polyder", "polyint", "polydiv", "poly", "roots"]
 
 
 def _moved_grid(y, axis):
@@ -369,3 +373,168 @@ def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
     NumPy's up to the rounding of that sum."""
     p = api.as_array(p)
     return p + observe(_unwrap_correction, p, discont=discont, axis=axis, period=period)
+
+
+def _coefficients(p, name: str):
+    """A polynomial's coefficients as a 1-D array (``atleast_1d``, as NumPy)."""
+    if isinstance(p, np.poly1d):
+        raise TypeError(f"np.{name} of a np.poly1d and active values: pass its coefficients (p.coeffs); "
+                        "the result is then a coefficient array")
+    p = api.as_array(p)
+    return api.reshape(p, (1,)) if p.ndim == 0 else p
+
+
+def _padded_pair(a1, a2, name: str):
+    """Both coefficient arrays, the shorter one with leading zeros of its own dtype (NumPy's way)."""
+    a1, a2 = _coefficients(a1, name), _coefficients(a2, name)
+    diff = a2.shape[0] - a1.shape[0]
+    if diff > 0:
+        a1 = api.concatenate([np.zeros(diff, a1.dtype), a1])
+    elif diff < 0:
+        a2 = api.concatenate([np.zeros(-diff, a2.dtype), a2])
+    return a1, a2
+
+
+@api.implements(np.polyadd)
+def polyadd(a1, a2):
+    """The sum of two polynomials (the shorter padded with leading zeros)."""
+    a1, a2 = _padded_pair(a1, a2, "polyadd")
+    return a1 + a2
+
+
+@api.implements(np.polysub)
+def polysub(a1, a2):
+    """The difference of two polynomials (the shorter padded with leading zeros)."""
+    a1, a2 = _padded_pair(a1, a2, "polysub")
+    return a1 - a2
+
+
+def _leading_zeros_trimmed(p):
+    """``p`` without leading zeros (decided on the values, as NumPy's ``poly1d``); ``[0]`` if all are."""
+    p = api.as_array(p)
+    if p.ndim > 1:
+        raise ValueError("Polynomial must be 1d only.")
+    first = observe(np.flatnonzero, p)
+    if first.size == 0:
+        return np.zeros(1, dtype=p.dtype)
+    return api.getitem(p, slice(int(first[0]), None)) if first[0] else p
+
+
+@api.implements(np.polymul)
+def polymul(a1, a2):
+    """The full convolution of the coefficients, each first stripped of its leading zeros as NumPy
+    does (which ones are zero is decided on the values)."""
+    a1 = _leading_zeros_trimmed(_coefficients(a1, "polymul"))
+    a2 = _leading_zeros_trimmed(_coefficients(a2, "polymul"))
+    dt = np.result_type(strip(a1), strip(a2))
+    a1, a2 = (api.astype(z, dt) if isinstance(z, Active) else z.astype(dt) for z in (a1, a2))
+    return _convolve_full(a1, a2) if a1.shape[0] >= a2.shape[0] else _convolve_full(a2, a1)
+
+
+@api.implements(np.polyder)
+def polyder(p, m=1):
+    """NumPy's loop: ``p[:-1] * [n, ..., 1]``, ``m`` times."""
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
+    p = api.as_array(p)
+    for _ in range(m):
+        n = p.shape[0] - 1
+        p = api.getitem(p, slice(None, -1)) * np.arange(n, 0, -1)
+    return p
+
+
+@api.implements(np.polyint)
+def polyint(p, m=1, k=None):
+    """NumPy's loop: ``p / [n, ..., 1]`` followed by the constant ``k[i]``, ``m`` times
+    (differentiable in ``p`` and ``k``)."""
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of integral must be positive (see polyder)")
+    k = np.zeros(m, float) if k is None else api.as_array(k)
+    k = api.reshape(k, (1,)) if k.ndim == 0 else k
+    if k.shape[0] == 1 and m > 1:
+        k = api.getitem(k, 0) * np.ones(m, float)
+    if k.shape[0] < m:
+        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+    p = api.as_array(p)
+    for i in range(m):
+        p = api.concatenate([p / np.arange(p.shape[0], 0, -1), api.getitem(k, slice(i, i + 1))])
+    return p
+
+
+@api.implements(np.polydiv)
+def polydiv(u, v):
+    """NumPy's long division, step by step: quotient and remainder differentiable in both
+    polynomials; the remainder's leading terms NumPy finds close to zero are dropped (decided on
+    the values)."""
+    u, v = _coefficients(u, "polydiv") + 0.0, _coefficients(v, "polydiv") + 0.0
+    w = np.result_type(strip(u), strip(v))
+    m, n = u.shape[0] - 1, v.shape[0] - 1
+    scale = 1.0 / api.getitem(v, 0)
+    r = api.astype(u, w) if isinstance(u, Active) else u.astype(w)
+    q = [np.zeros(1, w)] if m - n + 1 <= 0 else []
+    for k in range(m - n + 1):
+        d = scale * api.getitem(r, k)
+        q.append(api.reshape(d, (1,)))
+        r = api.setitem_value(r, (slice(k, k + n + 1),), api.getitem(r, slice(k, k + n + 1)) - d * v)
+    while r.shape[0] > 1 and observe(np.allclose, api.getitem(r, 0), 0, rtol=1e-14):
+        r = api.getitem(r, slice(1, None))
+    return api.concatenate(q) if len(q) > 1 else q[0], r
+
+
+@api.implements(np.poly)
+def poly(seq_of_zeros):
+    """The coefficients of ``Π (x − zᵢ)``, one linear factor at a time as NumPy; a square matrix's
+    eigenvalues are its zeros.  Real when the zeros come in conjugate pairs (decided on the
+    values, as NumPy)."""
+    z = api.as_array(seq_of_zeros)
+    z = api.reshape(z, (1,)) if z.ndim == 0 else z
+    if z.ndim == 2 and z.shape[0] == z.shape[1] and z.shape[0] != 0:
+        z = np.linalg.eigvals(z)
+    elif z.ndim == 1:
+        dt = np.dtype(np.mintypecode(np.dtype(z.dtype).char))
+        z = api.astype(z, dt) if isinstance(z, Active) else z.astype(dt)
+    else:
+        raise ValueError("input must be 1d or non-empty square 2d array.")
+    if z.shape[0] == 0:
+        return 1.0
+    dt = np.dtype(z.dtype)
+    a = np.ones((1,), dtype=dt)
+    for i in range(z.shape[0]):
+        zero = api.getitem(z, i)
+        a = api.concatenate([a, np.zeros(1, dt)]) - zero * api.concatenate([np.zeros(1, dt), a])
+    if dt.kind == "c" and observe(_conjugate_pairs, z):
+        a = np.real(a)
+    return a
+
+
+def _conjugate_pairs(z) -> bool:
+    roots = np.asarray(z, complex)
+    return bool(np.all(np.sort(roots) == np.sort(roots.conjugate())))
+
+
+@api.implements(np.roots)
+def roots(p):
+    """The eigenvalues of the companion matrix, as NumPy computes them (same values, same order;
+    real when they all are).  Zero leading or trailing coefficients are refused: NumPy strips
+    them, which would lose the roots' derivatives in them."""
+    p = api.as_array(p)
+    p = api.reshape(p, (1,)) if p.ndim == 0 else p
+    if p.ndim != 1:
+        raise ValueError("Input must be a rank-1 array.")
+    nonzero = observe(np.flatnonzero, p)
+    if nonzero.size == 0:
+        return np.array([])
+    if nonzero[0] != 0 or nonzero[-1] != p.shape[0] - 1:
+        raise ValueError(
+            "np.roots of an active polynomial whose first or last coefficient is exactly 0: NumPy strips "
+            "such coefficients, which would lose the roots' derivatives in them. If they are constants, "
+            "strip them yourself (the zero roots of trailing zeros are np.zeros(k))"
+        )
+    n = p.shape[0]
+    if n == 1:
+        return np.array([])
+    row = api.reshape(-api.getitem(p, slice(1, None)) / api.getitem(p, 0), (1, n - 1))
+    companion = api.concatenate([row, np.eye(n - 2, n - 1, dtype=p.dtype)], axis=0)
+    return np.linalg.eigvals(companion)

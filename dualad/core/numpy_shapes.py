@@ -2,10 +2,13 @@
 
 ``meshgrid``, ``diagflat``, ``append``, ``insert``, ``delete``, the ``v/h/dsplit`` family,
 ``rot90``, ``kron``, ``atleast_3d``, ``dstack``, ``rollaxis``, ``partition``, ``select``, ``piecewise``,
-``resize``, ``compress``, ``extract``, ``choose``, ``putmask``, ``place``, ``apply_along_axis``: each
+``resize``, ``compress``, ``extract``, ``choose``, ``putmask``, ``place``, ``apply_along_axis``,
+``block``, ``sliding_window_view``, ``trim_zeros``, ``sort_complex``, ``fill_diagonal``, ``put``,
+``put_along_axis``, ``copyto`` and ``x.flat`` (:func:`flat_getitem`, :func:`flat_setitem`): each
 is a composition of the structural handlers (reshape, broadcast, transpose, flip, gather, where,
 einsum).  Where an element goes is computed by NumPy itself on an array of positions, so the
-placement is NumPy's exactly.  No derivative is written here.
+placement is NumPy's exactly; in-place writes are recorded copy-on-write into the active target.
+No derivative is written here.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import numpy as np
 from ..rules import structural as S
 from . import numpy_api as api
 from .dispatch import Active, observe, strip
-from .observed import observe_index
+from .observed import has_observed, observe_index
+from .observed import plain as plain_value
 from .views import write
 
 __all__ = [
     "meshgrid", "diagflat", "append", "insert", "delete", "vsplit", "hsplit", "dsplit", "rot90", "kron",
     "atleast_3d", "dstack", "rollaxis", "partition", "select", "piecewise", "resize", "compress", "extract",
-    "choose", "putmask", "place", "apply_along_axis",
+    "choose", "putmask", "place", "apply_along_axis", "block", "sliding_window_view", "trim_zeros", "sort_complex",
+    "fill_diagonal", "put", "put_along_axis", "copyto", "flat_getitem", "flat_setitem",
 ]
 
 
@@ -308,3 +313,157 @@ def apply_along_axis(func1d, axis, arr, *args, **kwargs):
     y = api.reshape(api.stack(results, axis=0), outer + tuple(results[0].shape))
     r = results[0].ndim  # the result's own axes go where ``axis`` was
     return api.moveaxis(y, tuple(range(len(outer), len(outer) + r)), tuple(range(ax, ax + r))) if r else y
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks, windows, trimming
+
+
+def _leaves_as_positions(arrays, leaves: list):
+    """``arrays`` with each leaf (anything but a list) replaced by the positions its elements
+    will have in the concatenation of all leaves, flattened; the leaves are collected in order.
+    Tuples stay as they are, for NumPy to refuse."""
+    if type(arrays) is list:
+        return [_leaves_as_positions(x, leaves) for x in arrays]
+    if type(arrays) is tuple:
+        return arrays
+    leaf = api.as_array(arrays)
+    start = sum(int(x.size) for x in leaves)
+    leaves.append(leaf)
+    return np.arange(start, start + leaf.size, dtype=np.intp).reshape(tuple(leaf.shape))
+
+
+@api.implements(np.block)
+def block(arrays):
+    """NumPy's ``block`` of the leaves' positions (its shapes, depth rules and errors) gathers
+    from all the leaves, flattened and joined in NumPy's result dtype."""
+    leaves: list = []
+    positions = np.block(_leaves_as_positions(arrays, leaves))
+    joined = api.concatenate([api.ravel(x) for x in leaves], axis=0)
+    return S.gather.bind(joined, flat=positions, batch=0)
+
+
+@api.implements(np.lib.stride_tricks.sliding_window_view)
+def sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
+    """The windows gathered at NumPy's ``sliding_window_view`` of the positions: a read-only
+    copy, where NumPy's is a view."""
+    if writeable:
+        raise TypeError(
+            "sliding_window_view(writeable=True) of an active value would write through to it; "
+            "take the windows read-only and build a new array from them (np.where, np.concatenate)"
+        )
+    a = api.as_array(x)
+    windows = np.lib.stride_tricks.sliding_window_view(_positions(a), window_shape, axis=axis)
+    return S.gather.bind(a, flat=np.ascontiguousarray(windows), batch=0)
+
+
+def _trim_box(filt, trim, axis) -> tuple:
+    """NumPy's ``trim_zeros`` box: one slice per axis (its errors, from NumPy itself)."""
+    np.trim_zeros(filt, trim=trim, axis=axis)
+    nonzero = np.argwhere(filt)
+    axes = range(filt.ndim) if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, filt.ndim)
+    if nonzero.size == 0:
+        start = stop = np.zeros(filt.ndim, dtype=np.intp)
+    else:
+        start, stop = nonzero.min(axis=0), nonzero.max(axis=0) + 1
+    trim = trim.lower()
+    return tuple(slice(int(start[i]) if "f" in trim else None, int(stop[i]) if "b" in trim else None) if i in axes
+                 else slice(None) for i in range(filt.ndim))
+
+
+@api.implements(np.trim_zeros)
+def trim_zeros(filt, trim="fb", axis=None):
+    """``filt`` without its leading/trailing zeros: which elements are kept is decided on the
+    values (plain, a guard on recorded tapes); the kept ones carry their derivatives."""
+    a = api.as_array(filt)
+    return api.getitem(a, observe(_trim_box, a, trim, axis))
+
+
+@api.implements(np.sort_complex)
+def sort_complex(a):
+    """Sorted along the last axis (real part first, then imaginary), as a complex array: real
+    values become complex128 (float32 too, as NumPy)."""
+    y = api.sort(api.as_array(a))
+    return y if y.dtype.kind == "c" else api.astype(y, np.complex128)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing in place: NumPy marks which element of ``values`` goes where
+
+
+def _write_marked(target, marked, values, name: str) -> None:
+    """Write into ``target`` in place: ``marked`` (target's shape) holds for each element the flat
+    position in ``values`` that NumPy's own function put there, or -1 where it wrote nothing."""
+    t = api.as_array(target)
+    v = api.as_array(values)
+    written = marked >= 0
+    if not written.any():
+        new = t
+    else:
+        source = api.ravel(_as(v, np.dtype(t.dtype)))
+        new = api.where(written, S.gather.bind(source, flat=np.where(written, marked, 0), batch=0), t)
+    _in_place(name, target, new)
+
+
+def _unmarked(shape) -> np.ndarray:
+    return np.full(shape, -1, dtype=np.intp)
+
+
+@api.implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """``a``'s main diagonal set to ``val`` (repeated in order), in place, where NumPy puts it."""
+    marked = _unmarked(np.shape(strip(a)))
+    np.fill_diagonal(marked, _positions(api.as_array(val)).ravel(), wrap=wrap)
+    _write_marked(a, marked, val, "fill_diagonal")
+
+
+@api.implements(np.put)
+def put(a, ind, v, mode="raise"):
+    """``a.flat[ind] = v`` (``v`` repeated in order; ``mode`` for indices out of range), in place."""
+    marked = _unmarked(np.shape(strip(a)))
+    np.put(marked, strip(ind), _positions(api.as_array(v)).ravel(), mode=mode)
+    _write_marked(a, marked, v, "put")
+
+
+@api.implements(np.put_along_axis)
+def put_along_axis(arr, indices, values, axis):
+    """``values`` (broadcast to ``indices``) written along ``axis`` at ``indices``, in place."""
+    marked = _unmarked(np.shape(strip(arr)))
+    np.put_along_axis(marked, strip(indices), _positions(api.as_array(values)), axis)
+    _write_marked(arr, marked, values, "put_along_axis")
+
+
+@api.implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """``dst[...] = src`` (broadcast) where ``where``, in place; ``casting`` checked by NumPy on
+    the dtypes."""
+    s = api.as_array(src)
+    like = src if isinstance(src, (int, float, complex)) else np.zeros((), dtype=s.dtype)
+    np.copyto(np.empty((), dtype=np.dtype(api.as_array(dst).dtype)), like, casting=casting)
+    marked = _unmarked(np.shape(strip(dst)))
+    np.copyto(marked, _positions(s), where=_plain_mask(where).astype(bool) if where is not True else True)
+    _write_marked(dst, marked, src, "copyto")
+
+
+# --------------------------------------------------------------------------------------------
+# ``x.flat`` of active values
+
+
+def flat_getitem(x, index):
+    """``x.flat[index]``: the elements NumPy's ``flat`` picks from the positions array."""
+    if isinstance(index, Active):
+        raise TypeError("cannot index with an active value; index with dualad.primal(i) (indices carry no derivative)")
+    if has_observed(index):
+        return api.getitem(api.ravel(x), index)
+    return S.gather.bind(x, flat=np.asarray(_positions(x).flat[plain_value(index)]), batch=0)
+
+
+def flat_setitem(x, index, value) -> None:
+    """``x.flat[index] = value`` (``value`` repeated in order, as NumPy), copy-on-write."""
+    if isinstance(index, Active):
+        raise TypeError("cannot index with an active value; index with dualad.primal(i) (indices carry no derivative)")
+    marked = _unmarked(tuple(x.shape))
+    sources = _positions(api.as_array(value)).ravel()
+    # one element as a scalar: NumPy's flat sets a single item only from a scalar
+    marked.flat[plain_value(index)] = sources[0] if sources.size == 1 else sources
+    _write_marked(x, marked, value, "flat assignment")
