@@ -315,7 +315,7 @@ class ArrayBehaviour(Active):
 
     def __getitem__(self, index):
         # basic indexing is a view in NumPy: writes through it reach self (core/views.py)
-        return linked(api.getitem(self, index), self, lambda grid: grid[index], index)
+        return linked(api.getitem(self, index), self, index=index)
 
     def __setitem__(self, index, value):
         if is_view_at(value, self, index):  # ``y[i] += v``: the view wrote itself into self already

@@ -35,15 +35,16 @@ VIEW_FUNCTIONS = frozenset(
 )
 
 
-def linked(view, base, positions, index=None):
+def linked(view, base, positions=None, index=None):
     """``view`` (the result of a NumPy view function applied to ``base``), linked to ``base``
     when NumPy's own result shares ``base``'s memory.  ``positions(P)`` applies the same
-    function to an array ``P`` of ``base``'s shape (it locates the view's elements); ``index``
-    is the key of a view made by indexing (see :func:`is_view_at`)."""
-    if not (isinstance(view, Active) and isinstance(base, Active)) or view is base:
-        return view
-    p, b = strip(view), strip(base)
-    if type(p) is not np.ndarray or type(b) is not np.ndarray or p.size == 0 or not np.may_share_memory(p, b):
+    function to an array ``P`` of ``base``'s shape (it locates the view's elements); a view made
+    by indexing passes its ``index`` instead (``P[index]``; see also :func:`is_view_at`)."""
+    p = strip(view)
+    if type(p) is not np.ndarray or view is base or not isinstance(view, Active) or not isinstance(base, Active):
+        return view  # (a NumPy scalar, such as x[i] of a vector, is never a view)
+    b = strip(base)
+    if type(b) is not np.ndarray or p.size == 0 or not np.may_share_memory(p, b):
         return view
     view._view = (base, positions, index)
     views = getattr(base, "_views", None)
@@ -77,7 +78,8 @@ def _plain_key(index) -> bool:
 def _view_positions(view, base) -> np.ndarray:
     """The flat positions in ``base`` of ``view``'s elements (``view``'s shape)."""
     grid = np.arange(int(np.prod(base.shape, dtype=np.int64)), dtype=np.intp).reshape(tuple(base.shape))
-    return np.asarray(view._view[1](grid))
+    _, positions, index = view._view
+    return np.asarray(grid[index] if positions is None else positions(grid))
 
 
 def _refuse_leaf_base(a) -> None:
