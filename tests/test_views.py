@@ -352,3 +352,46 @@ def test_zeros_like_of_an_active_value_is_an_exact_constant():
     np.testing.assert_array_equal(ad.primal(y), [0.0, 0.0, 4.0])  # not inf * 0
     np.testing.assert_array_equal(t, [0.0, 0.0, -4.0])
     assert ad.jacrev(lambda v: np.empty_like(v, dtype=np.float32) + v)(np.ones(2, np.float32)).dtype == np.float32
+
+
+def complex_parts(x):
+    z = x[:3] * (1 + 1j) + x[3:] * 0.5j
+    r = z.real
+    r[0] = 10 * x[1]  # through the view of the real part
+    z.imag[1] = x[2] ** 2
+    im = z.imag
+    z[2] = 5j * x[0]  # seen by im
+    z.imag *= x[4]
+    return np.concatenate([np.abs(z) ** 2, im])
+
+
+def part_setters(x):
+    z = x[:3] * (1 + 1j)
+    z.real = x[3:]
+    z.imag = 2.0
+    y = x * 1.0
+    y.real[1] = x[0] ** 3  # a real array's .real is itself
+    return np.concatenate([np.abs(z), y])
+
+
+@pytest.mark.parametrize("f", [complex_parts, part_setters], ids=lambda f: f.__name__)
+def test_complex_part_views(f):
+    want = f(X.copy())
+    y, _ = ad.jvp(f, (X,), (np.ones_like(X),))
+    np.testing.assert_allclose(ad.primal(y), want, rtol=1e-14)
+    jf = check_jacfwd(f, X, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ad.jacrev(f)(X), jf, rtol=1e-11, atol=1e-12)
+
+
+def test_complex64_part_write_keeps_dtype():
+    def f(x):
+        z = x.astype(np.complex64) * 1j
+        z.real[0] = x[1]
+        return np.abs(z)
+
+    x = X.astype(np.float32)
+    y, t = ad.jvp(f, (x,), (np.ones_like(x),))
+    assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
+    np.testing.assert_allclose(ad.primal(y), f(x.copy()), rtol=1e-6)
+    with pytest.raises(TypeError, match="imaginary part"):
+        ad.jacfwd(lambda v: setattr(v * 1.0, "imag", 1.0))(X)

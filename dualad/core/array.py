@@ -15,7 +15,7 @@ from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 from .namespace import join_numpy, namespace
 from .observed import observe_index
-from .views import is_view_at, linked, write
+from .views import is_view_at, linked, linked_part, with_part, write
 
 __all__ = ["ArrayBehaviour", "FlatView", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
@@ -337,13 +337,22 @@ class ArrayBehaviour(Active):
         return linked(api.swapaxes(self, -1, -2), self, lambda grid: np.swapaxes(grid, -1, -2))
 
     # -- complex parts (rules of their own: not holomorphic, see docs/complex.md) -------------
+    # (views in NumPy, of a complex array's parts or of a real array itself: core/views.py)
     @property
     def real(self):
-        return apply_elementwise(RULES["real"], (self,))
+        return linked_part(apply_elementwise(RULES["real"], (self,)), self, "real")
+
+    @real.setter
+    def real(self, value):
+        write(self, with_part(self, "real", value))
 
     @property
     def imag(self):
-        return apply_elementwise(RULES["imag"], (self,))
+        return linked_part(apply_elementwise(RULES["imag"], (self,)), self, "imag")
+
+    @imag.setter
+    def imag(self, value):
+        write(self, with_part(self, "imag", value))
 
     def conj(self):
         return apply_elementwise(RULES["conjugate"], (self,))
