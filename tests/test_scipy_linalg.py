@@ -413,3 +413,82 @@ def test_least_squares_with_qr_and_svd_under_jit():
     for p in (np.array([1.0, 2.0]), np.array([1.3, 1.7])):  # recorded at the first, replayed at the second
         np.testing.assert_allclose(jitted(p), ad.grad(loss)(p), rtol=1e-10)
     np.testing.assert_allclose(ad.grad(loss)(np.array([1.0, 2.0])), fd_jacobian(loss, [np.array([1.0, 2.0])], 0), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# polar, expm_frechet, qr_multiply, eigh_tridiagonal, funm
+
+E3 = RNG.normal(size=(3, 3))
+C2 = RNG.normal(size=(2, 4))
+D4, O3 = RNG.normal(size=4), RNG.normal(size=3)
+FUNCTIONS = {
+    "polar_right": (lambda x: np.concatenate([np.ravel(m) for m in dsl.polar(x)]), (4, 3)),
+    "polar_left": (lambda x: np.concatenate([np.ravel(m) for m in dsl.polar(x, side="left")]), (3, 4)),
+    "polar_stack": (lambda x: dsl.polar(x)[0], (2, 3, 3)),
+    "expm_frechet_A": (lambda x: np.concatenate([np.ravel(m) for m in dsl.expm_frechet(x, E3)]), (3, 3)),
+    "expm_frechet_E": (lambda x: dsl.expm_frechet(E3, x, compute_expm=False), (3, 3)),
+    "expm_frechet_large": (lambda x: dsl.expm_frechet(3.0 * x, x, compute_expm=False), (3, 3)),
+    "qr_multiply_right": (lambda x: np.concatenate([np.ravel(m) for m in dsl.qr_multiply(x, C2)]), (4, 3)),
+    "qr_multiply_left_conj": (lambda x: dsl.qr_multiply(x, C2.T[:3], mode="left", conjugate=True)[0], (4, 3)),
+    "qr_multiply_c": (lambda x: dsl.qr_multiply(np.tril(np.ones((4, 3))), x, pivoting=True)[0], (2, 4)),
+    "eigh_tridiagonal_d": (lambda x: np.concatenate([np.ravel(m) for m in dsl.eigh_tridiagonal(x, O3)]), (4,)),
+    "eigh_tridiagonal_e": (lambda x: dsl.eigh_tridiagonal(D4, x, select="i", select_range=(1, 2))[1], (3,)),
+    "eigh_tridiagonal_v": (lambda x: dsl.eigh_tridiagonal(x, O3, eigvals_only=True, select="v", select_range=(-0.5, 5.0)), (4,)),
+    "eigh_tridiagonal_stack": (lambda x: dsl.eigh_tridiagonal(x, np.ones((2, 3)))[1], (2, 4)),
+}
+FUNCTIONS_SCIPY = {
+    "polar_right": lambda x: np.concatenate([np.ravel(m) for m in sl.polar(x)]),
+    "polar_left": lambda x: np.concatenate([np.ravel(m) for m in sl.polar(x, side="left")]),
+    "polar_stack": lambda x: sl.polar(x)[0],
+    "expm_frechet_A": lambda x: np.concatenate([np.ravel(m) for m in sl.expm_frechet(x, E3)]),
+    "expm_frechet_E": lambda x: sl.expm_frechet(E3, x, compute_expm=False),
+    "expm_frechet_large": lambda x: sl.expm_frechet(3.0 * x, x, compute_expm=False),
+    "qr_multiply_right": lambda x: np.concatenate([np.ravel(m) for m in sl.qr_multiply(x, C2)]),
+    "qr_multiply_left_conj": lambda x: sl.qr_multiply(x, C2.T[:3], mode="left", conjugate=True)[0],
+    "qr_multiply_c": lambda x: sl.qr_multiply(np.tril(np.ones((4, 3))), x, pivoting=True)[0],
+    "eigh_tridiagonal_d": lambda x: np.concatenate([np.ravel(m) for m in sl.eigh_tridiagonal(x, O3)]),
+    "eigh_tridiagonal_e": lambda x: sl.eigh_tridiagonal(D4, x, select="i", select_range=(1, 2))[1],
+    "eigh_tridiagonal_v": lambda x: sl.eigh_tridiagonal(x, O3, eigvals_only=True, select="v", select_range=(-0.5, 5.0)),
+    "eigh_tridiagonal_stack": lambda x: sl.eigh_tridiagonal(x, np.ones((2, 3)))[1],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_functions_of_decompositions(name):
+    f, shape = FUNCTIONS[name]
+    x = _point(shape, len(name))
+    want = FUNCTIONS_SCIPY[name](x)
+    for got in (f(x), _active_value(f, x)):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+    check_modes_against_fd(f, x)  # differences of dualad's plain path: SciPy's values
+    check_bilinear(f, x, RNG)
+
+
+def test_expm_frechet_is_the_derivative_of_expm_and_jits():
+    a = _point((3, 3), 1)
+    np.testing.assert_allclose(_active_value(lambda m: dsl.expm_frechet(m, E3, compute_expm=False), a),
+                               ad.jvp(dsl.expm, (a,), (E3,))[1], rtol=1e-10)
+    loss = lambda m: np.sum(dsl.expm_frechet(m, E3)[1] ** 2) + np.sum(dsl.polar(m)[1]) + np.sum(dsl.eigh_tridiagonal(m[0], m[1, :2])[1][0])
+    jitted = ad.jit(ad.grad(loss))
+    for x in (a, _point((3, 3), 2)):
+        np.testing.assert_allclose(jitted(x), ad.grad(loss)(x), rtol=1e-10)
+    assert _active_value(lambda m: dsl.expm_frechet(m, E3.astype(np.float32))[1], a.astype(np.float32)).dtype == np.float64
+    c = a + 1j * E3
+    np.testing.assert_allclose(_active_value(lambda m: dsl.expm_frechet(m, E3)[1], c), sl.expm_frechet(c, E3)[1], rtol=1e-10)
+
+
+def test_functions_refusals():
+    with pytest.raises(NotImplementedError, match="eigh"):
+        ad.grad(lambda m: np.sum(dsl.funm(m, np.sin)))(S)
+    np.testing.assert_allclose(dsl.funm(S, np.sin), sl.funm(S, np.sin))
+    with pytest.raises(ValueError, match="side"):
+        dsl.polar(S, side="up")
+    with pytest.raises(ValueError, match="same shape"):
+        ad.grad(lambda m: np.sum(dsl.expm_frechet(m, np.eye(3))))(S)
+    with pytest.raises(ValueError, match="Unknown implementation"):
+        dsl.expm_frechet(S, S, method="pade")
+    with pytest.raises(ValueError, match="left' or 'right"):
+        dsl.qr_multiply(S, S, mode="up")
+    with pytest.raises(ValueError, match="one more element"):
+        ad.grad(lambda d: np.sum(dsl.eigh_tridiagonal(d, d, eigvals_only=True)))(D4)

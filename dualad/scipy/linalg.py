@@ -63,6 +63,11 @@ __all__ = [
     "invpascal",
     "dft",
     "helmert",
+    "polar",
+    "expm_frechet",
+    "funm",
+    "qr_multiply",
+    "eigh_tridiagonal",
 ]
 
 _H = L.conj_transpose
@@ -1037,3 +1042,205 @@ def helmert(n, full=False):
     True
     """
     return _scipy_linalg().helmert(n, full=full)
+
+
+# --------------------------------------------------------------------------------------------
+# Functions of decompositions
+
+
+def polar(a, side="right"):
+    """The polar decomposition ``a = u p`` (``side='right'``) or ``a = p u`` (``'left'``), as
+    :func:`scipy.linalg.polar`: ``u`` has orthonormal columns (or rows), ``p`` is Hermitian
+    positive semi-definite.  Computed from the reduced SVD, as SciPy does, so its derivative needs
+    distinct singular values (``u`` of a full-rank square ``a`` is unique, its derivative too, but
+    the SVD route divides by ``σᵢ² − σⱼ²``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.linalg import polar
+    >>> a = np.array([[2.0, 1.0], [0.0, 3.0]])
+    >>> u, p = polar(a)
+    >>> bool(np.allclose(u @ p, a)), bool(np.allclose(u.T @ u, np.eye(2)))
+    (True, True)
+    >>> bool(np.allclose(ad.grad(lambda m: np.trace(polar(m)[1]))(a), polar(a)[0]))  # d tr(p) = u
+    True
+    """
+    if side not in ("right", "left"):
+        raise ValueError("`side` must be either 'right' or 'left'")
+    a = _float(_array(a))
+    if not is_active(a):
+        return _scipy_linalg().polar(a, side=side)
+    if a.ndim < 2:
+        raise ValueError("`a` must be a 2-D array.")
+    w, s, vh = svd(a, full_matrices=False)
+    u = np.matmul(w, vh)
+    if side == "right":
+        return u, np.matmul(_H(vh) * s[..., None, :], vh)
+    return u, np.matmul(w * s[..., None, :], _H(w))
+
+
+def expm_frechet(A, E, method=None, compute_expm=True, check_finite=True):
+    """The Fréchet derivative of the matrix exponential at ``A`` in the direction ``E`` (and
+    ``expm(A)``), as :func:`scipy.linalg.expm_frechet`.
+
+    On active values it is the upper-right block of :func:`expm` of ``[[A, E], [0, A]]`` (SciPy's
+    ``method='blockEnlarge'``), differentiable in ``A`` and ``E``; on plain arrays SciPy's values.
+
+    Parameters
+    ----------
+    A, E : (..., n, n) array_like
+    method : {None, 'SPS', 'blockEnlarge'}
+        SciPy's algorithm on plain arrays; the block matrix on active values.
+    compute_expm : bool
+        Return ``(expm(A), frechet)``; else the derivative alone.
+    check_finite : bool
+        Accepted; changes nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.linalg import expm, expm_frechet
+    >>> a, e = np.array([[0.0, 1.0], [0.0, 0.5]]), np.array([[1.0, 0.0], [0.0, 0.0]])
+    >>> expm_a, frechet = expm_frechet(a, e)
+    >>> bool(np.allclose(frechet, ad.jvp(expm, (a,), (e,))[1]))
+    True
+    >>> float(ad.grad(lambda t: np.sum(expm_frechet(t * a, e, compute_expm=False)))(1.0)) > 0
+    True
+    """
+    if method not in (None, "SPS", "blockEnlarge"):
+        raise ValueError(f"Unknown implementation {method}")
+    A, E = _float(_array(A)), _float(_array(E))
+    if _plain(A, E):
+        return _scipy_linalg().expm_frechet(A, E, method=method, compute_expm=compute_expm)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError("expected A to be a square matrix")
+    if tuple(A.shape) != tuple(E.shape):
+        raise ValueError("expected A and E to be the same shape")
+    dtype = np.result_type(strip(A), strip(E), np.float64)  # SciPy's result: float64 or complex128
+    A, E = A.astype(dtype), E.astype(dtype)
+    n = A.shape[-1]
+    zeros = np.zeros(tuple(A.shape), dtype=dtype)
+    big = expm(np.concatenate([np.concatenate([A, E], axis=-1), np.concatenate([zeros, A], axis=-1)], axis=-2))
+    frechet = big[..., :n, n:]
+    return (big[..., :n, :n], frechet) if compute_expm else frechet
+
+
+def funm(A, func, disp=True):
+    """``func`` of the matrix ``A`` (Schur-Parlett), as :func:`scipy.linalg.funm`, on plain arrays.
+
+    Active values raise ``NotImplementedError``: the algorithm applies ``func`` to the Schur form,
+    which dualad does not differentiate.  For a symmetric ``A`` use the eigendecomposition
+    (``w, v = eigh(A)``; ``(v * func(w)) @ v.T``), which is differentiable; for ``exp`` and
+    ``sqrt``, :func:`expm` and :func:`sqrtm`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.scipy.linalg import funm
+    >>> funm(np.diag([1.0, 4.0]), np.sqrt)
+    array([[1., 0.],
+           [0., 2.]])
+    """
+    if is_active(A):
+        raise NotImplementedError(
+            "dualad.scipy.linalg.funm: SciPy's Schur-Parlett algorithm is not differentiable in dualad; for a "
+            "symmetric A write w, v = np.linalg.eigh(A); (v * func(w)) @ v.T (differentiable), or use expm / sqrtm")
+    return _scipy_linalg().funm(A, func, disp=disp)
+
+
+def qr_multiply(a, c, mode="right", pivoting=False, conjugate=False, overwrite_a=False, overwrite_c=False):
+    """``c @ q`` (``mode='right'``) or ``q @ c`` (``'left'``) with ``q`` of ``qr(a, mode='economic')``
+    (conjugated with ``conjugate``), and ``r``, as :func:`scipy.linalg.qr_multiply`; with
+    ``pivoting`` the column permutation too (plain integers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.linalg import qr, qr_multiply
+    >>> a = np.array([[3.0, 1.0], [4.0, 2.0], [0.0, 2.0]])
+    >>> cq, r = qr_multiply(a, np.ones((1, 3)))
+    >>> bool(np.allclose(cq, np.ones((1, 3)) @ qr(a, mode="economic")[0]))
+    True
+    >>> ad.grad(lambda m: np.sum(qr_multiply(m, np.ones(3))[0] ** 2))(a).shape
+    (3, 2)
+    """
+    if mode not in ("left", "right"):
+        raise ValueError(f"Mode argument can only be 'left' or 'right' but not '{mode}'")
+    a, c = _float(_array(a)), _float(_array(c))
+    if _plain(a, c):
+        return _scipy_linalg().qr_multiply(a, c, mode=mode, pivoting=pivoting, conjugate=conjugate)
+    q, r, *piv = qr(a, mode="economic", pivoting=pivoting)
+    q = np.conj(q) if conjugate else q
+    return (np.matmul(c, q) if mode == "right" else np.matmul(q, c), r, *piv)
+
+
+def _tridiagonal_signs(d, e, v, select, select_range):
+    """±1 per eigenvector: SciPy's (LAPACK's ``stemr``/``stebz``) against NumPy's ``v``."""
+    ref = _scipy_linalg().eigh_tridiagonal(d, e, select=select, select_range=select_range)[1]
+    return np.where(np.sum(ref * v, axis=-2) < 0, -1.0, 1.0).astype(v.dtype)
+
+
+def _in_range(w, low, high):
+    return np.flatnonzero((w > low) & (w <= high))
+
+
+def eigh_tridiagonal(d, e, eigvals_only=False, select="a", select_range=None, check_finite=True, tol=0.0, lapack_driver="auto"):
+    """Eigenvalues (and vectors) of the real symmetric tridiagonal matrix of diagonal ``d`` and
+    off-diagonal ``e``, as :func:`scipy.linalg.eigh_tridiagonal`.
+
+    On active values: :func:`numpy.linalg.eigh` of the dense matrix (``O(n³)``), each eigenvector
+    signed as SciPy's LAPACK routine signs it (a plain, piecewise-constant choice); the derivative
+    of the vectors needs distinct eigenvalues.  ``select='i'`` takes the eigenvalues at the
+    indices ``select_range = (lo, hi)`` (inclusive), ``'v'`` those in ``(lo, hi]`` (which ones is a
+    plain choice; 1-D ``d`` only).  ``tol`` and ``lapack_driver`` select SciPy's routine on plain
+    arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy.linalg import eigh_tridiagonal
+    >>> d, e = np.array([2.0, 2.0, 2.0]), np.array([1.0, 1.0])
+    >>> eigh_tridiagonal(d, e, eigvals_only=True)
+    array([0.58578644, 2.        , 3.41421356])
+    >>> ad.grad(lambda d: eigh_tridiagonal(d, e, eigvals_only=True)[0])(d)
+    array([0.25, 0.5 , 0.25])
+    """
+    d, e = _array(d), _array(e)
+    if _plain(d, e):
+        return _scipy_linalg().eigh_tridiagonal(d, e, eigvals_only=eigvals_only, select=select, select_range=select_range,
+                                                tol=tol, lapack_driver=lapack_driver)
+    if select not in ("a", "i", "v", 0, 1, 2, "all", "value", "index"):
+        raise ValueError("invalid argument for select")
+    if d.dtype.kind == "c" or e.dtype.kind == "c":
+        raise TypeError("Only real arrays currently supported")
+    if d.ndim < 1 or e.shape[-1] != d.shape[-1] - 1:
+        raise ValueError(f"d ({d.shape[-1] if d.ndim else 0}) must have one more element than e ({e.shape[-1]})")
+    d, e = _float(d), _float(e)
+    t = d[..., :, None] * np.eye(d.shape[-1], dtype=strip(d).dtype) + _off_diagonals(e)
+    w, v = np.linalg.eigh(t)
+    kind = {0: "a", "all": "a", 1: "v", "value": "v", 2: "i", "index": "i"}.get(select, select)
+    if kind == "i":
+        lo, hi = (int(x) for x in select_range)
+        w, v = w[..., lo:hi + 1], v[..., lo:hi + 1]
+    elif kind == "v":
+        if d.ndim != 1:
+            raise NotImplementedError("eigh_tridiagonal(select='v') of a stack: the count differs per matrix; loop over the stack")
+        keep = observe(_in_range, w, *(float(x) for x in select_range))
+        w, v = w[keep], v[:, keep]
+    if eigvals_only:
+        return w
+    return w, v * observe(_tridiagonal_signs, d, e, v, select, select_range)[..., None, :]
+
+
+def _off_diagonals(e):
+    """The symmetric matrix with ``e`` on the first super- and subdiagonal, as a gather."""
+    n = e.shape[-1] + 1
+    layout = np.zeros((n, n), dtype=np.intp)
+    layout[np.arange(n - 1), np.arange(1, n)] = layout[np.arange(1, n), np.arange(n - 1)] = np.arange(1, n)
+    padded = np.concatenate([np.zeros(tuple(e.shape[:-1]) + (1,), dtype=strip(e).dtype), e], axis=-1)
+    return S.gather.bind(padded, flat=layout, batch=e.ndim - 1)
