@@ -118,6 +118,9 @@ SCALARS = {
     "expm_trace": lambda x: np.trace(dsl.expm(0.5 * x)),
     "sqrtm_sum": lambda x: np.sum(dsl.sqrtm(spd(x))),
     "lu_solve_sq": lambda x: np.sum(dsl.lu_solve(dsl.lu_factor(x + 3 * np.eye(3)), V) ** 2),
+    "logdet_cholesky_upper": lambda x: 2.0 * np.sum(np.log(np.diagonal(dsl.cholesky(spd(x))))),
+    "qr_r_companion": lambda x: np.sum(dsl.qr(x, mode="r")[0] ** 2) + np.sum(dsl.companion(x[0] + 2.0) ** 2),
+    "expm_frechet_polar": lambda x: np.sum(dsl.expm_frechet(0.5 * x, x.T, compute_expm=False)) + np.trace(dsl.polar(x)[1]),
 }
 
 
