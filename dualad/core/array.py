@@ -15,7 +15,7 @@ from . import numpy_api as api
 from .dispatch import Active, apply_elementwise, observe, strip
 from .namespace import join_numpy, namespace
 from .observed import observe_index
-from .views import is_view_at, linked, linked_part, with_part, write
+from .views import is_view_at, linked, linked_part, write
 
 __all__ = ["ArrayBehaviour", "FlatView", "escape_error", "not_a_sequence", "ASARRAY_HINTS"]
 
@@ -79,6 +79,30 @@ def _operand(x):
     if isinstance(x, (Active, float, int, complex, np.generic)) or (type(x) is np.ndarray and x.dtype.kind != "O"):
         return x
     return api.operand(x)
+
+
+def _with_part(base, part: str, value):
+    """``base`` with its real or imaginary part (``part``) replaced by ``value`` (broadcast), in
+    ``base``'s shape and dtype: what writing into ``base.real`` / ``base.imag`` makes of it."""
+    shape = tuple(base.shape)
+    if np.dtype(base.dtype).kind != "c":
+        if part == "imag":
+            raise TypeError("array does not have imaginary part to set")
+        new = api.where(np.ones(shape, dtype=bool), np.real(value), base)
+    else:
+        keep = np.imag(base) if part == "real" else np.real(base)
+        v = np.real(value)
+        new = v + 1j * keep if part == "real" else keep + 1j * v
+        new = api.broadcast_to(new, shape) if tuple(new.shape) != shape else new
+    return api.astype(new, base.dtype) if new.dtype != base.dtype else new
+
+
+def _with_real(base, value):
+    return _with_part(base, "real", value)
+
+
+def _with_imag(base, value):
+    return _with_part(base, "imag", value)
 
 
 class ArrayBehaviour(Active):
@@ -340,19 +364,19 @@ class ArrayBehaviour(Active):
     # (views in NumPy, of a complex array's parts or of a real array itself: core/views.py)
     @property
     def real(self):
-        return linked_part(apply_elementwise(RULES["real"], (self,)), self, "real")
+        return linked_part(apply_elementwise(RULES["real"], (self,)), self, "real", _with_real)
 
     @real.setter
     def real(self, value):
-        write(self, with_part(self, "real", value))
+        write(self, _with_real(self, value))
 
     @property
     def imag(self):
-        return linked_part(apply_elementwise(RULES["imag"], (self,)), self, "imag")
+        return linked_part(apply_elementwise(RULES["imag"], (self,)), self, "imag", _with_imag)
 
     @imag.setter
     def imag(self, value):
-        write(self, with_part(self, "imag", value))
+        write(self, _with_imag(self, value))
 
     def conj(self):
         return apply_elementwise(RULES["conjugate"], (self,))

@@ -22,7 +22,7 @@ import numpy as np
 from ..rules import structural as S
 from .dispatch import Active, strip
 
-__all__ = ["linked", "linked_part", "with_part", "write", "is_view_at", "VIEW_FUNCTIONS"]
+__all__ = ["linked", "linked_part", "write", "is_view_at", "VIEW_FUNCTIONS"]
 
 #: NumPy functions whose result is a view of their first argument whenever NumPy can make one
 #: (NumPy decides: a reshape of a transposed array is a copy, and then nothing is linked).
@@ -56,38 +56,21 @@ def linked(view, base, positions=None, index=None):
     return view
 
 
-def linked_part(view, base, part: str):
+def linked_part(view, base, part: str, rebuild):
     """``base.real`` or ``base.imag`` (``part``), linked to ``base``: NumPy's views of a complex
-    array's parts (and ``x.real`` of a real array is ``x`` itself).  ``x.imag`` of a real array
-    is a new read-only array in NumPy: not linked."""
+    array's parts (and ``x.real`` of a real array is ``x`` itself).  ``rebuild(base, value)`` is
+    ``base`` with that part replaced by ``value``.  ``x.imag`` of a real array is a new read-only
+    array in NumPy: not linked."""
     if not (isinstance(view, Active) and isinstance(base, Active)) or view is base:
         return view
     if part == "imag" and np.dtype(base.dtype).kind != "c":
         return view
-    view._view = (base, part, None)
+    view._view = (base, (part, rebuild), None)
     views = getattr(base, "_views", None)
     if views is None:
         base._views = views = []
     views.append(weakref.ref(view))
     return view
-
-
-def with_part(base, part: str, value):
-    """``base`` with its real or imaginary part (``part``) replaced by ``value`` (broadcast), in
-    ``base``'s shape and dtype."""
-    from . import numpy_api as api  # (numpy_api imports this module)
-
-    shape = tuple(base.shape)
-    if np.dtype(base.dtype).kind != "c":
-        if part == "imag":
-            raise TypeError("array does not have imaginary part to set")
-        new = api.where(np.ones(shape, dtype=bool), np.real(value), base)
-    else:
-        keep = np.imag(base) if part == "real" else np.real(base)
-        v = np.real(value)
-        new = v + 1j * keep if part == "real" else keep + 1j * v
-        new = api.broadcast_to(new, shape) if tuple(new.shape) != shape else new
-    return api.astype(new, base.dtype) if new.dtype != base.dtype else new
 
 
 def is_view_at(value, base, index) -> bool:
@@ -141,8 +124,8 @@ def write(a, new) -> None:
     link = getattr(child, "_view", None)
     while link is not None:
         base, how = link[0], link[1]
-        if isinstance(how, str):  # a complex part: the base with that part replaced
-            base._assign(with_part(base, how, child))
+        if isinstance(how, tuple):  # a complex part: the base with that part replaced
+            base._assign(how[1](base, child))
         else:
             base._assign(S.setitem_flat.bind(base, child, flat=_view_positions(child, base), batch=0))
         _refresh_views(base, child)
@@ -160,8 +143,8 @@ def _refresh_views(a, skip) -> None:
         if v is None or v is skip or getattr(v, "_view", (None,))[0] is not a:
             continue
         how = v._view[1]
-        if isinstance(how, str):
-            v._assign(np.real(a) if how == "real" else np.imag(a))
+        if isinstance(how, tuple):
+            v._assign(np.real(a) if how[0] == "real" else np.imag(a))
         else:
             v._assign(S.gather.bind(a, flat=_view_positions(v, a), batch=0))
         _refresh_views(v, None)
