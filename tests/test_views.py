@@ -395,3 +395,24 @@ def test_complex64_part_write_keeps_dtype():
     np.testing.assert_allclose(ad.primal(y), f(x.copy()), rtol=1e-6)
     with pytest.raises(TypeError, match="imaginary part"):
         ad.jacfwd(lambda v: setattr(v * 1.0, "imag", 1.0))(X)
+
+
+def in_place_methods(x):
+    y = x * 1.0
+    y[1:].sort()  # through a view
+    z = np.outer(x[:2], x[2:4]).ravel()
+    z.partition(1)
+    z.put([0, 3], x[4:] ** 2)
+    v = z.view()
+    v[2] = x[0] * x[5]
+    return np.concatenate([y, z, y.compress([True, False, True, False, True, True])])
+
+
+def test_in_place_methods():
+    want = in_place_methods(X.copy())
+    y, _ = ad.jvp(in_place_methods, (X,), (np.ones_like(X),))
+    np.testing.assert_allclose(ad.primal(y), want, rtol=1e-14)
+    jf = check_jacfwd(in_place_methods, X, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ad.jacrev(in_place_methods)(X), jf, rtol=1e-12, atol=1e-13)
+    with pytest.raises(TypeError, match="reinterprets"):
+        ad.jacfwd(lambda v: v.view(np.int64))(X)

@@ -452,8 +452,27 @@ class ArrayBehaviour(Active):
     def take(self, indices, axis=None):
         return api.take(self, indices, axis)
 
-    def sort(self, axis=-1):
-        raise TypeError("in-place sort of an active value is not supported; use y = np.sort(x)")
+    # in-place methods: the result written into self (and its views), as NumPy does
+    def sort(self, axis=-1, kind=None, order=None, *, stable=None):
+        write(self, np.sort(self, axis=axis))
+
+    def partition(self, kth, axis=-1, kind="introselect", order=None):
+        write(self, np.partition(self, kth, axis=axis))
+
+    def put(self, indices, values, mode="raise"):
+        np.put(self, indices, values, mode=mode)
+
+    def compress(self, condition, axis=None, out=None):
+        return np.compress(condition, self, axis=axis, out=out)
+
+    def view(self, dtype=None, type=None):  # noqa: A002  (NumPy's names)
+        """A view of the same values (a reinterpreting ``dtype`` would drop the derivative)."""
+        if (dtype is not None and np.dtype(dtype) != self.dtype) or type is not None:
+            raise TypeError(
+                "x.view(dtype) of an active value reinterprets its bytes, which has no derivative; "
+                "take dualad.primal(x).view(dtype) if that is intended"
+            )
+        return linked(self._copy(), self, lambda grid: grid)
 
     def argmax(self, axis=None):
         return observe_index(np.argmax, self, axis=axis)
