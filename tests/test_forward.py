@@ -359,7 +359,7 @@ def test_writing_dual_into_plain_array_raises(write):
         return y
 
     x = np.array([1.0, 2.0, 3.0])
-    with pytest.raises(TypeError, match=r"y = np\.zeros\(3\) \* x\[0\]"):
+    with pytest.raises(TypeError, match=r"y = np\.zeros_like\(x\)"):
         ad.jacfwd(f)(x)
     with pytest.raises(TypeError, match=r"dualad\.primal"):
         ad.jvp(f, (x,), (np.ones(3),))
