@@ -110,6 +110,13 @@ CONT = [  # (name, shape parameters, points)
     ("logistic", (), X - 0.5),
     ("cauchy", (), X - 0.5),
     ("chi2", (3.5,), X),
+    ("uniform", (), 0.2 + X / 2.5),
+    ("pareto", (2.5,), X + 1.5),
+    ("gumbel_r", (), X - 0.5),
+    ("gumbel_l", (), X - 0.5),
+    ("truncnorm", (-0.8, 1.5), X - 0.5),
+    ("gennorm", (1.5,), X - 0.5),
+    ("wrapcauchy", (0.4,), 2.0 * X),
 ]
 METHODS = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -137,6 +144,92 @@ def test_continuous_distributions(name, shapes, x):
             sh[i] = s
             return ours.logpdf(x, *sh, **kw)
         check(f, shapes[i])
+
+
+NEW_CONT = [c for c in CONT if c[0] in ("uniform", "pareto", "gumbel_r", "gumbel_l", "truncnorm", "gennorm", "wrapcauchy")]
+
+
+@pytest.mark.parametrize("name,shapes,x", [c for c in NEW_CONT if c[1]], ids=[c[0] for c in NEW_CONT if c[1]])
+def test_new_continuous_distributions_in_their_shapes(name, shapes, x):
+    """Every method in every shape parameter (the ppf too where its special function allows)."""
+    ours = getattr(dst, name)
+    kw = dict(loc=0.1, scale=1.3)
+    for m in METHODS + ["ppf"]:
+        if m == "ppf" and name == "gennorm":
+            continue  # gammaincinv is not differentiable in its first argument (raises, below)
+        pts = Q if m == "ppf" else x
+        for i in range(len(shapes)):
+            def f(s, i=i, m=m, pts=pts):
+                sh = list(shapes)
+                sh[i] = s
+                return getattr(ours, m)(pts, *sh, **kw)
+            check(f, shapes[i], rtol=1e-5, atol=1e-8)
+    with pytest.raises(TypeError, match="not differentiable"):
+        ad.grad(lambda b: dst.gennorm.ppf(0.3, b))(1.5)
+
+
+@pytest.mark.parametrize("a,b", [(0.3, 2.0), (-2.0, -0.5), (-np.inf, 0.5), (0.2, np.inf), (-3.0, 3.0)])
+def test_truncnorm_tails_and_infinite_bounds(a, b):
+    """SciPy's values in each case of the mass (left tail, right tail, centre, an infinite
+    bound), outside the support and at its edges; derivatives inside, in x and finite bounds."""
+    x = np.array([-4.0, a if np.isfinite(a) else -1.0, -0.7, 0.0, 0.4, 1.2, b if np.isfinite(b) else 2.0, 4.0])
+    for m in METHODS + ["ppf"]:
+        pts = Q if m == "ppf" else x
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(getattr(dst.truncnorm, m)(pts, a, b), getattr(ss.truncnorm, m)(pts, a, b),
+                                       rtol=1e-9, atol=1e-300, err_msg=m)
+    inside = x[(x > a + 0.05) & (x < b - 0.05)]
+    for m in METHODS:
+        check(lambda x: getattr(dst.truncnorm, m)(x, a, b), inside)
+        if np.isfinite(a):
+            check(lambda a: getattr(dst.truncnorm, m)(inside, a, b), a, rtol=1e-5, atol=1e-8)
+        if np.isfinite(b):
+            check(lambda b: getattr(dst.truncnorm, m)(inside, a, b), b, rtol=1e-5, atol=1e-8)
+    check(lambda q: dst.truncnorm.ppf(q, a, b), Q, rtol=1e-5)
+
+
+def test_new_continuous_edges_are_scipys():
+    """Outside the support: logpdf −inf, pdf 0, cdf 0 or 1; the support's ends included."""
+    cases = [("uniform", (), [-0.5, 0.0, 1.0, 1.5]), ("pareto", (2.5,), [0.0, 0.5, 1.0, 3.0]),
+             ("wrapcauchy", (0.4,), [-1.0, 0.0, np.pi, 2 * np.pi, 7.0]), ("gennorm", (0.7,), [-2.0, 0.0, 2.0]),
+             ("gumbel_r", (), [-3.0, 40.0]), ("gumbel_l", (), [-40.0, 3.0]), ("vonmises", (2.0,), [-4.0, 0.0, 3.0, 7.0])]
+    for name, shapes, x in cases:
+        x = np.array(x)
+        for m in (("logpdf", "pdf") if name == "vonmises" else METHODS):
+            with np.errstate(divide="ignore"):
+                np.testing.assert_allclose(getattr(getattr(dst, name), m)(x, *shapes), getattr(getattr(ss, name), m)(x, *shapes),
+                                           rtol=1e-9, atol=1e-300, err_msg=f"{name}.{m}")
+    assert np.isneginf(dst.uniform.logpdf(1.5)) and dst.pareto.pdf(0.5, 2.0) == 0.0
+
+
+def test_vonmises_density_only():
+    x = np.array([-4.0, -0.3, 0.5, 2.0, 7.0])
+    for m in ("logpdf", "pdf"):
+        for kw in ({}, dict(loc=0.2, scale=1.1)):
+            np.testing.assert_allclose(getattr(dst.vonmises, m)(x, 2.5, **kw), getattr(ss.vonmises, m)(x, 2.5, **kw), rtol=1e-12)
+        check(lambda x: getattr(dst.vonmises, m)(x, 2.5), x)
+        check(lambda k: getattr(dst.vonmises, m)(x, k), 2.5)
+        check(lambda s: getattr(dst.vonmises, m)(x, 2.5, 0.2, s), 1.1)
+    for m in ("cdf", "logcdf", "sf", "logsf", "ppf"):
+        with pytest.raises(NotImplementedError, match="vonmises offers logpdf and pdf"):
+            getattr(dst.vonmises, m)(0.5, 2.5)
+
+
+@pytest.mark.parametrize("name,shapes,x", NEW_CONT + [("vonmises", (2.5,), X)], ids=[c[0] for c in NEW_CONT] + ["vonmises"])
+def test_new_continuous_float32_and_jit(name, shapes, x):
+    """float32 in, float32 out (value and derivative); jit(grad) at a new point is grad there."""
+    ours = getattr(dst, name)
+    methods = ("logpdf", "pdf") if name == "vonmises" else METHODS
+    x32, s32 = x.astype(np.float32), [np.float32(s) for s in shapes]
+    for m in methods:
+        y, t = ad.jvp(lambda x: getattr(ours, m)(x, *s32), (x32,), (np.ones_like(x32),))
+        assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32, m
+        np.testing.assert_allclose(ad.primal(y), getattr(ours, m)(x, *shapes), rtol=2e-5, atol=1e-6)
+    f = lambda x: np.sum(ours.logpdf(x, *shapes, loc=0.1, scale=1.3))
+    g = ad.jit(ad.grad(f))
+    g(x)
+    x2 = x + 0.01
+    np.testing.assert_allclose(g(x2), ad.grad(f)(x2), rtol=1e-12)
 
 
 def test_gamma_cdf_in_its_shape():

@@ -7,7 +7,9 @@ differentiable operations and the rules of :mod:`dualad.rules.special`; every ar
 differentiable except where a special function is not (the shape parameters inside ``betainc``:
 the cdf of ``beta`` and ``t`` in their shapes; the quantile functions in their shapes;
 ``poisson``/``binom`` in ``k`` and ``n``), which raises naming it.  ``multivariate_normal`` and ``dirichlet`` give
-``logpdf`` and ``pdf`` (and ``multivariate_normal.entropy``).
+``logpdf`` and ``pdf`` (and ``multivariate_normal.entropy``).  ``uniform``, ``pareto``, ``gumbel_r``,
+``gumbel_l``, ``truncnorm`` (SciPy's ``a``, ``b`` in standard units), ``gennorm`` and ``wrapcauchy`` give
+every method; ``vonmises`` gives ``logpdf`` and ``pdf`` (as JAX; its cdf raises).
 
 Examples
 --------
@@ -21,6 +23,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import special as sp
 
@@ -28,16 +32,23 @@ from ..core.dispatch import strip
 from ..rules import load_scipy_rules
 
 __all__ = ["norm", "t", "gamma", "beta", "chi2", "expon", "laplace", "logistic", "cauchy", "poisson", "binom",
-           "multivariate_normal", "dirichlet"]
+           "multivariate_normal", "dirichlet", "uniform", "pareto", "gumbel_r", "gumbel_l", "truncnorm", "gennorm",
+           "vonmises", "wrapcauchy"]
 
 load_scipy_rules()
 _LOG_SQRT_2PI = 0.9189385332046727
 _LN2 = 0.6931471805599453
+_LOG_2PI = 1.8378770664093453
 
 
 def _mask(cond, value, outside):
     """``value`` where ``cond`` (plain booleans) holds, else the constant ``outside``."""
     return np.where(strip(cond), value, outside)
+
+
+def _log1mexp(t):
+    """``log(1 − e^−t)`` for ``t > 0``, accurate for small and large ``t``."""
+    return _mask(strip(t) > _LN2, np.log1p(-np.exp(-t)), np.log(-np.expm1(-t)))
 
 
 class _Continuous:
@@ -59,7 +70,9 @@ class _Continuous:
 
     def logpdf(self, x, *args, loc=0.0, scale=1.0):
         shapes, loc, scale = self._args(args, loc, scale)
-        return self._logpdf(self._z(x, loc, scale), *shapes) - np.log(scale)
+        # a Python scale's log stays a Python float, which keeps float32 values float32
+        log_scale = math.log(scale) if isinstance(scale, (int, float)) else np.log(scale)
+        return self._logpdf(self._z(x, loc, scale), *shapes) - log_scale
 
     def pdf(self, x, *args, loc=0.0, scale=1.0):
         return np.exp(self.logpdf(x, *args, loc=loc, scale=scale))
@@ -69,14 +82,16 @@ class _Continuous:
         return self._cdf(self._z(x, loc, scale), *shapes)
 
     def logcdf(self, x, *args, loc=0.0, scale=1.0):
-        return np.log(self.cdf(x, *args, loc=loc, scale=scale))
+        shapes, loc, scale = self._args(args, loc, scale)
+        return self._logcdf(self._z(x, loc, scale), *shapes)
 
     def sf(self, x, *args, loc=0.0, scale=1.0):
         shapes, loc, scale = self._args(args, loc, scale)
         return self._sf(self._z(x, loc, scale), *shapes)
 
     def logsf(self, x, *args, loc=0.0, scale=1.0):
-        return np.log(self.sf(x, *args, loc=loc, scale=scale))
+        shapes, loc, scale = self._args(args, loc, scale)
+        return self._logsf(self._z(x, loc, scale), *shapes)
 
     def ppf(self, q, *args, loc=0.0, scale=1.0):
         shapes, loc, scale = self._args(args, loc, scale)
@@ -88,6 +103,23 @@ class _Continuous:
 
     def _sf(self, z, *shapes):
         return 1.0 - self._cdf(z, *shapes)
+
+    def _logcdf(self, z, *shapes):
+        m = self._median(*shapes)
+        if m is None:
+            return np.log(self._cdf(z, *shapes))
+        return _mask(strip(z) < m, np.log(self._cdf(z, *shapes)), np.log1p(-self._sf(z, *shapes)))
+
+    def _logsf(self, z, *shapes):
+        m = self._median(*shapes)
+        if m is None:
+            return np.log(self._sf(z, *shapes))
+        return _mask(strip(z) > m, np.log(self._sf(z, *shapes)), np.log1p(-self._cdf(z, *shapes)))
+
+    def _median(self, *shapes):
+        """The standard median, where ``logcdf`` and ``logsf`` switch to the complement (as
+        SciPy's generic ones); None: the log of the cdf (sf) everywhere."""
+        return None
 
     def __repr__(self):
         return f"dualad.scipy.stats.{self.name}"
@@ -263,6 +295,329 @@ class _Cauchy(_Continuous):
         return np.tan(np.pi * (q - 0.5))
 
 
+class _Uniform(_Continuous):
+    """The uniform distribution on ``[loc, loc + scale]``, as ``scipy.stats.uniform``: every
+    method, differentiable in ``x``, ``loc`` and ``scale`` (the density is 0 outside, its
+    log ``-inf``).
+
+    Examples
+    --------
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> float(ad.grad(lambda s: stats.uniform.logpdf(0.5, 0.0, s))(2.0))   # d/ds (−ln s)
+    -0.5
+    """
+
+    name = "uniform"
+
+    def _logpdf(self, z):
+        return _mask((z >= 0) & (z <= 1), 0.0 * z, -np.inf)
+
+    def _cdf(self, z):
+        return np.clip(z, 0.0, 1.0)
+
+    def _sf(self, z):
+        return np.clip(1.0 - z, 0.0, 1.0)
+
+    def _ppf(self, q):
+        return 1.0 * q
+
+
+class _Pareto(_Continuous):
+    """The Pareto distribution of shape ``b`` (density ``b / x^(b+1)`` for ``x ≥ 1``), as
+    ``scipy.stats.pareto``: every method, differentiable in ``x``, ``b``, ``loc`` and ``scale``
+    (``ppf`` in ``q`` and ``b`` too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda b: stats.pareto.logpdf(2.0, b))(3.0)   # 1/b − ln x
+    >>> bool(np.isclose(g, 1 / 3 - np.log(2.0)))
+    True
+    """
+
+    name = "pareto"
+    numargs = 1
+
+    @staticmethod
+    def _log(z):
+        return np.log(np.maximum(z, 1.0))  # 0 below the support, where the result is a constant
+
+    def _logpdf(self, z, b):
+        return _mask(z >= 1, np.log(b) - (b + 1.0) * self._log(z), -np.inf)
+
+    def _cdf(self, z, b):
+        return -np.expm1(-b * self._log(z))
+
+    def _sf(self, z, b):
+        return np.exp(-b * self._log(z))
+
+    def _logsf(self, z, b):
+        return -b * self._log(z)
+
+    def _ppf(self, q, b):
+        return np.exp(-np.log1p(-q) / b)
+
+
+class _GumbelR(_Continuous):
+    """The right-skewed Gumbel (extreme value of maxima) distribution, density
+    ``exp(−z − e^−z)``, as ``scipy.stats.gumbel_r``: every method, differentiable in ``x``,
+    ``loc`` and ``scale``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> bool(np.isclose(ad.grad(stats.gumbel_r.logcdf)(0.5), np.exp(-0.5)))   # d/dx (−e^−x)
+    True
+    """
+
+    name = "gumbel_r"
+
+    def _logpdf(self, z):
+        return -z - np.exp(-z)
+
+    def _cdf(self, z):
+        return np.exp(-np.exp(-z))
+
+    def _logcdf(self, z):
+        return -np.exp(-z)
+
+    def _sf(self, z):
+        return -np.expm1(-np.exp(-z))
+
+    def _logsf(self, z):
+        return _log1mexp(np.exp(-z))
+
+    def _ppf(self, q):
+        return -np.log(-np.log(q))
+
+
+class _GumbelL(_Continuous):
+    """The left-skewed Gumbel (extreme value of minima) distribution, density
+    ``exp(z − e^z)``, as ``scipy.stats.gumbel_l``: every method, differentiable in ``x``,
+    ``loc`` and ``scale``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> bool(np.isclose(ad.grad(stats.gumbel_l.logsf)(0.5), -np.exp(0.5)))   # d/dx (−e^x)
+    True
+    """
+
+    name = "gumbel_l"
+
+    def _logpdf(self, z):
+        return z - np.exp(z)
+
+    def _cdf(self, z):
+        return -np.expm1(-np.exp(z))
+
+    def _logcdf(self, z):
+        return _log1mexp(np.exp(z))
+
+    def _sf(self, z):
+        return np.exp(-np.exp(z))
+
+    def _logsf(self, z):
+        return -np.exp(z)
+
+    def _ppf(self, q):
+        return np.log(-np.log1p(-q))
+
+
+def _log_diff(lp, lq):
+    """``log(e^lp − e^lq)`` for ``lq < lp``."""
+    return lp + _log1mexp(lp - lq)
+
+
+def _log_gauss_mass(a, b):
+    """``log(Φ(b) − Φ(a))`` for ``a < b``, as SciPy's truncnorm computes it: in the left tail
+    from ``log Φ``, in the right tail by symmetry, across the centre as ``log1p`` of the tails."""
+    left = _log_diff(sp.log_ndtr(b), sp.log_ndtr(a))
+    right = _log_diff(sp.log_ndtr(-a), sp.log_ndtr(-b))
+    central = np.log1p(-sp.ndtr(a) - sp.ndtr(-b))
+    return _mask(strip(b) <= 0, left, _mask(strip(a) > 0, right, central))
+
+
+class _Truncnorm(_Continuous):
+    """The standard normal truncated to ``[a, b]`` (in standard units: the interval is
+    ``[loc + a·scale, loc + b·scale]``), as ``scipy.stats.truncnorm``: every method,
+    differentiable in ``x``, ``a``, ``b``, ``loc`` and ``scale`` (``a`` and ``b`` may be
+    infinite, and are then constants); the masses computed in the tails as SciPy does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda x: stats.truncnorm.logpdf(x, -1.0, 2.0))(0.5)   # −x inside
+    >>> bool(np.isclose(g, -0.5))
+    True
+    """
+
+    name = "truncnorm"
+    numargs = 2
+
+    def _logpdf(self, z, a, b):
+        inside = (strip(z) >= strip(a)) & (strip(z) <= strip(b))
+        return _mask(inside, -0.5 * z * z - _LOG_SQRT_2PI - _log_gauss_mass(a, b), -np.inf)
+
+    @staticmethod
+    def _inner(z, a, b):
+        """``z`` strictly inside ``(a, b)``, and a plain point inside where it is not (the
+        result there is a constant, 0 or 1)."""
+        pa, pb = np.asarray(strip(a), dtype=float), np.asarray(strip(b), dtype=float)
+        inside = (strip(z) > pa) & (strip(z) < pb)
+        mid = np.where(np.isinf(pa), np.where(np.isinf(pb), 0.0, pb - 1.0), np.where(np.isinf(pb), pa + 1.0, 0.5 * (pa + pb)))
+        return _mask(inside, z, mid.astype(np.result_type(strip(z), 0.0))), strip(z) <= pa, strip(z) >= pb
+
+    def _logs(self, z, a, b):
+        """``(log cdf, log sf)`` inside, each from the other's complement where it is near 0."""
+        zi, below, above = self._inner(z, a, b)
+        mass = _log_gauss_mass(a, b)
+        lc, ls = _log_gauss_mass(a, zi) - mass, _log_gauss_mass(zi, b) - mass
+        lc, ls = _mask(strip(lc) > -0.1, np.log1p(-np.exp(ls)), lc), _mask(strip(ls) > -0.1, np.log1p(-np.exp(lc)), ls)
+        return _mask(below, -np.inf, _mask(above, 0.0, lc)), _mask(below, 0.0, _mask(above, -np.inf, ls))
+
+    def _logcdf(self, z, a, b):
+        return self._logs(z, a, b)[0]
+
+    def _logsf(self, z, a, b):
+        return self._logs(z, a, b)[1]
+
+    def _cdf(self, z, a, b):
+        return np.exp(self._logcdf(z, a, b))
+
+    def _sf(self, z, a, b):
+        return np.exp(self._logsf(z, a, b))
+
+    def _ppf(self, q, a, b):
+        # Φ(x) = Φ(a) + q (Φ(b) − Φ(a)); from the right tail, Φ(−x) = (1 − q) Φ(−a) + q Φ(−b), for a > 0
+        left = sp.ndtri(sp.ndtr(a) + q * (sp.ndtr(b) - sp.ndtr(a)))
+        right = -sp.ndtri((1.0 - q) * sp.ndtr(-a) + q * sp.ndtr(-b))
+        return _mask(strip(a) > 0, right, left)
+
+
+class _Gennorm(_Continuous):
+    """The generalized normal distribution of shape ``beta`` (density
+    ``beta / (2Γ(1/beta)) exp(−|x|^beta)``), as ``scipy.stats.gennorm``: every method,
+    differentiable in ``x``, ``beta`` (the cdf through ``gammaincc`` in its first argument),
+    ``loc`` and ``scale``; ``ppf`` in ``q`` only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda x: stats.gennorm.logpdf(x, 2.0))(0.3)   # −2x at beta = 2
+    >>> bool(np.isclose(g, -0.6))
+    True
+    """
+
+    name = "gennorm"
+    numargs = 1
+
+    def _logpdf(self, z, beta):
+        return np.log(0.5 * beta) - sp.gammaln(1.0 / beta) - np.abs(z) ** beta
+
+    def _cdf(self, z, beta):
+        c = 0.5 * np.sign(strip(z))
+        return (0.5 + c) - c * sp.gammaincc(1.0 / beta, np.abs(z) ** beta)
+
+    def _sf(self, z, beta):
+        return self._cdf(-z, beta)
+
+    def _median(self, beta):
+        return 0.0
+
+    def _ppf(self, q, beta):
+        c = np.sign(strip(q) - 0.5)
+        return c * sp.gammaincinv(1.0 / beta, np.abs(2.0 * q - 1.0)) ** (1.0 / beta)
+
+
+class _DensityOnly(_Continuous):
+    """A distribution that offers ``logpdf`` and ``pdf`` (and what a subclass adds)."""
+
+    def _cdf(self, z, *shapes):
+        raise NotImplementedError(f"dualad.scipy.stats.{self.name} offers logpdf and pdf (as jax.scipy.stats.{self.name}); "
+                                  f"its cdf has no closed form: use scipy.stats.{self.name} on plain values")
+
+    _ppf = _cdf
+
+
+class _Vonmises(_DensityOnly):
+    """The von Mises distribution of concentration ``kappa`` (density
+    ``exp(kappa cos x) / (2π I₀(kappa))``, on the whole line as SciPy's), as
+    ``scipy.stats.vonmises``: ``logpdf`` and ``pdf`` (as ``jax.scipy.stats.vonmises``),
+    differentiable in ``x``, ``kappa``, ``loc`` and ``scale``.  The cdf and quantiles (SciPy's
+    series and normal approximation) are not offered and raise ``NotImplementedError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda x: stats.vonmises.logpdf(x, 2.0))(0.5)   # −kappa sin x
+    >>> bool(np.isclose(g, -2.0 * np.sin(0.5)))
+    True
+    """
+
+    name = "vonmises"
+    numargs = 1
+
+    def _logpdf(self, z, kappa):
+        s = np.sin(0.5 * z)  # cos z − 1 = −2 sin²(z/2), exact near 0
+        return -2.0 * kappa * s * s - _LOG_2PI - np.log(sp.i0e(kappa))
+
+
+class _Wrapcauchy(_Continuous):
+    """The wrapped Cauchy distribution of shape ``0 < c < 1`` on ``[0, 2π]``, as
+    ``scipy.stats.wrapcauchy``: every method (the cdf and quantiles in SciPy's closed forms),
+    differentiable in ``x``, ``c``, ``loc`` and ``scale``; the density is 0 outside
+    ``[0, 2π]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> bool(np.isclose(stats.wrapcauchy.pdf(np.pi, 0.5), 0.75 / (2 * np.pi * 2.25)))
+    True
+    >>> float(ad.grad(lambda x: stats.wrapcauchy.logpdf(x, 0.5))(np.pi))   # a minimum of the density
+    0.0
+    """
+
+    name = "wrapcauchy"
+    numargs = 1
+
+    def _logpdf(self, z, c):
+        inside = (strip(z) >= 0) & (strip(z) <= 2.0 * np.pi)
+        return _mask(inside, np.log1p(-c * c) - _LOG_2PI - np.log(1.0 + c * c - 2.0 * c * np.cos(z)), -np.inf)
+
+    def _cdf(self, z, c):
+        cr = (1.0 + c) / (1.0 - c)
+        pz = strip(z)
+        zi = _mask((pz >= 0) & (pz <= 2.0 * np.pi), z, 1.0)
+        low = np.arctan(cr * np.tan(0.5 * zi)) / np.pi
+        high = 1.0 - np.arctan(cr * np.tan(np.pi - 0.5 * zi)) / np.pi
+        return _mask(pz < 0, 0.0, _mask(pz > 2.0 * np.pi, 1.0, _mask(pz < np.pi, low, high)))
+
+    def _median(self, c):
+        return np.pi
+
+    def _ppf(self, q, c):
+        val = (1.0 - c) / (1.0 + c)
+        low = 2.0 * np.arctan(val * np.tan(np.pi * q))
+        high = 2.0 * np.pi - 2.0 * np.arctan(val * np.tan(np.pi * (1.0 - q)))
+        return _mask(strip(q) < 0.5, low, high)
+
+
 class _Discrete:
     name = ""
 
@@ -388,5 +743,7 @@ class _Dirichlet(_Joint):
 # The distributions, with SciPy's signatures (see the module docstring).
 norm, t, gamma, beta, chi2 = _Norm(), _T(), _Gamma(), _Beta(), _Chi2()
 expon, laplace, logistic, cauchy = _Expon(), _Laplace(), _Logistic(), _Cauchy()
+uniform, pareto, gumbel_r, gumbel_l, truncnorm = _Uniform(), _Pareto(), _GumbelR(), _GumbelL(), _Truncnorm()
+gennorm, vonmises, wrapcauchy = _Gennorm(), _Vonmises(), _Wrapcauchy()
 poisson, binom = _Poisson(), _Binom()
 multivariate_normal, dirichlet = _MultivariateNormal(), _Dirichlet()
