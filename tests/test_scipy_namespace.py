@@ -265,6 +265,65 @@ def test_discrete_distributions():
     assert np.isneginf(dst.poisson.logpmf(-1.0, 2.0)) and np.isneginf(dst.binom.logpmf(8.0, 7, 0.3))
 
 
+KD = np.array([-1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 5.0, 6.0, 9.0])  # outside, inside, not integers, beyond n
+DISC = [  # (name, parameters, the differentiable parameters of logpmf / pmf, of cdf / sf)
+    ("geom", (0.3,), (0,), (0,)),
+    ("nbinom", (2.5, 0.3), (0, 1), (1,)),
+    ("betabinom", (5.0, 2.0, 3.0), (0, 1, 2), (0, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("name,params,dpmf,dcdf", DISC, ids=[d[0] for d in DISC])
+def test_new_discrete_distributions(name, params, dpmf, dcdf):
+    ref, ours = getattr(ss, name), getattr(dst, name)
+    inside = KD[(KD >= (1 if name == "geom" else 0)) & (KD <= 3) & (KD == np.floor(KD))]  # (inside 0..n as n moves)
+    for m in ("logpmf", "pmf", "cdf", "sf"):
+        for kw in ({}, dict(loc=1.0)):
+            with np.errstate(divide="ignore"):
+                np.testing.assert_allclose(getattr(ours, m)(KD, *params, **kw), getattr(ref, m)(KD, *params, **kw),
+                                           rtol=1e-10, atol=1e-300, err_msg=f"{name}.{m}")
+        pts = inside if m in ("logpmf", "pmf") else KD[KD < 4] + 0.5  # (k = n: a jump as n moves)
+        for i in (dpmf if m in ("logpmf", "pmf") else dcdf):
+            def f(v, i=i, m=m, pts=pts):
+                ps = list(params)
+                ps[i] = v
+                return getattr(ours, m)(pts, *ps)
+            check(f, params[i], rtol=1e-6, atol=1e-9)
+    f = lambda v: np.sum(ours.logpmf(inside, *params[:-1], v))
+    g = ad.jit(ad.grad(f))
+    g(params[-1])
+    np.testing.assert_allclose(g(params[-1] * 0.9), ad.grad(f)(params[-1] * 0.9), rtol=1e-12)
+
+
+def test_nbinom_cdf_in_n_raises_naming_betainc():
+    with pytest.raises(TypeError, match="betainc is not differentiable in its argument 'a'"):
+        ad.grad(lambda n: dst.nbinom.cdf(2.0, n, 0.3))(2.5)
+
+
+def test_multinomial():
+    x = np.array([[2.0, 1.0, 0.0], [1.0, 1.0, 1.0], [3.0, 0.0, 0.0], [1.5, 1.5, 0.0], [4.0, -1.0, 0.0], [1.0, 1.0, 0.0]])
+    p = np.array([0.5, 0.3, 0.2])
+    for m in ("logpmf", "pmf"):
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(getattr(dst.multinomial, m)(x, 3, p), getattr(ss.multinomial, m)(x, 3, p), rtol=1e-12)
+            pb = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])[:, None, :]  # batched p
+            np.testing.assert_allclose(getattr(dst.multinomial, m)(x, 3, pb), getattr(ss.multinomial, m)(x, 3, pb), rtol=1e-12)
+        # derivative x/p in every entry, as JAX (differences would leave the simplex, where SciPy adjusts p)
+        want = x[:3] / p * (1.0 if m == "logpmf" else ss.multinomial.pmf(x[:3], 3, p)[:, None])
+        for jac in (ad.jacfwd, ad.jacrev):
+            np.testing.assert_allclose(jac(lambda p: getattr(dst.multinomial, m)(x[:3], 3, p))(p), want, rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(lambda p: np.sum(dst.multinomial.logpmf(x[:3], 3, p)))(p), np.sum(x[:3], 0) / p)
+    assert np.isnan(dst.multinomial.logpmf(x[0], 3, np.array([1.2, -0.1, -0.1])))
+    # a p off the simplex: SciPy (1.17) takes its last entry as 1 − Σ of the others
+    off = np.array([0.5, 0.3, 0.3])
+    np.testing.assert_allclose(dst.multinomial.logpmf(x[:3], 3, off), dst.multinomial.logpmf(x[:3], 3, p), rtol=1e-14)
+    assert ad.grad(lambda p: np.sum(dst.multinomial.logpmf(x[:3], 3, p)))(off)[-1] == 0.0
+    g = ad.jit(ad.grad(lambda p: np.sum(dst.multinomial.logpmf(x[:3], 3, p))))
+    g(p)
+    p2 = np.array([0.2, 0.2, 0.6])
+    np.testing.assert_allclose(g(p2), np.sum(x[:3], 0) / p2, rtol=1e-12)
+
+
 def test_multivariate_normal_and_dirichlet():
     x = np.array([[0.3, -0.2, 1.0], [0.1, 0.4, -0.5]])
     mean = np.array([0.1, 0.0, 0.2])

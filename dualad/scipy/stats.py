@@ -9,7 +9,9 @@ the cdf of ``beta`` and ``t`` in their shapes; the quantile functions in their s
 ``poisson``/``binom`` in ``k`` and ``n``), which raises naming it.  ``multivariate_normal`` and ``dirichlet`` give
 ``logpdf`` and ``pdf`` (and ``multivariate_normal.entropy``).  ``uniform``, ``pareto``, ``gumbel_r``,
 ``gumbel_l``, ``truncnorm`` (SciPy's ``a``, ``b`` in standard units), ``gennorm`` and ``wrapcauchy`` give
-every method; ``vonmises`` gives ``logpdf`` and ``pdf`` (as JAX; its cdf raises).
+every method; ``vonmises`` gives ``logpdf`` and ``pdf`` (as JAX; its cdf raises).  The discrete ``geom``,
+``nbinom`` and ``betabinom`` give ``logpmf``, ``pmf``, ``cdf``, ``sf`` (in their real parameters; ``k``
+carries no derivative), ``multinomial`` gives ``logpmf`` and ``pmf`` (in ``p``).
 
 Examples
 --------
@@ -33,7 +35,7 @@ from ..rules import load_scipy_rules
 
 __all__ = ["norm", "t", "gamma", "beta", "chi2", "expon", "laplace", "logistic", "cauchy", "poisson", "binom",
            "multivariate_normal", "dirichlet", "uniform", "pareto", "gumbel_r", "gumbel_l", "truncnorm", "gennorm",
-           "vonmises", "wrapcauchy"]
+           "vonmises", "wrapcauchy", "geom", "nbinom", "betabinom", "multinomial"]
 
 load_scipy_rules()
 _LOG_SQRT_2PI = 0.9189385332046727
@@ -662,6 +664,112 @@ class _Binom(_Discrete):
         return _mask(k < 0, 0.0, _mask(k >= n, 1.0, low))
 
 
+def _support_k(k, loc, low, high=None):
+    """``k − loc`` (plain), where it is an integer in ``[low, high]``, and that ``k`` with 0 (a
+    point inside, so that no pole is evaluated) where not."""
+    k = np.asarray(k, dtype=float) - loc
+    ok = (k >= low) & (k == np.floor(k))
+    if high is not None:
+        ok = ok & (k <= high)
+    return np.where(ok, k, float(low)), ok
+
+
+class _Geom(_Discrete):
+    """The geometric distribution (trials up to the first success, ``k ≥ 1``), as
+    ``scipy.stats.geom``: ``logpmf``, ``pmf``, ``cdf``, ``sf``, differentiable in ``p``
+    (``k`` carries no derivative).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda p: stats.geom.logpmf(3, p))(0.25)   # 1/p − 2/(1 − p)
+    >>> bool(np.isclose(g, 4.0 - 2.0 / 0.75))
+    True
+    """
+
+    name = "geom"
+
+    def logpmf(self, k, p, loc=0.0):
+        k, ok = _support_k(k, loc, 1.0)
+        return _mask(ok, sp.xlog1py(k - 1.0, -p) + np.log(p), -np.inf)
+
+    def cdf(self, k, p, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        return _mask(k < 1, 0.0, -np.expm1(np.log1p(-p) * np.maximum(k, 1.0)))
+
+    def sf(self, k, p, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        return _mask(k < 1, 1.0, np.exp(np.log1p(-p) * np.maximum(k, 1.0)))
+
+
+class _Nbinom(_Discrete):
+    """The negative binomial distribution (failures before the ``n``-th success), as
+    ``scipy.stats.nbinom``: ``logpmf``, ``pmf`` differentiable in ``n`` (real) and ``p``;
+    ``cdf`` and ``sf`` (``betainc(n, k + 1, p)`` and its complement) in ``p`` (in ``n`` they
+    raise, as ``betainc`` in its first argument); ``k`` carries no derivative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda p: stats.nbinom.logpmf(2, 3.0, p))(0.5)   # n/p − k/(1 − p)
+    >>> bool(np.isclose(g, 6.0 - 4.0))
+    True
+    """
+
+    name = "nbinom"
+
+    def logpmf(self, k, n, p, loc=0.0):
+        k, ok = _support_k(k, loc, 0.0)
+        coeff = sp.gammaln(n + k) - sp.gammaln(k + 1.0) - sp.gammaln(n)
+        return _mask(ok, coeff + n * np.log(p) + sp.xlog1py(k, -p), -np.inf)
+
+    def cdf(self, k, n, p, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        return _mask(k < 0, 0.0, sp.betainc(n, np.maximum(k, 0.0) + 1.0, p))
+
+    def sf(self, k, n, p, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        return _mask(k < 0, 1.0, sp.betaincc(n, np.maximum(k, 0.0) + 1.0, p))
+
+
+class _Betabinom(_Discrete):
+    """The beta-binomial distribution (``n`` trials, success probability beta(``a``, ``b``)),
+    as ``scipy.stats.betabinom``: ``logpmf``, ``pmf``, ``cdf`` (the sum of the pmf up to
+    ``k``), ``sf``, differentiable in ``n`` (as a real number), ``a`` and ``b``; ``k`` carries
+    no derivative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> g = ad.grad(lambda a: stats.betabinom.logpmf(1, 1, a, 1.0))(2.0)   # pmf a/(a + 1)
+    >>> bool(np.isclose(g, 1 / 2.0 - 1 / 3.0))
+    True
+    """
+
+    name = "betabinom"
+
+    def logpmf(self, k, n, a, b, loc=0.0):
+        k, ok = _support_k(k, loc, 0.0, strip(n))
+        combiln = -np.log(n + 1.0) - sp.betaln(n - k + 1.0, k + 1.0)
+        return _mask(ok, combiln + sp.betaln(k + a, n - k + b) - sp.betaln(a, b), -np.inf)
+
+    def cdf(self, k, n, a, b, loc=0.0):
+        k = np.floor(np.asarray(k, dtype=float) - loc)
+        pn = np.asarray(strip(n), dtype=float)
+        ndim = max(np.ndim(k), np.ndim(pn), np.ndim(strip(a)), np.ndim(strip(b)))
+        top = np.minimum(k, pn)
+        top = int(np.max(top[np.isfinite(top)], initial=0.0))
+        j = np.arange(top + 1.0).reshape((-1,) + (1,) * ndim)  # the support's points, on a leading axis
+        total = np.sum(_mask(j <= k, self.pmf(j, n, a, b), 0.0), axis=0)
+        return _mask(k < 0, 0.0, _mask(k >= pn, 1.0, total))
+
+
 class _Joint:
     """A distribution of vectors: ``pdf`` from ``logpdf``."""
 
@@ -672,6 +780,45 @@ class _Joint:
 
     def __repr__(self):
         return f"dualad.scipy.stats.{self.name}"
+
+
+class _Multinomial(_Joint):
+    """The multinomial distribution of ``n`` trials over the categories of ``p`` (last axis),
+    as ``scipy.stats.multinomial``: ``logpmf`` and ``pmf``, differentiable in ``p`` (``x`` and
+    ``n`` carry no derivative).  As SciPy, a ``p`` whose sum is off 1 by more than 10 ε has its
+    last entry replaced by ``1 − Σ`` of the others (then not differentiated in it); ``-inf``
+    where ``x`` is not counts summing to ``n``, ``nan`` where ``p`` is not probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> x, p = np.array([2.0, 1.0]), np.array([0.6, 0.4])
+    >>> bool(np.isclose(stats.multinomial.pmf(x, 3, p), 3 * 0.6**2 * 0.4))
+    True
+    >>> np.allclose(ad.grad(lambda p: stats.multinomial.logpmf(x, 3, p))(p), x / p)
+    True
+    """
+
+    name = "multinomial"
+
+    def logpmf(self, x, n, p):
+        x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+        pp = np.asarray(strip(p), dtype=float)
+        adjust = np.abs(1.0 - np.sum(pp, axis=-1)) > 10.0 * np.finfo(np.result_type(strip(p), np.float32)).eps
+        if np.any(adjust):
+            last = _mask(adjust[..., None], 1.0 - np.sum(p[..., :-1], axis=-1, keepdims=True), p[..., -1:])
+            p = np.concatenate([p[..., :-1] * np.ones(np.shape(strip(last))), last], axis=-1)
+            pp = np.asarray(strip(p), dtype=float)
+        counts = np.all((x >= 0) & (x == np.floor(x)), axis=-1) & (np.sum(x, axis=-1) == n)
+        xs = np.where(counts[..., None], x, 0.0)
+        out = sp.gammaln(np.where(counts, n, 0.0) + 1.0) + np.sum(sp.xlogy(xs, p) - sp.gammaln(xs + 1.0), axis=-1)
+        bad = np.any((pp < 0) | (pp > 1), axis=-1) | (n < 0) | (n != np.floor(n))
+        return _mask(bad, np.nan, _mask(counts, out, -np.inf))
+
+    def pmf(self, x, n, p):
+        return np.exp(self.logpmf(x, n, p))
 
 
 class _MultivariateNormal(_Joint):
@@ -746,4 +893,5 @@ expon, laplace, logistic, cauchy = _Expon(), _Laplace(), _Logistic(), _Cauchy()
 uniform, pareto, gumbel_r, gumbel_l, truncnorm = _Uniform(), _Pareto(), _GumbelR(), _GumbelL(), _Truncnorm()
 gennorm, vonmises, wrapcauchy = _Gennorm(), _Vonmises(), _Wrapcauchy()
 poisson, binom = _Poisson(), _Binom()
+geom, nbinom, betabinom, multinomial = _Geom(), _Nbinom(), _Betabinom(), _Multinomial()
 multivariate_normal, dirichlet = _MultivariateNormal(), _Dirichlet()
