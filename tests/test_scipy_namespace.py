@@ -324,6 +324,49 @@ def test_multinomial():
     np.testing.assert_allclose(g(p2), np.sum(x[:3], 0) / p2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sem_matches_scipy_and_differences(axis, keepdims):
+    for ddof in (0, 1):
+        f = lambda a: dst.sem(a, axis=axis, ddof=ddof, keepdims=keepdims)
+        np.testing.assert_allclose(f(A), ss.sem(A, axis=axis, ddof=ddof, keepdims=keepdims), rtol=1e-13)
+        check(f, A)
+    nan = A.copy()
+    nan[1, 2] = np.nan
+    for policy in ("propagate", "omit"):
+        np.testing.assert_allclose(dst.sem(nan, axis=axis, nan_policy=policy), ss.sem(nan, axis=axis, nan_policy=policy), rtol=1e-13)
+    check(lambda a: dst.sem(a, axis=axis, nan_policy="omit"), nan)
+    with pytest.raises(ValueError, match="nan"):
+        dst.sem(nan, axis=axis, nan_policy="raise")
+    y, t = ad.jvp(lambda a: dst.sem(a, axis=axis), (A.astype(np.float32),), (np.ones_like(A, dtype=np.float32),))
+    assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
+    g = ad.jit(ad.grad(lambda a: np.sum(dst.sem(a, axis=axis))))
+    g(A)
+    np.testing.assert_allclose(g(B), ad.grad(lambda a: np.sum(dst.sem(a, axis=axis)))(B), rtol=1e-12)
+
+
+def test_rankdata_and_mode_are_plain():
+    ties = np.array([[3.0, 1.0, 3.0, 2.0], [0.5, 0.5, 0.5, -1.0]])
+    for method in ("average", "min", "max", "dense", "ordinal"):
+        for axis in (None, 0, 1):
+            np.testing.assert_array_equal(dst.rankdata(ties, method, axis=axis), ss.rankdata(ties, method, axis=axis))
+    np.testing.assert_array_equal(dst.rankdata(np.array([1.0, np.nan]), nan_policy="omit"), ss.rankdata(np.array([1.0, np.nan]), nan_policy="omit"))
+    # on active values: the ranks of the values, carrying no derivative (reverse and forward)
+    f = lambda a: np.sum(a * dst.rankdata(a, axis=1))
+    np.testing.assert_array_equal(ad.grad(f)(A), ss.rankdata(A, axis=1))
+    np.testing.assert_array_equal(ad.jacfwd(f)(A), ss.rankdata(A, axis=1))
+    g = ad.jit(ad.grad(f))
+    g(A)
+    np.testing.assert_array_equal(g(B), ss.rankdata(B, axis=1))  # a new order at a new point
+    for axis in (0, 1, None):
+        for keepdims in (False, True):
+            want, got = ss.mode(ties, axis=axis, keepdims=keepdims), dst.mode(ties, axis=axis, keepdims=keepdims)
+            np.testing.assert_array_equal(got.mode, want.mode)
+            np.testing.assert_array_equal(got.count, want.count)
+    m = ad.grad(lambda a: np.sum(a * dst.mode(a, axis=None).count))(ties[1])
+    np.testing.assert_array_equal(m, [3.0, 3.0, 3.0, 3.0])
+
+
 def test_multivariate_normal_and_dirichlet():
     x = np.array([[0.3, -0.2, 1.0], [0.1, 0.4, -0.5]])
     mean = np.array([0.1, 0.0, 0.2])

@@ -11,7 +11,8 @@ the cdf of ``beta`` and ``t`` in their shapes; the quantile functions in their s
 ``gumbel_l``, ``truncnorm`` (SciPy's ``a``, ``b`` in standard units), ``gennorm`` and ``wrapcauchy`` give
 every method; ``vonmises`` gives ``logpdf`` and ``pdf`` (as JAX; its cdf raises).  The discrete ``geom``,
 ``nbinom`` and ``betabinom`` give ``logpmf``, ``pmf``, ``cdf``, ``sf`` (in their real parameters; ``k``
-carries no derivative), ``multinomial`` gives ``logpmf`` and ``pmf`` (in ``p``).
+carries no derivative), ``multinomial`` gives ``logpmf`` and ``pmf`` (in ``p``).  :func:`sem` is differentiable;
+:func:`rankdata` and :func:`mode` give plain values, as ``np.argsort`` does.
 
 Examples
 --------
@@ -30,12 +31,13 @@ import math
 import numpy as np
 from scipy import special as sp
 
-from ..core.dispatch import strip
+from ..core.dispatch import observe, strip
 from ..rules import load_scipy_rules
 
 __all__ = ["norm", "t", "gamma", "beta", "chi2", "expon", "laplace", "logistic", "cauchy", "poisson", "binom",
            "multivariate_normal", "dirichlet", "uniform", "pareto", "gumbel_r", "gumbel_l", "truncnorm", "gennorm",
-           "vonmises", "wrapcauchy", "geom", "nbinom", "betabinom", "multinomial"]
+           "vonmises", "wrapcauchy", "geom", "nbinom", "betabinom", "multinomial",
+           "sem", "rankdata", "mode"]
 
 load_scipy_rules()
 _LOG_SQRT_2PI = 0.9189385332046727
@@ -895,3 +897,81 @@ gennorm, vonmises, wrapcauchy = _Gennorm(), _Vonmises(), _Wrapcauchy()
 poisson, binom = _Poisson(), _Binom()
 geom, nbinom, betabinom, multinomial = _Geom(), _Nbinom(), _Betabinom(), _Multinomial()
 multivariate_normal, dirichlet = _MultivariateNormal(), _Dirichlet()
+
+
+def sem(a, axis=0, ddof=1, nan_policy="propagate", *, keepdims=False):
+    """The standard error of the mean, ``std(a, ddof) / √n`` along ``axis``, as
+    ``scipy.stats.sem``; differentiable in ``a``.
+
+    Parameters
+    ----------
+    a : array_like or active value
+    axis : int or None
+        The axis (None: all of ``a``, flattened).
+    ddof : int
+        Delta degrees of freedom of the standard deviation.
+    nan_policy : {'propagate', 'omit', 'raise'}
+        ``'omit'`` leaves the NaNs out (``nanstd`` over the count of the others);
+        ``'raise'`` raises a ``ValueError`` where ``a`` holds one.
+    keepdims : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> a = np.array([1.0, 2.0, 4.0])
+    >>> bool(np.isclose(stats.sem(a), np.std(a, ddof=1) / np.sqrt(3)))
+    True
+    >>> g = ad.grad(lambda a: stats.sem(a))(a)   # (a − mean) / ((n − 1) √n · std)
+    >>> np.allclose(g, (a - a.mean()) / (2 * np.sqrt(3) * np.std(a, ddof=1)))
+    True
+    """
+    if nan_policy not in ("propagate", "omit", "raise"):
+        raise ValueError(f"sem: nan_policy must be 'propagate', 'omit' or 'raise', got {nan_policy!r}")
+    nan = np.isnan(strip(a))
+    if nan_policy == "raise" and np.any(nan):
+        raise ValueError("sem: the input contains nan values")
+    if nan_policy == "omit" and np.any(nan):
+        n = np.sum(~nan, axis=axis, keepdims=keepdims)
+        return np.nanstd(a, axis=axis, ddof=ddof, keepdims=keepdims) / np.sqrt(n)
+    n = np.size(strip(a)) if axis is None else np.shape(strip(a))[axis]
+    return np.std(a, axis=axis, ddof=ddof, keepdims=keepdims) / math.sqrt(n)
+
+
+def rankdata(a, method="average", *, axis=None, nan_policy="propagate"):
+    """The ranks of ``a``'s elements (1 for the smallest; ties by ``method``), as
+    ``scipy.stats.rankdata``: a plain array of the values of an active ``a`` (ranks carry no
+    derivative; on a tape that is replayed they are a guard, as ``np.argsort``'s are).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from dualad.scipy import stats
+    >>> stats.rankdata(np.array([3.0, 1.0, 3.0, 2.0]))
+    array([3.5, 1. , 3.5, 2. ])
+    >>> float(ad.grad(lambda x: np.sum(x * stats.rankdata(x)))(np.array([0.2, 0.1]))[0])   # the ranks, constant
+    2.0
+    """
+    from scipy import stats as scipy_stats
+
+    return observe(scipy_stats.rankdata, a, method=method, axis=axis, nan_policy=nan_policy)
+
+
+def mode(a, axis=0, nan_policy="propagate", keepdims=False):
+    """The most frequent value along ``axis`` and its count, as ``scipy.stats.mode`` (the
+    smallest of equally frequent values): SciPy's ``ModeResult`` of plain arrays, for an active
+    ``a`` of its values (a mode carries no derivative).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualad.scipy import stats
+    >>> m = stats.mode(np.array([[1.0, 2.0], [1.0, 3.0], [2.0, 3.0]]))
+    >>> m.mode, m.count
+    (array([1., 3.]), array([2, 2]))
+    """
+    from scipy import stats as scipy_stats
+
+    return observe(scipy_stats.mode, a, axis=axis, nan_policy=nan_policy, keepdims=keepdims)
