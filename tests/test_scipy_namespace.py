@@ -569,6 +569,7 @@ def test_comb_factorial_zeta_match_scipy_and_differences():
     ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 1),
     ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 2),
     ("erfcx", (np.array([-2.0, 0.0, 0.5, 30.0]),), 0),
+    ("spence", (np.array([0.05, 0.5, 0.98, 1.3, 4.0, 50.0]),), 0),
 ])
 def test_more_special_functions_match_scipy_and_differences(name, args, argnum):
     f = getattr(dsp, name)
@@ -631,3 +632,42 @@ def test_two_output_functions_sici_fresnel(name, out, deriv, reps):
         np.testing.assert_allclose(ad.hessian(lambda x: np.sum(f(x)))(x).diagonal(), (deriv(x + h) - deriv(x - h)) / (2 * h),
                                    rtol=1e-6, atol=1e-6)
     assert dsp.sici(0.0)[0] == 0.0 and ad.grad(lambda x: dsp.sici(x)[0])(0.0) == 1.0
+
+
+def test_spence_at_one_and_its_edges():
+    """spence′(z) = ln z / (1 − z): −1 at z = 1 (its limit), and the limit's series there to
+    higher orders; SciPy's values (nan below 0); float32 kept; jit(grad) at a new point."""
+    z = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.testing.assert_array_equal(dsp.spence(z), sps.spence(z))
+        g = ad.grad(lambda z: np.sum(dsp.spence(z)))(z)
+    np.testing.assert_allclose(g[2:], [np.log(0.5) / 0.5, -1.0, -np.log(2.0)], rtol=1e-14)
+    assert np.isneginf(g[1]) and np.isnan(g[0])
+    for order, want in ((2, 0.5), (3, -2.0 / 3.0), (4, 1.5)):  # −ln(1 + u)/u = −1 + u/2 − u²/3 + u³/4
+        np.testing.assert_allclose(ad.derivative(dsp.spence, order=order)(1.0), want, rtol=1e-14)
+    h = 1e-3
+    d = lambda z: np.log(z) / (1.0 - z)
+    np.testing.assert_allclose(ad.derivative(dsp.spence, order=2)(1.0 + 2 * h), (d(1 + 3 * h) - d(1 + h)) / (2 * h), rtol=1e-5)
+    y, t = ad.jvp(dsp.spence, (np.float32([0.5, 2.0]),), (np.ones(2, np.float32),))
+    assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
+    g = ad.jit(ad.grad(lambda z: np.sum(dsp.spence(z))))
+    g(np.array([0.5, 2.0]))
+    np.testing.assert_allclose(g(np.array([0.7, 3.0])), d(np.array([0.7, 3.0])), rtol=1e-14)
+
+
+def test_bessel_jn_and_bernoulli():
+    z = np.array([0.0, 0.5, 2.0, 7.5, 30.0, -1.5])
+    got = dsp.bessel_jn(z, v=3)
+    assert got.shape == (4, 6)
+    np.testing.assert_array_equal(got, np.stack([sps.jv(k, z) for k in range(4)]))
+    check(lambda z: dsp.bessel_jn(z, v=3, n_iter=20), z[1:])  # J_k′ through jv's rule
+    np.testing.assert_allclose(ad.grad(lambda z: np.sum(dsp.bessel_jn(z, v=2)[1]))(z), 0.5 * (sps.jv(0, z) - sps.jv(2, z)), rtol=1e-12)
+    assert dsp.bessel_jn(np.float32(0.5), v=2).dtype == np.float32
+    g = ad.jit(ad.grad(lambda z: np.sum(dsp.bessel_jn(z, v=2))))
+    g(z[1:])
+    np.testing.assert_allclose(g(z[1:] + 0.1), ad.grad(lambda z: np.sum(dsp.bessel_jn(z, v=2)))(z[1:] + 0.1), rtol=1e-12)
+    with pytest.raises(ValueError, match="nonnegative"):
+        dsp.bessel_jn(z, v=-1)
+    np.testing.assert_array_equal(dsp.bernoulli(6), sps.bernoulli(6))
+    with pytest.raises(TypeError, match="plain integer"):
+        ad.grad(lambda n: dsp.bernoulli(n))(3.0)
