@@ -671,3 +671,24 @@ def test_bessel_jn_and_bernoulli():
     np.testing.assert_array_equal(dsp.bernoulli(6), sps.bernoulli(6))
     with pytest.raises(TypeError, match="plain integer"):
         ad.grad(lambda n: dsp.bernoulli(n))(3.0)
+
+
+@pytest.mark.parametrize("bw", [None, "silverman", 0.4])
+def test_gaussian_kde_matches_scipy_and_differences(bw):
+    rng = np.random.default_rng(1)
+    d1, d2, w = rng.normal(size=7), rng.normal(size=(2, 9)), rng.uniform(0.2, 1.0, size=9)
+    p1, p2 = np.linspace(-2.0, 2.0, 5), rng.normal(size=(2, 4))
+    for data, pts, wt in ((d1, p1, None), (d2, p2, None), (d2, p2, w)):
+        ours, ref = dst.gaussian_kde(data, bw, wt), ss.gaussian_kde(data, bw, wt)
+        for m in ("evaluate", "logpdf", "pdf", "__call__"):
+            np.testing.assert_allclose(getattr(ours, m)(pts), getattr(ref, m)(pts), rtol=1e-12, err_msg=m)
+        check(lambda p: dst.gaussian_kde(data, bw, wt).logpdf(p), pts)
+        check(lambda d: dst.gaussian_kde(d, bw, wt).logpdf(pts), data, rtol=1e-5, atol=1e-8)
+        if wt is not None:
+            check(lambda w: dst.gaussian_kde(data, bw, w).evaluate(pts), wt, rtol=1e-5, atol=1e-8)
+    f = lambda d: np.sum(dst.gaussian_kde(d, bw).logpdf(p1))
+    g = ad.jit(ad.grad(f))
+    g(d1)
+    np.testing.assert_allclose(g(d1 + 0.1), ad.grad(f)(d1 + 0.1), rtol=1e-12)
+    with pytest.raises(ValueError, match="dimension"):
+        dst.gaussian_kde(d2).evaluate(np.zeros((3, 2)))
