@@ -110,6 +110,13 @@ CONT = [  # (name, shape parameters, points)
     ("logistic", (), X - 0.5),
     ("cauchy", (), X - 0.5),
     ("chi2", (3.5,), X),
+    ("uniform", (), 0.2 + X / 2.5),
+    ("pareto", (2.5,), X + 1.5),
+    ("gumbel_r", (), X - 0.5),
+    ("gumbel_l", (), X - 0.5),
+    ("truncnorm", (-0.8, 1.5), X - 0.5),
+    ("gennorm", (1.5,), X - 0.5),
+    ("wrapcauchy", (0.4,), 2.0 * X),
 ]
 METHODS = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -137,6 +144,92 @@ def test_continuous_distributions(name, shapes, x):
             sh[i] = s
             return ours.logpdf(x, *sh, **kw)
         check(f, shapes[i])
+
+
+NEW_CONT = [c for c in CONT if c[0] in ("uniform", "pareto", "gumbel_r", "gumbel_l", "truncnorm", "gennorm", "wrapcauchy")]
+
+
+@pytest.mark.parametrize("name,shapes,x", [c for c in NEW_CONT if c[1]], ids=[c[0] for c in NEW_CONT if c[1]])
+def test_new_continuous_distributions_in_their_shapes(name, shapes, x):
+    """Every method in every shape parameter (the ppf too where its special function allows)."""
+    ours = getattr(dst, name)
+    kw = dict(loc=0.1, scale=1.3)
+    for m in METHODS + ["ppf"]:
+        if m == "ppf" and name == "gennorm":
+            continue  # gammaincinv is not differentiable in its first argument (raises, below)
+        pts = Q if m == "ppf" else x
+        for i in range(len(shapes)):
+            def f(s, i=i, m=m, pts=pts):
+                sh = list(shapes)
+                sh[i] = s
+                return getattr(ours, m)(pts, *sh, **kw)
+            check(f, shapes[i], rtol=1e-5, atol=1e-8)
+    with pytest.raises(TypeError, match="not differentiable"):
+        ad.grad(lambda b: dst.gennorm.ppf(0.3, b))(1.5)
+
+
+@pytest.mark.parametrize("a,b", [(0.3, 2.0), (-2.0, -0.5), (-np.inf, 0.5), (0.2, np.inf), (-3.0, 3.0)])
+def test_truncnorm_tails_and_infinite_bounds(a, b):
+    """SciPy's values in each case of the mass (left tail, right tail, centre, an infinite
+    bound), outside the support and at its edges; derivatives inside, in x and finite bounds."""
+    x = np.array([-4.0, a if np.isfinite(a) else -1.0, -0.7, 0.0, 0.4, 1.2, b if np.isfinite(b) else 2.0, 4.0])
+    for m in METHODS + ["ppf"]:
+        pts = Q if m == "ppf" else x
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(getattr(dst.truncnorm, m)(pts, a, b), getattr(ss.truncnorm, m)(pts, a, b),
+                                       rtol=1e-9, atol=1e-300, err_msg=m)
+    inside = x[(x > a + 0.05) & (x < b - 0.05)]
+    for m in METHODS:
+        check(lambda x: getattr(dst.truncnorm, m)(x, a, b), inside)
+        if np.isfinite(a):
+            check(lambda a: getattr(dst.truncnorm, m)(inside, a, b), a, rtol=1e-5, atol=1e-8)
+        if np.isfinite(b):
+            check(lambda b: getattr(dst.truncnorm, m)(inside, a, b), b, rtol=1e-5, atol=1e-8)
+    check(lambda q: dst.truncnorm.ppf(q, a, b), Q, rtol=1e-5)
+
+
+def test_new_continuous_edges_are_scipys():
+    """Outside the support: logpdf −inf, pdf 0, cdf 0 or 1; the support's ends included."""
+    cases = [("uniform", (), [-0.5, 0.0, 1.0, 1.5]), ("pareto", (2.5,), [0.0, 0.5, 1.0, 3.0]),
+             ("wrapcauchy", (0.4,), [-1.0, 0.0, np.pi, 2 * np.pi, 7.0]), ("gennorm", (0.7,), [-2.0, 0.0, 2.0]),
+             ("gumbel_r", (), [-3.0, 40.0]), ("gumbel_l", (), [-40.0, 3.0]), ("vonmises", (2.0,), [-4.0, 0.0, 3.0, 7.0])]
+    for name, shapes, x in cases:
+        x = np.array(x)
+        for m in (("logpdf", "pdf") if name == "vonmises" else METHODS):
+            with np.errstate(divide="ignore"):
+                np.testing.assert_allclose(getattr(getattr(dst, name), m)(x, *shapes), getattr(getattr(ss, name), m)(x, *shapes),
+                                           rtol=1e-9, atol=1e-300, err_msg=f"{name}.{m}")
+    assert np.isneginf(dst.uniform.logpdf(1.5)) and dst.pareto.pdf(0.5, 2.0) == 0.0
+
+
+def test_vonmises_density_only():
+    x = np.array([-4.0, -0.3, 0.5, 2.0, 7.0])
+    for m in ("logpdf", "pdf"):
+        for kw in ({}, dict(loc=0.2, scale=1.1)):
+            np.testing.assert_allclose(getattr(dst.vonmises, m)(x, 2.5, **kw), getattr(ss.vonmises, m)(x, 2.5, **kw), rtol=1e-12)
+        check(lambda x: getattr(dst.vonmises, m)(x, 2.5), x)
+        check(lambda k: getattr(dst.vonmises, m)(x, k), 2.5)
+        check(lambda s: getattr(dst.vonmises, m)(x, 2.5, 0.2, s), 1.1)
+    for m in ("cdf", "logcdf", "sf", "logsf", "ppf"):
+        with pytest.raises(NotImplementedError, match="vonmises offers logpdf and pdf"):
+            getattr(dst.vonmises, m)(0.5, 2.5)
+
+
+@pytest.mark.parametrize("name,shapes,x", NEW_CONT + [("vonmises", (2.5,), X)], ids=[c[0] for c in NEW_CONT] + ["vonmises"])
+def test_new_continuous_float32_and_jit(name, shapes, x):
+    """float32 in, float32 out (value and derivative); jit(grad) at a new point is grad there."""
+    ours = getattr(dst, name)
+    methods = ("logpdf", "pdf") if name == "vonmises" else METHODS
+    x32, s32 = x.astype(np.float32), [np.float32(s) for s in shapes]
+    for m in methods:
+        y, t = ad.jvp(lambda x: getattr(ours, m)(x, *s32), (x32,), (np.ones_like(x32),))
+        assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32, m
+        np.testing.assert_allclose(ad.primal(y), getattr(ours, m)(x, *shapes), rtol=2e-5, atol=1e-6)
+    f = lambda x: np.sum(ours.logpdf(x, *shapes, loc=0.1, scale=1.3))
+    g = ad.jit(ad.grad(f))
+    g(x)
+    x2 = x + 0.01
+    np.testing.assert_allclose(g(x2), ad.grad(f)(x2), rtol=1e-12)
 
 
 def test_gamma_cdf_in_its_shape():
@@ -170,6 +263,108 @@ def test_discrete_distributions():
     for m in ("logpmf", "pmf", "cdf"):
         check(lambda p: getattr(dst.binom, m)(kb, 7, p), 0.3)
     assert np.isneginf(dst.poisson.logpmf(-1.0, 2.0)) and np.isneginf(dst.binom.logpmf(8.0, 7, 0.3))
+
+
+KD = np.array([-1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 5.0, 6.0, 9.0])  # outside, inside, not integers, beyond n
+DISC = [  # (name, parameters, the differentiable parameters of logpmf / pmf, of cdf / sf)
+    ("geom", (0.3,), (0,), (0,)),
+    ("nbinom", (2.5, 0.3), (0, 1), (1,)),
+    ("betabinom", (5.0, 2.0, 3.0), (0, 1, 2), (0, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("name,params,dpmf,dcdf", DISC, ids=[d[0] for d in DISC])
+def test_new_discrete_distributions(name, params, dpmf, dcdf):
+    ref, ours = getattr(ss, name), getattr(dst, name)
+    inside = KD[(KD >= (1 if name == "geom" else 0)) & (KD <= 3) & (KD == np.floor(KD))]  # (inside 0..n as n moves)
+    for m in ("logpmf", "pmf", "cdf", "sf"):
+        for kw in ({}, dict(loc=1.0)):
+            with np.errstate(divide="ignore"):
+                np.testing.assert_allclose(getattr(ours, m)(KD, *params, **kw), getattr(ref, m)(KD, *params, **kw),
+                                           rtol=1e-10, atol=1e-300, err_msg=f"{name}.{m}")
+        pts = inside if m in ("logpmf", "pmf") else KD[KD < 4] + 0.5  # (k = n: a jump as n moves)
+        for i in (dpmf if m in ("logpmf", "pmf") else dcdf):
+            def f(v, i=i, m=m, pts=pts):
+                ps = list(params)
+                ps[i] = v
+                return getattr(ours, m)(pts, *ps)
+            check(f, params[i], rtol=1e-6, atol=1e-9)
+    f = lambda v: np.sum(ours.logpmf(inside, *params[:-1], v))
+    g = ad.jit(ad.grad(f))
+    g(params[-1])
+    np.testing.assert_allclose(g(params[-1] * 0.9), ad.grad(f)(params[-1] * 0.9), rtol=1e-12)
+
+
+def test_nbinom_cdf_in_n_raises_naming_betainc():
+    with pytest.raises(TypeError, match="betainc is not differentiable in its argument 'a'"):
+        ad.grad(lambda n: dst.nbinom.cdf(2.0, n, 0.3))(2.5)
+
+
+def test_multinomial():
+    x = np.array([[2.0, 1.0, 0.0], [1.0, 1.0, 1.0], [3.0, 0.0, 0.0], [1.5, 1.5, 0.0], [4.0, -1.0, 0.0], [1.0, 1.0, 0.0]])
+    p = np.array([0.5, 0.3, 0.2])
+    for m in ("logpmf", "pmf"):
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(getattr(dst.multinomial, m)(x, 3, p), getattr(ss.multinomial, m)(x, 3, p), rtol=1e-12)
+            pb = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])[:, None, :]  # batched p
+            np.testing.assert_allclose(getattr(dst.multinomial, m)(x, 3, pb), getattr(ss.multinomial, m)(x, 3, pb), rtol=1e-12)
+        # derivative x/p in every entry, as JAX (differences would leave the simplex, where SciPy adjusts p)
+        want = x[:3] / p * (1.0 if m == "logpmf" else ss.multinomial.pmf(x[:3], 3, p)[:, None])
+        for jac in (ad.jacfwd, ad.jacrev):
+            np.testing.assert_allclose(jac(lambda p: getattr(dst.multinomial, m)(x[:3], 3, p))(p), want, rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(lambda p: np.sum(dst.multinomial.logpmf(x[:3], 3, p)))(p), np.sum(x[:3], 0) / p)
+    assert np.isnan(dst.multinomial.logpmf(x[0], 3, np.array([1.2, -0.1, -0.1])))
+    # a p off the simplex: SciPy (1.17) takes its last entry as 1 − Σ of the others
+    off = np.array([0.5, 0.3, 0.3])
+    np.testing.assert_allclose(dst.multinomial.logpmf(x[:3], 3, off), dst.multinomial.logpmf(x[:3], 3, p), rtol=1e-14)
+    assert ad.grad(lambda p: np.sum(dst.multinomial.logpmf(x[:3], 3, p)))(off)[-1] == 0.0
+    g = ad.jit(ad.grad(lambda p: np.sum(dst.multinomial.logpmf(x[:3], 3, p))))
+    g(p)
+    p2 = np.array([0.2, 0.2, 0.6])
+    np.testing.assert_allclose(g(p2), np.sum(x[:3], 0) / p2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sem_matches_scipy_and_differences(axis, keepdims):
+    for ddof in (0, 1):
+        f = lambda a: dst.sem(a, axis=axis, ddof=ddof, keepdims=keepdims)
+        np.testing.assert_allclose(f(A), ss.sem(A, axis=axis, ddof=ddof, keepdims=keepdims), rtol=1e-13)
+        check(f, A)
+    nan = A.copy()
+    nan[1, 2] = np.nan
+    for policy in ("propagate", "omit"):
+        np.testing.assert_allclose(dst.sem(nan, axis=axis, nan_policy=policy), ss.sem(nan, axis=axis, nan_policy=policy), rtol=1e-13)
+    check(lambda a: dst.sem(a, axis=axis, nan_policy="omit"), nan)
+    with pytest.raises(ValueError, match="nan"):
+        dst.sem(nan, axis=axis, nan_policy="raise")
+    y, t = ad.jvp(lambda a: dst.sem(a, axis=axis), (A.astype(np.float32),), (np.ones_like(A, dtype=np.float32),))
+    assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
+    g = ad.jit(ad.grad(lambda a: np.sum(dst.sem(a, axis=axis))))
+    g(A)
+    np.testing.assert_allclose(g(B), ad.grad(lambda a: np.sum(dst.sem(a, axis=axis)))(B), rtol=1e-12)
+
+
+def test_rankdata_and_mode_are_plain():
+    ties = np.array([[3.0, 1.0, 3.0, 2.0], [0.5, 0.5, 0.5, -1.0]])
+    for method in ("average", "min", "max", "dense", "ordinal"):
+        for axis in (None, 0, 1):
+            np.testing.assert_array_equal(dst.rankdata(ties, method, axis=axis), ss.rankdata(ties, method, axis=axis))
+    np.testing.assert_array_equal(dst.rankdata(np.array([1.0, np.nan]), nan_policy="omit"), ss.rankdata(np.array([1.0, np.nan]), nan_policy="omit"))
+    # on active values: the ranks of the values, carrying no derivative (reverse and forward)
+    f = lambda a: np.sum(a * dst.rankdata(a, axis=1))
+    np.testing.assert_array_equal(ad.grad(f)(A), ss.rankdata(A, axis=1))
+    np.testing.assert_array_equal(ad.jacfwd(f)(A), ss.rankdata(A, axis=1))
+    g = ad.jit(ad.grad(f))
+    g(A)
+    np.testing.assert_array_equal(g(B), ss.rankdata(B, axis=1))  # a new order at a new point
+    for axis in (0, 1, None):
+        for keepdims in (False, True):
+            want, got = ss.mode(ties, axis=axis, keepdims=keepdims), dst.mode(ties, axis=axis, keepdims=keepdims)
+            np.testing.assert_array_equal(got.mode, want.mode)
+            np.testing.assert_array_equal(got.count, want.count)
+    m = ad.grad(lambda a: np.sum(a * dst.mode(a, axis=None).count))(ties[1])
+    np.testing.assert_array_equal(m, [3.0, 3.0, 3.0, 3.0])
 
 
 def test_multivariate_normal_and_dirichlet():
@@ -374,6 +569,7 @@ def test_comb_factorial_zeta_match_scipy_and_differences():
     ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 1),
     ("hyp2f1", (np.array([0.3, 1.5, 0.2]), np.array([0.4, -0.5, 0.7]), np.array([0.5, 2.5, 0.3]), np.array([0.9, -0.9, -3.0])), 2),
     ("erfcx", (np.array([-2.0, 0.0, 0.5, 30.0]),), 0),
+    ("spence", (np.array([0.05, 0.5, 0.98, 1.3, 4.0, 50.0]),), 0),
 ])
 def test_more_special_functions_match_scipy_and_differences(name, args, argnum):
     f = getattr(dsp, name)
@@ -436,3 +632,63 @@ def test_two_output_functions_sici_fresnel(name, out, deriv, reps):
         np.testing.assert_allclose(ad.hessian(lambda x: np.sum(f(x)))(x).diagonal(), (deriv(x + h) - deriv(x - h)) / (2 * h),
                                    rtol=1e-6, atol=1e-6)
     assert dsp.sici(0.0)[0] == 0.0 and ad.grad(lambda x: dsp.sici(x)[0])(0.0) == 1.0
+
+
+def test_spence_at_one_and_its_edges():
+    """spence′(z) = ln z / (1 − z): −1 at z = 1 (its limit), and the limit's series there to
+    higher orders; SciPy's values (nan below 0); float32 kept; jit(grad) at a new point."""
+    z = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.testing.assert_array_equal(dsp.spence(z), sps.spence(z))
+        g = ad.grad(lambda z: np.sum(dsp.spence(z)))(z)
+    np.testing.assert_allclose(g[2:], [np.log(0.5) / 0.5, -1.0, -np.log(2.0)], rtol=1e-14)
+    assert np.isneginf(g[1]) and np.isnan(g[0])
+    for order, want in ((2, 0.5), (3, -2.0 / 3.0), (4, 1.5)):  # −ln(1 + u)/u = −1 + u/2 − u²/3 + u³/4
+        np.testing.assert_allclose(ad.derivative(dsp.spence, order=order)(1.0), want, rtol=1e-14)
+    h = 1e-3
+    d = lambda z: np.log(z) / (1.0 - z)
+    np.testing.assert_allclose(ad.derivative(dsp.spence, order=2)(1.0 + 2 * h), (d(1 + 3 * h) - d(1 + h)) / (2 * h), rtol=1e-5)
+    y, t = ad.jvp(dsp.spence, (np.float32([0.5, 2.0]),), (np.ones(2, np.float32),))
+    assert ad.primal(y).dtype == np.float32 and t.dtype == np.float32
+    g = ad.jit(ad.grad(lambda z: np.sum(dsp.spence(z))))
+    g(np.array([0.5, 2.0]))
+    np.testing.assert_allclose(g(np.array([0.7, 3.0])), d(np.array([0.7, 3.0])), rtol=1e-14)
+
+
+def test_bessel_jn_and_bernoulli():
+    z = np.array([0.0, 0.5, 2.0, 7.5, 30.0, -1.5])
+    got = dsp.bessel_jn(z, v=3)
+    assert got.shape == (4, 6)
+    np.testing.assert_array_equal(got, np.stack([sps.jv(k, z) for k in range(4)]))
+    check(lambda z: dsp.bessel_jn(z, v=3, n_iter=20), z[1:])  # J_k′ through jv's rule
+    np.testing.assert_allclose(ad.grad(lambda z: np.sum(dsp.bessel_jn(z, v=2)[1]))(z), 0.5 * (sps.jv(0, z) - sps.jv(2, z)), rtol=1e-12)
+    assert dsp.bessel_jn(np.float32(0.5), v=2).dtype == np.float32
+    g = ad.jit(ad.grad(lambda z: np.sum(dsp.bessel_jn(z, v=2))))
+    g(z[1:])
+    np.testing.assert_allclose(g(z[1:] + 0.1), ad.grad(lambda z: np.sum(dsp.bessel_jn(z, v=2)))(z[1:] + 0.1), rtol=1e-12)
+    with pytest.raises(ValueError, match="nonnegative"):
+        dsp.bessel_jn(z, v=-1)
+    np.testing.assert_array_equal(dsp.bernoulli(6), sps.bernoulli(6))
+    with pytest.raises(TypeError, match="plain integer"):
+        ad.grad(lambda n: dsp.bernoulli(n))(3.0)
+
+
+@pytest.mark.parametrize("bw", [None, "silverman", 0.4])
+def test_gaussian_kde_matches_scipy_and_differences(bw):
+    rng = np.random.default_rng(1)
+    d1, d2, w = rng.normal(size=7), rng.normal(size=(2, 9)), rng.uniform(0.2, 1.0, size=9)
+    p1, p2 = np.linspace(-2.0, 2.0, 5), rng.normal(size=(2, 4))
+    for data, pts, wt in ((d1, p1, None), (d2, p2, None), (d2, p2, w)):
+        ours, ref = dst.gaussian_kde(data, bw, wt), ss.gaussian_kde(data, bw, wt)
+        for m in ("evaluate", "logpdf", "pdf", "__call__"):
+            np.testing.assert_allclose(getattr(ours, m)(pts), getattr(ref, m)(pts), rtol=1e-12, err_msg=m)
+        check(lambda p: dst.gaussian_kde(data, bw, wt).logpdf(p), pts)
+        check(lambda d: dst.gaussian_kde(d, bw, wt).logpdf(pts), data, rtol=1e-5, atol=1e-8)
+        if wt is not None:
+            check(lambda w: dst.gaussian_kde(data, bw, w).evaluate(pts), wt, rtol=1e-5, atol=1e-8)
+    f = lambda d: np.sum(dst.gaussian_kde(d, bw).logpdf(p1))
+    g = ad.jit(ad.grad(f))
+    g(d1)
+    np.testing.assert_allclose(g(d1 + 0.1), ad.grad(f)(d1 + 0.1), rtol=1e-12)
+    with pytest.raises(ValueError, match="dimension"):
+        dst.gaussian_kde(d2).evaluate(np.zeros((3, 2)))

@@ -264,6 +264,20 @@ def _fresnel_c(x):
     return fresnel_c(x), np.cos(0.5 * _PI * x * x)
 
 
+# --- Spence's function (the dilogarithm) --------------------------------------------------------
+
+
+@elementwise(special.spence, domain=((0.2, 3.0),), scalar=_native("spence"),
+             nondiff="spence′(1) = −1, its limit (and its Taylor polynomial there for higher orders); spence′(0) = −inf",
+             text=("spence({a})", ("(ln {a} / (1 − {a}))",)))
+def spence(z):
+    # spence(z) = ∫₁^z ln t / (1 − t) dt: the derivative ln z / (1 − z), and at z = 1 (0/0) the
+    # series −ln(1 + u)/u = −1 + u/2 − u²/3 + u³/4 in u = z − 1 (exact there to the fourth order)
+    one = (z == 1.0) * 1.0
+    u = z - 1.0
+    return special.spence(z), (1.0 - one) * np.log(z) / (one - u) + one * (u * (0.5 + u * (u * 0.25 - 1.0 / 3.0)) - 1.0)
+
+
 # --- exponential integrals ----------------------------------------------------------------------
 
 

@@ -4,7 +4,8 @@ The ufuncs (``erf``, ``gammaln``, ``xlogy``...) are SciPy's own, re-exported: th
 dualad's rules (:mod:`dualad.rules.special`) through ``__array_ufunc__``.  The functions SciPy
 writes in Python around ``np.asarray`` are written here with differentiable operations:
 :func:`logsumexp`, :func:`softmax`, :func:`log_softmax`, :func:`polygamma`,
-:func:`multigammaln`, :func:`comb`, :func:`factorial`, :func:`zeta`.
+:func:`multigammaln`, :func:`comb`, :func:`factorial`, :func:`zeta`; and JAX's :func:`bessel_jn`
+and :func:`bernoulli`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from scipy.special import (  # noqa: F401  (SciPy's ufuncs, differentiable as th
     psi,
     rel_entr,
     rgamma,
+    spence,
     stdtrit,
     wofz,
     xlog1py,
@@ -78,7 +80,7 @@ __all__ = [
     "erfc", "erfcinv", "erfcx", "erfinv", "exp1", "expi", "expit", "expn", "gamma", "gammainc", "gammaincc",
     "gammaincinv", "gammaln", "gammasgn", "hyp1f1", "hyp2f1", "i0", "i0e", "i1", "i1e", "iv", "ive", "j0", "j1",
     "jv", "kl_div", "log_ndtr", "loggamma", "logit", "ndtr", "ndtri", "owens_t", "poch", "psi", "rel_entr",
-    "rgamma", "stdtrit", "wofz", "xlog1py", "xlogy", "y0", "y1", "yn",
+    "rgamma", "stdtrit", "wofz", "xlog1py", "xlogy", "y0", "y1", "yn", "spence", "bessel_jn", "bernoulli",
 ]
 
 load_scipy_rules()
@@ -322,3 +324,52 @@ def fresnel(x):
     if not is_active(x):
         return _sp.fresnel(x)
     return RULES["fresnel_s"](x), RULES["fresnel_c"](x)
+
+
+def bessel_jn(z, *, v, n_iter=50):
+    """The Bessel functions of the first kind ``J_0(z), ..., J_v(z)``, stacked on a new first
+    axis, as ``jax.scipy.special.bessel_jn``: SciPy's ``jv`` of each order (its values, also at
+    ``z = 0`` and ``z < 0``), differentiable in ``z`` through the rule of ``jv``.
+
+    Parameters
+    ----------
+    z : array_like or active value
+    v : int
+        The highest order (keyword only, as JAX's).
+    n_iter : int
+        Accepted for JAX's signature (its recurrence's length); SciPy's ``jv`` needs none.
+
+    Returns
+    -------
+    array of shape ``(v + 1,) + z.shape``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dualad as ad
+    >>> from scipy import special
+    >>> from dualad.scipy.special import bessel_jn
+    >>> bessel_jn(np.array([0.0, 1.0]), v=1).shape
+    (2, 2)
+    >>> bool(np.isclose(ad.grad(lambda z: bessel_jn(z, v=1)[0])(1.0), -special.j1(1.0)))   # J₀′ = −J₁
+    True
+    """
+    v = int(v)
+    if v < 0:
+        raise ValueError(f"bessel_jn: the highest order v must be a nonnegative integer, got {v}")
+    return np.stack([jv(float(k), z) for k in range(v + 1)])
+
+
+def bernoulli(n):
+    """The Bernoulli numbers ``B_0, ..., B_n`` (``B_1 = −1/2``), as ``scipy.special.bernoulli``
+    and ``jax.scipy.special.bernoulli``: plain numbers of a plain integer ``n``.
+
+    Examples
+    --------
+    >>> from dualad.scipy.special import bernoulli
+    >>> bernoulli(4)
+    array([ 1.        , -0.5       ,  0.16666667,  0.        , -0.03333333])
+    """
+    if is_active(n):
+        raise TypeError("bernoulli(n) takes a plain integer n: the Bernoulli numbers carry no derivative")
+    return _sp.bernoulli(n)
