@@ -324,6 +324,7 @@ def elementwise(
     dtypes=None,
     parse: Callable | None = None,
     ufunc_like: bool = False,
+    name: str | None = None,
 ):
     """Declare an elementwise rule.
 
@@ -355,6 +356,9 @@ def elementwise(
     ufunc_like : bool
         ``function`` computes the value on plain arrays as a ufunc would (broadcasting,
         ``out=``): it becomes the rule's ``array_fn``.
+    name : str, optional
+        The rule's name, where the function's ``__name__`` is another rule's already (SciPy's
+        ``log1p``, a ufunc of its own whose values are not NumPy's ``log1p``'s to the last bit).
 
     Examples
     --------
@@ -371,7 +375,7 @@ def elementwise(
 
     def register(fn: Callable) -> ElementwiseRule:
         nin = len(inspect.signature(fn).parameters)
-        rule = _make_rule(function_or_name, fn, nin, domain, nondiff, scalar)
+        rule = _make_rule(function_or_name, fn, nin, domain, nondiff, scalar, name)
         rule.scalar, rule.cuda, rule.parse = scalar, cuda, parse
         rule.text = _check_text(rule.name, nin, text)
         rule.argnums = tuple(range(nin)) if argnums is None else tuple(int(i) for i in argnums)
@@ -391,10 +395,11 @@ def elementwise(
     return register
 
 
-def _make_rule(function_or_name, fn: Callable, nin: int, domain, nondiff: str, scalar) -> ElementwiseRule:
+def _make_rule(function_or_name, fn: Callable, nin: int, domain, nondiff: str, scalar, name=None) -> ElementwiseRule:
     ufunc = function_or_name if isinstance(function_or_name, np.ufunc) else None
     function = function_or_name if callable(function_or_name) else None
-    name = function.__name__ if function is not None else str(function_or_name)
+    if name is None:
+        name = function.__name__ if function is not None else str(function_or_name)
     if name in RULES:
         raise ValueError(f"elementwise rule {name!r} is declared twice")
     if ufunc is not None and ufunc.nin != nin:
