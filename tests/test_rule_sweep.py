@@ -250,6 +250,9 @@ def test_special_rule_second_order(rule, i, n):
                    ("boxcox", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",  # d²/dλ²
                    ("boxcox1p", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",
                    ("_zeta", 0): "zeta_ds is not differentiable in its argument 's'",
+                   ("zetac", 0): "zeta_ds is not differentiable in its argument 's'",
+                   ("inv_boxcox", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",
+                   ("inv_boxcox1p", 1): "boxcox_dlambda is not differentiable in its argument 'lmbda'",
                    ("hyp1f1", 0): "hyp1f1_d. is not differentiable in its argument 'a'",  # in the parameters
                    ("hyp1f1", 1): "hyp1f1_d. is not differentiable in its argument 'b'",
                    ("hyp2f1", 0): "hyp2f1_d. is not differentiable in its argument 'a'",
@@ -313,13 +316,14 @@ def test_gammainc_second_derivative_in_a():
 def test_special_rules_have_derived_tangents():
     """The fused second-order kernels read every SciPy rule's source, except those whose
     partials call a rule not differentiable in some input (gammainc_da's gammainc_da2 in a; the
-    parameter derivatives of boxcox, boxcox1p, hyp1f1, hyp2f1 and zeta in s): their sweeps
+    parameter derivatives of boxcox, boxcox1p, inv_boxcox, inv_boxcox1p, hyp1f1, hyp2f1 and zeta and zetac
+    in s): their sweeps
     evaluate them on dual numbers, where an active parameter raises.  The outputs of SciPy's
     two-output functions (sici, fresnel) call their own function, which has its rule: derived."""
     from dualad.rules.derive import check_all
 
     missing = {name for name, _ in check_all().items() if RULES[name] in SPECIAL}
-    assert missing == {"gammainc_da", "boxcox", "boxcox1p", "hyp1f1", "hyp2f1", "_zeta"}
+    assert missing == {"gammainc_da", "boxcox", "boxcox1p", "inv_boxcox", "inv_boxcox1p", "hyp1f1", "hyp2f1", "_zeta", "zetac"}
     from dualad.rules import special as rule_special
 
     x = np.linspace(0.3, 3.0, 5000)  # large: the fused kernels run the derived tangents

@@ -816,3 +816,262 @@ def stdtrit(df, p):
     t = special.stdtrit(df, p)
     log_pdf = special.gammaln(0.5 * (df + 1.0)) - special.gammaln(0.5 * df) - 0.5 * (np.log(df) + _LOG_PI) - 0.5 * (df + 1.0) * np.log1p(t * t / df)
     return t, 0.0, np.exp(-log_pdf)
+
+
+# --- SciPy's own versions of NumPy's functions: ufuncs of their own, whose values differ from
+# NumPy's in the last bit (Cephes' algorithms), so each is its own rule, named special_<name> --------
+
+_LN10 = math.log(10.0)
+
+
+@elementwise(special.log1p, name="special_log1p", domain=((-0.8, 2.0),), scalar=_native("log1p"),
+             text=("ln(1 + {a})", ("/(1 + {a})",)))
+def special_log1p(x):
+    return special.log1p(x), 1.0 / (1.0 + x)
+
+
+@elementwise(special.expm1, name="special_expm1", scalar=_native("expm1"), text=("expm1 {a}", ("exp {a}",)))
+def special_expm1(x):
+    y = special.expm1(x)
+    return y, y + 1.0
+
+
+@elementwise(special.exp2, name="special_exp2", scalar=_native("exp2"), text=("2^{a}", ("(2^{a} × ln 2)",)))
+def special_exp2(x):
+    y = special.exp2(x)
+    return y, y * _LN2
+
+
+@elementwise(special.cbrt, name="special_cbrt", domain=_POS, scalar=_native("cbrt"), nondiff="cbrt'(0) = +inf",
+             text=("∛{a}", ("/(3∛{a}²)",)))
+def special_cbrt(x):
+    y = special.cbrt(x)
+    return y, 1.0 / (3.0 * y * y)
+
+
+@elementwise(special.round, name="special_round", scalar=_native("round"), nondiff="derivative 0 everywhere",
+             text=("round {a}", ("0",)))
+def special_round(x):
+    return special.round(x), 0.0
+
+
+# --- closed forms: logistic, exponentials, trigonometric functions in degrees ------------------------
+
+_DEG = _PI / 180.0
+
+
+@elementwise(special.log_expit, domain=((-4.0, 4.0),), scalar=_native("log_expit"), text=("ln σ({a})", ("σ(−{a})",)))
+def log_expit(x):
+    return special.log_expit(x), special.expit(-x)
+
+
+@elementwise(special.exp10, scalar=_native("exp10"), text=("10^{a}", ("(10^{a} × ln 10)",)))
+def exp10(x):
+    y = special.exp10(x)
+    return y, y * _LN10
+
+
+@elementwise(special.exprel, scalar=_native("exprel"), nondiff="exprel′(0) = 1/2, its limit",
+             text=("exprel {a}", ("((e^{a} − exprel {a}) / {a})",)))
+def exprel(x):
+    # exprel = (eˣ − 1)/x: exprel′ = (eˣ − exprel)/x (a difference of O(x), not the O(x²) one of
+    # (eˣ(x − 1) + 1)/x²), and the limit 1/2 at x = 0
+    y = special.exprel(x)
+    z = (x == 0) * 1.0
+    return y, (np.exp(x) - y) / (x + z) + 0.5 * z
+
+
+@elementwise(special.cosm1, scalar=_native("cosm1"), text=("(cos {a} − 1)", ("(−sin {a})",)))
+def cosm1(x):
+    return special.cosm1(x), -np.sin(x)
+
+
+@elementwise(special.powm1, domain=((0.3, 3.0), (-2.0, 2.0)), scalar=_native("powm1", 2),
+             nondiff="x > 0 (the derivative in y reads ln x)", text=("({a}^{b} − 1)", ("({b} {a}^({b} − 1))", "({a}^{b} ln {a})")))
+def powm1(x, y):
+    v = special.powm1(x, y)
+    return v, y * np.power(x, y - 1.0), (v + 1.0) * np.log(x)
+
+
+@elementwise(special.erfi, scalar=_native("erfi"), text=("erfi {a}", ("((2/√π) exp({a}²))",)))
+def erfi(x):
+    return special.erfi(x), _TWO_OVER_SQRT_PI * np.exp(x * x)
+
+
+@elementwise(special.sindg, domain=((-170.0, 170.0),), scalar=_native("sindg"), text=("sin({a}°)", ("((π/180) cos({a}°))",)))
+def sindg(x):
+    return special.sindg(x), _DEG * special.cosdg(x)
+
+
+@elementwise(special.cosdg, domain=((-170.0, 170.0),), scalar=_native("cosdg"), text=("cos({a}°)", ("(−(π/180) sin({a}°))",)))
+def cosdg(x):
+    return special.cosdg(x), -_DEG * special.sindg(x)
+
+
+@elementwise(special.tandg, domain=((-80.0, 80.0),), scalar=_native("tandg"), text=("tan({a}°)", ("((π/180)(1 + tan²({a}°)))",)))
+def tandg(x):
+    y = special.tandg(x)
+    return y, _DEG * (1.0 + y * y)
+
+
+@elementwise(special.cotdg, domain=((10.0, 170.0),), scalar=_native("cotdg"), text=("cot({a}°)", ("(−(π/180)(1 + cot²({a}°)))",)))
+def cotdg(x):
+    y = special.cotdg(x)
+    return y, -_DEG * (1.0 + y * y)
+
+
+@elementwise(special.wrightomega, scalar=_native("wrightomega"), text=("ω({a})", ("(ω({a}) / (1 + ω({a})))",)))
+def wrightomega(x):
+    w = special.wrightomega(x)  # w + ln w = x: w′ = w / (1 + w)
+    return w, w / (1.0 + w)
+
+
+# --- Huber losses: in the residual r and in delta -------------------------------------------------
+
+
+@elementwise(special.huber, domain=((0.5, 2.0), (-3.0, 3.0)), scalar=_native("huber", 2),
+             nondiff="the second derivatives jump at |r| = delta (the quadratic branch's there); delta < 0: inf, derivatives 0",
+             text=("huber({a}, {b})", None))
+def huber(delta, r):
+    # r²/2 for |r| ≤ δ, else δ(|r| − δ/2): ∂r = r or δ sign r, ∂δ = 0 or |r| − δ (continuous at |r| = δ)
+    a = np.abs(r)
+    inner = (a <= delta) * 1.0
+    outer = (a > delta) * (delta >= 0) * 1.0
+    return special.huber(delta, r), outer * (a - delta), inner * r + outer * delta * np.sign(r)
+
+
+@elementwise(special.pseudo_huber, domain=((0.5, 2.0), (-3.0, 3.0)), scalar=_native("pseudo_huber", 2),
+             nondiff="delta > 0", text=("pseudo_huber({a}, {b})", None))
+def pseudo_huber(delta, r):
+    # δ²(√(1 + (r/δ)²) − 1): ∂r = r/s, ∂δ = 2v/δ − r²/(δ s) with s = √(1 + (r/δ)²) (v read, no s − 1)
+    v = special.pseudo_huber(delta, r)
+    s = np.sqrt(1.0 + (r / delta) ** 2)
+    return v, 2.0 * v / delta - r * r / (delta * s), r / s
+
+
+# --- inverse Box-Cox transforms: the inverse function's derivatives, written with boxcox's ---------
+# x = inv_boxcox(y, λ) solves boxcox(x, λ) = y: ∂x/∂y = 1/x^(λ−1) and ∂x/∂λ = −∂boxcox/∂λ · ∂x/∂y.
+
+
+@elementwise(special.inv_boxcox, domain=((-0.5, 0.9), (-1.0, 1.0)), scalar=_native("inv_boxcox", 2),
+             text=("boxcox⁻¹({a}, {b})", None))
+def inv_boxcox(y, lmbda):
+    x = special.inv_boxcox(y, lmbda)
+    lx = np.log(x)
+    dy = np.exp((1.0 - lmbda) * lx)
+    return x, dy, -boxcox_dlambda(lx, lmbda) * dy
+
+
+@elementwise(special.inv_boxcox1p, domain=((-0.5, 0.9), (-1.0, 1.0)), scalar=_native("inv_boxcox1p", 2),
+             text=("boxcox1p⁻¹({a}, {b})", None))
+def inv_boxcox1p(y, lmbda):
+    x = special.inv_boxcox1p(y, lmbda)
+    lx = np.log1p(x)
+    dy = np.exp((1.0 - lmbda) * lx)
+    return x, dy, -boxcox_dlambda(lx, lmbda) * dy
+
+
+# --- the Riemann zeta function less 1: ζ(s, 1) − 1, its derivative zeta_ds(s, 1) ---------------------
+
+
+@elementwise(special.zetac, domain=((2.0, 4.0),), scalar=_native("zetac"),
+             nondiff="s > 1 (nan below: zeta_ds is the series there); not twice differentiable (zeta_ds is not in s)",
+             text=("(ζ({a}) − 1)", ("∂ζ/∂s({a}, 1)",)))
+def zetac(s):
+    return special.zetac(s), zeta_ds(s, 1.0)
+
+
+# --- modified Bessel functions of the second kind, Bessel functions of the second kind -----------
+
+
+@elementwise(special.k0, domain=_POS, scalar=_native("k0"), nondiff="x > 0 (K₀′(0) = −inf)", text=("K₀({a})", ("(−K₁({a}))",)))
+def k0(x):
+    return special.k0(x), -special.k1(x)
+
+
+@elementwise(special.k1, domain=_POS, scalar=_native("k1"), nondiff="x > 0", text=("K₁({a})", ("(−K₀({a}) − K₁({a}) / {a})",)))
+def k1(x):
+    y = special.k1(x)  # the partial reads the value: K₁′ = −K₀ − K₁/x
+    return y, -special.k0(x) - y / x
+
+
+@elementwise(special.k0e, domain=_POS, scalar=_native("k0e"), nondiff="x > 0", text=("K₀ₑ({a})", ("(K₀ₑ({a}) − K₁ₑ({a}))",)))
+def k0e(x):
+    y = special.k0e(x)  # K₀ eˣ
+    return y, y - special.k1e(x)
+
+
+@elementwise(special.k1e, domain=_POS, scalar=_native("k1e"), nondiff="x > 0", text=("K₁ₑ({a})", None))
+def k1e(x):
+    y = special.k1e(x)  # K₁ eˣ: K₁ₑ′ = K₁ₑ − K₀ₑ − K₁ₑ/x
+    return y, y - special.k0e(x) - y / x
+
+
+@elementwise(special.kv, domain=((0.0, 3.0), (0.3, 3.0)), argnums=(1,), scalar=_native("kv", 2), nondiff=_ORDER + " v; x > 0",
+             text=("K_{a}({b})", ("0", "(−K_{a}−1({b}) − ({a}/{b}) K_{a}({b}))")))
+def kv(v, x):
+    # K′_v = −(K_{v−1} + K_{v+1})/2 = −K_{v−1} − (v/x) K_v: one Bessel function besides the value
+    y = special.kv(v, x)
+    return y, 0.0, -special.kv(v - 1.0, x) - (v / x) * y
+
+
+@elementwise(special.kve, domain=((0.0, 3.0), (0.3, 3.0)), argnums=(1,), scalar=_native("kve", 2), nondiff=_ORDER + " v; x > 0",
+             text=("K_{a}ₑ({b})", None))
+def kve(v, x):
+    y = special.kve(v, x)  # K_v eˣ
+    return y, 0.0, y - special.kve(v - 1.0, x) - (v / x) * y
+
+
+@elementwise(special.yv, domain=((0.0, 3.0), (0.3, 3.0)), argnums=(1,), scalar=_native("yv", 2), nondiff=_ORDER + " v; x > 0",
+             text=("Y_{a}({b})", ("0", "(({a}/{b}) Y_{a}({b}) − Y_{a}+1({b}))")))
+def yv(v, x):
+    # Y′_v = (Y_{v−1} − Y_{v+1})/2 = (v/x) Y_v − Y_{v+1}: one Bessel function besides the value
+    y = special.yv(v, x)
+    return y, 0.0, (v / x) * y - special.yv(v + 1.0, x)
+
+
+@elementwise(special.yve, domain=((0.0, 3.0), (0.3, 3.0)), argnums=(1,), scalar=_native("yve", 2), nondiff=_ORDER + " v; x > 0",
+             text=("Y_{a}ₑ({b})", None))
+def yve(v, x):
+    y = special.yve(v, x)  # Y_v e^(−|Im x|): Y_v itself on real x
+    return y, 0.0, (v / x) * y - special.yve(v + 1.0, x)
+
+
+@elementwise(special.jve, domain=((0.0, 3.0), (0.2, 3.0)), argnums=(1,), scalar=_native("jve", 2), nondiff=_ORDER + " v",
+             text=("J_{a}ₑ({b})", None))
+def jve(v, x):
+    # J_v e^(−|Im x|): J_v itself on real x, differentiated as jv (its limit at x = 0 included)
+    y = special.jve(v, x)
+    z = (x == 0) * 1.0
+    w = special.jve(v + 1.0 - 2.0 * z, x)
+    return y, 0.0, (v / (x + z)) * y - (1.0 - 1.5 * z) * w - 0.5 * z * (v == -1.0)
+
+
+# --- complete elliptic integrals: dK/dm = (E − (1 − m)K)/(2m(1 − m)), dE/dm = (E − K)/(2m) ----------
+
+_PI_OVER_8 = _PI / 8.0
+
+
+@elementwise(special.ellipk, domain=((0.05, 0.95),), scalar=_native("ellipk"), nondiff="K′(0) = π/8, its limit; K′(1) = +inf",
+             text=("K({a})", ("((E({a}) − (1 − {a})K({a})) / (2{a}(1 − {a})))",)))
+def ellipk(m):
+    k = special.ellipk(m)
+    z = (m == 0) * 1.0
+    return k, (special.ellipe(m) - (1.0 - m) * k) / (2.0 * (m + z) * (1.0 - m)) + _PI_OVER_8 * z
+
+
+@elementwise(special.ellipkm1, domain=((0.05, 0.95),), scalar=_native("ellipkm1"),
+             nondiff="K(1 − p)′ at p = 1: −π/8, its limit; at p = 0: −inf", text=("K(1 − {a})", None))
+def ellipkm1(p):
+    k = special.ellipkm1(p)  # K(m) at m = 1 − p: d/dp = −(E − pK)/(2mp)
+    z = (p == 1) * 1.0
+    m = 1.0 - p
+    return k, -(special.ellipe(m) - p * k) / (2.0 * (m + z) * p) - _PI_OVER_8 * z
+
+
+@elementwise(special.ellipe, domain=((0.05, 0.95),), scalar=_native("ellipe"), nondiff="E′(0) = −π/8, its limit; E′(1) = −inf",
+             text=("E({a})", ("((E({a}) − K({a})) / (2{a}))",)))
+def ellipe(m):
+    e = special.ellipe(m)
+    z = (m == 0) * 1.0
+    return e, (e - special.ellipk(m)) / (2.0 * (m + z)) - _PI_OVER_8 * z
