@@ -132,7 +132,7 @@ class LinearOp(Primitive):
 
     def forward(self, primals, params):
         b = params["batch"]
-        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals)
+        return self.bind_plain(primals, params), tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals)
 
     def backward(self, shapes, ct, params, needed):
         return self._transpose(ct, shapes=shapes, **{**params, "batch": params["batch"] + 1})
@@ -157,8 +157,8 @@ def _sum_t(ct, *, shapes, axis, keepdims, batch):
         kd = list(shape)
         for a in axis:
             kd[a] = 1
-        ct = reshape.bind(ct, shape=tuple(kd), batch=batch)
-    return (broadcast_to.bind(ct, shape=tuple(shape), batch=batch),)
+        ct = reshape.bind_plain((ct,), {"shape": tuple(kd), "batch": batch})
+    return (broadcast_to.bind_plain((ct,), {"shape": tuple(shape), "batch": batch}),)
 
 
 @_linear("broadcast_to")
