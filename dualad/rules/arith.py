@@ -193,10 +193,10 @@ def unbroadcast(ct, shape: tuple, batch: int):
     sum_ = base.PRIMITIVES["sum"]
     extra = len(out_shape) - len(shape)
     if extra > 0:
-        ct = sum_.bind(ct, axis=tuple(range(-len(out_shape), -len(shape))), keepdims=False, batch=batch)
+        ct = sum_.bind_plain((ct,), {"axis": tuple(range(-len(out_shape), -len(shape))), "keepdims": False, "batch": batch})
     ones = tuple(-(len(shape) - j) for j, d in enumerate(shape) if d == 1 and ct.shape[batch + j] != 1)
     if ones:
-        ct = sum_.bind(ct, axis=ones, keepdims=True, batch=batch)
+        ct = sum_.bind_plain((ct,), {"axis": ones, "keepdims": True, "batch": batch})
     return ct
 
 

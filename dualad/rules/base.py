@@ -649,6 +649,16 @@ class Primitive:
     def bind(self, *args, **params):
         return _DISPATCH.bind(self, args, params)
 
+    def bind_plain(self, args, params: dict):
+        """``bind(*args, **params)``, with operands that are all NumPy ndarrays sent straight
+        to ``impl`` (where bind would send them: no active value to dispatch to, no device
+        array to check for): a rule's own forward and backward applications on host arrays
+        skip the dispatch."""
+        for a in args:
+            if type(a) is not np.ndarray:
+                return _DISPATCH.bind(self, args, params)
+        return self.impl(*args, **params)
+
     def label(self, params: dict) -> str:
         """How a tape listing names one application of this op (its name, by default)."""
         return self.name

@@ -132,7 +132,7 @@ class LinearOp(Primitive):
 
     def forward(self, primals, params):
         b = params["batch"]
-        return self.bind(*primals, **params), tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals)
+        return self.bind_plain(primals, params), tuple(tuple(np.shape(p) if not hasattr(p, "shape") else p.shape)[b:] for p in primals)
 
     def backward(self, shapes, ct, params, needed):
         return self._transpose(ct, shapes=shapes, **{**params, "batch": params["batch"] + 1})
@@ -157,8 +157,8 @@ def _sum_t(ct, *, shapes, axis, keepdims, batch):
         kd = list(shape)
         for a in axis:
             kd[a] = 1
-        ct = reshape.bind(ct, shape=tuple(kd), batch=batch)
-    return (broadcast_to.bind(ct, shape=tuple(shape), batch=batch),)
+        ct = reshape.bind_plain((ct,), {"shape": tuple(kd), "batch": batch})
+    return (broadcast_to.bind_plain((ct,), {"shape": tuple(shape), "batch": batch}),)
 
 
 @_linear("broadcast_to")
@@ -581,27 +581,26 @@ class EinsumOp(Primitive):
         return y, ydot
 
     def forward(self, primals, params):
-        return self.bind(*primals, **params), tuple(primals)
+        return self.bind_plain(primals, params), tuple(primals)
 
     def backward(self, primals, ct, params, needed):
         subs = params["subscripts"]
-        ins, out = subs.split("->")
-        ins = ins.split(",")
-        lane = _fresh_letter(subs)
         cts = []
         for i, need in enumerate(needed):
             if not need:
                 cts.append(None)
                 continue
-            target = ins[i]
-            shape = tuple(primals[i].shape)
-            dims = dict(zip(target, shape))
-            uniq = "".join(dict.fromkeys(target))  # a repeated index is a diagonal
-            others = [ins[j] for j in range(len(ins)) if j != i]
-            avail = set(out).union(*others) if others else set(out)
-            present = "".join(ch for ch in uniq if ch in avail)
-            ops = [ct] + [primals[j] for j in range(len(ins)) if j != i]
-            r = self.bind(*ops, subscripts=",".join([lane + out] + others) + "->" + lane + present)
+            plan = _COTANGENT_PLANS.get((subs, i))
+            if plan is None:
+                plan = _cotangent_plan(subs, i)
+                if len(_COTANGENT_PLANS) > 4096:
+                    _COTANGENT_PLANS.clear()
+                _COTANGENT_PLANS[(subs, i)] = plan
+            product, target, uniq, present, avail = plan
+            r = self.bind_plain((ct, *primals[:i], *primals[i + 1:]), {"subscripts": product})
+            if present != uniq or uniq != target:
+                shape = tuple(primals[i].shape)
+                dims = dict(zip(target, shape))
             if present != uniq:  # indices summed inside this operand alone: broadcast back
                 u_shape = tuple(dims[ch] for ch in uniq)
                 r = reshape.bind(r, shape=tuple(d if ch in avail else 1 for ch, d in zip(uniq, u_shape)), batch=1)
@@ -612,6 +611,29 @@ class EinsumOp(Primitive):
                 r = scatter_add.bind(r, flat=flat, shape=shape, batch=1)
             cts.append(r)
         return tuple(cts)
+
+
+#: Per (subscripts, operand): how its cotangent is computed (:func:`_cotangent_plan`), derived
+#: once rather than at every backward sweep.
+_COTANGENT_PLANS: dict = {}
+
+
+def _cotangent_plan(subs: str, i: int) -> tuple:
+    """How einsum ``subs`` pulls a cotangent (with a leading lane axis) back to operand ``i``:
+    ``(product, target, uniq, present, avail)``, where ``product`` contracts the cotangent
+    with the other operands, ``target`` are operand i's indices, ``uniq`` those without
+    repeats (a repeated index is a diagonal), ``present`` those of ``uniq`` the product keeps
+    and ``avail`` the indices found in the output or another operand."""
+    ins, out = subs.split("->")
+    ins = ins.split(",")
+    lane = _fresh_letter(subs)
+    target = ins[i]
+    uniq = "".join(dict.fromkeys(target))
+    others = [ins[j] for j in range(len(ins)) if j != i]
+    avail = frozenset(set(out).union(*others) if others else set(out))
+    present = "".join(ch for ch in uniq if ch in avail)
+    product = ",".join([lane + out] + others) + "->" + lane + present
+    return product, target, uniq, present, avail
 
 
 _PLANS: dict = {}
