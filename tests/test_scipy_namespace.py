@@ -692,3 +692,30 @@ def test_gaussian_kde_matches_scipy_and_differences(bw):
     np.testing.assert_allclose(g(d1 + 0.1), ad.grad(f)(d1 + 0.1), rtol=1e-12)
     with pytest.raises(ValueError, match="dimension"):
         dst.gaussian_kde(d2).evaluate(np.zeros((3, 2)))
+
+
+_CONTINUOUS = ["norm", "t", "gamma", "beta", "chi2", "expon", "laplace", "logistic", "cauchy", "uniform", "pareto",
+               "gumbel_r", "gumbel_l", "truncnorm", "gennorm", "vonmises", "wrapcauchy"]
+
+
+@pytest.mark.parametrize("name", _CONTINUOUS)
+def test_shape_parameters_are_named_as_scipys(name):
+    want = tuple(s.strip() for s in (getattr(ss, name).shapes or "").split(",") if s.strip())
+    assert getattr(dst, name).shape_names() == want
+
+
+def test_shape_parameters_by_keyword_as_scipy():
+    x = np.array([-0.5, 0.3, 1.7])
+    np.testing.assert_allclose(dst.t.logpdf(x, df=3.5), ss.t.logpdf(x, df=3.5), rtol=1e-13)
+    np.testing.assert_allclose(dst.beta.cdf(x * 0.2 + 0.5, 2.0, b=3.0), ss.beta.cdf(x * 0.2 + 0.5, 2.0, b=3.0), rtol=1e-13)
+    np.testing.assert_allclose(dst.gamma.sf(x + 2, a=2.5, loc=0.5, scale=2.0), ss.gamma.sf(x + 2, a=2.5, loc=0.5, scale=2.0), rtol=1e-13)
+    np.testing.assert_allclose(dst.poisson.pmf(np.array([0, 2, 5]), mu=2.5), ss.poisson.pmf([0, 2, 5], mu=2.5), rtol=1e-13)
+    np.testing.assert_allclose(dst.binom.sf(np.array([0, 2, 5]), n=8, p=0.3), ss.binom.sf([0, 2, 5], n=8, p=0.3), rtol=1e-12)
+    g = ad.grad(lambda d: np.sum(dst.t.logpdf(x, df=d)))(3.5)
+    eps = 1e-6
+    fd = (np.sum(ss.t.logpdf(x, 3.5 + eps)) - np.sum(ss.t.logpdf(x, 3.5 - eps))) / (2 * eps)
+    assert g == pytest.approx(fd, rel=1e-7)
+    with pytest.raises(TypeError, match="shape parameters are df"):
+        dst.t.logpdf(x, nu=3.0)
+    with pytest.raises(TypeError, match="shape parameters are df"):
+        dst.t.logpdf(x, 3.0, df=3.0)

@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -59,47 +60,61 @@ def _log1mexp(t):
 class _Continuous:
     """A location-scale family from its standard form: ``z = (x − loc) / scale``.
 
-    Positional arguments after ``x`` are SciPy's: the ``numargs`` shape parameters, then
-    ``loc`` and ``scale``."""
+    Arguments after ``x`` are SciPy's: the ``numargs`` shape parameters (by position or by
+    their SciPy names, which are ``_logpdf``'s), then ``loc`` and ``scale``."""
 
     name = ""
     numargs = 0
 
-    def _args(self, args, loc, scale):
+    @classmethod
+    def shape_names(cls) -> tuple:
+        """The shape parameters' names, as SciPy's ``shapes`` (``_logpdf(z, *shapes)``'s)."""
+        return tuple(inspect.signature(cls._logpdf).parameters)[2:]
+
+    def _args(self, args, loc, scale, named=None):
         n = self.numargs
+        if named:  # shapes by name: after those given by position, in SciPy's order
+            names = self.shape_names()
+            k = min(len(args), n)
+            unknown = sorted(set(named) - set(names[k:]))
+            missing = [nm for nm in names[k:] if nm not in named]
+            if unknown or missing or len(args) > n:
+                raise TypeError(f"{self.name}: its shape parameters are {', '.join(names) or 'none'}, by position or by "
+                                f"name (then loc and scale); got {len(args)} positional and {sorted(named)} by name")
+            args = tuple(args) + tuple(named[nm] for nm in names[k:])
         if not n <= len(args) <= n + 2:
             raise TypeError(f"{self.name}: expected {n} shape parameter(s), then optionally loc and scale; "
                             f"got {len(args)} positional argument(s) after x")
         rest = args[n:] + (loc, scale)[len(args) - n:]
         return args[:n], rest[0], rest[1]
 
-    def logpdf(self, x, *args, loc=0.0, scale=1.0):
-        shapes, loc, scale = self._args(args, loc, scale)
+    def logpdf(self, x, *args, loc=0.0, scale=1.0, **shapes):
+        shapes, loc, scale = self._args(args, loc, scale, shapes)
         # a Python scale's log stays a Python float, which keeps float32 values float32
         log_scale = math.log(scale) if isinstance(scale, (int, float)) else np.log(scale)
         return self._logpdf(self._z(x, loc, scale), *shapes) - log_scale
 
-    def pdf(self, x, *args, loc=0.0, scale=1.0):
-        return np.exp(self.logpdf(x, *args, loc=loc, scale=scale))
+    def pdf(self, x, *args, loc=0.0, scale=1.0, **shapes):
+        return np.exp(self.logpdf(x, *args, loc=loc, scale=scale, **shapes))
 
-    def cdf(self, x, *args, loc=0.0, scale=1.0):
-        shapes, loc, scale = self._args(args, loc, scale)
+    def cdf(self, x, *args, loc=0.0, scale=1.0, **shapes):
+        shapes, loc, scale = self._args(args, loc, scale, shapes)
         return self._cdf(self._z(x, loc, scale), *shapes)
 
-    def logcdf(self, x, *args, loc=0.0, scale=1.0):
-        shapes, loc, scale = self._args(args, loc, scale)
+    def logcdf(self, x, *args, loc=0.0, scale=1.0, **shapes):
+        shapes, loc, scale = self._args(args, loc, scale, shapes)
         return self._logcdf(self._z(x, loc, scale), *shapes)
 
-    def sf(self, x, *args, loc=0.0, scale=1.0):
-        shapes, loc, scale = self._args(args, loc, scale)
+    def sf(self, x, *args, loc=0.0, scale=1.0, **shapes):
+        shapes, loc, scale = self._args(args, loc, scale, shapes)
         return self._sf(self._z(x, loc, scale), *shapes)
 
-    def logsf(self, x, *args, loc=0.0, scale=1.0):
-        shapes, loc, scale = self._args(args, loc, scale)
+    def logsf(self, x, *args, loc=0.0, scale=1.0, **shapes):
+        shapes, loc, scale = self._args(args, loc, scale, shapes)
         return self._logsf(self._z(x, loc, scale), *shapes)
 
-    def ppf(self, q, *args, loc=0.0, scale=1.0):
-        shapes, loc, scale = self._args(args, loc, scale)
+    def ppf(self, q, *args, loc=0.0, scale=1.0, **shapes):
+        shapes, loc, scale = self._args(args, loc, scale, shapes)
         return loc + scale * self._ppf(q, *shapes)
 
     @staticmethod
@@ -626,11 +641,11 @@ class _Wrapcauchy(_Continuous):
 class _Discrete:
     name = ""
 
-    def pmf(self, k, *shapes, loc=0.0):
-        return np.exp(self.logpmf(k, *shapes, loc=loc))
+    def pmf(self, k, *shapes, loc=0.0, **named):
+        return np.exp(self.logpmf(k, *shapes, loc=loc, **named))
 
-    def sf(self, k, *shapes, loc=0.0):
-        return 1.0 - self.cdf(k, *shapes, loc=loc)
+    def sf(self, k, *shapes, loc=0.0, **named):
+        return 1.0 - self.cdf(k, *shapes, loc=loc, **named)
 
     def __repr__(self):
         return f"dualad.scipy.stats.{self.name}"
