@@ -10,7 +10,7 @@ the errors.
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import dualad as ad
@@ -198,6 +198,10 @@ def test_polydiv_inverts_polymul(n, d, lead, negative):
     n, d = np.array(n), np.array([-lead if negative else lead] + d)
     n[0] = n[0] if abs(n[0]) > 0.1 else 1.0
     n = n[: max(len(n), len(d))]
+    # NumPy drops remainder terms that are (near) zero on the values: there the output's length
+    # is decided by the values and a dropped term carries no derivative; the property is for
+    # the points where no term is dropped
+    assume(len(np.polydiv(n, d)[1]) == max(len(d) - 1, 1))
 
     def back(v):
         q, r = np.polydiv(v, d)
