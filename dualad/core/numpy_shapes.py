@@ -194,7 +194,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 def select(condlist, choicelist, default=0):
     if len(condlist) != len(choicelist):
         raise ValueError("list of cases must be same length as list of conditions")
-    conds = [observe(np.asarray, c).astype(bool) if isinstance(c, Active) else np.asarray(c, dtype=bool) for c in condlist]
+    conds = [np.asarray(_plain_mask(c), dtype=bool) for c in condlist]
     choices = [api.operand(c) for c in choicelist]
     out = api.operand(default)
     for c, v in zip(conds[::-1], choices[::-1]):
@@ -209,7 +209,7 @@ def piecewise(x, condlist, funclist, *args, **kw):
     x = api.as_array(x)
     if isinstance(condlist, (bool, np.bool_)) or (not isinstance(condlist, list) and np.ndim(strip(condlist)) == x.ndim):
         condlist = [condlist]
-    conds = [np.asarray(observe(np.asarray, c) if isinstance(c, Active) else c, dtype=bool) for c in condlist]
+    conds = [np.asarray(_plain_mask(c), dtype=bool) for c in condlist]
     if len(funclist) == len(conds) + 1:
         conds.append(~np.any(conds, axis=0))
     elif len(funclist) != len(conds):
